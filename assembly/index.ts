@@ -1,0 +1,340 @@
+// weft's data-plane core: the exports the host binds to (cli/core/core.ts wraps them).
+// Control calls pass addresses and MACs through the `args` region, so only numbers cross.
+//
+//  args region (256 B), by call:
+//    vtepAdd / neighAdd / neighRemove: [0..16) address (IPv4 as ::ffff:a.b.c.d)
+//    neighAdd: [16..22) MAC         fdbAdd / fdbRemove: [0..6) MAC
+//    underlayEmit: [0..16) local address, [16..22) destination MAC, [22..28) source MAC
+
+import * as L from "./layout";
+import * as C from "./counters";
+import * as fdb from "./switch/fdb";
+import * as vnis from "./switch/vni";
+import * as vteps from "./switch/vtep";
+import * as neigh from "./switch/neigh";
+import { layoutPorts, maxPorts, setPortSlot, slotOfPort } from "./switch/port";
+import { processBurst } from "./pipeline/burst";
+import * as underlay from "./pipeline/underlay";
+import { flowHash, setPortRange as setRange, sourcePort } from "./pipeline/flowhash";
+import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
+import { macIsGroup, macKey, storeMacKey } from "./wire/ethernet";
+
+// Error codes of control calls (negative; cli/core/errors.ts names them).
+@inline const OK: i32 = 0;
+@inline const E_STATE: i32 = -1;
+@inline const E_RANGE: i32 = -2;
+@inline const E_NO_MEMORY: i32 = -3;
+@inline const E_FULL: i32 = -4;
+@inline const E_NOT_FOUND: i32 = -5;
+@inline const E_BUSY: i32 = -6;
+
+@inline const DUMP_RECORD_LEN: u32 = 24;
+@inline const DUMP_MAX: u32 = 256;
+let dumpPtr: usize = 0;
+let dumpNext: u32 = 0;
+let ageCursor: u32 = 0;
+
+/**
+ * Lays out all memory. slotSizeLog2: 11 (2 KiB) carries MTU-sized frames; fdbBits: the FDB has
+ * 2^fdbBits buckets and holds 7/8 of that.
+ */
+export function init(
+  burst: u32, txEntries: u32, slots: u32, slotSizeLog2: u32,
+  maxVnis: u32, ports: u32, maxVteps: u32, fdbBits: u32, neighBits: u32,
+): i32 {
+  if (L.initialized) return E_STATE;
+  if (burst == 0 || burst > 65535 || slots < burst || txEntries == 0 || slotSizeLog2 < 9 ||
+      slotSizeLog2 > 17 || maxVnis == 0 || ports == 0 || ports >= 0xfffe || maxVteps == 0 ||
+      maxVteps >= 0x80000000 || fdbBits < 4 || fdbBits > 26 || neighBits < 4 || neighBits > 24) {
+    return E_RANGE;
+  }
+  let ok = L.layoutIo(burst, txEntries, slots, 1 << slotSizeLog2) &&
+    C.layoutCounters(maxVnis, ports, maxVteps) &&
+    vnis.layoutVnis(maxVnis) && layoutPorts(ports) && vteps.layoutVteps(maxVteps) &&
+    neigh.layoutNeigh(neighBits) && fdb.layoutFdb(fdbBits);
+  dumpPtr = L.allocate(DUMP_MAX * DUMP_RECORD_LEN);
+  if (!ok || dumpPtr == 0) return E_NO_MEMORY;
+  L.initialized = true;
+  return OK;
+}
+
+export function args(): usize { return L.argsPtr; }
+export function rxDescriptors(): usize { return L.rxPtr; }
+export function txList(): usize { return L.txPtr; }
+export function slotBase(): usize { return L.slotsPtr; }
+export function slotBytes(): u32 { return L.slotSize; }
+export function headroom(): u32 { return L.HEADROOM; }
+export function tailroom(): u32 { return L.TAILROOM; }
+export function counters(): usize { return C.countersPtr; }
+export function portCounters(): usize { return C.portCountersPtr; }
+export function vtepCounters(): usize { return C.vtepCountersPtr; }
+export function counterBlockLength(): u32 { return C.BLOCK_COUNTERS; }
+export function linkCounterLength(): u32 { return C.LINK_COUNTERS; }
+export function memoryUsed(): usize { return L.memoryUsed(); }
+
+/** Switches a burst; see pipeline/burst.ts for the descriptor and TX entry layouts. */
+export function process(count: u32, now: u32): u32 {
+  if (!L.initialized) return 0;
+  return processBurst(count, now);
+}
+
+// ── switch instances ────────────────────────────────────────────────────────────────────────
+
+/** flags: 1 learn, 2 suppress ARP/ND. Returns the VNI's slot (its counter block) or an error. */
+export function vniAdd(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u32): i32 {
+  if (!L.initialized) return E_STATE;
+  if (vni == 0 || vni > VNI_MAX || mtu < 68 || mtu + 14 + 4 + 8 + L.HEADROOM + L.TAILROOM > L.slotSize) {
+    return E_RANGE;
+  }
+  let slot = vnis.addVni(vni, mtu, learnMax, ageing, flags);
+  return slot < 0 ? E_FULL : slot;
+}
+
+export function vniSlot(vni: u32): i32 {
+  return L.initialized ? vnis.slotOf(vni) : E_STATE;
+}
+
+/** Removes a VNI with no local ports left, its FDB and neighbour entries and its counters. */
+export function vniRemove(vni: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  if (vnis.portCount(slot) != 0) return E_BUSY;
+  flushWhere(slot, 0, false, false);
+  neigh.flushSlot(slot);
+  vnis.clearVni(slot);
+  memory.fill(C.block(slot), 0, C.BLOCK_BYTES);
+  return OK;
+}
+
+export function portAttach(port: u32, vni: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  if (port >= maxPorts) return E_RANGE;
+  if (slotOfPort(port) >= 0) return E_BUSY;
+  if (!vnis.addPort(slot, port)) return E_FULL;
+  setPortSlot(port, slot);
+  memory.fill(C.portCountersPtr + <usize>port * C.LINK_BYTES, 0, C.LINK_BYTES);
+  return OK;
+}
+
+/** Detaches a port and forgets every MAC learned (or configured) behind it. */
+export function portDetach(port: u32): i32 {
+  if (!L.initialized || port >= maxPorts) return E_RANGE;
+  let slot = slotOfPort(port);
+  if (slot < 0) return E_NOT_FOUND;
+  vnis.removePort(slot, port);
+  setPortSlot(port, -1);
+  flushWhere(slot, port, true, false);
+  return OK;
+}
+
+// ── remote VTEPs ────────────────────────────────────────────────────────────────────────────
+
+/** A configured VTEP at args[0..16) and UDP `port`; returns its id. */
+export function vtepAdd(port: u32): i32 {
+  if (!L.initialized) return E_STATE;
+  let id = vteps.add(L.argsPtr, <u16>port, vteps.VTEP_STATIC);
+  return id < 0 ? E_FULL : id;
+}
+
+export function vtepFind(): i32 {
+  return L.initialized ? vteps.find(L.argsPtr) : E_STATE;
+}
+
+/** Address (16 B) then port (u16) of a VTEP, for the host's socket addresses. */
+export function vtepRecord(id: u32): usize {
+  return id < vteps.vtepCount ? vteps.record(id) : 0;
+}
+
+export function vtepCount(): u32 { return vteps.vtepCount; }
+
+export function floodAdd(vni: u32, vtep: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  if (vtep >= vteps.vtepCount) return E_RANGE;
+  return vnis.addFlood(slot, vtep) ? OK : E_FULL;
+}
+
+export function floodRemove(vni: u32, vtep: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  return vnis.removeFlood(slot, vtep) ? OK : E_NOT_FOUND;
+}
+
+/** A VTEP gone from a VNI: out of its flood list, and every MAC behind it forgotten. */
+export function vtepForget(vni: u32, vtep: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  vnis.removeFlood(slot, vtep);
+  return <i32>flushWhere(slot, fdb.TARGET_REMOTE | vtep, true, false);
+}
+
+// ── FDB ─────────────────────────────────────────────────────────────────────────────────────
+
+/** A static entry (MAC at args[0..6)) that learning never moves; target as in TX entries. */
+export function fdbAdd(vni: u32, target: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  let mac = macKey(L.argsPtr);
+  if (macIsGroup(mac) || mac == 0) return E_RANGE;
+  if (target & fdb.TARGET_REMOTE) {
+    if ((target & ~fdb.TARGET_REMOTE) >= vteps.vtepCount) return E_RANGE;
+  } else if (target >= maxPorts) {
+    return E_RANGE;
+  }
+  let key = fdb.makeKey(slot, mac);
+  let e = fdb.find(key);
+  if (e != 0) {
+    if (!fdb.entryIsStatic(e)) vnis.setLearnCount(slot, vnis.learnCountOf(slot) - 1);
+    fdb.setEntry(e, target, fdb.STATIC);
+    return OK;
+  }
+  // Static entries may use the whole load limit: the control plane's word beats learning.
+  return fdb.insert(key, target, fdb.STATIC) != 0 ? OK : E_FULL;
+}
+
+export function fdbRemove(vni: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  let e = fdb.find(fdb.makeKey(slot, macKey(L.argsPtr)));
+  if (e == 0) return E_NOT_FOUND;
+  if (!fdb.entryIsStatic(e)) vnis.setLearnCount(slot, vnis.learnCountOf(slot) - 1);
+  fdb.removeAt(e);
+  return OK;
+}
+
+/** Removes a VNI's entries (all, or those pointing at `target`; learned only, or also static). */
+function flushWhere(slot: i32, target: u32, byTarget: bool, learnedOnly: bool): u32 {
+  let removed: u32 = 0;
+  let tag = <u64>(slot + 1) << 48;
+  let i: u32 = 0;
+  while (i <= fdb.mask) {
+    let e = fdb.bucket(i);
+    let k = fdb.entryKey(e);
+    if (k != 0 && (k & 0xffff000000000000) == tag &&
+        (!byTarget || fdb.entryTarget(e) == target) && !(learnedOnly && fdb.entryIsStatic(e))) {
+      if (!fdb.entryIsStatic(e)) vnis.setLearnCount(slot, vnis.learnCountOf(slot) - 1);
+      fdb.removeAt(e);
+      removed++;
+      continue; // the backward shift may have moved another entry into bucket i
+    }
+    i++;
+  }
+  return removed;
+}
+
+export function fdbFlush(vni: u32, learnedOnly: bool): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  return <i32>flushWhere(slot, 0, false, learnedOnly);
+}
+
+/**
+ * Ages out learned entries, scanning at most `budget` buckets from where the last call stopped,
+ * so a large table never stalls a burst. Returns the number removed.
+ */
+export function fdbAge(now: u32, budget: u32): u32 {
+  if (!L.initialized) return 0;
+  now &= 0x7fffffff;
+  let removed: u32 = 0;
+  let cap = fdb.mask + 1;
+  if (budget > cap) budget = cap;
+  for (let n: u32 = 0; n < budget; n++) {
+    let e = fdb.bucket(ageCursor);
+    let k = fdb.entryKey(e);
+    if (k != 0 && !fdb.entryIsStatic(e)) {
+      let slot = <i32>(k >>> 48) - 1;
+      if (now - fdb.entryStamp(e) > vnis.ageingOf(slot)) {
+        fdb.removeAt(e);
+        vnis.setLearnCount(slot, vnis.learnCountOf(slot) - 1);
+        C.bump(C.block(slot), C.FDB_AGED);
+        removed++;
+        continue; // look at the same bucket again
+      }
+    }
+    ageCursor = (ageCursor + 1) & fdb.mask;
+  }
+  return removed;
+}
+
+/**
+ * Copies up to DUMP_MAX entries from bucket `cursor` on into the dump region; the next cursor is
+ * `fdbDumpNext()` (0 when done).
+ *  record (24 B): vni u32 │ mac[6] │ flags u16 (1 static) │ target u32 │ age u32 │ reserved u32
+ */
+export function fdbDump(cursor: u32, now: u32): u32 {
+  if (!L.initialized) return 0;
+  now &= 0x7fffffff;
+  let n: u32 = 0;
+  let i = cursor;
+  while (i <= fdb.mask && n < DUMP_MAX) {
+    let e = fdb.bucket(i++);
+    let k = fdb.entryKey(e);
+    if (k == 0) continue;
+    let r = dumpPtr + <usize>n * DUMP_RECORD_LEN;
+    let slot = <i32>(k >>> 48) - 1;
+    let isStatic = fdb.entryIsStatic(e);
+    store<u32>(r, vnis.vniOf(slot));
+    storeMacKey(r + 4, k & 0xffffffffffff);
+    store<u16>(r, isStatic ? 1 : 0, 10);
+    store<u32>(r, fdb.entryTarget(e), 12);
+    store<u32>(r, isStatic ? 0 : now - fdb.entryStamp(e), 16);
+    store<u32>(r, 0, 20);
+    n++;
+  }
+  dumpNext = i > fdb.mask ? 0 : i;
+  return n;
+}
+
+export function fdbDumpRegion(): usize { return dumpPtr; }
+export function fdbDumpNext(): u32 { return dumpNext; }
+export function fdbUsed(): u32 { return fdb.used; }
+export function fdbCapacity(): u32 { return fdb.loadLimit; }
+
+// ── neighbours (ARP/ND suppression) ─────────────────────────────────────────────────────────
+
+export function neighAdd(vni: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  return neigh.put(slot, L.argsPtr, L.argsPtr + 16) ? OK : E_FULL;
+}
+
+export function neighRemove(vni: u32): i32 {
+  let slot = vniSlot(vni);
+  if (slot < 0) return E_NOT_FOUND;
+  return neigh.remove(slot, L.argsPtr) ? OK : E_NOT_FOUND;
+}
+
+// ── underlay, for captures and tests ────────────────────────────────────────────────────────
+
+export function setVxlanPort(port: u32): void { underlay.setVxlanPort(<u16>port); }
+
+export function setSourcePortRange(min: u32, max: u32): i32 {
+  if (min == 0 || min >= max || max > 65536) return E_RANGE;
+  setRange(min, max);
+  return OK;
+}
+
+/** The UDP source port the core gives the inner frame at ptr (RFC 7348 §5 flow entropy). */
+export function flowSourcePort(ptr: usize, len: u32): u32 {
+  return len < 14 ? 0 : sourcePort(flowHash(ptr, len));
+}
+
+/** VNI of an outer Ethernet/IP/UDP/VXLAN packet (peer address → args[32..48)), or -1. */
+export function underlayVni(ptr: usize, len: u32): i32 {
+  if (underlay.parse(ptr, len, L.argsPtr + 32) != underlay.UNDERLAY_OK) return -1;
+  if (underlay.datagramLen < 8) return -1;
+  let p = ptr + underlay.datagramOffset;
+  return hasVni(p) ? <i32>vxlanVni(p) : -1;
+}
+
+/**
+ * Wraps the VXLAN datagram of a TX entry in Ethernet/IP/UDP, in its headroom; returns the new
+ * start (the length grows by the difference). Local address and MACs come from args.
+ */
+export function underlayEmit(ptr: usize, len: u32, vtep: u32, sport: u32): usize {
+  if (vtep >= vteps.vtepCount || !L.initialized) return 0;
+  let base = (ptr - L.slotsPtr) & ~(<usize>L.slotSize - 1);
+  if (ptr < L.slotsPtr || ptr >= L.slotsEnd || ptr - L.slotsPtr - base < 70) return 0;
+  return underlay.emit(ptr, len, vtep, L.argsPtr, <u16>sport, L.argsPtr + 16);
+}

@@ -1,0 +1,51 @@
+// ARP/ND suppression: a request from a local port for an address the control plane has told us
+// about is answered here, in place, and never flooded (the Linux bridge's neigh_suppress, and
+// what Docker's overlay does with its static ARP entries).
+
+import { ETH_DST, ETH_SRC, ETHERTYPE_ARP, ETHERTYPE_IPV6, l3Offset, payloadType } from "../wire/ethernet";
+import { ARP_OPER_REQUEST, ARP_TPA, isEthernetIpv4, oper, rewriteAsReply } from "../wire/arp";
+import { check as ipv6Check } from "../wire/ipv6";
+import { ND_TARGET, isAnswerableSolicitation, rewriteAsAdvertisement } from "../wire/icmpv6";
+import { IPV6_HEADER_LEN } from "../wire/ipv6";
+import { NEIGH_MAC, find } from "../switch/neigh";
+import { argsPtr } from "../layout";
+
+@inline export const NOT_ANSWERED: u32 = 0;
+@inline export const ANSWERED_ARP: u32 = 1;
+@inline export const ANSWERED_ND: u32 = 2;
+
+/** Length of the reply written over the frame, with the kind in the top bits; 0 if not answered. */
+export function answer(slot: i32, frame: usize, len: u32): u32 {
+  let l3 = l3Offset(frame, len);
+  if (l3 == 0) return 0;
+  let type = payloadType(frame, l3);
+  let p = frame + l3;
+  if (type == ETHERTYPE_ARP) {
+    if (!isEthernetIpv4(p, len - l3) || oper(p) != ARP_OPER_REQUEST) return 0;
+    // The table is keyed by 16-byte addresses: IPv4 as ::ffff:a.b.c.d.
+    let key = argsPtr + 128;
+    store<u64>(key, 0);
+    store<u32>(key, 0xffff0000, 8);
+    store<u32>(key, load<u32>(p, ARP_TPA), 12);
+    let e = find(slot, key);
+    if (e == 0) return 0;
+    rewriteAsReply(p, e + NEIGH_MAC);
+    replyHeader(frame, e + NEIGH_MAC);
+    return (ANSWERED_ARP << 28) | len;
+  }
+  if (type == ETHERTYPE_IPV6) {
+    if (!ipv6Check(p, len - l3) || !isAnswerableSolicitation(p)) return 0;
+    let e = find(slot, p + IPV6_HEADER_LEN + ND_TARGET);
+    if (e == 0) return 0;
+    let ipLen = rewriteAsAdvertisement(p, e + NEIGH_MAC);
+    replyHeader(frame, e + NEIGH_MAC);
+    return (ANSWERED_ND << 28) | (l3 + ipLen);
+  }
+  return 0;
+}
+
+/** The reply goes back to the asker, from the owner of the address. */
+function replyHeader(frame: usize, mac: usize): void {
+  memory.copy(frame + ETH_DST, frame + ETH_SRC, 6);
+  memory.copy(frame + ETH_SRC, mac, 6);
+}

@@ -1,0 +1,98 @@
+// The underlay seen whole, for captures: `weft pcap` feeds Ethernet/IP/UDP/VXLAN packets and
+// wants them back. On a host the kernel's UDP socket does this part, and the core sees only the
+// VXLAN datagram and its source address.
+
+import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, emitEthernet, l3Offset, payloadType } from "../wire/ethernet";
+import { IPPROTO_UDP, IPV4_HEADER_LEN, IPV4_SRC, check as ipv4Check, emitIpv4, headerLen, isFragment, proto, totalLen } from "../wire/ipv4";
+import { IPV6_HEADER_LEN, IPV6_SRC, check as ipv6Check, emitIpv6, nextHeader, payloadLen, pseudoHeaderSum } from "../wire/ipv6";
+import { UDP_HEADER_LEN, check as udpCheck, dstPort, emitUdp, length as udpLength, setChecksum, srcPort } from "../wire/udp";
+import { finish, sumBytes } from "../wire/checksum";
+import { record, vtepPort } from "../switch/vtep";
+
+/** UDP destination port that marks VXLAN (RFC 7348: 4789; configurable, as on Linux). */
+export let vxlanPort: u16 = 4789;
+export function setVxlanPort(port: u16): void { vxlanPort = port; }
+
+// Results of `parse`: where the VXLAN datagram starts, and its sender.
+export let datagramOffset: u32 = 0;
+export let datagramLen: u32 = 0;
+export let datagramPeerPort: u16 = 0;
+
+@inline export const UNDERLAY_OK: u32 = 0;
+@inline export const UNDERLAY_MALFORMED: u32 = 1;
+@inline export const UNDERLAY_NOT_VXLAN: u32 = 2;
+
+/**
+ * Validates an outer Ethernet/IPv4|IPv6/UDP packet to the VXLAN port and writes the 16-byte
+ * source address to `peer`. Fragments and IPv6 extension headers are not VXLAN here: a VTEP
+ * never fragments, and the kernel's VXLAN socket sees reassembled datagrams only.
+ */
+export function parse(frame: usize, len: u32, peer: usize): u32 {
+  if (len < ETH_HEADER_LEN) return UNDERLAY_MALFORMED;
+  let l3 = l3Offset(frame, len);
+  if (l3 == 0) return UNDERLAY_MALFORMED;
+  let type = payloadType(frame, l3);
+  let ip = frame + l3;
+  let room = len - l3;
+  let udp: usize;
+  let udpRoom: u32;
+  if (type == ETHERTYPE_IPV4) {
+    if (!ipv4Check(ip, room)) return UNDERLAY_MALFORMED;
+    if (proto(ip) != IPPROTO_UDP || isFragment(ip)) return UNDERLAY_NOT_VXLAN;
+    udp = ip + headerLen(ip);
+    udpRoom = totalLen(ip) - headerLen(ip);
+    store<u64>(peer, 0);
+    store<u32>(peer, 0xffff0000, 8);
+    store<u32>(peer, load<u32>(ip, IPV4_SRC), 12);
+  } else if (type == ETHERTYPE_IPV6) {
+    if (!ipv6Check(ip, room)) return UNDERLAY_MALFORMED;
+    if (nextHeader(ip) != IPPROTO_UDP) return UNDERLAY_NOT_VXLAN;
+    udp = ip + IPV6_HEADER_LEN;
+    udpRoom = payloadLen(ip);
+    memory.copy(peer, ip + IPV6_SRC, 16);
+  } else {
+    return UNDERLAY_NOT_VXLAN;
+  }
+  if (!udpCheck(udp, udpRoom)) return UNDERLAY_MALFORMED;
+  if (dstPort(udp) != vxlanPort) return UNDERLAY_NOT_VXLAN;
+  datagramOffset = <u32>(udp - frame) + UDP_HEADER_LEN;
+  datagramLen = udpLength(udp) - UDP_HEADER_LEN;
+  datagramPeerPort = srcPort(udp);
+  return UNDERLAY_OK;
+}
+
+@inline function isMapped4(a: usize): bool {
+  return load<u64>(a) == 0 && load<u32>(a, 8) == 0xffff0000;
+}
+
+let ipIdent: u16 = 0;
+
+/**
+ * Prepends Ethernet/IP/UDP in front of the VXLAN datagram at `p` (into its headroom) for the
+ * remote VTEP `vtep`, from local address `local` (16 bytes) and port `sport`. MACs are in `macs`
+ * (destination then source). Returns the new start; the length grows by the returned overhead.
+ */
+export function emit(p: usize, len: u32, vtep: u32, local: usize, sport: u16, macs: usize): usize {
+  let remote = record(vtep);
+  let dport = vtepPort(vtep);
+  if (isMapped4(remote) && isMapped4(local)) {
+    let udp = p - UDP_HEADER_LEN;
+    let ip = udp - IPV4_HEADER_LEN;
+    let eth = ip - ETH_HEADER_LEN;
+    emitUdp(udp, sport, dport, len);
+    emitIpv4(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, ipIdent++, load<u32>(local, 12), load<u32>(remote, 12));
+    emitEthernet(eth, macs, macs + 6, ETHERTYPE_IPV4);
+    return eth;
+  }
+  let udp = p - UDP_HEADER_LEN;
+  let ip = udp - IPV6_HEADER_LEN;
+  let eth = ip - ETH_HEADER_LEN;
+  emitUdp(udp, sport, dport, len);
+  emitIpv6(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, local, remote);
+  // Over IPv6 the UDP checksum is mandatory (RFC 8200 §8.1; RFC 6935 zero-checksum is opt-in).
+  let sum = sumBytes(udp, UDP_HEADER_LEN + len, pseudoHeaderSum(ip, UDP_HEADER_LEN + len, IPPROTO_UDP));
+  let c = finish(sum);
+  setChecksum(udp, c == 0 ? 0xffff : c);
+  emitEthernet(eth, macs, macs + 6, ETHERTYPE_IPV6);
+  return eth;
+}

@@ -1,0 +1,54 @@
+// IPv6 (RFC 8200) fixed header.
+//
+//  0       1       2       3
+//  +-------+-------+-------+-------+
+//  |ver| class |   flow label      |
+//  | payload length|  next | hops  |
+//  |   source address (16 bytes)   |
+//  | destination address (16 bytes)|
+//  +-------------------------------+
+
+import { sumBytes } from "./checksum";
+
+@inline export const IPV6_HEADER_LEN: u32 = 40;
+@inline const VER_CLASS_FLOW: u32 = 0;
+@inline const PAYLOAD_LEN: u32 = 4;
+@inline const NEXT_HEADER: u32 = 6;
+@inline const HOP_LIMIT: u32 = 7;
+@inline export const IPV6_SRC: u32 = 8;
+@inline export const IPV6_DST: u32 = 24;
+
+@inline export function payloadLen(p: usize): u32 {
+  return bswap<u16>(load<u16>(p, PAYLOAD_LEN));
+}
+
+@inline export function nextHeader(p: usize): u8 {
+  return load<u8>(p, NEXT_HEADER);
+}
+
+@inline export function hopLimit(p: usize): u8 {
+  return load<u8>(p, HOP_LIMIT);
+}
+
+/** The one shape check: version 6 and a payload that fits `len`. */
+export function check(p: usize, len: u32): bool {
+  return len >= IPV6_HEADER_LEN && (load<u8>(p, VER_CLASS_FLOW) >> 4) == 6 &&
+    IPV6_HEADER_LEN + payloadLen(p) <= len;
+}
+
+/** Sum of the RFC 8200 §8.1 pseudo-header, for upper-layer checksums. */
+export function pseudoHeaderSum(p: usize, upperLen: u32, next: u8): u64 {
+  let sum = sumBytes(p + IPV6_SRC, 32, 0);
+  return sum + <u64>upperLen + <u64>next;
+}
+
+export function emitIpv6(
+  p: usize, payloadLength: u32, next: u8, hops: u8, src: usize, dst: usize,
+): void {
+  store<u32>(p, bswap<u32>(0x60000000), VER_CLASS_FLOW);
+  store<u16>(p, bswap<u16>(<u16>payloadLength), PAYLOAD_LEN);
+  store<u8>(p, next, NEXT_HEADER);
+  store<u8>(p, hops, HOP_LIMIT);
+  memory.copy(p + IPV6_SRC, src, 16);
+  memory.copy(p + IPV6_DST, dst, 16);
+}

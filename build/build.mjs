@@ -1,0 +1,28 @@
+// npm run build: the Wasm core (release, plus a debug build with assertions for tests) and the
+// esbuild bundle with the .wasm embedded. Outputs sit beside this script and are not committed.
+import { execFileSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+
+// --runtime stub: the core allocates only in init(), never frees. --use abort=: no env.abort
+// import, so the module imports nothing and instantiates with {} anywhere.
+const common = ["assembly/index.ts", "--runtime", "stub", "--use", "abort=", "--initialMemory", "1"];
+execFileSync(bin("asc"), [...common, "-O3", "--noAssert", "--outFile", "build/weft.wasm",
+  "--textFile", "build/weft.wat"], { cwd: root, stdio: "inherit" });
+
+await esbuild.build({
+  entryPoints: [join(root, "cli/core/bundle.ts")],
+  outfile: join(root, "build/weft-core.mjs"),
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: "es2022",
+  loader: { ".wasm": "binary" },
+  legalComments: "none",
+  logLevel: "warning",
+});
+console.log("built build/weft.wasm and build/weft-core.mjs");

@@ -1,0 +1,49 @@
+// Counter names, in the order of assembly/counters.ts. The core's blocks are u64 arrays.
+
+export const VNI_COUNTERS = [
+  "rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "encap", "decap", "flood",
+  "fdb_hit", "fdb_miss", "fdb_learn", "fdb_move", "fdb_learn_limit", "fdb_aged",
+  "vtep_learn_full", "arp_reply", "nd_reply", "drops",
+] as const;
+
+/** Drop reasons; a descriptor's verdict is the index + 1. Descriptions say what happened. */
+export const DROP_REASONS = [
+  ["bad_descriptor", "descriptor points outside the frame slots"],
+  ["runt", "frame shorter than an Ethernet header"],
+  ["over_mtu", "inner frame larger than the network MTU + Ethernet header"],
+  ["vxlan_runt", "datagram shorter than VXLAN + Ethernet headers"],
+  ["vxlan_bad_flags", "VXLAN header without the I flag"],
+  ["unknown_vni", "VNI not configured on this host"],
+  ["unknown_port", "ingress port not attached to a network"],
+  ["bad_source_mac", "multicast or all-zero source MAC"],
+  ["same_port", "destination MAC sits behind the ingress port"],
+  ["split_horizon", "frame from a VTEP addressed to another VTEP"],
+  ["no_recipient", "flood with no port or VTEP to send to"],
+  ["underlay_malformed", "outer Ethernet/IP/UDP header malformed"],
+  ["not_vxlan", "outer packet is not UDP to the VXLAN port"],
+  ["tx_full", "egress list full for this burst"],
+] as const;
+
+export type DropReason = typeof DROP_REASONS[number][0];
+
+export const LINK_COUNTERS = ["rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "drops"] as const;
+
+export type VniCounters = Record<typeof VNI_COUNTERS[number], number> & {
+  dropped: Record<DropReason, number>;
+};
+export type LinkCounters = Record<typeof LINK_COUNTERS[number], number>;
+
+export function readVniBlock(view: BigUint64Array, start: number): VniCounters {
+  const out = {} as VniCounters;
+  VNI_COUNTERS.forEach((name, i) => (out[name] = Number(view[start + i])));
+  const dropped = {} as Record<DropReason, number>;
+  DROP_REASONS.forEach(([name], i) => (dropped[name] = Number(view[start + VNI_COUNTERS.length + i])));
+  out.dropped = dropped;
+  return out;
+}
+
+export function readLinkBlock(view: BigUint64Array, start: number): LinkCounters {
+  const out = {} as LinkCounters;
+  LINK_COUNTERS.forEach((name, i) => (out[name] = Number(view[start + i])));
+  return out;
+}
