@@ -46,6 +46,8 @@ export function layoutVnis(count: u32): bool {
 
 /** Slot of `vni`, or -1. */
 export function slotOf(vni: u32): i32 {
+  // 0 marks a free record; a datagram carrying VNI 0 must not match one.
+  if (vni == 0) return -1;
   if (vni == lastVni && lastSlot >= 0) return lastSlot;
   for (let s: u32 = 0; s < maxVnis; s++) {
     if (load<u32>(rec(s), VNI) == vni) {

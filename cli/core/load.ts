@@ -8,7 +8,7 @@ let compiled: WebAssembly.Module | undefined;
 /** The compiled module, once per process; a clear error when it has not been built. */
 export async function coreModule(): Promise<WebAssembly.Module> {
   if (compiled) return compiled;
-  let bytes: Uint8Array;
+  let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = await Deno.readFile(WASM_PATH);
   } catch (cause) {
