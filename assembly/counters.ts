@@ -21,8 +21,11 @@ import { allocate } from "./layout";
 @inline export const VTEP_LEARN_FULL: u32 = 13;
 @inline export const ARP_REPLY: u32 = 14;
 @inline export const ND_REPLY: u32 = 15;
-@inline export const DROPS: u32 = 16;
-@inline export const DROP_BASE: u32 = 17;
+@inline export const GSO_FRAMES: u32 = 16;
+@inline export const GSO_SEGMENTS: u32 = 17;
+@inline export const GRO_MERGED: u32 = 18;
+@inline export const DROPS: u32 = 19;
+@inline export const DROP_BASE: u32 = 20;
 
 // Drop reasons, DROP_BASE + reason. The verdict written back to a descriptor is reason + 1.
 @inline export const DROP_BAD_DESCRIPTOR: u32 = 0;
@@ -39,7 +42,9 @@ import { allocate } from "./layout";
 @inline export const DROP_UNDERLAY_MALFORMED: u32 = 11;
 @inline export const DROP_NOT_VXLAN: u32 = 12;
 @inline export const DROP_TX_FULL: u32 = 13;
-@inline export const DROP_REASONS: u32 = 14;
+@inline export const DROP_BAD_VNET_HDR: u32 = 14;
+@inline export const DROP_ARENA_FULL: u32 = 15;
+@inline export const DROP_REASONS: u32 = 16;
 
 @inline export const BLOCK_COUNTERS: u32 = DROP_BASE + DROP_REASONS;
 @inline export const BLOCK_BYTES: u32 = BLOCK_COUNTERS * 8;

@@ -13,7 +13,8 @@ import * as vnis from "./switch/vni";
 import * as vteps from "./switch/vtep";
 import * as neigh from "./switch/neigh";
 import { layoutPorts, maxPorts, setPortSlot, slotOfPort } from "./switch/port";
-import { processBurst } from "./pipeline/burst";
+import { processBurst, setCoalescing as setGro } from "./pipeline/burst";
+import { layoutArena } from "./pipeline/offload";
 import * as underlay from "./pipeline/underlay";
 import { flowHash, setPortRange as setRange, sourcePort } from "./pipeline/flowhash";
 import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
@@ -35,12 +36,13 @@ let dumpNext: u32 = 0;
 let ageCursor: u32 = 0;
 
 /**
- * Lays out all memory. slotSizeLog2: 11 (2 KiB) carries MTU-sized frames; fdbBits: the FDB has
- * 2^fdbBits buckets and holds 7/8 of that.
+ * Lays out all memory. slotSizeLog2: 11 (2 KiB) carries MTU-sized frames, 17 (128 KiB) the
+ * 64 KiB super-frames of TAP offloads and UDP GRO; fdbBits: the FDB has 2^fdbBits buckets and
+ * holds 7/8 of that; arenaBytes: room per burst for segmented super-frames (0: no offloads).
  */
 export function init(
   burst: u32, txEntries: u32, slots: u32, slotSizeLog2: u32,
-  maxVnis: u32, ports: u32, maxVteps: u32, fdbBits: u32, neighBits: u32,
+  maxVnis: u32, ports: u32, maxVteps: u32, fdbBits: u32, neighBits: u32, arenaBytes: u32,
 ): i32 {
   if (L.initialized) return E_STATE;
   if (burst == 0 || burst > 65535 || slots < burst || txEntries == 0 || slotSizeLog2 < 9 ||
@@ -51,7 +53,7 @@ export function init(
   let ok = L.layoutIo(burst, txEntries, slots, 1 << slotSizeLog2) &&
     C.layoutCounters(maxVnis, ports, maxVteps) &&
     vnis.layoutVnis(maxVnis) && layoutPorts(ports) && vteps.layoutVteps(maxVteps) &&
-    neigh.layoutNeigh(neighBits) && fdb.layoutFdb(fdbBits);
+    neigh.layoutNeigh(neighBits) && fdb.layoutFdb(fdbBits) && layoutArena(arenaBytes);
   dumpPtr = L.allocate(DUMP_MAX * DUMP_RECORD_LEN);
   if (!ok || dumpPtr == 0) return E_NO_MEMORY;
   L.initialized = true;
@@ -308,6 +310,9 @@ export function neighRemove(vni: u32): i32 {
 // ── underlay, for captures and tests ────────────────────────────────────────────────────────
 
 export function setVxlanPort(port: u32): void { underlay.setVxlanPort(<u16>port); }
+
+/** Merge decapsulated TCP segments into super-frames: only when every TAP has IFF_VNET_HDR. */
+export function setCoalescing(on: u32): void { setGro(on != 0); }
 
 export function setSourcePortRange(min: u32, max: u32): i32 {
   if (min == 0 || min >= max || max > 65536) return E_RANGE;

@@ -3,12 +3,13 @@
 //
 //  __heap_base
 //  ├─ args        256 B      host ↔ core scratch for addresses and MACs of control calls
-//  ├─ rx descs    burst × 32 B    (see pipeline/burst.ts)
-//  ├─ tx list     txMax × 16 B
+//  ├─ rx descs    burst × 48 B    (see pipeline/burst.ts)
+//  ├─ tx list     txMax × 32 B
 //  ├─ slots       slotCount × slotSize: [headroom | frame … | tailroom]
 //  ├─ counters    u64 blocks: global, per VNI, per port, per VTEP
 //  ├─ vni table, port table, vtep table, flood lists, neighbour table
-//  └─ fdb         2^fdbBits × 16 B
+//  ├─ fdb         2^fdbBits × 16 B
+//  └─ arena       segmentation output (offloads), reset every burst
 //
 // Nothing here allocates per frame; `--runtime stub` never frees, and nothing needs it to.
 
@@ -45,9 +46,9 @@ export let initialized = false;
 export function layoutIo(burst: u32, tx: u32, slots: u32, size: u32): bool {
   argsPtr = reserve(256);
   burstMax = burst;
-  rxPtr = reserve(<usize>burst * 32);
+  rxPtr = reserve(<usize>burst * 48);
   txMax = tx;
-  txPtr = reserve(<usize>tx * 16);
+  txPtr = reserve(<usize>tx * 32);
   slotCount = slots;
   slotSize = size;
   slotsPtr = reserve(<usize>slots * size);

@@ -5,10 +5,57 @@ import { error, UsageError } from "./errors.ts";
 
 type Command = (args: string[]) => Promise<number | void>;
 
+/** A client command of the daemon: its refusals print as one "error: …" line. */
+const client = (load: () => Promise<{ main: Command }>) => async (): Promise<Command> => {
+  const [{ withDaemonErrors }, m] = await Promise.all([import("./control/daemon/client.ts"), load()]);
+  return withDaemonErrors(m.main);
+};
+
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  daemon: {
+    summary: "the per-host daemon: daemon [--state-dir DIR] [-H unix:///run/weft/weft.sock] [--hostname NAME]",
+    load: async () => (await import("./commands/daemon.ts")).main,
+  },
+  swarm: {
+    summary: "swarm init --advertise-addr IP | join --token T HOST:2377 --advertise-addr IP | join-token worker | leave",
+    load: client(() => import("./commands/swarm.ts")),
+  },
+  node: { summary: "node ls: the swarm's nodes (on a manager)", load: client(() => import("./commands/node.ts")) },
+  network: {
+    summary: "network create -d overlay [--subnet CIDR] NAME | ls | inspect NAME | rm NAME",
+    load: client(() => import("./commands/network.ts")),
+  },
+  run: {
+    summary: "run -d --name C --network NET [--ip IP] [-- CMD…]: a container (netns C) on an overlay",
+    load: client(() => import("./commands/run.ts")),
+  },
+  exec: { summary: "exec C -- CMD…: run CMD in container C", load: client(() => import("./commands/exec.ts")) },
+  ps: { summary: "ps: this host's containers", load: client(() => import("./commands/ps.ts")) },
+  rm: { summary: "rm [-f] C…: remove containers", load: client(() => import("./commands/rm.ts")) },
+  demo: {
+    summary: "demo: the seed's two-host walkthrough in namespaces (root)",
+    load: async () => (await import("./commands/demo.ts")).main,
+  },
   pcap: {
     summary: "run captures through the core: pcap decap IN OUT | pcap encap --vni N --src A --dst B IN OUT",
     load: async () => (await import("./commands/pcap.ts")).main,
+  },
+  vtep: {
+    summary: "one standalone VTEP: vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] [--peer ADDR[:PORT]]…",
+    load: async () => (await import("./commands/vtep.ts")).main,
+  },
+  fdb: {
+    summary: "forwarding database of a running vtep: fdb --control PATH [--json]",
+    // Without --control: the local daemon's FDB (cli/control/daemon/fdb_stats.ts).
+    load: async () => (args) => args.includes("--control") || args.some((a) => a.startsWith("--control="))
+      ? import("./commands/fdb.ts").then((m) => m.main(args))
+      : import("./control/daemon/client.ts").then(async (c) => c.withDaemonErrors((await import("./control/daemon/fdb_stats.ts")).fdbMain)(args)),
+  },
+  stats: {
+    summary: "counters of a running vtep, drops by reason: stats --control PATH [--json]",
+    load: async () => (args) => args.includes("--control") || args.some((a) => a.startsWith("--control="))
+      ? import("./commands/stats.ts").then((m) => m.main(args))
+      : import("./control/daemon/client.ts").then(async (c) => c.withDaemonErrors((await import("./control/daemon/fdb_stats.ts")).statsMain)(args)),
   },
 };
 

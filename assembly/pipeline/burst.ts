@@ -1,21 +1,26 @@
 // One call per burst: the host fills RX descriptors, the core switches every frame and writes
 // the TX list; no call crosses the JS/Wasm boundary per frame (DPDK's and VPP's vectors).
 //
-//  RX descriptor (32 B), host-written unless marked
-//  ┌─────────┬─────────┬──────────┬──────────────┬─────────────────┬───────────┬──────────────┐
-//  │ ptr u32 │ len u32 │ port u16 │ peerPort u16 │ verdict u16 (W) │ reserved  │ peer[16]     │
-//  └─────────┴─────────┴──────────┴──────────────┴─────────────────┴───────────┴──────────────┘
+//  RX descriptor (48 B), host-written unless marked
+//  ┌─────────┬─────────┬──────────┬──────────────┬─────────────────┬───────────┬──────────┬──────────────┬──────────┐
+//  │ ptr u32 │ len u32 │ port u16 │ peerPort u16 │ verdict u16 (W) │ flags u16 │ peer[16] │ gsoSize u16  │ reserved │
+//  └─────────┴─────────┴──────────┴──────────────┴─────────────────┴───────────┴──────────┴──────────────┴──────────┘
 //  ptr: first byte of the frame inside a slot, at least HEADROOM in; port: a local port id, or
 //  PORT_UNDERLAY (a VXLAN datagram from `peer`) or PORT_UNDERLAY_ETH (a whole outer packet; the
 //  core fills peer). verdict: 0 forwarded (≥ 1 TX entry), reason + 1 dropped.
+//  flags: RX_VNET_HDR — a 10-byte virtio_net_hdr sits just before ptr (a TAP with IFF_VNET_HDR).
+//  gsoSize: for PORT_UNDERLAY, the stride of a UDP GRO buffer holding several datagrams; 0: one.
 //
-//  TX entry (16 B)
-//  ┌─────────┬─────────┬────────────┬──────────────┬───────────┐
-//  │ ptr u32 │ len u32 │ target u32 │ srcPort u16  │ rxIdx u16 │
-//  └─────────┴─────────┴────────────┴──────────────┴───────────┘
+//  TX entry (32 B)
+//  ┌─────────┬─────────┬────────────┬──────────────┬───────────┬─────────────┬──────────┬───────────┬──────┐
+//  │ ptr u32 │ len u32 │ target u32 │ srcPort u16  │ rxIdx u16 │ gsoSize u16 │ reserved │ vnet[10]  │ pad  │
+//  └─────────┴─────────┴────────────┴──────────────┴───────────┴─────────────┴──────────┴───────────┴──────┘
 //  target: a local port id (an inner frame), or TARGET_REMOTE | vtep id (a VXLAN datagram to send
 //  to that VTEP from srcPort). Flood copies share bytes: every entry of one frame points into the
 //  same slot, the remote ones 8 bytes earlier, where the VXLAN header was prepended.
+//  gsoSize (remote): several datagrams back to back, each gsoSize long but the last — one sendmsg
+//  with UDP_SEGMENT = gsoSize, or one sendmmsg of len/gsoSize messages. vnet (local): the
+//  virtio_net_hdr to write before the frame on a TAP with IFF_VNET_HDR (zero for plain frames).
 
 import { HEADROOM, TAILROOM, rxPtr, slotSize, slotsEnd, slotsPtr, txMax, txPtr, burstMax } from "../layout";
 import * as C from "../counters";
@@ -26,32 +31,48 @@ import * as fdb from "../switch/fdb";
 import * as vnis from "../switch/vni";
 import * as vteps from "../switch/vtep";
 import { answer } from "./suppress";
+import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, SEGMENT_NO_ROOM, SEGMENT_OK, SEGMENT_TOO_BIG, completeChecksum, resetArena, segCount, segLen, segPtr, segStride, segment } from "./offload";
+import * as gro from "./coalesce";
+import { F_NEEDS_CSUM, GSO_NONE, VNET_HDR_LEN, gsoType, vnetFlags } from "../wire/virtio_net";
+import { argsPtr } from "../layout";
 import { flowHash, sourcePort } from "./flowhash";
 import { UNDERLAY_OK, UNDERLAY_MALFORMED, datagramLen, datagramOffset, datagramPeerPort, parse as parseUnderlay, vxlanPort } from "./underlay";
 
-@inline export const RX_DESC_LEN: u32 = 32;
+@inline export const RX_DESC_LEN: u32 = 48;
 @inline const RX_PTR: u32 = 0;
 @inline const RX_LEN: u32 = 4;
 @inline const RX_PORT: u32 = 8;
 @inline const RX_PEER_PORT: u32 = 10;
 @inline const RX_VERDICT: u32 = 12;
+@inline const RX_FLAGS: u32 = 14;
 @inline const RX_PEER: u32 = 16;
-@inline export const TX_ENTRY_LEN: u32 = 16;
+@inline const RX_GSO_SIZE: u32 = 32;
+@inline export const RX_VNET_HDR: u16 = 1;
+@inline export const TX_ENTRY_LEN: u32 = 32;
 @inline const TX_PTR: u32 = 0;
 @inline const TX_LEN: u32 = 4;
 @inline const TX_TARGET: u32 = 8;
 @inline const TX_SPORT: u32 = 12;
 @inline const TX_RX_INDEX: u32 = 14;
+@inline const TX_GSO_SIZE: u32 = 16;
+@inline const TX_VNET: u32 = 20;
 @inline const FORWARDED: u32 = 0;
 @inline const FROM_REMOTE: u32 = 0xffffffff;
 
 let txCount: u32 = 0;
 let now: u32 = 0;
+/** Merge decapsulated TCP segments into super-frames (only for TAPs with IFF_VNET_HDR). */
+let coalescing = false;
+export function setCoalescing(on: bool): void { coalescing = on; }
+/** The virtio_net_hdr of the frame being switched, copied out of the headroom it shares with
+ *  the VXLAN header about to be written there. 0 when the frame came without one. */
+let vnet: usize = 0;
 
 /** Switches `count` frames described at rxPtr; returns the number of TX entries written. */
 export function processBurst(count: u32, nowSeconds: u32): u32 {
   txCount = 0;
   now = nowSeconds & 0x7fffffff;
+  resetArena();
   if (count > burstMax) count = burstMax;
   for (let i: u32 = 0; i < count; i++) {
     let d = rxPtr + <usize>i * RX_DESC_LEN;
@@ -72,14 +93,59 @@ function switchOne(d: usize, index: u32): u32 {
   let len = load<u32>(d, RX_LEN);
   let port = <u32>load<u16>(d, RX_PORT);
   if (!inSlot(ptr, len)) return drop(-1, C.DROP_BAD_DESCRIPTOR);
-  if (port == PORT_UNDERLAY) return fromUnderlay(ptr, len, d + RX_PEER, index);
+  vnet = 0;
+  if (port == PORT_UNDERLAY) {
+    let stride = <u32>load<u16>(d, RX_GSO_SIZE);
+    if (stride != 0 && stride < len) return fromGroBuffer(ptr, len, stride, d + RX_PEER, index);
+    return fromUnderlay(ptr, len, d + RX_PEER, index);
+  }
   if (port == PORT_UNDERLAY_ETH) {
     let r = parseUnderlay(ptr, len, d + RX_PEER);
     if (r != UNDERLAY_OK) return drop(-1, r == UNDERLAY_MALFORMED ? C.DROP_UNDERLAY_MALFORMED : C.DROP_NOT_VXLAN);
     store<u16>(d, datagramPeerPort, RX_PEER_PORT);
     return fromUnderlay(ptr + datagramOffset, datagramLen, d + RX_PEER, index);
   }
+  if (load<u16>(d, RX_FLAGS) & RX_VNET_HDR) {
+    vnet = argsPtr + 192; // args[192..202): scratch for the header
+    memory.copy(vnet, ptr - VNET_HDR_LEN, VNET_HDR_LEN);
+  }
   return fromLocal(ptr, len, port, index);
+}
+
+/**
+ * A UDP GRO buffer: datagrams of one sender back to back, each `stride` long but the last. Each
+ * is switched on its own; runs of TCP segments to one local port are merged when coalescing.
+ */
+function fromGroBuffer(ptr: usize, len: u32, stride: u32, peer: usize, index: u32): u32 {
+  let forwarded = false;
+  let last: u32 = 0;
+  gro.reset();
+  for (let off: u32 = 0; off < len; off += stride) {
+    let dlen = min(stride, len - off);
+    let before = txCount;
+    let v = fromUnderlay(ptr + off, dlen, peer, index);
+    if (v != FORWARDED) {
+      last = v;
+      gro.flush();
+      continue;
+    }
+    forwarded = true;
+    if (!coalescing) continue;
+    let t = txPtr + <usize>before * TX_ENTRY_LEN;
+    let target = load<u32>(t, TX_TARGET);
+    if (txCount == before + 1 && (target & fdb.TARGET_REMOTE) == 0) {
+      let merged = gro.offer(t, <usize>load<u32>(t, TX_PTR), load<u32>(t, TX_LEN), target);
+      if (merged) {
+        txCount--;
+        let slot = vnis.slotOf(vni(ptr + off));
+        if (slot >= 0) C.bump(C.block(slot), C.GRO_MERGED);
+      }
+    } else {
+      gro.flush();
+    }
+  }
+  gro.flush();
+  return forwarded ? FORWARDED : last;
 }
 
 /** Counts a dropped frame against its VNI (or the global block) and returns the verdict. */
@@ -151,7 +217,17 @@ function fromLocal(frame: usize, len: u32, port: u32, index: u32): u32 {
   C.bumpLink(C.portCountersPtr, port, C.LINK_RX_FRAMES);
   C.bumpLink(C.portCountersPtr, port, C.LINK_RX_BYTES, len);
   if (len < ETH_HEADER_LEN) return dropOnPort(slot, port, C.DROP_RUNT);
-  if (!fitsMtu(slot, frame, len)) return dropOnPort(slot, port, C.DROP_OVER_MTU);
+  if (vnet != 0) {
+    if (gsoType(vnet) == GSO_NONE) {
+      // A plain frame with a partial checksum: fill it now, once, for every copy.
+      if ((vnetFlags(vnet) & F_NEEDS_CSUM) && !completeChecksum(frame, len, vnet)) {
+        return dropOnPort(slot, port, C.DROP_BAD_VNET_HDR);
+      }
+      vnet = 0;
+    }
+  }
+  // A super-frame is checked segment by segment when it is cut for a VTEP.
+  if (vnet == 0 && !fitsMtu(slot, frame, len)) return dropOnPort(slot, port, C.DROP_OVER_MTU);
   let src = macKey(frame + ETH_SRC);
   if (!macIsValidSource(src)) return dropOnPort(slot, port, C.DROP_BAD_SOURCE_MAC);
   let flags = vnis.flagsOf(slot);
@@ -222,7 +298,7 @@ function learn(slot: i32, blk: usize, mac: u64, target: u32): void {
   return now - stamp > vnis.ageingOf(slot) ? 0 : e;
 }
 
-@inline function emitTx(ptr: usize, len: u32, target: u32, sport: u32, index: u32): bool {
+@inline function emitTx(ptr: usize, len: u32, target: u32, sport: u32, index: u32, gsoSize: u32 = 0): bool {
   if (txCount >= txMax) return false;
   let t = txPtr + <usize>txCount * TX_ENTRY_LEN;
   store<u32>(t, <u32>ptr, TX_PTR);
@@ -230,6 +306,14 @@ function learn(slot: i32, blk: usize, mac: u64, target: u32): void {
   store<u32>(t, target, TX_TARGET);
   store<u16>(t, <u16>sport, TX_SPORT);
   store<u16>(t, <u16>index, TX_RX_INDEX);
+  store<u32>(t, gsoSize, TX_GSO_SIZE);
+  // Local copies of a super-frame pass its virtio_net_hdr on: the receiving TAP segments it.
+  if (vnet != 0 && (target & fdb.TARGET_REMOTE) == 0) {
+    memory.copy(t + TX_VNET, vnet, VNET_HDR_LEN);
+  } else {
+    store<u64>(t, 0, TX_VNET);
+    store<u16>(t, 0, TX_VNET + 8);
+  }
   txCount++;
   return true;
 }
@@ -255,6 +339,12 @@ function toPort(slot: i32, blk: usize, frame: usize, len: u32, port: u32, index:
 }
 
 function toRemote(slot: i32, blk: usize, frame: usize, len: u32, target: u32, index: u32): u32 {
+  if (vnet != 0) {
+    let r = cut(slot, frame, len);
+    if (r != 0) return drop(slot, r);
+    let lost = emitSegments(slot, blk, target, sourcePort(flowHash(frame, len)), index);
+    return lost == segCount ? drop(slot, C.DROP_TX_FULL) : FORWARDED;
+  }
   let p = encapsulate(slot, frame);
   let sport = sourcePort(flowHash(frame, len));
   if (!emitTx(p, len + VXLAN_HEADER_LEN, target, sport, index)) return drop(slot, C.DROP_TX_FULL);
@@ -266,6 +356,41 @@ function toRemote(slot: i32, blk: usize, frame: usize, len: u32, target: u32, in
   return FORWARDED;
 }
 
+/** Segments the current super-frame into the arena; 0 or a drop reason. */
+function cut(slot: i32, frame: usize, len: u32): u32 {
+  let r = segment(frame, len, vnet, vnis.vniOf(slot), vnis.mtuOf(slot) + ETH_HEADER_LEN);
+  if (r == SEGMENT_OK) {
+    C.bump(C.block(slot), C.GSO_FRAMES);
+    return 0;
+  }
+  return r == SEGMENT_NO_ROOM ? C.DROP_ARENA_FULL : r == SEGMENT_TOO_BIG ? C.DROP_OVER_MTU : C.DROP_BAD_VNET_HDR;
+}
+
+/**
+ * TX entries for the datagrams `segment` laid out, in groups one UDP GSO send can take. Returns
+ * the number of datagrams that found no TX entry.
+ */
+function emitSegments(slot: i32, blk: usize, target: u32, sport: u32, index: u32): u32 {
+  let perGroup = min(GSO_MAX_SEGMENTS, max<u32>(1, GSO_MAX_BYTES / segStride));
+  let lost: u32 = 0;
+  for (let g: u32 = 0; g < segCount; g += perGroup) {
+    let k = min(perGroup, segCount - g);
+    let len = g + k == segCount ? segLen - g * segStride : k * segStride;
+    if (!emitTx(segPtr + <usize>g * segStride, len, target, sport, index, k > 1 ? segStride : 0)) {
+      lost += k;
+      continue;
+    }
+    countTx(blk, len - k * VXLAN_HEADER_LEN);
+    C.bump(blk, C.ENCAP, k);
+    C.bump(blk, C.GSO_SEGMENTS, k);
+    let vtep = target & ~fdb.TARGET_REMOTE;
+    C.bumpLink(C.vtepCountersPtr, vtep, C.LINK_TX_FRAMES, k);
+    C.bumpLink(C.vtepCountersPtr, vtep, C.LINK_TX_BYTES, len);
+  }
+  if (lost != 0) C.bump(blk, C.DROP_BASE + C.DROP_TX_FULL, lost);
+  return lost;
+}
+
 /**
  * BUM: every local port of the VNI but the ingress; from a local port also every VTEP of the
  * flood list (head-end replication), all copies sharing the frame's bytes.
@@ -273,7 +398,8 @@ function toRemote(slot: i32, blk: usize, frame: usize, len: u32, target: u32, in
 function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, index: u32): u32 {
   C.bump(blk, C.FLOOD);
   let sent: u32 = 0;
-  let lost: u32 = 0;
+  let lost: u32 = 0; // copies with no TX entry left
+  let failed: u32 = 0; // why remote copies of a super-frame could not be cut, if they could not
   let ports = vnis.portCount(slot);
   for (let i: u32 = 0; i < ports; i++) {
     let port = vnis.portAt(slot, i);
@@ -285,7 +411,17 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
     C.bumpLink(C.portCountersPtr, port, C.LINK_TX_BYTES, len);
   }
   let remotes: u32 = ingress == FROM_REMOTE ? 0 : vnis.floodCount(slot);
-  if (remotes != 0) {
+  if (remotes != 0 && vnet != 0) {
+    // One cut serves every VTEP: their TX entries share the arena's datagrams.
+    failed = cut(slot, frame, len);
+    if (failed == 0) {
+      let sport = sourcePort(flowHash(frame, len));
+      for (let i: u32 = 0; i < remotes; i++) {
+        let target = fdb.TARGET_REMOTE | vnis.floodAt(slot, i);
+        if (emitSegments(slot, blk, target, sport, index) < segCount) sent++;
+      }
+    }
+  } else if (remotes != 0) {
     let p = encapsulate(slot, frame);
     let sport = sourcePort(flowHash(frame, len));
     let dlen = len + VXLAN_HEADER_LEN;
@@ -299,8 +435,11 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
       C.bumpLink(C.vtepCountersPtr, vtep, C.LINK_TX_BYTES, dlen);
     }
   }
-  if (sent == 0) return drop(slot, lost != 0 ? C.DROP_TX_FULL : C.DROP_NO_RECIPIENT);
+  if (sent == 0) {
+    return drop(slot, failed != 0 ? failed : lost != 0 ? C.DROP_TX_FULL : C.DROP_NO_RECIPIENT);
+  }
   // Some copies went out; the ones that did not still count, per copy.
   if (lost != 0) C.bump(blk, C.DROP_BASE + C.DROP_TX_FULL, lost);
+  if (failed != 0) C.bump(blk, C.DROP_BASE + failed, remotes);
   return FORWARDED;
 }

@@ -9,7 +9,7 @@
 //  |      destination address      |
 //  +-------------------------------+
 
-import { checksum } from "./checksum";
+import { checksum, sumBytes } from "./checksum";
 
 @inline export const IPV4_HEADER_LEN: u32 = 20;
 @inline export const IPPROTO_TCP: u8 = 6;
@@ -71,4 +71,27 @@ export function emitIpv4(
   store<u32>(p, src, IPV4_SRC); // addresses are passed in network order
   store<u32>(p, dst, IPV4_DST);
   store<u16>(p, bswap<u16>(checksum(p, IPV4_HEADER_LEN)), CHECKSUM);
+}
+
+/** Sum of the RFC 9293 §3.1 pseudo-header (source, destination, protocol, length). */
+export function pseudoHeaderSum(p: usize, upperLen: u32, protocol: u8): u64 {
+  return sumBytes(p + IPV4_SRC, 8, 0) + <u64>upperLen + <u64>protocol;
+}
+
+@inline export function setTotalLen(p: usize, v: u32): void {
+  store<u16>(p, bswap<u16>(<u16>v), TOTAL_LEN);
+}
+
+@inline export function ident(p: usize): u16 {
+  return bswap<u16>(load<u16>(p, IDENT));
+}
+
+@inline export function setIdent(p: usize, v: u16): void {
+  store<u16>(p, bswap<u16>(v), IDENT);
+}
+
+/** Recomputes the header checksum after a header field changed. */
+export function refreshChecksum(p: usize): void {
+  store<u16>(p, 0, CHECKSUM);
+  store<u16>(p, bswap<u16>(checksum(p, headerLen(p))), CHECKSUM);
 }

@@ -52,3 +52,7 @@ export function emitIpv6(
   memory.copy(p + IPV6_SRC, src, 16);
   memory.copy(p + IPV6_DST, dst, 16);
 }
+
+@inline export function setPayloadLen(p: usize, v: u32): void {
+  store<u16>(p, bswap<u16>(<u16>v), PAYLOAD_LEN);
+}

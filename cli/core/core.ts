@@ -10,7 +10,7 @@ import { formatIp, formatMac, parseIp, parseMac } from "./addr.ts";
 interface Exports {
   memory: WebAssembly.Memory;
   init(burst: number, tx: number, slots: number, slotLog2: number, vnis: number, ports: number,
-    vteps: number, fdbBits: number, neighBits: number): number;
+    vteps: number, fdbBits: number, neighBits: number, arenaBytes: number): number;
   args(): number; rxDescriptors(): number; txList(): number; slotBase(): number; slotBytes(): number;
   headroom(): number; tailroom(): number; counters(): number; portCounters(): number;
   vtepCounters(): number; counterBlockLength(): number; linkCounterLength(): number;
@@ -28,6 +28,7 @@ interface Exports {
   fdbUsed(): number; fdbCapacity(): number;
   neighAdd(vni: number): number; neighRemove(vni: number): number;
   setVxlanPort(port: number): void; setSourcePortRange(min: number, max: number): number;
+  setCoalescing(on: number): void;
   flowSourcePort(ptr: number, len: number): number;
   underlayVni(ptr: number, len: number): number;
   underlayEmit(ptr: number, len: number, vtep: number, sport: number): number;
@@ -48,11 +49,19 @@ export interface CoreConfig {
   /** The FDB has 2^fdbBits buckets and holds 7/8 of them. */
   fdbBits: number;
   neighBits: number;
+  /** Bytes per burst for segmenting super-frames (TAP offloads); 0 disables them. */
+  arenaBytes: number;
 }
 
 export const DEFAULT_CONFIG: CoreConfig = {
   burst: 64, txEntries: 4096, slots: 64, slotSizeLog2: 11, maxVnis: 64, maxPorts: 256,
-  maxVteps: 1024, fdbBits: 16, neighBits: 12,
+  maxVteps: 1024, fdbBits: 16, neighBits: 12, arenaBytes: 0,
+};
+
+/** Limits for a data plane with TAP offloads and UDP GSO/GRO: 64 KiB super-frames in 128 KiB
+ *  slots, and an arena where a burst of them can be cut into MTU-sized datagrams. */
+export const OFFLOAD_CONFIG: Partial<CoreConfig> = {
+  slotSizeLog2: 17, arenaBytes: 64 * 72 * 1024,
 };
 
 export interface VniOptions {
@@ -72,8 +81,15 @@ export const TARGET_REMOTE = 0x80000000;
 export const PORT_UNDERLAY = 0xffff;
 /** Descriptor port: a whole Ethernet/IP/UDP/VXLAN packet (captures). */
 export const PORT_UNDERLAY_ETH = 0xfffe;
-export const RX_DESC_LEN = 32;
-export const TX_ENTRY_LEN = 16;
+export const RX_DESC_LEN = 48;
+export const TX_ENTRY_LEN = 32;
+/** Field offsets of an RX descriptor (assembly/pipeline/burst.ts draws the layout). */
+export const RX = { PTR: 0, LEN: 4, PORT: 8, PEER_PORT: 10, VERDICT: 12, FLAGS: 14, PEER: 16, GSO_SIZE: 32 } as const;
+/** Field offsets of a TX entry. */
+export const TX = { PTR: 0, LEN: 4, TARGET: 8, SRC_PORT: 12, RX_INDEX: 14, GSO_SIZE: 16, VNET: 20 } as const;
+/** RX descriptor flag: a 10-byte virtio_net_hdr precedes the frame (TAP with IFF_VNET_HDR). */
+export const RX_VNET_HDR = 1;
+export const VNET_HDR_LEN = 10;
 
 const ERRORS: Record<number, string> = {
   [-1]: "the core is not initialised, or already is",
@@ -109,6 +125,10 @@ export interface TxEntry {
   target: number;
   srcPort: number;
   rxIndex: number;
+  /** Remote: stride of back-to-back datagrams (UDP_SEGMENT size); 0 for one datagram. */
+  gsoSize: number;
+  /** Address of the 10-byte virtio_net_hdr to write before a local frame (IFF_VNET_HDR TAPs). */
+  vnet: number;
 }
 
 /** One instance of the core: a set of switches (one per VNI) and the memory they work in. */
@@ -131,7 +151,7 @@ export class WeftCore {
     this.exports = exports;
     this.config = config;
     const rc = exports.init(config.burst, config.txEntries, config.slots, config.slotSizeLog2,
-      config.maxVnis, config.maxPorts, config.maxVteps, config.fdbBits, config.neighBits);
+      config.maxVnis, config.maxPorts, config.maxVteps, config.fdbBits, config.neighBits, config.arenaBytes);
     if (rc !== 0) throw new CoreError("init", rc);
     this.bytes = new Uint8Array(exports.memory.buffer);
     this.view = new DataView(exports.memory.buffer);
@@ -183,19 +203,35 @@ export class WeftCore {
     this.describe(i, ptr, frame.length, port, peer, peerPort);
   }
 
-  describe(i: number, ptr: number, len: number, port: number, peer?: Uint8Array, peerPort = 0): void {
+  describe(
+    i: number, ptr: number, len: number, port: number, peer?: Uint8Array, peerPort = 0,
+    opts: { vnet?: boolean; groStride?: number } = {},
+  ): void {
     const d = this.rxPtr + i * RX_DESC_LEN;
     this.view.setUint32(d, ptr, true);
     this.view.setUint32(d + 4, len, true);
     this.view.setUint16(d + 8, port, true);
     this.view.setUint16(d + 10, peerPort, true);
     this.view.setUint16(d + 12, 0, true);
+    this.view.setUint16(d + 14, opts.vnet ? RX_VNET_HDR : 0, true);
     if (peer) this.bytes.set(peer, d + 16);
+    this.view.setUint16(d + 32, opts.groStride ?? 0, true);
+  }
+
+  /** Merge decapsulated TCP segments into super-frames (all TAPs must have IFF_VNET_HDR). */
+  setCoalescing(on: boolean): void {
+    this.exports.setCoalescing(on ? 1 : 0);
   }
 
   /** Switches RX entries 0..count-1; returns the number of TX entries. */
   process(count: number, now: number): number {
     return this.exports.process(count, now);
+  }
+
+  /** The 16-byte sender address of RX entry i (filled by the core for PORT_UNDERLAY_ETH). */
+  rxPeer(i: number): Uint8Array {
+    const p = this.rxPtr + i * RX_DESC_LEN + RX.PEER;
+    return this.bytes.slice(p, p + 16);
   }
 
   /** 0 forwarded, else the drop reason's index + 1 (see DROP_REASONS). */
@@ -211,6 +247,8 @@ export class WeftCore {
       target: this.view.getUint32(t + 8, true),
       srcPort: this.view.getUint16(t + 12, true),
       rxIndex: this.view.getUint16(t + 14, true),
+      gsoSize: this.view.getUint16(t + 16, true),
+      vnet: t + 20,
     };
   }
 

@@ -3,7 +3,7 @@
 export const VNI_COUNTERS = [
   "rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "encap", "decap", "flood",
   "fdb_hit", "fdb_miss", "fdb_learn", "fdb_move", "fdb_learn_limit", "fdb_aged",
-  "vtep_learn_full", "arp_reply", "nd_reply", "drops",
+  "vtep_learn_full", "arp_reply", "nd_reply", "gso_frames", "gso_segments", "gro_merged", "drops",
 ] as const;
 
 /** Drop reasons; a descriptor's verdict is the index + 1. Descriptions say what happened. */
@@ -22,6 +22,8 @@ export const DROP_REASONS = [
   ["underlay_malformed", "outer Ethernet/IP/UDP header malformed"],
   ["not_vxlan", "outer packet is not UDP to the VXLAN port"],
   ["tx_full", "egress list full for this burst"],
+  ["bad_vnet_hdr", "virtio-net header does not fit the frame"],
+  ["arena_full", "no room left this burst to segment a super-frame"],
 ] as const;
 
 export type DropReason = typeof DROP_REASONS[number][0];

@@ -76,7 +76,7 @@ function run(core: WeftCore, frames: Uint8Array[], port: number): Result[] {
       verdict: core.verdict(i),
       vni: vnis[i],
       peer: port === PORT_UNDERLAY_ETH
-        ? formatIp(core.bytes.slice(core.rxPtr + i * 32 + 16, core.rxPtr + i * 32 + 32))
+        ? formatIp(core.rxPeer(i))
         : undefined,
     }));
     for (let t = 0; t < tx; t++) {

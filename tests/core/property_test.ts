@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { loadCore } from "../../cli/core/load.ts";
-import { PORT_UNDERLAY, PORT_UNDERLAY_ETH, RX_DESC_LEN, VNI_COUNTERS, type WeftCore } from "../../cli/core/mod.ts";
+import { PORT_UNDERLAY, PORT_UNDERLAY_ETH, type WeftCore } from "../../cli/core/mod.ts";
 import { eth, fixture, vxlan } from "./frames.ts";
 
 const BURST = 64;
@@ -155,6 +155,4 @@ Deno.test("counters add up: per-VNI rx equals forwarded plus dropped for local i
     }),
     { numRuns: 100 },
   );
-  assert.equal(VNI_COUNTERS.length, 17);
-  assert.equal(RX_DESC_LEN, 32);
 });

@@ -1,0 +1,204 @@
+// Offloads: the work a NIC would do, done in the core so the host crosses into the kernel once
+// per super-frame instead of once per packet (what wireguard-go does with TUN offloads and UDP
+// GSO/GRO).
+//  - checksum completion: a frame the kernel handed us with NEEDS_CSUM has a partial checksum
+//    (the pseudo-header sum) at csum_start + csum_offset; skb_checksum_help() semantics.
+//  - segmentation (TSO/USO): a super-frame bound for a VTEP is cut into MTU-sized inner frames,
+//    each behind its VXLAN header, back to back in the arena with one stride, so one sendmsg
+//    with UDP_SEGMENT (or one sendmmsg) sends them all. The wire stays plain RFC 7348.
+// The frame was validated by the pipeline up to the Ethernet header; `parseL4` is the one shape
+// check for the layers above it.
+
+import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, l3Offset, payloadType } from "../wire/ethernet";
+import {
+  IPPROTO_TCP, IPPROTO_UDP, check as ipv4Check, headerLen as ipv4HeaderLen, ident, isFragment, proto,
+  pseudoHeaderSum as ipv4Pseudo, refreshChecksum, setIdent, setTotalLen, totalLen,
+} from "../wire/ipv4";
+import { IPV6_HEADER_LEN, check as ipv6Check, nextHeader, payloadLen, pseudoHeaderSum as ipv6Pseudo, setPayloadLen } from "../wire/ipv6";
+import { TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_PSH, check as tcpCheck, headerLen as tcpHeaderLen, seq, setSeq } from "../wire/tcp";
+import { UDP_HEADER_LEN, check as udpCheck } from "../wire/udp";
+import { finish, sumBytes } from "../wire/checksum";
+import { VXLAN_HEADER_LEN, emitVxlan } from "../wire/vxlan";
+import { GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, csumOffset, csumStart, gsoSize, gsoType } from "../wire/virtio_net";
+import { allocate } from "../layout";
+
+// Results of parseL4, offsets from the frame start.
+export let l3: u32 = 0;
+export let l4: u32 = 0;
+export let payloadAt: u32 = 0;
+/** End of the IP packet (Ethernet padding, if any, lies beyond). */
+export let ipEnd: u32 = 0;
+export let isV6 = false;
+export let l4Proto: u8 = 0;
+
+/** Ethernet / IPv4 (unfragmented) or IPv6 (no extension headers) / TCP or UDP; else false. */
+export function parseL4(frame: usize, len: u32): bool {
+  if (len < ETH_HEADER_LEN) return false;
+  let o = l3Offset(frame, len);
+  if (o == 0) return false;
+  let type = payloadType(frame, o);
+  let ip = frame + o;
+  let room = len - o;
+  if (type == ETHERTYPE_IPV4) {
+    if (!ipv4Check(ip, room) || isFragment(ip)) return false;
+    isV6 = false;
+    l4 = o + ipv4HeaderLen(ip);
+    l4Proto = proto(ip);
+    ipEnd = o + totalLen(ip);
+  } else if (type == ETHERTYPE_IPV6) {
+    if (!ipv6Check(ip, room)) return false;
+    isV6 = true;
+    l4 = o + IPV6_HEADER_LEN;
+    l4Proto = nextHeader(ip);
+    ipEnd = l4 + payloadLen(ip);
+  } else {
+    return false;
+  }
+  l3 = o;
+  if (l4Proto == IPPROTO_TCP) {
+    if (!tcpCheck(frame + l4, ipEnd - l4)) return false;
+    payloadAt = l4 + tcpHeaderLen(frame + l4);
+    return true;
+  }
+  if (l4Proto == IPPROTO_UDP) {
+    if (!udpCheck(frame + l4, ipEnd - l4)) return false;
+    payloadAt = l4 + UDP_HEADER_LEN;
+    return true;
+  }
+  return false;
+}
+
+/** Pseudo-header sum of the frame parsed last, for an upper-layer length. */
+@inline export function pseudoSum(frame: usize, upperLen: u32): u64 {
+  return isV6 ? ipv6Pseudo(frame + l3, upperLen, l4Proto) : ipv4Pseudo(frame + l3, upperLen, l4Proto);
+}
+
+/** Whether the TCP/UDP checksum of the frame parsed last verifies. */
+export function l4ChecksumValid(frame: usize): bool {
+  let n = ipEnd - l4;
+  return finish(sumBytes(frame + l4, n, pseudoSum(frame, n))) == 0;
+}
+
+/**
+ * Fills the checksum a NEEDS_CSUM frame left partial: the one's-complement sum from csum_start to
+ * the end, stored at csum_start + csum_offset. False when those offsets do not fit the frame.
+ */
+export function completeChecksum(frame: usize, len: u32, vnet: usize): bool {
+  let start = csumStart(vnet);
+  let field = start + csumOffset(vnet);
+  if (start < ETH_HEADER_LEN || field + 2 > len) return false;
+  let c = finish(sumBytes(frame + start, len - start, 0));
+  // RFC 768: a computed UDP checksum of zero is sent as all ones.
+  if (c == 0 && csumOffset(vnet) == 6) c = 0xffff;
+  store<u16>(frame + field, bswap<u16>(c));
+  return true;
+}
+
+// ── segmentation ───────────────────────────────────────────────────────────────────────────
+
+/** UDP GSO sends at most 64 segments (UDP_MAX_SEGMENTS) of at most 64 KiB in all per call. */
+@inline export const GSO_MAX_SEGMENTS: u32 = 64;
+@inline export const GSO_MAX_BYTES: u32 = 65000;
+
+let arenaPtr: usize = 0;
+let arenaEnd: usize = 0;
+let arenaCursor: usize = 0;
+
+export function layoutArena(bytes: u32): bool {
+  if (bytes == 0) return true;
+  arenaPtr = allocate(bytes);
+  arenaEnd = arenaPtr + bytes;
+  arenaCursor = arenaPtr;
+  return arenaPtr != 0;
+}
+
+/** Every burst starts with an empty arena: the host has sent the last burst's datagrams. */
+@inline export function resetArena(): void {
+  arenaCursor = arenaPtr;
+}
+
+@inline export function arenaContains(p: usize, len: u32): bool {
+  return p >= arenaPtr && p + len <= arenaEnd;
+}
+
+// Results of `segment`.
+export let segPtr: usize = 0;
+export let segCount: u32 = 0;
+/** Datagram stride: every datagram but the last is exactly this long. */
+export let segStride: u32 = 0;
+export let segLen: u32 = 0;
+
+@inline export const SEGMENT_OK: u32 = 0;
+@inline export const SEGMENT_MALFORMED: u32 = 1;
+@inline export const SEGMENT_NO_ROOM: u32 = 2;
+@inline export const SEGMENT_TOO_BIG: u32 = 3;
+/** The payload fits one segment: send the frame as it is (after completing its checksum). */
+@inline export const SEGMENT_NOT_NEEDED: u32 = 4;
+
+/**
+ * Cuts a GSO super-frame (virtio_net_hdr at `vnet`) into VXLAN datagrams in the arena, as the
+ * kernel's tcp_gso_segment()/__udp_gso_segment() would: TCP sequence numbers advance by MSS,
+ * FIN and PSH only on the last segment, CWR only on the first, IPv4 IDs increment, lengths and
+ * full checksums per segment. `maxFrame` is the largest inner frame the VNI carries.
+ */
+export function segment(frame: usize, len: u32, vnet: usize, vni: u32, maxFrame: u32): u32 {
+  let type = gsoType(vnet) & ~GSO_ECN;
+  if (!parseL4(frame, len)) return SEGMENT_MALFORMED;
+  let tcp = l4Proto == IPPROTO_TCP;
+  if (type == GSO_TCPV4 ? (!tcp || isV6) : type == GSO_TCPV6 ? (!tcp || !isV6) : type == GSO_UDP_L4 ? tcp : true) {
+    return SEGMENT_MALFORMED;
+  }
+  let mss = gsoSize(vnet);
+  if (mss == 0) return SEGMENT_MALFORMED;
+  let hdr = payloadAt;
+  let payload = ipEnd - payloadAt;
+  if (payload <= mss) return SEGMENT_NOT_NEEDED;
+  if (hdr + mss > maxFrame) return SEGMENT_TOO_BIG;
+  let n = (payload + mss - 1) / mss;
+  let stride = VXLAN_HEADER_LEN + hdr + mss;
+  let total = (n - 1) * stride + VXLAN_HEADER_LEN + hdr + (payload - (n - 1) * mss);
+  if (arenaCursor + <usize>total > arenaEnd) return SEGMENT_NO_ROOM;
+
+  let out = arenaCursor;
+  let id0 = isV6 ? <u16>0 : ident(frame + l3);
+  let seq0 = tcp ? seq(frame + l4) : 0;
+  let flags0 = tcp ? load<u8>(frame + l4, TCP_FLAGS) : 0;
+  for (let i: u32 = 0; i < n; i++) {
+    let chunk = i + 1 < n ? mss : payload - i * mss;
+    let d = out + <usize>i * stride;
+    emitVxlan(d, vni);
+    let f = d + VXLAN_HEADER_LEN;
+    memory.copy(f, frame, hdr);
+    memory.copy(f + hdr, frame + hdr + i * mss, chunk);
+    let upper = hdr - l4 + chunk;
+    let ip = f + l3;
+    if (isV6) {
+      setPayloadLen(ip, upper);
+    } else {
+      setTotalLen(ip, hdr - l3 + chunk);
+      setIdent(ip, id0 + <u16>i);
+      refreshChecksum(ip);
+    }
+    let t = f + l4;
+    if (tcp) {
+      setSeq(t, seq0 + i * mss);
+      let fl = flags0;
+      if (i + 1 < n) fl &= ~(TCP_FIN | TCP_PSH);
+      if (i > 0) fl &= ~TCP_CWR;
+      store<u8>(t, fl, TCP_FLAGS);
+      store<u16>(t, 0, TCP_CHECKSUM);
+      store<u16>(t, bswap<u16>(finish(sumBytes(t, upper, pseudoSum(f, upper)))), TCP_CHECKSUM);
+    } else {
+      store<u16>(t, bswap<u16>(<u16>upper), 4);
+      store<u16>(t, 0, 6);
+      let c = finish(sumBytes(t, upper, pseudoSum(f, upper)));
+      store<u16>(t, bswap<u16>(c == 0 ? 0xffff : c), 6);
+    }
+  }
+  segPtr = out;
+  segCount = n;
+  segStride = stride;
+  segLen = total;
+  arenaCursor = (out + total + 7) & ~7;
+  return SEGMENT_OK;
+}

@@ -1,0 +1,53 @@
+// `weft daemon [--state-dir DIR] [--host unix:///run/weft/weft.sock] [--hostname NAME]`: the
+// per-host daemon. Run it in the host's network namespace (the underlay one); every other
+// command talks to it over the socket.
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import { Daemon } from "../control/daemon/daemon.ts";
+import { DEFAULT_HOST, DEFAULT_STATE_DIR, socketPath } from "../control/daemon/client.ts";
+
+const USAGE = `Usage: weft daemon [--state-dir DIR] [-H|--host unix:///run/weft/weft.sock] [--hostname NAME]
+  Two daemons on one machine need their own --state-dir and --host.`;
+
+export async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        "state-dir": { type: "string", default: DEFAULT_STATE_DIR },
+        host: { type: "string", short: "H", default: Deno.env.get("WEFT_HOST") ?? DEFAULT_HOST },
+        hostname: { type: "string", default: Deno.hostname() },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (Deno.uid() !== 0) {
+    throw new UsageError("weft daemon needs root (TAP devices, network namespaces): run it with sudo");
+  }
+  const d = new Daemon({
+    stateDir: values["state-dir"]!,
+    socket: socketPath(values.host),
+    hostname: values.hostname!,
+  });
+  try {
+    await d.start();
+  } catch (e) {
+    await d.shutdown().catch(() => {});
+    throw new UsageError(`cannot start the daemon: ${e instanceof Error ? e.message : e}`);
+  }
+  await new Promise<void>((resolve) => {
+    for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => resolve());
+  });
+  d.log("shutting down");
+  await d.shutdown();
+  return 0;
+}

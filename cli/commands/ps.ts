@@ -1,0 +1,29 @@
+// `weft ps`: this host's containers.
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import { api, HOST_OPTION, table } from "../control/daemon/client.ts";
+
+export async function main(args: string[]): Promise<number> {
+  let v;
+  try {
+    ({ values: v } = parseArgs({
+      args,
+      strict: true,
+      options: { ...HOST_OPTION, all: { type: "boolean", short: "a" }, format: { type: "string" } },
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\nUsage: weft ps [-a] [--format json]`);
+  }
+  const cs = await api<any[]>(v.host, "GET", "/containers");
+  if (v.format === "json") {
+    console.log(JSON.stringify(cs, null, 2));
+    return 0;
+  }
+  const rows = [["CONTAINER ID", "NAME", "NETWORK", "IP", "MAC", "STATUS", "COMMAND"]];
+  for (const c of cs) {
+    rows.push([c.endpointId.slice(0, 12), c.name, c.networkName, c.ip, c.mac, c.status, c.cmd.join(" ")]);
+  }
+  console.log(table(rows));
+  return 0;
+}

@@ -1,0 +1,42 @@
+// `weft run -d --name C --network NAME [--ip IP] [-- CMD…]`: a container (network namespace C)
+// on an overlay network, with eth0 on the daemon's switch.
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import { api, HOST_OPTION } from "../control/daemon/client.ts";
+
+const USAGE = `Usage: weft run -d --name NAME --network NETWORK [--ip IP] [-- CMD [ARG…]]
+  The container is a network namespace NAME: "ip netns exec NAME …" and "weft exec NAME -- …" work.
+  -d is implied: containers always run detached, CMD's output goes to the daemon's log dir.`;
+
+export async function main(args: string[]): Promise<number> {
+  const dd = args.indexOf("--");
+  const own = dd >= 0 ? args.slice(0, dd) : args;
+  let cmd = dd >= 0 ? args.slice(dd + 1) : [];
+  let v, positionals;
+  try {
+    ({ values: v, positionals } = parseArgs({
+      args: own,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        ...HOST_OPTION,
+        detach: { type: "boolean", short: "d" },
+        name: { type: "string" },
+        network: { type: "string" },
+        net: { type: "string" },
+        ip: { type: "string" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+  // `weft run -d --name c1 --network n alpine sleep 1d`: an image name has no meaning here; the rest is CMD.
+  if (!cmd.length && positionals.length > 1) cmd = positionals.slice(1);
+  const network = v.network ?? v.net;
+  if (!v.name) throw new UsageError(`--name is required\n${USAGE}`);
+  if (!network) throw new UsageError(`--network is required\n${USAGE}`);
+  const c = await api(v.host, "POST", "/containers", { name: v.name, network, ip: v.ip, cmd });
+  console.log(c.endpointId);
+  return 0;
+}

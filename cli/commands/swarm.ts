@@ -1,0 +1,97 @@
+// `weft swarm init | join | join-token | leave`, as `docker swarm` has them.
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import { api, HOST_OPTION } from "../control/daemon/client.ts";
+
+const USAGE = `Usage:
+  weft swarm init --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-port 4789]
+                  [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
+  weft swarm join --token TOKEN HOST[:2377] --advertise-addr IP [--listen-addr IP[:2377]]
+  weft swarm join-token worker [-q]
+  weft swarm leave [--force]
+All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
+
+function parse(
+  args: string[],
+  options: Record<string, { type: "string" | "boolean"; short?: string }>,
+): { values: Record<string, any>; positionals: string[] } {
+  try {
+    return parseArgs({ args, strict: true, allowPositionals: true, options: { ...HOST_OPTION, ...options } });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
+export async function main(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === "init") {
+    const { values: v } = parse(rest, {
+      "advertise-addr": { type: "string" },
+      "listen-addr": { type: "string" },
+      "data-path-port": { type: "string" },
+      "default-addr-pool": { type: "string" },
+      "default-addr-pool-mask-length": { type: "string" },
+    });
+    if (!v["advertise-addr"]) throw new UsageError(`--advertise-addr is required\n${USAGE}`);
+    const listen = v["listen-addr"] as string | undefined;
+    const r = await api(v.host as string | undefined, "POST", "/swarm/init", {
+      advertiseAddr: v["advertise-addr"],
+      listenAddr: listen ? (listen.includes(":") ? listen : `${listen}:2377`) : undefined,
+      dataPathPort: v["data-path-port"] ? Number(v["data-path-port"]) : undefined,
+      pool: v["default-addr-pool"],
+      poolMaskLength: v["default-addr-pool-mask-length"]
+        ? Number(v["default-addr-pool-mask-length"])
+        : undefined,
+    });
+    console.log(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n`);
+    console.log(
+      `To add a worker to this swarm, run the following command:\n\n    weft swarm join --token ${r.token} ${r.join}\n`,
+    );
+    return 0;
+  }
+  if (sub === "join") {
+    // The seed's line has a stray "\" before --advertise-addr (a broken line continuation): skip it.
+    const { values: v, positionals } = parse(rest.filter((a) => a !== "\\"), {
+      token: { type: "string" },
+      "advertise-addr": { type: "string" },
+      "listen-addr": { type: "string" },
+    });
+    if (!v.token) throw new UsageError(`--token is required\n${USAGE}`);
+    if (positionals.length !== 1) {
+      throw new UsageError(`expected exactly one manager address HOST[:2377]\n${USAGE}`);
+    }
+    if (!v["advertise-addr"]) {
+      throw new UsageError(
+        `--advertise-addr is required: the address other nodes reach this one at\n${USAGE}`,
+      );
+    }
+    await api(v.host as string | undefined, "POST", "/swarm/join", {
+      token: v.token,
+      remote: positionals[0],
+      advertiseAddr: v["advertise-addr"],
+      listenAddr: v["listen-addr"],
+    });
+    console.log("This node joined a swarm as a worker.");
+    return 0;
+  }
+  if (sub === "join-token") {
+    const { values: v, positionals } = parse(rest, { quiet: { type: "boolean", short: "q" } });
+    if (positionals[0] !== "worker") {
+      throw new UsageError(`only "weft swarm join-token worker" exists: weft has one manager\n${USAGE}`);
+    }
+    const r = await api(v.host as string | undefined, "GET", "/swarm/join-token");
+    if (v.quiet) console.log(r.token);
+    else {console.log(
+        `To add a worker to this swarm, run the following command:\n\n    weft swarm join --token ${r.token} ${r.join}\n`,
+      );}
+    return 0;
+  }
+  if (sub === "leave") {
+    const { values: v } = parse(rest, { force: { type: "boolean", short: "f" } });
+    await api(v.host as string | undefined, "POST", `/swarm/leave${v.force ? "?force=1" : ""}`);
+    console.log("Node left the swarm.");
+    return 0;
+  }
+  throw new UsageError(USAGE);
+}

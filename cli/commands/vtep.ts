@@ -1,0 +1,232 @@
+// `weft vtep`: one standalone VTEP. Validates everything first, then opens the underlay socket,
+// the pcap file and the TAPs, configures the links, starts the data-plane worker and the control
+// socket — undoing what it did if any step fails — and runs until SIGINT/SIGTERM.
+
+import { parseArgs } from "node:util";
+import { formatIp, isMappedIpv4, parseEndpoint, parseIp } from "../core/addr.ts";
+import { UsageError } from "../errors.ts";
+import { closeTap, openTap, type Tap, validTapName } from "../phy/tap.ts";
+import { closeUdp, openUdp, type UdpSocket } from "../phy/udp.ts";
+import { configureLink, namespaceExists } from "../phy/link.ts";
+import { familyOf } from "../phy/sockaddr.ts";
+import { openPcap } from "../phy/pcapfile.ts";
+import { Dataplane } from "../dataplane/dataplane.ts";
+import { type ControlServer, serveControl } from "../control/server.ts";
+import { AF_INET, libc } from "../sys/libc.ts";
+import type { PeerSpec } from "../dataplane/protocol.ts";
+
+const VNI_MIN = 1;
+const VNI_MAX = 0xffffff;
+const VXLAN_PORT = 4789;
+/** Docker's overlay default: 1500 − 50 bytes of outer Ethernet/IPv4/UDP/VXLAN. */
+const DEFAULT_MTU = 1450;
+const MTU_MIN = 68;
+/** What a 2 KiB frame slot carries: 2048 − 128 headroom − 64 tailroom − 14 − 4 − 8. */
+const MTU_MAX = 1830;
+/** Linux vxlan's default ageing (drivers/net/vxlan: FDB_AGE_DEFAULT). */
+const DEFAULT_AGEING = 300;
+
+/** One line, appended to usage errors: bad input gets one clear line. */
+const USAGE = "(usage: weft vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] " +
+  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH])";
+
+export interface VtepOptions {
+  vni: number;
+  taps: { name: string; netns?: string; address?: string }[];
+  mtu: number;
+  listen: { address: Uint8Array; port: number };
+  peers: PeerSpec[];
+  ageing: number;
+  learnMax: number;
+  pcap?: string;
+  control?: string;
+}
+
+function integer(
+  flag: string,
+  text: string | undefined,
+  min: number,
+  max: number,
+  fallback?: number,
+): number {
+  if (text === undefined) {
+    if (fallback === undefined) throw new UsageError(`missing --${flag} ${USAGE}`);
+    return fallback;
+  }
+  const v = Number(text);
+  if (!/^\d+$/.test(text) || v < min || v > max) {
+    throw new UsageError(`invalid --${flag} "${text}": expected an integer ${min}..${max}`);
+  }
+  return v;
+}
+
+function endpoint(flag: string, text: string): { address: Uint8Array; port: number } {
+  try {
+    return parseEndpoint(text, VXLAN_PORT);
+  } catch (e) {
+    throw new UsageError(`invalid --${flag} "${text}": ${(e as Error).message}`);
+  }
+}
+
+function cidr(text: string): string {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  let ok = false;
+  if (m) {
+    try {
+      const family = familyOf(parseIp(m[1]));
+      ok = Number(m[2]) <= (family === AF_INET ? 32 : 128);
+    } catch { /* reported below */ }
+  }
+  if (!ok) {
+    throw new UsageError(`invalid --address "${text}": expected an address with a prefix, like 10.0.0.1/24`);
+  }
+  return text;
+}
+
+export function parseVtepArgs(args: string[]): VtepOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        vni: { type: "string" },
+        tap: { type: "string", multiple: true },
+        netns: { type: "string", multiple: true },
+        address: { type: "string", multiple: true },
+        mtu: { type: "string" },
+        listen: { type: "string" },
+        peer: { type: "string", multiple: true },
+        ageing: { type: "string" },
+        "fdb-max": { type: "string" },
+        pcap: { type: "string" },
+        control: { type: "string" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message} ${USAGE}`);
+  }
+  const vni = integer("vni", values.vni, VNI_MIN, VNI_MAX);
+  const names = values.tap ?? [];
+  if (names.length === 0) throw new UsageError(`missing --tap ${USAGE}`);
+  const netns = values.netns ?? [];
+  const addresses = values.address ?? [];
+  if (netns.length > names.length) {
+    throw new UsageError(`${netns.length} --netns for ${names.length} --tap: give one per TAP, in order`);
+  }
+  if (addresses.length > names.length) {
+    throw new UsageError(
+      `${addresses.length} --address for ${names.length} --tap: give one per TAP, in order`,
+    );
+  }
+  const taps = names.map((name, i) => {
+    if (!validTapName(name)) {
+      throw new UsageError(`invalid --tap "${name}": 1 to 15 characters, no "/", ":" or spaces`);
+    }
+    if (names.indexOf(name) !== i) throw new UsageError(`--tap ${name} given twice`);
+    const ns = netns[i] || undefined;
+    if (ns !== undefined && !namespaceExists(ns)) {
+      throw new UsageError(`unknown network namespace "${ns}": create it with "ip netns add ${ns}"`);
+    }
+    return { name, netns: ns, address: addresses[i] ? cidr(addresses[i]) : undefined };
+  });
+  if (!values.listen) throw new UsageError(`missing --listen ADDR[:PORT] ${USAGE}`);
+  const listen = endpoint("listen", values.listen);
+  const family = familyOf(listen.address);
+  const peers = (values.peer ?? []).map((p) => {
+    const e = endpoint("peer", p);
+    if (familyOf(e.address) !== family) {
+      throw new UsageError(`--peer ${p} is not of the same address family as --listen ${values.listen}`);
+    }
+    return { address: formatIp(e.address), port: e.port };
+  });
+  return {
+    vni,
+    taps,
+    mtu: integer("mtu", values.mtu, MTU_MIN, MTU_MAX, DEFAULT_MTU),
+    listen,
+    peers,
+    ageing: integer("ageing", values.ageing, 1, 0x7fffffff, DEFAULT_AGEING),
+    learnMax: integer("fdb-max", values["fdb-max"], 0, 0xffffffff, 0xffffffff),
+    pcap: values.pcap,
+    control: values.control,
+  };
+}
+
+/** What has been set up so far, torn down in reverse order. */
+class Resources {
+  udp?: UdpSocket;
+  pcapFd?: number;
+  taps: Tap[] = [];
+  dataplane?: Dataplane;
+  control?: ControlServer;
+
+  async release(): Promise<void> {
+    await this.control?.close().catch(() => {});
+    await this.dataplane?.stop().catch(() => {});
+    // Closing the last fd of a TAP we created removes it, in whichever namespace it now is.
+    for (const t of this.taps.reverse()) closeTap(t);
+    if (this.pcapFd !== undefined) libc().close(this.pcapFd);
+    if (this.udp) closeUdp(this.udp);
+    this.taps = [];
+    this.udp =
+      this.pcapFd =
+      this.dataplane =
+      this.control =
+        undefined;
+  }
+}
+
+export async function main(args: string[]): Promise<number> {
+  const o = parseVtepArgs(args);
+  const r = new Resources();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  let stop!: (signal: string) => void;
+  const stopped = new Promise<string>((resolve) => (stop = resolve));
+  const handlers = signals.map((s) => [s, () => stop(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  try {
+    r.udp = openUdp(o.listen.address, o.listen.port);
+    if (o.pcap) r.pcapFd = openPcap(o.pcap);
+    for (const t of o.taps) r.taps.push(openTap(t.name));
+    for (const t of o.taps) {
+      await configureLink({ name: t.name, netns: t.netns, mtu: o.mtu, address: t.address });
+    }
+    r.dataplane = await Dataplane.start({
+      vni: o.vni,
+      mtu: o.mtu,
+      ageing: o.ageing,
+      learnMax: o.learnMax,
+      vxlanPort: o.listen.port,
+      ports: r.taps.map((t, id) => ({ id, name: t.name, fd: t.fd, netns: o.taps[id].netns })),
+      udpFd: r.udp.fd,
+      family: r.udp.family,
+      peers: o.peers,
+      pcapFd: r.pcapFd,
+    });
+    if (o.control) r.control = await serveControl(o.control, r.dataplane);
+  } catch (e) {
+    await r.release();
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    throw e;
+  }
+  const where = isMappedIpv4(o.listen.address)
+    ? formatIp(o.listen.address)
+    : `[${formatIp(o.listen.address)}]`;
+  console.log(
+    `weft vtep: VNI ${o.vni} on ${where}:${o.listen.port}, ` +
+      `taps ${o.taps.map((t) => t.netns ? `${t.name}@${t.netns}` : t.name).join(", ")}, ` +
+      `peers ${o.peers.map((p) => `${p.address}:${p.port}`).join(", ") || "none"}` +
+      (o.control ? `, control ${o.control}` : ""),
+  );
+  let code = 0;
+  const outcome = await Promise.race([stopped, r.dataplane.failed.catch((e: Error) => e)]);
+  if (outcome instanceof Error) {
+    console.error(`error: ${outcome.message}`);
+    code = 1;
+  }
+  await r.release();
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  return code;
+}

@@ -1,0 +1,91 @@
+// IPv4 address management for overlay networks: subnets carved from the cluster's default pool
+// (Docker: 10.0.0.0/8, /24 each), the gateway at .1, container addresses from .2 up, and MACs
+// derived from the address as Docker does (02:42 + the four address bytes).
+
+export class IpamError extends Error {
+  override name = "IpamError";
+}
+
+export function ipToInt(ip: string): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (!m) throw new IpamError(`invalid IPv4 address "${ip}"`);
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) throw new IpamError(`invalid IPv4 address "${ip}"`);
+  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
+}
+
+export function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+}
+
+export interface Cidr {
+  base: number;
+  bits: number;
+}
+
+export function parseCidr(text: string): Cidr {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
+  if (!m || Number(m[2]) > 32) throw new IpamError(`invalid subnet "${text}": expected a.b.c.d/N`);
+  const bits = Number(m[2]);
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  const addr = ipToInt(m[1]);
+  if ((addr & mask) >>> 0 !== addr) throw new IpamError(`invalid subnet "${text}": host bits are set`);
+  return { base: addr, bits };
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${intToIp(c.base)}/${c.bits}`;
+}
+
+export function size(c: Cidr): number {
+  return 2 ** (32 - c.bits);
+}
+
+export function contains(c: Cidr, ip: number): boolean {
+  return ip >= c.base && ip < c.base + size(c);
+}
+
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  return a.base < b.base + size(b) && b.base < a.base + size(a);
+}
+
+/** The first /maskLen of the pool that overlaps none of the subnets in use. */
+export function allocateSubnet(pool: Cidr, maskLen: number, used: Cidr[]): Cidr {
+  if (maskLen < pool.bits || maskLen > 30) {
+    throw new IpamError(`mask length /${maskLen} does not fit the pool ${formatCidr(pool)}`);
+  }
+  const step = 2 ** (32 - maskLen);
+  for (let b = pool.base; b < pool.base + size(pool); b += step) {
+    const c = { base: b, bits: maskLen };
+    if (!used.some((u) => overlaps(u, c))) return c;
+  }
+  throw new IpamError(`the address pool ${formatCidr(pool)} is exhausted: no free /${maskLen} left`);
+}
+
+/** The lowest free host address of the subnet (not network, broadcast or gateway). */
+export function allocateAddress(subnet: Cidr, gateway: string, used: Set<string>): string {
+  const last = subnet.base + size(subnet) - 1;
+  for (let a = subnet.base + 1; a < last; a++) {
+    const ip = intToIp(a);
+    if (ip !== gateway && !used.has(ip)) return ip;
+  }
+  throw new IpamError(`no free address left in ${formatCidr(subnet)}`);
+}
+
+/** Docker's container MAC: 02:42 followed by the IPv4 address bytes. */
+export function macFor(ip: string): string {
+  const n = ipToInt(ip);
+  return [
+    "02",
+    "42",
+    ...[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, "0")),
+  ]
+    .join(":");
+}
+
+/** Docker-style 25-character lower-case alphanumeric object id. */
+export function objectId(): string {
+  const abc = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const b = crypto.getRandomValues(new Uint8Array(25));
+  return Array.from(b, (x) => abc[x % 36]).join("");
+}

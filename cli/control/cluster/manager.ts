@@ -1,0 +1,568 @@
+// The manager: the cluster's state (embedded store), the CA, and the TLS listener on 2377 that
+// nodes join through and keep a session on. Every change is written to the store first, then a
+// snapshot is pushed to each connected node (filtered: a node only hears about the networks it
+// has endpoints on — lazy extension). Nodes send a heartbeat every second; one silent for
+// HEARTBEAT_TIMEOUT_MS is marked Down and its endpoints are withdrawn from everyone's FDB.
+//
+// Nothing a peer sends can crash the manager: every connection has its own try/catch, a
+// handshake and first-message deadline, a line-length bound, and gets one clear error line.
+
+import {
+  caDigest,
+  createCa,
+  issueCert,
+  type KeyPairPem,
+  randomSecret,
+  sameSecret,
+  sha256Hex,
+} from "./pki.ts";
+import { Store } from "./store.ts";
+import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
+import {
+  allocateAddress,
+  allocateSubnet,
+  contains,
+  formatCidr,
+  IpamError,
+  ipToInt,
+  macFor,
+  objectId,
+  parseCidr,
+} from "./ipam.ts";
+import {
+  type ClusterRecord,
+  type EndpointRecord,
+  HEARTBEAT_TIMEOUT_MS,
+  type NetworkRecord,
+  type NodeRecord,
+  type NodeView,
+  type Snapshot,
+} from "./types.ts";
+
+export class ClusterError extends Error {
+  override name = "ClusterError";
+  constructor(message: string, readonly status = 400) {
+    super(message);
+  }
+}
+
+const FIRST_VNI = 4096;
+const HANDSHAKE_MS = 5000;
+const FIRST_MESSAGE_MS = 10000;
+
+export interface InitOptions {
+  advertiseAddr: string;
+  listenAddr: string;
+  listenPort: number;
+  dataPathPort: number;
+  pool: string;
+  poolMaskLength: number;
+  hostname: string;
+}
+
+interface Session {
+  nodeId: string;
+  conn: LineConn;
+  lastSeen: number;
+}
+
+export class Manager {
+  readonly store: Store;
+  private ca!: KeyPairPem;
+  private server!: KeyPairPem;
+  private listener?: Deno.TlsListener;
+  private readonly sessions = new Map<string, Session>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly down = new Set<string>();
+  /** Session secrets issued at join, handed over once in the welcome. */
+  private readonly issued = new Map<string, string>();
+  private timer?: ReturnType<typeof setInterval>;
+  private version = 0;
+  /** The manager's own node: its snapshots go to the local daemon directly. */
+  onLocalSnapshot: (s: Snapshot) => void = () => {};
+  log: (msg: string) => void = (m) => console.error(m);
+
+  private constructor(readonly stateDir: string) {
+    this.store = new Store(`${stateDir}/store.jsonl`);
+  }
+
+  get cluster(): ClusterRecord {
+    return this.store.get<ClusterRecord>("cluster", "cluster")!;
+  }
+
+  get localNodeId(): string {
+    return this.store.all<NodeRecord>("node").find((n) => n.role === "manager")!.id;
+  }
+
+  static exists(stateDir: string): boolean {
+    try {
+      return Deno.statSync(`${stateDir}/store.jsonl`).isFile && Deno.statSync(`${stateDir}/ca.pem`).isFile;
+    } catch {
+      return false;
+    }
+  }
+
+  static async init(stateDir: string, o: InitOptions): Promise<Manager> {
+    const m = new Manager(stateDir);
+    m.store.open();
+    const id = objectId();
+    m.ca = await createCa(id);
+    await Deno.writeTextFile(`${stateDir}/ca.pem`, m.ca.cert);
+    await Deno.writeTextFile(`${stateDir}/ca-key.pem`, m.ca.key, { mode: 0o600 });
+    parseCidr(o.pool);
+    m.store.put<ClusterRecord>("cluster", "cluster", {
+      id,
+      createdAt: new Date().toISOString(),
+      advertiseAddr: o.advertiseAddr,
+      listenAddr: o.listenAddr,
+      listenPort: o.listenPort,
+      dataPathPort: o.dataPathPort,
+      pool: o.pool,
+      poolMaskLength: o.poolMaskLength,
+      caDigest: await caDigest(m.ca.cert),
+      workerSecret: randomSecret(),
+    });
+    const nodeId = objectId();
+    m.store.put<NodeRecord>("node", nodeId, {
+      id: nodeId,
+      hostname: o.hostname,
+      addr: o.advertiseAddr,
+      role: "manager",
+      availability: "active",
+      secretHash: "",
+      joinedAt: new Date().toISOString(),
+    });
+    await m.loadServerCert();
+    return m;
+  }
+
+  static async open(stateDir: string): Promise<Manager> {
+    const m = new Manager(stateDir);
+    m.store.open();
+    m.ca = {
+      cert: await Deno.readTextFile(`${stateDir}/ca.pem`),
+      key: await Deno.readTextFile(`${stateDir}/ca-key.pem`),
+    };
+    await m.loadServerCert();
+    return m;
+  }
+
+  private async loadServerCert(): Promise<void> {
+    const c = this.cluster;
+    const ips = ["127.0.0.1", c.advertiseAddr];
+    if (c.listenAddr !== "0.0.0.0") ips.push(c.listenAddr);
+    this.server = await issueCert(this.ca, `weft-manager-${c.id.slice(0, 12)}`, ips);
+  }
+
+  get caCert(): string {
+    return this.ca.cert;
+  }
+
+  token(): string {
+    return `WFTKN-1-${this.cluster.caDigest}-${this.cluster.workerSecret}`;
+  }
+
+  joinAddress(): string {
+    return `${this.cluster.advertiseAddr}:${this.cluster.listenPort}`;
+  }
+
+  // ── listener ─────────────────────────────────────────────────────────────────────────────
+
+  start(): void {
+    const c = this.cluster;
+    this.listener = Deno.listenTls({
+      hostname: c.listenAddr,
+      port: c.listenPort,
+      cert: this.server.cert,
+      key: this.server.key,
+    });
+    (async () => {
+      for await (const conn of this.listener!) this.accept(conn).catch(() => {});
+    })().catch(() => {});
+    this.timer = setInterval(() => this.checkHeartbeats(), 500);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    try {
+      this.listener?.close();
+    } catch { /* closed */ }
+    for (const s of this.sessions.values()) s.conn.close();
+    this.sessions.clear();
+    this.store.close();
+  }
+
+  private async accept(tls: Deno.TlsConn): Promise<void> {
+    const remote = `${(tls.remoteAddr as Deno.NetAddr).hostname}:${(tls.remoteAddr as Deno.NetAddr).port}`;
+    const conn = new LineConn(tls);
+    try {
+      await withTimeout(tls.handshake(), HANDSHAKE_MS, "TLS handshake");
+    } catch (e) {
+      this.log(
+        `refused ${remote}: no TLS handshake (${
+          e instanceof Error ? e.message : e
+        }); the control port speaks TLS only`,
+      );
+      conn.close();
+      return;
+    }
+    let nodeId: string | undefined;
+    try {
+      const first = await withTimeout(conn.read(), FIRST_MESSAGE_MS, "first message");
+      if (!first) return conn.close();
+      if (first.type === "ca") {
+        // Over a TLS session the client has not verified yet: it checks this against its token.
+        await conn.send({ type: "ca", cert: this.ca.cert });
+        return conn.close();
+      }
+      if (first.type === "join") nodeId = await this.join(first);
+      else if (first.type === "hello") nodeId = await this.hello(first);
+      else {throw new ClusterError(
+          `unexpected message "${String(first.type).slice(0, 40)}": expected join or hello`,
+        );}
+    } catch (e) {
+      const message = e instanceof ClusterError || e instanceof ProtocolError
+        ? e.message
+        : `bad request: ${e instanceof Error ? e.message : e}`;
+      this.log(`refused ${remote}: ${message}`);
+      await conn.send({ type: "error", message });
+      return conn.close();
+    }
+    const node = this.store.get<NodeRecord>("node", nodeId)!;
+    const prev = this.sessions.get(nodeId);
+    prev?.conn.close();
+    const session: Session = { nodeId, conn, lastSeen: Date.now() };
+    this.sessions.set(nodeId, session);
+    this.lastSeen.set(nodeId, Date.now());
+    const wasDown = this.down.delete(nodeId);
+    await conn.send({
+      type: "welcome",
+      nodeId,
+      cluster: this.cluster.id,
+      dataPathPort: this.cluster.dataPathPort,
+      nodeSecret: this.issued.get(nodeId),
+    });
+    this.issued.delete(nodeId);
+    this.log(`node ${node.hostname} (${nodeId.slice(0, 12)}) connected from ${remote}`);
+    if (wasDown) this.broadcast();
+    else this.push(nodeId);
+    try {
+      for (;;) {
+        const m = await conn.read();
+        if (!m) break;
+        session.lastSeen = Date.now();
+        this.lastSeen.set(nodeId, session.lastSeen);
+        if (m.type === "hb") continue;
+        if (m.type === "req") {
+          try {
+            const data = await this.request(nodeId, String(m.op), m.args ?? {});
+            await conn.send({ type: "res", id: m.id, ok: true, data });
+          } catch (e) {
+            await conn.send({
+              type: "res",
+              id: m.id,
+              ok: false,
+              error: e instanceof Error ? e.message : String(e),
+            });
+          }
+        }
+      }
+    } catch (e) {
+      this.log(`session of ${node.hostname} ended: ${e instanceof Error ? e.message : e}`);
+    } finally {
+      if (this.sessions.get(nodeId) === session) this.sessions.delete(nodeId);
+      conn.close();
+    }
+  }
+
+  private async join(m: Record<string, any>): Promise<string> {
+    if (typeof m.secret !== "string" || !sameSecret(m.secret, this.cluster.workerSecret)) {
+      throw new ClusterError(
+        'invalid join token: its secret is not this swarm\'s; get the current one with "weft swarm join-token worker" on a manager',
+        401,
+      );
+    }
+    const hostname = String(m.hostname ?? "").slice(0, 64);
+    const addr = String(m.addr ?? "");
+    try {
+      ipToInt(addr);
+    } catch {
+      throw new ClusterError(`invalid advertise address "${addr.slice(0, 40)}": expected an IPv4 address`);
+    }
+    if (!hostname) throw new ClusterError("a joining node must send its hostname");
+    const clash = this.store.all<NodeRecord>("node").find((n) => n.addr === addr);
+    if (clash) {
+      // The same host joining again (after a leave it did not announce): replace its record.
+      if (clash.role === "manager") throw new ClusterError(`address ${addr} is the manager's own`);
+      this.removeNode(clash.id);
+    }
+    const id = objectId();
+    const secret = randomSecret(40);
+    this.store.put<NodeRecord>("node", id, {
+      id,
+      hostname,
+      addr,
+      role: "worker",
+      availability: "active",
+      secretHash: await sha256Hex(secret),
+      joinedAt: new Date().toISOString(),
+    });
+    this.issued.set(id, secret);
+    this.log(`node ${hostname} (${id.slice(0, 12)}) joined from ${addr}`);
+    this.broadcast();
+    return id;
+  }
+
+  private async hello(m: Record<string, any>): Promise<string> {
+    const node = typeof m.nodeId === "string" ? this.store.get<NodeRecord>("node", m.nodeId) : undefined;
+    if (
+      !node || node.role === "manager" || typeof m.nodeSecret !== "string" ||
+      !sameSecret(await sha256Hex(m.nodeSecret), node.secretHash)
+    ) {
+      throw new ClusterError(
+        "unknown node or wrong node secret: this node is not (or no longer) part of the swarm; join again",
+        401,
+      );
+    }
+    return node.id;
+  }
+
+  private checkHeartbeats(): void {
+    const now = Date.now();
+    let changed = false;
+    for (const n of this.store.all<NodeRecord>("node")) {
+      if (n.role === "manager") continue;
+      const seen = this.lastSeen.get(n.id) ?? 0;
+      const isDown = now - seen > HEARTBEAT_TIMEOUT_MS;
+      if (isDown && !this.down.has(n.id)) {
+        this.down.add(n.id);
+        this.sessions.get(n.id)?.conn.close();
+        this.log(
+          `node ${n.hostname} (${
+            n.id.slice(0, 12)
+          }) is Down: no heartbeat for ${HEARTBEAT_TIMEOUT_MS} ms; withdrawing its endpoints`,
+        );
+        changed = true;
+      }
+    }
+    if (changed) this.broadcast();
+  }
+
+  private removeNode(id: string): void {
+    for (const e of this.store.all<EndpointRecord>("endpoint")) {
+      if (e.node === id) this.store.del("endpoint", e.id);
+    }
+    this.store.del("node", id);
+    this.sessions.get(id)?.conn.close();
+    this.sessions.delete(id);
+    this.down.delete(id);
+    this.lastSeen.delete(id);
+  }
+
+  // ── state ────────────────────────────────────────────────────────────────────────────────
+
+  status(n: NodeRecord): "Ready" | "Down" {
+    if (n.role === "manager") return "Ready";
+    return this.sessions.has(n.id) && !this.down.has(n.id) ? "Ready" : "Down";
+  }
+
+  nodes(): NodeView[] {
+    return this.store.all<NodeRecord>("node").map((n) => ({
+      id: n.id,
+      hostname: n.hostname,
+      addr: n.addr,
+      role: n.role,
+      availability: n.availability,
+      status: this.status(n),
+    }));
+  }
+
+  networks(): NetworkRecord[] {
+    return this.store.all<NetworkRecord>("network").sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  endpoints(): EndpointRecord[] {
+    return this.store.all<EndpointRecord>("endpoint");
+  }
+
+  findNetwork(ref: string): NetworkRecord | undefined {
+    const all = this.networks();
+    return all.find((n) => n.name === ref) ?? all.find((n) => n.id === ref) ??
+      (ref.length >= 3 ? all.filter((n) => n.id.startsWith(ref)).at(0) : undefined);
+  }
+
+  snapshotFor(nodeId: string): Snapshot {
+    const nodes = this.nodes();
+    const ready = new Set(nodes.filter((n) => n.status === "Ready").map((n) => n.id));
+    const eps = this.endpoints();
+    const mine = new Set(eps.filter((e) => e.node === nodeId).map((e) => e.network));
+    return {
+      version: this.version,
+      clusterId: this.cluster.id,
+      dataPathPort: this.cluster.dataPathPort,
+      nodeId,
+      nodes,
+      networks: this.networks().filter((n) => mine.has(n.id)),
+      endpoints: eps.filter((e) => mine.has(e.network) && (e.node === nodeId || ready.has(e.node))),
+    };
+  }
+
+  private push(nodeId: string): void {
+    if (nodeId === this.localNodeId) {
+      this.onLocalSnapshot(this.snapshotFor(nodeId));
+      return;
+    }
+    const s = this.sessions.get(nodeId);
+    if (s && !this.down.has(nodeId)) s.conn.send({ type: "snapshot", snapshot: this.snapshotFor(nodeId) });
+  }
+
+  broadcast(): void {
+    this.version++;
+    this.push(this.localNodeId);
+    for (const id of this.sessions.keys()) this.push(id);
+  }
+
+  // ── operations (from the local API, or a node's session) ──────────────────────────────────
+
+  request(nodeId: string, op: string, a: Record<string, any>): Promise<unknown> {
+    return Promise.resolve().then(() => this.requestSync(nodeId, op, a));
+  }
+
+  private requestSync(nodeId: string, op: string, a: Record<string, any>): unknown {
+    switch (op) {
+      case "endpoint.create":
+        return this.createEndpoint(
+          nodeId,
+          String(a.network ?? ""),
+          String(a.container ?? ""),
+          a.ip ? String(a.ip) : undefined,
+        );
+      case "endpoint.delete":
+        return this.deleteEndpoint(nodeId, String(a.id ?? ""));
+      case "node.leave":
+        if (nodeId === this.localNodeId) throw new ClusterError("the manager cannot leave this way");
+        this.removeNode(nodeId);
+        this.broadcast();
+        return { left: true };
+      case "nodes":
+        return this.nodes();
+      default:
+        throw new ClusterError(`unknown operation "${op.slice(0, 40)}"`);
+    }
+  }
+
+  createNetwork(o: { name: string; subnet?: string; gateway?: string; attachable?: boolean }): NetworkRecord {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(o.name)) {
+      throw new ClusterError(`invalid network name "${o.name}": letters, digits, "_", "." and "-", up to 63`);
+    }
+    if (this.findNetwork(o.name)?.name === o.name) {
+      throw new ClusterError(`network with name ${o.name} already exists`, 409);
+    }
+    const c = this.cluster;
+    const used = this.networks().map((n) => parseCidr(n.subnet));
+    let subnet;
+    try {
+      if (o.subnet) {
+        subnet = parseCidr(o.subnet);
+        if (subnet.bits > 30) throw new IpamError(`subnet ${o.subnet} is too small: at most /30`);
+        // An explicit subnet may overlap another network's: each overlay is its own L2 domain,
+        // kept apart by its VNI. Only pool allocation avoids subnets in use.
+      } else subnet = allocateSubnet(parseCidr(c.pool), c.poolMaskLength, used);
+    } catch (e) {
+      if (e instanceof IpamError) throw new ClusterError(e.message);
+      throw e;
+    }
+    const gateway = o.gateway ?? allocateAddress(subnet, "", new Set());
+    try {
+      if (!contains(subnet, ipToInt(gateway))) {
+        throw new IpamError(`gateway ${gateway} is not in ${formatCidr(subnet)}`);
+      }
+    } catch (e) {
+      throw new ClusterError(e instanceof Error ? e.message : String(e));
+    }
+    const vnis = new Set(this.networks().map((n) => n.vni));
+    let vni = FIRST_VNI;
+    while (vnis.has(vni)) vni++;
+    const net: NetworkRecord = {
+      id: objectId(),
+      name: o.name,
+      driver: "overlay",
+      scope: "swarm",
+      subnet: formatCidr(subnet),
+      gateway,
+      vni,
+      mtu: 1450,
+      attachable: o.attachable ?? false,
+      createdAt: new Date().toISOString(),
+    };
+    this.store.put("network", net.id, net);
+    this.broadcast();
+    return net;
+  }
+
+  removeNetwork(ref: string): NetworkRecord {
+    const net = this.findNetwork(ref);
+    if (!net) throw new ClusterError(`network ${ref} not found`, 404);
+    const users = this.endpoints().filter((e) => e.network === net.id);
+    if (users.length) {
+      throw new ClusterError(
+        `network ${net.name} is in use by ${users.length} container(s): ${
+          users.map((u) => u.container).join(", ")
+        }; remove them first`,
+        409,
+      );
+    }
+    this.store.del("network", net.id);
+    this.broadcast();
+    return net;
+  }
+
+  private createEndpoint(
+    nodeId: string,
+    ref: string,
+    container: string,
+    ip?: string,
+  ): { endpoint: EndpointRecord; network: NetworkRecord } {
+    const net = this.findNetwork(ref);
+    if (!net) throw new ClusterError(`network ${ref} not found`, 404);
+    const subnet = parseCidr(net.subnet);
+    const used = new Set(this.endpoints().filter((e) => e.network === net.id).map((e) => e.ip));
+    if (ip) {
+      try {
+        if (!contains(subnet, ipToInt(ip))) {
+          throw new IpamError(`address ${ip} is not in ${net.name}'s subnet ${net.subnet}`);
+        }
+      } catch (e) {
+        throw new ClusterError(e instanceof Error ? e.message : String(e));
+      }
+      if (ip === net.gateway) throw new ClusterError(`address ${ip} is the gateway of ${net.name}`, 409);
+      if (used.has(ip)) throw new ClusterError(`address ${ip} is already in use on ${net.name}`, 409);
+    } else {
+      try {
+        ip = allocateAddress(subnet, net.gateway, used);
+      } catch (e) {
+        throw new ClusterError(e instanceof Error ? e.message : String(e), 409);
+      }
+    }
+    const endpoint: EndpointRecord = {
+      id: objectId(),
+      network: net.id,
+      node: nodeId,
+      container,
+      ip,
+      mac: macFor(ip),
+    };
+    this.store.put("endpoint", endpoint.id, endpoint);
+    this.broadcast();
+    return { endpoint, network: net };
+  }
+
+  private deleteEndpoint(nodeId: string, id: string): { deleted: boolean } {
+    const e = this.store.get<EndpointRecord>("endpoint", id);
+    if (!e) return { deleted: false };
+    if (e.node !== nodeId) throw new ClusterError(`endpoint ${id} belongs to another node`, 403);
+    this.store.del("endpoint", id);
+    this.broadcast();
+    return { deleted: true };
+  }
+}

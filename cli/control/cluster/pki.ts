@@ -1,0 +1,132 @@
+// The cluster's PKI, on WebCrypto through @peculiar/x509 (no hand-written ASN.1): a CA the manager
+// creates at `swarm init` (ECDSA P-256), a server certificate for the manager's addresses, and the
+// join token that pins the CA: WFTKN-1-<sha256 of the CA's DER, base36, 50 chars>-<secret, 25 chars>,
+// the shape of Docker's SWMTKN-1-<digest>-<secret>.
+
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+
+x509.cryptoProvider.set(crypto);
+
+const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const DAY = 86_400_000;
+
+export interface KeyPairPem {
+  cert: string;
+  key: string;
+}
+
+async function keyPem(k: CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", k), "PRIVATE KEY");
+}
+
+async function importKey(pem: string): Promise<CryptoKey> {
+  const der = x509.PemConverter.decode(pem)[0];
+  return await crypto.subtle.importKey("pkcs8", der, ALG, true, ["sign"]);
+}
+
+function serial(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[0] &= 0x7f;
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export async function createCa(clusterId: string): Promise<KeyPairPem> {
+  const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `CN=weft-ca,O=${clusterId}`,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 3650 * DAY),
+    signingAlgorithm: ALG,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
+  });
+  return { cert: cert.toString("pem"), key: await keyPem(keys.privateKey) };
+}
+
+/** A leaf certificate signed by the CA, valid for the given IP addresses (rustls checks IP SANs). */
+export async function issueCert(ca: KeyPairPem, cn: string, ips: string[]): Promise<KeyPairPem> {
+  const caCert = new x509.X509Certificate(ca.cert);
+  const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${cn}`,
+    issuer: caCert.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 365 * DAY),
+    signingAlgorithm: ALG,
+    publicKey: keys.publicKey,
+    signingKey: await importKey(ca.key),
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.SubjectAlternativeNameExtension(
+        [...new Set(ips)].map((ip) => ({ type: "ip" as const, value: ip })),
+      ),
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]),
+    ],
+  });
+  return { cert: cert.toString("pem"), key: await keyPem(keys.privateKey) };
+}
+
+/** SHA-256 of the certificate's DER, base36, fixed 50 characters. */
+export async function caDigest(certPem: string): Promise<string> {
+  const der = new x509.X509Certificate(certPem).rawData;
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+  let n = 0n;
+  for (const b of h) n = (n << 8n) | BigInt(b);
+  return n.toString(36).padStart(50, "0");
+}
+
+/** 25 random base36 characters (~129 bits). */
+export function randomSecret(len = 25): string {
+  const out: string[] = [];
+  const b = crypto.getRandomValues(new Uint8Array(len * 2));
+  for (let i = 0; out.length < len; i++) {
+    if (i >= b.length) return randomSecret(len); // rejection sampling ran out: very unlikely
+    if (b[i] < 252) out.push((b[i] % 36).toString(36));
+  }
+  return out.join("");
+}
+
+export interface Token {
+  digest: string;
+  secret: string;
+}
+
+export function formatToken(t: Token): string {
+  return `WFTKN-1-${t.digest}-${t.secret}`;
+}
+
+export class TokenError extends Error {
+  override name = "TokenError";
+}
+
+export function parseToken(text: string): Token {
+  const m = /^WFTKN-1-([0-9a-z]{50})-([0-9a-z]{25})$/.exec(text.trim());
+  if (!m) {
+    throw new TokenError(
+      `invalid join token: expected WFTKN-1-<50 base36 chars>-<25 base36 chars>; get one with "weft swarm join-token worker" on a manager`,
+    );
+  }
+  return { digest: m[1], secret: m[2] };
+}
+
+/** Constant-time string comparison for secrets. */
+export function sameSecret(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return d === 0;
+}
+
+export async function sha256Hex(text: string): Promise<string> {
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return Array.from(h, (x) => x.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,80 @@
+// Framing of the control protocol on 2377: one JSON object per line over TLS. Lines are bounded
+// (a peer cannot make the manager buffer without limit) and anything that is not a JSON object
+// ends the session with a reason.
+
+export const MAX_LINE = 4 << 20;
+
+export class ProtocolError extends Error {
+  override name = "ProtocolError";
+}
+
+export class LineConn {
+  private buf = new Uint8Array(0);
+  private readonly dec = new TextDecoder();
+  private readonly enc = new TextEncoder();
+  private writing: Promise<void> = Promise.resolve();
+  closed = false;
+
+  constructor(readonly conn: Deno.Conn) {}
+
+  /** Next message, or null at end of stream. */
+  async read(): Promise<Record<string, any> | null> {
+    for (;;) {
+      const nl = this.buf.indexOf(10);
+      if (nl >= 0) {
+        const line = this.dec.decode(this.buf.subarray(0, nl));
+        this.buf = this.buf.slice(nl + 1);
+        let m: unknown;
+        try {
+          m = JSON.parse(line);
+        } catch {
+          throw new ProtocolError("not a JSON message");
+        }
+        if (typeof m !== "object" || m === null || Array.isArray(m)) {
+          throw new ProtocolError("not a JSON object");
+        }
+        return m as Record<string, any>;
+      }
+      if (this.buf.length > MAX_LINE) throw new ProtocolError(`message longer than ${MAX_LINE} bytes`);
+      const chunk = new Uint8Array(65536);
+      const n = await this.conn.read(chunk);
+      if (n === null) return null;
+      const next = new Uint8Array(this.buf.length + n);
+      next.set(this.buf);
+      next.set(chunk.subarray(0, n), this.buf.length);
+      this.buf = next;
+    }
+  }
+
+  /** Writes are queued so concurrent senders never interleave lines. */
+  send(m: unknown): Promise<void> {
+    const bytes = this.enc.encode(JSON.stringify(m) + "\n");
+    this.writing = this.writing.then(async () => {
+      if (this.closed) return;
+      let off = 0;
+      while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
+    }).catch(() => {
+      this.close();
+    });
+    return this.writing;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/** Races a promise against a timeout; the message names what took too long. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) =>
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
+    ),
+  ]).finally(() => clearTimeout(timer));
+}

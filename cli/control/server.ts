@@ -1,0 +1,59 @@
+// The vtep's local API: HTTP/JSON on a unix socket (the Docker daemon's shape, smaller).
+//   GET /fdb    → FdbReply     GET /stats  → StatsReply
+// Answers come from the data-plane worker; the main thread only relays.
+
+import { UsageError } from "../errors.ts";
+import type { Dataplane } from "../dataplane/dataplane.ts";
+
+export interface ControlServer {
+  path: string;
+  close(): Promise<void>;
+}
+
+async function answering(path: string): Promise<boolean> {
+  try {
+    (await Deno.connect({ transport: "unix", path })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Serves the API at `path`; a stale socket file is replaced, a live one is an error. */
+export async function serveControl(path: string, dp: Dataplane): Promise<ControlServer> {
+  try {
+    const st = Deno.lstatSync(path);
+    if (await answering(path)) throw new UsageError(`control socket ${path} is in use by a running process`);
+    if (!st.isSocket) throw new UsageError(`control path ${path} exists and is not a socket`);
+    Deno.removeSync(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const ac = new AbortController();
+  let server: Deno.HttpServer;
+  try {
+    // The listener binds synchronously: when Deno.serve returns, the socket answers.
+    server = Deno.serve({ path, signal: ac.signal, onListen: () => {} }, async (req) => {
+      const url = new URL(req.url, "http://weft");
+      try {
+        if (req.method === "GET" && url.pathname === "/fdb") return Response.json(await dp.fdb());
+        if (req.method === "GET" && url.pathname === "/stats") return Response.json(await dp.stats());
+        return Response.json({ error: `no route ${req.method} ${url.pathname}` }, { status: 404 });
+      } catch (e) {
+        return Response.json({ error: e instanceof Error ? e.message : String(e) }, { status: 500 });
+      }
+    });
+  } catch (cause) {
+    throw new UsageError(`cannot serve the control API on ${path}: ${(cause as Error).message}`, { cause });
+  }
+  return {
+    path,
+    async close() {
+      ac.abort();
+      await server.finished.catch(() => {});
+      try {
+        Deno.removeSync(path);
+      } catch { /* already gone */ }
+    },
+  };
+}

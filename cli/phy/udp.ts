@@ -1,0 +1,75 @@
+// The underlay socket: one unconnected UDP socket bound to the advertised address and the VXLAN
+// port. Bound to the address (not the wildcard) so the kernel picks it as the outer source;
+// unconnected because the kernel's VXLAN sends from flow-hashed source ports (RFC 7348 §5).
+
+import { formatIp } from "../core/addr.ts";
+import { check, EADDRINUSE, EADDRNOTAVAIL, EPERM, errnoOf } from "../sys/errno.ts";
+import {
+  AF_INET6,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  libc,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+} from "../sys/libc.ts";
+import { familyOf, sockaddr } from "./sockaddr.ts";
+
+/** Socket buffers sized for bursts at line rate: a few ms of 10 Gbit/s. */
+export const SOCKET_BUFFER_BYTES = 8 << 20;
+
+export interface UdpSocket {
+  fd: number;
+  family: number;
+  address: Uint8Array;
+  port: number;
+}
+
+function int(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, v, true);
+  return b;
+}
+
+/** SO_*BUFFORCE passes net.core.[rw]mem_max as root; without CAP_NET_ADMIN fall back, capped. */
+function setBuffer(fd: number, force: number, plain: number, bytes: number): void {
+  const c = libc();
+  if (c.setsockopt(fd, SOL_SOCKET, force, int(bytes), 4) === 0) return;
+  if (errnoOf() !== EPERM) return;
+  c.setsockopt(fd, SOL_SOCKET, plain, int(bytes), 4);
+}
+
+export function openUdp(address: Uint8Array, port: number): UdpSocket {
+  const c = libc();
+  const family = familyOf(address);
+  const where = `${family === AF_INET6 ? `[${formatIp(address)}]` : formatIp(address)}:${port}`;
+  const fd = check(
+    c.socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+    "socket",
+    `cannot open a UDP socket for ${where}`,
+  );
+  try {
+    if (family === AF_INET6) c.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, int(1), 4);
+    setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, SOCKET_BUFFER_BYTES);
+    setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, SOCKET_BUFFER_BYTES);
+    const sa = sockaddr(address, port);
+    check(c.bind(fd, sa, sa.length), "bind", `cannot listen on UDP ${where}`, {
+      [EADDRINUSE]:
+        "another VTEP (or the kernel's vxlan device) uses this port; pick another with --listen ADDR:PORT",
+      [EADDRNOTAVAIL]: "the address is not configured on any interface of this namespace",
+    });
+    return { fd, family, address, port };
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+}
+
+export function closeUdp(s: UdpSocket): void {
+  libc().close(s.fd);
+}

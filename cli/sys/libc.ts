@@ -1,0 +1,135 @@
+// Every libc call weft makes, in one symbol table: the C prototype sits above each symbol, and
+// the constants carry their kernel header names. Loaded once per thread (the data-plane worker
+// dlopens its own copy; the handles are per isolate, the fds are per process).
+//
+// Conventions that keep the frame path free of allocation:
+//  - pointers into memory we own (Wasm linear memory, ArrayBuffers) are passed as "usize"
+//    numbers: base address + offset, never a fresh Deno.PointerObject per call;
+//  - ssize_t results are declared "i32": every length here is < 2^31, and on x86-64 the low half
+//    of rax (eax) holds the same value, −1 included. "isize" would box a BigInt per call.
+
+// ── <fcntl.h>, <asm-generic/fcntl.h> ────────────────────────────────────────────────────────
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+
+// ── <linux/if_tun.h>, <linux/if.h> ──────────────────────────────────────────────────────────
+/** _IOW('T', 202, int) */
+export const TUNSETIFF = 0x400454ca;
+/** _IOR('T', 210, unsigned int) */
+export const TUNGETIFF = 0x800454d2;
+export const IFF_TAP = 0x0002;
+export const IFF_NO_PI = 0x1000;
+export const IFF_PERSIST = 0x0800;
+export const IFNAMSIZ = 16;
+/** struct ifreq: ifr_name[IFNAMSIZ], then a union whose ifr_flags is a short; 40 bytes. */
+export const IFREQ_LEN = 40;
+
+// ── <sys/socket.h>, <netinet/in.h>, <asm-generic/socket.h> ───────────────────────────────────
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = O_NONBLOCK;
+export const SOCK_CLOEXEC = O_CLOEXEC;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
+export const SOL_SOCKET = 1;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const MSG_DONTWAIT = 0x40;
+/** sizeof(struct sockaddr_in) */
+export const SOCKADDR_IN_LEN = 16;
+/** sizeof(struct sockaddr_in6) */
+export const SOCKADDR_IN6_LEN = 28;
+/** sizeof(struct mmsghdr) on x86-64: struct msghdr (56) + unsigned msg_len, padded. */
+export const MMSGHDR_LEN = 64;
+/** sizeof(struct iovec) */
+export const IOVEC_LEN = 16;
+/** UIO_MAXIOV: most messages one sendmmsg/recvmmsg takes, most iovecs one writev takes. */
+export const UIO_MAXIOV = 1024;
+
+// ── <poll.h>, <sys/eventfd.h> ───────────────────────────────────────────────────────────────
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+/** sizeof(struct pollfd): int fd; short events; short revents. */
+export const POLLFD_LEN = 8;
+export const EFD_CLOEXEC = O_CLOEXEC;
+export const EFD_NONBLOCK = O_NONBLOCK;
+
+const symbols = {
+  /** int *__errno_location(void); — errno of this thread */
+  __errno_location: { parameters: [], result: "pointer" },
+  /** int open(const char *pathname, int flags, mode_t mode); */
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  /** int close(int fd); */
+  close: { parameters: ["i32"], result: "i32" },
+  /** ssize_t read(int fd, void *buf, size_t count); */
+  read: { parameters: ["i32", "usize", "usize"], result: "i32" },
+  /** ssize_t write(int fd, const void *buf, size_t count); */
+  write: { parameters: ["i32", "usize", "usize"], result: "i32" },
+  /** ssize_t writev(int fd, const struct iovec *iov, int iovcnt); */
+  writev: { parameters: ["i32", "usize", "i32"], result: "i32" },
+  /** int ioctl(int fd, unsigned long request, void *argp); */
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /** int socket(int domain, int type, int protocol); */
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  /** int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen); */
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen); */
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  /** int getsockopt(int sockfd, int level, int optname, void *optval, socklen_t *optlen); */
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  /** int recvmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags, struct timespec *timeout); */
+  recvmmsg: { parameters: ["i32", "usize", "u32", "i32", "usize"], result: "i32" },
+  /** int sendmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags); */
+  sendmmsg: { parameters: ["i32", "usize", "u32", "i32"], result: "i32" },
+  /** int poll(struct pollfd *fds, nfds_t nfds, int timeout); — blocks the calling thread */
+  poll: { parameters: ["usize", "u64", "i32"], result: "i32" },
+  /** int eventfd(unsigned int initval, int flags); */
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+} as const;
+
+type Raw = Deno.DynamicLibrary<typeof symbols>["symbols"];
+/** Deno types 64-bit parameters as bigint; at run time it takes a number too, without boxing. */
+type Numeric<F> = F extends (...a: infer A) => infer R
+  ? (...a: { [K in keyof A]: A[K] extends bigint ? number | bigint : A[K] }) => R
+  : F;
+export type Libc = { [K in keyof Raw]: Numeric<Raw[K]> };
+
+let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
+
+/** The symbol table, dlopened on first use in this thread. */
+export function libc(): Libc {
+  lib ??= Deno.dlopen("libc.so.6", symbols);
+  return lib.symbols as Libc;
+}
+
+/** errno of the last failed call on this thread; read it right after the call. */
+export function errno(): number {
+  const p = libc().__errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+}
+
+/** Address of a buffer's first byte as a number (x86-64 user addresses fit in 2^53). */
+export function addressOf(buf: ArrayBufferLike | ArrayBufferView): number {
+  const view = ArrayBuffer.isView(buf) ? buf : new Uint8Array(buf);
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view as Uint8Array)));
+}
+
+/** A NUL-terminated C string. */
+export function cString(text: string): Uint8Array {
+  const bytes = new TextEncoder().encode(text);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}

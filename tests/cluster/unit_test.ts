@@ -1,0 +1,69 @@
+// The control plane's pieces without namespaces: store replay, IPAM, tokens and the CA digest.
+
+import assert from "node:assert/strict";
+import { Store } from "../../cli/control/cluster/store.ts";
+import {
+  allocateAddress,
+  allocateSubnet,
+  formatCidr,
+  macFor,
+  objectId,
+  parseCidr,
+} from "../../cli/control/cluster/ipam.ts";
+import {
+  caDigest,
+  createCa,
+  formatToken,
+  parseToken,
+  randomSecret,
+  TokenError,
+} from "../../cli/control/cluster/pki.ts";
+
+Deno.test("store: every put and del survives a reopen; a torn last line is ignored", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const s = new Store(`${dir}/store.jsonl`).open();
+    s.put("network", "a", { name: "uber-net" });
+    s.put("network", "b", { name: "other" });
+    s.del("network", "b");
+    s.close();
+    Deno.writeTextFileSync(`${dir}/store.jsonl`, '{"op":"put","kind":"netw', { append: true });
+    const r = new Store(`${dir}/store.jsonl`).open();
+    assert.deepEqual(r.all("network"), [{ name: "uber-net" }]);
+    assert.equal(r.replayed, 3);
+    r.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("ipam: /24s from 10.0.0.0/8 in order, skipping those in use; .1 is the gateway", () => {
+  const pool = parseCidr("10.0.0.0/8");
+  assert.equal(formatCidr(allocateSubnet(pool, 24, [])), "10.0.0.0/24");
+  assert.equal(
+    formatCidr(allocateSubnet(pool, 24, [parseCidr("10.0.0.0/24"), parseCidr("10.0.2.0/24")])),
+    "10.0.1.0/24",
+  );
+  const s = parseCidr("10.0.0.0/24");
+  assert.equal(allocateAddress(s, "10.0.0.1", new Set()), "10.0.0.2");
+  assert.equal(allocateAddress(s, "10.0.0.1", new Set(["10.0.0.2"])), "10.0.0.3");
+  assert.throws(
+    () => allocateAddress(parseCidr("10.0.0.0/30"), "10.0.0.1", new Set(["10.0.0.2"])),
+    /no free address/,
+  );
+  assert.throws(() => parseCidr("10.0.0.1/24"), /host bits/);
+  assert.equal(macFor("10.0.0.2"), "02:42:0a:00:00:02");
+  assert.match(objectId(), /^[a-z0-9]{25}$/);
+});
+
+Deno.test("token: WFTKN-1-<digest of the CA>-<secret>, and nothing else parses", async () => {
+  const ca = await createCa("test");
+  const digest = await caDigest(ca.cert);
+  assert.match(digest, /^[0-9a-z]{50}$/);
+  const t = formatToken({ digest, secret: randomSecret() });
+  assert.deepEqual(parseToken(t).digest, digest);
+  for (const bad of ["", "SWMTKN-1-abc-def", t + "x", t.replace("WFTKN-1", "WFTKN-2"), t.toUpperCase()]) {
+    assert.throws(() => parseToken(bad), TokenError);
+  }
+  assert.notEqual(await caDigest((await createCa("other")).cert), digest);
+});

@@ -1,0 +1,149 @@
+// weft against the Linux kernel's VXLAN (drivers/net/vxlan) on the same wire: h1 runs vx0 in a
+// bridge with c1's veth, h2 runs weft. Also measures kernel ↔ kernel in the same topology, for
+// reference.
+
+import assert from "node:assert/strict";
+import { Lab, macOf, pingRtt, run, twoHosts } from "../netns.ts";
+
+/** A kernel VTEP on `host`: vx0 (learning, flooding to `peer`) and a veth into `container`. */
+async function kernelVtep(
+  lab: Lab,
+  host: string,
+  container: string,
+  local: string,
+  peer: string,
+  overlay: string,
+) {
+  const dev =
+    (await lab.exec(host, ["ip", "-o", "addr", "show", "to", local], { check: true })).stdout.split(/\s+/)[1];
+  const x = (cmd: string[]) => lab.exec(host, cmd, { check: true });
+  await x([
+    "ip",
+    "link",
+    "add",
+    "vx0",
+    "type",
+    "vxlan",
+    "id",
+    "42",
+    "dstport",
+    "4789",
+    "local",
+    local,
+    "dev",
+    dev,
+  ]);
+  await x(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", peer]);
+  // Over veths the kernel leaves inner TCP checksums to an offload that never happens.
+  await x(["ethtool", "-K", "vx0", "tx", "off"]);
+  await x(["ip", "link", "add", "br0", "type", "bridge"]);
+  await x(["ip", "link", "set", "vx0", "master", "br0"]);
+  await lab.veth(host, "vc", undefined, container, "eth0", overlay);
+  await x(["ip", "link", "set", "vc", "master", "br0"]);
+  await lab.exec(container, ["ip", "link", "set", "eth0", "mtu", "1450"], { check: true });
+  await x(["ip", "link", "set", "vx0", "up"]);
+  await x(["ip", "link", "set", "br0", "up"]);
+}
+
+async function measure(lab: Lab, from: string, to: string, toAddr: string) {
+  const server = lab.spawn(to, ["iperf3", "-s", "-1", "-B", toAddr], "iperf3 -s");
+  await new Promise((r) => setTimeout(r, 500));
+  const iperf = await lab.exec(from, ["iperf3", "-c", toAddr, "-t", "2", "-J"], { timeoutMs: 15000 });
+  await server.stop(3000);
+  const gbps = iperf.code === 0 ? JSON.parse(iperf.stdout).end.sum_received.bits_per_second / 1e9 : NaN;
+  const rtt = await lab.exec(from, ["ping", "-c", "10", "-i", "0.05", "-W", "1", toAddr]);
+  return { gbps, rtt: pingRtt(rtt.stdout) };
+}
+
+Deno.test({
+  name: "weft vtep interoperates with the kernel's vxlan both ways",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = new Lab();
+    try {
+      const { h1, h2, c1, c2 } = await twoHosts(lab);
+      await kernelVtep(lab, h1, c1, "198.18.0.1", "198.18.0.2", "10.0.0.1/24");
+      const t2 = `${lab.prefix}t2`;
+      const pcap = lab.tempPath("underlay.pcap");
+      const dump = lab.spawn(h2, [
+        "tcpdump",
+        "-i",
+        `${lab.prefix}u2`,
+        "-U",
+        "-w",
+        pcap,
+        "udp",
+        "and",
+        "src",
+        "198.18.0.2",
+      ]);
+      await lab.vtep(h2, [
+        "--vni",
+        "42",
+        "--tap",
+        t2,
+        "--netns",
+        c2,
+        "--address",
+        "10.0.0.2/24",
+        "--listen",
+        "198.18.0.2",
+        "--peer",
+        "198.18.0.1",
+      ]);
+      await new Promise((r) => setTimeout(r, 300));
+
+      const p21 = await lab.exec(c2, ["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.0.0.1"]);
+      assert.equal(p21.code, 0, `weft → kernel ping failed:\n${p21.stdout}`);
+      const p12 = await lab.exec(c1, ["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.0.0.2"]);
+      assert.equal(p12.code, 0, `kernel → weft ping failed:\n${p12.stdout}`);
+      const mixed = await measure(lab, c1, c2, "10.0.0.2");
+      console.log(`kernel→weft: iperf3 TCP ${mixed.gbps.toFixed(2)} Gbit/s, ping RTT avg ${mixed.rtt} ms`);
+      await dump.stop();
+
+      const fields = await run([
+        "tshark",
+        "-r",
+        pcap,
+        "-Y",
+        "vxlan",
+        "-T",
+        "fields",
+        "-e",
+        "vxlan.flags",
+        "-e",
+        "vxlan.vni",
+      ]);
+      const rows = fields.stdout.trim().split("\n").filter(Boolean);
+      assert.ok(rows.length > 0, `tshark decoded no VXLAN from weft: ${fields.stderr}`);
+      for (const r of rows) assert.match(r, /^0x0*800\t42$/, `weft's VXLAN header as tshark reads it: ${r}`);
+
+      const mac = macOf((await lab.exec(c2, ["ip", "link", "show", t2], { check: true })).stdout);
+      const kfdb = (await lab.exec(h1, ["bridge", "fdb", "show", "dev", "vx0"], { check: true })).stdout;
+      assert.match(kfdb, new RegExp(`^${mac} dst 198\\.18\\.0\\.2 `, "m"), `kernel learned ${mac}:\n${kfdb}`);
+    } finally {
+      await lab.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "reference: kernel vxlan ↔ kernel vxlan in the same topology",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = new Lab();
+    try {
+      const { h1, h2, c1, c2 } = await twoHosts(lab);
+      await kernelVtep(lab, h1, c1, "198.18.0.1", "198.18.0.2", "10.0.0.1/24");
+      await kernelVtep(lab, h2, c2, "198.18.0.2", "198.18.0.1", "10.0.0.2/24");
+      const p = await lab.exec(c1, ["ping", "-c", "2", "-i", "0.2", "-W", "1", "10.0.0.2"]);
+      assert.equal(p.code, 0, p.stdout);
+      const k = await measure(lab, c1, c2, "10.0.0.2");
+      console.log(`kernel↔kernel: iperf3 TCP ${k.gbps.toFixed(2)} Gbit/s, ping RTT avg ${k.rtt} ms`);
+    } finally {
+      await lab.close();
+    }
+  },
+});
