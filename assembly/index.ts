@@ -14,7 +14,7 @@ import * as vteps from "./switch/vtep";
 import * as neigh from "./switch/neigh";
 import { layoutPorts, maxPorts, setPortSlot, slotOfPort } from "./switch/port";
 import { processBurst, setCoalescing as setGro } from "./pipeline/burst";
-import { layoutArena } from "./pipeline/offload";
+import { arenaBase, arenaSize, layoutArena } from "./pipeline/offload";
 import * as underlay from "./pipeline/underlay";
 import { flowHash, setPortRange as setRange, sourcePort } from "./pipeline/flowhash";
 import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
@@ -73,6 +73,9 @@ export function vtepCounters(): usize { return C.vtepCountersPtr; }
 export function counterBlockLength(): u32 { return C.BLOCK_COUNTERS; }
 export function linkCounterLength(): u32 { return C.LINK_COUNTERS; }
 export function memoryUsed(): usize { return L.memoryUsed(); }
+/** Where segmented super-frames are laid out (TX entries may point there). */
+export function arena(): usize { return arenaBase(); }
+export function arenaBytes(): usize { return arenaSize(); }
 
 /** Switches a burst; see pipeline/burst.ts for the descriptor and TX entry layouts. */
 export function process(count: u32, now: u32): u32 {
@@ -273,9 +276,11 @@ export function fdbDump(cursor: u32, now: u32): u32 {
     let e = fdb.bucket(i++);
     let k = fdb.entryKey(e);
     if (k == 0) continue;
-    let r = dumpPtr + <usize>n * DUMP_RECORD_LEN;
     let slot = <i32>(k >>> 48) - 1;
     let isStatic = fdb.entryIsStatic(e);
+    // Past its ageing time an entry is already a miss for lookups: do not show it either.
+    if (!isStatic && now - fdb.entryStamp(e) > vnis.ageingOf(slot)) continue;
+    let r = dumpPtr + <usize>n * DUMP_RECORD_LEN;
     store<u32>(r, vnis.vniOf(slot));
     storeMacKey(r + 4, k & 0xffffffffffff);
     store<u16>(r, isStatic ? 1 : 0, 10);

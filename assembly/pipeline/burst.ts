@@ -12,15 +12,16 @@
 //  gsoSize: for PORT_UNDERLAY, the stride of a UDP GRO buffer holding several datagrams; 0: one.
 //
 //  TX entry (32 B)
-//  ┌─────────┬─────────┬────────────┬──────────────┬───────────┬─────────────┬──────────┬───────────┬──────┐
-//  │ ptr u32 │ len u32 │ target u32 │ srcPort u16  │ rxIdx u16 │ gsoSize u16 │ reserved │ vnet[10]  │ pad  │
-//  └─────────┴─────────┴────────────┴──────────────┴───────────┴─────────────┴──────────┴───────────┴──────┘
+//  ┌─────────┬─────────┬────────────┬──────────────┬───────────┬─────────────┬───────────┬───────────┬──────┐
+//  │ ptr u32 │ len u32 │ target u32 │ srcPort u16  │ rxIdx u16 │ gsoSize u16 │ flags u16 │ vnet[10]  │ pad  │
+//  └─────────┴─────────┴────────────┴──────────────┴───────────┴─────────────┴───────────┴───────────┴──────┘
 //  target: a local port id (an inner frame), or TARGET_REMOTE | vtep id (a VXLAN datagram to send
 //  to that VTEP from srcPort). Flood copies share bytes: every entry of one frame points into the
 //  same slot, the remote ones 8 bytes earlier, where the VXLAN header was prepended.
 //  gsoSize (remote): several datagrams back to back, each gsoSize long but the last — one sendmsg
-//  with UDP_SEGMENT = gsoSize, or one sendmmsg of len/gsoSize messages. vnet (local): the
-//  virtio_net_hdr to write before the frame on a TAP with IFF_VNET_HDR (zero for plain frames).
+//  with UDP_SEGMENT = gsoSize, or one sendmmsg of len/gsoSize messages. vnet (local, when flags
+//  has TX_HAS_VNET): the virtio_net_hdr to write before the frame on a TAP with IFF_VNET_HDR;
+//  without the flag a zero header (a plain frame, checksum complete).
 
 import { HEADROOM, TAILROOM, rxPtr, slotSize, slotsEnd, slotsPtr, txMax, txPtr, burstMax } from "../layout";
 import * as C from "../counters";
@@ -55,7 +56,10 @@ import { UNDERLAY_OK, UNDERLAY_MALFORMED, datagramLen, datagramOffset, datagramP
 @inline const TX_SPORT: u32 = 12;
 @inline const TX_RX_INDEX: u32 = 14;
 @inline const TX_GSO_SIZE: u32 = 16;
+@inline const TX_FLAGS: u32 = 18;
 @inline const TX_VNET: u32 = 20;
+/** TX flag: the entry's vnet bytes hold a header; without it the host writes a zero one. */
+@inline export const TX_HAS_VNET: u16 = 1;
 @inline const FORWARDED: u32 = 0;
 @inline const FROM_REMOTE: u32 = 0xffffffff;
 
@@ -134,11 +138,11 @@ function fromGroBuffer(ptr: usize, len: u32, stride: u32, peer: usize, index: u3
     let t = txPtr + <usize>before * TX_ENTRY_LEN;
     let target = load<u32>(t, TX_TARGET);
     if (txCount == before + 1 && (target & fdb.TARGET_REMOTE) == 0) {
-      let merged = gro.offer(t, <usize>load<u32>(t, TX_PTR), load<u32>(t, TX_LEN), target);
-      if (merged) {
+      // Read the VNI first: a merge moves this datagram's payload over its own headers.
+      let slot = vnis.slotOf(vni(ptr + off));
+      if (gro.offer(t, <usize>load<u32>(t, TX_PTR), load<u32>(t, TX_LEN), target)) {
         txCount--;
-        let slot = vnis.slotOf(vni(ptr + off));
-        if (slot >= 0) C.bump(C.block(slot), C.GRO_MERGED);
+        C.bump(C.block(slot), C.GRO_MERGED);
       }
     } else {
       gro.flush();
@@ -266,10 +270,15 @@ function dropOnPort(slot: i32, port: u32, reason: u32): u32 {
  * insert unless the VNI's learn limit or the table's load limit says no (the frame is still
  * forwarded: the limit stops learning, not forwarding).
  */
+// A burst mostly repeats one source (a TCP sender, one tunnel): remember where its entry was.
+// The bucket may since hold another key after a deletion shifted it, so the key is re-checked.
+let lastLearned: usize = 0;
+
 function learn(slot: i32, blk: usize, mac: u64, target: u32): void {
   let key = fdb.makeKey(slot, mac);
-  let e = fdb.find(key);
+  let e = lastLearned != 0 && fdb.entryKey(lastLearned) == key ? lastLearned : fdb.find(key);
   if (e != 0) {
+    lastLearned = e;
     let stamp = fdb.entryStamp(e);
     if (stamp & fdb.STATIC) return;
     if (fdb.entryTarget(e) == target) {
@@ -287,6 +296,7 @@ function learn(slot: i32, blk: usize, mac: u64, target: u32): void {
   }
   vnis.setLearnCount(slot, n + 1);
   C.bump(blk, C.FDB_LEARN);
+  lastLearned = 0; // an insert can land where the cached entry was expected to stay
 }
 
 /** A live entry for (slot, mac), or 0; a learned entry past its ageing time is a miss. */
@@ -306,13 +316,13 @@ function learn(slot: i32, blk: usize, mac: u64, target: u32): void {
   store<u32>(t, target, TX_TARGET);
   store<u16>(t, <u16>sport, TX_SPORT);
   store<u16>(t, <u16>index, TX_RX_INDEX);
-  store<u32>(t, gsoSize, TX_GSO_SIZE);
+  store<u16>(t, <u16>gsoSize, TX_GSO_SIZE);
   // Local copies of a super-frame pass its virtio_net_hdr on: the receiving TAP segments it.
   if (vnet != 0 && (target & fdb.TARGET_REMOTE) == 0) {
     memory.copy(t + TX_VNET, vnet, VNET_HDR_LEN);
+    store<u16>(t, TX_HAS_VNET, TX_FLAGS);
   } else {
-    store<u64>(t, 0, TX_VNET);
-    store<u16>(t, 0, TX_VNET + 8);
+    store<u16>(t, 0, TX_FLAGS);
   }
   txCount++;
   return true;
@@ -399,6 +409,7 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
   C.bump(blk, C.FLOOD);
   let sent: u32 = 0;
   let lost: u32 = 0; // copies with no TX entry left
+  let encapCopies: u32 = 0;
   let failed: u32 = 0; // why remote copies of a super-frame could not be cut, if they could not
   let ports = vnis.portCount(slot);
   for (let i: u32 = 0; i < ports; i++) {
@@ -406,10 +417,10 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
     if (port == ingress) continue;
     if (!emitTx(frame, len, port, 0, index)) { lost++; continue; }
     sent++;
-    countTx(blk, len);
     C.bumpLink(C.portCountersPtr, port, C.LINK_TX_FRAMES);
     C.bumpLink(C.portCountersPtr, port, C.LINK_TX_BYTES, len);
   }
+  let plainCopies = sent; // the VNI's TX counters for these are bumped once, below
   let remotes: u32 = ingress == FROM_REMOTE ? 0 : vnis.floodCount(slot);
   if (remotes != 0 && vnet != 0) {
     // One cut serves every VTEP: their TX entries share the arena's datagrams.
@@ -429,11 +440,16 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
       let vtep = vnis.floodAt(slot, i);
       if (!emitTx(p, dlen, fdb.TARGET_REMOTE | vtep, sport, index)) { lost++; continue; }
       sent++;
-      countTx(blk, len);
-      C.bump(blk, C.ENCAP);
+      plainCopies++;
+      encapCopies++;
       C.bumpLink(C.vtepCountersPtr, vtep, C.LINK_TX_FRAMES);
       C.bumpLink(C.vtepCountersPtr, vtep, C.LINK_TX_BYTES, dlen);
     }
+  }
+  if (plainCopies != 0) {
+    C.bump(blk, C.TX_FRAMES, plainCopies);
+    C.bump(blk, C.TX_BYTES, <u64>plainCopies * len);
+    if (encapCopies != 0) C.bump(blk, C.ENCAP, encapCopies);
   }
   if (sent == 0) {
     return drop(slot, failed != 0 ? failed : lost != 0 ? C.DROP_TX_FULL : C.DROP_NO_RECIPIENT);

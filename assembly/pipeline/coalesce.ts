@@ -30,8 +30,6 @@ let mss: u32 = 0;
 let nextSeq: u32 = 0;
 let merged: u32 = 0;
 
-/** Segments merged away (counted by the pipeline against the VNI). */
-export let mergedAway: u32 = 0;
 
 /**
  * Offers the frame of TX entry `tx` (the only output of its datagram, to local port `target`;
@@ -53,7 +51,6 @@ export function offer(tx: usize, frame: usize, len: u32, target: u32): bool {
     headLen += payload;
     nextSeq += payload;
     merged++;
-    mergedAway++;
     store<u32>(headTx, headLen, 4);
     // Window and ACK number follow the newest segment, as the kernel's GRO keeps them.
     store<u32>(headFrame + headL4, load<u32>(frame + l4, TCP_ACK), TCP_ACK);
@@ -123,6 +120,7 @@ export function flush(): void {
   let sum = pseudoSumAt(headFrame, upper);
   store<u16>(t, bswap<u16>(<u16>~finish(sum)), TCP_CHECKSUM);
   emitVnet(headTx + 20, F_NEEDS_CSUM, headV6 ? GSO_TCPV6 : GSO_TCPV4, hdr, mss, headL4, TCP_CHECKSUM);
+  store<u16>(headTx, 1, 18); // TX_HAS_VNET
 }
 
 /** Pseudo-header sum of the head (parseL4's globals may describe a later frame by now). */

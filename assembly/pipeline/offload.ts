@@ -117,9 +117,8 @@ export function layoutArena(bytes: u32): bool {
   arenaCursor = arenaPtr;
 }
 
-@inline export function arenaContains(p: usize, len: u32): bool {
-  return p >= arenaPtr && p + len <= arenaEnd;
-}
+export function arenaBase(): usize { return arenaPtr; }
+export function arenaSize(): usize { return arenaEnd - arenaPtr; }
 
 // Results of `segment`.
 export let segPtr: usize = 0;

@@ -14,7 +14,7 @@ interface Exports {
   args(): number; rxDescriptors(): number; txList(): number; slotBase(): number; slotBytes(): number;
   headroom(): number; tailroom(): number; counters(): number; portCounters(): number;
   vtepCounters(): number; counterBlockLength(): number; linkCounterLength(): number;
-  memoryUsed(): number;
+  memoryUsed(): number; arena(): number; arenaBytes(): number;
   process(count: number, now: number): number;
   vniAdd(vni: number, mtu: number, learnMax: number, ageing: number, flags: number): number;
   vniSlot(vni: number): number; vniRemove(vni: number): number;
@@ -86,7 +86,9 @@ export const TX_ENTRY_LEN = 32;
 /** Field offsets of an RX descriptor (assembly/pipeline/burst.ts draws the layout). */
 export const RX = { PTR: 0, LEN: 4, PORT: 8, PEER_PORT: 10, VERDICT: 12, FLAGS: 14, PEER: 16, GSO_SIZE: 32 } as const;
 /** Field offsets of a TX entry. */
-export const TX = { PTR: 0, LEN: 4, TARGET: 8, SRC_PORT: 12, RX_INDEX: 14, GSO_SIZE: 16, VNET: 20 } as const;
+export const TX = { PTR: 0, LEN: 4, TARGET: 8, SRC_PORT: 12, RX_INDEX: 14, GSO_SIZE: 16, FLAGS: 18, VNET: 20 } as const;
+/** TX flag: the entry's vnet bytes hold a virtio_net_hdr (else write a zero one). */
+export const TX_HAS_VNET = 1;
 /** RX descriptor flag: a 10-byte virtio_net_hdr precedes the frame (TAP with IFF_VNET_HDR). */
 export const RX_VNET_HDR = 1;
 export const VNET_HDR_LEN = 10;
@@ -127,7 +129,8 @@ export interface TxEntry {
   rxIndex: number;
   /** Remote: stride of back-to-back datagrams (UDP_SEGMENT size); 0 for one datagram. */
   gsoSize: number;
-  /** Address of the 10-byte virtio_net_hdr to write before a local frame (IFF_VNET_HDR TAPs). */
+  /** Address of the 10-byte virtio_net_hdr to write before a local frame on an IFF_VNET_HDR
+   *  TAP, or 0: then the frame is plain (checksum complete) and a zero header goes before it. */
   vnet: number;
 }
 
@@ -248,7 +251,7 @@ export class WeftCore {
       srcPort: this.view.getUint16(t + 12, true),
       rxIndex: this.view.getUint16(t + 14, true),
       gsoSize: this.view.getUint16(t + 16, true),
-      vnet: t + 20,
+      vnet: this.view.getUint16(t + TX.FLAGS, true) & TX_HAS_VNET ? t + TX.VNET : 0,
     };
   }
 
@@ -407,6 +410,12 @@ export class WeftCore {
 
   vtepCounters(id: number): LinkCounters {
     return readLinkBlock(this.counters64, (this.exports.vtepCounters() >> 3) + id * LINK_COUNTERS.length);
+  }
+
+  /** [start, end) of the segmentation arena; TX entries of cut super-frames point there. */
+  get arenaRange(): [number, number] {
+    const base = this.exports.arena();
+    return [base, base + this.exports.arenaBytes()];
   }
 
   get memoryUsed(): number {

@@ -1,11 +1,13 @@
 // Properties of the core under arbitrary input (fast-check): no input makes the module trap,
 // nothing is written outside a frame's own slot (headroom for the VXLAN header, the frame, its
-// tailroom), and every frame is accounted for: forwarded (≥ 1 TX entry) or dropped with a reason.
+// tailroom, or the segmentation arena), and every frame is accounted for: forwarded (≥ 1 TX entry)
+// or dropped with a reason. With offloads, that includes arbitrary virtio-net headers and UDP GRO
+// buffers with arbitrary strides.
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { loadCore } from "../../cli/core/load.ts";
 import { PORT_UNDERLAY, PORT_UNDERLAY_ETH, type WeftCore } from "../../cli/core/mod.ts";
-import { eth, fixture, vxlan } from "./frames.ts";
+import { eth, fixture, tcpSuper, vxlan } from "./frames.ts";
 
 const BURST = 64;
 const outer = fixture("kernel-vxlan-vni42/outer.pcap").map((p) => p.data);
@@ -155,4 +157,85 @@ Deno.test("counters add up: per-VNI rx equals forwarded plus dropped for local i
     }),
     { numRuns: 100 },
   );
+});
+
+Deno.test("offloads: arbitrary virtio-net headers and GRO strides never trap, stray, or go unaccounted", async () => {
+  const SLOT_LOG2 = 13, N = 16;
+  const core = await loadCore({ burst: N, slots: N, txEntries: 512, slotSizeLog2: SLOT_LOG2, arenaBytes: 1 << 16, fdbBits: 6, maxPorts: 4 });
+  core.addVni(42, { mtu: 1450 });
+  core.attachPort(0, 42);
+  core.attachPort(1, 42);
+  core.addFlood(42, core.addVtep("198.18.0.2"));
+  core.addStatic(42, "02:42:0a:00:00:02", { vtep: 0 });
+  core.setCoalescing(true);
+  const slotSize = core.slotSize, cap = core.slotCapacity;
+  const [arenaLo, arenaHi] = core.arenaRange;
+  const supers = [tcpSuper(3000), tcpSuper(6000, { v6: true, mss: 1378 }), tcpSuper(500)];
+  const frame = fc.oneof(
+    frameArb(cap),
+    fc.constantFrom(...supers.map((s) => s.frame)),
+    fc.tuple(fc.constantFrom(...supers.map((s) => s.frame)), fc.nat()).map(([f, cut]) => f.subarray(0, cut % f.length)),
+  );
+  const vnet = fc.oneof(
+    fc.constantFrom(...supers.map((s) => s.vnet)),
+    fc.uint8Array({ minLength: 10, maxLength: 10 }),
+    fc.tuple(fc.constantFrom(0, 1, 2), fc.constantFrom(0, 1, 3, 4, 5, 0x81, 0x84, 0x7f), fc.nat(200), fc.nat(3000), fc.nat(200), fc.nat(40))
+      .map(([f, t, h, g, s, o]) => {
+        const b = new Uint8Array(10);
+        const v = new DataView(b.buffer);
+        b[0] = f; b[1] = t; v.setUint16(2, h, true); v.setUint16(4, g, true); v.setUint16(6, s, true); v.setUint16(8, o, true);
+        return b;
+      }),
+  );
+  const input = fc.record({
+    data: frame.map((f) => f.subarray(0, cap)),
+    vnet: fc.option(vnet, { freq: 3 }),
+    port: fc.constantFrom(0, 1, PORT_UNDERLAY),
+    stride: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 })),
+  });
+  let runs = 0, segmented = 0;
+  fc.assert(
+    fc.property(fc.array(input, { minLength: 1, maxLength: N, size: "max" }), (inputs) => {
+      const slots = core.bytes.subarray(core.slotBase, core.slotBase + N * slotSize);
+      slots.fill(0xa5);
+      inputs.forEach((inp, i) => {
+        const start = core.slotData(i);
+        if (inp.vnet) core.bytes.set(inp.vnet, start - 10);
+        core.bytes.set(inp.data, start);
+        core.describe(i, start, inp.data.length, inp.port, peers[1], 4789, {
+          vnet: inp.vnet !== null && inp.port !== PORT_UNDERLAY,
+          groStride: inp.port === PORT_UNDERLAY ? inp.stride : 0,
+        });
+      });
+      const before = slots.slice();
+      const gsoBefore = core.counters(42).gso_frames;
+      const n = core.process(inputs.length, 7);
+      for (let s = 0; s < N; s++) {
+        const lo = s < inputs.length ? core.headroom - 8 : slotSize;
+        const hi = s < inputs.length ? core.headroom + inputs[s].data.length + 64 : 0;
+        for (let b = 0; b < slotSize; b++) {
+          if ((b < lo || b >= hi) && slots[s * slotSize + b] !== before[s * slotSize + b]) {
+            assert.fail(`slot ${s} byte ${b} changed outside [${lo}, ${hi})`);
+          }
+        }
+      }
+      const fwd = new Set<number>();
+      for (let t = 0; t < n; t++) {
+        const e = core.tx(t);
+        fwd.add(e.rxIndex);
+        const slotStart = core.slotBase + e.rxIndex * slotSize;
+        const inSlot = e.ptr >= slotStart && e.ptr + e.len <= slotStart + slotSize;
+        const inArena = e.ptr >= arenaLo && e.ptr + e.len <= arenaHi;
+        assert.ok(inSlot || inArena, `tx ${t} (${e.ptr}+${e.len}) outside its slot and the arena`);
+      }
+      for (let i = 0; i < inputs.length; i++) {
+        assert.equal(core.verdict(i) === 0, fwd.has(i), `frame ${i}: verdict ${core.verdict(i)} vs TX entries`);
+      }
+      segmented += core.counters(42).gso_frames - gsoBefore;
+      runs++;
+    }),
+    { numRuns: 200 },
+  );
+  assert.equal(runs, 200);
+  assert.ok(segmented > 20, `real super-frames were cut: ${segmented}`);
 });
