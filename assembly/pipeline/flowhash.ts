@@ -4,17 +4,12 @@
 
 import { ETH_DST, ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, l3Offset, payloadType } from "../wire/ethernet";
 import { IPPROTO_TCP, IPPROTO_UDP, IPV4_SRC, check as ipv4Check, headerLen, isFragment, proto } from "../wire/ipv4";
+import { mix64 } from "../hash";
 import { IPV6_HEADER_LEN, IPV6_SRC, check as ipv6Check, nextHeader } from "../wire/ipv6";
 
 export let portMin: u32 = 32768;
 export let portMax: u32 = 61000; // exclusive
 
-@inline function mix(h: u64): u64 {
-  // splitmix64's finaliser: every input bit reaches every output bit.
-  h = (h ^ (h >>> 30)) * 0xbf58476d1ce4e5b9;
-  h = (h ^ (h >>> 27)) * 0x94d049bb133111eb;
-  return h ^ (h >>> 31);
-}
 
 /** Hash of the inner flow: the L4 5-tuple where there is one, else addresses, else MACs. */
 export function flowHash(frame: usize, len: u32): u32 {
@@ -30,7 +25,7 @@ export function flowHash(frame: usize, len: u32): u32 {
       if ((p == IPPROTO_TCP || p == IPPROTO_UDP) && !isFragment(ip) && room >= ihl + 4) {
         h ^= <u64>load<u32>(ip + ihl) * 0x9e3779b97f4a7c15;
       }
-      return <u32>(mix(h) >>> 32);
+      return <u32>(mix64(h) >>> 32);
     }
     if (type == ETHERTYPE_IPV6 && ipv6Check(ip, room)) {
       let h = load<u64>(ip, IPV6_SRC) ^ load<u64>(ip, IPV6_SRC + 8) * 3 ^
@@ -40,12 +35,12 @@ export function flowHash(frame: usize, len: u32): u32 {
       if ((p == IPPROTO_TCP || p == IPPROTO_UDP) && room >= IPV6_HEADER_LEN + 4) {
         h ^= <u64>load<u32>(ip + IPV6_HEADER_LEN) * 0x9e3779b97f4a7c15;
       }
-      return <u32>(mix(h) >>> 32);
+      return <u32>(mix64(h) >>> 32);
     }
   }
   let h = load<u64>(frame, ETH_DST) ^ (<u64>load<u32>(frame, 8) * 0x9e3779b97f4a7c15);
   h ^= <u64>load<u16>(frame, ETH_HEADER_LEN - 2);
-  return <u32>(mix(h) >>> 32);
+  return <u32>(mix64(h) >>> 32);
 }
 
 @inline export function sourcePort(hash: u32): u16 {

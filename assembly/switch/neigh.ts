@@ -5,6 +5,7 @@
 //  entry (32 B): tag u32 (vniSlot + 1, 0 = empty) │ reserved u32 │ address[16] │ mac[6] │ pad
 
 import { allocate } from "../layout";
+import { mix64 } from "../hash";
 
 @inline const ENTRY_LEN: u32 = 32;
 @inline const TAG: u32 = 0;
@@ -17,6 +18,7 @@ let used: u32 = 0;
 
 export function layoutNeigh(log2Capacity: u32): bool {
   mask = (1 << log2Capacity) - 1;
+  used = 0;
   tablePtr = allocate(<usize>ENTRY_LEN << log2Capacity);
   return tablePtr != 0;
 }
@@ -26,8 +28,7 @@ export function layoutNeigh(log2Capacity: u32): bool {
 }
 
 @inline function home(tag: u32, hi: u64, lo: u64): u32 {
-  let h = (hi * 0x9e3779b97f4a7c15) ^ (lo * 0xbf58476d1ce4e5b9) ^ <u64>tag;
-  return <u32>(h >>> 32) & mask;
+  return <u32>mix64(hi ^ mix64(lo ^ <u64>tag)) & mask;
 }
 
 @inline function matches(e: usize, tag: u32, hi: u64, lo: u64): bool {

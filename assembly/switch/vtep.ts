@@ -6,6 +6,7 @@
 //  index: open addressing over the address, u32 (id + 1), 2× the records, 0 = empty.
 
 import { allocate } from "../layout";
+import { mix64 } from "../hash";
 
 @inline const RECORD_LEN: u32 = 32;
 @inline const PORT: u32 = 16;
@@ -25,6 +26,8 @@ let lastId: i32 = -1;
 
 export function layoutVteps(count: u32): bool {
   maxVteps = count;
+  vtepCount = 0;
+  lastId = -1;
   let cap: u32 = 1;
   while (cap < count * 2) cap <<= 1;
   indexMask = cap - 1;
@@ -42,8 +45,7 @@ export function layoutVteps(count: u32): bool {
 export function setVtepFlags(id: u32, f: u16): void { store<u16>(record(id), f, FLAGS); }
 
 @inline function hashAddr(hi: u64, lo: u64): u32 {
-  let h = (hi ^ (lo * 0x9e3779b97f4a7c15)) * 0xbf58476d1ce4e5b9;
-  return <u32>(h >>> 32);
+  return <u32>mix64(hi ^ mix64(lo));
 }
 
 /** Id of the VTEP with the address at `addr`, or -1. */
