@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { controlGet } from "../control/client.ts";
-import type { FdbReply } from "../dataplane/protocol.ts";
+import type { FdbReply, FdbRow } from "../dataplane/protocol.ts";
 
 const USAGE = "(usage: weft fdb --control PATH [--json])";
 
@@ -29,19 +29,29 @@ export function controlArgs(args: string[], usage: string): { control: string; j
   return { control: values.control, json: values.json ?? false };
 }
 
+/** The FDB as `weft fdb` prints it; a NETWORK column when the rows name their network (daemon). */
+export function formatFdb(
+  f: { used: number; capacity: number; entries: (FdbRow & { network?: string })[] },
+): string {
+  const named = f.entries.some((e) => e.network !== undefined);
+  const rows = [[...(named ? ["NETWORK"] : []), "VNI", "MAC", "TO", "STATE", "AGE"]];
+  const sorted = [...f.entries].sort((a, b) => a.vni - b.vni || a.mac.localeCompare(b.mac));
+  for (const e of sorted) {
+    rows.push([
+      ...(named ? [e.network ?? ""] : []),
+      String(e.vni),
+      e.mac,
+      e.where,
+      e.static ? "static" : "learned",
+      e.static ? "-" : `${e.age}s`,
+    ]);
+  }
+  return `${table(rows)}\n${f.entries.length} entries (${f.used} of ${f.capacity} used)`;
+}
+
 export async function main(args: string[]): Promise<number> {
   const { control, json } = controlArgs(args, USAGE);
   const fdb = await controlGet<FdbReply>(control, "/fdb");
-  if (json) {
-    console.log(JSON.stringify(fdb, null, 2));
-    return 0;
-  }
-  const rows = [["VNI", "MAC", "TO", "STATE", "AGE"]];
-  const sorted = [...fdb.entries].sort((a, b) => a.vni - b.vni || a.mac.localeCompare(b.mac));
-  for (const e of sorted) {
-    rows.push([String(e.vni), e.mac, e.where, e.static ? "static" : "learned", e.static ? "-" : `${e.age}s`]);
-  }
-  console.log(table(rows));
-  console.log(`${fdb.entries.length} entries (${fdb.used} of ${fdb.capacity} used)`);
+  console.log(json ? JSON.stringify(fdb, null, 2) : formatFdb(fdb));
   return 0;
 }

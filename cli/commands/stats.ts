@@ -7,21 +7,22 @@ import { controlArgs, table } from "./fdb.ts";
 
 const USAGE = "(usage: weft stats --control PATH [--json])";
 
-export async function main(args: string[]): Promise<number> {
-  const { control, json } = controlArgs(args, USAGE);
-  const s = await controlGet<StatsReply>(control, "/stats");
-  if (json) {
-    console.log(JSON.stringify(s, null, 2));
-    return 0;
+/** The data plane's counters as `weft stats` prints them (the daemon's `weft stats` too). */
+export function formatStats(s: StatsReply): string {
+  const out: string[] = [];
+  for (const { vni, counters } of s.vnis) {
+    out.push(`VNI ${vni}`);
+    out.push(table(VNI_COUNTERS.map((n) => [`  ${n}`, String(counters[n])])));
+    const drops = DROP_REASONS.filter(([n]) => counters.dropped[n]);
+    if (drops.length) {
+      out.push(table(drops.map(([n, why]) => [`  drop ${n}`, String(counters.dropped[n]), why])));
+    }
   }
-  const out: string[] = [`VNI ${s.vni}`];
-  out.push(table(VNI_COUNTERS.map((n) => [`  ${n}`, String(s.counters[n])])));
-  const drops = DROP_REASONS.filter(([n]) => s.counters.dropped[n] || s.global.dropped[n]);
-  if (drops.length) {
-    out.push("drops");
-    out.push(
-      table(drops.map(([n, why]) => [`  ${n}`, String(s.counters.dropped[n] + s.global.dropped[n]), why])),
-    );
+  // Frames no VNI took in (unknown VNI, bad VXLAN flags, …).
+  const global = DROP_REASONS.filter(([n]) => s.global.dropped[n]);
+  if (global.length) {
+    out.push("no VNI");
+    out.push(table(global.map(([n, why]) => [`  drop ${n}`, String(s.global.dropped[n]), why])));
   }
   const links = [["LINK", "ID", ...LINK_COUNTERS.map((n) => n.toUpperCase())]];
   for (const p of s.ports) {
@@ -41,6 +42,12 @@ export async function main(args: string[]): Promise<number> {
   out.push(table(links));
   out.push(table(Object.entries(s.io).map(([k, v]) => [k, String(v)])));
   out.push(`fdb ${s.fdb.used} of ${s.fdb.capacity}`);
-  console.log(out.join("\n"));
+  return out.join("\n");
+}
+
+export async function main(args: string[]): Promise<number> {
+  const { control, json } = controlArgs(args, USAGE);
+  const s = await controlGet<StatsReply>(control, "/stats");
+  console.log(json ? JSON.stringify(s, null, 2) : formatStats(s));
   return 0;
 }

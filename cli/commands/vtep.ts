@@ -13,7 +13,6 @@ import { openPcap } from "../phy/pcapfile.ts";
 import { Dataplane } from "../dataplane/dataplane.ts";
 import { type ControlServer, serveControl } from "../control/server.ts";
 import { AF_INET, libc } from "../sys/libc.ts";
-import type { PeerSpec } from "../dataplane/protocol.ts";
 
 const VNI_MIN = 1;
 const VNI_MAX = 0xffffff;
@@ -29,6 +28,12 @@ const DEFAULT_AGEING = 300;
 /** One line, appended to usage errors: bad input gets one clear line. */
 const USAGE = "(usage: weft vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] " +
   "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH])";
+
+/** A remote VTEP on the flood list: address as text (IPv4 dotted or IPv6). */
+export interface PeerSpec {
+  address: string;
+  port: number;
+}
 
 export interface VtepOptions {
   vni: number;
@@ -194,17 +199,18 @@ export async function main(args: string[]): Promise<number> {
       await configureLink({ name: t.name, netns: t.netns, mtu: o.mtu, address: t.address });
     }
     r.dataplane = await Dataplane.start({
-      vni: o.vni,
-      mtu: o.mtu,
-      ageing: o.ageing,
-      learnMax: o.learnMax,
-      vxlanPort: o.listen.port,
-      ports: r.taps.map((t, id) => ({ id, name: t.name, fd: t.fd, netns: o.taps[id].netns })),
       udpFd: r.udp.fd,
       family: r.udp.family,
-      peers: o.peers,
+      vxlanPort: o.listen.port,
       pcapFd: r.pcapFd,
     });
+    // One VNI, learning, no ARP suppression (a standalone VTEP has no endpoint records); port ids
+    // are the --tap indexes.
+    await r.dataplane.ops([
+      { op: "vni.add", vni: o.vni, mtu: o.mtu, ageing: o.ageing, learnMax: o.learnMax, suppress: false },
+      ...r.taps.map((t, port) => ({ op: "port.add" as const, port, fd: t.fd, name: t.name, vni: o.vni })),
+      ...o.peers.map((p) => ({ op: "flood.add" as const, vni: o.vni, addr: p.address, port: p.port })),
+    ]);
     if (o.control) r.control = await serveControl(o.control, r.dataplane);
   } catch (e) {
     await r.release();

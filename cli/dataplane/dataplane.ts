@@ -1,22 +1,31 @@
-// The main thread's handle on the data-plane worker: start it with the fds, ask it for the FDB
-// or counters, stop it. Each message is announced on an eventfd, since the worker sits in poll().
+// The main thread's handle on the data-plane worker (`weft vtep` and the daemon use the same):
+// start it with the underlay socket, send it ops, ask it for the FDB or counters, stop it. Each
+// message is announced on an eventfd, since the worker sits in poll().
 
 import { check } from "../sys/errno.ts";
 import { addressOf, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../sys/libc.ts";
-import type { FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } from "./protocol.ts";
+import type { DpOp, FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } from "./protocol.ts";
+
+/** How long stop() waits for the worker to leave its loop before terminating it. */
+const STOP_TIMEOUT_MS = 2000;
+/** The eventfd increment, as the u64 write(2) takes; > 64 B so V8 keeps it off-heap. */
+const WAKE_BUF_LEN = 128;
 
 export class DataplaneError extends Error {
   override name = "DataplaneError";
 }
 
+type Pending = { resolve: (data: unknown) => void; reject: (e: Error) => void };
+
 export class Dataplane {
   private readonly worker: Worker;
-  readonly wakeFd: number;
-  private readonly one = new ArrayBuffer(128);
+  private readonly wakeFd: number;
+  private readonly one = new ArrayBuffer(WAKE_BUF_LEN);
   private nextId = 1;
-  private readonly pending = new Map<number, (data: unknown) => void>();
+  private readonly pending = new Map<number, Pending>();
   private stopped?: () => void;
-  /** Rejects when the worker dies; the vtep shuts down then. */
+  private closed = false;
+  /** Rejects when the worker dies. */
   readonly failed: Promise<never>;
   private fail!: (e: Error) => void;
 
@@ -28,7 +37,7 @@ export class Dataplane {
     this.failed.catch(() => {});
   }
 
-  /** Spawns the worker, hands it the fds, and resolves once it is switching frames. */
+  /** Spawns the worker, hands it the underlay socket, and resolves once it is polling. */
   static async start(config: Omit<StartConfig, "wakeFd">): Promise<Dataplane> {
     const wakeFd = check(
       libc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
@@ -38,23 +47,21 @@ export class Dataplane {
     const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
     const dp = new Dataplane(worker, wakeFd);
     const ready = new Promise<void>((resolve, reject) => {
+      const die = (message: string) => {
+        const err = new DataplaneError(`data plane failed: ${message}`);
+        reject(err);
+        dp.die(err);
+      };
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
         const m = e.data;
         if (m.type === "ready") resolve();
-        else if (m.type === "fatal") {
-          const err = new DataplaneError(`data plane failed: ${m.message}`);
-          reject(err);
-          dp.fail(err);
-        } else if (m.type === "reply") {
-          dp.pending.get(m.id)?.(m.data);
-          dp.pending.delete(m.id);
-        } else if (m.type === "stopped") dp.stopped?.();
+        else if (m.type === "fatal") die(m.message);
+        else if (m.type === "reply") dp.settle(m.id, m.data, m.error);
+        else if (m.type === "stopped") dp.stopped?.();
       };
       worker.onerror = (e) => {
         e.preventDefault();
-        const err = new DataplaneError(`data plane failed: ${e.message}`);
-        reject(err);
-        dp.fail(err);
+        die(e.message);
       };
     });
     worker.postMessage({ type: "start", config: { ...config, wakeFd } } satisfies ToWorker);
@@ -68,30 +75,54 @@ export class Dataplane {
     return dp;
   }
 
+  private settle(id: number, data: unknown, error?: string): void {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    if (error) p?.reject(new DataplaneError(`data plane: ${error}`));
+    else p?.resolve(data);
+  }
+
+  private die(e: Error): void {
+    this.fail(e);
+    this.rejectPending(e);
+  }
+
+  private rejectPending(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
   private send(m: ToWorker): void {
     this.worker.postMessage(m);
     libc().write(this.wakeFd, addressOf(new Uint8Array(this.one)), 8);
   }
 
-  private request<T>(type: "fdb" | "stats"): Promise<T> {
+  private request<T>(m: { type: "fdb" | "stats" } | { type: "ops"; ops: DpOp[] }): Promise<T> {
+    if (this.closed) return Promise.reject(new DataplaneError("the data plane is stopped"));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, resolve as (d: unknown) => void);
-      this.send({ type, id });
-      this.failed.catch(reject);
+      this.pending.set(id, { resolve: resolve as (d: unknown) => void, reject });
+      this.send({ ...m, id });
     });
   }
 
+  /** Applies ops in order; rejects naming the ones that failed (the rest are applied). */
+  async ops(ops: DpOp[]): Promise<void> {
+    if (ops.length) await this.request({ type: "ops", ops });
+  }
+
   fdb(): Promise<FdbReply> {
-    return this.request("fdb");
+    return this.request({ type: "fdb" });
   }
 
   stats(): Promise<StatsReply> {
-    return this.request("stats");
+    return this.request({ type: "stats" });
   }
 
   /** Stops the loop (the worker leaves poll() at once) and ends the worker. */
-  async stop(timeoutMs = 2000): Promise<void> {
+  async stop(timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     const done = new Promise<void>((resolve) => (this.stopped = resolve));
     this.send({ type: "stop" });
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -103,5 +134,6 @@ export class Dataplane {
     clearTimeout(timer);
     this.worker.terminate();
     libc().close(this.wakeFd);
+    this.rejectPending(new DataplaneError("the data plane stopped"));
   }
 }

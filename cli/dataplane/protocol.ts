@@ -1,36 +1,33 @@
-// Messages between the vtep's main thread (signals, control API) and the data-plane worker
-// (the Wasm core and every fd on the frame path). After `start`, the main thread writes 1 to the
-// worker's eventfd for every message it posts, so a worker blocked in poll() wakes and knows how
-// many messages to wait for.
+// Messages between a main thread (`weft vtep`, or the daemon) and the data-plane worker (the Wasm
+// core and every fd on the frame path). The worker starts with only the underlay socket; VNIs,
+// TAP ports, remote endpoints and flood lists arrive as "ops", at start (`weft vtep` sends its
+// whole configuration at once) or at run time (the daemon, as the control plane says). After
+// `start`, the main thread writes 1 to the worker's eventfd for every message it posts, so a
+// worker blocked in poll() wakes and knows how many messages to wait for.
 
 import type { FdbEntry } from "../core/core.ts";
 import type { LinkCounters, VniCounters } from "../core/counters.ts";
 
-export interface PortSpec {
-  /** Port id in the core: the index of the --tap option. */
-  id: number;
-  name: string;
-  fd: number;
-  netns?: string;
-}
-
-export interface PeerSpec {
-  /** Address as text (IPv4 dotted or IPv6). */
-  address: string;
-  port: number;
-}
+export type DpOp =
+  /** A switch for `vni`; `suppress` answers ARP/ND from the neighbour table (port/remote ips). */
+  | { op: "vni.add"; vni: number; mtu: number; ageing?: number; learnMax?: number; suppress?: boolean }
+  /** Removes the VNI with its ports. */
+  | { op: "vni.remove"; vni: number }
+  /** A TAP on `vni`; with `mac` and `ip`, also a static FDB entry and a neighbour entry. */
+  | { op: "port.add"; port: number; fd: number; name: string; vni: number; mac?: string; ip?: string }
+  | { op: "port.remove"; port: number }
+  /** A container behind another VTEP: static FDB entry and neighbour entry. */
+  | { op: "remote.add"; vni: number; mac: string; ip: string; addr: string; port: number }
+  | { op: "remote.remove"; vni: number; mac: string; ip: string }
+  /** A VTEP that gets a copy of every broadcast, multicast and unknown unicast of `vni`. */
+  | { op: "flood.add"; vni: number; addr: string; port: number }
+  | { op: "flood.remove"; vni: number; addr: string; port: number };
 
 export interface StartConfig {
-  vni: number;
-  mtu: number;
-  ageing: number;
-  learnMax: number;
-  vxlanPort: number;
-  ports: PortSpec[];
   udpFd: number;
   /** AF_INET or AF_INET6 of the underlay socket. */
   family: number;
-  peers: PeerSpec[];
+  vxlanPort: number;
   /** An open pcap file (global header written) the worker appends records to. */
   pcapFd?: number;
   /** eventfd the main thread writes to after each message. */
@@ -39,13 +36,15 @@ export interface StartConfig {
 
 export type ToWorker =
   | { type: "start"; config: StartConfig }
+  | { type: "ops"; id: number; ops: DpOp[] }
   | { type: "fdb"; id: number }
   | { type: "stats"; id: number }
   | { type: "stop" };
 
 export type FromWorker =
   | { type: "ready" }
-  | { type: "reply"; id: number; data: unknown }
+  /** `error` says which ops failed; the others were applied. */
+  | { type: "reply"; id: number; data: unknown; error?: string }
   | { type: "fatal"; message: string }
   | { type: "stopped" };
 
@@ -56,7 +55,6 @@ export interface FdbRow extends FdbEntry {
 }
 
 export interface FdbReply {
-  vni: number;
   used: number;
   capacity: number;
   entries: FdbRow[];
@@ -65,6 +63,10 @@ export interface FdbReply {
 export interface LinkStats extends LinkCounters {
   id: number;
   name: string;
+}
+
+export interface PortStats extends LinkStats {
+  vni: number;
 }
 
 /** Failures on the host side of the data path, which the core cannot see. */
@@ -78,11 +80,10 @@ export interface IoCounters {
 }
 
 export interface StatsReply {
-  vni: number;
-  counters: VniCounters;
+  vnis: { vni: number; counters: VniCounters }[];
   /** Frames the core could not assign to a VNI (unknown VNI, bad flags, …). */
   global: VniCounters;
-  ports: LinkStats[];
+  ports: PortStats[];
   vteps: LinkStats[];
   io: IoCounters;
   fdb: { used: number; capacity: number };

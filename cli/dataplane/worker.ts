@@ -1,378 +1,152 @@
-// The data-plane loop, in its own Worker: the Wasm core lives here (it is single-threaded), and
-// the thread blocks in poll() on every fd of the frame path plus an eventfd the main thread
-// writes to when it has posted a message.
-//
-// One turn of the loop:
-//   poll(TAPs, UDP socket, eventfd)
-//   ├─ TAP:  read() each frame straight into a frame slot of linear memory, port = TAP index
-//   ├─ UDP:  one recvmmsg() whose iovecs point into the next free slots; the sender's sockaddr
-//   │        becomes the descriptor's 16-byte peer, port = PORT_UNDERLAY
-//   ├─ ONE core.process() for the whole burst
-//   ├─ pcap: one writev() of every inner frame the switch accepted (record header + frame bytes)
-//   └─ TX:   local entries write() to the port's TAP; remote entries ONE sendmmsg() whose iovecs
-//            point at the entry's bytes and whose msg_name is the VTEP's prebuilt sockaddr
-// No frame is copied between buffers on the way: kernel → slot → (core edits in place) → kernel.
+// The data-plane worker, shared by `weft vtep` and the daemon: the Wasm core lives here (it is
+// single-threaded) with the frame loop (loop.ts). Between bursts it applies the main thread's
+// ops (VNIs, TAP ports, remote endpoints, flood lists) and answers FDB and counter requests.
 
 /// <reference lib="deno.worker" />
 
 import { loadCore } from "../core/load.ts";
-import { PORT_UNDERLAY, RX_DESC_LEN, TARGET_REMOTE, TX_ENTRY_LEN, type WeftCore } from "../core/core.ts";
-import { DROP_REASONS } from "../core/counters.ts";
+import type { WeftCore } from "../core/core.ts";
 import { parseIp } from "../core/addr.ts";
-import {
-  addressOf,
-  IOVEC_LEN,
-  libc,
-  MMSGHDR_LEN,
-  MSG_DONTWAIT,
-  POLLERR,
-  POLLFD_LEN,
-  POLLIN,
-  POLLOUT,
-  SOCKADDR_IN6_LEN,
-  UIO_MAXIOV,
-} from "../sys/libc.ts";
-import { EAGAIN, EINTR, ENOBUFS, errnoOf } from "../sys/errno.ts";
-import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
-import type { FdbReply, FromWorker, IoCounters, StartConfig, StatsReply, ToWorker } from "./protocol.ts";
+import { BURST, FrameLoop, TX_MAX } from "./loop.ts";
+import type { DpOp, FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } from "./protocol.ts";
 
-/** Frames per burst: DPDK's and OVS's 32 is a latency choice; 64 halves the poll()s at load. */
-const BURST = 64;
-/** TX entries per burst: a flood takes one per recipient. */
-const TX_MAX = 4096;
-const VXLAN_HEADER_LEN = 8;
-const ETH_HEADER_LEN = 14;
-const PCAP_RECORD_HEADER_LEN = 16;
-/** poll() timeout when idle: the cadence of FDB ageing. */
-const IDLE_POLL_MS = 1000;
-/** Buckets fdbAge() scans per call, so a big table never stalls a burst. */
-const AGE_BUDGET = 4096;
-/** How long a full socket send buffer may hold up a burst before its rest is dropped. */
-const SEND_WAIT_MS = 20;
-
-// struct msghdr offsets inside struct mmsghdr (x86-64).
-const MSG_NAME = 0;
-const MSG_NAMELEN = 8;
-const MSG_IOV = 16;
-const MSG_IOVLEN = 24;
-const MSG_LEN = 56;
-const IOV_BASE = 0;
-const IOV_LEN = 8;
-// struct pollfd
-const PFD_FD = 0;
-const PFD_EVENTS = 4;
-const PFD_REVENTS = 6;
-
-/** Verdicts (reason + 1) of frames that never became an inner frame of our VNI: not recorded. */
-const NOT_INNER = new Set(
-  ["bad_descriptor", "vxlan_runt", "vxlan_bad_flags", "unknown_vni"].map((r) =>
-    DROP_REASONS.findIndex(([n]) => n === r) + 1
-  ),
-);
-
-const c = libc();
-
-/** A zeroed, off-heap buffer with its address: what the kernel reads and writes. */
-function region(bytes: number): { buf: ArrayBuffer; view: DataView; base: number } {
-  const buf = new ArrayBuffer(Math.max(bytes, 128)); // > 64 B: V8 keeps small buffers on-heap
-  return { buf, view: new DataView(buf), base: addressOf(new Uint8Array(buf)) };
+/** A TAP the worker reads and writes, and what the core was told about it. */
+interface Port {
+  id: number;
+  name: string;
+  vni: number;
+  ip?: string;
 }
 
-/** Stores a 64-bit pointer without a BigInt: user addresses fit in 2^53. */
-function setPtr(v: DataView, off: number, addr: number): void {
-  v.setUint32(off, addr >>> 0, true);
-  v.setUint32(off + 4, Math.floor(addr / 0x100000000), true);
+/** "198.18.0.2:4789", "[2001:db8::2]:4789". */
+function vtepText(core: WeftCore, id: number): string {
+  const v = core.vtep(id);
+  return v.address.includes(":") ? `[${v.address}]:${v.port}` : `${v.address}:${v.port}`;
 }
 
 class Dataplane {
-  private readonly core: WeftCore;
-  private readonly cfg: StartConfig;
-  private readonly mem: DataView;
-  private readonly memBase: number;
-  private readonly tapFds: number[];
-  private readonly nfds: number;
-  private readonly pfd: ReturnType<typeof region>;
-  /** eventfd counter, read as a u64. */
-  private readonly wakeBuf = region(8);
-  private readonly slotPtr: number[] = [];
-  private readonly slotCap: number;
-  // recvmmsg: one mmsghdr, iovec and sockaddr per slot, pointing at that slot.
-  private readonly rxVec = region(BURST * MMSGHDR_LEN);
-  private readonly rxIov = region(BURST * IOVEC_LEN);
-  private readonly rxNames = region(BURST * SOCKADDR_IN6_LEN);
-  // sendmmsg: one mmsghdr + iovec per TX entry; msg_name points into `peers`.
-  private readonly txVec = region(TX_MAX * MMSGHDR_LEN);
-  private readonly txIov = region(TX_MAX * IOVEC_LEN);
-  private readonly peers: ReturnType<typeof region>;
-  private readonly saLen: number;
-  private peersBuilt = 0;
-  // pcap: record headers, and iovecs alternating header / frame.
-  private readonly pcapHdr = region(BURST * PCAP_RECORD_HEADER_LEN);
-  private readonly pcapIov = region(2 * BURST * IOVEC_LEN);
-  private readonly waitPfd = region(POLLFD_LEN);
-  private readonly origin = performance.now();
-  private lastAge = 0;
-  readonly io: IoCounters = {
-    bursts: 0,
-    udp_send_errors: 0,
-    udp_send_dropped: 0,
-    tap_write_errors: 0,
-    pcap_errors: 0,
-    pcap_records: 0,
-  };
+  private readonly ports = new Map<number, Port>();
+  /** VNIs in the order they were added, for stats. */
+  private readonly vnis = new Set<number>();
+  readonly loop: FrameLoop;
 
-  constructor(core: WeftCore, cfg: StartConfig) {
-    this.core = core;
-    this.cfg = cfg;
-    this.mem = core.view;
-    this.memBase = addressOf(core.bytes);
-    this.tapFds = cfg.ports.map((p) => p.fd);
-    this.slotCap = core.slotCapacity;
-    this.saLen = sockaddrLen(cfg.family);
-    this.peers = region(core.config.maxVteps * SOCKADDR_IN6_LEN);
-
+  constructor(private readonly core: WeftCore, cfg: StartConfig) {
     core.setVxlanPort(cfg.vxlanPort);
-    core.addVni(cfg.vni, {
-      mtu: cfg.mtu,
-      ageing: cfg.ageing,
-      learnMax: cfg.learnMax,
-      learning: true,
-      suppress: false,
-    });
-    for (const p of cfg.ports) core.attachPort(p.id, cfg.vni);
-    for (const p of cfg.peers) core.addFlood(cfg.vni, core.addVtep(parseIp(p.address), p.port));
-    this.buildPeers();
-
-    // pollfd: TAPs 0..n-1, the UDP socket, the eventfd.
-    this.nfds = this.tapFds.length + 2;
-    this.pfd = region(this.nfds * POLLFD_LEN);
-    [...this.tapFds, cfg.udpFd, cfg.wakeFd].forEach((fd, i) => {
-      this.pfd.view.setInt32(i * POLLFD_LEN + PFD_FD, fd, true);
-      this.pfd.view.setInt16(i * POLLFD_LEN + PFD_EVENTS, POLLIN, true);
-    });
-    this.waitPfd.view.setInt32(PFD_FD, cfg.udpFd, true);
-    this.waitPfd.view.setInt16(PFD_EVENTS, POLLOUT, true);
-
-    for (let i = 0; i < BURST; i++) {
-      this.slotPtr.push(core.slotData(i));
-      const m = i * MMSGHDR_LEN;
-      setPtr(this.rxIov.view, i * IOVEC_LEN + IOV_BASE, this.memBase + core.slotData(i));
-      setPtr(this.rxIov.view, i * IOVEC_LEN + IOV_LEN, this.slotCap);
-      setPtr(this.rxVec.view, m + MSG_NAME, this.rxNames.base + i * SOCKADDR_IN6_LEN);
-      this.rxVec.view.setUint32(m + MSG_NAMELEN, SOCKADDR_IN6_LEN, true);
-      setPtr(this.rxVec.view, m + MSG_IOV, this.rxIov.base + i * IOVEC_LEN);
-      setPtr(this.rxVec.view, m + MSG_IOVLEN, 1);
-    }
-    for (let i = 0; i < TX_MAX; i++) {
-      const m = i * MMSGHDR_LEN;
-      setPtr(this.txVec.view, m + MSG_IOV, this.txIov.base + i * IOVEC_LEN);
-      setPtr(this.txVec.view, m + MSG_IOVLEN, 1);
-      this.txVec.view.setUint32(m + MSG_NAMELEN, this.saLen, true);
-    }
-    for (let i = 0; i < BURST; i++) {
-      setPtr(this.pcapIov.view, 2 * i * IOVEC_LEN + IOV_BASE, this.pcapHdr.base + i * PCAP_RECORD_HEADER_LEN);
-      setPtr(this.pcapIov.view, 2 * i * IOVEC_LEN + IOV_LEN, PCAP_RECORD_HEADER_LEN);
-    }
+    this.loop = new FrameLoop(core, cfg);
   }
 
-  /** Seconds on a monotonic clock, as the core stamps FDB entries. */
-  now(): number {
-    return Math.floor((performance.now() - this.origin) / 1000) + 1;
-  }
-
-  /** Sockaddrs for VTEPs the core knows but we have not prepared (configured, or learned). */
-  private buildPeers(): void {
-    const n = this.core.vtepCount;
-    for (let id = this.peersBuilt; id < n; id++) {
-      const v = this.core.vtep(id);
-      writeSockaddr(this.peers.view, id * SOCKADDR_IN6_LEN, v.raw, v.port, this.cfg.family);
-    }
-    this.peersBuilt = n;
-  }
-
-  /** Blocks until a fd is ready (or the ageing tick); returns true when the eventfd fired. */
-  poll(): boolean {
-    const r = c.poll(this.pfd.base, BigInt(this.nfds), IDLE_POLL_MS);
-    const now = this.now();
-    if (now !== this.lastAge) {
-      this.lastAge = now;
-      this.core.age(now, AGE_BUDGET);
-    }
-    if (r <= 0) return false;
-    this.burst(now);
-    return (this.revents(this.nfds - 1) & POLLIN) !== 0;
-  }
-
-  /** Messages the main thread announced on the eventfd since the last read. */
-  drainWake(): number {
-    const n = c.read(this.cfg.wakeFd, this.wakeBuf.base, 8);
-    return n === 8 ? this.wakeBuf.view.getUint32(0, true) : 0;
-  }
-
-  private revents(i: number): number {
-    return this.pfd.view.getInt16(i * POLLFD_LEN + PFD_REVENTS, true);
-  }
-
-  private describe(k: number, ptr: number, len: number, port: number): void {
-    const d = this.core.rxPtr + k * RX_DESC_LEN;
-    this.mem.setUint32(d, ptr, true);
-    this.mem.setUint32(d + 4, len, true);
-    this.mem.setUint16(d + 8, port, true);
-    this.mem.setUint16(d + 10, 0, true);
-    this.mem.setUint16(d + 12, 0, true);
-  }
-
-  /** Fills one burst from the ready fds, switches it, records it, sends it. */
-  private burst(now: number): void {
-    const taps = this.tapFds.length;
-    const udpReady = (this.revents(taps) & (POLLIN | POLLERR)) !== 0;
-    let ready = udpReady ? 1 : 0;
-    for (let i = 0; i < taps; i++) if (this.revents(i) & POLLIN) ready++;
-    if (ready === 0) return;
-    // Share the burst among ready sources so a busy TAP cannot starve the tunnel (or TCP's ACKs).
-    const quota = Math.max(1, Math.floor(BURST / ready));
-    let k = 0;
-    for (let i = 0; i < taps; i++) {
-      if (!(this.revents(i) & POLLIN)) continue;
-      const fd = this.tapFds[i];
-      for (let q = 0; q < quota && k < BURST; q++) {
-        const ptr = this.slotPtr[k];
-        const n = c.read(fd, this.memBase + ptr, this.slotCap);
-        if (n <= 0) break;
-        this.describe(k++, ptr, n, i);
+  apply(o: DpOp): void {
+    const core = this.core;
+    switch (o.op) {
+      case "vni.add":
+        if (!core.hasVni(o.vni)) {
+          core.addVni(o.vni, {
+            mtu: o.mtu,
+            ageing: o.ageing,
+            learnMax: o.learnMax,
+            learning: true,
+            suppress: o.suppress ?? true,
+          });
+        }
+        this.vnis.add(o.vni);
+        break;
+      case "vni.remove":
+        for (const p of [...this.ports.values()]) {
+          if (p.vni === o.vni) this.apply({ op: "port.remove", port: p.id });
+        }
+        if (core.hasVni(o.vni)) core.removeVni(o.vni);
+        this.vnis.delete(o.vni);
+        break;
+      case "port.add":
+        core.attachPort(o.port, o.vni);
+        if (o.mac) core.addStatic(o.vni, o.mac, { port: o.port });
+        if (o.mac && o.ip) core.addNeighbour(o.vni, o.ip, o.mac);
+        this.ports.set(o.port, { id: o.port, name: o.name, vni: o.vni, ip: o.mac ? o.ip : undefined });
+        this.loop.setPort(o.port, o.fd);
+        break;
+      case "port.remove": {
+        const p = this.ports.get(o.port);
+        if (!p) break;
+        if (p.ip) core.removeNeighbour(p.vni, p.ip);
+        core.detachPort(p.id); // also forgets the MACs behind it
+        this.ports.delete(o.port);
+        this.loop.setPort(o.port, undefined);
+        break;
+      }
+      case "remote.add": {
+        const id = core.addVtep(parseIp(o.addr), o.port);
+        this.loop.buildPeers();
+        core.addStatic(o.vni, o.mac, { vtep: id });
+        core.addNeighbour(o.vni, o.ip, o.mac);
+        break;
+      }
+      case "remote.remove":
+        if (!core.hasVni(o.vni)) break;
+        core.removeFdb(o.vni, o.mac);
+        core.removeNeighbour(o.vni, o.ip);
+        break;
+      case "flood.add":
+        core.addFlood(o.vni, core.addVtep(parseIp(o.addr), o.port));
+        this.loop.buildPeers();
+        break;
+      case "flood.remove": {
+        const id = core.findVtep(parseIp(o.addr));
+        if (id >= 0 && core.hasVni(o.vni)) core.forgetVtep(o.vni, id);
+        break;
       }
     }
-    if (udpReady && k < BURST) {
-      const n = c.recvmmsg(this.cfg.udpFd, this.rxVec.base + k * MMSGHDR_LEN, BURST - k, MSG_DONTWAIT, 0);
-      const v = this.rxVec.view;
-      for (let j = 0; j < n; j++, k++) {
-        const m = k * MMSGHDR_LEN;
-        this.describe(k, this.slotPtr[k], v.getUint32(m + MSG_LEN, true), PORT_UNDERLAY);
-        const d = this.core.rxPtr + k * RX_DESC_LEN;
-        const port = readSockaddrInto(this.rxNames.view, k * SOCKADDR_IN6_LEN, this.mem, d + 16);
-        this.mem.setUint16(d + 10, port, true);
-        v.setUint32(m + MSG_NAMELEN, SOCKADDR_IN6_LEN, true); // the kernel wrote the real length
-      }
-    }
-    if (k === 0) return;
-    this.io.bursts++;
-    const tx = this.core.process(k, now);
-    if (this.cfg.pcapFd !== undefined) this.record(k);
-    this.transmit(tx);
   }
 
-  /** Appends every inner frame of the burst the switch took in, as pcap records, in one writev. */
-  private record(k: number): void {
-    const hv = this.pcapHdr.view;
-    const iv = this.pcapIov.view;
-    const t = Date.now();
-    const sec = Math.floor(t / 1000);
-    const usec = (t % 1000) * 1000;
-    let m = 0;
-    for (let i = 0; i < k; i++) {
-      const d = this.core.rxPtr + i * RX_DESC_LEN;
-      if (NOT_INNER.has(this.mem.getUint16(d + 12, true))) continue;
-      let ptr = this.mem.getUint32(d, true);
-      let len = this.mem.getUint32(d + 4, true);
-      if (this.mem.getUint16(d + 8, true) === PORT_UNDERLAY) {
-        if (len < VXLAN_HEADER_LEN + ETH_HEADER_LEN) continue;
-        ptr += VXLAN_HEADER_LEN;
-        len -= VXLAN_HEADER_LEN;
+  /** Applies every op it can; the failures, if any, in one message. */
+  applyAll(ops: DpOp[]): string | undefined {
+    const errors: string[] = [];
+    for (const o of ops) {
+      try {
+        this.apply(o);
+      } catch (e) {
+        errors.push(`${o.op}: ${e instanceof Error ? e.message : e}`);
       }
-      const h = m * PCAP_RECORD_HEADER_LEN;
-      hv.setUint32(h, sec, true);
-      hv.setUint32(h + 4, usec, true);
-      hv.setUint32(h + 8, len, true);
-      hv.setUint32(h + 12, len, true);
-      setPtr(iv, (2 * m + 1) * IOVEC_LEN + IOV_BASE, this.memBase + ptr);
-      setPtr(iv, (2 * m + 1) * IOVEC_LEN + IOV_LEN, len);
-      m++;
     }
-    if (m === 0) return;
-    if (c.writev(this.cfg.pcapFd!, this.pcapIov.base, 2 * m) < 0) this.io.pcap_errors++;
-    else this.io.pcap_records += m;
+    return errors.length ? errors.join("; ") : undefined;
   }
 
-  private transmit(count: number): void {
-    const mem = this.mem;
-    const txv = this.txVec.view;
-    const iov = this.txIov.view;
-    let m = 0;
-    for (let i = 0; i < count; i++) {
-      const e = this.core.txPtr + i * TX_ENTRY_LEN;
-      const ptr = mem.getUint32(e, true);
-      const len = mem.getUint32(e + 4, true);
-      const target = mem.getUint32(e + 8, true);
-      if (target >= TARGET_REMOTE) {
-        const vtep = target - TARGET_REMOTE;
-        if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
-        setPtr(iov, m * IOVEC_LEN + IOV_BASE, this.memBase + ptr);
-        setPtr(iov, m * IOVEC_LEN + IOV_LEN, len);
-        setPtr(txv, m * MMSGHDR_LEN + MSG_NAME, this.peers.base + vtep * SOCKADDR_IN6_LEN);
-        m++;
-      } else {
-        const fd = this.tapFds[target];
-        if (fd === undefined || c.write(fd, this.memBase + ptr, len) < 0) this.io.tap_write_errors++;
-      }
-    }
-    if (m > 0) this.sendAll(m);
-  }
-
-  /** sendmmsg until all went out; waits briefly for room in the socket buffer, then drops. */
-  private sendAll(m: number): void {
-    let off = 0;
-    while (off < m) {
-      const n = c.sendmmsg(
-        this.cfg.udpFd,
-        this.txVec.base + off * MMSGHDR_LEN,
-        Math.min(m - off, UIO_MAXIOV),
-        0,
-      );
-      if (n > 0) {
-        off += n;
-        continue;
-      }
-      const err = errnoOf();
-      if (err === EINTR) continue;
-      if ((err === EAGAIN || err === ENOBUFS) && c.poll(this.waitPfd.base, 1n, SEND_WAIT_MS) > 0) continue;
-      if (err === EAGAIN || err === ENOBUFS) {
-        this.io.udp_send_dropped += m - off;
-        return;
-      }
-      // This datagram failed (no route, unreachable): count it and go on with the next.
-      this.io.udp_send_errors++;
-      off++;
-    }
+  /**
+   * Finishes the ageing sweep the loop does a slice per second of: the dump alone already hides
+   * expired entries, but `used` and the fdb_aged counter would lag it by up to a whole sweep.
+   */
+  private ageAll(): number {
+    const now = this.loop.now();
+    this.core.age(now);
+    return now;
   }
 
   fdb(): FdbReply {
-    const now = this.now();
-    this.core.age(now); // a dump never shows what a lookup would already treat as gone
-    const entries = this.core.fdb(now).map((e) => ({
+    const entries = this.core.fdb(this.ageAll()).map((e) => ({
       ...e,
       where: e.vtep !== undefined
-        ? (() => {
-          const v = this.core.vtep(e.vtep!);
-          return v.address.includes(":") ? `[${v.address}]:${v.port}` : `${v.address}:${v.port}`;
-        })()
-        : `tap ${this.cfg.ports[e.port!]?.name ?? e.port}`,
+        ? vtepText(this.core, e.vtep)
+        : `tap ${this.ports.get(e.port!)?.name ?? e.port}`,
     }));
-    return { vni: this.cfg.vni, used: this.core.fdbSize, capacity: this.core.fdbCapacity, entries };
+    return { used: this.core.fdbSize, capacity: this.core.fdbCapacity, entries };
   }
 
   stats(): StatsReply {
+    this.ageAll();
     const vteps = [];
     for (let id = 0; id < this.core.vtepCount; id++) {
-      const v = this.core.vtep(id);
-      vteps.push({ id, name: `${v.address}:${v.port}`, ...this.core.vtepCounters(id) });
+      vteps.push({ id, name: vtepText(this.core, id), ...this.core.vtepCounters(id) });
     }
     return {
-      vni: this.cfg.vni,
-      counters: this.core.counters(this.cfg.vni),
+      vnis: [...this.vnis].map((vni) => ({ vni, counters: this.core.counters(vni) })),
       global: this.core.counters(),
-      ports: this.cfg.ports.map((p) => ({ id: p.id, name: p.name, ...this.core.portCounters(p.id) })),
+      ports: [...this.ports.values()].map((p) => ({
+        id: p.id,
+        name: p.name,
+        vni: p.vni,
+        ...this.core.portCounters(p.id),
+      })),
       vteps,
-      io: { ...this.io },
+      io: { ...this.loop.io },
       fdb: { used: this.core.fdbSize, capacity: this.core.fdbCapacity },
     };
   }
@@ -404,21 +178,21 @@ async function run(): Promise<void> {
     burst: BURST,
     slots: BURST,
     txEntries: TX_MAX,
-    maxPorts: Math.max(1, first.config.ports.length),
     fdbBits: 16,
   });
   const dp = new Dataplane(core, first.config);
   post({ type: "ready" });
   for (;;) {
-    if (!dp.poll()) continue;
+    if (!dp.loop.poll()) continue;
     // Only now yield to the event loop: the main thread said how many messages it posted.
-    for (let n = dp.drainWake(); n > 0; n--) {
+    for (let n = dp.loop.drainWake(); n > 0; n--) {
       const msg = await nextMessage();
       if (msg.type === "stop") {
         post({ type: "stopped" });
         return;
       }
-      if (msg.type === "fdb") post({ type: "reply", id: msg.id, data: dp.fdb() });
+      if (msg.type === "ops") post({ type: "reply", id: msg.id, data: null, error: dp.applyAll(msg.ops) });
+      else if (msg.type === "fdb") post({ type: "reply", id: msg.id, data: dp.fdb() });
       else if (msg.type === "stats") post({ type: "reply", id: msg.id, data: dp.stats() });
     }
   }

@@ -19,6 +19,7 @@ import {
   SOL_SOCKET,
 } from "../sys/libc.ts";
 import { familyOf, sockaddr } from "./sockaddr.ts";
+import { enableUdpGro, enableUdpGso } from "./offload.ts";
 
 /** Socket buffers sized for bursts at line rate: a few ms of 10 Gbit/s. */
 export const SOCKET_BUFFER_BYTES = 8 << 20;
@@ -28,6 +29,17 @@ export interface UdpSocket {
   family: number;
   address: Uint8Array;
   port: number;
+  /** UDP_SEGMENT works on this socket: send TX entries with a gsoSize as one message. */
+  gso?: boolean;
+  /** UDP_GRO is on: a received message may hold several datagrams (UdpReceiver.gsoSize). */
+  gro?: boolean;
+}
+
+export interface UdpOptions {
+  /** Probe UDP_SEGMENT (send offload). */
+  gso?: boolean;
+  /** Turn on UDP_GRO (receive offload); only for a reader that parses the UDP_GRO cmsg. */
+  gro?: boolean;
 }
 
 function int(v: number): Uint8Array {
@@ -37,14 +49,25 @@ function int(v: number): Uint8Array {
 }
 
 /** SO_*BUFFORCE passes net.core.[rw]mem_max as root; without CAP_NET_ADMIN fall back, capped. */
-function setBuffer(fd: number, force: number, plain: number, bytes: number): void {
+export function setBuffer(fd: number, force: number, plain: number, bytes: number): void {
   const c = libc();
   if (c.setsockopt(fd, SOL_SOCKET, force, int(bytes), 4) === 0) return;
   if (errnoOf() !== EPERM) return;
   c.setsockopt(fd, SOL_SOCKET, plain, int(bytes), 4);
 }
 
-export function openUdp(address: Uint8Array, port: number): UdpSocket {
+/** What the kernel granted (it doubles the request for bookkeeping; capped without the FORCE). */
+export function socketBuffers(fd: number): { rcv: number; snd: number } {
+  const c = libc();
+  const get = (opt: number) => {
+    const v = new Uint8Array(4), l = new Uint8Array(4);
+    l[0] = 4;
+    return c.getsockopt(fd, SOL_SOCKET, opt, v, l) === 0 ? new DataView(v.buffer).getInt32(0, true) : -1;
+  };
+  return { rcv: get(SO_RCVBUF), snd: get(SO_SNDBUF) };
+}
+
+export function openUdp(address: Uint8Array, port: number, opts: UdpOptions = {}): UdpSocket {
   const c = libc();
   const family = familyOf(address);
   const where = `${family === AF_INET6 ? `[${formatIp(address)}]` : formatIp(address)}:${port}`;
@@ -63,7 +86,10 @@ export function openUdp(address: Uint8Array, port: number): UdpSocket {
         "another VTEP (or the kernel's vxlan device) uses this port; pick another with --listen ADDR:PORT",
       [EADDRNOTAVAIL]: "the address is not configured on any interface of this namespace",
     });
-    return { fd, family, address, port };
+    const s: UdpSocket = { fd, family, address, port };
+    if (opts.gso) s.gso = enableUdpGso(fd);
+    if (opts.gro) s.gro = enableUdpGro(fd);
+    return s;
   } catch (e) {
     c.close(fd);
     throw e;

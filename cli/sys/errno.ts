@@ -20,6 +20,8 @@ export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOBUFS = 105;
 export const EMSGSIZE = 90;
+export const ENOPROTOOPT = 92;
+export const EOPNOTSUPP = 95;
 export const EADDRINUSE = 98;
 export const EADDRNOTAVAIL = 99;
 export const ENETUNREACH = 101;
@@ -41,6 +43,8 @@ const NAMES: Record<number, string> = {
   [EINVAL]: "invalid argument",
   [ENOBUFS]: "no buffer space available",
   [EMSGSIZE]: "message too long",
+  [ENOPROTOOPT]: "protocol not available",
+  [EOPNOTSUPP]: "operation not supported",
   [EADDRINUSE]: "address already in use",
   [EADDRNOTAVAIL]: "address not available",
   [ENETUNREACH]: "network unreachable",

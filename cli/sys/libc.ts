@@ -26,6 +26,25 @@ export const TUNGETIFF = 0x800454d2;
 export const IFF_TAP = 0x0002;
 export const IFF_NO_PI = 0x1000;
 export const IFF_PERSIST = 0x0800;
+/** Every read and write carries a struct virtio_net_hdr before the frame. */
+export const IFF_VNET_HDR = 0x4000;
+/** _IOW('T', 208, unsigned int) — the argument is the flag word itself, not a pointer. */
+export const TUNSETOFFLOAD = 0x400454d0;
+/** _IOR('T', 215, int) */
+export const TUNGETVNETHDRSZ = 0x800454d7;
+/** _IOW('T', 216, int) */
+export const TUNSETVNETHDRSZ = 0x400454d8;
+/** TUNSETOFFLOAD flags: what the reader can take — partial checksums, TSO/USO super-frames. */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+export const TUN_F_UFO = 0x10;
+/** Linux ≥ 6.2; older kernels answer EINVAL to the whole TUNSETOFFLOAD. */
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
+/** sizeof(struct virtio_net_hdr) (<linux/virtio_net.h>): the kernel's default vnet_hdr_sz. */
+export const VIRTIO_NET_HDR_LEN = 10;
 export const IFNAMSIZ = 16;
 /** struct ifreq: ifr_name[IFNAMSIZ], then a union whose ifr_flags is a short; 40 bytes. */
 export const IFREQ_LEN = 40;
@@ -45,6 +64,22 @@ export const SO_RCVBUF = 8;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const MSG_DONTWAIT = 0x40;
+/** msg_flags: the datagram was longer than the buffer; the rest is gone. */
+export const MSG_TRUNC = 0x20;
+/** msg_flags: control data did not fit msg_controllen. */
+export const MSG_CTRUNC = 0x08;
+// <linux/udp.h>: UDP GSO (Linux ≥ 4.18) and GRO (≥ 5.0) for unconnected sockets.
+export const SOL_UDP = 17;
+/** setsockopt or cmsg (u16): cut one send into datagrams of this payload size. */
+export const UDP_SEGMENT = 103;
+/** setsockopt (int 1): take coalesced datagrams; recvmsg then reports the size as a cmsg (int). */
+export const UDP_GRO = 104;
+/** UDP_MAX_SEGMENTS in kernels before 6.9 (128 since): the most datagrams one GSO send may cut. */
+export const UDP_MAX_SEGMENTS = 64;
+/** sizeof(struct cmsghdr) on x86-64: size_t cmsg_len; int cmsg_level; int cmsg_type. */
+export const CMSGHDR_LEN = 16;
+/** CMSG_LEN(n) = CMSGHDR_LEN + n; CMSG_SPACE(n) rounds n up to 8: both a u16 and an int take 24. */
+export const CMSG_SPACE_8 = 24;
 /** sizeof(struct sockaddr_in) */
 export const SOCKADDR_IN_LEN = 16;
 /** sizeof(struct sockaddr_in6) */
@@ -81,6 +116,8 @@ const symbols = {
   writev: { parameters: ["i32", "usize", "i32"], result: "i32" },
   /** int ioctl(int fd, unsigned long request, void *argp); */
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /** int ioctl(int fd, unsigned long request, unsigned long arg); — requests that take a value */
+  ioctlValue: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
   /** int socket(int domain, int type, int protocol); */
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   /** int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen); */

@@ -40,7 +40,7 @@ Deno.test({
       assert.equal(p.code, 0, `c1 → c2 through one vtep: ${p.stdout}`);
       const s = await v.stats();
       assert.ok(s.ports[0].rx_frames >= 3 && s.ports[1].tx_frames >= 3, JSON.stringify(s.ports));
-      assert.equal(s.counters.encap, 0, "nothing left the host");
+      assert.equal(s.vnis[0].counters.encap, 0, "nothing left the host");
 
       const icmp = await run([
         "tshark",

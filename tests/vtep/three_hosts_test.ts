@@ -81,7 +81,7 @@ Deno.test({
       const fdb = await v1.fdb();
       const e = fdb.entries.find((x: any) => x.mac === m2);
       assert.equal(e?.where, to3, `${m2} relearned behind h3: ${JSON.stringify(fdb.entries)}`);
-      assert.ok((await v1.stats()).counters.fdb_move >= 1, "the move is counted");
+      assert.ok((await v1.stats()).vnis[0].counters.fdb_move >= 1, "the move is counted");
 
       // Ageing: c3 falls silent, and the learned entry is gone within ageing + the 1 s sweep.
       await lab.exec(c3, ["ip", "link", "set", tap(3), "down"], { check: true });
@@ -92,7 +92,7 @@ Deno.test({
         gone = !(await v1.fdb()).entries.some((x: any) => x.mac === m2);
       }
       assert.ok(gone, `${m2} aged out within 6 s`);
-      assert.ok((await v1.stats()).counters.fdb_aged >= 1, "ageing is counted");
+      assert.ok((await v1.stats()).vnis[0].counters.fdb_aged >= 1, "ageing is counted");
     } finally {
       await lab.close();
     }

@@ -78,7 +78,7 @@ Deno.test({
       assert.ok(gbps > 0);
 
       const s1 = await v1.stats();
-      assert.ok(s1.counters.encap > 0 && s1.counters.decap > 0);
+      assert.ok(s1.vnis[0].counters.encap > 0 && s1.vnis[0].counters.decap > 0);
       const fdb = await v1.fdb();
       assert.ok(fdb.entries.some((e: any) => e.where === "198.18.0.2:4789"), "learned c2's MAC behind h2");
       void v2;

@@ -77,6 +77,8 @@ export class Manager {
   /** Session secrets issued at join, handed over once in the welcome. */
   private readonly issued = new Map<string, string>();
   private timer?: ReturnType<typeof setInterval>;
+  /** When this manager started listening: a node's silence counts from then, not from 1970. */
+  private startedAt = Date.now();
   private version = 0;
   /** The manager's own node: its snapshots go to the local daemon directly. */
   onLocalSnapshot: (s: Snapshot) => void = () => {};
@@ -176,6 +178,7 @@ export class Manager {
       cert: this.server.cert,
       key: this.server.key,
     });
+    this.startedAt = Date.now();
     (async () => {
       for await (const conn of this.listener!) this.accept(conn).catch(() => {});
     })().catch(() => {});
@@ -231,10 +234,13 @@ export class Manager {
     const node = this.store.get<NodeRecord>("node", nodeId)!;
     const prev = this.sessions.get(nodeId);
     prev?.conn.close();
+    // Snapshots leave out the endpoints of nodes that are not Ready; a node becoming Ready again
+    // (a manager restart leaves every worker without a session) changes everyone's snapshot.
+    const wasReady = prev !== undefined && !this.down.has(nodeId);
     const session: Session = { nodeId, conn, lastSeen: Date.now() };
     this.sessions.set(nodeId, session);
     this.lastSeen.set(nodeId, Date.now());
-    const wasDown = this.down.delete(nodeId);
+    this.down.delete(nodeId);
     await conn.send({
       type: "welcome",
       nodeId,
@@ -244,8 +250,8 @@ export class Manager {
     });
     this.issued.delete(nodeId);
     this.log(`node ${node.hostname} (${nodeId.slice(0, 12)}) connected from ${remote}`);
-    if (wasDown) this.broadcast();
-    else this.push(nodeId);
+    if (wasReady) this.push(nodeId);
+    else this.broadcast();
     try {
       for (;;) {
         const m = await conn.read();
@@ -332,7 +338,7 @@ export class Manager {
     let changed = false;
     for (const n of this.store.all<NodeRecord>("node")) {
       if (n.role === "manager") continue;
-      const seen = this.lastSeen.get(n.id) ?? 0;
+      const seen = this.lastSeen.get(n.id) ?? this.startedAt;
       const isDown = now - seen > HEARTBEAT_TIMEOUT_MS;
       if (isDown && !this.down.has(n.id)) {
         this.down.add(n.id);

@@ -12,7 +12,7 @@ import { Agent, type Credentials, join, JoinError, parseRemote } from "../cluste
 import { TokenError } from "../cluster/pki.ts";
 import { ipToInt, parseCidr } from "../cluster/ipam.ts";
 import { CONTROL_PORT, type EndpointRecord, type NetworkRecord, type Snapshot } from "../cluster/types.ts";
-import { DataPlane, type DesiredVni } from "./dataplane.ts";
+import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
 import type { Tap } from "../../phy/tap.ts";
 import {
   alive,
@@ -73,7 +73,7 @@ export class Daemon {
   private config?: DaemonConfig;
   private manager?: Manager;
   private agent?: Agent;
-  readonly dp = new DataPlane();
+  readonly dp = new NodeDataplane();
   private containers = new Map<string, ContainerRecord>();
   private readonly live = new Map<string, Live>();
   private snapshot?: Snapshot;

@@ -1,0 +1,383 @@
+// Kernel offloads for the frame path: cross into the kernel once per 64 KiB, not once per 1.5 KiB
+// (what wireguard-go does with its TUN offloads and UDP GSO/GRO).
+//  - TAP with IFF_VNET_HDR + TUNSETOFFLOAD: reads return TCP/UDP super-frames (TSO/USO) behind a
+//    virtio_net_hdr, with checksums left partial; writes take a virtio_net_hdr the same way
+//    (Documentation/networking/tuntap.rst, drivers/net/tun.c tun_get_user/tun_put_user).
+//  - UDP GSO: one sendmsg with a UDP_SEGMENT cmsg sends a buffer of equal datagrams
+//    (udp_send_skb); sendmmsg parses control data per message, so a burst stays one syscall.
+//  - UDP GRO: with UDP_GRO set, one recvmsg returns datagrams of one flow back to back and a
+//    UDP_GRO cmsg with their size (udp_cmsg_recv).
+// Everything is laid out at setup; the per-burst calls only store numbers into prebuilt
+// mmsghdr/iovec/cmsg regions, as the data-plane worker does.
+
+import { check, EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE, ENOBUFS, errnoOf } from "../sys/errno.ts";
+import {
+  addressOf,
+  CMSG_SPACE_8,
+  CMSGHDR_LEN,
+  IOVEC_LEN,
+  libc,
+  MMSGHDR_LEN,
+  MSG_DONTWAIT,
+  MSG_TRUNC,
+  POLLFD_LEN,
+  POLLOUT,
+  SOCKADDR_IN6_LEN,
+  SOL_UDP,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_F_TSO_ECN,
+  TUN_F_USO4,
+  TUN_F_USO6,
+  TUNSETOFFLOAD,
+  TUNSETVNETHDRSZ,
+  UDP_GRO,
+  UDP_MAX_SEGMENTS,
+  UDP_SEGMENT,
+  UIO_MAXIOV,
+  VIRTIO_NET_HDR_LEN,
+} from "../sys/libc.ts";
+
+// struct msghdr inside struct mmsghdr (x86-64).
+const MSG_NAME = 0;
+const MSG_NAMELEN = 8;
+const MSG_IOV = 16;
+const MSG_IOVLEN = 24;
+const MSG_CONTROL = 32;
+const MSG_CONTROLLEN = 40;
+const MSG_FLAGS = 48;
+const MSG_LEN = 56;
+const IOV_BASE = 0;
+const IOV_LEN = 8;
+// struct cmsghdr
+const CMSG_LEN = 0;
+const CMSG_LEVEL = 8;
+const CMSG_TYPE = 12;
+const CMSG_DATA = CMSGHDR_LEN;
+/** Room for the UDP_GRO cmsg and a neighbour (the kernel adds others only when asked). */
+const RX_CONTROL_LEN = 2 * CMSG_SPACE_8;
+/** How long a full send buffer may hold up a burst before its rest is dropped. */
+const SEND_WAIT_MS = 20;
+
+const c = libc();
+
+/** A zeroed, off-heap buffer with its address: what the kernel reads and writes. */
+function region(bytes: number): { buf: ArrayBuffer; view: DataView; base: number } {
+  const buf = new ArrayBuffer(Math.max(bytes, 128)); // > 64 B: V8 keeps small buffers on-heap
+  return { buf, view: new DataView(buf), base: addressOf(new Uint8Array(buf)) };
+}
+
+/** Stores a 64-bit pointer or size without a BigInt: user addresses fit in 2^53. */
+function setPtr(v: DataView, off: number, addr: number): void {
+  v.setUint32(off, addr >>> 0, true);
+  v.setUint32(off + 4, Math.floor(addr / 0x100000000), true);
+}
+
+function int(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, v, true);
+  return b;
+}
+
+// ── TAP ─────────────────────────────────────────────────────────────────────────────────────
+
+/** What we ask of a TAP: partial checksums and TCP super-frames, and UDP ones where known. */
+export const TAP_OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6;
+
+/**
+ * Sets the virtio_net_hdr size (10: no num_buffers field) and the offloads the reader takes on a
+ * TAP opened with IFF_VNET_HDR; returns the flags the kernel accepted. TUNSETOFFLOAD is all or
+ * nothing (set_offload() answers EINVAL to a flag it does not know), so USO, new in 6.2, is
+ * dropped and the rest tried again.
+ */
+export function enableTapOffloads(fd: number, name = `fd ${fd}`, wanted = TAP_OFFLOADS): number {
+  check(
+    c.ioctl(fd, BigInt(TUNSETVNETHDRSZ), int(VIRTIO_NET_HDR_LEN)),
+    "ioctl",
+    `cannot set the virtio-net header size of TAP ${name}`,
+  );
+  for (const flags of [wanted, wanted & ~(TUN_F_USO4 | TUN_F_USO6)]) {
+    if (c.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(flags)) === 0) return flags;
+    if (errnoOf() !== EINVAL) break;
+  }
+  return check(-1, "ioctl", `cannot enable offloads (TUNSETOFFLOAD) on TAP ${name}`);
+}
+
+/**
+ * Frame I/O on a TAP with IFF_VNET_HDR. Every read and write is [virtio_net_hdr 10][frame]; reads
+ * land so the frame starts exactly at the address given (its header in the 10 bytes before,
+ * where the core looks for it: RX_VNET_HDR). One instance per thread; no allocation per call.
+ */
+export class VnetTap {
+  private readonly iov = region(2 * IOVEC_LEN);
+
+  /** Reads one frame to `frame` (header at frame − 10); returns the frame's length, or −1. */
+  read(fd: number, frame: number, capacity: number): number {
+    const n = c.read(fd, frame - VIRTIO_NET_HDR_LEN, capacity + VIRTIO_NET_HDR_LEN);
+    return n < VIRTIO_NET_HDR_LEN ? -1 : n - VIRTIO_NET_HDR_LEN;
+  }
+
+  /**
+   * Writes the 10 header bytes at `vnet` (a TX entry's vnet field) and the frame, as one packet:
+   * one writev of two iovecs, so the frame's bytes (maybe shared with other TX entries) are
+   * never touched. Returns the bytes written or −1.
+   */
+  write(fd: number, vnet: number, frame: number, len: number): number {
+    const v = this.iov.view;
+    setPtr(v, IOV_BASE, vnet);
+    setPtr(v, IOV_LEN, VIRTIO_NET_HDR_LEN);
+    setPtr(v, IOVEC_LEN + IOV_BASE, frame);
+    setPtr(v, IOVEC_LEN + IOV_LEN, len);
+    return c.writev(fd, this.iov.base, 2);
+  }
+
+  /** The header already sits in the 10 bytes before `frame`: one plain write. */
+  writeInPlace(fd: number, frame: number, len: number): number {
+    return c.write(fd, frame - VIRTIO_NET_HDR_LEN, len + VIRTIO_NET_HDR_LEN);
+  }
+}
+
+// ── UDP socket options ──────────────────────────────────────────────────────────────────────
+
+/**
+ * Whether this kernel takes UDP_SEGMENT on this socket. A socket-wide size of 0 means "none", so
+ * the probe changes nothing; sizes then travel per message as a cmsg.
+ */
+export function enableUdpGso(fd: number): boolean {
+  // udp_lib_setsockopt() wants an int even for this u16 option.
+  return c.setsockopt(fd, SOL_UDP, UDP_SEGMENT, int(0), 4) === 0;
+}
+
+/** Asks for coalesced reads (udp_gro_receive); false when the kernel does not know UDP_GRO. */
+export function enableUdpGro(fd: number): boolean {
+  return c.setsockopt(fd, SOL_UDP, UDP_GRO, int(1), 4) === 0;
+}
+
+// ── UDP send ────────────────────────────────────────────────────────────────────────────────
+
+export interface SendCounters {
+  /** Datagrams the kernel took (each GSO segment counts). */
+  datagrams: number;
+  syscalls: number;
+  /** Datagrams dropped because the send buffer stayed full. */
+  dropped: number;
+  /** Datagrams the kernel refused (no route, unreachable, too big). */
+  errors: number;
+  /** GSO messages the kernel refused and that went out as plain datagrams instead. */
+  gsoFallbacks: number;
+}
+
+/**
+ * Batches TX entries into sendmmsg. An entry with a gsoSize (back-to-back datagrams, all that long
+ * but the last) becomes one message with its own UDP_SEGMENT cmsg when the socket does GSO, or one
+ * message per datagram pointing into the same bytes when it does not. `flush` sends the batch in
+ * one sendmmsg (UIO_MAXIOV messages at most); `add` flushes by itself when the batch is full.
+ */
+export class UdpSender {
+  readonly counters: SendCounters = { datagrams: 0, syscalls: 0, dropped: 0, errors: 0, gsoFallbacks: 0 };
+  private readonly vec: ReturnType<typeof region>;
+  private readonly iov: ReturnType<typeof region>;
+  private readonly ctl: ReturnType<typeof region>;
+  /** Datagrams per queued message (1 unless it carries UDP_SEGMENT). */
+  private readonly segs: Uint16Array;
+  private readonly capacity: number;
+  private readonly waitPfd = region(POLLFD_LEN);
+  private queued = 0;
+
+  constructor(readonly fd: number, readonly gso: boolean, capacity = UIO_MAXIOV) {
+    this.capacity = Math.max(UDP_MAX_SEGMENTS, Math.min(capacity, UIO_MAXIOV));
+    this.vec = region(this.capacity * MMSGHDR_LEN);
+    this.iov = region(this.capacity * IOVEC_LEN);
+    this.ctl = region(this.capacity * CMSG_SPACE_8);
+    this.segs = new Uint16Array(this.capacity);
+    for (let i = 0; i < this.capacity; i++) {
+      const m = i * MMSGHDR_LEN, k = i * CMSG_SPACE_8;
+      setPtr(this.vec.view, m + MSG_IOV, this.iov.base + i * IOVEC_LEN);
+      setPtr(this.vec.view, m + MSG_IOVLEN, 1);
+      // cmsg_len is CMSG_LEN(sizeof(u16)): udp_cmsg_send() checks it exactly.
+      setPtr(this.ctl.view, k + CMSG_LEN, CMSGHDR_LEN + 2);
+      this.ctl.view.setInt32(k + CMSG_LEVEL, SOL_UDP, true);
+      this.ctl.view.setInt32(k + CMSG_TYPE, UDP_SEGMENT, true);
+    }
+    this.waitPfd.view.setInt32(0, fd, true);
+    this.waitPfd.view.setInt16(4, POLLOUT, true);
+  }
+
+  get pending(): number {
+    return this.queued;
+  }
+
+  /**
+   * Queues `len` bytes at `addr` for the sockaddr at `name` (`nameLen` bytes). With `gsoSize`
+   * and len > gsoSize: datagrams of gsoSize bytes back to back, the last one shorter or equal.
+   */
+  add(addr: number, len: number, gsoSize: number, name: number, nameLen: number): void {
+    if (gsoSize === 0 || len <= gsoSize) {
+      this.message(addr, len, name, nameLen, 0, 1);
+    } else if (this.gso) {
+      this.message(addr, len, name, nameLen, gsoSize, Math.ceil(len / gsoSize));
+    } else {
+      for (let off = 0; off < len; off += gsoSize) {
+        this.message(addr + off, Math.min(gsoSize, len - off), name, nameLen, 0, 1);
+      }
+    }
+  }
+
+  private message(addr: number, len: number, name: number, nameLen: number, gsoSize: number, segs: number) {
+    if (this.queued === this.capacity) this.flush();
+    const i = this.queued++;
+    const v = this.vec.view, m = i * MMSGHDR_LEN;
+    setPtr(this.iov.view, i * IOVEC_LEN + IOV_BASE, addr);
+    setPtr(this.iov.view, i * IOVEC_LEN + IOV_LEN, len);
+    setPtr(v, m + MSG_NAME, name);
+    v.setUint32(m + MSG_NAMELEN, nameLen, true);
+    if (gsoSize !== 0) {
+      this.ctl.view.setUint16(i * CMSG_SPACE_8 + CMSG_DATA, gsoSize, true);
+      setPtr(v, m + MSG_CONTROL, this.ctl.base + i * CMSG_SPACE_8);
+      setPtr(v, m + MSG_CONTROLLEN, CMSG_SPACE_8);
+    } else {
+      setPtr(v, m + MSG_CONTROL, 0);
+      setPtr(v, m + MSG_CONTROLLEN, 0);
+    }
+    this.segs[i] = segs;
+  }
+
+  /** Sends every queued message; waits briefly for room in the send buffer, then drops. */
+  flush(): void {
+    const n = this.queued;
+    this.queued = 0;
+    let off = 0;
+    const k = this.counters;
+    while (off < n) {
+      const sent = c.sendmmsg(this.fd, this.vec.base + off * MMSGHDR_LEN, n - off, 0);
+      k.syscalls++;
+      if (sent > 0) {
+        for (let i = off; i < off + sent; i++) k.datagrams += this.segs[i];
+        off += sent;
+        continue;
+      }
+      const err = errnoOf();
+      if (err === EINTR) continue;
+      if (err === EAGAIN || err === ENOBUFS) {
+        if (c.poll(this.waitPfd.base, 1n, SEND_WAIT_MS) > 0) continue;
+        for (let i = off; i < n; i++) k.dropped += this.segs[i];
+        return;
+      }
+      // The first message failed. A GSO one the kernel refused (a path MTU below the segment,
+      // a device or xfrm path without GSO: EINVAL, EMSGSIZE, EIO) goes out datagram by datagram.
+      if (this.segs[off] > 1 && (err === EINVAL || err === EMSGSIZE || err === EIO)) {
+        k.gsoFallbacks++;
+        this.sendPlain(off);
+      } else {
+        k.errors += this.segs[off];
+      }
+      off++;
+    }
+  }
+
+  /** Message `i` (a GSO one) as plain datagrams, in place: rewritten and sent one by one. */
+  private sendPlain(i: number): void {
+    const v = this.vec.view, m = i * MMSGHDR_LEN;
+    const iv = this.iov.view, o = i * IOVEC_LEN;
+    const base = iv.getUint32(o + IOV_BASE, true) + iv.getUint32(o + IOV_BASE + 4, true) * 0x100000000;
+    const len = iv.getUint32(o + IOV_LEN, true);
+    const size = this.ctl.view.getUint16(i * CMSG_SPACE_8 + CMSG_DATA, true);
+    setPtr(v, m + MSG_CONTROL, 0);
+    setPtr(v, m + MSG_CONTROLLEN, 0);
+    const k = this.counters;
+    for (let off = 0; off < len;) {
+      setPtr(iv, o + IOV_BASE, base + off);
+      setPtr(iv, o + IOV_LEN, Math.min(size, len - off));
+      const r = c.sendmmsg(this.fd, this.vec.base + m, 1, 0);
+      k.syscalls++;
+      const err = r === 1 ? 0 : errnoOf();
+      if (err === EINTR) continue;
+      if (r === 1) k.datagrams++;
+      else if (err === EAGAIN || err === ENOBUFS) k.dropped++;
+      else k.errors++;
+      off += size;
+    }
+  }
+}
+
+// ── UDP receive ─────────────────────────────────────────────────────────────────────────────
+
+/**
+ * recvmmsg into buffers set once (frame slots), each with room for a sockaddr and the UDP_GRO
+ * cmsg. With GRO a message may hold several datagrams of one sender: `gsoSize(i)` is their
+ * stride (the RX descriptor's gsoSize), 0 for a single datagram. Buffers should hold 64 KiB:
+ * a shorter one truncates a GRO buffer (MSG_TRUNC) and loses its tail.
+ */
+export class UdpReceiver {
+  readonly names: ReturnType<typeof region>;
+  private readonly vec: ReturnType<typeof region>;
+  private readonly iov: ReturnType<typeof region>;
+  private readonly ctl: ReturnType<typeof region>;
+
+  constructor(readonly fd: number, readonly count: number, readonly gro: boolean) {
+    this.vec = region(count * MMSGHDR_LEN);
+    this.iov = region(count * IOVEC_LEN);
+    this.names = region(count * SOCKADDR_IN6_LEN);
+    this.ctl = region(count * RX_CONTROL_LEN);
+    for (let i = 0; i < count; i++) {
+      const m = i * MMSGHDR_LEN;
+      setPtr(this.vec.view, m + MSG_NAME, this.names.base + i * SOCKADDR_IN6_LEN);
+      setPtr(this.vec.view, m + MSG_IOV, this.iov.base + i * IOVEC_LEN);
+      setPtr(this.vec.view, m + MSG_IOVLEN, 1);
+      setPtr(this.vec.view, m + MSG_CONTROL, this.ctl.base + i * RX_CONTROL_LEN);
+    }
+  }
+
+  /** Points message `i` at `capacity` bytes at `addr` (once, at setup). */
+  setBuffer(i: number, addr: number, capacity: number): void {
+    setPtr(this.iov.view, i * IOVEC_LEN + IOV_BASE, addr);
+    setPtr(this.iov.view, i * IOVEC_LEN + IOV_LEN, capacity);
+  }
+
+  /** Receives into messages first … first+max−1 without blocking; how many arrived, or −1. */
+  receive(first: number, max: number): number {
+    const v = this.vec.view;
+    for (let i = first; i < first + max; i++) {
+      // The kernel wrote back the last call's lengths: give every message its full room again.
+      const m = i * MMSGHDR_LEN;
+      v.setUint32(m + MSG_NAMELEN, SOCKADDR_IN6_LEN, true);
+      v.setUint32(m + MSG_CONTROLLEN, RX_CONTROL_LEN, true);
+    }
+    return c.recvmmsg(this.fd, this.vec.base + first * MMSGHDR_LEN, max, MSG_DONTWAIT, 0);
+  }
+
+  /** Bytes message `i` received (all datagrams of a GRO buffer). */
+  length(i: number): number {
+    return this.vec.view.getUint32(i * MMSGHDR_LEN + MSG_LEN, true);
+  }
+
+  /** The buffer was too short: datagrams were cut. */
+  truncated(i: number): boolean {
+    return (this.vec.view.getInt32(i * MMSGHDR_LEN + MSG_FLAGS, true) & MSG_TRUNC) !== 0;
+  }
+
+  /** Offset of message `i`'s sender sockaddr in `names.view` (readSockaddrInto takes it). */
+  nameOffset(i: number): number {
+    return i * SOCKADDR_IN6_LEN;
+  }
+
+  /** The UDP_GRO cmsg's segment size: the stride of the datagrams in message `i`; 0 if none. */
+  gsoSize(i: number): number {
+    const len = this.vec.view.getUint32(i * MMSGHDR_LEN + MSG_CONTROLLEN, true);
+    if (len < CMSGHDR_LEN) return 0;
+    const v = this.ctl.view, base = i * RX_CONTROL_LEN;
+    for (let off = 0; off + CMSGHDR_LEN <= len;) {
+      const clen = v.getUint32(base + off + CMSG_LEN, true);
+      if (clen < CMSGHDR_LEN) break;
+      if (
+        v.getInt32(base + off + CMSG_LEVEL, true) === SOL_UDP &&
+        v.getInt32(base + off + CMSG_TYPE, true) === UDP_GRO
+      ) {
+        return v.getInt32(base + off + CMSG_DATA, true);
+      }
+      off += (clen + 7) & ~7;
+    }
+    return 0;
+  }
+}
