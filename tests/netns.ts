@@ -243,3 +243,40 @@ export async function loneHost(lab: Lab, short: string, address: string): Promis
   await lab.exec(h, ["ip", "addr", "add", `${address}/32`, "dev", "lo"], { check: true });
   return h;
 }
+
+/**
+ * A bounded TCP transfer from `from` to `toAddr` (iperf3 server in `to`): `bytes` must arrive
+ * within the timeout. A path that stalls (bad checksums, broken segmentation or coalescing,
+ * retransmission storms) fails here; how fast it goes is the benchmark's business.
+ */
+export async function tcpTransfer(
+  lab: Lab,
+  from: string,
+  to: string,
+  toAddr: string,
+  { bytes = "20M", timeoutMs = 30000 } = {},
+): Promise<{ gbps: number; retransmits: number }> {
+  const server = lab.spawn(to, ["iperf3", "-s", "-1", "-B", toAddr], "iperf3 -s");
+  try {
+    // The server listens within a moment; retry the client until it does.
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const r = await lab.exec(from, ["iperf3", "-c", toAddr, "-n", bytes, "-J"], { timeoutMs });
+      let report: any = {};
+      try {
+        report = JSON.parse(r.stdout);
+      } catch { /* not JSON: reported below */ }
+      const end = report.end;
+      if (r.code === 0 && !report.error && end?.sum_received) {
+        return { gbps: end.sum_received.bits_per_second / 1e9, retransmits: end.sum_sent?.retransmits ?? 0 };
+      }
+      const why = `${report.error ?? ""} ${r.stdout.slice(0, 300)} ${r.stderr}`;
+      if (!/Connection refused|unable to connect/.test(why) || Date.now() > deadline) {
+        throw new Error(`${bytes} over TCP ${from} → ${toAddr} did not complete: ${why}`);
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  } finally {
+    await server.stop(2000);
+  }
+}

@@ -47,14 +47,17 @@ export function offer(tx: usize, frame: usize, len: u32, target: u32): bool {
   if (open && onlyAckPsh && target == headTarget && payloadAt == hdr && l3 == headL3 && l4 == headL4 &&
       isV6 == headV6 && payload <= mss && seq(frame + l4) == nextSeq && frame > headFrame + headLen &&
       ipLen(headLen) + payload <= MAX_IP_LEN && sameHeaders(frame) && l4ChecksumValid(frame)) {
+    // Window and ACK number follow the newest segment, as the kernel's GRO keeps them. Read
+    // them first: the payload moves back over this segment's own headers.
+    let ack = load<u32>(frame + l4, TCP_ACK);
+    let window = load<u16>(frame + l4, 14);
     memory.copy(headFrame + headLen, frame + payloadAt, payload);
     headLen += payload;
     nextSeq += payload;
     merged++;
     store<u32>(headTx, headLen, 4);
-    // Window and ACK number follow the newest segment, as the kernel's GRO keeps them.
-    store<u32>(headFrame + headL4, load<u32>(frame + l4, TCP_ACK), TCP_ACK);
-    store<u16>(headFrame + headL4, load<u16>(frame + l4, 14), 14);
+    store<u32>(headFrame + headL4, ack, TCP_ACK);
+    store<u16>(headFrame + headL4, window, 14);
     if ((fl & TCP_PSH) != 0 || payload < mss) {
       store<u8>(headFrame + headL4, load<u8>(headFrame + headL4, TCP_FLAGS) | (fl & TCP_PSH), TCP_FLAGS);
       flush();

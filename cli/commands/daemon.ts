@@ -7,7 +7,7 @@ import { UsageError } from "../errors.ts";
 import { Daemon } from "../control/daemon/daemon.ts";
 import { DEFAULT_HOST, DEFAULT_STATE_DIR, socketPath } from "../control/daemon/client.ts";
 
-const USAGE = `Usage: weft daemon [--state-dir DIR] [-H|--host unix:///run/weft/weft.sock] [--hostname NAME]
+const USAGE = `Usage: weft daemon [--state-dir DIR] [-H|--host unix:///run/weft/weft.sock] [--hostname NAME] [--no-offload]
   Two daemons on one machine need their own --state-dir and --host.`;
 
 export async function main(args: string[]): Promise<number> {
@@ -21,6 +21,7 @@ export async function main(args: string[]): Promise<number> {
         host: { type: "string", short: "H", default: Deno.env.get("WEFT_HOST") ?? DEFAULT_HOST },
         hostname: { type: "string", default: Deno.hostname() },
         help: { type: "boolean", short: "h" },
+        "no-offload": { type: "boolean" },
       },
     }));
   } catch (e) {
@@ -37,6 +38,7 @@ export async function main(args: string[]): Promise<number> {
     stateDir: values["state-dir"]!,
     socket: socketPath(values.host),
     hostname: values.hostname!,
+    offload: !values["no-offload"],
   });
   try {
     await d.start();

@@ -27,7 +27,7 @@ const DEFAULT_AGEING = 300;
 
 /** One line, appended to usage errors: bad input gets one clear line. */
 const USAGE = "(usage: weft vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] " +
-  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH])";
+  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH] [--no-offload])";
 
 /** A remote VTEP on the flood list: address as text (IPv4 dotted or IPv6). */
 export interface PeerSpec {
@@ -45,6 +45,8 @@ export interface VtepOptions {
   learnMax: number;
   pcap?: string;
   control?: string;
+  /** TAP offloads and UDP GSO/GRO (default); --no-offload moves one frame per syscall. */
+  offload: boolean;
 }
 
 function integer(
@@ -107,6 +109,7 @@ export function parseVtepArgs(args: string[]): VtepOptions {
         "fdb-max": { type: "string" },
         pcap: { type: "string" },
         control: { type: "string" },
+        "no-offload": { type: "boolean" },
       },
     }));
   } catch (e) {
@@ -156,6 +159,7 @@ export function parseVtepArgs(args: string[]): VtepOptions {
     learnMax: integer("fdb-max", values["fdb-max"], 0, 0xffffffff, 0xffffffff),
     pcap: values.pcap,
     control: values.control,
+    offload: !values["no-offload"],
   };
 }
 
@@ -192,9 +196,9 @@ export async function main(args: string[]): Promise<number> {
   const handlers = signals.map((s) => [s, () => stop(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   try {
-    r.udp = openUdp(o.listen.address, o.listen.port);
+    r.udp = openUdp(o.listen.address, o.listen.port, { gso: o.offload, gro: o.offload });
     if (o.pcap) r.pcapFd = openPcap(o.pcap);
-    for (const t of o.taps) r.taps.push(openTap(t.name));
+    for (const t of o.taps) r.taps.push(openTap(t.name, { vnetHdr: o.offload }));
     for (const t of o.taps) {
       await configureLink({ name: t.name, netns: t.netns, mtu: o.mtu, address: t.address });
     }
@@ -203,6 +207,9 @@ export async function main(args: string[]): Promise<number> {
       family: r.udp.family,
       vxlanPort: o.listen.port,
       pcapFd: r.pcapFd,
+      vnetHdr: o.offload,
+      udpGso: r.udp.gso,
+      udpGro: r.udp.gro,
     });
     // One VNI, learning, no ARP suppression (a standalone VTEP has no endpoint records); port ids
     // are the --tap indexes.

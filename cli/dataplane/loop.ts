@@ -11,6 +11,11 @@
 //   └─ TX:   local entries write() to the port's TAP; remote entries ONE sendmmsg() whose iovecs
 //            point at the entry's bytes and whose msg_name is the VTEP's prebuilt sockaddr
 // No frame is copied between buffers on the way: kernel → slot → (core edits in place) → kernel.
+//
+// With offloads (cli/phy/offload.ts) the same turn moves 64 KiB at a time: TAP reads return
+// TSO super-frames behind a virtio_net_hdr (RX_VNET_HDR), which the core cuts into MTU-sized
+// VXLAN datagrams sent with one UDP_SEGMENT message per super-frame; recvmmsg returns UDP GRO
+// buffers (RX gsoSize), whose TCP segments the core merges back into super-frames for the TAP.
 
 import {
   PORT_UNDERLAY,
@@ -19,24 +24,14 @@ import {
   TARGET_REMOTE,
   TX,
   TX_ENTRY_LEN,
+  TX_HAS_VNET,
   type WeftCore,
 } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
-import {
-  addressOf,
-  IOVEC_LEN,
-  libc,
-  MMSGHDR_LEN,
-  MSG_DONTWAIT,
-  POLLERR,
-  POLLFD_LEN,
-  POLLIN,
-  POLLOUT,
-  SOCKADDR_IN6_LEN,
-  UIO_MAXIOV,
-} from "../sys/libc.ts";
-import { EAGAIN, EINTR, ENOBUFS, errnoOf } from "../sys/errno.ts";
+import { addressOf, IOVEC_LEN, libc, POLLERR, POLLFD_LEN, POLLIN, SOCKADDR_IN6_LEN } from "../sys/libc.ts";
+import { type Region, region, setPtr } from "../sys/mem.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
+import { UdpReceiver, UdpSender, VnetTap } from "../phy/offload.ts";
 import type { IoCounters, StartConfig } from "./protocol.ts";
 
 /** Frames per burst: DPDK's and OVS's 32 is a latency choice; 64 halves the poll()s at load. */
@@ -50,18 +45,12 @@ const PCAP_RECORD_HEADER_LEN = 16;
 const IDLE_POLL_MS = 1000;
 /** Buckets fdbAge() scans per call, so a big table never stalls a burst. */
 const AGE_BUDGET = 4096;
-/** How long a full socket send buffer may hold up a burst before its rest is dropped. */
-const SEND_WAIT_MS = 20;
 /** pollfd entries after the TAPs: the UDP socket, then the eventfd. */
 const POLL_EXTRA = 2;
 const NO_FD = -1;
+const VNET = { vnet: true };
+const PLAIN = {};
 
-// struct msghdr offsets inside struct mmsghdr (x86-64).
-const MSG_NAME = 0;
-const MSG_NAMELEN = 8;
-const MSG_IOV = 16;
-const MSG_IOVLEN = 24;
-const MSG_LEN = 56;
 const IOV_BASE = 0;
 const IOV_LEN = 8;
 // struct pollfd
@@ -78,20 +67,6 @@ const NOT_INNER = new Set(
 
 const c = libc();
 
-type Region = { buf: ArrayBuffer; view: DataView; base: number };
-
-/** A zeroed, off-heap buffer with its address: what the kernel reads and writes. */
-function region(bytes: number): Region {
-  const buf = new ArrayBuffer(Math.max(bytes, 128)); // > 64 B: V8 keeps small buffers on-heap
-  return { buf, view: new DataView(buf), base: addressOf(new Uint8Array(buf)) };
-}
-
-/** Stores a 64-bit pointer without a BigInt: user addresses fit in 2^53. */
-function setPtr(v: DataView, off: number, addr: number): void {
-  v.setUint32(off, addr >>> 0, true);
-  v.setUint32(off + 4, Math.floor(addr / 0x100000000), true);
-}
-
 export class FrameLoop {
   private readonly core: WeftCore;
   private readonly cfg: StartConfig;
@@ -107,24 +82,25 @@ export class FrameLoop {
   private readonly wakeBuf = region(8);
   private readonly slotPtr: number[] = [];
   private readonly slotCap: number;
-  // recvmmsg: one mmsghdr, iovec and sockaddr per slot, pointing at that slot.
-  private readonly rxVec = region(BURST * MMSGHDR_LEN);
-  private readonly rxIov = region(BURST * IOVEC_LEN);
-  private readonly rxNames = region(BURST * SOCKADDR_IN6_LEN);
-  // sendmmsg: one mmsghdr + iovec per TX entry; msg_name points into `peers`.
-  private readonly txVec = region(TX_MAX * MMSGHDR_LEN);
-  private readonly txIov = region(TX_MAX * IOVEC_LEN);
+  /** recvmmsg into the slots (with UDP GRO: buffers of several datagrams). */
+  private readonly udpIn: UdpReceiver;
+  /** sendmmsg of the TX list (with UDP GSO: one message per cut super-frame). */
+  private readonly udpOut: UdpSender;
+  /** TAP I/O with a virtio_net_hdr before every frame, when the TAPs have IFF_VNET_HDR. */
+  private readonly vnetTap?: VnetTap;
+  /** The header written before plain frames (checksum complete, no GSO). */
+  private readonly zeroVnet = region(16);
   private readonly peers: Region;
   private readonly saLen: number;
   private peersBuilt = 0;
   // pcap: record headers, and iovecs alternating header / frame.
   private readonly pcapHdr = region(BURST * PCAP_RECORD_HEADER_LEN);
   private readonly pcapIov = region(2 * BURST * IOVEC_LEN);
-  private readonly waitPfd = region(POLLFD_LEN);
   private readonly origin = performance.now();
   private lastAge = 0;
   readonly io: IoCounters = {
     bursts: 0,
+    udp_datagrams: 0,
     udp_send_errors: 0,
     udp_send_dropped: 0,
     tap_write_errors: 0,
@@ -141,24 +117,12 @@ export class FrameLoop {
     this.saLen = sockaddrLen(cfg.family);
     this.peers = region(core.config.maxVteps * SOCKADDR_IN6_LEN);
     this.pfd = this.buildPoll();
-    this.waitPfd.view.setInt32(PFD_FD, cfg.udpFd, true);
-    this.waitPfd.view.setInt16(PFD_EVENTS, POLLOUT, true);
-
+    this.udpIn = new UdpReceiver(cfg.udpFd, BURST, cfg.udpGro ?? false);
+    this.udpOut = new UdpSender(cfg.udpFd, cfg.udpGso ?? false);
+    if (cfg.vnetHdr) this.vnetTap = new VnetTap();
     for (let i = 0; i < BURST; i++) {
       this.slotPtr.push(core.slotData(i));
-      const m = i * MMSGHDR_LEN;
-      setPtr(this.rxIov.view, i * IOVEC_LEN + IOV_BASE, this.memBase + core.slotData(i));
-      setPtr(this.rxIov.view, i * IOVEC_LEN + IOV_LEN, this.slotCap);
-      setPtr(this.rxVec.view, m + MSG_NAME, this.rxNames.base + i * SOCKADDR_IN6_LEN);
-      this.rxVec.view.setUint32(m + MSG_NAMELEN, SOCKADDR_IN6_LEN, true);
-      setPtr(this.rxVec.view, m + MSG_IOV, this.rxIov.base + i * IOVEC_LEN);
-      setPtr(this.rxVec.view, m + MSG_IOVLEN, 1);
-    }
-    for (let i = 0; i < TX_MAX; i++) {
-      const m = i * MMSGHDR_LEN;
-      setPtr(this.txVec.view, m + MSG_IOV, this.txIov.base + i * IOVEC_LEN);
-      setPtr(this.txVec.view, m + MSG_IOVLEN, 1);
-      this.txVec.view.setUint32(m + MSG_NAMELEN, this.saLen, true);
+      this.udpIn.setBuffer(i, this.memBase + core.slotData(i), this.slotCap);
     }
     for (let i = 0; i < BURST; i++) {
       setPtr(this.pcapIov.view, 2 * i * IOVEC_LEN + IOV_BASE, this.pcapHdr.base + i * PCAP_RECORD_HEADER_LEN);
@@ -238,23 +202,23 @@ export class FrameLoop {
       if (!(this.revents(i) & POLLIN)) continue;
       const id = this.pollIds[i];
       const fd = this.portFd[id];
+      const vnet = this.vnetTap !== undefined;
       for (let q = 0; q < quota && k < BURST; q++) {
         const ptr = this.slotPtr[k];
-        const n = c.read(fd, this.memBase + ptr, this.slotCap);
+        const n = vnet ? this.vnetTap!.read(fd, this.memBase + ptr, this.slotCap) : c.read(fd, this.memBase + ptr, this.slotCap);
         if (n <= 0) break;
-        this.core.describe(k++, ptr, n, id);
+        this.core.describe(k++, ptr, n, id, undefined, 0, vnet ? VNET : PLAIN);
       }
     }
     if (udpReady && k < BURST) {
-      const n = c.recvmmsg(this.cfg.udpFd, this.rxVec.base + k * MMSGHDR_LEN, BURST - k, MSG_DONTWAIT, 0);
-      const v = this.rxVec.view;
+      const n = this.udpIn.receive(k, BURST - k);
+      const names = this.udpIn.names.view;
       for (let j = 0; j < n; j++, k++) {
-        const m = k * MMSGHDR_LEN;
-        this.core.describe(k, this.slotPtr[k], v.getUint32(m + MSG_LEN, true), PORT_UNDERLAY);
+        this.core.describe(k, this.slotPtr[k], this.udpIn.length(k), PORT_UNDERLAY);
         const d = this.core.rxPtr + k * RX_DESC_LEN;
-        const port = readSockaddrInto(this.rxNames.view, k * SOCKADDR_IN6_LEN, this.mem, d + RX.PEER);
+        const port = readSockaddrInto(names, this.udpIn.nameOffset(k), this.mem, d + RX.PEER);
         this.mem.setUint16(d + RX.PEER_PORT, port, true);
-        v.setUint32(m + MSG_NAMELEN, SOCKADDR_IN6_LEN, true); // the kernel wrote the real length
+        this.mem.setUint16(d + RX.GSO_SIZE, this.udpIn.gsoSize(k), true);
       }
     }
     if (k === 0) return;
@@ -298,9 +262,8 @@ export class FrameLoop {
 
   private transmit(count: number): void {
     const mem = this.mem;
-    const txv = this.txVec.view;
-    const iov = this.txIov.view;
-    let m = 0;
+    const out = this.udpOut;
+    const sent = out.counters.datagrams, dropped = out.counters.dropped, failed = out.counters.errors;
     for (let i = 0; i < count; i++) {
       const e = this.core.txPtr + i * TX_ENTRY_LEN;
       const ptr = mem.getUint32(e + TX.PTR, true);
@@ -309,42 +272,23 @@ export class FrameLoop {
       if (target >= TARGET_REMOTE) {
         const vtep = target - TARGET_REMOTE;
         if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
-        setPtr(iov, m * IOVEC_LEN + IOV_BASE, this.memBase + ptr);
-        setPtr(iov, m * IOVEC_LEN + IOV_LEN, len);
-        setPtr(txv, m * MMSGHDR_LEN + MSG_NAME, this.peers.base + vtep * SOCKADDR_IN6_LEN);
-        m++;
-      } else {
-        const fd = this.portFd[target] ?? NO_FD;
-        if (fd === NO_FD || c.write(fd, this.memBase + ptr, len) < 0) this.io.tap_write_errors++;
-      }
-    }
-    if (m > 0) this.sendAll(m);
-  }
-
-  /** sendmmsg until all went out; waits briefly for room in the socket buffer, then drops. */
-  private sendAll(m: number): void {
-    let off = 0;
-    while (off < m) {
-      const n = c.sendmmsg(
-        this.cfg.udpFd,
-        this.txVec.base + off * MMSGHDR_LEN,
-        Math.min(m - off, UIO_MAXIOV),
-        0,
-      );
-      if (n > 0) {
-        off += n;
+        const gso = mem.getUint16(e + TX.GSO_SIZE, true);
+        out.add(this.memBase + ptr, len, gso, this.peers.base + vtep * SOCKADDR_IN6_LEN, this.saLen);
         continue;
       }
-      const err = errnoOf();
-      if (err === EINTR) continue;
-      if ((err === EAGAIN || err === ENOBUFS) && c.poll(this.waitPfd.base, 1n, SEND_WAIT_MS) > 0) continue;
-      if (err === EAGAIN || err === ENOBUFS) {
-        this.io.udp_send_dropped += m - off;
-        return;
+      const fd = this.portFd[target] ?? NO_FD;
+      let r = -1;
+      if (fd !== NO_FD && this.vnetTap) {
+        const hdr = mem.getUint16(e + TX.FLAGS, true) & TX_HAS_VNET ? this.memBase + e + TX.VNET : this.zeroVnet.base;
+        r = this.vnetTap.write(fd, hdr, this.memBase + ptr, len);
+      } else if (fd !== NO_FD) {
+        r = c.write(fd, this.memBase + ptr, len);
       }
-      // This datagram failed (no route, unreachable): count it and go on with the next.
-      this.io.udp_send_errors++;
-      off++;
+      if (r < 0) this.io.tap_write_errors++;
     }
+    if (out.pending > 0) out.flush();
+    this.io.udp_datagrams += out.counters.datagrams - sent;
+    this.io.udp_send_dropped += out.counters.dropped - dropped;
+    this.io.udp_send_errors += out.counters.errors - failed;
   }
 }

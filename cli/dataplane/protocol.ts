@@ -32,6 +32,12 @@ export interface StartConfig {
   pcapFd?: number;
   /** eventfd the main thread writes to after each message. */
   wakeFd: number;
+  /** The TAPs were opened with IFF_VNET_HDR and TSO/checksum offloads (cli/phy/offload.ts). */
+  vnetHdr?: boolean;
+  /** The socket takes UDP_SEGMENT: a cut super-frame leaves in one message. */
+  udpGso?: boolean;
+  /** The socket has UDP_GRO on: a read may return several datagrams of one sender. */
+  udpGro?: boolean;
 }
 
 export type ToWorker =
@@ -72,6 +78,8 @@ export interface PortStats extends LinkStats {
 /** Failures on the host side of the data path, which the core cannot see. */
 export interface IoCounters {
   bursts: number;
+  /** Datagrams the kernel took (each GSO segment counts). */
+  udp_datagrams: number;
   udp_send_errors: number;
   udp_send_dropped: number;
   tap_write_errors: number;

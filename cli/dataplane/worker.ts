@@ -5,7 +5,7 @@
 /// <reference lib="deno.worker" />
 
 import { loadCore } from "../core/load.ts";
-import type { WeftCore } from "../core/core.ts";
+import { OFFLOAD_CONFIG, type WeftCore } from "../core/core.ts";
 import { parseIp } from "../core/addr.ts";
 import { BURST, FrameLoop, TX_MAX } from "./loop.ts";
 import type { DpOp, FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } from "./protocol.ts";
@@ -174,13 +174,14 @@ function nextMessage(): Promise<ToWorker> {
 async function run(): Promise<void> {
   const first = await nextMessage();
   if (first.type !== "start") throw new Error(`expected start, got ${first.type}`);
-  const core = await loadCore({
-    burst: BURST,
-    slots: BURST,
-    txEntries: TX_MAX,
-    fdbBits: 16,
-  });
-  const dp = new Dataplane(core, first.config);
+  const cfg = first.config;
+  // Super-frames need 64 KiB slots and an arena to cut them in; UDP GRO buffers need the slots.
+  const offloads = cfg.vnetHdr || cfg.udpGro ? OFFLOAD_CONFIG : {};
+  const core = await loadCore({ burst: BURST, slots: BURST, txEntries: TX_MAX, fdbBits: 16, ...offloads });
+  // Merged super-frames can only go to TAPs that take a virtio_net_hdr; a pcap wants the segments
+  // as they crossed the wire, so it keeps them apart.
+  core.setCoalescing(cfg.vnetHdr === true && cfg.pcapFd === undefined);
+  const dp = new Dataplane(core, cfg);
   post({ type: "ready" });
   for (;;) {
     if (!dp.loop.poll()) continue;

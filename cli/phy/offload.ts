@@ -11,8 +11,8 @@
 // mmsghdr/iovec/cmsg regions, as the data-plane worker does.
 
 import { check, EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE, ENOBUFS, errnoOf } from "../sys/errno.ts";
+import { getPtr, type Region, region, setPtr } from "../sys/mem.ts";
 import {
-  addressOf,
   CMSG_SPACE_8,
   CMSGHDR_LEN,
   IOVEC_LEN,
@@ -61,18 +61,6 @@ const RX_CONTROL_LEN = 2 * CMSG_SPACE_8;
 const SEND_WAIT_MS = 20;
 
 const c = libc();
-
-/** A zeroed, off-heap buffer with its address: what the kernel reads and writes. */
-function region(bytes: number): { buf: ArrayBuffer; view: DataView; base: number } {
-  const buf = new ArrayBuffer(Math.max(bytes, 128)); // > 64 B: V8 keeps small buffers on-heap
-  return { buf, view: new DataView(buf), base: addressOf(new Uint8Array(buf)) };
-}
-
-/** Stores a 64-bit pointer or size without a BigInt: user addresses fit in 2^53. */
-function setPtr(v: DataView, off: number, addr: number): void {
-  v.setUint32(off, addr >>> 0, true);
-  v.setUint32(off + 4, Math.floor(addr / 0x100000000), true);
-}
 
 function int(v: number): Uint8Array {
   const b = new Uint8Array(4);
@@ -176,9 +164,9 @@ export interface SendCounters {
  */
 export class UdpSender {
   readonly counters: SendCounters = { datagrams: 0, syscalls: 0, dropped: 0, errors: 0, gsoFallbacks: 0 };
-  private readonly vec: ReturnType<typeof region>;
-  private readonly iov: ReturnType<typeof region>;
-  private readonly ctl: ReturnType<typeof region>;
+  private readonly vec: Region;
+  private readonly iov: Region;
+  private readonly ctl: Region;
   /** Datagrams per queued message (1 unless it carries UDP_SEGMENT). */
   private readonly segs: Uint16Array;
   private readonly capacity: number;
@@ -280,7 +268,7 @@ export class UdpSender {
   private sendPlain(i: number): void {
     const v = this.vec.view, m = i * MMSGHDR_LEN;
     const iv = this.iov.view, o = i * IOVEC_LEN;
-    const base = iv.getUint32(o + IOV_BASE, true) + iv.getUint32(o + IOV_BASE + 4, true) * 0x100000000;
+    const base = getPtr(iv, o + IOV_BASE);
     const len = iv.getUint32(o + IOV_LEN, true);
     const size = this.ctl.view.getUint16(i * CMSG_SPACE_8 + CMSG_DATA, true);
     setPtr(v, m + MSG_CONTROL, 0);
@@ -310,10 +298,10 @@ export class UdpSender {
  * a shorter one truncates a GRO buffer (MSG_TRUNC) and loses its tail.
  */
 export class UdpReceiver {
-  readonly names: ReturnType<typeof region>;
-  private readonly vec: ReturnType<typeof region>;
-  private readonly iov: ReturnType<typeof region>;
-  private readonly ctl: ReturnType<typeof region>;
+  readonly names: Region;
+  private readonly vec: Region;
+  private readonly iov: Region;
+  private readonly ctl: Region;
 
   constructor(readonly fd: number, readonly count: number, readonly gro: boolean) {
     this.vec = region(count * MMSGHDR_LEN);

@@ -189,10 +189,24 @@ Deno.test("GRO merges the segments of one TCP flow back into the super-frame, wi
   assert.deepEqual(f.subarray(0, 18), s.frame.subarray(0, 18), "Ethernet, IP version..length identical");
   assert.equal(onesSum(f.subarray(14, 34)), 0xffff, "IPv4 header checksum refreshed");
   assert.equal(u32(f, 38), 0xfffff000, "first sequence number");
+  assert.equal(u32(f, 42), 77, "ACK number (read before the payload moved over its header)");
+  assert.equal(u16(f, 48), 501, "window");
   assert.equal(f[47], 0x18, "PSH from the last segment");
   assert.equal(u16(f, 50), u16(s.frame, 50), "partial checksum = pseudo-header sum, as the kernel leaves it");
   assert.deepEqual([...rx.bytes.slice(t.vnet, t.vnet + 10)], [NEEDS_CSUM, TCPV4, s.hdr, 0, MSS & 0xff, MSS >> 8, 34, 0, 16, 0]);
   assert.equal(rx.counters(42).gro_merged, dgrams.length - 1);
+});
+
+Deno.test("GRO keeps ACK number and window of the newest segment, whose header the merge overwrites", async () => {
+  // Full-size last segment: its payload moves back over its own header; the fields must be read
+  // before (a 20000-byte super-frame ends in a short segment that moves nothing over itself).
+  const { rx, n } = await groRoundTrip(tcpSuper(3 * MSS));
+  assert.equal(n, 1);
+  const t = rx.tx(0);
+  const f = rx.bytes.slice(t.ptr, t.ptr + t.len);
+  assert.equal(u32(f, 42), 77);
+  assert.equal(u16(f, 48), 501);
+  assert.equal(f.length, 66 + 3 * MSS);
 });
 
 Deno.test("GRO never merges a segment whose checksum fails, or that is out of order", async () => {

@@ -67,13 +67,15 @@ export interface DaemonOptions {
   stateDir: string;
   socket: string;
   hostname: string;
+  /** TAP offloads and UDP GSO/GRO on the data plane (default on). */
+  offload?: boolean;
 }
 
 export class Daemon {
   private config?: DaemonConfig;
   private manager?: Manager;
   private agent?: Agent;
-  readonly dp = new NodeDataplane();
+  readonly dp: NodeDataplane;
   private containers = new Map<string, ContainerRecord>();
   private readonly live = new Map<string, Live>();
   private snapshot?: Snapshot;
@@ -82,6 +84,7 @@ export class Daemon {
   private lock: Promise<unknown> = Promise.resolve();
 
   constructor(readonly o: DaemonOptions) {
+    this.dp = new NodeDataplane(o.offload ?? true);
     this.dp.log = (m) => this.log(m);
   }
 
@@ -255,7 +258,7 @@ export class Daemon {
   }
 
   private async plug(c: ContainerRecord): Promise<void> {
-    const tap = await plugEth0(c.name, { mac: c.mac, mtu: c.mtu, address: `${c.ip}/${c.prefix}` });
+    const tap = await plugEth0(c.name, { mac: c.mac, mtu: c.mtu, address: `${c.ip}/${c.prefix}` }, this.dp.offload);
     const used = new Set([...this.live.values()].map((l) => l.port));
     let port = 0;
     while (used.has(port)) port++;

@@ -30,6 +30,8 @@ interface Programmed {
 const NOT_RUNNING = "the data plane is not running: this node is not in a swarm";
 
 export class NodeDataplane {
+  /** TAP offloads and UDP GSO/GRO: containers' TAPs must then be opened with IFF_VNET_HDR. */
+  constructor(readonly offload = true) {}
   private dp?: Dataplane;
   private udp?: UdpSocket;
   private readonly vnis = new Map<number, Programmed>();
@@ -45,9 +47,16 @@ export class NodeDataplane {
   async start(addr: string, port: number): Promise<void> {
     if (this.dp) return;
     this.dataPort = port;
-    const udp = openUdp(parseIp(addr), port);
+    const udp = openUdp(parseIp(addr), port, { gso: this.offload, gro: this.offload });
     try {
-      this.dp = await Dataplane.start({ udpFd: udp.fd, family: udp.family, vxlanPort: port });
+      this.dp = await Dataplane.start({
+        udpFd: udp.fd,
+        family: udp.family,
+        vxlanPort: port,
+        vnetHdr: this.offload,
+        udpGso: udp.gso,
+        udpGro: udp.gro,
+      });
     } catch (e) {
       closeUdp(udp);
       throw e;

@@ -55,9 +55,9 @@ export interface Eth0 {
 }
 
 /** A fresh TAP plumbed into the namespace as eth0; the caller owns the returned fd. */
-export async function plugEth0(ns: string, e: Eth0): Promise<Tap> {
+export async function plugEth0(ns: string, e: Eth0, vnetHdr = false): Promise<Tap> {
   const tmp = `wft${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`.slice(0, 15);
-  const tap = openTap(tmp);
+  const tap = openTap(tmp, { vnetHdr });
   try {
     await ip(["link", "set", "dev", tmp, "netns", ns]);
     await ip(["-n", ns, "link", "set", "dev", tmp, "name", "eth0", "address", e.mac, "mtu", String(e.mtu)]);
