@@ -27,7 +27,7 @@ const DEFAULT_AGEING = 300;
 
 /** One line, appended to usage errors: bad input gets one clear line. */
 const USAGE = "(usage: weft vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] " +
-  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH] [--no-offload])";
+  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH] [--offload all|none|tap,gso,gro] [--no-offload])";
 
 /** A remote VTEP on the flood list: address as text (IPv4 dotted or IPv6). */
 export interface PeerSpec {
@@ -45,8 +45,31 @@ export interface VtepOptions {
   learnMax: number;
   pcap?: string;
   control?: string;
-  /** TAP offloads and UDP GSO/GRO (default); --no-offload moves one frame per syscall. */
-  offload: boolean;
+  /** Which offloads to use (default all; --no-offload: none, one frame per syscall). */
+  offload: Offloads;
+}
+
+/**
+ * tap: IFF_VNET_HDR TAPs hand over TSO super-frames, which the core cuts; gso: the socket sends a
+ * cut super-frame as one UDP_SEGMENT message; gro: the socket returns UDP GRO buffers and the core
+ * merges TCP segments back into super-frames for the TAPs (needs tap).
+ */
+export interface Offloads {
+  tap: boolean;
+  gso: boolean;
+  gro: boolean;
+}
+
+function offloads(list: string | undefined, none: boolean): Offloads {
+  if (none) return { tap: false, gso: false, gro: false };
+  if (list === undefined || list === "all") return { tap: true, gso: true, gro: true };
+  const want = new Set(list === "none" ? [] : list.split(","));
+  for (const w of want) {
+    if (!["tap", "gso", "gro"].includes(w)) {
+      throw new UsageError(`invalid --offload "${list}": expected all, none, or a list of tap, gso, gro`);
+    }
+  }
+  return { tap: want.has("tap"), gso: want.has("gso"), gro: want.has("gro") };
 }
 
 function integer(
@@ -110,6 +133,7 @@ export function parseVtepArgs(args: string[]): VtepOptions {
         pcap: { type: "string" },
         control: { type: "string" },
         "no-offload": { type: "boolean" },
+        offload: { type: "string" },
       },
     }));
   } catch (e) {
@@ -159,7 +183,7 @@ export function parseVtepArgs(args: string[]): VtepOptions {
     learnMax: integer("fdb-max", values["fdb-max"], 0, 0xffffffff, 0xffffffff),
     pcap: values.pcap,
     control: values.control,
-    offload: !values["no-offload"],
+    offload: offloads(values.offload, values["no-offload"] ?? false),
   };
 }
 
@@ -196,9 +220,9 @@ export async function main(args: string[]): Promise<number> {
   const handlers = signals.map((s) => [s, () => stop(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   try {
-    r.udp = openUdp(o.listen.address, o.listen.port, { gso: o.offload, gro: o.offload });
+    r.udp = openUdp(o.listen.address, o.listen.port, { gso: o.offload.gso, gro: o.offload.gro });
     if (o.pcap) r.pcapFd = openPcap(o.pcap);
-    for (const t of o.taps) r.taps.push(openTap(t.name, { vnetHdr: o.offload }));
+    for (const t of o.taps) r.taps.push(openTap(t.name, { vnetHdr: o.offload.tap }));
     for (const t of o.taps) {
       await configureLink({ name: t.name, netns: t.netns, mtu: o.mtu, address: t.address });
     }
@@ -207,7 +231,7 @@ export async function main(args: string[]): Promise<number> {
       family: r.udp.family,
       vxlanPort: o.listen.port,
       pcapFd: r.pcapFd,
-      vnetHdr: o.offload,
+      vnetHdr: o.offload.tap,
       udpGso: r.udp.gso,
       udpGro: r.udp.gro,
     });
