@@ -45,17 +45,12 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import("./commands/vtep.ts")).main,
   },
   fdb: {
-    summary: "forwarding database of a running vtep: fdb --control PATH [--json]",
-    // Without --control: the local daemon's FDB (cli/control/daemon/fdb_stats.ts).
-    load: async () => (args) => args.includes("--control") || args.some((a) => a.startsWith("--control="))
-      ? import("./commands/fdb.ts").then((m) => m.main(args))
-      : import("./control/daemon/client.ts").then(async (c) => c.withDaemonErrors((await import("./control/daemon/fdb_stats.ts")).fdbMain)(args)),
+    summary: "forwarding database: fdb [--network NAME] (the daemon's) | fdb --control PATH (a vtep's) [--json]",
+    load: client(() => import("./commands/fdb.ts")),
   },
   stats: {
-    summary: "counters of a running vtep, drops by reason: stats --control PATH [--json]",
-    load: async () => (args) => args.includes("--control") || args.some((a) => a.startsWith("--control="))
-      ? import("./commands/stats.ts").then((m) => m.main(args))
-      : import("./control/daemon/client.ts").then(async (c) => c.withDaemonErrors((await import("./control/daemon/fdb_stats.ts")).statsMain)(args)),
+    summary: "counters, drops by reason: stats (the daemon's) | stats --control PATH (a vtep's) [--json]",
+    load: client(() => import("./commands/stats.ts")),
   },
 };
 

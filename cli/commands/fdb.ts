@@ -1,33 +1,11 @@
-// `weft fdb --control PATH [--json]`: the forwarding database of a running `weft vtep`.
+// `weft fdb [--network NAME] [--json]`: the local daemon's forwarding database, or with
+// `--control PATH` that of a running `weft vtep`.
 
-import { parseArgs } from "node:util";
-import { UsageError } from "../errors.ts";
-import { controlGet } from "../control/client.ts";
-import type { FdbReply, FdbRow } from "../dataplane/protocol.ts";
+import { table } from "../table.ts";
+import type { FdbRow } from "../dataplane/protocol.ts";
+import { target } from "./target.ts";
 
-const USAGE = "(usage: weft fdb --control PATH [--json])";
-
-export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join(
-    "\n",
-  );
-}
-
-export function controlArgs(args: string[], usage: string): { control: string; json: boolean } {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: { control: { type: "string" }, json: { type: "boolean", default: false } },
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message} ${usage}`);
-  }
-  if (!values.control) throw new UsageError(`missing --control PATH ${usage}`);
-  return { control: values.control, json: values.json ?? false };
-}
+const USAGE = "(usage: weft fdb [--network NAME] [-H HOST] [--json] | weft fdb --control PATH [--json])";
 
 /** The FDB as `weft fdb` prints it; a NETWORK column when the rows name their network (daemon). */
 export function formatFdb(
@@ -50,8 +28,10 @@ export function formatFdb(
 }
 
 export async function main(args: string[]): Promise<number> {
-  const { control, json } = controlArgs(args, USAGE);
-  const fdb = await controlGet<FdbReply>(control, "/fdb");
-  console.log(json ? JSON.stringify(fdb, null, 2) : formatFdb(fdb));
+  const t = target(args, USAGE, true);
+  const fdb = await t.get<Parameters<typeof formatFdb>[0]>(
+    `/fdb${t.network ? `?network=${encodeURIComponent(t.network)}` : ""}`,
+  );
+  console.log(t.json ? JSON.stringify(fdb, null, 2) : formatFdb(fdb));
   return 0;
 }

@@ -2,7 +2,8 @@
 
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
-import { api, HOST_OPTION, table } from "../control/daemon/client.ts";
+import { api, HOST_OPTION } from "../control/daemon/client.ts";
+import { table } from "../table.ts";
 
 const USAGE = `Usage:
   weft network create -d overlay [--subnet CIDR] [--gateway IP] [--attachable] NAME

@@ -1,11 +1,12 @@
-// `weft stats --control PATH [--json]`: counters of a running `weft vtep`, drops by reason.
+// `weft stats [--json]`: the local daemon's data-plane counters, drops by reason; with
+// `--control PATH` those of a running `weft vtep`.
 
-import { controlGet } from "../control/client.ts";
 import { DROP_REASONS, LINK_COUNTERS, VNI_COUNTERS } from "../core/counters.ts";
 import type { StatsReply } from "../dataplane/protocol.ts";
-import { controlArgs, table } from "./fdb.ts";
+import { table } from "../table.ts";
+import { target } from "./target.ts";
 
-const USAGE = "(usage: weft stats --control PATH [--json])";
+const USAGE = "(usage: weft stats [-H HOST] [--json] | weft stats --control PATH [--json])";
 
 /** The data plane's counters as `weft stats` prints them (the daemon's `weft stats` too). */
 export function formatStats(s: StatsReply): string {
@@ -46,8 +47,8 @@ export function formatStats(s: StatsReply): string {
 }
 
 export async function main(args: string[]): Promise<number> {
-  const { control, json } = controlArgs(args, USAGE);
-  const s = await controlGet<StatsReply>(control, "/stats");
-  console.log(json ? JSON.stringify(s, null, 2) : formatStats(s));
+  const t = target(args, USAGE);
+  const s = await t.get<StatsReply>("/stats");
+  console.log(t.json ? JSON.stringify(s, null, 2) : formatStats(s));
   return 0;
 }

@@ -55,13 +55,6 @@ export async function api<T = any>(
   }
 }
 
-export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) =>
-    r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 1))).join("  ").trimEnd()
-  ).join("\n");
-}
-
 /** Daemon refusals become one "error: …" line, exit 1 (usage mistakes stay exit 2). */
 export function withDaemonErrors(main: (args: string[]) => Promise<number | void>) {
   return async (args: string[]): Promise<number | void> => {
