@@ -237,6 +237,41 @@ export async function hostsOnBridge(lab: Lab, n: number) {
   return { hosts, containers };
 }
 
+/**
+ * The Linux kernel's VXLAN (drivers/net/vxlan) as a VTEP on `host`: vx0 (VNI 42, port 4789, learning,
+ * flooding to `peer`) in bridge br0 with a veth into `container`, whose eth0 gets `overlay` (an
+ * address with prefix) at MTU 1450. The underlay device is the one that holds `local`.
+ *
+ * `txChecksum: false` turns TX checksum offload off on vx0. Over veths the kernel leaves inner TCP
+ * checksums to an offload that never happens: a kernel peer trusts the checksum state that crosses
+ * the veth, a userspace peer (weft) reads the bytes and finds them wrong. Kernel ↔ kernel (the
+ * benchmark) keeps the kernel's defaults.
+ */
+export async function kernelVtep(
+  lab: Lab,
+  host: string,
+  container: string,
+  local: string,
+  peer: string,
+  overlay: string,
+  { txChecksum = true, vni = 42, mtu = 1450 } = {},
+): Promise<void> {
+  const x = (cmd: string[]) => lab.exec(host, cmd, { check: true });
+  const dev = (await x(["ip", "-o", "addr", "show", "to", local])).stdout.split(/\s+/)[1];
+  if (!dev) throw new Error(`no device holds ${local} in ${host}`);
+  const vxlan = ["id", String(vni), "dstport", "4789", "local", local, "dev", dev];
+  await x(["ip", "link", "add", "vx0", "type", "vxlan", ...vxlan]);
+  await x(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", peer]);
+  if (!txChecksum) await x(["ethtool", "-K", "vx0", "tx", "off"]);
+  await x(["ip", "link", "add", "br0", "type", "bridge"]);
+  await x(["ip", "link", "set", "vx0", "master", "br0"]);
+  await lab.veth(host, "vc", undefined, container, "eth0", overlay);
+  await x(["ip", "link", "set", "vc", "master", "br0"]);
+  await lab.exec(container, ["ip", "link", "set", "eth0", "mtu", String(mtu)], { check: true });
+  await x(["ip", "link", "set", "vx0", "up"]);
+  await x(["ip", "link", "set", "br0", "up"]);
+}
+
 /** A host namespace with `address` on its loopback (no dummy module here): a bindable underlay. */
 export async function loneHost(lab: Lab, short: string, address: string): Promise<string> {
   const h = await lab.netns(short);

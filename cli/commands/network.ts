@@ -1,8 +1,7 @@
 // `weft network create | ls | inspect | rm`, as `docker network` has them for overlays.
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
-import { api, HOST_OPTION } from "../control/daemon/client.ts";
+import { api, parseCommand } from "../control/daemon/client.ts";
 import { table } from "../table.ts";
 
 const USAGE = `Usage:
@@ -12,16 +11,8 @@ const USAGE = `Usage:
   weft network rm NAME|ID
 All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
 
-function parse(
-  args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string }> = {},
-): { values: Record<string, any>; positionals: string[] } {
-  try {
-    return parseArgs({ args, strict: true, allowPositionals: true, options: { ...HOST_OPTION, ...options } });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
-}
+const parse = (args: string[], options: Parameters<typeof parseCommand>[1] = {}) =>
+  parseCommand(args, options, USAGE);
 
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;

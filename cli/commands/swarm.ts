@@ -1,8 +1,7 @@
 // `weft swarm init | join | join-token | leave`, as `docker swarm` has them.
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
-import { api, HOST_OPTION } from "../control/daemon/client.ts";
+import { api, parseCommand } from "../control/daemon/client.ts";
 
 const USAGE = `Usage:
   weft swarm init --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-port 4789]
@@ -12,16 +11,8 @@ const USAGE = `Usage:
   weft swarm leave [--force]
 All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
 
-function parse(
-  args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string }>,
-): { values: Record<string, any>; positionals: string[] } {
-  try {
-    return parseArgs({ args, strict: true, allowPositionals: true, options: { ...HOST_OPTION, ...options } });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
-}
+const parse = (args: string[], options: Parameters<typeof parseCommand>[1] = {}) =>
+  parseCommand(args, options, USAGE);
 
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;

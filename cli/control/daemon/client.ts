@@ -1,6 +1,7 @@
 // The CLI side of the daemon API: HTTP/JSON over the daemon's unix socket. `-H`/`--host` or
 // WEFT_HOST picks the daemon (unix:///path), as DOCKER_HOST does for docker.
 
+import { parseArgs } from "node:util";
 import { UsageError } from "../../errors.ts";
 
 export const DEFAULT_HOST = "unix:///run/weft/weft.sock";
@@ -22,6 +23,19 @@ export function socketPath(host?: string): string {
 
 /** Options every client command takes. */
 export const HOST_OPTION = { host: { type: "string" as const, short: "H" } };
+
+/** parseArgs for a daemon command: its options plus -H; a mistake is a UsageError with `usage`. */
+export function parseCommand(
+  args: string[],
+  options: Record<string, { type: "string" | "boolean"; short?: string }>,
+  usage: string,
+): { values: Record<string, any>; positionals: string[] } {
+  try {
+    return parseArgs({ args, strict: true, allowPositionals: true, options: { ...HOST_OPTION, ...options } });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${usage}`);
+  }
+}
 
 export async function api<T = any>(
   host: string | undefined,

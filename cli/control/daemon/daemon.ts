@@ -305,17 +305,23 @@ export class Daemon {
     );
   }
 
+  /** Init and join start here: not yet in a swarm, and a valid --advertise-addr. */
+  private outsideSwarm(b: Record<string, any>): string {
+    if (this.config) {
+      throw new ApiError('this node is already part of a swarm; use "weft swarm leave" first', 409);
+    }
+    const advertiseAddr = String(b.advertiseAddr ?? "");
+    try {
+      ipToInt(advertiseAddr);
+    } catch {
+      throw new ApiError(`--advertise-addr must be an IPv4 address of this host, got "${advertiseAddr}"`);
+    }
+    return advertiseAddr;
+  }
+
   async swarmInit(b: Record<string, any>) {
     return await this.serial(async () => {
-      if (this.config) {
-        throw new ApiError('this node is already part of a swarm; use "weft swarm leave" first', 409);
-      }
-      const advertiseAddr = String(b.advertiseAddr ?? "");
-      try {
-        ipToInt(advertiseAddr);
-      } catch {
-        throw new ApiError(`--advertise-addr must be an IPv4 address of this host, got "${advertiseAddr}"`);
-      }
+      const advertiseAddr = this.outsideSwarm(b);
       const listen = parseRemote(String(b.listenAddr ?? `0.0.0.0:${CONTROL_PORT}`), CONTROL_PORT);
       const dataPathPort = Number(b.dataPathPort ?? 4789);
       if (!Number.isInteger(dataPathPort) || dataPathPort < 1024 || dataPathPort > 49151) {
@@ -378,15 +384,7 @@ export class Daemon {
 
   async swarmJoin(b: Record<string, any>) {
     return await this.serial(async () => {
-      if (this.config) {
-        throw new ApiError('this node is already part of a swarm; use "weft swarm leave" first', 409);
-      }
-      const advertiseAddr = String(b.advertiseAddr ?? "");
-      try {
-        ipToInt(advertiseAddr);
-      } catch {
-        throw new ApiError(`--advertise-addr must be an IPv4 address of this host, got "${advertiseAddr}"`);
-      }
+      const advertiseAddr = this.outsideSwarm(b);
       let creds: Credentials;
       try {
         creds = await join(String(b.token ?? ""), parseRemote(String(b.remote ?? ""), CONTROL_PORT), {
