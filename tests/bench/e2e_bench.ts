@@ -1,20 +1,32 @@
-// npm run bench:e2e — two containers on two hosts, connected four ways, measured in one run:
+// npm run bench:e2e — two containers on two hosts, connected seven ways, measured in one run:
 //
 //   veth    no overlay: c1 ─veth─ h1 ─underlay veth─ h2 ─veth─ c2, routed by the hosts (MTU 1500)
 //   kernel  Linux VXLAN (VNI 42, port 4789) in a bridge with a veth to the container (MTU 1450)
 //   tinc    tinc 1.0 in switch mode, no cipher, no digest, TAP moved into the container (MTU 1450)
-//   weft    `weft vtep` on each host, TAP moved into the container (MTU 1450)
+//   weft    `weft vtep` on each host, TAP moved into the container (MTU 1450), once per offload
+//           step, so that each step's gain is measured against the one before it:
+//             --offload none         one frame per TAP read/write; recvmmsg/sendmmsg bursts
+//             --offload tap          IFF_VNET_HDR TAPs: TSO super-frames in, cut by the core
+//             --offload tap,gso      … and each cut super-frame sent as one UDP_SEGMENT message
+//             (default) tap,gso,gro  … and UDP GRO receive, TCP segments coalesced for the TAP
 //
 // All share the underlay of tests/netns.ts twoHosts(): h1 198.18.0.1/24 ─ h2 198.18.0.2/24, with
-// c1 10.0.0.1 and c2 10.0.0.2. Every figure is the median of the rounds; rounds visit the four
+// c1 10.0.0.1 and c2 10.0.0.2. Every figure is the median of the rounds; rounds visit the
 // topologies in turn (all set up at once, each in its own lab) so that load from other processes
 // on this 2-core machine falls on all of them alike.
+//
+// Per topology and round: TCP 1 stream (CPU time of the userspace movers taken over it), TCP 4
+// streams, UDP 64 B flood (references and default weft only), ping RTT, and for the userspace
+// movers one more TCP 1-stream run under `perf stat` counting their system calls (kept apart so the
+// counting cannot slow the throughput figures).
 //
 //   --json PATH   also write the results as JSON
 //   --quick       one round instead of three
 
 import { parseArgs } from "node:util";
-import { Lab, type Process, twoHosts } from "../netns.ts";
+import { controlGet } from "../../cli/control/client.ts";
+import type { StatsReply } from "../../cli/dataplane/protocol.ts";
+import { kernelVtep, Lab, type Process, twoHosts, type Vtep } from "../netns.ts";
 import { tincPair } from "./tinc.ts";
 
 const VNI = "42";
@@ -24,9 +36,9 @@ const C1 = "10.0.0.1", C2 = "10.0.0.2";
 /** Seconds per iperf3 test. */
 const SECONDS = 2;
 /** Whole run; past it the bench tears everything down and exits. */
-const WATCHDOG_MS = 8 * 60_000;
+const WATCHDOG_MS = 9 * 60_000;
 
-type Key = "veth" | "kernel" | "tinc" | "weft";
+type Key = "veth" | "kernel" | "tinc" | "weft-none" | "weft-tap" | "weft-tap-gso" | "weft";
 
 interface Topology {
   key: Key;
@@ -35,8 +47,12 @@ interface Topology {
   /** The iperf3 client's and server's namespaces (c1, c2). */
   client: string;
   server: string;
-  /** Userspace processes that move the frames, for CPU per frame; none for kernel paths. */
+  /** Userspace processes that move the frames, for CPU time and system calls; none for kernel paths. */
   movers: Process[];
+  /** weft's VTEPs, for their I/O counters. */
+  vteps: Vtep[];
+  /** Whether the UDP 64 B flood is measured (references and default weft). */
+  udp: boolean;
 }
 
 interface Figures {
@@ -45,9 +61,18 @@ interface Figures {
   udpPps: number;
   udpLoss: number;
   rttMs: number;
-  cpuUs: number;
+  /** CPU seconds (user + sys, both movers) per GB received, over the 1-stream run. */
+  cpuPerGB: number;
   /** Share of that CPU time spent in the kernel (stime), in %. */
   sysPct: number;
+  /** System calls of both movers per TCP data frame (received bytes ÷ MSS), from perf. */
+  syscalls: number;
+  /** … of them read/readv/write/writev (TAP I/O, plus the odd eventfd or log write). */
+  rwCalls: number;
+  /** … of them send/recv family (sendmmsg, recvmmsg, sendmsg, recvmsg, sendto, recvfrom). */
+  sockCalls: number;
+  /** weft: TCP data frames per burst (one burst = one poll → core.process() → transmit), both VTEPs. */
+  framesPerBurst: number;
 }
 
 // ── topologies ─────────────────────────────────────────────────────────────────────────────
@@ -64,43 +89,33 @@ async function setupVeth(lab: Lab): Promise<Topology> {
     await x(["ip", "route", "add", `${mine}/32`, "dev", "vc"]);
     await x(["ip", "route", "add", `${other}/32`, "via", otherHost]);
   }
-  return { key: "veth", label: "plain veth (routed)", lab, client: c1, server: c2, movers: [] };
+  return {
+    key: "veth",
+    label: "plain veth (routed)",
+    lab,
+    client: c1,
+    server: c2,
+    movers: [],
+    vteps: [],
+    udp: true,
+  };
 }
 
-/** The kernel's VXLAN on each host: vx0 flooding to the peer, in br0 with a veth to the container. */
+/** The kernel's VXLAN on each host, with the kernel's default offloads (tests/netns.ts kernelVtep). */
 async function setupKernel(lab: Lab): Promise<Topology> {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
-  const sides = [[h1, c1, H1, H2, `${lab.prefix}u1`, C1], [h2, c2, H2, H1, `${lab.prefix}u2`, C2]];
-  for (const [h, c, local, peer, underlay, overlay] of sides) {
-    const x = (cmd: string[]) => lab.exec(h, cmd, { check: true });
-    await x([
-      "ip",
-      "link",
-      "add",
-      "vx0",
-      "type",
-      "vxlan",
-      "id",
-      VNI,
-      "dstport",
-      "4789",
-      "local",
-      local,
-      "dev",
-      underlay,
-    ]);
-    await x(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", peer]);
-    // Offloads stay on, as the kernel runs by default. (The interop tests turn tx checksumming off
-    // on vx0 only because weft is the peer there.)
-    await x(["ip", "link", "add", "br0", "type", "bridge"]);
-    await x(["ip", "link", "set", "vx0", "master", "br0"]);
-    await lab.veth(h, "vc", undefined, c, "eth0", `${overlay}/24`);
-    await x(["ip", "link", "set", "vc", "master", "br0"]);
-    await lab.exec(c, ["ip", "link", "set", "eth0", "mtu", String(OVERLAY_MTU)], { check: true });
-    await x(["ip", "link", "set", "vx0", "up"]);
-    await x(["ip", "link", "set", "br0", "up"]);
-  }
-  return { key: "kernel", label: "kernel VXLAN", lab, client: c1, server: c2, movers: [] };
+  await kernelVtep(lab, h1, c1, H1, H2, `${C1}/24`, { mtu: OVERLAY_MTU });
+  await kernelVtep(lab, h2, c2, H2, H1, `${C2}/24`, { mtu: OVERLAY_MTU });
+  return {
+    key: "kernel",
+    label: "kernel VXLAN",
+    lab,
+    client: c1,
+    server: c2,
+    movers: [],
+    vteps: [],
+    udp: true,
+  };
 }
 
 /** tinc 1.0 in switch mode; its configuration lives under `dir`, which the caller removes. */
@@ -115,20 +130,47 @@ async function setupTinc(lab: Lab, dir: string): Promise<Topology> {
     tap: `${lab.prefix}t${i}`,
   });
   const movers = await tincPair(lab, dir, node(1, h1, c1, H1, C1), node(2, h2, c2, H2, C2), OVERLAY_MTU);
-  return { key: "tinc", label: "tinc 1.0 switch", lab, client: c1, server: c2, movers };
+  return { key: "tinc", label: "tinc 1.0 switch", lab, client: c1, server: c2, movers, vteps: [], udp: true };
 }
 
-/** `weft vtep` on each host, with the CLI's defaults (MTU 1450). */
-async function setupWeft(lab: Lab): Promise<Topology> {
+/** weft's offload steps, in the order they were added; the last is the CLI's default. */
+const WEFT_STEPS: { key: Key; offload?: string; label: string; change: string }[] = [
+  { key: "weft-none", offload: "none", label: "weft none", change: "" },
+  {
+    key: "weft-tap",
+    offload: "tap",
+    label: "weft tap",
+    change: "TSO super-frames from the TAP, cut by the core",
+  },
+  { key: "weft-tap-gso", offload: "tap,gso", label: "weft tap,gso", change: "UDP_SEGMENT sends" },
+  {
+    key: "weft",
+    label: "weft tap,gso,gro (default)",
+    change: "UDP GRO receive, coalesced for the TAP",
+  },
+];
+
+/** `weft vtep` on each host with the CLI's defaults (MTU 1450), and `--offload` if given. */
+async function setupWeft(lab: Lab, key: Key, label: string, offload?: string): Promise<Topology> {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
   const vtep = (i: 1 | 2, h: string, c: string, overlay: string, local: string, peer: string) =>
     lab.vtep(h, [
       ...["--vni", VNI, "--tap", `${lab.prefix}t${i}`, "--netns", c, "--address", `${overlay}/24`],
       ...["--listen", local, "--peer", peer],
+      ...(offload ? ["--offload", offload] : []),
     ]);
   const v1 = await vtep(1, h1, c1, C1, H1, H2);
   const v2 = await vtep(2, h2, c2, C2, H2, H1);
-  return { key: "weft", label: "weft", lab, client: c1, server: c2, movers: [v1.process, v2.process] };
+  return {
+    key,
+    label,
+    lab,
+    client: c1,
+    server: c2,
+    movers: [v1.process, v2.process],
+    vteps: [v1, v2],
+    udp: offload === undefined,
+  };
 }
 
 // ── measurements ───────────────────────────────────────────────────────────────────────────
@@ -172,13 +214,13 @@ async function iperf(t: Topology, args: string[]): Promise<any> {
   return JSON.parse(r.stdout);
 }
 
-/** TCP goodput at the receiver, and the data frames it took (received bytes ÷ MSS). */
-async function tcp(t: Topology, streams: number): Promise<{ gbps: number; frames: number }> {
+/** TCP goodput at the receiver, bytes received, and the data frames it took (bytes ÷ MSS). */
+async function tcp(t: Topology, streams: number): Promise<{ gbps: number; bytes: number; frames: number }> {
   const j = await iperf(t, streams > 1 ? ["-P", String(streams)] : []);
-  if (!j) return { gbps: NaN, frames: NaN };
+  if (!j) return { gbps: NaN, bytes: NaN, frames: NaN };
   const mss = j.start.tcp_mss_default ?? OVERLAY_MTU - 52; // 20 IPv4 + 20 TCP + 12 timestamps
   const got = j.end.sum_received;
-  return { gbps: got.bits_per_second / 1e9, frames: got.bytes / mss };
+  return { gbps: got.bits_per_second / 1e9, bytes: got.bytes, frames: got.bytes / mss };
 }
 
 /** 64-byte UDP datagrams as fast as the sender can: packets/s the receiver got, and loss. */
@@ -212,22 +254,128 @@ function cpuSeconds(ps: Process[]): { user: number; sys: number } {
   return { user: user / TICKS_PER_SECOND, sys: sys / TICKS_PER_SECOND };
 }
 
-async function measure(t: Topology): Promise<Figures> {
+/** Tracepoints perf counts in the system-call window: all entries, then the I/O calls by family. */
+const RW_CALLS = ["read", "readv", "write", "writev"];
+const SOCK_CALLS = ["sendmmsg", "recvmmsg", "sendmsg", "recvmsg", "sendto", "recvfrom"];
+const PERF_EVENTS = [
+  "raw_syscalls:sys_enter",
+  ...[...RW_CALLS, ...SOCK_CALLS].map((c) => `syscalls:sys_enter_${c}`),
+];
+
+/** weft's counters that tell how it batched: bursts, datagrams, and the core's offload work. */
+interface WeftIo {
+  bursts: number;
+  udp_datagrams: number;
+  rx_frames: number;
+  tx_frames: number;
+  gso_segments: number;
+  gro_merged: number;
+  drops: number;
+}
+
+async function weftIo(vteps: Vtep[]): Promise<WeftIo> {
+  const sum: WeftIo = {
+    bursts: 0,
+    udp_datagrams: 0,
+    rx_frames: 0,
+    tx_frames: 0,
+    gso_segments: 0,
+    gro_merged: 0,
+    drops: 0,
+  };
+  for (const v of vteps) {
+    // The control socket directly: `weft stats` would start a Deno process per read.
+    const s = await controlGet<StatsReply>(v.control, "/stats");
+    sum.bursts += s.io.bursts;
+    sum.udp_datagrams += s.io.udp_datagrams;
+    for (const { counters: c } of s.vnis) {
+      sum.rx_frames += c.rx_frames;
+      sum.tx_frames += c.tx_frames;
+      sum.gso_segments += c.gso_segments;
+      sum.gro_merged += c.gro_merged;
+      sum.drops += c.drops;
+    }
+  }
+  return sum;
+}
+
+/**
+ * A TCP 1-stream run with `perf stat` counting the movers' system calls (every thread; in-kernel
+ * counters, no per-call trip to user space as with strace). Per TCP data frame received.
+ */
+async function syscallWindow(
+  t: Topology,
+): Promise<{ counts: Record<string, number>; io?: WeftIo; frames: number }> {
+  const io0 = t.vteps.length ? await weftIo(t.vteps) : undefined;
+  const pids = t.movers.map((p) => p.pid).join(",");
+  // Bounded by `--timeout` should the SIGINT below never come; the lab kills it on teardown too.
+  const perf = t.lab.spawn(t.client, [
+    "perf",
+    "stat",
+    "-x,",
+    "--timeout",
+    String((SECONDS + 15) * 1000),
+    "-e",
+    PERF_EVENTS.join(","),
+    "-p",
+    pids,
+  ], "perf stat");
+  await sleep(300); // perf attaches to every thread
+  const run = await tcp(t, 1);
+  perf.signal("SIGINT");
+  await perf.status;
+  const io1 = io0 ? await weftIo(t.vteps) : undefined;
+  const counts: Record<string, number> = {};
+  for (const line of (await perf.stderr).split("\n")) {
+    const [count, , event] = line.split(",");
+    if (!event || !PERF_EVENTS.includes(event)) continue;
+    // "<not counted>": the threads never ran while counting.
+    counts[event.replace(/^.*:(sys_enter_)?/, "")] = /^\d+$/.test(count) ? Number(count) : 0;
+  }
+  if (!("sys_enter" in counts)) {
+    console.error(`  warning: ${t.label}: perf stat gave no counts: ${await perf.stderr}`);
+  }
+  const io = io0 && io1
+    ? Object.fromEntries(
+      Object.entries(io1).map(([k, v]) => [k, v - io0[k as keyof WeftIo]]),
+    ) as unknown as WeftIo
+    : undefined;
+  return { counts, io, frames: run.frames };
+}
+
+interface Measured {
+  figures: Figures;
+  /** Raw material of the system-call figures, for the JSON report. */
+  syscalls?: { counts: Record<string, number>; io?: WeftIo; frames: number };
+}
+
+async function measure(t: Topology): Promise<Measured> {
   const cpu0 = cpuSeconds(t.movers);
   const one = await tcp(t, 1);
   const cpu1 = cpuSeconds(t.movers);
   const user = cpu1.user - cpu0.user, sys = cpu1.sys - cpu0.sys;
   const four = await tcp(t, 4);
-  const udp = await udp64(t);
+  const udp = t.udp ? await udp64(t) : { pps: NaN, loss: NaN };
   const rttMs = await pingMedian(t);
+  const movers = t.movers.length > 0;
+  const w = movers ? await syscallWindow(t) : undefined;
+  const per = (n: number | undefined) => (w && n !== undefined ? n / w.frames : NaN);
+  const sum = (names: string[]) => w ? names.reduce((s, n) => s + (w.counts[n] ?? 0), 0) : undefined;
   return {
-    tcp1: one.gbps,
-    tcp4: four.gbps,
-    udpPps: udp.pps,
-    udpLoss: udp.loss,
-    rttMs,
-    cpuUs: t.movers.length ? (user + sys) / one.frames * 1e6 : NaN,
-    sysPct: t.movers.length ? 100 * sys / (user + sys) : NaN,
+    figures: {
+      tcp1: one.gbps,
+      tcp4: four.gbps,
+      udpPps: udp.pps,
+      udpLoss: udp.loss,
+      rttMs,
+      cpuPerGB: movers ? (user + sys) / (one.bytes / 1e9) : NaN,
+      sysPct: movers ? 100 * sys / (user + sys) : NaN,
+      syscalls: per(w?.counts.sys_enter),
+      rwCalls: per(sum(RW_CALLS)),
+      sockCalls: per(sum(SOCK_CALLS)),
+      framesPerBurst: w?.io?.bursts ? w.frames / w.io.bursts : NaN,
+    },
+    syscalls: w,
   };
 }
 
@@ -252,42 +400,91 @@ interface Row {
   key: keyof Figures;
   label: string;
   format: (v: number) => string;
-  /** Whether value ÷ kernel means anything (not for a loss percentage). */
+  /** Whether value ÷ the kernel's means anything (not for shares, nor where the kernel has none). */
   ratio: boolean;
 }
 
-const ROWS: Row[] = [
-  { key: "tcp1", label: "TCP 1 stream, Gbit/s", format: (v) => v.toFixed(2), ratio: true },
-  { key: "tcp4", label: "TCP 4 streams, Gbit/s", format: (v) => v.toFixed(2), ratio: true },
-  { key: "udpPps", label: "UDP 64 B received, kpps", format: (v) => (v / 1e3).toFixed(0), ratio: true },
-  { key: "udpLoss", label: "UDP 64 B loss, %", format: (v) => v.toFixed(1), ratio: false },
-  { key: "rttMs", label: "ping RTT median, ms", format: (v) => v.toFixed(3), ratio: true },
-  { key: "cpuUs", label: "CPU per TCP data frame, µs", format: (v) => v.toFixed(2), ratio: true },
-  { key: "sysPct", label: "… of it in the kernel, %", format: (v) => v.toFixed(0), ratio: false },
-];
+const fixed = (d: number) => (v: number) => v.toFixed(d);
 
-const ORDER: Key[] = ["veth", "kernel", "tinc", "weft"];
+const ROW: Record<keyof Figures, Row> = {
+  tcp1: { key: "tcp1", label: "TCP 1 stream, Gbit/s", format: fixed(2), ratio: true },
+  tcp4: { key: "tcp4", label: "TCP 4 streams, Gbit/s", format: fixed(2), ratio: true },
+  udpPps: {
+    key: "udpPps",
+    label: "UDP 64 B received, kpps",
+    format: (v) => (v / 1e3).toFixed(0),
+    ratio: true,
+  },
+  udpLoss: { key: "udpLoss", label: "UDP 64 B loss, %", format: fixed(1), ratio: false },
+  rttMs: { key: "rttMs", label: "ping RTT median, ms", format: fixed(3), ratio: true },
+  cpuPerGB: { key: "cpuPerGB", label: "CPU s per GB received", format: fixed(2), ratio: false },
+  sysPct: { key: "sysPct", label: "… of it in the kernel, %", format: fixed(0), ratio: false },
+  syscalls: { key: "syscalls", label: "syscalls per data frame", format: fixed(3), ratio: false },
+  rwCalls: { key: "rwCalls", label: "… read/write family (TAP)", format: fixed(3), ratio: false },
+  sockCalls: { key: "sockCalls", label: "… send/recv family (UDP)", format: fixed(3), ratio: false },
+  framesPerBurst: { key: "framesPerBurst", label: "data frames per burst", format: fixed(1), ratio: false },
+};
+
+/** Figures where lower is better: a step's gain is old ÷ new for these, new ÷ old for the rest. */
+const LOWER_IS_BETTER = new Set<keyof Figures>(["rttMs", "cpuPerGB", "syscalls", "rwCalls", "sockCalls"]);
 
 const ratioText = (r: number) => Number.isFinite(r) ? `×${r < 0.1 ? r.toFixed(3) : r.toFixed(2)}` : "—";
 
-function markdown(medians: Record<Key, Figures>, labels: Record<Key, string>): string {
+const REFERENCES: Key[] = ["veth", "kernel", "tinc", "weft"];
+const STEPS: Key[] = WEFT_STEPS.map((s) => s.key);
+
+/** One table: figures down, topologies across, each value with its ratio to the kernel's. */
+function table(
+  medians: Record<Key, Figures>,
+  labels: Record<Key, string>,
+  keys: Key[],
+  rows: (keyof Figures)[],
+  weftVsTinc: boolean,
+): string {
   const lines = [
-    `| figure | ${ORDER.map((k) => labels[k]).join(" | ")} | weft ÷ tinc |`,
-    `|---|${ORDER.map(() => "---:").join("|")}|---:|`,
+    `| figure | ${keys.map((k) => labels[k]).join(" | ")} |${weftVsTinc ? " weft ÷ tinc |" : ""}`,
+    `|---|${keys.map(() => "---:").join("|")}|${weftVsTinc ? "---:|" : ""}`,
   ];
-  for (const row of ROWS) {
-    const kernel = medians.kernel[row.key];
-    const cells = ORDER.map((k) => {
-      const v = medians[k][row.key];
+  for (const key of rows) {
+    const row = ROW[key];
+    const kernel = medians.kernel[key];
+    const cells = keys.map((k) => {
+      const v = medians[k][key];
       if (!Number.isFinite(v)) return "—";
       const vsKernel = row.ratio && k !== "kernel" && Number.isFinite(kernel)
         ? ` (${ratioText(v / kernel)})`
         : "";
       return row.format(v) + vsKernel;
     });
-    const weftVsTinc = row.ratio ? ratioText(medians.weft[row.key] / medians.tinc[row.key]) : "—";
-    lines.push(`| ${row.label} | ${cells.join(" | ")} | ${weftVsTinc} |`);
+    const tail = weftVsTinc
+      ? ` ${key === "udpLoss" || key === "sysPct" ? "—" : ratioText(medians.weft[key] / medians.tinc[key])} |`
+      : "";
+    lines.push(`| ${row.label} | ${cells.join(" | ")} |${tail}`);
   }
+  return lines.join("\n");
+}
+
+const GAIN_ROWS: (keyof Figures)[] = ["tcp1", "tcp4", "rttMs", "cpuPerGB", "syscalls"];
+
+/** Each offload step against the one before it (and all of them against none): ×>1 is better. */
+function gains(medians: Record<Key, Figures>): string {
+  const lines = [
+    `| step | what it adds | ${GAIN_ROWS.map((k) => ROW[k].label.replace(/,.*$/, "")).join(" | ")} |`,
+    `|---|---|${GAIN_ROWS.map(() => "---:").join("|")}|`,
+  ];
+  const gain = (from: Key, to: Key, k: keyof Figures) => {
+    const a = medians[from][k], b = medians[to][k];
+    return ratioText(LOWER_IS_BETTER.has(k) ? a / b : b / a);
+  };
+  for (let i = 1; i < WEFT_STEPS.length; i++) {
+    const from = WEFT_STEPS[i - 1], to = WEFT_STEPS[i];
+    const name = `${from.offload ?? "tap,gso,gro"} → ${to.offload ?? "tap,gso,gro"}`;
+    lines.push(`| ${name} | ${to.change} | ${GAIN_ROWS.map((k) => gain(from.key, to.key, k)).join(" | ")} |`);
+  }
+  const first = STEPS[0], last = STEPS[STEPS.length - 1];
+  lines.push(
+    `| none → tap,gso,gro | all offloads | ${GAIN_ROWS.map((k) => gain(first, last, k)).join(" | ")} |`,
+  );
   return lines.join("\n");
 }
 
@@ -326,11 +523,12 @@ async function main(): Promise<number> {
   console.log(`weft e2e bench, ${started.toISOString()}, ${rounds} round(s) of ${SECONDS} s iperf3 tests`);
   console.log(`load average at start: ${loadStart}`);
   try {
-    const setups: [Key, (lab: Lab) => Promise<Topology>][] = [
+    type Setup = [Key, (lab: Lab) => Promise<Topology>];
+    const setups: Setup[] = [
       ["veth", setupVeth],
       ["kernel", setupKernel],
       ["tinc", (lab) => setupTinc(lab, dir)],
-      ["weft", setupWeft],
+      ...WEFT_STEPS.map((s): Setup => [s.key, (lab) => setupWeft(lab, s.key, s.label, s.offload)]),
     ];
     const topologies: Topology[] = [];
     for (const [key, setup] of setups) {
@@ -344,41 +542,73 @@ async function main(): Promise<number> {
         `  ${key}: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (namespaces ${lab.prefix}*)`,
       );
     }
+    const keys = topologies.map((t) => t.key);
 
-    const results = Object.fromEntries(ORDER.map((k) => [k, [] as Figures[]])) as Record<Key, Figures[]>;
+    const results = Object.fromEntries(keys.map((k) => [k, [] as Measured[]])) as Record<Key, Measured[]>;
     for (let r = 0; r < rounds; r++) {
       // Rotate the order each round so no topology always runs right after the UDP flood of another.
       for (let i = 0; i < topologies.length; i++) {
         const t = topologies[(i + r) % topologies.length];
-        const f = await measure(t);
-        results[t.key].push(f);
+        const m = await measure(t);
+        results[t.key].push(m);
+        const f = m.figures;
         console.log(
-          `  round ${r + 1} ${t.key}: TCP ${f.tcp1.toFixed(2)}/${f.tcp4.toFixed(2)} Gbit/s, ` +
-            `UDP ${(f.udpPps / 1e3).toFixed(0)} kpps (${f.udpLoss.toFixed(1)}% lost), RTT ${
-              f.rttMs.toFixed(3)
-            } ms` +
-            (t.movers.length ? `, ${f.cpuUs.toFixed(2)} µs CPU/frame (${f.sysPct.toFixed(0)}% sys)` : ""),
+          `  round ${r + 1} ${t.key}: TCP ${f.tcp1.toFixed(2)}/${f.tcp4.toFixed(2)} Gbit/s` +
+            (t.udp ? `, UDP ${(f.udpPps / 1e3).toFixed(0)} kpps (${f.udpLoss.toFixed(1)}% lost)` : "") +
+            `, RTT ${f.rttMs.toFixed(3)} ms` +
+            (t.movers.length
+              ? `, ${f.cpuPerGB.toFixed(2)} CPU s/GB (${f.sysPct.toFixed(0)}% sys), ` +
+                `${f.syscalls.toFixed(3)} syscalls/frame`
+              : ""),
         );
       }
     }
 
-    const medians = Object.fromEntries(ORDER.map((k) => {
+    const medians = Object.fromEntries(keys.map((k) => {
       const m = {} as Figures;
-      for (const row of ROWS) m[row.key] = median(results[k].map((f) => f[row.key]));
+      for (const key of Object.keys(ROW) as (keyof Figures)[]) {
+        m[key] = median(results[k].map((r) => r.figures[key]));
+      }
       return [k, m];
     })) as Record<Key, Figures>;
     const labels = Object.fromEntries(topologies.map((t) => [t.key, t.label])) as Record<Key, string>;
     const loadEnd = loadavg();
 
-    console.log(`\n${markdown(medians, labels)}\n`);
+    const referenceRows: (keyof Figures)[] = [
+      "tcp1",
+      "tcp4",
+      "udpPps",
+      "udpLoss",
+      "rttMs",
+      "cpuPerGB",
+      "sysPct",
+      "syscalls",
+    ];
+    const stepRows: (keyof Figures)[] = [
+      "tcp1",
+      "tcp4",
+      "rttMs",
+      "cpuPerGB",
+      "sysPct",
+      "syscalls",
+      "rwCalls",
+      "sockCalls",
+      "framesPerBurst",
+    ];
+    console.log(`\n${table(medians, labels, REFERENCES, referenceRows, true)}\n`);
+    console.log(`${table(medians, labels, ["kernel", ...STEPS], stepRows, false)}\n`);
+    console.log(`${gains(medians)}\n`);
     console.log(
       [
-        `Medians of ${rounds} round(s); (×r) is the value ÷ the kernel VXLAN's in the same run (lower is better for RTT and CPU).`,
-        `Overlay MTU ${OVERLAY_MTU}, plain veth 1500. The kernel VXLAN runs with its default offloads on;`,
-        `tx checksumming is turned off on vx0 only in the interop tests, where weft is the peer.`,
-        `CPU per frame: utime + stime of both hosts' tincd / weft processes during the 1-stream TCP run`,
-        `÷ data frames (received bytes ÷ MSS); ACKs ride along uncounted.`,
-        `UDP 64 B is iperf3 -u -l 64 -b 0: on the kernel paths its own sender and receiver are the bound.`,
+        `Medians of ${rounds} round(s) of ${SECONDS} s iperf3 runs; (×r) is the value ÷ the kernel VXLAN's in the same run.`,
+        `Overlay MTU ${OVERLAY_MTU}, plain veth 1500. The kernel VXLAN runs with its default offloads on.`,
+        `CPU: utime + stime (/proc/PID/stat, all threads) of both hosts' tincd / weft processes during the`,
+        `1-stream TCP run ÷ GB received. Syscalls: perf stat -e raw_syscalls:sys_enter (and per-call`,
+        `tracepoints) on both processes during a separate 1-stream TCP run, ÷ data frames (bytes ÷ MSS);`,
+        `ACKs ride along uncounted. Data frames per burst: the same ÷ both VTEPs' io.bursts.`,
+        `Step gains: ×>1 is better (throughput new ÷ old; RTT, CPU and syscalls old ÷ new).`,
+        `UDP 64 B (iperf3 -u -l 64 -b 0) only for the references and default weft; on the kernel paths`,
+        `iperf3's own sender and receiver are the bound.`,
         `Load average at start ${loadStart}, at end ${loadEnd} (2 cores, shared with other sessions).`,
       ].join("\n"),
     );
@@ -391,19 +621,19 @@ async function main(): Promise<number> {
         overlayMtu: OVERLAY_MTU,
         kernelOffloads: "default (on)",
         loadavg: { start: loadStart, end: loadEnd },
-        topologies: Object.fromEntries(ORDER.map((k) => [k, {
+        topologies: Object.fromEntries(keys.map((k) => [k, {
           label: labels[k],
+          offload: WEFT_STEPS.find((s) => s.key === k)?.offload ?? (k === "weft" ? "default" : undefined),
           median: medians[k],
           rounds: results[k],
         }])),
-        vsKernel: Object.fromEntries(ORDER.map((k) => [
-          k,
-          Object.fromEntries(
-            ROWS.filter((r) => r.ratio).map((r) => [r.key, medians[k][r.key] / medians.kernel[r.key]]),
-          ),
-        ])),
+        vsKernel: Object.fromEntries(keys.map((k) => {
+          const rows = Object.values(ROW).filter((r) => r.ratio);
+          return [k, Object.fromEntries(rows.map((r) => [r.key, medians[k][r.key] / medians.kernel[r.key]]))];
+        })),
         weftVsTinc: Object.fromEntries(
-          ROWS.filter((r) => r.ratio).map((r) => [r.key, medians.weft[r.key] / medians.tinc[r.key]]),
+          Object.values(ROW).filter((r) => r.key !== "udpLoss" && r.key !== "sysPct")
+            .map((r) => [r.key, medians.weft[r.key] / medians.tinc[r.key]]),
         ),
       };
       // NaN (a figure that does not apply) becomes null in JSON.

@@ -51,9 +51,8 @@ Deno.test({
       assert.equal(p12.code, 0, `kernel → weft ping failed:\n${p12.stdout}`);
       const toWeft = await tcpTransfer(lab, c1, c2, "10.0.0.2");
       const toKernel = await tcpTransfer(lab, c2, c1, "10.0.0.1");
-      console.log(
-        `kernel→weft: 20 MB TCP ${toWeft.gbps.toFixed(2)} Gbit/s; weft→kernel ${toKernel.gbps.toFixed(2)} Gbit/s`,
-      );
+      const gbps = (r: { gbps: number }) => r.gbps.toFixed(2);
+      console.log(`kernel→weft: 20 MB TCP ${gbps(toWeft)} Gbit/s; weft→kernel ${gbps(toKernel)} Gbit/s`);
       const s2 = (await weft(["stats", "--control", control, "--json"])).stdout;
       const c = JSON.parse(s2).vnis[0].counters;
       // weft's TAP handed it TSO super-frames; the kernel got plain MTU-sized VXLAN datagrams.
