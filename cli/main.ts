@@ -13,14 +13,19 @@ const client = (load: () => Promise<{ main: Command }>) => async (): Promise<Com
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   daemon: {
-    summary: "the per-host daemon: daemon [--state-dir DIR] [-H unix:///run/weft/weft.sock] [--hostname NAME]",
+    summary:
+      "the per-host daemon: daemon [--state-dir DIR] [-H unix:///run/weft/weft.sock] [--hostname NAME]",
     load: async () => (await import("./commands/daemon.ts")).main,
   },
   swarm: {
-    summary: "swarm init --advertise-addr IP | join --token T HOST:2377 --advertise-addr IP | join-token worker | leave",
+    summary:
+      "swarm init --advertise-addr IP | join --token T HOST:2377 --advertise-addr IP | join-token worker | leave",
     load: client(() => import("./commands/swarm.ts")),
   },
-  node: { summary: "node ls: the swarm's nodes (on a manager)", load: client(() => import("./commands/node.ts")) },
+  node: {
+    summary: "node ls: the swarm's nodes (on a manager)",
+    load: client(() => import("./commands/node.ts")),
+  },
   network: {
     summary: "network create -d overlay [--subnet CIDR] NAME | ls | inspect NAME | rm NAME",
     load: client(() => import("./commands/network.ts")),
@@ -29,7 +34,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "run -d --name C --network NET [--ip IP] [-- CMD…]: a container (netns C) on an overlay",
     load: client(() => import("./commands/run.ts")),
   },
-  exec: { summary: "exec C -- CMD…: run CMD in container C", load: client(() => import("./commands/exec.ts")) },
+  exec: {
+    summary: "exec C -- CMD…: run CMD in container C",
+    load: client(() => import("./commands/exec.ts")),
+  },
   ps: { summary: "ps: this host's containers", load: client(() => import("./commands/ps.ts")) },
   rm: { summary: "rm [-f] C…: remove containers", load: client(() => import("./commands/rm.ts")) },
   demo: {
@@ -41,11 +49,13 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import("./commands/pcap.ts")).main,
   },
   vtep: {
-    summary: "one standalone VTEP: vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] [--peer ADDR[:PORT]]…",
+    summary:
+      "one standalone VTEP: vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] [--peer ADDR[:PORT]]…",
     load: async () => (await import("./commands/vtep.ts")).main,
   },
   fdb: {
-    summary: "forwarding database: fdb [--network NAME] (the daemon's) | fdb --control PATH (a vtep's) [--json]",
+    summary:
+      "forwarding database: fdb [--network NAME] (the daemon's) | fdb --control PATH (a vtep's) [--json]",
     load: client(() => import("./commands/fdb.ts")),
   },
   stats: {

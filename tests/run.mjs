@@ -6,14 +6,20 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
+// deno-lint-ignore no-control-regex -- ANSI colour codes are exactly what is stripped
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 const only = process.argv.slice(2);
 
 const suites = [
   {
     name: "as-pect (Wasm core units)",
-    cmd: [bin("asp"), "--config", "tests/assembly/as-pect.config.js", "--as-config",
-      "tests/assembly/as-pect.asconfig.json"],
+    cmd: [
+      bin("asp"),
+      "--config",
+      "tests/assembly/as-pect.config.js",
+      "--as-config",
+      "tests/assembly/as-pect.asconfig.json",
+    ],
     count(out) {
       const m = /\[Tests\]:\s*(\d+)\s*\/\s*(\d+)/.exec(out);
       return m && { passed: +m[1], failed: +m[2] - +m[1] };

@@ -7,7 +7,8 @@ import { UsageError } from "../errors.ts";
 import { Daemon } from "../control/daemon/daemon.ts";
 import { DEFAULT_HOST, DEFAULT_STATE_DIR, socketPath } from "../control/daemon/client.ts";
 
-const USAGE = `Usage: weft daemon [--state-dir DIR] [-H|--host unix:///run/weft/weft.sock] [--hostname NAME] [--no-offload]
+const USAGE =
+  `Usage: weft daemon [--state-dir DIR] [-H|--host unix:///run/weft/weft.sock] [--hostname NAME] [--no-offload]
   Two daemons on one machine need their own --state-dir and --host.`;
 
 export async function main(args: string[]): Promise<number> {

@@ -30,7 +30,9 @@ export function target(args: string[], usage: string, withNetwork = false): Targ
     throw new UsageError(`${(e as Error).message} ${usage}`);
   }
   const v = values as { host?: string; control?: string; json?: boolean; network?: string };
-  if (v.control && v.network) throw new UsageError(`--network is for the daemon, not a vtep's --control ${usage}`);
+  if (v.control && v.network) {
+    throw new UsageError(`--network is for the daemon, not a vtep's --control ${usage}`);
+  }
   const control = v.control;
   return {
     json: v.json ?? false,

@@ -19,6 +19,8 @@ const VNI_MAX = 0xffffff;
 const VXLAN_PORT = 4789;
 /** Docker's overlay default: 1500 − 50 bytes of outer Ethernet/IPv4/UDP/VXLAN. */
 const DEFAULT_MTU = 1450;
+/** Over an IPv6 underlay the outer headers take 20 bytes more (RFC 7348 forbids fragmenting). */
+const DEFAULT_MTU_IPV6 = 1430;
 const MTU_MIN = 68;
 /** What a 2 KiB frame slot carries: 2048 − 128 headroom − 64 tailroom − 14 − 4 − 8. */
 const MTU_MAX = 1830;
@@ -176,7 +178,7 @@ export function parseVtepArgs(args: string[]): VtepOptions {
   return {
     vni,
     taps,
-    mtu: integer("mtu", values.mtu, MTU_MIN, MTU_MAX, DEFAULT_MTU),
+    mtu: integer("mtu", values.mtu, MTU_MIN, MTU_MAX, family === AF_INET ? DEFAULT_MTU : DEFAULT_MTU_IPV6),
     listen,
     peers,
     ageing: integer("ageing", values.ageing, 1, 0x7fffffff, DEFAULT_AGEING),

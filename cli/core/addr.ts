@@ -85,10 +85,16 @@ export function formatIp(a: Uint8Array): string {
   // RFC 5952: compress the longest run (≥ 2) of zero words.
   let best = -1, bestLen = 0;
   for (let i = 0; i < 8;) {
-    if (words[i] !== 0) { i++; continue; }
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = words.map((w) => w.toString(16));
@@ -115,9 +121,12 @@ export function parseEndpoint(text: string, defaultPort: number): { address: Uin
 }
 
 export function parseMac(text: string): Uint8Array {
-  const m = /^([0-9a-fA-F]{2})([:-])([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})$/
-    .exec(text);
-  if (!m) throw new AddressError(`Invalid MAC address "${text}": expected six hex pairs like 02:42:0a:00:00:01`);
+  const m =
+    /^([0-9a-fA-F]{2})([:-])([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})$/
+      .exec(text);
+  if (!m) {
+    throw new AddressError(`Invalid MAC address "${text}": expected six hex pairs like 02:42:0a:00:00:01`);
+  }
   return Uint8Array.from([m[1], m[3], m[4], m[5], m[6], m[7]].map((h) => parseInt(h, 16)));
 }
 

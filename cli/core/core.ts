@@ -9,25 +9,59 @@ import { formatIp, formatMac, parseIp, parseMac } from "./addr.ts";
 /** Exports of build/weft.wasm (assembly/index.ts). */
 interface Exports {
   memory: WebAssembly.Memory;
-  init(burst: number, tx: number, slots: number, slotLog2: number, vnis: number, ports: number,
-    vteps: number, fdbBits: number, neighBits: number, arenaBytes: number): number;
-  args(): number; rxDescriptors(): number; txList(): number; slotBase(): number; slotBytes(): number;
-  headroom(): number; tailroom(): number; counters(): number; portCounters(): number;
-  vtepCounters(): number; counterBlockLength(): number; linkCounterLength(): number;
-  memoryUsed(): number; arena(): number; arenaBytes(): number;
+  init(
+    burst: number,
+    tx: number,
+    slots: number,
+    slotLog2: number,
+    vnis: number,
+    ports: number,
+    vteps: number,
+    fdbBits: number,
+    neighBits: number,
+    arenaBytes: number,
+  ): number;
+  args(): number;
+  rxDescriptors(): number;
+  txList(): number;
+  slotBase(): number;
+  slotBytes(): number;
+  headroom(): number;
+  tailroom(): number;
+  counters(): number;
+  portCounters(): number;
+  vtepCounters(): number;
+  counterBlockLength(): number;
+  linkCounterLength(): number;
+  memoryUsed(): number;
+  arena(): number;
+  arenaBytes(): number;
   process(count: number, now: number): number;
   vniAdd(vni: number, mtu: number, learnMax: number, ageing: number, flags: number): number;
-  vniSlot(vni: number): number; vniRemove(vni: number): number;
-  portAttach(port: number, vni: number): number; portDetach(port: number): number;
-  vtepAdd(port: number): number; vtepFind(): number; vtepRecord(id: number): number; vtepCount(): number;
-  floodAdd(vni: number, vtep: number): number; floodRemove(vni: number, vtep: number): number;
+  vniSlot(vni: number): number;
+  vniRemove(vni: number): number;
+  portAttach(port: number, vni: number): number;
+  portDetach(port: number): number;
+  vtepAdd(port: number): number;
+  vtepFind(): number;
+  vtepRecord(id: number): number;
+  vtepCount(): number;
+  floodAdd(vni: number, vtep: number): number;
+  floodRemove(vni: number, vtep: number): number;
   vtepForget(vni: number, vtep: number): number;
-  fdbAdd(vni: number, target: number): number; fdbRemove(vni: number): number;
-  fdbFlush(vni: number, learnedOnly: number): number; fdbAge(now: number, budget: number): number;
-  fdbDump(cursor: number, now: number): number; fdbDumpRegion(): number; fdbDumpNext(): number;
-  fdbUsed(): number; fdbCapacity(): number;
-  neighAdd(vni: number): number; neighRemove(vni: number): number;
-  setVxlanPort(port: number): void; setSourcePortRange(min: number, max: number): number;
+  fdbAdd(vni: number, target: number): number;
+  fdbRemove(vni: number): number;
+  fdbFlush(vni: number, learnedOnly: number): number;
+  fdbAge(now: number, budget: number): number;
+  fdbDump(cursor: number, now: number): number;
+  fdbDumpRegion(): number;
+  fdbDumpNext(): number;
+  fdbUsed(): number;
+  fdbCapacity(): number;
+  neighAdd(vni: number): number;
+  neighRemove(vni: number): number;
+  setVxlanPort(port: number): void;
+  setSourcePortRange(min: number, max: number): number;
   setCoalescing(on: number): void;
   flowSourcePort(ptr: number, len: number): number;
   underlayVni(ptr: number, len: number): number;
@@ -54,14 +88,23 @@ export interface CoreConfig {
 }
 
 export const DEFAULT_CONFIG: CoreConfig = {
-  burst: 64, txEntries: 4096, slots: 64, slotSizeLog2: 11, maxVnis: 64, maxPorts: 256,
-  maxVteps: 1024, fdbBits: 16, neighBits: 12, arenaBytes: 0,
+  burst: 64,
+  txEntries: 4096,
+  slots: 64,
+  slotSizeLog2: 11,
+  maxVnis: 64,
+  maxPorts: 256,
+  maxVteps: 1024,
+  fdbBits: 16,
+  neighBits: 12,
+  arenaBytes: 0,
 };
 
 /** Limits for a data plane with TAP offloads and UDP GSO/GRO: 64 KiB super-frames in 128 KiB
  *  slots, and an arena where a burst of them can be cut into MTU-sized datagrams. */
 export const OFFLOAD_CONFIG: Partial<CoreConfig> = {
-  slotSizeLog2: 17, arenaBytes: 64 * 72 * 1024,
+  slotSizeLog2: 17,
+  arenaBytes: 64 * 72 * 1024,
 };
 
 export interface VniOptions {
@@ -84,9 +127,27 @@ export const PORT_UNDERLAY_ETH = 0xfffe;
 export const RX_DESC_LEN = 48;
 export const TX_ENTRY_LEN = 32;
 /** Field offsets of an RX descriptor (assembly/pipeline/burst.ts draws the layout). */
-export const RX = { PTR: 0, LEN: 4, PORT: 8, PEER_PORT: 10, VERDICT: 12, FLAGS: 14, PEER: 16, GSO_SIZE: 32 } as const;
+export const RX = {
+  PTR: 0,
+  LEN: 4,
+  PORT: 8,
+  PEER_PORT: 10,
+  VERDICT: 12,
+  FLAGS: 14,
+  PEER: 16,
+  GSO_SIZE: 32,
+} as const;
 /** Field offsets of a TX entry. */
-export const TX = { PTR: 0, LEN: 4, TARGET: 8, SRC_PORT: 12, RX_INDEX: 14, GSO_SIZE: 16, FLAGS: 18, VNET: 20 } as const;
+export const TX = {
+  PTR: 0,
+  LEN: 4,
+  TARGET: 8,
+  SRC_PORT: 12,
+  RX_INDEX: 14,
+  GSO_SIZE: 16,
+  FLAGS: 18,
+  VNET: 20,
+} as const;
 /** TX flag: the entry's vnet bytes hold a virtio_net_hdr (else write a zero one). */
 export const TX_HAS_VNET = 1;
 /** RX descriptor flag: a 10-byte virtio_net_hdr precedes the frame (TAP with IFF_VNET_HDR). */
@@ -153,8 +214,18 @@ export class WeftCore {
   private constructor(exports: Exports, config: CoreConfig) {
     this.exports = exports;
     this.config = config;
-    const rc = exports.init(config.burst, config.txEntries, config.slots, config.slotSizeLog2,
-      config.maxVnis, config.maxPorts, config.maxVteps, config.fdbBits, config.neighBits, config.arenaBytes);
+    const rc = exports.init(
+      config.burst,
+      config.txEntries,
+      config.slots,
+      config.slotSizeLog2,
+      config.maxVnis,
+      config.maxPorts,
+      config.maxVteps,
+      config.fdbBits,
+      config.neighBits,
+      config.arenaBytes,
+    );
     if (rc !== 0) throw new CoreError("init", rc);
     this.bytes = new Uint8Array(exports.memory.buffer);
     this.view = new DataView(exports.memory.buffer);
@@ -200,14 +271,21 @@ export class WeftCore {
 
   /** Copies a frame into slot `i` and describes it as RX entry `i` (tests and captures). */
   load(i: number, frame: Uint8Array, port: number, peer?: Uint8Array, peerPort = 0): void {
-    if (frame.length > this.slotCapacity) throw new RangeError(`frame of ${frame.length} bytes exceeds a slot`);
+    if (frame.length > this.slotCapacity) {
+      throw new RangeError(`frame of ${frame.length} bytes exceeds a slot`);
+    }
     const ptr = this.slotData(i);
     this.bytes.set(frame, ptr);
     this.describe(i, ptr, frame.length, port, peer, peerPort);
   }
 
   describe(
-    i: number, ptr: number, len: number, port: number, peer?: Uint8Array, peerPort = 0,
+    i: number,
+    ptr: number,
+    len: number,
+    port: number,
+    peer?: Uint8Array,
+    peerPort = 0,
     opts: { vnet?: boolean; groStride?: number } = {},
   ): void {
     const d = this.rxPtr + i * RX_DESC_LEN;
@@ -265,8 +343,10 @@ export class WeftCore {
 
   addVni(vni: number, o: VniOptions = {}): number {
     const flags = (o.learning ?? true ? 1 : 0) | (o.suppress ?? true ? 2 : 0);
-    return this.check(`add VNI ${vni}`, this.exports.vniAdd(vni >>> 0, o.mtu ?? 1450,
-      o.learnMax ?? 0xffffffff, o.ageing ?? 300, flags));
+    return this.check(
+      `add VNI ${vni}`,
+      this.exports.vniAdd(vni >>> 0, o.mtu ?? 1450, o.learnMax ?? 0xffffffff, o.ageing ?? 300, flags),
+    );
   }
 
   removeVni(vni: number): void {

@@ -1,9 +1,26 @@
 // Counter names, in the order of assembly/counters.ts. The core's blocks are u64 arrays.
 
 export const VNI_COUNTERS = [
-  "rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "encap", "decap", "flood",
-  "fdb_hit", "fdb_miss", "fdb_learn", "fdb_move", "fdb_learn_limit", "fdb_aged",
-  "vtep_learn_full", "arp_reply", "nd_reply", "gso_frames", "gso_segments", "gro_merged", "drops",
+  "rx_frames",
+  "rx_bytes",
+  "tx_frames",
+  "tx_bytes",
+  "encap",
+  "decap",
+  "flood",
+  "fdb_hit",
+  "fdb_miss",
+  "fdb_learn",
+  "fdb_move",
+  "fdb_learn_limit",
+  "fdb_aged",
+  "vtep_learn_full",
+  "arp_reply",
+  "nd_reply",
+  "gso_frames",
+  "gso_segments",
+  "gro_merged",
+  "drops",
 ] as const;
 
 /** Drop reasons; a descriptor's verdict is the index + 1. Descriptions say what happened. */

@@ -205,7 +205,9 @@ export class FrameLoop {
       const vnet = this.vnetTap !== undefined;
       for (let q = 0; q < quota && k < BURST; q++) {
         const ptr = this.slotPtr[k];
-        const n = vnet ? this.vnetTap!.read(fd, this.memBase + ptr, this.slotCap) : c.read(fd, this.memBase + ptr, this.slotCap);
+        const n = vnet
+          ? this.vnetTap!.read(fd, this.memBase + ptr, this.slotCap)
+          : c.read(fd, this.memBase + ptr, this.slotCap);
         if (n <= 0) break;
         this.core.describe(k++, ptr, n, id, undefined, 0, vnet ? VNET : PLAIN);
       }
@@ -279,7 +281,9 @@ export class FrameLoop {
       const fd = this.portFd[target] ?? NO_FD;
       let r = -1;
       if (fd !== NO_FD && this.vnetTap) {
-        const hdr = mem.getUint16(e + TX.FLAGS, true) & TX_HAS_VNET ? this.memBase + e + TX.VNET : this.zeroVnet.base;
+        const hdr = mem.getUint16(e + TX.FLAGS, true) & TX_HAS_VNET
+          ? this.memBase + e + TX.VNET
+          : this.zeroVnet.base;
         r = this.vnetTap.write(fd, hdr, this.memBase + ptr, len);
       } else if (fd !== NO_FD) {
         r = c.write(fd, this.memBase + ptr, len);

@@ -42,7 +42,9 @@ export function readPcap(file: Uint8Array): Pcap {
   } else {
     const magicBE = view.getUint32(0, false);
     if (magicBE !== MAGIC_US && magicBE !== MAGIC_NS) {
-      const hint = magicLE === 0x0a0d0d0a ? " (this is pcapng: convert it with `editcap -F pcap IN OUT`)" : "";
+      const hint = magicLE === 0x0a0d0d0a
+        ? " (this is pcapng: convert it with `editcap -F pcap IN OUT`)"
+        : "";
       throw new PcapError(`Not a classic pcap file: magic 0x${magicBE.toString(16).padStart(8, "0")}${hint}`);
     }
     le = false;
@@ -66,7 +68,11 @@ export function readPcap(file: Uint8Array): Pcap {
         `Truncated pcap file: record ${packets.length + 1} needs ${inclLen} bytes, ${file.length - off} left`,
       );
     }
-    packets.push({ time: sec + frac / (nanos ? 1e9 : 1e6), data: file.subarray(off, off + inclLen), origLen });
+    packets.push({
+      time: sec + frac / (nanos ? 1e9 : 1e6),
+      data: file.subarray(off, off + inclLen),
+      origLen,
+    });
     off += inclLen;
   }
   return { linkType, snapLen, packets };

@@ -108,8 +108,15 @@ Deno.test({
         `expected a TLS alert record, got "${plain.stdout}"`,
       );
       // Garbage inside a good TLS session gets one error line back.
-      const tlsGarbage = await sh(["ip", "netns", "exec", h2.ns, "bash", "-c",
-        "printf 'garbage\\n' | timeout 5 openssl s_client -connect 198.18.0.1:2377 -quiet 2>/dev/null; true"], { check: false });
+      const tlsGarbage = await sh([
+        "ip",
+        "netns",
+        "exec",
+        h2.ns,
+        "bash",
+        "-c",
+        "printf 'garbage\\n' | timeout 5 openssl s_client -connect 198.18.0.1:2377 -quiet 2>/dev/null; true",
+      ], { check: false });
       assert.match(tlsGarbage.stdout, /"type":"error","message":"not a JSON message"/);
       const nodes = JSON.parse((await lab.weft(h1, ["node", "ls", "--format", "json"])).stdout);
       assert.equal(nodes.length, 1, "refused joins must not add nodes");

@@ -75,9 +75,7 @@ function run(core: WeftCore, frames: Uint8Array[], port: number): Result[] {
     const batch: Result[] = chunk.map((_, i) => ({
       verdict: core.verdict(i),
       vni: vnis[i],
-      peer: port === PORT_UNDERLAY_ETH
-        ? formatIp(core.rxPeer(i))
-        : undefined,
+      peer: port === PORT_UNDERLAY_ETH ? formatIp(core.rxPeer(i)) : undefined,
     }));
     for (let t = 0; t < tx; t++) {
       const e = core.tx(t);

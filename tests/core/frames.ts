@@ -50,10 +50,18 @@ export function onesSum(b: Uint8Array, start = 0): number {
 export const NEEDS_CSUM = 1, TCPV4 = 1, TCPV6 = 4, UDP_L4 = 5, ECN = 0x80;
 export const MSS = 1398; // MTU 1450 − IPv4 20 − TCP 32 (with timestamps)
 
-export interface Super { frame: Uint8Array; vnet: Uint8Array; l4: number; hdr: number }
+export interface Super {
+  frame: Uint8Array;
+  vnet: Uint8Array;
+  l4: number;
+  hdr: number;
+}
 
 /** A TCP super-frame as a TAP with TSO hands it over: partial checksum, GSO fields set. */
-export function tcpSuper(payload: number, opts: { v6?: boolean; flags?: number; gso?: number; mss?: number } = {}): Super {
+export function tcpSuper(
+  payload: number,
+  opts: { v6?: boolean; flags?: number; gso?: number; mss?: number } = {},
+): Super {
   const v6 = opts.v6 ?? false;
   const l3 = 14, ipLen = v6 ? 40 : 20, l4 = l3 + ipLen, tcpLen = 32, hdr = l4 + tcpLen;
   const f = eth("02:42:0a:00:00:02", "02:42:0a:00:00:01", v6 ? 0x86dd : 0x0800, hdr + payload);
@@ -80,7 +88,9 @@ export function tcpSuper(payload: number, opts: { v6?: boolean; flags?: number; 
   f.set([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], l4 + 20); // NOP NOP timestamps
   for (let i = hdr; i < f.length; i++) f[i] = (i * 7) & 0xff;
   // The kernel leaves the folded pseudo-header sum in the checksum field (CHECKSUM_PARTIAL).
-  const pseudo = v6 ? onesSum(f.subarray(l3 + 8, l3 + 40), tcpLen + payload + 6) : onesSum(f.subarray(l3 + 12, l3 + 20), tcpLen + payload + 6);
+  const pseudo = v6
+    ? onesSum(f.subarray(l3 + 8, l3 + 40), tcpLen + payload + 6)
+    : onesSum(f.subarray(l3 + 12, l3 + 20), tcpLen + payload + 6);
   v.setUint16(l4 + 16, pseudo);
   const vnet = new Uint8Array(10);
   const vv = new DataView(vnet.buffer);
@@ -92,4 +102,3 @@ export function tcpSuper(payload: number, opts: { v6?: boolean; flags?: number; 
   vv.setUint16(8, 16, true);
   return { frame: f, vnet, l4, hdr };
 }
-

@@ -4,7 +4,19 @@
 import assert from "node:assert/strict";
 import { loadCore } from "../../cli/core/load.ts";
 import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../../cli/core/mod.ts";
-import { eth, ip, MSS, NEEDS_CSUM, onesSum, type Super, TCPV4, TCPV6, tcpSuper, UDP_L4, ECN } from "./frames.ts";
+import {
+  ECN,
+  eth,
+  ip,
+  MSS,
+  NEEDS_CSUM,
+  onesSum,
+  type Super,
+  tcpSuper,
+  TCPV4,
+  TCPV6,
+  UDP_L4,
+} from "./frames.ts";
 
 const A = "02:42:0a:00:00:01", B = "02:42:0a:00:00:02";
 async function vtep(config = {}): Promise<{ core: WeftCore; remote: number }> {
@@ -32,18 +44,23 @@ function datagrams(core: WeftCore, n: number): Uint8Array[] {
   for (let i = 0; i < n; i++) {
     const t = core.tx(i);
     const stride = t.gsoSize || t.len;
-    for (let off = 0; off < t.len; off += stride) out.push(core.bytes.slice(t.ptr + off, t.ptr + Math.min(off + stride, t.len)));
+    for (let off = 0; off < t.len; off += stride) {
+      out.push(core.bytes.slice(t.ptr + off, t.ptr + Math.min(off + stride, t.len)));
+    }
   }
   return out;
 }
 
 const u16 = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
-const u32 = (b: Uint8Array, o: number) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+const u32 = (b: Uint8Array, o: number) =>
+  ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 
 function tcpChecksumValid(f: Uint8Array, l3: number, v6: boolean): boolean {
   const l4 = l3 + (v6 ? 40 : (f[l3] & 0xf) * 4);
   const end = v6 ? l3 + 40 + u16(f, l3 + 4) : l3 + u16(f, l3 + 2);
-  const pseudo = v6 ? onesSum(f.subarray(l3 + 8, l3 + 40), end - l4 + f[l3 + 6]) : onesSum(f.subarray(l3 + 12, l3 + 20), end - l4 + f[l3 + 9]);
+  const pseudo = v6
+    ? onesSum(f.subarray(l3 + 8, l3 + 40), end - l4 + f[l3 + 6])
+    : onesSum(f.subarray(l3 + 12, l3 + 20), end - l4 + f[l3 + 9]);
   return onesSum(f.subarray(l4, end), pseudo) === 0xffff;
 }
 
@@ -193,7 +210,18 @@ Deno.test("GRO merges the segments of one TCP flow back into the super-frame, wi
   assert.equal(u16(f, 48), 501, "window");
   assert.equal(f[47], 0x18, "PSH from the last segment");
   assert.equal(u16(f, 50), u16(s.frame, 50), "partial checksum = pseudo-header sum, as the kernel leaves it");
-  assert.deepEqual([...rx.bytes.slice(t.vnet, t.vnet + 10)], [NEEDS_CSUM, TCPV4, s.hdr, 0, MSS & 0xff, MSS >> 8, 34, 0, 16, 0]);
+  assert.deepEqual([...rx.bytes.slice(t.vnet, t.vnet + 10)], [
+    NEEDS_CSUM,
+    TCPV4,
+    s.hdr,
+    0,
+    MSS & 0xff,
+    MSS >> 8,
+    34,
+    0,
+    16,
+    0,
+  ]);
   assert.equal(rx.counters(42).gro_merged, dgrams.length - 1);
 });
 
@@ -213,7 +241,9 @@ Deno.test("GRO never merges a segment whose checksum fails, or that is out of or
   const corrupt = await groRoundTrip(tcpSuper(6000), (d) => d[2][100] ^= 0xff);
   assert.equal(corrupt.n, 3, "two merged, the corrupt one alone, the last after it alone");
   const swapped = await groRoundTrip(tcpSuper(6000), (d) => {
-    const t = d[1]; d[1] = d[2]; d[2] = t;
+    const t = d[1];
+    d[1] = d[2];
+    d[2] = t;
   });
   assert.ok(swapped.n >= 3, `out of order: ${swapped.n} frames`);
   for (let i = 0; i < swapped.n; i++) {
@@ -231,7 +261,9 @@ Deno.test("without coalescing, a GRO buffer still delivers every datagram as its
   rx.attachPort(0, 42);
   const stride = dgrams[0].length, ptr = rx.slotData(0);
   dgrams.forEach((d, i) => rx.bytes.set(d, ptr + i * stride));
-  rx.describe(0, ptr, dgrams.reduce((n, d) => n + d.length, 0), PORT_UNDERLAY, ip("198.18.0.1"), 4789, { groStride: stride });
+  rx.describe(0, ptr, dgrams.reduce((n, d) => n + d.length, 0), PORT_UNDERLAY, ip("198.18.0.1"), 4789, {
+    groStride: stride,
+  });
   assert.equal(rx.process(1, 1), dgrams.length);
   for (let i = 0; i < dgrams.length; i++) assert.equal(rx.tx(i).vnet, 0);
 });

@@ -141,7 +141,9 @@ Deno.test("learned entries age: a stale entry is a miss, and age() removes it", 
 
 Deno.test("age() with a budget scans part of the table per call and resumes where it stopped", async () => {
   const { core } = await lab({ ageing: 10 }, { fdbBits: 8 });
-  for (let i = 1; i <= 50; i++) send(core, eth(BCAST, `02:00:00:00:01:${i.toString(16).padStart(2, "0")}`), 0, 1);
+  for (let i = 1; i <= 50; i++) {
+    send(core, eth(BCAST, `02:00:00:00:01:${i.toString(16).padStart(2, "0")}`), 0, 1);
+  }
   let removed = 0, calls = 0;
   while (removed < 50 && calls < 100) {
     removed += core.age(100, 16);
@@ -176,7 +178,12 @@ Deno.test("datagrams without the I flag, for unknown VNIs, or too short are drop
   assert.deepEqual(fromRemote(core, eth(BCAST, B), H2, 1, 43), []);
   assert.deepEqual(send(core, vxlan(42, new Uint8Array(13)), PORT_UNDERLAY, 1, H2), []);
   const g = core.counters();
-  assert.deepEqual([g.dropped.vxlan_bad_flags, g.dropped.unknown_vni, g.dropped.vxlan_runt, g.drops], [1, 1, 1, 3]);
+  assert.deepEqual([g.dropped.vxlan_bad_flags, g.dropped.unknown_vni, g.dropped.vxlan_runt, g.drops], [
+    1,
+    1,
+    1,
+    3,
+  ]);
   // VNI 0 is never configured; it must not match a free switch record.
   assert.deepEqual(fromRemote(core, eth(BCAST, B), H2, 1, 0), []);
   assert.equal(core.counters().dropped.unknown_vni, 2);
@@ -264,7 +271,8 @@ Deno.test("an ARP request for an unknown address floods as usual", async () => {
   assert.deepEqual(send(core, request, 0), ["p1", "v0", "v1"]);
 });
 
-const isIcmp6 = (f: Uint8Array, type: number) => f[12] === 0x86 && f[13] === 0xdd && f[20] === 58 && f[54] === type;
+const isIcmp6 = (f: Uint8Array, type: number) =>
+  f[12] === 0x86 && f[13] === 0xdd && f[20] === 58 && f[54] === type;
 
 Deno.test("a neighbour solicitation for a known address gets the advertisement the kernel sent, with S set and O clear as the bridge answers", async () => {
   const { core } = await lab();
@@ -278,7 +286,12 @@ Deno.test("a neighbour solicitation for a known address gets the advertisement t
   // The kernel host sets Override for its own address; a proxy answer must not (RFC 4861 §7.2.4).
   assert.equal(na[58] & 0xe0, 0x60);
   assert.equal(got[58] & 0xe0, 0x40);
-  const cmp = (f: Uint8Array) => { const c = f.slice(); c[56] = c[57] = 0; c[58] &= 0x1f; return hex(c); };
+  const cmp = (f: Uint8Array) => {
+    const c = f.slice();
+    c[56] = c[57] = 0;
+    c[58] &= 0x1f;
+    return hex(c);
+  };
   assert.equal(cmp(got), cmp(na), "all else identical");
   const pseudo = onesSum(got.subarray(22, 54), got.length - 54 + 58);
   assert.equal(onesSum(got.subarray(54), pseudo), 0xffff, "ICMPv6 checksum valid");

@@ -8,8 +8,19 @@ async function twoWeftHosts(lab: Lab, extra: string[]) {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
   const vtep = (h: string, c: string, tap: string, addr: string, listen: string, peer: string) =>
     lab.vtep(h, [
-      "--vni", "42", "--tap", `${lab.prefix}${tap}`, "--netns", c, "--address", addr,
-      "--listen", listen, "--peer", peer, ...extra,
+      "--vni",
+      "42",
+      "--tap",
+      `${lab.prefix}${tap}`,
+      "--netns",
+      c,
+      "--address",
+      addr,
+      "--listen",
+      listen,
+      "--peer",
+      peer,
+      ...extra,
     ]);
   const v1 = await vtep(h1, c1, "t1", "10.0.0.1/24", "198.18.0.1", "198.18.0.2");
   const v2 = await vtep(h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1");
@@ -33,16 +44,42 @@ for (const [mode, extra] of [["with offloads", []], ["with --no-offload", ["--no
         const neigh = await lab.exec(c1, ["ip", "neigh", "show", "10.0.0.2"]);
         assert.match(neigh.stdout, /lladdr/, "ARP resolved 10.0.0.2");
 
-        const big = await lab.exec(c1, ["ping", "-M", "do", "-s", "1422", "-c", "2", "-i", "0.2", "-W", "1", "10.0.0.2"]);
+        const big = await lab.exec(c1, [
+          "ping",
+          "-M",
+          "do",
+          "-s",
+          "1422",
+          "-c",
+          "2",
+          "-i",
+          "0.2",
+          "-W",
+          "1",
+          "10.0.0.2",
+        ]);
         assert.equal(big.code, 0, `a 1450-byte packet with DF passes:\n${big.stdout}${big.stderr}`);
-        const tooBig = await lab.exec(c1, ["ping", "-M", "do", "-s", "1423", "-c", "1", "-W", "1", "10.0.0.2"]);
+        const tooBig = await lab.exec(c1, [
+          "ping",
+          "-M",
+          "do",
+          "-s",
+          "1423",
+          "-c",
+          "1",
+          "-W",
+          "1",
+          "10.0.0.2",
+        ]);
         assert.notEqual(tooBig.code, 0, "a 1451-byte packet with DF is refused");
 
         const there = await tcpTransfer(lab, c1, c2, "10.0.0.2");
         const back = await tcpTransfer(lab, c2, c1, "10.0.0.1");
         const rtt = await lab.exec(c1, ["ping", "-c", "10", "-i", "0.05", "-W", "1", "10.0.0.2"]);
         console.log(
-          `weft↔weft ${mode}: 20 MB TCP c1→c2 ${there.gbps.toFixed(2)} Gbit/s (${there.retransmits} retransmits), ` +
+          `weft↔weft ${mode}: 20 MB TCP c1→c2 ${
+            there.gbps.toFixed(2)
+          } Gbit/s (${there.retransmits} retransmits), ` +
             `c2→c1 ${back.gbps.toFixed(2)} Gbit/s, ping RTT avg ${pingRtt(rtt.stdout)} ms`,
         );
 

@@ -258,7 +258,11 @@ export class Daemon {
   }
 
   private async plug(c: ContainerRecord): Promise<void> {
-    const tap = await plugEth0(c.name, { mac: c.mac, mtu: c.mtu, address: `${c.ip}/${c.prefix}` }, this.dp.offload);
+    const tap = await plugEth0(
+      c.name,
+      { mac: c.mac, mtu: c.mtu, address: `${c.ip}/${c.prefix}` },
+      this.dp.offload,
+    );
     const used = new Set([...this.live.values()].map((l) => l.port));
     let port = 0;
     while (used.has(port)) port++;
