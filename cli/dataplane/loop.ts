@@ -216,7 +216,7 @@ export class FrameLoop {
       const n = this.udpIn.receive(k, BURST - k);
       const names = this.udpIn.names.view;
       for (let j = 0; j < n; j++, k++) {
-        this.core.describe(k, this.slotPtr[k], this.udpIn.length(k), PORT_UNDERLAY);
+        this.core.describe(k, this.slotPtr[k], this.udpIn.length(k), PORT_UNDERLAY, undefined, 0, PLAIN);
         const d = this.core.rxPtr + k * RX_DESC_LEN;
         const port = readSockaddrInto(names, this.udpIn.nameOffset(k), this.mem, d + RX.PEER);
         this.mem.setUint16(d + RX.PEER_PORT, port, true);

@@ -303,6 +303,10 @@ export class UdpReceiver {
   private readonly iov: Region;
   private readonly ctl: Region;
 
+  /** Messages the last call filled, whose lengths the kernel overwrote. */
+  private dirtyFrom = 0;
+  private dirtyTo = 0;
+
   constructor(readonly fd: number, readonly count: number, readonly gro: boolean) {
     this.vec = region(count * MMSGHDR_LEN);
     this.iov = region(count * IOVEC_LEN);
@@ -314,6 +318,8 @@ export class UdpReceiver {
       setPtr(this.vec.view, m + MSG_IOV, this.iov.base + i * IOVEC_LEN);
       setPtr(this.vec.view, m + MSG_IOVLEN, 1);
       setPtr(this.vec.view, m + MSG_CONTROL, this.ctl.base + i * RX_CONTROL_LEN);
+      this.vec.view.setUint32(m + MSG_NAMELEN, SOCKADDR_IN6_LEN, true);
+      this.vec.view.setUint32(m + MSG_CONTROLLEN, RX_CONTROL_LEN, true);
     }
   }
 
@@ -325,14 +331,18 @@ export class UdpReceiver {
 
   /** Receives into messages first … first+max−1 without blocking; how many arrived, or −1. */
   receive(first: number, max: number): number {
+    // The kernel wrote back lengths only into the messages it filled: give those their full room
+    // again, not all of them (a cold JS loop over 64 messages costs a ping its microseconds).
     const v = this.vec.view;
-    for (let i = first; i < first + max; i++) {
-      // The kernel wrote back the last call's lengths: give every message its full room again.
+    for (let i = this.dirtyFrom; i < this.dirtyTo; i++) {
       const m = i * MMSGHDR_LEN;
       v.setUint32(m + MSG_NAMELEN, SOCKADDR_IN6_LEN, true);
       v.setUint32(m + MSG_CONTROLLEN, RX_CONTROL_LEN, true);
     }
-    return c.recvmmsg(this.fd, this.vec.base + first * MMSGHDR_LEN, max, MSG_DONTWAIT, 0);
+    const n = c.recvmmsg(this.fd, this.vec.base + first * MMSGHDR_LEN, max, MSG_DONTWAIT, 0);
+    this.dirtyFrom = first;
+    this.dirtyTo = first + Math.max(n, 0);
+    return n;
   }
 
   /** Bytes message `i` received (all datagrams of a GRO buffer). */
