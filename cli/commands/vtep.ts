@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { formatIp, isMappedIpv4, parseEndpoint, parseIp } from "../core/addr.ts";
 import { UsageError } from "../errors.ts";
 import { closeTap, openTap, type Tap, validTapName } from "../phy/tap.ts";
-import { closeUdp, openUdp, type UdpSocket } from "../phy/udp.ts";
+import { closeUdp, openSenders, openUdp, type UdpSocket } from "../phy/udp.ts";
 import { configureLink, namespaceExists } from "../phy/link.ts";
 import { familyOf } from "../phy/sockaddr.ts";
 import { openPcap } from "../phy/pcapfile.ts";
@@ -24,12 +24,14 @@ const DEFAULT_MTU_IPV6 = 1430;
 const MTU_MIN = 68;
 /** What a 2 KiB frame slot carries: 2048 − 128 headroom − 64 tailroom − 14 − 4 − 8. */
 const MTU_MAX = 1830;
+/** Sockets to send from: the inner flow's hash picks one, so its port varies per flow. */
+const SOURCE_PORTS = 16;
 /** Linux vxlan's default ageing (drivers/net/vxlan: FDB_AGE_DEFAULT). */
 const DEFAULT_AGEING = 300;
 
 /** One line, appended to usage errors: bad input gets one clear line. */
 const USAGE = "(usage: weft vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] " +
-  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH] [--offload all|none|tap,gso,gro] [--no-offload])";
+  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH] [--offload all|none|tap,gso,gro] [--no-offload] [--source-ports N])";
 
 /** A remote VTEP on the flood list: address as text (IPv4 dotted or IPv6). */
 export interface PeerSpec {
@@ -49,6 +51,8 @@ export interface VtepOptions {
   control?: string;
   /** Which offloads to use (default all; --no-offload: none, one frame per syscall). */
   offload: Offloads;
+  /** Sockets (source ports) the flow hash spreads tunnelled flows over; 0: send from --listen's. */
+  sourcePorts: number;
 }
 
 /**
@@ -136,6 +140,7 @@ export function parseVtepArgs(args: string[]): VtepOptions {
         control: { type: "string" },
         "no-offload": { type: "boolean" },
         offload: { type: "string" },
+        "source-ports": { type: "string" },
       },
     }));
   } catch (e) {
@@ -186,12 +191,14 @@ export function parseVtepArgs(args: string[]): VtepOptions {
     pcap: values.pcap,
     control: values.control,
     offload: offloads(values.offload, values["no-offload"] ?? false),
+    sourcePorts: integer("source-ports", values["source-ports"], 0, 256, SOURCE_PORTS),
   };
 }
 
 /** What has been set up so far, torn down in reverse order. */
 class Resources {
   udp?: UdpSocket;
+  senders: UdpSocket[] = [];
   pcapFd?: number;
   taps: Tap[] = [];
   dataplane?: Dataplane;
@@ -204,6 +211,8 @@ class Resources {
     for (const t of this.taps.reverse()) closeTap(t);
     if (this.pcapFd !== undefined) libc().close(this.pcapFd);
     if (this.udp) closeUdp(this.udp);
+    this.senders.forEach(closeUdp);
+    this.senders = [];
     this.taps = [];
     this.udp =
       this.pcapFd =
@@ -223,6 +232,7 @@ export async function main(args: string[]): Promise<number> {
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   try {
     r.udp = openUdp(o.listen.address, o.listen.port, { gso: o.offload.gso, gro: o.offload.gro });
+    r.senders = openSenders(o.listen.address, o.sourcePorts, { gso: o.offload.gso });
     if (o.pcap) r.pcapFd = openPcap(o.pcap);
     for (const t of o.taps) r.taps.push(openTap(t.name, { vnetHdr: o.offload.tap }));
     for (const t of o.taps) {
@@ -236,6 +246,7 @@ export async function main(args: string[]): Promise<number> {
       vnetHdr: o.offload.tap,
       udpGso: r.udp.gso,
       udpGro: r.udp.gro,
+      senderFds: r.senders.map((u) => u.fd),
     });
     // One VNI, learning, no ARP suppression (a standalone VTEP has no endpoint records); port ids
     // are the --tap indexes.

@@ -84,8 +84,9 @@ export class FrameLoop {
   private readonly slotCap: number;
   /** recvmmsg into the slots (with UDP GRO: buffers of several datagrams). */
   private readonly udpIn: UdpReceiver;
-  /** sendmmsg of the TX list (with UDP GSO: one message per cut super-frame). */
-  private readonly udpOut: UdpSender;
+  /** sendmmsg of the TX list (with UDP GSO: one message per cut super-frame), one sender per
+   *  source port; a TX entry's flow-hash port picks it. */
+  private readonly udpOut: UdpSender[];
   /** TAP I/O with a virtio_net_hdr before every frame, when the TAPs have IFF_VNET_HDR. */
   private readonly vnetTap?: VnetTap;
   /** The header written before plain frames (checksum complete, no GSO). */
@@ -118,7 +119,8 @@ export class FrameLoop {
     this.peers = region(core.config.maxVteps * SOCKADDR_IN6_LEN);
     this.pfd = this.buildPoll();
     this.udpIn = new UdpReceiver(cfg.udpFd, BURST, cfg.udpGro ?? false);
-    this.udpOut = new UdpSender(cfg.udpFd, cfg.udpGso ?? false);
+    const senders = cfg.senderFds?.length ? cfg.senderFds : [cfg.udpFd];
+    this.udpOut = senders.map((fd) => new UdpSender(fd, cfg.udpGso ?? false));
     if (cfg.vnetHdr) this.vnetTap = new VnetTap();
     for (let i = 0; i < BURST; i++) {
       this.slotPtr.push(core.slotData(i));
@@ -264,8 +266,14 @@ export class FrameLoop {
 
   private transmit(count: number): void {
     const mem = this.mem;
-    const out = this.udpOut;
-    const sent = out.counters.datagrams, dropped = out.counters.dropped, failed = out.counters.errors;
+    const senders = this.udpOut;
+    // A sender flushes by itself when its batch fills: count from before the first add.
+    let sent = 0, dropped = 0, failed = 0;
+    for (const { counters: k } of senders) {
+      sent -= k.datagrams;
+      dropped -= k.dropped;
+      failed -= k.errors;
+    }
     for (let i = 0; i < count; i++) {
       const e = this.core.txPtr + i * TX_ENTRY_LEN;
       const ptr = mem.getUint32(e + TX.PTR, true);
@@ -275,6 +283,7 @@ export class FrameLoop {
         const vtep = target - TARGET_REMOTE;
         if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
         const gso = mem.getUint16(e + TX.GSO_SIZE, true);
+        const out = senders[mem.getUint16(e + TX.SRC_PORT, true) % senders.length];
         out.add(this.memBase + ptr, len, gso, this.peers.base + vtep * SOCKADDR_IN6_LEN, this.saLen);
         continue;
       }
@@ -290,9 +299,14 @@ export class FrameLoop {
       }
       if (r < 0) this.io.tap_write_errors++;
     }
-    if (out.pending > 0) out.flush();
-    this.io.udp_datagrams += out.counters.datagrams - sent;
-    this.io.udp_send_dropped += out.counters.dropped - dropped;
-    this.io.udp_send_errors += out.counters.errors - failed;
+    for (const out of senders) {
+      if (out.pending > 0) out.flush();
+      sent += out.counters.datagrams;
+      dropped += out.counters.dropped;
+      failed += out.counters.errors;
+    }
+    this.io.udp_datagrams += sent;
+    this.io.udp_send_dropped += dropped;
+    this.io.udp_send_errors += failed;
   }
 }

@@ -38,6 +38,9 @@ export interface StartConfig {
   udpGso?: boolean;
   /** The socket has UDP_GRO on: a read may return several datagrams of one sender. */
   udpGro?: boolean;
+  /** Sockets to send from, picked by the inner flow's hash (RFC 7348 §5 source ports); none:
+   *  send from udpFd. They take UDP_SEGMENT when udpGso says the underlay socket does. */
+  senderFds?: number[];
 }
 
 export type ToWorker =

@@ -99,3 +99,20 @@ export function openUdp(address: Uint8Array, port: number, opts: UdpOptions = {}
 export function closeUdp(s: UdpSocket): void {
   libc().close(s.fd);
 }
+
+/**
+ * `count` sockets on ephemeral ports of the same address, to send from. RFC 7348 §5: the outer
+ * source port SHOULD carry a hash of the inner flow, as the kernel's VXLAN does, so ECMP and RSS in
+ * the underlay spread tunnelled flows; one socket has one port, so the frame loop picks the socket
+ * by the core's flow hash. Receiving stays on the VXLAN port's socket.
+ */
+export function openSenders(address: Uint8Array, count: number, opts: UdpOptions = {}): UdpSocket[] {
+  const out: UdpSocket[] = [];
+  try {
+    for (let i = 0; i < count; i++) out.push(openUdp(address, 0, { gso: opts.gso }));
+  } catch (e) {
+    out.forEach(closeUdp);
+    throw e;
+  }
+  return out;
+}

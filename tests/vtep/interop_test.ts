@@ -71,10 +71,31 @@ Deno.test({
         "vxlan.flags",
         "-e",
         "vxlan.vni",
+        "-e",
+        "udp.srcport",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.dstport",
       ]);
       const rows = fields.stdout.trim().split("\n").filter(Boolean);
       assert.ok(rows.length > 0, `tshark decoded no VXLAN from weft: ${fields.stderr}`);
-      for (const r of rows) assert.match(r, /^0x0*800\t42$/, `weft's VXLAN header as tshark reads it: ${r}`);
+      // RFC 7348 §5: the outer source port carries a hash of the inner flow, as the kernel's does:
+      // one port per TCP connection, and not one port for all of them.
+      const portOf = new Map<string, Set<string>>();
+      for (const r of rows) {
+        const [flags, vni, sport, tsrc, tdst] = r.split("\t");
+        assert.match(`${flags}\t${vni}`, /^0x0*800\t42$/, `weft's VXLAN header as tshark reads it: ${r}`);
+        if (!tsrc) continue;
+        const flow = `${tsrc}-${tdst}`;
+        portOf.set(flow, (portOf.get(flow) ?? new Set()).add(sport));
+      }
+      assert.ok(portOf.size >= 2, `TCP flows seen: ${[...portOf.keys()]}`);
+      for (const [flow, ports] of portOf) {
+        assert.equal(ports.size, 1, `flow ${flow} left from ports ${[...ports]}`);
+      }
+      const used = new Set([...portOf.values()].map((p) => [...p][0]));
+      assert.ok(used.size >= 2, `different flows, different source ports: ${[...used]}`);
 
       const mac = macOf((await lab.exec(c2, ["ip", "link", "show", t2], { check: true })).stdout);
       const kfdb = (await lab.exec(h1, ["bridge", "fdb", "show", "dev", "vx0"], { check: true })).stdout;

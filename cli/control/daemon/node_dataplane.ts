@@ -3,7 +3,10 @@
 // and only the difference goes to the worker as ops (static FDB + ARP/ND entries per remote
 // endpoint, a flood list per VNI).
 
-import { closeUdp, openUdp, type UdpSocket } from "../../phy/udp.ts";
+import { closeUdp, openSenders, openUdp, type UdpSocket } from "../../phy/udp.ts";
+
+/** Source ports the inner flow hash spreads tunnelled flows over (RFC 7348 §5). */
+const SOURCE_PORTS = 16;
 import { parseIp } from "../../core/addr.ts";
 import { Dataplane } from "../../dataplane/dataplane.ts";
 import type { DpOp, FdbReply, StatsReply } from "../../dataplane/protocol.ts";
@@ -34,6 +37,7 @@ export class NodeDataplane {
   constructor(readonly offload = true) {}
   private dp?: Dataplane;
   private udp?: UdpSocket;
+  private senders: UdpSocket[] = [];
   private readonly vnis = new Map<number, Programmed>();
   /** Serialises reconciliations. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -48,7 +52,9 @@ export class NodeDataplane {
     if (this.dp) return;
     this.dataPort = port;
     const udp = openUdp(parseIp(addr), port, { gso: this.offload, gro: this.offload });
+    let senders: UdpSocket[] = [];
     try {
+      senders = openSenders(parseIp(addr), SOURCE_PORTS, { gso: this.offload });
       this.dp = await Dataplane.start({
         udpFd: udp.fd,
         family: udp.family,
@@ -56,12 +62,15 @@ export class NodeDataplane {
         vnetHdr: this.offload,
         udpGso: udp.gso,
         udpGro: udp.gro,
+        senderFds: senders.map((s) => s.fd),
       });
     } catch (e) {
       closeUdp(udp);
+      senders.forEach(closeUdp);
       throw e;
     }
     this.udp = udp;
+    this.senders = senders;
     this.dp.failed.catch((e: Error) => this.log(e.message));
   }
 
@@ -140,6 +149,8 @@ export class NodeDataplane {
     await dp.stop();
     if (this.udp) closeUdp(this.udp);
     this.udp = undefined;
+    this.senders.forEach(closeUdp);
+    this.senders = [];
     this.vnis.clear();
   }
 }
