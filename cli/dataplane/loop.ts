@@ -8,8 +8,9 @@
 //   │        becomes the descriptor's 16-byte peer, port = PORT_UNDERLAY
 //   ├─ ONE core.process() for the whole burst
 //   ├─ pcap: one writev() of every inner frame the switch accepted (record header + frame bytes)
-//   └─ TX:   local entries write() to the port's TAP; remote entries ONE sendmmsg() whose iovecs
-//            point at the entry's bytes and whose msg_name is the VTEP's prebuilt sockaddr
+//   └─ TX:   local entries write() to the port's TAP; remote entries ONE sendmmsg() per source
+//            port used (the inner flow's hash picks the socket, RFC 7348 §5) whose iovecs point
+//            at the entry's bytes and whose msg_name is the VTEP's prebuilt sockaddr
 // No frame is copied between buffers on the way: kernel → slot → (core edits in place) → kernel.
 //
 // With offloads (cli/phy/offload.ts) the same turn moves 64 KiB at a time: TAP reads return
@@ -41,6 +42,8 @@ export const TX_MAX = 4096;
 const VXLAN_HEADER_LEN = 8;
 const ETH_HEADER_LEN = 14;
 const PCAP_RECORD_HEADER_LEN = 16;
+/** Records per writev: two iovecs each, and writev takes at most UIO_MAXIOV (1024). */
+const PCAP_BATCH = 512;
 /** poll() timeout when idle: the cadence of FDB ageing. */
 const IDLE_POLL_MS = 1000;
 /** Buckets fdbAge() scans per call, so a big table never stalls a burst. */
@@ -95,8 +98,12 @@ export class FrameLoop {
   private readonly saLen: number;
   private peersBuilt = 0;
   // pcap: record headers, and iovecs alternating header / frame.
-  private readonly pcapHdr = region(BURST * PCAP_RECORD_HEADER_LEN);
-  private readonly pcapIov = region(2 * BURST * IOVEC_LEN);
+  private readonly pcapHdr = region(PCAP_BATCH * PCAP_RECORD_HEADER_LEN);
+  private readonly pcapIov = region(2 * PCAP_BATCH * IOVEC_LEN);
+  /** Records queued in pcapIov, and the burst's timestamp they carry. */
+  private recCount = 0;
+  private recSec = 0;
+  private recUsec = 0;
   private readonly origin = performance.now();
   private lastAge = 0;
   readonly io: IoCounters = {
@@ -126,7 +133,7 @@ export class FrameLoop {
       this.slotPtr.push(core.slotData(i));
       this.udpIn.setBuffer(i, this.memBase + core.slotData(i), this.slotCap);
     }
-    for (let i = 0; i < BURST; i++) {
+    for (let i = 0; i < PCAP_BATCH; i++) {
       setPtr(this.pcapIov.view, 2 * i * IOVEC_LEN + IOV_BASE, this.pcapHdr.base + i * PCAP_RECORD_HEADER_LEN);
       setPtr(this.pcapIov.view, 2 * i * IOVEC_LEN + IOV_LEN, PCAP_RECORD_HEADER_LEN);
     }
@@ -234,31 +241,48 @@ export class FrameLoop {
 
   /** Appends every inner frame of the burst the switch took in, as pcap records, in one writev. */
   private record(k: number, fd: number): void {
-    const hv = this.pcapHdr.view;
-    const iv = this.pcapIov.view;
     const t = Date.now();
-    const sec = Math.floor(t / 1000);
-    const usec = (t % 1000) * 1000;
-    let m = 0;
+    this.recSec = Math.floor(t / 1000);
+    this.recUsec = (t % 1000) * 1000;
+    this.recCount = 0;
     for (let i = 0; i < k; i++) {
       if (NOT_INNER.has(this.core.verdict(i))) continue;
       const d = this.core.rxPtr + i * RX_DESC_LEN;
-      let ptr = this.mem.getUint32(d + RX.PTR, true);
-      let len = this.mem.getUint32(d + RX.LEN, true);
-      if (this.mem.getUint16(d + RX.PORT, true) === PORT_UNDERLAY) {
-        if (len < VXLAN_HEADER_LEN + ETH_HEADER_LEN) continue;
-        ptr += VXLAN_HEADER_LEN;
-        len -= VXLAN_HEADER_LEN;
+      const ptr = this.mem.getUint32(d + RX.PTR, true);
+      const len = this.mem.getUint32(d + RX.LEN, true);
+      if (this.mem.getUint16(d + RX.PORT, true) !== PORT_UNDERLAY) {
+        this.recordFrame(fd, ptr, len);
+        continue;
       }
-      const h = m * PCAP_RECORD_HEADER_LEN;
-      hv.setUint32(h, sec, true);
-      hv.setUint32(h + 4, usec, true);
-      hv.setUint32(h + 8, len, true);
-      hv.setUint32(h + 12, len, true);
-      setPtr(iv, (2 * m + 1) * IOVEC_LEN + IOV_BASE, this.memBase + ptr);
-      setPtr(iv, (2 * m + 1) * IOVEC_LEN + IOV_LEN, len);
-      m++;
+      // A UDP GRO buffer holds several datagrams, `stride` apart: one record per inner frame.
+      const stride = this.mem.getUint16(d + RX.GSO_SIZE, true) || len;
+      for (let off = 0; off < len; off += stride) {
+        const dlen = Math.min(stride, len - off);
+        if (dlen >= VXLAN_HEADER_LEN + ETH_HEADER_LEN) {
+          this.recordFrame(fd, ptr + off + VXLAN_HEADER_LEN, dlen - VXLAN_HEADER_LEN);
+        }
+      }
     }
+    this.flushRecords(fd);
+  }
+
+  /** Queues one pcap record (header + the frame's bytes in linear memory) for the next writev. */
+  private recordFrame(fd: number, ptr: number, len: number): void {
+    if (this.recCount === PCAP_BATCH) this.flushRecords(fd);
+    const m = this.recCount++;
+    const hv = this.pcapHdr.view, iv = this.pcapIov.view;
+    const h = m * PCAP_RECORD_HEADER_LEN;
+    hv.setUint32(h, this.recSec, true);
+    hv.setUint32(h + 4, this.recUsec, true);
+    hv.setUint32(h + 8, len, true);
+    hv.setUint32(h + 12, len, true);
+    setPtr(iv, (2 * m + 1) * IOVEC_LEN + IOV_BASE, this.memBase + ptr);
+    setPtr(iv, (2 * m + 1) * IOVEC_LEN + IOV_LEN, len);
+  }
+
+  private flushRecords(fd: number): void {
+    const m = this.recCount;
+    this.recCount = 0;
     if (m === 0) return;
     if (c.writev(fd, this.pcapIov.base, 2 * m) < 0) this.io.pcap_errors++;
     else this.io.pcap_records += m;

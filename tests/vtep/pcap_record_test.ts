@@ -1,0 +1,39 @@
+// --pcap records every inner frame the switch handles, also when the socket hands over UDP GRO
+// buffers of many datagrams at once: one record per frame, each a whole Ethernet frame.
+
+import assert from "node:assert/strict";
+import { Lab, run, tcpTransfer, twoHosts } from "../netns.ts";
+
+Deno.test({
+  name: "weft vtep --pcap records each decapsulated frame of a UDP GRO buffer on its own",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = new Lab();
+    try {
+      const { h1, h2, c1, c2 } = await twoHosts(lab);
+      const pcap = lab.tempPath("h2-inner.pcap");
+      await lab.vtep(h1, [
+        ...["--vni", "42", "--tap", `${lab.prefix}t1`, "--netns", c1, "--address", "10.0.0.1/24"],
+        ...["--listen", "198.18.0.1", "--peer", "198.18.0.2"],
+      ]);
+      const v2 = await lab.vtep(h2, [
+        ...["--vni", "42", "--tap", `${lab.prefix}t2`, "--netns", c2, "--address", "10.0.0.2/24"],
+        ...["--listen", "198.18.0.2", "--peer", "198.18.0.1", "--pcap", pcap],
+      ]);
+      await tcpTransfer(lab, c1, c2, "10.0.0.2", { bytes: "5M" });
+      const stats = await v2.stats();
+      const out = await run(["tshark", "-r", pcap, "-T", "fields", "-e", "frame.len", "-e", "_ws.malformed"]);
+      assert.equal(out.code, 0, out.stderr);
+      const rows = out.stdout.trim().split("\n").filter(Boolean);
+      assert.equal(rows.length, stats.io.pcap_records, "one record per frame the vtep counted");
+      assert.ok(rows.length > 3000, `5 MB of TCP in MSS-sized frames: ${rows.length} records`);
+      for (const r of rows) {
+        const [len, malformed] = r.split("\t");
+        assert.ok(Number(len) <= 1464 && !malformed, `a whole frame, not a GRO buffer: ${r}`);
+      }
+    } finally {
+      await lab.close();
+    }
+  },
+});
