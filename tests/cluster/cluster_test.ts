@@ -347,6 +347,21 @@ Deno.test({
       await lab.stopDaemon(h2, "SIGTERM");
       await lab.startDaemon(h2);
       await waitFor("ping after worker restart", async () => (await ping(lab, c2, "10.0.0.2")).code === 0);
+
+      // With the manager down, a worker restarting comes back from its cache of the last
+      // snapshot: its container's peers are programmed again without the manager.
+      await lab.stopDaemon(h1, "SIGKILL");
+      await lab.stopDaemon(h2, "SIGTERM");
+      await lab.startDaemon(h2);
+      await waitFor(
+        "c1's endpoint back in node2's FDB from the cache",
+        async () => (await fdbMacs(lab, h2)).includes("02:42:0a:00:00:02 198.18.0.1:4789"),
+      );
+      await lab.startDaemon(h1);
+      await waitFor(
+        "ping once the manager is back",
+        async () => (await ping(lab, c2, "10.0.0.2")).code === 0,
+      );
       assert.ok((await fdbMacs(lab, h2)).includes("02:42:0a:00:00:02 198.18.0.1:4789"));
       // Addresses are not handed out twice after the restart.
       const c3 = lab.c("c3");
