@@ -5,6 +5,9 @@
 //    vtepAdd / neighAdd / neighRemove: [0..16) address (IPv4 as ::ffff:a.b.c.d)
 //    neighAdd: [16..22) MAC         fdbAdd / fdbRemove: [0..6) MAC
 //    underlayEmit: [0..16) local address, [16..22) destination MAC, [22..28) source MAC
+//    underlayVni: [32..48) the outer source address it parsed
+//  and, as scratch of the frame path: [128..144) an ARP target as a 16-byte key (suppress.ts),
+//  [192..202) the virtio_net_hdr of the frame being switched (burst.ts).
 
 import * as L from "./layout";
 import * as C from "./counters";
