@@ -280,9 +280,10 @@ export async function loneHost(lab: Lab, short: string, address: string): Promis
 }
 
 /**
- * A bounded TCP transfer from `from` to `toAddr` (iperf3 server in `to`): `bytes` must arrive
- * within the timeout. A path that stalls (bad checksums, broken segmentation or coalescing,
- * retransmission storms) fails here; how fast it goes is the benchmark's business.
+ * A bounded TCP transfer from `from` to `toAddr` (iperf3 server in `to`): `bytes` must be sent
+ * within the timeout, which TCP's window allows only as fast as the receiver acknowledges. A path
+ * that stalls (bad checksums, broken segmentation or coalescing, retransmission storms) fails
+ * here; how fast it goes is the benchmark's business.
  */
 export async function tcpTransfer(
   lab: Lab,

@@ -22,12 +22,22 @@ Deno.test({
         ...["--listen", "198.18.0.2", "--peer", "198.18.0.1", "--pcap", pcap],
       ]);
       await tcpTransfer(lab, c1, c2, "10.0.0.2", { bytes: "5M" });
-      const stats = await v2.stats();
+      // Late ACKs may still pass while the capture is read: count before and after.
+      const before = (await v2.stats()).io.pcap_records;
       const out = await run(["tshark", "-r", pcap, "-T", "fields", "-e", "frame.len", "-e", "_ws.malformed"]);
       assert.equal(out.code, 0, out.stderr);
       const rows = out.stdout.trim().split("\n").filter(Boolean);
-      assert.equal(rows.length, stats.io.pcap_records, "one record per frame the vtep counted");
-      assert.ok(rows.length > 3000, `5 MB of TCP in MSS-sized frames: ${rows.length} records`);
+      const stats = await v2.stats();
+      const after = stats.io.pcap_records;
+      assert.ok(
+        rows.length >= before && rows.length <= after,
+        `one record per frame the vtep counted: ${rows.length} records, counted ${before}..${after}`,
+      );
+      // (iperf3 -n ends when the client has sent its bytes: what is still in flight may be cut.)
+      assert.ok(rows.length > 1000, `MBs of TCP in MSS-sized frames: ${rows.length} records`);
+      // The datagrams came in GRO buffers: many per read, each still recorded on its own.
+      const { decap } = stats.vnis[0].counters;
+      assert.ok(decap > 4 * stats.io.bursts, `${decap} datagrams in ${stats.io.bursts} bursts`);
       for (const r of rows) {
         const [len, malformed] = r.split("\t");
         assert.ok(Number(len) <= 1464 && !malformed, `a whole frame, not a GRO buffer: ${r}`);
