@@ -208,6 +208,26 @@ export function macOf(out: string): string {
   return m[1];
 }
 
+/**
+ * `weft vtep` on host `h` for VNI 42: TAP prefix + `tap` moved into container `c` with overlay
+ * address `addr`, listening on `listen`, flooding to `peer`; `extra` options last.
+ */
+export function vtepFor(
+  lab: Lab,
+  h: string,
+  c: string,
+  tap: string,
+  addr: string,
+  listen: string,
+  peer: string,
+  extra: string[] = [],
+): Promise<Vtep> {
+  return lab.vtep(h, [
+    ...["--vni", "42", "--tap", `${lab.prefix}${tap}`, "--netns", c, "--address", addr],
+    ...["--listen", listen, "--peer", peer, ...extra],
+  ]);
+}
+
 /** Two hosts h1, h2 joined by an underlay veth (198.18.0.1/24, 198.18.0.2/24), and containers c1, c2. */
 export async function twoHosts(lab: Lab) {
   const h1 = await lab.netns("h1"), h2 = await lab.netns("h2");

@@ -3,7 +3,7 @@
 // kernel's socket fills it — a capture on a veth shows it still partial, so it is not checked here.)
 
 import assert from "node:assert/strict";
-import { Lab, run, tcpTransfer } from "../netns.ts";
+import { Lab, run, tcpTransfer, vtepFor } from "../netns.ts";
 
 Deno.test({
   name: "weft vtep over an IPv6 underlay: ping, TCP both ways with offloads, tshark decodes VXLAN over IPv6",
@@ -35,23 +35,8 @@ Deno.test({
         "200",
         "ip6 and udp",
       ]);
-      const vtep = (h: string, c: string, tap: string, addr: string, listen: string, peer: string) =>
-        lab.vtep(h, [
-          "--vni",
-          "42",
-          "--tap",
-          `${lab.prefix}${tap}`,
-          "--netns",
-          c,
-          "--address",
-          addr,
-          "--listen",
-          listen,
-          "--peer",
-          peer,
-        ]);
-      await vtep(h1, c1, "t1", "10.0.0.1/24", "[2001:2::1]:4789", "[2001:2::2]:4789");
-      await vtep(h2, c2, "t2", "10.0.0.2/24", "[2001:2::2]:4789", "[2001:2::1]:4789");
+      await vtepFor(lab, h1, c1, "t1", "10.0.0.1/24", "[2001:2::1]:4789", "[2001:2::2]:4789");
+      await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "[2001:2::2]:4789", "[2001:2::1]:4789");
 
       const ping = await lab.exec(c1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"]);
       assert.equal(ping.code, 0, `c1 → c2 over IPv6: ${ping.stdout}${ping.stderr}`);

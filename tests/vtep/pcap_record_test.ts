@@ -2,7 +2,7 @@
 // buffers of many datagrams at once: one record per frame, each a whole Ethernet frame.
 
 import assert from "node:assert/strict";
-import { Lab, run, tcpTransfer, twoHosts } from "../netns.ts";
+import { Lab, run, tcpTransfer, twoHosts, vtepFor } from "../netns.ts";
 
 Deno.test({
   name: "weft vtep --pcap records each decapsulated frame of a UDP GRO buffer on its own",
@@ -13,13 +13,10 @@ Deno.test({
     try {
       const { h1, h2, c1, c2 } = await twoHosts(lab);
       const pcap = lab.tempPath("h2-inner.pcap");
-      await lab.vtep(h1, [
-        ...["--vni", "42", "--tap", `${lab.prefix}t1`, "--netns", c1, "--address", "10.0.0.1/24"],
-        ...["--listen", "198.18.0.1", "--peer", "198.18.0.2"],
-      ]);
-      const v2 = await lab.vtep(h2, [
-        ...["--vni", "42", "--tap", `${lab.prefix}t2`, "--netns", c2, "--address", "10.0.0.2/24"],
-        ...["--listen", "198.18.0.2", "--peer", "198.18.0.1", "--pcap", pcap],
+      await vtepFor(lab, h1, c1, "t1", "10.0.0.1/24", "198.18.0.1", "198.18.0.2");
+      const v2 = await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1", [
+        "--pcap",
+        pcap,
       ]);
       await tcpTransfer(lab, c1, c2, "10.0.0.2", { bytes: "5M" });
       // Late ACKs may still pass while the capture is read: count before and after.

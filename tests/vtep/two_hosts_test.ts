@@ -2,28 +2,12 @@
 // with its TAP moved into a container namespace c1/c2 (10.0.0.1/24, 10.0.0.2/24).
 
 import assert from "node:assert/strict";
-import { Lab, pingRtt, tcpTransfer, twoHosts } from "../netns.ts";
+import { Lab, pingRtt, tcpTransfer, twoHosts, vtepFor } from "../netns.ts";
 
 async function twoWeftHosts(lab: Lab, extra: string[]) {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
-  const vtep = (h: string, c: string, tap: string, addr: string, listen: string, peer: string) =>
-    lab.vtep(h, [
-      "--vni",
-      "42",
-      "--tap",
-      `${lab.prefix}${tap}`,
-      "--netns",
-      c,
-      "--address",
-      addr,
-      "--listen",
-      listen,
-      "--peer",
-      peer,
-      ...extra,
-    ]);
-  const v1 = await vtep(h1, c1, "t1", "10.0.0.1/24", "198.18.0.1", "198.18.0.2");
-  const v2 = await vtep(h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1");
+  const v1 = await vtepFor(lab, h1, c1, "t1", "10.0.0.1/24", "198.18.0.1", "198.18.0.2", extra);
+  const v2 = await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1", extra);
   return { c1, c2, v1, v2 };
 }
 
