@@ -19,7 +19,7 @@ import { layoutPorts, maxPorts, setPortSlot, slotOfPort } from "./switch/port";
 import { processBurst, setCoalescing as setGro } from "./pipeline/burst";
 import { arenaBase, arenaSize, layoutArena } from "./pipeline/offload";
 import * as underlay from "./pipeline/underlay";
-import { flowHash, setPortRange as setRange, sourcePort } from "./pipeline/flowhash";
+import { setPortRange as setRange } from "./pipeline/flowhash";
 import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
 import { macIsGroup, macKey, storeMacKey } from "./wire/ethernet";
 
@@ -326,11 +326,6 @@ export function setSourcePortRange(min: u32, max: u32): i32 {
   if (min == 0 || min >= max || max > 65536) return E_RANGE;
   setRange(min, max);
   return OK;
-}
-
-/** The UDP source port the core gives the inner frame at ptr (RFC 7348 §5 flow entropy). */
-export function flowSourcePort(ptr: usize, len: u32): u32 {
-  return len < 14 ? 0 : sourcePort(flowHash(ptr, len));
 }
 
 /** VNI of an outer Ethernet/IP/UDP/VXLAN packet (peer address → args[32..48)), or -1. */

@@ -63,7 +63,6 @@ interface Exports {
   setVxlanPort(port: number): void;
   setSourcePortRange(min: number, max: number): number;
   setCoalescing(on: number): void;
-  flowSourcePort(ptr: number, len: number): number;
   underlayVni(ptr: number, len: number): number;
   underlayEmit(ptr: number, len: number, vtep: number, sport: number): number;
 }

@@ -11,7 +11,7 @@
 // mmsghdr/iovec/cmsg regions, as the data-plane worker does.
 
 import { check, EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE, ENOBUFS, errnoOf } from "../sys/errno.ts";
-import { getPtr, type Region, region, setPtr } from "../sys/mem.ts";
+import { getPtr, int, type Region, region, setPtr } from "../sys/mem.ts";
 import {
   CMSG_SPACE_8,
   CMSGHDR_LEN,
@@ -61,12 +61,6 @@ const RX_CONTROL_LEN = 2 * CMSG_SPACE_8;
 const SEND_WAIT_MS = 20;
 
 const c = libc();
-
-function int(v: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, v, true);
-  return b;
-}
 
 // ── TAP ─────────────────────────────────────────────────────────────────────────────────────
 

@@ -18,6 +18,7 @@ import {
   SOCK_NONBLOCK,
   SOL_SOCKET,
 } from "../sys/libc.ts";
+import { int } from "../sys/mem.ts";
 import { familyOf, sockaddr } from "./sockaddr.ts";
 import { enableUdpGro, enableUdpGso } from "./offload.ts";
 
@@ -40,12 +41,6 @@ export interface UdpOptions {
   gso?: boolean;
   /** Turn on UDP_GRO (receive offload); only for a reader that parses the UDP_GRO cmsg. */
   gro?: boolean;
-}
-
-function int(v: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, v, true);
-  return b;
 }
 
 /** SO_*BUFFORCE passes net.core.[rw]mem_max as root; without CAP_NET_ADMIN fall back, capped. */

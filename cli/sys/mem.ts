@@ -25,3 +25,10 @@ export function setPtr(v: DataView, off: number, addr: number): void {
 export function getPtr(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x100000000;
 }
+
+/** A C int (setsockopt/ioctl argument) in native byte order. */
+export function int(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, v, true);
+  return b;
+}
