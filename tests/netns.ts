@@ -3,6 +3,9 @@
 // namespace it made (their veths, TAPs and bridges go with them). Addresses used: underlay
 // 198.18.0.0/15, overlay 10.0.0.0/8, only inside these namespaces.
 
+// Every process a lab starts gets LAB_ENV: no Deno update check phoning out, nor its file reads.
+import { LAB_ENV } from "../cli/control/daemon/lab.ts";
+
 export const ROOT = new URL("..", import.meta.url).pathname;
 export const DENO = `${ROOT}node_modules/.bin/deno`;
 
@@ -14,7 +17,7 @@ export interface Output {
 
 /** Runs a command to completion, bounded in time. */
 export async function run(cmd: string[], { timeoutMs = 20000, check = false } = {}): Promise<Output> {
-  const child = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped", cwd: ROOT })
+  const child = new Deno.Command(cmd[0], { args: cmd.slice(1), env: LAB_ENV, stdout: "piped", stderr: "piped", cwd: ROOT })
     .spawn();
   const timer = setTimeout(() => {
     try {
@@ -118,6 +121,7 @@ export class Lab {
   /** Starts a long-running command inside a namespace; killed in close(). */
   spawn(ns: string, cmd: string[], name = cmd[0]): Process {
     const child = new Deno.Command("ip", {
+      env: LAB_ENV,
       args: ["netns", "exec", ns, ...cmd],
       stdout: "piped",
       stderr: "piped",

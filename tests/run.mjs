@@ -47,7 +47,9 @@ let passed = 0, failed = 0;
 for (const suite of suites) {
   if (only.length && !only.some((o) => suite.name.startsWith(o))) continue;
   console.log(`\n=== ${suite.name}: ${suite.cmd.join(" ")}`);
-  const r = spawnSync(suite.cmd[0], suite.cmd.slice(1), { cwd: root, encoding: "utf8", maxBuffer: 1 << 28 });
+  // No background update check from the Deno processes (see cli/control/daemon/lab.ts).
+  const env = { ...process.env, DENO_NO_UPDATE_CHECK: "1" };
+  const r = spawnSync(suite.cmd[0], suite.cmd.slice(1), { cwd: root, env, encoding: "utf8", maxBuffer: 1 << 28 });
   const out = strip(`${r.stdout ?? ""}${r.stderr ?? ""}`);
   process.stdout.write(out);
   const c = suite.count(out);

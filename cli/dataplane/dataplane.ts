@@ -10,6 +10,12 @@ import type { DpOp, FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } fr
 const STOP_TIMEOUT_MS = 2000;
 /** The eventfd increment, as the u64 write(2) takes; > 64 B so V8 keeps it off-heap. */
 const WAKE_BUF_LEN = 128;
+/**
+ * How often the main thread advances the worker's seconds clock. The worker reads the clock each
+ * burst; a shared Int32 is one load where performance.now() is a runtime call, which costs a
+ * frame microseconds when the worker wakes cold.
+ */
+export const CLOCK_TICK_MS = 500;
 
 export class DataplaneError extends Error {
   override name = "DataplaneError";
@@ -25,6 +31,7 @@ export class Dataplane {
   private readonly pending = new Map<number, Pending>();
   private stopped?: () => void;
   private closed = false;
+  private clockTimer?: ReturnType<typeof setInterval>;
   /** Rejects when the worker dies. */
   readonly failed: Promise<never>;
   private fail!: (e: Error) => void;
@@ -38,7 +45,7 @@ export class Dataplane {
   }
 
   /** Spawns the worker, hands it the underlay socket, and resolves once it is polling. */
-  static async start(config: Omit<StartConfig, "wakeFd">): Promise<Dataplane> {
+  static async start(config: Omit<StartConfig, "wakeFd" | "clock">): Promise<Dataplane> {
     const wakeFd = check(
       libc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
       "eventfd",
@@ -46,6 +53,13 @@ export class Dataplane {
     );
     const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
     const dp = new Dataplane(worker, wakeFd);
+    const clock = new Int32Array(new SharedArrayBuffer(4));
+    const origin = performance.now();
+    const tick = () => (clock[0] = Math.floor((performance.now() - origin) / 1000) + 1);
+    tick();
+    const timer = setInterval(tick, CLOCK_TICK_MS);
+    Deno.unrefTimer(timer);
+    dp.clockTimer = timer;
     const ready = new Promise<void>((resolve, reject) => {
       const die = (message: string) => {
         const err = new DataplaneError(`data plane failed: ${message}`);
@@ -64,10 +78,11 @@ export class Dataplane {
         die(e.message);
       };
     });
-    worker.postMessage({ type: "start", config: { ...config, wakeFd } } satisfies ToWorker);
+    worker.postMessage({ type: "start", config: { ...config, wakeFd, clock: clock.buffer } } satisfies ToWorker);
     try {
       await ready;
     } catch (e) {
+      clearInterval(dp.clockTimer);
       worker.terminate();
       libc().close(wakeFd);
       throw e;
@@ -132,6 +147,7 @@ export class Dataplane {
       new Promise((r) => (timer = setTimeout(r, timeoutMs))),
     ]);
     clearTimeout(timer);
+    clearInterval(this.clockTimer);
     this.worker.terminate();
     libc().close(this.wakeFd);
     this.rejectPending(new DataplaneError("the data plane stopped"));

@@ -3,7 +3,8 @@
 //
 // One turn of the loop:
 //   poll(TAPs, UDP socket, eventfd)
-//   ├─ TAP:  read() each frame straight into a frame slot of linear memory, port = the TAP's id
+//   ├─ TAP:  read() each frame straight into a frame slot of linear memory, port = the TAP's id;
+//   │        one read when the TAP was idle on the last turn, up to its quota when it was not
 //   ├─ UDP:  one recvmmsg() whose iovecs point into the next free slots; the sender's sockaddr
 //   │        becomes the descriptor's 16-byte peer, port = PORT_UNDERLAY
 //   ├─ ONE core.process() for the whole burst
@@ -32,7 +33,7 @@ import { DROP_REASONS } from "../core/counters.ts";
 import { addressOf, IOVEC_LEN, libc, POLLERR, POLLFD_LEN, POLLIN, SOCKADDR_IN6_LEN } from "../sys/libc.ts";
 import { type Region, region, setPtr } from "../sys/mem.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
-import { UdpReceiver, UdpSender, VnetTap } from "../phy/offload.ts";
+import { type SendCounters, sendCounters, UdpReceiver, UdpSender, VnetTap } from "../phy/offload.ts";
 import type { IoCounters, StartConfig } from "./protocol.ts";
 
 /** Frames per burst: DPDK's and OVS's 32 is a latency choice; 64 halves the poll()s at load. */
@@ -79,6 +80,13 @@ export class FrameLoop {
   private readonly portFd: number[] = [];
   /** Port ids in pollfd order. */
   private pollIds: number[] = [];
+  /**
+   * By pollfd index: the TAP was ready on the last turn too, so it is under load and a turn
+   * drains it up to its quota. A TAP that just woke us gives one read: a lone frame (a ping, a
+   * handshake) then costs no read that returns EAGAIN; if more wait, the next poll() says so at
+   * once and the turn after that drains.
+   */
+  private tapBusy: boolean[] = [];
   private nfds = POLL_EXTRA;
   private pfd: Region;
   /** eventfd counter, read as a u64. */
@@ -90,6 +98,10 @@ export class FrameLoop {
   /** sendmmsg of the TX list (with UDP GSO: one message per cut super-frame), one sender per
    *  source port; a TX entry's flow-hash port picks it. */
   private readonly udpOut: UdpSender[];
+  /** Senders with messages queued in this burst, flushed at its end. */
+  private readonly queued: UdpSender[] = [];
+  /** What every sender did, added up as it happens. */
+  private readonly sent: SendCounters = sendCounters();
   /** TAP I/O with a virtio_net_hdr before every frame, when the TAPs have IFF_VNET_HDR. */
   private readonly vnetTap?: VnetTap;
   /** The header written before plain frames (checksum complete, no GSO). */
@@ -104,17 +116,13 @@ export class FrameLoop {
   private recCount = 0;
   private recSec = 0;
   private recUsec = 0;
-  private readonly origin = performance.now();
+  /** Seconds since start, + 1, as the main thread keeps them (StartConfig.clock). */
+  private readonly clock: Int32Array;
   private lastAge = 0;
-  readonly io: IoCounters = {
-    bursts: 0,
-    udp_datagrams: 0,
-    udp_send_errors: 0,
-    udp_send_dropped: 0,
-    tap_write_errors: 0,
-    pcap_errors: 0,
-    pcap_records: 0,
-  };
+  private bursts = 0;
+  private tapWriteErrors = 0;
+  private pcapErrors = 0;
+  private pcapRecords = 0;
 
   constructor(core: WeftCore, cfg: StartConfig) {
     this.core = core;
@@ -123,11 +131,12 @@ export class FrameLoop {
     this.memBase = addressOf(core.bytes);
     this.slotCap = core.slotCapacity;
     this.saLen = sockaddrLen(cfg.family);
+    this.clock = new Int32Array(cfg.clock);
     this.peers = region(core.config.maxVteps * SOCKADDR_IN6_LEN);
     this.pfd = this.buildPoll();
     this.udpIn = new UdpReceiver(cfg.udpFd, BURST, cfg.udpGro ?? false);
     const senders = cfg.senderFds?.length ? cfg.senderFds : [cfg.udpFd];
-    this.udpOut = senders.map((fd) => new UdpSender(fd, cfg.udpGso ?? false));
+    this.udpOut = senders.map((fd) => new UdpSender(fd, cfg.udpGso ?? false, undefined, this.sent));
     if (cfg.vnetHdr) this.vnetTap = new VnetTap();
     for (let i = 0; i < BURST; i++) {
       this.slotPtr.push(core.slotData(i));
@@ -139,9 +148,21 @@ export class FrameLoop {
     }
   }
 
+  get io(): IoCounters {
+    return {
+      bursts: this.bursts,
+      udp_datagrams: this.sent.datagrams,
+      udp_send_errors: this.sent.errors,
+      udp_send_dropped: this.sent.dropped,
+      tap_write_errors: this.tapWriteErrors,
+      pcap_errors: this.pcapErrors,
+      pcap_records: this.pcapRecords,
+    };
+  }
+
   /** Seconds on a monotonic clock, as the core stamps FDB entries. */
   now(): number {
-    return Math.floor((performance.now() - this.origin) / 1000) + 1;
+    return this.clock[0];
   }
 
   /** Starts (fd) or stops (undefined) reading and writing port `id`'s TAP. */
@@ -156,6 +177,7 @@ export class FrameLoop {
     this.pollIds = [];
     this.portFd.forEach((fd, id) => fd !== NO_FD && this.pollIds.push(id));
     this.nfds = this.pollIds.length + POLL_EXTRA;
+    this.tapBusy = this.pollIds.map(() => false);
     const pfd = region(this.nfds * POLLFD_LEN);
     [...this.pollIds.map((id) => this.portFd[id]), this.cfg.udpFd, this.cfg.wakeFd].forEach((fd, i) => {
       pfd.view.setInt32(i * POLLFD_LEN + PFD_FD, fd, true);
@@ -176,15 +198,15 @@ export class FrameLoop {
 
   /** Blocks until a fd is ready (or the ageing tick); returns true when the eventfd fired. */
   poll(): boolean {
-    const r = c.poll(this.pfd.base, BigInt(this.nfds), IDLE_POLL_MS);
+    const r = c.poll(this.pfd.base, this.nfds, IDLE_POLL_MS);
     const now = this.now();
+    if (r > 0) this.burst(now);
+    // Ageing once a second, after the burst: its scan of cold FDB buckets never delays a frame.
     if (now !== this.lastAge) {
       this.lastAge = now;
       this.core.age(now, AGE_BUDGET);
     }
-    if (r <= 0) return false;
-    this.burst(now);
-    return (this.revents(this.nfds - 1) & POLLIN) !== 0;
+    return r > 0 && (this.revents(this.nfds - 1) & POLLIN) !== 0;
   }
 
   /** Messages the main thread announced on the eventfd since the last read. */
@@ -208,11 +230,14 @@ export class FrameLoop {
     const quota = Math.max(1, Math.floor(BURST / ready));
     let k = 0;
     for (let i = 0; i < taps; i++) {
-      if (!(this.revents(i) & POLLIN)) continue;
+      const readable = (this.revents(i) & POLLIN) !== 0;
+      const reads = this.tapBusy[i] ? quota : 1;
+      this.tapBusy[i] = readable;
+      if (!readable) continue;
       const id = this.pollIds[i];
       const fd = this.portFd[id];
       const vnet = this.vnetTap !== undefined;
-      for (let q = 0; q < quota && k < BURST; q++) {
+      for (let q = 0; q < reads && k < BURST; q++) {
         const ptr = this.slotPtr[k];
         const n = vnet
           ? this.vnetTap!.read(fd, this.memBase + ptr, this.slotCap)
@@ -233,7 +258,7 @@ export class FrameLoop {
       }
     }
     if (k === 0) return;
-    this.io.bursts++;
+    this.bursts++;
     const tx = this.core.process(k, now);
     if (this.cfg.pcapFd !== undefined) this.record(k, this.cfg.pcapFd);
     this.transmit(tx);
@@ -284,20 +309,14 @@ export class FrameLoop {
     const m = this.recCount;
     this.recCount = 0;
     if (m === 0) return;
-    if (c.writev(fd, this.pcapIov.base, 2 * m) < 0) this.io.pcap_errors++;
-    else this.io.pcap_records += m;
+    if (c.writev(fd, this.pcapIov.base, 2 * m) < 0) this.pcapErrors++;
+    else this.pcapRecords += m;
   }
 
   private transmit(count: number): void {
     const mem = this.mem;
     const senders = this.udpOut;
-    // A sender flushes by itself when its batch fills: count from before the first add.
-    let sent = 0, dropped = 0, failed = 0;
-    for (const { counters: k } of senders) {
-      sent -= k.datagrams;
-      dropped -= k.dropped;
-      failed -= k.errors;
-    }
+    const queued = this.queued;
     for (let i = 0; i < count; i++) {
       const e = this.core.txPtr + i * TX_ENTRY_LEN;
       const ptr = mem.getUint32(e + TX.PTR, true);
@@ -308,6 +327,7 @@ export class FrameLoop {
         if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
         const gso = mem.getUint16(e + TX.GSO_SIZE, true);
         const out = senders[mem.getUint16(e + TX.SRC_PORT, true) % senders.length];
+        if (out.pending === 0) queued.push(out);
         out.add(this.memBase + ptr, len, gso, this.peers.base + vtep * SOCKADDR_IN6_LEN, this.saLen);
         continue;
       }
@@ -321,16 +341,10 @@ export class FrameLoop {
       } else if (fd !== NO_FD) {
         r = c.write(fd, this.memBase + ptr, len);
       }
-      if (r < 0) this.io.tap_write_errors++;
+      if (r < 0) this.tapWriteErrors++;
     }
-    for (const out of senders) {
-      if (out.pending > 0) out.flush();
-      sent += out.counters.datagrams;
-      dropped += out.counters.dropped;
-      failed += out.counters.errors;
-    }
-    this.io.udp_datagrams += sent;
-    this.io.udp_send_dropped += dropped;
-    this.io.udp_send_errors += failed;
+    // A sender that filled its batch flushed by itself, and may be listed twice: flush is a no-op then.
+    for (let i = 0; i < queued.length; i++) if (queued[i].pending > 0) queued[i].flush();
+    queued.length = 0;
   }
 }

@@ -32,6 +32,8 @@ export interface StartConfig {
   pcapFd?: number;
   /** eventfd the main thread writes to after each message. */
   wakeFd: number;
+  /** One Int32: seconds since the data plane started, plus 1, kept by the main thread (CLOCK_TICK_MS). */
+  clock: SharedArrayBuffer;
   /** The TAPs were opened with IFF_VNET_HDR and TSO/checksum offloads (cli/phy/offload.ts). */
   vnetHdr?: boolean;
   /** The socket takes UDP_SEGMENT: a cut super-frame leaves in one message. */

@@ -156,8 +156,11 @@ export interface SendCounters {
  * message per datagram pointing into the same bytes when it does not. `flush` sends the batch in
  * one sendmmsg (UIO_MAXIOV messages at most); `add` flushes by itself when the batch is full.
  */
+export function sendCounters(): SendCounters {
+  return { datagrams: 0, syscalls: 0, dropped: 0, errors: 0, gsoFallbacks: 0 };
+}
+
 export class UdpSender {
-  readonly counters: SendCounters = { datagrams: 0, syscalls: 0, dropped: 0, errors: 0, gsoFallbacks: 0 };
   private readonly vec: Region;
   private readonly iov: Region;
   private readonly ctl: Region;
@@ -167,7 +170,16 @@ export class UdpSender {
   private readonly waitPfd = region(POLLFD_LEN);
   private queued = 0;
 
-  constructor(readonly fd: number, readonly gso: boolean, capacity = UIO_MAXIOV) {
+  /**
+   * `counters` may be shared by several senders (the frame loop's source-port sockets), so that
+   * totals need no loop over them per burst.
+   */
+  constructor(
+    readonly fd: number,
+    readonly gso: boolean,
+    capacity = UIO_MAXIOV,
+    readonly counters: SendCounters = sendCounters(),
+  ) {
     this.capacity = Math.max(UDP_MAX_SEGMENTS, Math.min(capacity, UIO_MAXIOV));
     this.vec = region(this.capacity * MMSGHDR_LEN);
     this.iov = region(this.capacity * IOVEC_LEN);

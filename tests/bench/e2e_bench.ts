@@ -3,6 +3,8 @@
 //   veth    no overlay: c1 ─veth─ h1 ─underlay veth─ h2 ─veth─ c2, routed by the hosts (MTU 1500)
 //   kernel  Linux VXLAN (VNI 42, port 4789) in a bridge with a veth to the container (MTU 1450)
 //   tinc    tinc 1.0 in switch mode, no cipher, no digest, TAP moved into the container (MTU 1450)
+//   floor   tests/bench/floor_forwarder.ts: the smallest Deno TAP ↔ VXLAN forwarder (no switch, no
+//           Wasm, one frame per system call), the runtime's own per-packet cost, as weft's floor
 //   weft    `weft vtep` on each host, TAP moved into the container (MTU 1450), once per offload
 //           step, so that each step's gain is measured against the one before it:
 //             --offload none         one frame per TAP read/write; recvmmsg/sendmmsg bursts
@@ -26,7 +28,7 @@
 import { parseArgs } from "node:util";
 import { controlGet } from "../../cli/control/client.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
-import { kernelVtep, Lab, type Process, twoHosts, type Vtep } from "../netns.ts";
+import { DENO, kernelVtep, Lab, type Process, twoHosts, type Vtep } from "../netns.ts";
 import { tincPair } from "./tinc.ts";
 
 const VNI = "42";
@@ -38,7 +40,7 @@ const SECONDS = 2;
 /** Whole run; past it the bench tears everything down and exits. */
 const WATCHDOG_MS = 9 * 60_000;
 
-type Key = "veth" | "kernel" | "tinc" | "weft-none" | "weft-tap" | "weft-tap-gso" | "weft";
+type Key = "veth" | "kernel" | "tinc" | "floor" | "weft-none" | "weft-tap" | "weft-tap-gso" | "weft";
 
 interface Topology {
   key: Key;
@@ -131,6 +133,31 @@ async function setupTinc(lab: Lab, dir: string): Promise<Topology> {
   });
   const movers = await tincPair(lab, dir, node(1, h1, c1, H1, C1), node(2, h2, c2, H2, C2), OVERLAY_MTU);
   return { key: "tinc", label: "tinc 1.0 switch", lab, client: c1, server: c2, movers, vteps: [], udp: true };
+}
+
+/** The floor forwarder on each host, with the same TAP placement, addresses and MTU as weft's. */
+async function setupFloor(lab: Lab): Promise<Topology> {
+  const { h1, h2, c1, c2 } = await twoHosts(lab);
+  const forwarder = async (i: 1 | 2, h: string, c: string, overlay: string, local: string, peer: string) => {
+    const tap = `${lab.prefix}t${i}`;
+    const p = lab.spawn(h, [
+      DENO,
+      "run",
+      "-A",
+      "tests/bench/floor_forwarder.ts",
+      ...[tap, c, `${overlay}/24`, local, peer],
+    ], `floor forwarder ${i}`);
+    const deadline = Date.now() + 15000;
+    while ((await lab.exec(c, ["ip", "link", "show", tap, "up"])).stdout.trim() === "") {
+      if (!p.running) throw new Error(`floor forwarder exited early: ${await p.stderr}`);
+      if (Date.now() > deadline) throw new Error(`floor forwarder did not bring up ${tap} in ${c} within 15 s`);
+      await sleep(100);
+    }
+    return p;
+  };
+  const f1 = await forwarder(1, h1, c1, C1, H1, H2);
+  const f2 = await forwarder(2, h2, c2, C2, H2, H1);
+  return { key: "floor", label: "Deno floor", lab, client: c1, server: c2, movers: [f1, f2], vteps: [], udp: false };
 }
 
 /** weft's offload steps, in the order they were added; the last is the CLI's default. */
@@ -231,13 +258,16 @@ async function udp64(t: Topology): Promise<{ pps: number; loss: number }> {
   return { pps: (got.packets - got.lost_packets) / got.seconds, loss: got.lost_percent };
 }
 
-/** Median RTT of 20 pings 50 ms apart, in ms. */
+/** Pings per round, 50 ms apart: the VM's scheduling noise needs a few dozen for a steady median. */
+const PINGS = 40;
+
+/** Median RTT of PINGS pings 50 ms apart, in ms. */
 async function pingMedian(t: Topology): Promise<number> {
-  const r = await t.lab.exec(t.client, ["ping", "-c", "20", "-i", "0.05", "-W", "1", C2], {
-    timeoutMs: 10000,
+  const r = await t.lab.exec(t.client, ["ping", "-c", String(PINGS), "-i", "0.05", "-W", "1", C2], {
+    timeoutMs: 15000,
   });
   const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (rtts.length < 20) console.error(`  warning: ${t.label}: ${20 - rtts.length} of 20 pings lost`);
+  if (rtts.length < PINGS) console.error(`  warning: ${t.label}: ${PINGS - rtts.length} of ${PINGS} pings lost`);
   return median(rtts);
 }
 
@@ -430,7 +460,7 @@ const LOWER_IS_BETTER = new Set<keyof Figures>(["rttMs", "cpuPerGB", "syscalls",
 
 const ratioText = (r: number) => Number.isFinite(r) ? `×${r < 0.1 ? r.toFixed(3) : r.toFixed(2)}` : "—";
 
-const REFERENCES: Key[] = ["veth", "kernel", "tinc", "weft"];
+const REFERENCES: Key[] = ["veth", "kernel", "tinc", "floor", "weft"];
 const STEPS: Key[] = WEFT_STEPS.map((s) => s.key);
 
 /** One table: figures down, topologies across, each value with its ratio to the kernel's. */
@@ -528,6 +558,7 @@ async function main(): Promise<number> {
       ["veth", setupVeth],
       ["kernel", setupKernel],
       ["tinc", (lab) => setupTinc(lab, dir)],
+      ["floor", setupFloor],
       ...WEFT_STEPS.map((s): Setup => [s.key, (lab) => setupWeft(lab, s.key, s.label, s.offload)]),
     ];
     const topologies: Topology[] = [];

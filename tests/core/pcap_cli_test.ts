@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { formatMac, readPcap } from "../../cli/core/mod.ts";
+import { LAB_ENV } from "../../cli/control/daemon/lab.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
@@ -33,6 +34,7 @@ const NO_TSHARK = !hasTshark();
 async function weft(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await new Deno.Command(denoBinary(), {
     args: ["run", "-A", "cli/main.ts", "pcap", ...args],
+    env: LAB_ENV,
     cwd: ROOT.pathname,
     stdout: "piped",
     stderr: "piped",

@@ -81,3 +81,40 @@ for (const [mode, extra] of [["with offloads", []], ["with --no-offload", ["--no
     },
   });
 }
+
+/** read(2)-family calls the process made so far (/proc/PID/io syscr; recvmmsg does not count). */
+function readCalls(pid: number): number {
+  const m = /^syscr: (\d+)$/m.exec(Deno.readTextFileSync(`/proc/${pid}/io`));
+  if (!m) throw new Error(`no syscr in /proc/${pid}/io`);
+  return Number(m[1]);
+}
+
+Deno.test({
+  name: "weft vtep: a lone frame costs its VTEP one TAP read (no read that returns EAGAIN)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = new Lab();
+    try {
+      const { c1, v1, v2 } = await twoWeftHosts(lab, []);
+      const warm = await lab.exec(c1, ["ping", "-c", "3", "-i", "0.1", "-W", "1", "10.0.0.2"]);
+      assert.equal(warm.code, 0, `c1 → c2 ping failed:\n${warm.stdout}`);
+      // Each ping is one frame out of c1's TAP (the request, at h1) and one out of c2's (the reply,
+      // at h2), 50 ms apart: every TAP read finds a lone frame. Draining each TAP until EAGAIN
+      // would read twice per ping; no control request may run meanwhile (it reads its socket).
+      const pings = 40;
+      const before = [readCalls(v1.process.pid), readCalls(v2.process.pid)];
+      const r = await lab.exec(c1, ["ping", "-c", String(pings), "-i", "0.05", "-W", "1", "10.0.0.2"]);
+      const after = [readCalls(v1.process.pid), readCalls(v2.process.pid)];
+      assert.equal(r.code, 0, `pings failed:\n${r.stdout}`);
+      for (const [i, host] of ["h1", "h2"].entries()) {
+        const perPing = (after[i] - before[i]) / pings;
+        console.log(`${host}: ${perPing} reads per ping`);
+        assert.ok(perPing >= 1, `${host}: ${perPing} reads per ping: each ping crosses its TAP once`);
+        assert.ok(perPing < 1.5, `${host}: ${perPing} reads per ping, want 1 (+ the odd ARP refresh)`);
+      }
+    } finally {
+      await lab.close();
+    }
+  },
+});

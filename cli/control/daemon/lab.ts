@@ -7,6 +7,12 @@
 export const ROOT = new URL("../../../", import.meta.url).pathname;
 export const DENO = `${ROOT}node_modules/.bin/deno`;
 const MAIN = `${ROOT}cli/main.ts`;
+/**
+ * Environment of every process the lab starts. Deno checks for a newer release in the background
+ * of `deno run` (TLS roots, resolv.conf, a connection to dl.deno.land): a data plane must not send
+ * anything its operator did not ask for, and a test must not count those reads.
+ */
+export const LAB_ENV = { DENO_NO_UPDATE_CHECK: "1" };
 
 export async function sh(cmd: string[], opts: { check?: boolean; timeoutMs?: number } = {}) {
   const ac = new AbortController();
@@ -14,6 +20,7 @@ export async function sh(cmd: string[], opts: { check?: boolean; timeoutMs?: num
   try {
     const out = await new Deno.Command(cmd[0], {
       args: cmd.slice(1),
+      env: LAB_ENV,
       stdout: "piped",
       stderr: "piped",
       signal: ac.signal,
@@ -104,6 +111,7 @@ export class Lab {
   async startDaemon(h: Host): Promise<void> {
     const log = await Deno.open(h.log, { append: true, create: true, write: true });
     h.daemon = new Deno.Command("nsenter", {
+      env: LAB_ENV,
       args: [
         `--net=/run/netns/${h.ns}`,
         "--",
