@@ -17,7 +17,13 @@ export interface Output {
 
 /** Runs a command to completion, bounded in time. */
 export async function run(cmd: string[], { timeoutMs = 20000, check = false } = {}): Promise<Output> {
-  const child = new Deno.Command(cmd[0], { args: cmd.slice(1), env: LAB_ENV, stdout: "piped", stderr: "piped", cwd: ROOT })
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    env: LAB_ENV,
+    stdout: "piped",
+    stderr: "piped",
+    cwd: ROOT,
+  })
     .spawn();
   const timer = setTimeout(() => {
     try {

@@ -49,7 +49,12 @@ for (const suite of suites) {
   console.log(`\n=== ${suite.name}: ${suite.cmd.join(" ")}`);
   // No background update check from the Deno processes (see cli/control/daemon/lab.ts).
   const env = { ...process.env, DENO_NO_UPDATE_CHECK: "1" };
-  const r = spawnSync(suite.cmd[0], suite.cmd.slice(1), { cwd: root, env, encoding: "utf8", maxBuffer: 1 << 28 });
+  const r = spawnSync(suite.cmd[0], suite.cmd.slice(1), {
+    cwd: root,
+    env,
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+  });
   const out = strip(`${r.stdout ?? ""}${r.stderr ?? ""}`);
   process.stdout.write(out);
   const c = suite.count(out);

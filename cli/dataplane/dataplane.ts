@@ -78,7 +78,9 @@ export class Dataplane {
         die(e.message);
       };
     });
-    worker.postMessage({ type: "start", config: { ...config, wakeFd, clock: clock.buffer } } satisfies ToWorker);
+    worker.postMessage(
+      { type: "start", config: { ...config, wakeFd, clock: clock.buffer } } satisfies ToWorker,
+    );
     try {
       await ready;
     } catch (e) {

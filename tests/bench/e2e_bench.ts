@@ -150,14 +150,25 @@ async function setupFloor(lab: Lab): Promise<Topology> {
     const deadline = Date.now() + 15000;
     while ((await lab.exec(c, ["ip", "link", "show", tap, "up"])).stdout.trim() === "") {
       if (!p.running) throw new Error(`floor forwarder exited early: ${await p.stderr}`);
-      if (Date.now() > deadline) throw new Error(`floor forwarder did not bring up ${tap} in ${c} within 15 s`);
+      if (Date.now() > deadline) {
+        throw new Error(`floor forwarder did not bring up ${tap} in ${c} within 15 s`);
+      }
       await sleep(100);
     }
     return p;
   };
   const f1 = await forwarder(1, h1, c1, C1, H1, H2);
   const f2 = await forwarder(2, h2, c2, C2, H2, H1);
-  return { key: "floor", label: "Deno floor", lab, client: c1, server: c2, movers: [f1, f2], vteps: [], udp: false };
+  return {
+    key: "floor",
+    label: "Deno floor",
+    lab,
+    client: c1,
+    server: c2,
+    movers: [f1, f2],
+    vteps: [],
+    udp: false,
+  };
 }
 
 /** weft's offload steps, in the order they were added; the last is the CLI's default. */
@@ -267,7 +278,9 @@ async function pingMedian(t: Topology): Promise<number> {
     timeoutMs: 15000,
   });
   const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (rtts.length < PINGS) console.error(`  warning: ${t.label}: ${PINGS - rtts.length} of ${PINGS} pings lost`);
+  if (rtts.length < PINGS) {
+    console.error(`  warning: ${t.label}: ${PINGS - rtts.length} of ${PINGS} pings lost`);
+  }
   return median(rtts);
 }
 
