@@ -150,16 +150,17 @@ export interface SendCounters {
   gsoFallbacks: number;
 }
 
+/** Zeroed counters, for one sender or for several that share them. */
+export function sendCounters(): SendCounters {
+  return { datagrams: 0, syscalls: 0, dropped: 0, errors: 0, gsoFallbacks: 0 };
+}
+
 /**
  * Batches TX entries into sendmmsg. An entry with a gsoSize (back-to-back datagrams, all that long
  * but the last) becomes one message with its own UDP_SEGMENT cmsg when the socket does GSO, or one
  * message per datagram pointing into the same bytes when it does not. `flush` sends the batch in
  * one sendmmsg (UIO_MAXIOV messages at most); `add` flushes by itself when the batch is full.
  */
-export function sendCounters(): SendCounters {
-  return { datagrams: 0, syscalls: 0, dropped: 0, errors: 0, gsoFallbacks: 0 };
-}
-
 export class UdpSender {
   private readonly vec: Region;
   private readonly iov: Region;
