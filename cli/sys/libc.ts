@@ -128,6 +128,8 @@ const symbols = {
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   /** int recvmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags, struct timespec *timeout); */
   recvmmsg: { parameters: ["i32", "usize", "u32", "i32", "usize"], result: "i32" },
+  /** ssize_t sendto(int sockfd, const void *buf, size_t len, int flags, const struct sockaddr *dest_addr, socklen_t addrlen); */
+  sendto: { parameters: ["i32", "usize", "usize", "i32", "usize", "u32"], result: "i32" },
   /** int sendmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags); */
   sendmmsg: { parameters: ["i32", "usize", "u32", "i32"], result: "i32" },
   /** int poll(struct pollfd *fds, nfds_t nfds, int timeout); — blocks the calling thread */
