@@ -337,16 +337,23 @@ export class FrameLoop {
       this.sent.syscalls++;
       return true;
     }
+    this.writeLocal(e, ptr, len, target);
+    return true;
+  }
+
+  /** TX entry `e` (frame at ptr, len) to the TAP of port `target`, behind its virtio_net_hdr if any. */
+  private writeLocal(e: number, ptr: number, len: number, target: number): void {
     const fd = this.portFd[target] ?? NO_FD;
     let r = -1;
     if (fd !== NO_FD && this.vnetTap) {
-      const hdr = mem.getUint16(e + TX.FLAGS, true) & TX_HAS_VNET ? this.memBase + e + TX.VNET : this.zeroVnet.base;
+      const hdr = this.mem.getUint16(e + TX.FLAGS, true) & TX_HAS_VNET
+        ? this.memBase + e + TX.VNET
+        : this.zeroVnet.base;
       r = this.vnetTap.write(fd, hdr, this.memBase + ptr, len);
     } else if (fd !== NO_FD) {
       r = c.write(fd, this.memBase + ptr, len);
     }
     if (r < 0) this.tapWriteErrors++;
-    return true;
   }
 
   private transmit(count: number): void {
@@ -367,17 +374,7 @@ export class FrameLoop {
         out.add(this.memBase + ptr, len, gso, this.peers.base + vtep * SOCKADDR_IN6_LEN, this.saLen);
         continue;
       }
-      const fd = this.portFd[target] ?? NO_FD;
-      let r = -1;
-      if (fd !== NO_FD && this.vnetTap) {
-        const hdr = mem.getUint16(e + TX.FLAGS, true) & TX_HAS_VNET
-          ? this.memBase + e + TX.VNET
-          : this.zeroVnet.base;
-        r = this.vnetTap.write(fd, hdr, this.memBase + ptr, len);
-      } else if (fd !== NO_FD) {
-        r = c.write(fd, this.memBase + ptr, len);
-      }
-      if (r < 0) this.tapWriteErrors++;
+      this.writeLocal(e, ptr, len, target);
     }
     // A sender that filled its batch flushed by itself, and may be listed twice: flush is a no-op then.
     for (let i = 0; i < queued.length; i++) if (queued[i].pending > 0) queued[i].flush();
