@@ -185,6 +185,17 @@ export class Lab {
   }
 }
 
+/** Polls until `dev` exists in namespace `ns`, which `owner` (a TAP's process) creates or moves there. */
+export async function waitForLink(ns: string, dev: string, owner: Process, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!owner.running) throw new Error(`${owner.name} exited early: ${await owner.stderr}`);
+    if ((await run(["ip", "-n", ns, "link", "show", dev])).code === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${owner.name}: no ${dev} in ${ns} within ${timeoutMs} ms`);
+}
+
 /** Runs the weft CLI (not in a namespace). */
 export function weft(args: string[], timeoutMs = 20000): Promise<Output> {
   return run([DENO, "run", "-A", "--unstable-net", "cli/main.ts", ...args], { timeoutMs });

@@ -11,8 +11,8 @@
 //   ├─ pcap: one writev() of every inner frame the switch accepted (record header + frame bytes)
 //   └─ TX:   local entries write() to the port's TAP; remote entries ONE sendmmsg() per source
 //            port used (the inner flow's hash picks the socket, RFC 7348 §5) whose iovecs point
-//            at the entry's bytes and whose msg_name is the VTEP's prebuilt sockaddr; a lone
-//            entry (a ping, an ACK) skips the batching: one sendto() or one TAP write
+//            at the entry's bytes and whose msg_name is the VTEP's prebuilt sockaddr; a burst
+//            of one datagram (a ping, an ACK) skips the batching: one sendto()
 // No frame is copied between buffers on the way: kernel → slot → (core edits in place) → kernel.
 //
 // With offloads (cli/phy/offload.ts) the same turn moves 64 KiB at a time: TAP reads return
@@ -262,7 +262,7 @@ export class FrameLoop {
     this.bursts++;
     const tx = this.core.process(k, now);
     if (this.cfg.pcapFd !== undefined) this.record(k, this.cfg.pcapFd);
-    if (tx !== 1 || !this.transmitOne()) this.transmit(tx);
+    this.transmit(tx);
   }
 
   /** Appends every inner frame of the burst the switch took in, as pcap records, in one writev. */
@@ -314,33 +314,6 @@ export class FrameLoop {
     else this.pcapRecords += m;
   }
 
-  /**
-   * A burst that switched to one plain datagram or one TAP frame (a ping, an ACK, a handshake: the
-   * frames whose latency counts) goes out with one call and none of the batching: after an idle
-   * spell every line of code and memory a burst touches is a cache miss. Returns false for entries
-   * it leaves to transmit(): GSO messages, and a send the socket could not take at once.
-   */
-  private transmitOne(): boolean {
-    const mem = this.mem;
-    const e = this.core.txPtr;
-    const ptr = mem.getUint32(e + TX.PTR, true);
-    const len = mem.getUint32(e + TX.LEN, true);
-    const target = mem.getUint32(e + TX.TARGET, true);
-    if (target >= TARGET_REMOTE) {
-      const vtep = target - TARGET_REMOTE;
-      const gso = mem.getUint16(e + TX.GSO_SIZE, true);
-      if ((gso !== 0 && len > gso) || vtep >= this.peersBuilt) return false;
-      const out = this.udpOut[mem.getUint16(e + TX.SRC_PORT, true) % this.udpOut.length];
-      const peer = this.peers.base + vtep * SOCKADDR_IN6_LEN;
-      if (c.sendto(out.fd, this.memBase + ptr, len, 0, peer, this.saLen) !== len) return false;
-      this.sent.datagrams++;
-      this.sent.syscalls++;
-      return true;
-    }
-    this.writeLocal(e, ptr, len, target);
-    return true;
-  }
-
   /** TX entry `e` (frame at ptr, len) to the TAP of port `target`, behind its virtio_net_hdr if any. */
   private writeLocal(e: number, ptr: number, len: number, target: number): void {
     const fd = this.portFd[target] ?? NO_FD;
@@ -370,8 +343,17 @@ export class FrameLoop {
         if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
         const gso = mem.getUint16(e + TX.GSO_SIZE, true);
         const out = senders[mem.getUint16(e + TX.SRC_PORT, true) % senders.length];
+        const peer = this.peers.base + vtep * SOCKADDR_IN6_LEN;
+        // A burst that switched to one plain datagram (a ping, an ACK: the frames whose latency
+        // counts) skips the batching: after an idle spell every line of code and memory a burst
+        // touches is a cache miss. A send the socket cannot take at once goes the batch way.
+        if (
+          count === 1 && (gso === 0 || len <= gso) && out.sendNow(this.memBase + ptr, len, peer, this.saLen)
+        ) {
+          continue;
+        }
         if (out.pending === 0) queued.push(out);
-        out.add(this.memBase + ptr, len, gso, this.peers.base + vtep * SOCKADDR_IN6_LEN, this.saLen);
+        out.add(this.memBase + ptr, len, gso, peer, this.saLen);
         continue;
       }
       this.writeLocal(e, ptr, len, target);

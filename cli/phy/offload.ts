@@ -238,6 +238,18 @@ export class UdpSender {
     this.segs[i] = segs;
   }
 
+  /**
+   * One datagram now, with one sendto() and no message to build: for a lone frame. False (nothing
+   * sent, nothing counted) when the socket did not take it; add() and flush() then retry, wait or
+   * count the failure.
+   */
+  sendNow(addr: number, len: number, name: number, nameLen: number): boolean {
+    if (c.sendto(this.fd, addr, len, 0, name, nameLen) !== len) return false;
+    this.counters.datagrams++;
+    this.counters.syscalls++;
+    return true;
+  }
+
   /** Sends every queued message; waits briefly for room in the send buffer, then drops. */
   flush(): void {
     const n = this.queued;

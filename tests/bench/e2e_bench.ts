@@ -28,7 +28,7 @@
 import { parseArgs } from "node:util";
 import { controlGet } from "../../cli/control/client.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
-import { DENO, kernelVtep, Lab, type Process, twoHosts, type Vtep } from "../netns.ts";
+import { DENO, kernelVtep, Lab, type Process, twoHosts, type Vtep, waitForLink } from "../netns.ts";
 import { tincPair } from "./tinc.ts";
 
 const VNI = "42";
@@ -147,14 +147,7 @@ async function setupFloor(lab: Lab): Promise<Topology> {
       "tests/bench/floor_forwarder.ts",
       ...[tap, c, `${overlay}/24`, local, peer],
     ], `floor forwarder ${i}`);
-    const deadline = Date.now() + 15000;
-    while ((await lab.exec(c, ["ip", "link", "show", tap, "up"])).stdout.trim() === "") {
-      if (!p.running) throw new Error(`floor forwarder exited early: ${await p.stderr}`);
-      if (Date.now() > deadline) {
-        throw new Error(`floor forwarder did not bring up ${tap} in ${c} within 15 s`);
-      }
-      await sleep(100);
-    }
+    await waitForLink(c, tap, p, 15000); // warmUp() then waits for the path to carry pings
     return p;
   };
   const f1 = await forwarder(1, h1, c1, C1, H1, H2);

@@ -5,7 +5,7 @@
 // Each host's tincd runs in the host namespace; its TAP is moved into the container namespace, as
 // `weft vtep --netns` does, and addressed there. No tinc-up script: the bench configures the link.
 
-import { type Lab, type Process, run } from "../netns.ts";
+import { type Lab, type Process, run, waitForLink } from "../netns.ts";
 
 export interface TincNode {
   /** tinc node name, also the file name under hosts/. */
@@ -47,17 +47,6 @@ async function configure(dir: string, node: TincNode, peer: TincNode): Promise<v
   // -K is non-interactive when stdin is not a terminal: it writes rsa_key.priv and appends the
   // public key to hosts/NAME.
   await run(["tincd", "-c", dir, `-K${KEY_BITS}`], { timeoutMs: 30000, check: true });
-}
-
-/** Polls until `dev` exists in namespace `ns`. */
-async function waitForLink(ns: string, dev: string, tincd: Process, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!tincd.running) throw new Error(`tincd exited early: ${await tincd.stderr}`);
-    if ((await run(["ip", "-n", ns, "link", "show", dev])).code === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`tincd did not create ${dev} in ${ns} within ${timeoutMs} ms`);
 }
 
 /**
