@@ -3,13 +3,12 @@
 // message is announced on an eventfd, since the worker sits in poll().
 
 import { check } from "../sys/errno.ts";
-import { addressOf, EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../sys/libc.ts";
+import { EFD_CLOEXEC, EFD_NONBLOCK, libc } from "../sys/libc.ts";
+import { region } from "../sys/mem.ts";
 import type { DpOp, FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } from "./protocol.ts";
 
 /** How long stop() waits for the worker to leave its loop before terminating it. */
 const STOP_TIMEOUT_MS = 2000;
-/** The eventfd increment, as the u64 write(2) takes; > 64 B so V8 keeps it off-heap. */
-const WAKE_BUF_LEN = 128;
 /**
  * How often the main thread advances the worker's seconds clock. The worker reads the clock each
  * burst; a shared Int32 is one load where performance.now() is a runtime call, which costs a
@@ -26,7 +25,8 @@ type Pending = { resolve: (data: unknown) => void; reject: (e: Error) => void };
 export class Dataplane {
   private readonly worker: Worker;
   private readonly wakeFd: number;
-  private readonly one = new ArrayBuffer(WAKE_BUF_LEN);
+  /** The eventfd increment, as the u64 write(2) takes. */
+  private readonly one = region(8);
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private stopped?: () => void;
@@ -39,7 +39,7 @@ export class Dataplane {
   private constructor(worker: Worker, wakeFd: number) {
     this.worker = worker;
     this.wakeFd = wakeFd;
-    new DataView(this.one).setUint32(0, 1, true);
+    this.one.view.setUint32(0, 1, true);
     this.failed = new Promise((_, reject) => (this.fail = reject));
     this.failed.catch(() => {});
   }
@@ -111,7 +111,7 @@ export class Dataplane {
 
   private send(m: ToWorker): void {
     this.worker.postMessage(m);
-    libc().write(this.wakeFd, addressOf(new Uint8Array(this.one)), 8);
+    libc().write(this.wakeFd, this.one.base, 8);
   }
 
   private request<T>(m: { type: "fdb" | "stats" } | { type: "ops"; ops: DpOp[] }): Promise<T> {

@@ -135,9 +135,9 @@ export class FrameLoop {
     this.clock = new Int32Array(cfg.clock);
     this.peers = region(core.config.maxVteps * SOCKADDR_IN6_LEN);
     this.pfd = this.buildPoll();
-    this.udpIn = new UdpReceiver(cfg.udpFd, BURST, cfg.udpGro ?? false);
+    this.udpIn = new UdpReceiver(cfg.udpFd, BURST);
     const senders = cfg.senderFds?.length ? cfg.senderFds : [cfg.udpFd];
-    this.udpOut = senders.map((fd) => new UdpSender(fd, cfg.udpGso ?? false, undefined, this.sent));
+    this.udpOut = senders.map((fd) => new UdpSender(fd, cfg.udpGso ?? false, this.sent));
     if (cfg.vnetHdr) this.vnetTap = new VnetTap();
     for (let i = 0; i < BURST; i++) {
       this.slotPtr.push(core.slotData(i));
@@ -343,17 +343,14 @@ export class FrameLoop {
         if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
         const gso = mem.getUint16(e + TX.GSO_SIZE, true);
         const out = senders[mem.getUint16(e + TX.SRC_PORT, true) % senders.length];
+        const addr = this.memBase + ptr;
         const peer = this.peers.base + vtep * SOCKADDR_IN6_LEN;
         // A burst that switched to one plain datagram (a ping, an ACK: the frames whose latency
         // counts) skips the batching: after an idle spell every line of code and memory a burst
-        // touches is a cache miss. A send the socket cannot take at once goes the batch way.
-        if (
-          count === 1 && (gso === 0 || len <= gso) && out.sendNow(this.memBase + ptr, len, peer, this.saLen)
-        ) {
-          continue;
-        }
+        // touches is a cache miss.
+        if (count === 1 && out.sendNow(addr, len, gso, peer, this.saLen)) continue;
         if (out.pending === 0) queued.push(out);
-        out.add(this.memBase + ptr, len, gso, peer, this.saLen);
+        out.add(addr, len, gso, peer, this.saLen);
         continue;
       }
       this.writeLocal(e, ptr, len, target);

@@ -146,7 +146,7 @@ class Dataplane {
         ...this.core.portCounters(p.id),
       })),
       vteps,
-      io: { ...this.loop.io },
+      io: this.loop.io,
       fdb: { used: this.core.fdbSize, capacity: this.core.fdbCapacity },
     };
   }

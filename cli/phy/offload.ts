@@ -33,7 +33,6 @@ import {
   TUNSETOFFLOAD,
   TUNSETVNETHDRSZ,
   UDP_GRO,
-  UDP_MAX_SEGMENTS,
   UDP_SEGMENT,
   UIO_MAXIOV,
   VIRTIO_NET_HDR_LEN,
@@ -167,7 +166,7 @@ export class UdpSender {
   private readonly ctl: Region;
   /** Datagrams per queued message (1 unless it carries UDP_SEGMENT). */
   private readonly segs: Uint16Array;
-  private readonly capacity: number;
+  private readonly capacity = UIO_MAXIOV;
   private readonly waitPfd = region(POLLFD_LEN);
   private queued = 0;
 
@@ -175,13 +174,7 @@ export class UdpSender {
    * `counters` may be shared by several senders (the frame loop's source-port sockets), so that
    * totals need no loop over them per burst.
    */
-  constructor(
-    readonly fd: number,
-    readonly gso: boolean,
-    capacity = UIO_MAXIOV,
-    readonly counters: SendCounters = sendCounters(),
-  ) {
-    this.capacity = Math.max(UDP_MAX_SEGMENTS, Math.min(capacity, UIO_MAXIOV));
+  constructor(readonly fd: number, readonly gso: boolean, readonly counters: SendCounters = sendCounters()) {
     this.vec = region(this.capacity * MMSGHDR_LEN);
     this.iov = region(this.capacity * IOVEC_LEN);
     this.ctl = region(this.capacity * CMSG_SPACE_8);
@@ -239,11 +232,12 @@ export class UdpSender {
   }
 
   /**
-   * One datagram now, with one sendto() and no message to build: for a lone frame. False (nothing
-   * sent, nothing counted) when the socket did not take it; add() and flush() then retry, wait or
-   * count the failure.
+   * One plain datagram now, with one sendto() and no message to build: for a lone frame. False
+   * (nothing sent, nothing counted) for a GSO entry (add() cuts or batches it) and when the socket
+   * did not take it; add() and flush() then retry, wait or count the failure.
    */
-  sendNow(addr: number, len: number, name: number, nameLen: number): boolean {
+  sendNow(addr: number, len: number, gsoSize: number, name: number, nameLen: number): boolean {
+    if (gsoSize !== 0 && len > gsoSize) return false;
     if (c.sendto(this.fd, addr, len, 0, name, nameLen) !== len) return false;
     this.counters.datagrams++;
     this.counters.syscalls++;
@@ -326,7 +320,7 @@ export class UdpReceiver {
   private dirtyFrom = 0;
   private dirtyTo = 0;
 
-  constructor(readonly fd: number, readonly count: number, readonly gro: boolean) {
+  constructor(readonly fd: number, count: number) {
     this.vec = region(count * MMSGHDR_LEN);
     this.iov = region(count * IOVEC_LEN);
     this.names = region(count * SOCKADDR_IN6_LEN);

@@ -9,12 +9,10 @@
 //    of rax (eax) holds the same value, −1 included. "isize" would box a BigInt per call.
 
 // ── <fcntl.h>, <asm-generic/fcntl.h> ────────────────────────────────────────────────────────
-export const O_RDONLY = 0o0;
 export const O_WRONLY = 0o1;
 export const O_RDWR = 0o2;
 export const O_CREAT = 0o100;
 export const O_TRUNC = 0o1000;
-export const O_APPEND = 0o2000;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
 
@@ -30,8 +28,6 @@ export const IFF_PERSIST = 0x0800;
 export const IFF_VNET_HDR = 0x4000;
 /** _IOW('T', 208, unsigned int) — the argument is the flag word itself, not a pointer. */
 export const TUNSETOFFLOAD = 0x400454d0;
-/** _IOR('T', 215, int) */
-export const TUNGETVNETHDRSZ = 0x800454d7;
 /** _IOW('T', 216, int) */
 export const TUNSETVNETHDRSZ = 0x400454d8;
 /** TUNSETOFFLOAD flags: what the reader can take — partial checksums, TSO/USO super-frames. */
@@ -39,7 +35,6 @@ export const TUN_F_CSUM = 0x01;
 export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
 export const TUN_F_TSO_ECN = 0x08;
-export const TUN_F_UFO = 0x10;
 /** Linux ≥ 6.2; older kernels answer EINVAL to the whole TUNSETOFFLOAD. */
 export const TUN_F_USO4 = 0x20;
 export const TUN_F_USO6 = 0x40;
@@ -66,8 +61,6 @@ export const SO_RCVBUFFORCE = 33;
 export const MSG_DONTWAIT = 0x40;
 /** msg_flags: the datagram was longer than the buffer; the rest is gone. */
 export const MSG_TRUNC = 0x20;
-/** msg_flags: control data did not fit msg_controllen. */
-export const MSG_CTRUNC = 0x08;
 // <linux/udp.h>: UDP GSO (Linux ≥ 4.18) and GRO (≥ 5.0) for unconnected sockets.
 export const SOL_UDP = 17;
 /** setsockopt or cmsg (u16): cut one send into datagrams of this payload size. */
@@ -95,7 +88,6 @@ export const UIO_MAXIOV = 1024;
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;
 export const POLLERR = 0x008;
-export const POLLHUP = 0x010;
 /** sizeof(struct pollfd): int fd; short events; short revents. */
 export const POLLFD_LEN = 8;
 export const EFD_CLOEXEC = O_CLOEXEC;

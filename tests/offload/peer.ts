@@ -46,7 +46,7 @@ if (mode === "recv") {
   if (gro && !s.gro) throw new Error("UDP_GRO refused");
   const N = 64;
   const mem = buffer(N * SLOT);
-  const rx = new UdpReceiver(s.fd, N, gro);
+  const rx = new UdpReceiver(s.fd, N);
   for (let i = 0; i < N; i++) rx.setBuffer(i, mem.base + i * SLOT, 65536);
   const msgs: { len: number; gso: number; trunc: boolean; first: number }[] = [];
   let datagrams = 0, messages = 0, bytes = 0, truncated = 0, syscalls = 0;
