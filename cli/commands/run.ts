@@ -1,9 +1,8 @@
 // `weft run -d --name C --network NAME [--ip IP] [-- CMD…]`: a container (network namespace C)
 // on an overlay network, with eth0 on the daemon's switch.
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
-import { api, HOST_OPTION } from "../control/daemon/client.ts";
+import { api, parseCommand } from "../control/daemon/client.ts";
 
 const USAGE = `Usage: weft run -d --name NAME --network NETWORK [--ip IP] [-- CMD [ARG…]]
   The container is a network namespace NAME: "ip netns exec NAME …" and "weft exec NAME -- …" work.
@@ -13,24 +12,13 @@ export async function main(args: string[]): Promise<number> {
   const dd = args.indexOf("--");
   const own = dd >= 0 ? args.slice(0, dd) : args;
   let cmd = dd >= 0 ? args.slice(dd + 1) : [];
-  let v, positionals;
-  try {
-    ({ values: v, positionals } = parseArgs({
-      args: own,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        ...HOST_OPTION,
-        detach: { type: "boolean", short: "d" },
-        name: { type: "string" },
-        network: { type: "string" },
-        net: { type: "string" },
-        ip: { type: "string" },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: v, positionals } = parseCommand(own, {
+    detach: { type: "boolean", short: "d" },
+    name: { type: "string" },
+    network: { type: "string" },
+    net: { type: "string" },
+    ip: { type: "string" },
+  }, USAGE);
   // `weft run -d --name c1 --network n alpine sleep 1d`: an image name has no meaning here; the rest is CMD.
   if (!cmd.length && positionals.length > 1) cmd = positionals.slice(1);
   const network = v.network ?? v.net;

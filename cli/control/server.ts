@@ -10,7 +10,8 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-async function answering(path: string): Promise<boolean> {
+/** Whether a process accepts connections on the unix socket at `path`. */
+export async function answering(path: string): Promise<boolean> {
   try {
     (await Deno.connect({ transport: "unix", path })).close();
     return true;

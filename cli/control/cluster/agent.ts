@@ -122,7 +122,6 @@ export class Agent {
   private hb?: ReturnType<typeof setInterval>;
   connected = false;
   onSnapshot: (s: Snapshot) => void = () => {};
-  onRefused: (message: string) => void = () => {};
   log: (m: string) => void = (m) => console.error(m);
 
   constructor(readonly creds: Credentials) {}
@@ -141,7 +140,6 @@ export class Agent {
         if (this.stopped) break;
         const msg = e instanceof Error ? e.message : String(e);
         if (msg.startsWith("refused:")) {
-          this.onRefused(msg.slice(8).trim());
           this.log(`the manager refused this node: ${msg.slice(8).trim()}`);
           return;
         }

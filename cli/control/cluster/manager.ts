@@ -10,6 +10,7 @@
 import {
   caDigest,
   createCa,
+  formatToken,
   issueCert,
   type KeyPairPem,
   randomSecret,
@@ -37,6 +38,7 @@ import {
   type NodeRecord,
   type NodeView,
   type Snapshot,
+  validName,
 } from "./types.ts";
 
 export class ClusterError extends Error {
@@ -96,14 +98,6 @@ export class Manager {
     return this.store.all<NodeRecord>("node").find((n) => n.role === "manager")!.id;
   }
 
-  static exists(stateDir: string): boolean {
-    try {
-      return Deno.statSync(`${stateDir}/store.jsonl`).isFile && Deno.statSync(`${stateDir}/ca.pem`).isFile;
-    } catch {
-      return false;
-    }
-  }
-
   static async init(stateDir: string, o: InitOptions): Promise<Manager> {
     const m = new Manager(stateDir);
     m.store.open();
@@ -156,12 +150,8 @@ export class Manager {
     this.server = await issueCert(this.ca, `weft-manager-${c.id.slice(0, 12)}`, ips);
   }
 
-  get caCert(): string {
-    return this.ca.cert;
-  }
-
   token(): string {
-    return `WFTKN-1-${this.cluster.caDigest}-${this.cluster.workerSecret}`;
+    return formatToken({ digest: this.cluster.caDigest, secret: this.cluster.workerSecret });
   }
 
   joinAddress(): string {
@@ -458,7 +448,7 @@ export class Manager {
   }
 
   createNetwork(o: { name: string; subnet?: string; gateway?: string; attachable?: boolean }): NetworkRecord {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(o.name)) {
+    if (!validName(o.name)) {
       throw new ClusterError(`invalid network name "${o.name}": letters, digits, "_", "." and "-", up to 63`);
     }
     if (this.findNetwork(o.name)?.name === o.name) {

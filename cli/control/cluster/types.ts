@@ -1,5 +1,10 @@
 // Records of the cluster state (the manager's store) and the snapshot each node receives.
 
+/** Names of networks and containers (a container's is its namespace's): as Docker takes them. */
+export function validName(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name);
+}
+
 export interface ClusterRecord {
   id: string;
   createdAt: string;

@@ -11,8 +11,15 @@ import { ClusterError, type InitOptions, Manager } from "../cluster/manager.ts";
 import { Agent, type Credentials, join, JoinError, parseRemote } from "../cluster/agent.ts";
 import { TokenError } from "../cluster/pki.ts";
 import { ipToInt, parseCidr } from "../cluster/ipam.ts";
-import { CONTROL_PORT, type EndpointRecord, type NetworkRecord, type Snapshot } from "../cluster/types.ts";
+import {
+  CONTROL_PORT,
+  type EndpointRecord,
+  type NetworkRecord,
+  type Snapshot,
+  validName,
+} from "../cluster/types.ts";
 import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
+import { answering } from "../server.ts";
 import type { Tap } from "../../phy/tap.ts";
 import {
   alive,
@@ -24,7 +31,6 @@ import {
   SandboxError,
   startProcess,
   unplug,
-  validName,
 } from "./sandbox.ts";
 
 export class ApiError extends Error {
@@ -165,18 +171,14 @@ export class Daemon {
   private async listen(): Promise<void> {
     const sock = this.o.socket;
     Deno.mkdirSync(sock.slice(0, sock.lastIndexOf("/")) || "/", { recursive: true });
-    try {
-      const c = await Deno.connect({ transport: "unix", path: sock });
-      c.close();
+    if (await answering(sock)) {
       throw new ApiError(
         `another daemon is listening on ${sock}; give this one its own --host and --state-dir`,
       );
-    } catch (e) {
-      if (e instanceof ApiError) throw e;
-      try {
-        Deno.removeSync(sock);
-      } catch { /* none */ }
     }
+    try {
+      Deno.removeSync(sock);
+    } catch { /* none */ }
     this.server = Deno.serve({ path: sock, onListen() {} }, (req) => this.handle(req));
   }
 

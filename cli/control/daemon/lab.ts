@@ -178,7 +178,6 @@ export class Lab {
       const ns = line.split(" ")[0];
       if (ns.startsWith(this.prefix)) await sh(["ip", "netns", "del", ns], { check: false });
     }
-    // Processes a container ran (sleep, iperf3) die with nothing holding them: kill by namespace.
     try {
       Deno.removeSync(this.dir, { recursive: true });
     } catch { /* best effort */ }

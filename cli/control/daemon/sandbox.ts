@@ -18,10 +18,6 @@ async function ip(args: string[]): Promise<void> {
   }
 }
 
-export function validName(name: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name);
-}
-
 export { namespaceExists };
 
 export async function createNamespace(name: string): Promise<void> {
