@@ -74,7 +74,6 @@ export function counters(): usize { return C.countersPtr; }
 export function portCounters(): usize { return C.portCountersPtr; }
 export function vtepCounters(): usize { return C.vtepCountersPtr; }
 export function counterBlockLength(): u32 { return C.BLOCK_COUNTERS; }
-export function linkCounterLength(): u32 { return C.LINK_COUNTERS; }
 export function memoryUsed(): usize { return L.memoryUsed(); }
 /** Where segmented super-frames are laid out (TX entries may point there). */
 export function arena(): usize { return arenaBase(); }

@@ -35,7 +35,6 @@ export let burstMax: u32 = 0;
 export let rxPtr: usize = 0;
 export let txMax: u32 = 0;
 export let txPtr: usize = 0;
-export let slotCount: u32 = 0;
 export let slotSize: u32 = 0;
 export let slotsPtr: usize = 0;
 export let slotsEnd: usize = 0;
@@ -49,7 +48,6 @@ export function layoutIo(burst: u32, tx: u32, slots: u32, size: u32): bool {
   rxPtr = reserve(<usize>burst * 48);
   txMax = tx;
   txPtr = reserve(<usize>tx * 32);
-  slotCount = slots;
   slotSize = size;
   slotsPtr = reserve(<usize>slots * size);
   slotsEnd = slotsPtr + <usize>slots * size;

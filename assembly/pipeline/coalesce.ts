@@ -8,10 +8,10 @@
 // The merge is in place: each datagram's payload moves back over the headers before it, so the
 // super-frame grows inside the GRO buffer it came in, never past the next datagram's start.
 
-import { IPPROTO_TCP, refreshChecksum, setTotalLen } from "../wire/ipv4";
-import { setPayloadLen } from "../wire/ipv6";
-import { TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_FLAGS, TCP_PSH, seq } from "../wire/tcp";
-import { finish, sumBytes } from "../wire/checksum";
+import { IPPROTO_TCP, pseudoHeaderSum as ipv4PseudoHeaderSum, refreshChecksum, setTotalLen } from "../wire/ipv4";
+import { pseudoHeaderSum as ipv6PseudoHeaderSum, setPayloadLen } from "../wire/ipv6";
+import { TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_FLAGS, TCP_PSH, flags as tcpFlags, seq } from "../wire/tcp";
+import { finish } from "../wire/checksum";
 import { F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, emitVnet } from "../wire/virtio_net";
 import { ipEnd, isV6, l3, l4, l4ChecksumValid, l4Proto, parseL4, payloadAt } from "./offload";
 
@@ -41,7 +41,7 @@ export function offer(tx: usize, frame: usize, len: u32, target: u32): bool {
     flush();
     return false;
   }
-  let fl = load<u8>(frame + l4, TCP_FLAGS);
+  let fl = tcpFlags(frame + l4);
   let onlyAckPsh = (fl & ~(TCP_ACK_FLAG | TCP_PSH)) == 0 && (fl & TCP_ACK_FLAG) != 0;
   let payload = len - payloadAt;
   if (open && onlyAckPsh && target == headTarget && payloadAt == hdr && l3 == headL3 && l4 == headL4 &&
@@ -59,7 +59,7 @@ export function offer(tx: usize, frame: usize, len: u32, target: u32): bool {
     store<u32>(headFrame + headL4, ack, TCP_ACK);
     store<u16>(headFrame + headL4, window, 14);
     if ((fl & TCP_PSH) != 0 || payload < mss) {
-      store<u8>(headFrame + headL4, load<u8>(headFrame + headL4, TCP_FLAGS) | (fl & TCP_PSH), TCP_FLAGS);
+      store<u8>(headFrame + headL4, tcpFlags(headFrame + headL4) | (fl & TCP_PSH), TCP_FLAGS);
       flush();
     }
     return true;
@@ -118,19 +118,13 @@ export function flush(): void {
     setTotalLen(ip, headLen - headL3);
     refreshChecksum(ip);
   }
-  // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not complemented.
+  // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not complemented. The head's
+  // own headers, not parseL4's globals: those may describe a later frame by now.
   let t = headFrame + headL4;
-  let sum = pseudoSumAt(headFrame, upper);
+  let sum = headV6 ? ipv6PseudoHeaderSum(ip, upper, IPPROTO_TCP) : ipv4PseudoHeaderSum(ip, upper, IPPROTO_TCP);
   store<u16>(t, bswap<u16>(<u16>~finish(sum)), TCP_CHECKSUM);
   emitVnet(headTx + 20, F_NEEDS_CSUM, headV6 ? GSO_TCPV6 : GSO_TCPV4, hdr, mss, headL4, TCP_CHECKSUM);
   store<u16>(headTx, 1, 18); // TX_HAS_VNET
-}
-
-/** Pseudo-header sum of the head (parseL4's globals may describe a later frame by now). */
-function pseudoSumAt(frame: usize, upper: u32): u64 {
-  let ip = frame + headL3;
-  if (headV6) return sumBytes(ip + 8, 32, 0) + <u64>upper + <u64>IPPROTO_TCP;
-  return sumBytes(ip + 12, 8, 0) + <u64>upper + <u64>IPPROTO_TCP;
 }
 
 export function reset(): void {

@@ -15,7 +15,7 @@ import {
   pseudoHeaderSum as ipv4Pseudo, refreshChecksum, setIdent, setTotalLen, totalLen,
 } from "../wire/ipv4";
 import { IPV6_HEADER_LEN, check as ipv6Check, nextHeader, payloadLen, pseudoHeaderSum as ipv6Pseudo, setPayloadLen } from "../wire/ipv6";
-import { TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_PSH, check as tcpCheck, headerLen as tcpHeaderLen, seq, setSeq } from "../wire/tcp";
+import { TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_PSH, check as tcpCheck, flags as tcpFlags, headerLen as tcpHeaderLen, seq, setSeq } from "../wire/tcp";
 import { UDP_HEADER_LEN, check as udpCheck } from "../wire/udp";
 import { finish, sumBytes } from "../wire/checksum";
 import { VXLAN_HEADER_LEN, emitVxlan } from "../wire/vxlan";
@@ -161,7 +161,7 @@ export function segment(frame: usize, len: u32, vnet: usize, vni: u32, maxFrame:
   let out = arenaCursor;
   let id0 = isV6 ? <u16>0 : ident(frame + l3);
   let seq0 = tcp ? seq(frame + l4) : 0;
-  let flags0 = tcp ? load<u8>(frame + l4, TCP_FLAGS) : 0;
+  let flags0 = tcp ? tcpFlags(frame + l4) : 0;
   for (let i: u32 = 0; i < n; i++) {
     let chunk = i + 1 < n ? mss : payload - i * mss;
     let d = out + <usize>i * stride;

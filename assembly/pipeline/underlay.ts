@@ -8,9 +8,10 @@ import { IPV6_HEADER_LEN, IPV6_SRC, check as ipv6Check, emitIpv6, nextHeader, pa
 import { UDP_HEADER_LEN, check as udpCheck, dstPort, emitUdp, length as udpLength, setChecksum, srcPort } from "../wire/udp";
 import { finish, sumBytes } from "../wire/checksum";
 import { record, vtepPort } from "../switch/vtep";
+import { VXLAN_PORT } from "../wire/vxlan";
 
 /** UDP destination port that marks VXLAN (RFC 7348: 4789; configurable, as on Linux). */
-export let vxlanPort: u16 = 4789;
+export let vxlanPort: u16 = VXLAN_PORT;
 export function setVxlanPort(port: u16): void { vxlanPort = port; }
 
 // Results of `parse`: where the VXLAN datagram starts, and its sender.

@@ -42,7 +42,6 @@ export function layoutVteps(count: u32): bool {
 
 @inline export function vtepPort(id: u32): u16 { return load<u16>(record(id), PORT); }
 @inline export function vtepFlags(id: u32): u16 { return load<u16>(record(id), FLAGS); }
-export function setVtepFlags(id: u32, f: u16): void { store<u16>(record(id), f, FLAGS); }
 
 @inline function hashAddr(hi: u64, lo: u64): u32 {
   return <u32>mix64(hi ^ mix64(lo));

@@ -41,8 +41,3 @@ export function emitVnet(
   store<u16>(p, <u16>start, CSUM_START);
   store<u16>(p, <u16>offset, CSUM_OFFSET);
 }
-
-@inline export function clearVnet(p: usize): void {
-  store<u64>(p, 0);
-  store<u16>(p, 0, 8);
-}

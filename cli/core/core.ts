@@ -32,7 +32,6 @@ interface Exports {
   portCounters(): number;
   vtepCounters(): number;
   counterBlockLength(): number;
-  linkCounterLength(): number;
   memoryUsed(): number;
   arena(): number;
   arenaBytes(): number;
