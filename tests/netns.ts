@@ -257,6 +257,14 @@ export async function twoHosts(lab: Lab) {
   return { h1, h2, c1, c2 };
 }
 
+/** twoHosts() with `weft vtep` on each (TAPs t1, t2 in c1, c2 at 10.0.0.1/24, 10.0.0.2/24). */
+export async function twoWeftHosts(lab: Lab, extra: string[] = []) {
+  const { h1, h2, c1, c2 } = await twoHosts(lab);
+  const v1 = await vtepFor(lab, h1, c1, "t1", "10.0.0.1/24", "198.18.0.1", "198.18.0.2", extra);
+  const v2 = await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1", extra);
+  return { c1, c2, v1, v2 };
+}
+
 /** n hosts h1..hn on one underlay bridge (198.18.0.i/24), containers c1..cn with IPv6 off. */
 export async function hostsOnBridge(lab: Lab, n: number) {
   const sw = await lab.netns("sw");

@@ -28,10 +28,18 @@
 import { parseArgs } from "node:util";
 import { controlGet } from "../../cli/control/client.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
-import { DENO, kernelVtep, Lab, type Process, twoHosts, type Vtep, waitForLink } from "../netns.ts";
+import {
+  DENO,
+  kernelVtep,
+  Lab,
+  type Process,
+  twoHosts,
+  twoWeftHosts,
+  type Vtep,
+  waitForLink,
+} from "../netns.ts";
 import { tincPair } from "./tinc.ts";
 
-const VNI = "42";
 const OVERLAY_MTU = 1450;
 const H1 = "198.18.0.1", H2 = "198.18.0.2";
 const C1 = "10.0.0.1", C2 = "10.0.0.2";
@@ -183,15 +191,7 @@ const WEFT_STEPS: { key: Key; offload?: string; label: string; change: string }[
 
 /** `weft vtep` on each host with the CLI's defaults (MTU 1450), and `--offload` if given. */
 async function setupWeft(lab: Lab, key: Key, label: string, offload?: string): Promise<Topology> {
-  const { h1, h2, c1, c2 } = await twoHosts(lab);
-  const vtep = (i: 1 | 2, h: string, c: string, overlay: string, local: string, peer: string) =>
-    lab.vtep(h, [
-      ...["--vni", VNI, "--tap", `${lab.prefix}t${i}`, "--netns", c, "--address", `${overlay}/24`],
-      ...["--listen", local, "--peer", peer],
-      ...(offload ? ["--offload", offload] : []),
-    ]);
-  const v1 = await vtep(1, h1, c1, C1, H1, H2);
-  const v2 = await vtep(2, h2, c2, C2, H2, H1);
+  const { c1, c2, v1, v2 } = await twoWeftHosts(lab, offload ? ["--offload", offload] : []);
   return {
     key,
     label,

@@ -9,6 +9,8 @@ const ROOT = new URL("../../", import.meta.url);
 const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
 const OUTER = new URL("kernel-vxlan-vni42/outer.pcap", FIXTURES).pathname;
 const INNER = new URL("kernel-vxlan-vni42/inner.pcap", FIXTURES).pathname;
+/** `weft pcap encap` as the kernel capture's VTEPs: VNI 42, 198.18.0.1 → 198.18.0.2. */
+const ENCAP_42 = ["encap", "--vni", "42", "--src", "198.18.0.1", "--dst", "198.18.0.2"];
 const TCPDUMP = new URL("tcpdump-tests/", FIXTURES).pathname;
 
 function denoBinary(): string {
@@ -120,7 +122,7 @@ Deno.test({
   fn: async () => {
     await withTemp(async (dir) => {
       const out = `${dir}/outer.pcap`;
-      const r = await weft("encap", "--vni", "42", "--src", "198.18.0.1", "--dst", "198.18.0.2", INNER, out);
+      const r = await weft(...ENCAP_42, INNER, out);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^vni 42: 63 encapsulated, 0 dropped$/m);
       const input = readPcap(await Deno.readFile(INNER)).packets;
@@ -214,19 +216,7 @@ Deno.test({
 
 Deno.test("pcap encap --mtu drops larger frames and counts them as over_mtu", async () => {
   await withTemp(async (dir) => {
-    const r = await weft(
-      "encap",
-      "--vni",
-      "42",
-      "--src",
-      "198.18.0.1",
-      "--dst",
-      "198.18.0.2",
-      "--mtu",
-      "1400",
-      INNER,
-      `${dir}/o.pcap`,
-    );
+    const r = await weft(...ENCAP_42, "--mtu", "1400", INNER, `${dir}/o.pcap`);
     assert.equal(r.code, 0, r.stderr);
     // The four 1400-byte pings (two echoes, two replies) carry 1428-byte IP packets.
     assert.match(r.stdout, /^vni 42: 59 encapsulated, 4 dropped \(over_mtu 4\)$/m);
@@ -261,20 +251,7 @@ Deno.test("pcap errors: one line and exit 2 for missing, non-pcap, truncated and
       await weft("decap", `${dir}/cut.pcap`, `${dir}/o.pcap`),
       /cut\.pcap: Truncated pcap file/,
     );
-    assertUsageError(
-      await weft(
-        "encap",
-        "--vni",
-        "42",
-        "--src",
-        "198.18.0.1",
-        "--dst",
-        "198.18.0.2",
-        `${dir}/cut.pcap`,
-        `${dir}/o.pcap`,
-      ),
-      /Truncated pcap file/,
-    );
+    assertUsageError(await weft(...ENCAP_42, `${dir}/cut.pcap`, `${dir}/o.pcap`), /Truncated pcap file/);
 
     const raw = new Uint8Array(24);
     const v = new DataView(raw.buffer);
@@ -304,22 +281,7 @@ Deno.test("pcap encap errors: bad VNI, bad address, mixed families, missing opti
     await weft("encap", "--vni", "42", "--src", "198.18.0.1", "--dst", "fd00::2", INNER, "o.pcap"),
     /must both be IPv4 or both IPv6/,
   );
-  assertUsageError(
-    await weft(
-      "encap",
-      "--vni",
-      "42",
-      "--src",
-      "198.18.0.1",
-      "--dst",
-      "198.18.0.2",
-      "--dst-mac",
-      "nope",
-      INNER,
-      "o.pcap",
-    ),
-    /invalid --dst-mac/,
-  );
+  assertUsageError(await weft(...ENCAP_42, "--dst-mac", "nope", INNER, "o.pcap"), /invalid --dst-mac/);
   assertUsageError(
     await weft("encap", "--src", "198.18.0.1", "--dst", "198.18.0.2", INNER, "o.pcap"),
     /needs --vni/,

@@ -10,7 +10,7 @@
 // Helpers that must run inside a namespace live in peer.ts.
 
 import assert from "node:assert/strict";
-import { DENO, Lab, run } from "../netns.ts";
+import { DENO, Lab, run, waitForLink } from "../netns.ts";
 import { loadCore } from "../../cli/core/load.ts";
 import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE } from "../../cli/core/core.ts";
 import { parseIp } from "../../cli/core/addr.ts";
@@ -135,7 +135,7 @@ Deno.test({
         `dump=${dump}`,
       ]);
       for (const [ns, tap, host] of [[c1, ta, 1], [c2, tb, 2]] as const) {
-        await until(["ip", "-n", ns, "link", "show", tap]);
+        await waitForLink(ns, tap, relay);
         await lab.exec(ns, ["ip", "addr", "add", `${net}.${host}/24`, "dev", tap], { check: true });
         await lab.exec(ns, ["ip", "link", "set", tap, "mtu", String(MTU), "up"], { check: true });
       }

@@ -2,7 +2,7 @@
 // bridge with c1's veth, h2 runs weft. (bench:e2e measures kernel ↔ kernel for reference.)
 
 import assert from "node:assert/strict";
-import { kernelVtep, Lab, macOf, run, tcpTransfer, twoHosts, weft } from "../netns.ts";
+import { kernelVtep, Lab, macOf, run, tcpTransfer, twoHosts, vtepFor, weft } from "../netns.ts";
 
 Deno.test({
   name: "weft vtep interoperates with the kernel's vxlan both ways",
@@ -28,21 +28,7 @@ Deno.test({
         "src",
         "198.18.0.2",
       ]);
-      const control = lab.tempPath("h2.sock");
-      await lab.vtep(h2, [
-        "--vni",
-        "42",
-        "--tap",
-        t2,
-        "--netns",
-        c2,
-        "--address",
-        "10.0.0.2/24",
-        "--listen",
-        "198.18.0.2",
-        "--peer",
-        "198.18.0.1",
-      ], control);
+      const v2 = await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1");
       await new Promise((r) => setTimeout(r, 300));
 
       const p21 = await lab.exec(c2, ["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.0.0.1"]);
@@ -53,7 +39,7 @@ Deno.test({
       const toKernel = await tcpTransfer(lab, c2, c1, "10.0.0.1");
       const gbps = (r: { gbps: number }) => r.gbps.toFixed(2);
       console.log(`kernel→weft: 20 MB TCP ${gbps(toWeft)} Gbit/s; weft→kernel ${gbps(toKernel)} Gbit/s`);
-      const s2 = (await weft(["stats", "--control", control, "--json"])).stdout;
+      const s2 = (await weft(["stats", "--control", v2.control, "--json"])).stdout;
       const c = JSON.parse(s2).vnis[0].counters;
       // weft's TAP handed it TSO super-frames; the kernel got plain MTU-sized VXLAN datagrams.
       assert.ok(c.gso_frames > 0, `weft cut super-frames for the kernel: ${s2.slice(0, 300)}`);

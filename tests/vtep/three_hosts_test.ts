@@ -3,7 +3,7 @@
 // learned entries age out (--ageing 2).
 
 import assert from "node:assert/strict";
-import { hostsOnBridge, Lab, macOf, type Vtep } from "../netns.ts";
+import { hostsOnBridge, Lab, macOf, type Vtep, vtepFor } from "../netns.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -25,23 +25,9 @@ Deno.test({
       const all = ["198.18.0.1", "198.18.0.2", "198.18.0.3"];
       const vteps: Vtep[] = [];
       for (const [i, h, c] of [[1, h1, c1], [2, h2, c2], [3, h3, c3]] as const) {
-        vteps.push(
-          await lab.vtep(h, [
-            "--vni",
-            "42",
-            "--tap",
-            tap(i),
-            "--netns",
-            c,
-            "--address",
-            `10.0.0.${i}/24`,
-            "--listen",
-            all[i - 1],
-            ...all.filter((_, j) => j !== i - 1).flatMap((a) => ["--peer", a]),
-            "--ageing",
-            "2",
-          ]),
-        );
+        const [first, ...more] = all.filter((_, j) => j !== i - 1);
+        const extra = [...more.flatMap((a) => ["--peer", a]), "--ageing", "2"];
+        vteps.push(await vtepFor(lab, h, c, `t${i}`, `10.0.0.${i}/24`, all[i - 1], first, extra));
       }
       const v1 = vteps[0];
       const to2 = "198.18.0.2:4789", to3 = "198.18.0.3:4789";

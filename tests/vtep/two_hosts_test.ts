@@ -2,14 +2,7 @@
 // with its TAP moved into a container namespace c1/c2 (10.0.0.1/24, 10.0.0.2/24).
 
 import assert from "node:assert/strict";
-import { Lab, pingRtt, tcpTransfer, twoHosts, vtepFor } from "../netns.ts";
-
-async function twoWeftHosts(lab: Lab, extra: string[]) {
-  const { h1, h2, c1, c2 } = await twoHosts(lab);
-  const v1 = await vtepFor(lab, h1, c1, "t1", "10.0.0.1/24", "198.18.0.1", "198.18.0.2", extra);
-  const v2 = await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1", extra);
-  return { c1, c2, v1, v2 };
-}
+import { Lab, pingRtt, tcpTransfer, twoWeftHosts } from "../netns.ts";
 
 for (const [mode, extra] of [["with offloads", []], ["with --no-offload", ["--no-offload"]]] as const) {
   Deno.test({
