@@ -3,7 +3,7 @@
 // socket — undoing what it did if any step fails — and runs until SIGINT/SIGTERM.
 
 import { parseArgs } from "node:util";
-import { formatIp, isMappedIpv4, parseEndpoint, parseIp } from "../core/addr.ts";
+import { formatEndpoint, formatIp, parseEndpoint, parseIp } from "../core/addr.ts";
 import { UsageError } from "../errors.ts";
 import { closeTap, openTap, type Tap, validTapName } from "../phy/tap.ts";
 import { closeUdp, openSenders, openUdp, type UdpSocket } from "../phy/udp.ts";
@@ -261,11 +261,8 @@ export async function main(args: string[]): Promise<number> {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     throw e;
   }
-  const where = isMappedIpv4(o.listen.address)
-    ? formatIp(o.listen.address)
-    : `[${formatIp(o.listen.address)}]`;
   console.log(
-    `weft vtep: VNI ${o.vni} on ${where}:${o.listen.port}, ` +
+    `weft vtep: VNI ${o.vni} on ${formatEndpoint(o.listen.address, o.listen.port)}, ` +
       `taps ${o.taps.map((t) => t.netns ? `${t.name}@${t.netns}` : t.name).join(", ")}, ` +
       `peers ${o.peers.map((p) => `${p.address}:${p.port}`).join(", ") || "none"}` +
       (o.control ? `, control ${o.control}` : ""),

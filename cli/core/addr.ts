@@ -120,6 +120,11 @@ export function parseEndpoint(text: string, defaultPort: number): { address: Uin
   return { address: parseIp(host), port };
 }
 
+/** parseEndpoint's inverse: "198.18.0.2:4789", "[2001:db8::2]:4789". */
+export function formatEndpoint(a: Uint8Array, port: number): string {
+  return isMappedIpv4(a) ? `${formatIp(a)}:${port}` : `[${formatIp(a)}]:${port}`;
+}
+
 export function parseMac(text: string): Uint8Array {
   const m =
     /^([0-9a-fA-F]{2})([:-])([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})$/

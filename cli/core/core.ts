@@ -287,14 +287,14 @@ export class WeftCore {
     opts: { vnet?: boolean; groStride?: number } = {},
   ): void {
     const d = this.rxPtr + i * RX_DESC_LEN;
-    this.view.setUint32(d, ptr, true);
-    this.view.setUint32(d + 4, len, true);
-    this.view.setUint16(d + 8, port, true);
-    this.view.setUint16(d + 10, peerPort, true);
-    this.view.setUint16(d + 12, 0, true);
-    this.view.setUint16(d + 14, opts.vnet ? RX_VNET_HDR : 0, true);
-    if (peer) this.bytes.set(peer, d + 16);
-    this.view.setUint16(d + 32, opts.groStride ?? 0, true);
+    this.view.setUint32(d + RX.PTR, ptr, true);
+    this.view.setUint32(d + RX.LEN, len, true);
+    this.view.setUint16(d + RX.PORT, port, true);
+    this.view.setUint16(d + RX.PEER_PORT, peerPort, true);
+    this.view.setUint16(d + RX.VERDICT, 0, true);
+    this.view.setUint16(d + RX.FLAGS, opts.vnet ? RX_VNET_HDR : 0, true);
+    if (peer) this.bytes.set(peer, d + RX.PEER);
+    this.view.setUint16(d + RX.GSO_SIZE, opts.groStride ?? 0, true);
   }
 
   /** Merge decapsulated TCP segments into super-frames (all TAPs must have IFF_VNET_HDR). */
@@ -315,18 +315,18 @@ export class WeftCore {
 
   /** 0 forwarded, else the drop reason's index + 1 (see DROP_REASONS). */
   verdict(i: number): number {
-    return this.view.getUint16(this.rxPtr + i * RX_DESC_LEN + 12, true);
+    return this.view.getUint16(this.rxPtr + i * RX_DESC_LEN + RX.VERDICT, true);
   }
 
   tx(i: number): TxEntry {
     const t = this.txPtr + i * TX_ENTRY_LEN;
     return {
-      ptr: this.view.getUint32(t, true),
-      len: this.view.getUint32(t + 4, true),
-      target: this.view.getUint32(t + 8, true),
-      srcPort: this.view.getUint16(t + 12, true),
-      rxIndex: this.view.getUint16(t + 14, true),
-      gsoSize: this.view.getUint16(t + 16, true),
+      ptr: this.view.getUint32(t + TX.PTR, true),
+      len: this.view.getUint32(t + TX.LEN, true),
+      target: this.view.getUint32(t + TX.TARGET, true),
+      srcPort: this.view.getUint16(t + TX.SRC_PORT, true),
+      rxIndex: this.view.getUint16(t + TX.RX_INDEX, true),
+      gsoSize: this.view.getUint16(t + TX.GSO_SIZE, true),
       vnet: this.view.getUint16(t + TX.FLAGS, true) & TX_HAS_VNET ? t + TX.VNET : 0,
     };
   }

@@ -31,7 +31,20 @@ import {
   type WeftCore,
 } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
-import { addressOf, IOVEC_LEN, libc, POLLERR, POLLFD_LEN, POLLIN, SOCKADDR_IN6_LEN } from "../sys/libc.ts";
+import {
+  addressOf,
+  IOV_BASE,
+  IOV_LEN,
+  IOVEC_LEN,
+  libc,
+  PFD_EVENTS,
+  PFD_FD,
+  PFD_REVENTS,
+  POLLERR,
+  POLLFD_LEN,
+  POLLIN,
+  SOCKADDR_IN6_LEN,
+} from "../sys/libc.ts";
 import { type Region, region, setPtr } from "../sys/mem.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
 import { type SendCounters, sendCounters, UdpReceiver, UdpSender, VnetTap } from "../phy/offload.ts";
@@ -55,13 +68,6 @@ const POLL_EXTRA = 2;
 const NO_FD = -1;
 const VNET = { vnet: true };
 const PLAIN = {};
-
-const IOV_BASE = 0;
-const IOV_LEN = 8;
-// struct pollfd
-const PFD_FD = 0;
-const PFD_EVENTS = 4;
-const PFD_REVENTS = 6;
 
 /** Verdicts (reason + 1) of frames that never became an inner frame of a VNI: not recorded. */
 const NOT_INNER = new Set(
@@ -251,10 +257,10 @@ export class FrameLoop {
       const n = this.udpIn.receive(k, BURST - k);
       const names = this.udpIn.names.view;
       for (let j = 0; j < n; j++, k++) {
-        this.core.describe(k, this.slotPtr[k], this.udpIn.length(k), PORT_UNDERLAY, undefined, 0, PLAIN);
+        // The sender's address goes straight into the descriptor (describe() leaves PEER alone).
         const d = this.core.rxPtr + k * RX_DESC_LEN;
         const port = readSockaddrInto(names, this.udpIn.nameOffset(k), this.mem, d + RX.PEER);
-        this.mem.setUint16(d + RX.PEER_PORT, port, true);
+        this.core.describe(k, this.slotPtr[k], this.udpIn.length(k), PORT_UNDERLAY, undefined, port, PLAIN);
         this.mem.setUint16(d + RX.GSO_SIZE, this.udpIn.gsoSize(k), true);
       }
     }

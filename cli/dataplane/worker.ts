@@ -6,7 +6,7 @@
 
 import { loadCore } from "../core/load.ts";
 import { OFFLOAD_CONFIG, type WeftCore } from "../core/core.ts";
-import { parseIp } from "../core/addr.ts";
+import { formatEndpoint, parseIp } from "../core/addr.ts";
 import { BURST, FrameLoop, TX_MAX } from "./loop.ts";
 import type { DpOp, FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } from "./protocol.ts";
 
@@ -21,7 +21,7 @@ interface Port {
 /** "198.18.0.2:4789", "[2001:db8::2]:4789". */
 function vtepText(core: WeftCore, id: number): string {
   const v = core.vtep(id);
-  return v.address.includes(":") ? `[${v.address}]:${v.port}` : `${v.address}:${v.port}`;
+  return formatEndpoint(v.raw, v.port);
 }
 
 class Dataplane {

@@ -15,11 +15,15 @@ import { getPtr, int, type Region, region, setPtr } from "../sys/mem.ts";
 import {
   CMSG_SPACE_8,
   CMSGHDR_LEN,
+  IOV_BASE,
+  IOV_LEN,
   IOVEC_LEN,
   libc,
   MMSGHDR_LEN,
   MSG_DONTWAIT,
   MSG_TRUNC,
+  PFD_EVENTS,
+  PFD_FD,
   POLLFD_LEN,
   POLLOUT,
   SOCKADDR_IN6_LEN,
@@ -47,8 +51,6 @@ const MSG_CONTROL = 32;
 const MSG_CONTROLLEN = 40;
 const MSG_FLAGS = 48;
 const MSG_LEN = 56;
-const IOV_BASE = 0;
-const IOV_LEN = 8;
 // struct cmsghdr
 const CMSG_LEN = 0;
 const CMSG_LEVEL = 8;
@@ -188,8 +190,8 @@ export class UdpSender {
       this.ctl.view.setInt32(k + CMSG_LEVEL, SOL_UDP, true);
       this.ctl.view.setInt32(k + CMSG_TYPE, UDP_SEGMENT, true);
     }
-    this.waitPfd.view.setInt32(0, fd, true);
-    this.waitPfd.view.setInt16(4, POLLOUT, true);
+    this.waitPfd.view.setInt32(PFD_FD, fd, true);
+    this.waitPfd.view.setInt16(PFD_EVENTS, POLLOUT, true);
   }
 
   get pending(): number {

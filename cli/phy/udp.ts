@@ -2,7 +2,7 @@
 // port. Bound to the address (not the wildcard) so the kernel picks it as the outer source;
 // unconnected because the kernel's VXLAN sends from flow-hashed source ports (RFC 7348 §5).
 
-import { formatIp } from "../core/addr.ts";
+import { formatEndpoint } from "../core/addr.ts";
 import { check, EADDRINUSE, EADDRNOTAVAIL, EPERM, errnoOf } from "../sys/errno.ts";
 import {
   AF_INET6,
@@ -65,7 +65,7 @@ export function socketBuffers(fd: number): { rcv: number; snd: number } {
 export function openUdp(address: Uint8Array, port: number, opts: UdpOptions = {}): UdpSocket {
   const c = libc();
   const family = familyOf(address);
-  const where = `${family === AF_INET6 ? `[${formatIp(address)}]` : formatIp(address)}:${port}`;
+  const where = formatEndpoint(address, port);
   const fd = check(
     c.socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
     "socket",

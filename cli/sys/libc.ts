@@ -81,6 +81,9 @@ export const SOCKADDR_IN6_LEN = 28;
 export const MMSGHDR_LEN = 64;
 /** sizeof(struct iovec) */
 export const IOVEC_LEN = 16;
+/** struct iovec fields. */
+export const IOV_BASE = 0;
+export const IOV_LEN = 8;
 /** UIO_MAXIOV: most messages one sendmmsg/recvmmsg takes, most iovecs one writev takes. */
 export const UIO_MAXIOV = 1024;
 
@@ -90,6 +93,10 @@ export const POLLOUT = 0x004;
 export const POLLERR = 0x008;
 /** sizeof(struct pollfd): int fd; short events; short revents. */
 export const POLLFD_LEN = 8;
+/** struct pollfd fields. */
+export const PFD_FD = 0;
+export const PFD_EVENTS = 4;
+export const PFD_REVENTS = 6;
 export const EFD_CLOEXEC = O_CLOEXEC;
 export const EFD_NONBLOCK = O_NONBLOCK;
 
