@@ -88,6 +88,8 @@ export class Process {
 
 export class Lab {
   readonly prefix = randomPrefix();
+  /** The environment of every process spawn() starts (a test may add to it, e.g. V8 flags). */
+  env: Record<string, string> = { ...LAB_ENV };
   private readonly namespaces: string[] = [];
   private readonly processes: Process[] = [];
   private readonly files: string[] = [];
@@ -127,7 +129,7 @@ export class Lab {
   /** Starts a long-running command inside a namespace; killed in close(). */
   spawn(ns: string, cmd: string[], name = cmd[0]): Process {
     const child = new Deno.Command("ip", {
-      env: LAB_ENV,
+      env: this.env,
       args: ["netns", "exec", ns, ...cmd],
       stdout: "piped",
       stderr: "piped",

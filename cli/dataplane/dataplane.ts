@@ -111,7 +111,7 @@ export class Dataplane {
 
   private send(m: ToWorker): void {
     this.worker.postMessage(m);
-    libc().write(this.wakeFd, this.one.base, 8);
+    libc().write(this.wakeFd, this.one.ptr, 8n);
   }
 
   private request<T>(m: { type: "fdb" | "stats" } | { type: "ops"; ops: DpOp[] }): Promise<T> {

@@ -83,6 +83,8 @@ export class FrameLoop {
   private readonly cfg: StartConfig;
   private readonly mem: DataView;
   private readonly memBase: number;
+  /** memBase as a libc argument: memPtr + BigInt(offset) stays a machine word (cli/sys/libc.ts). */
+  private readonly memPtr: bigint;
   /** TAP fd by port id (NO_FD where none): where local TX entries go. */
   private readonly portFd: number[] = [];
   /** Port ids in pollfd order. */
@@ -136,6 +138,7 @@ export class FrameLoop {
     this.cfg = cfg;
     this.mem = core.view;
     this.memBase = addressOf(core.bytes);
+    this.memPtr = BigInt(this.memBase);
     this.slotCap = core.slotCapacity;
     this.saLen = sockaddrLen(cfg.family);
     this.clock = new Int32Array(cfg.clock);
@@ -205,7 +208,7 @@ export class FrameLoop {
 
   /** Blocks until a fd is ready (or the ageing tick); returns true when the eventfd fired. */
   poll(): boolean {
-    const r = c.poll(this.pfd.base, this.nfds, IDLE_POLL_MS);
+    const r = c.poll(this.pfd.ptr, BigInt(this.nfds), IDLE_POLL_MS);
     const now = this.now();
     if (r > 0) this.burst(now);
     // Ageing once a second, after the burst: its scan of cold FDB buckets never delays a frame.
@@ -218,7 +221,7 @@ export class FrameLoop {
 
   /** Messages the main thread announced on the eventfd since the last read. */
   drainWake(): number {
-    const n = c.read(this.cfg.wakeFd, this.wakeBuf.base, 8);
+    const n = c.read(this.cfg.wakeFd, this.wakeBuf.ptr, 8n);
     return n === 8 ? this.wakeBuf.view.getUint32(0, true) : 0;
   }
 
@@ -247,8 +250,8 @@ export class FrameLoop {
       for (let q = 0; q < reads && k < BURST; q++) {
         const ptr = this.slotPtr[k];
         const n = vnet
-          ? this.vnetTap!.read(fd, this.memBase + ptr, this.slotCap)
-          : c.read(fd, this.memBase + ptr, this.slotCap);
+          ? this.vnetTap!.read(fd, this.memPtr + BigInt(ptr), this.slotCap)
+          : c.read(fd, this.memPtr + BigInt(ptr), BigInt(this.slotCap));
         if (n <= 0) break;
         this.core.describe(k++, ptr, n, id, undefined, 0, vnet ? VNET : PLAIN);
       }
@@ -316,7 +319,7 @@ export class FrameLoop {
     const m = this.recCount;
     this.recCount = 0;
     if (m === 0) return;
-    if (c.writev(fd, this.pcapIov.base, 2 * m) < 0) this.pcapErrors++;
+    if (c.writev(fd, this.pcapIov.ptr, 2 * m) < 0) this.pcapErrors++;
     else this.pcapRecords += m;
   }
 
@@ -330,7 +333,7 @@ export class FrameLoop {
         : this.zeroVnet.base;
       r = this.vnetTap.write(fd, hdr, this.memBase + ptr, len);
     } else if (fd !== NO_FD) {
-      r = c.write(fd, this.memBase + ptr, len);
+      r = c.write(fd, this.memPtr + BigInt(ptr), BigInt(len));
     }
     if (r < 0) this.tapWriteErrors++;
   }
@@ -349,14 +352,16 @@ export class FrameLoop {
         if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
         const gso = mem.getUint16(e + TX.GSO_SIZE, true);
         const out = senders[mem.getUint16(e + TX.SRC_PORT, true) % senders.length];
-        const addr = this.memBase + ptr;
-        const peer = this.peers.base + vtep * SOCKADDR_IN6_LEN;
+        const peer = vtep * SOCKADDR_IN6_LEN;
         // A burst that switched to one plain datagram (a ping, an ACK: the frames whose latency
         // counts) skips the batching: after an idle spell every line of code and memory a burst
         // touches is a cache miss.
-        if (count === 1 && out.sendNow(addr, len, gso, peer, this.saLen)) continue;
+        if (
+          count === 1 &&
+          out.sendNow(this.memPtr + BigInt(ptr), len, gso, this.peers.ptr + BigInt(peer), this.saLen)
+        ) continue;
         if (out.pending === 0) queued.push(out);
-        out.add(addr, len, gso, peer, this.saLen);
+        out.add(this.memBase + ptr, len, gso, this.peers.base + peer, this.saLen);
         continue;
       }
       this.writeLocal(e, ptr, len, target);

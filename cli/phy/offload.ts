@@ -62,6 +62,7 @@ const RX_CONTROL_LEN = 2 * CMSG_SPACE_8;
 const SEND_WAIT_MS = 20;
 
 const c = libc();
+const VNET_HDR_BYTES = BigInt(VIRTIO_NET_HDR_LEN);
 
 // ── TAP ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -96,8 +97,8 @@ export class VnetTap {
   private readonly iov = region(2 * IOVEC_LEN);
 
   /** Reads one frame to `frame` (header at frame − 10); returns the frame's length, or −1. */
-  read(fd: number, frame: number, capacity: number): number {
-    const n = c.read(fd, frame - VIRTIO_NET_HDR_LEN, capacity + VIRTIO_NET_HDR_LEN);
+  read(fd: number, frame: bigint, capacity: number): number {
+    const n = c.read(fd, frame - VNET_HDR_BYTES, BigInt(capacity + VIRTIO_NET_HDR_LEN));
     return n < VIRTIO_NET_HDR_LEN ? -1 : n - VIRTIO_NET_HDR_LEN;
   }
 
@@ -112,12 +113,12 @@ export class VnetTap {
     setPtr(v, IOV_LEN, VIRTIO_NET_HDR_LEN);
     setPtr(v, IOVEC_LEN + IOV_BASE, frame);
     setPtr(v, IOVEC_LEN + IOV_LEN, len);
-    return c.writev(fd, this.iov.base, 2);
+    return c.writev(fd, this.iov.ptr, 2);
   }
 
   /** The header already sits in the 10 bytes before `frame`: one plain write. */
-  writeInPlace(fd: number, frame: number, len: number): number {
-    return c.write(fd, frame - VIRTIO_NET_HDR_LEN, len + VIRTIO_NET_HDR_LEN);
+  writeInPlace(fd: number, frame: bigint, len: number): number {
+    return c.write(fd, frame - VNET_HDR_BYTES, BigInt(len + VIRTIO_NET_HDR_LEN));
   }
 }
 
@@ -238,9 +239,9 @@ export class UdpSender {
    * (nothing sent, nothing counted) for a GSO entry (add() cuts or batches it) and when the socket
    * did not take it; add() and flush() then retry, wait or count the failure.
    */
-  sendNow(addr: number, len: number, gsoSize: number, name: number, nameLen: number): boolean {
+  sendNow(addr: bigint, len: number, gsoSize: number, name: bigint, nameLen: number): boolean {
     if (gsoSize !== 0 && len > gsoSize) return false;
-    if (c.sendto(this.fd, addr, len, 0, name, nameLen) !== len) return false;
+    if (c.sendto(this.fd, addr, BigInt(len), 0, name, nameLen) !== len) return false;
     this.counters.datagrams++;
     this.counters.syscalls++;
     return true;
@@ -253,7 +254,7 @@ export class UdpSender {
     let off = 0;
     const k = this.counters;
     while (off < n) {
-      const sent = c.sendmmsg(this.fd, this.vec.base + off * MMSGHDR_LEN, n - off, 0);
+      const sent = c.sendmmsg(this.fd, this.vec.ptr + BigInt(off * MMSGHDR_LEN), n - off, 0);
       k.syscalls++;
       if (sent > 0) {
         for (let i = off; i < off + sent; i++) k.datagrams += this.segs[i];
@@ -263,7 +264,7 @@ export class UdpSender {
       const err = errnoOf();
       if (err === EINTR) continue;
       if (err === EAGAIN || err === ENOBUFS) {
-        if (c.poll(this.waitPfd.base, 1n, SEND_WAIT_MS) > 0) continue;
+        if (c.poll(this.waitPfd.ptr, 1n, SEND_WAIT_MS) > 0) continue;
         for (let i = off; i < n; i++) k.dropped += this.segs[i];
         return;
       }
@@ -292,7 +293,7 @@ export class UdpSender {
     for (let off = 0; off < len;) {
       setPtr(iv, o + IOV_BASE, base + off);
       setPtr(iv, o + IOV_LEN, Math.min(size, len - off));
-      const r = c.sendmmsg(this.fd, this.vec.base + m, 1, 0);
+      const r = c.sendmmsg(this.fd, this.vec.ptr + BigInt(m), 1, 0);
       k.syscalls++;
       const err = r === 1 ? 0 : errnoOf();
       if (err === EINTR) continue;
@@ -354,7 +355,7 @@ export class UdpReceiver {
       v.setUint32(m + MSG_NAMELEN, SOCKADDR_IN6_LEN, true);
       v.setUint32(m + MSG_CONTROLLEN, RX_CONTROL_LEN, true);
     }
-    const n = c.recvmmsg(this.fd, this.vec.base + first * MMSGHDR_LEN, max, MSG_DONTWAIT, 0);
+    const n = c.recvmmsg(this.fd, this.vec.ptr + BigInt(first * MMSGHDR_LEN), max, MSG_DONTWAIT, 0n);
     this.dirtyFrom = first;
     this.dirtyTo = first + Math.max(n, 0);
     return n;

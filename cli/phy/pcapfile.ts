@@ -18,7 +18,7 @@ export function openPcap(path: string): number {
   const header = new Uint8Array(128);
   const global = new PcapWriter().bytes();
   header.set(global);
-  if (c.write(fd, addressOf(header), global.length) !== global.length) {
+  if (c.write(fd, BigInt(addressOf(header)), BigInt(global.length)) !== global.length) {
     c.close(fd);
     check(-1, "write", `cannot write pcap file ${path}`);
   }

@@ -3,8 +3,12 @@
 // dlopens its own copy; the handles are per isolate, the fds are per process).
 //
 // Conventions that keep the frame path free of allocation:
-//  - pointers into memory we own (Wasm linear memory, ArrayBuffers) are passed as "usize"
-//    numbers: base address + offset, never a fresh Deno.PointerObject per call;
+//  - 64-bit parameters ("usize", "u64": pointers, sizes, nfds) take a bigint, always. Deno's fast
+//    call (what an optimized caller compiles to) wants a BigInt there: a number falls back to the
+//    slow call (~110 ns here against ~5) and throws the caller out of optimized code ("not a
+//    BigInt" deopt), again at every re-optimization. Written as base + BigInt(offset), with the
+//    base a bigint computed once (Region.ptr, the frame loop's memPtr), TurboFan keeps it a
+//    machine word: no BigInt is allocated. Never a fresh Deno.PointerObject per call either;
 //  - ssize_t results are declared "i32": every length here is < 2^31, and on x86-64 the low half
 //    of rax (eax) holds the same value, −1 included. "isize" would box a BigInt per call.
 
@@ -137,19 +141,15 @@ const symbols = {
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
 } as const;
 
-type Raw = Deno.DynamicLibrary<typeof symbols>["symbols"];
-/** Deno types 64-bit parameters as bigint; at run time it takes a number too, without boxing. */
-type Numeric<F> = F extends (...a: infer A) => infer R
-  ? (...a: { [K in keyof A]: A[K] extends bigint ? number | bigint : A[K] }) => R
-  : F;
-export type Libc = { [K in keyof Raw]: Numeric<Raw[K]> };
+/** Deno types the 64-bit parameters bigint, as its fast call wants them. */
+export type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
 let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
 
 /** The symbol table, dlopened on first use in this thread. */
 export function libc(): Libc {
   lib ??= Deno.dlopen("libc.so.6", symbols);
-  return lib.symbols as Libc;
+  return lib.symbols;
 }
 
 /** errno of the last failed call on this thread; read it right after the call. */

@@ -6,14 +6,17 @@ import { addressOf } from "./libc.ts";
 export interface Region {
   buf: ArrayBuffer;
   view: DataView;
-  /** The buffer's address, for pointers the kernel follows. */
+  /** The buffer's address, for pointers stored into kernel structures (setPtr). */
   base: number;
+  /** The same address as a libc call's argument (see cli/sys/libc.ts on 64-bit parameters). */
+  ptr: bigint;
 }
 
 /** A zeroed buffer with its address. Above 64 bytes: V8 keeps small buffers on its heap. */
 export function region(bytes: number): Region {
   const buf = new ArrayBuffer(Math.max(bytes, 128));
-  return { buf, view: new DataView(buf), base: addressOf(new Uint8Array(buf)) };
+  const base = addressOf(new Uint8Array(buf));
+  return { buf, view: new DataView(buf), base, ptr: BigInt(base) };
 }
 
 /** Stores a 64-bit pointer or size without a BigInt: user addresses fit in 2^53. */

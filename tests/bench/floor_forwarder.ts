@@ -31,22 +31,15 @@ const tap = openTap(tapName);
 await configureLink({ name: tapName, netns, mtu: MTU, address });
 const udp = openUdp(parseIp(listen), VXLAN_PORT);
 
-// Its own symbol table: buffers passed as typed arrays, the simplest FFI there is. Deno types the
-// 64-bit parameters as bigint; at run time they take numbers (as in cli/sys/libc.ts).
-type Buf = Uint8Array;
+// Its own symbol table: buffers passed as typed arrays, the simplest FFI there is. 64-bit
+// parameters take bigints, as weft's do (cli/sys/libc.ts): a number there is Deno's slow call.
 const libc = Deno.dlopen("libc.so.6", {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "usize", "usize"], result: "i32" },
-}).symbols as unknown as {
-  poll(fds: Buf, nfds: number, timeout: number): number;
-  read(fd: number, buf: Buf, len: number): number;
-  write(fd: number, buf: Buf, len: number): number;
-  sendto(fd: number, buf: Buf, len: number, flags: number, to: Buf, toLen: number): number;
-  recvfrom(fd: number, buf: Buf, len: number, flags: number, from: number, fromLen: number): number;
-};
+}).symbols;
 
 const pfd = new Uint8Array(2 * POLLFD_LEN);
 const pv = new DataView(pfd.buffer);
@@ -60,15 +53,16 @@ packet[0] = 0x08; // I flag
 new DataView(packet.buffer).setUint32(4, VNI << 8);
 const frame = packet.subarray(VXLAN_HEADER_LEN);
 const to = sockaddr(parseIp(peer), VXLAN_PORT);
+const FRAME_ROOM = BigInt(frame.length), PACKET_ROOM = BigInt(packet.length);
 
 for (;;) {
-  if (libc.poll(pfd, 2, -1) <= 0) continue;
+  if (libc.poll(pfd, 2n, -1) <= 0) continue;
   if (pv.getInt16(6, true) & POLLIN) {
-    const n = libc.read(tap.fd, frame, frame.length);
-    if (n > 0) libc.sendto(udp.fd, packet, VXLAN_HEADER_LEN + n, 0, to, to.length);
+    const n = libc.read(tap.fd, frame, FRAME_ROOM);
+    if (n > 0) libc.sendto(udp.fd, packet, BigInt(VXLAN_HEADER_LEN + n), 0, to, to.length);
   }
   if (pv.getInt16(POLLFD_LEN + 6, true) & POLLIN) {
-    const n = libc.recvfrom(udp.fd, packet, packet.length, 0, 0, 0);
-    if (n > VXLAN_HEADER_LEN) libc.write(tap.fd, frame, n - VXLAN_HEADER_LEN);
+    const n = libc.recvfrom(udp.fd, packet, PACKET_ROOM, 0, 0n, 0n);
+    if (n > VXLAN_HEADER_LEN) libc.write(tap.fd, frame, BigInt(n - VXLAN_HEADER_LEN));
   }
 }

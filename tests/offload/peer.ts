@@ -33,7 +33,7 @@ function waitIn(fds: number[], ms: number): number {
     pv.setInt16(i * 8 + 4, POLLIN, true);
     pv.setInt16(i * 8 + 6, 0, true);
   });
-  return c.poll(pfd.base, BigInt(fds.length), ms);
+  return c.poll(BigInt(pfd.base), BigInt(fds.length), ms);
 }
 const ready = (i: number) => (pv.getInt16(i * 8 + 6, true) & POLLIN) !== 0;
 
@@ -150,7 +150,7 @@ if (mode === "recv") {
     for (let i = 0; i < 2; i++) {
       if (!ready(i)) continue;
       for (let q = 0; q < 64; q++) {
-        const n = io.read(fds[i], frame, cap);
+        const n = io.read(fds[i], BigInt(frame), cap);
         if (n < 0) break;
         counts.reads[i]++;
         const h = mem.bytes.subarray(64 - 10, 64);
@@ -174,7 +174,7 @@ if (mode === "recv") {
         // Alternate the two write paths: both must be accepted.
         const w = (counts.reads[i] & 1)
           ? io.write(fds[1 - i], frame - 10, frame, n)
-          : io.writeInPlace(fds[1 - i], frame, n);
+          : io.writeInPlace(fds[1 - i], BigInt(frame), n);
         if (w === n + 10) counts.writes[i]++;
         else {
           counts.writeErrors[i]++;
@@ -215,10 +215,10 @@ if (mode === "recv") {
   const r: Record<string, unknown> = {};
   for (let round = 0; round < 2; round++) {
     r.writev = time(() => io.write(tap.fd, vnet.base, frame, len));
-    r.inPlace = time(() => io.writeInPlace(tap.fd, frame, len));
+    r.inPlace = time(() => io.writeInPlace(tap.fd, BigInt(frame), len));
     r.copyThenWrite = time(() => {
       mem.bytes.set(vnet.bytes.subarray(0, 10), 54);
-      return io.writeInPlace(tap.fd, frame, len);
+      return io.writeInPlace(tap.fd, BigInt(frame), len);
     });
   }
   out(r);
