@@ -367,7 +367,9 @@ export class FrameLoop {
       this.writeLocal(e, ptr, len, target);
     }
     // A sender that filled its batch flushed by itself, and may be listed twice: flush is a no-op then.
+    if (queued.length === 0) return;
     for (let i = 0; i < queued.length; i++) if (queued[i].pending > 0) queued[i].flush();
+    // Not on a lone frame's path: a length store is a call into V8's runtime, not an inline store.
     queued.length = 0;
   }
 }
