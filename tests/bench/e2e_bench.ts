@@ -18,9 +18,10 @@
 // on this 2-core machine falls on all of them alike.
 //
 // Per topology and round: TCP 1 stream (CPU time of the userspace movers taken over it), TCP 4
-// streams, UDP 64 B flood (references and default weft only), ping RTT, and for the userspace
-// movers one more TCP 1-stream run under `perf stat` counting their system calls (kept apart so the
-// counting cannot slow the throughput figures).
+// streams, UDP 64 B flood (references and default weft only), and for the userspace movers one
+// more TCP 1-stream run under `perf stat` counting their system calls (kept apart so the counting
+// cannot slow the throughput figures). Then, per round, ping RTT of every topology at once,
+// interleaved (pingInterleaved).
 //
 //   --json PATH   also write the results as JSON
 //   --quick       one round instead of three
@@ -70,7 +71,9 @@ interface Figures {
   tcp4: number;
   udpPps: number;
   udpLoss: number;
+  /** Median and 90th percentile of the ping RTTs, ms; over all rounds' pings in the summary. */
   rttMs: number;
+  rttP90: number;
   /** CPU seconds (user + sys, both movers) per GB received, over the 1-stream run. */
   cpuPerGB: number;
   /** Share of that CPU time spent in the kernel (stime), in %. */
@@ -215,6 +218,12 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** The q-quantile (nearest rank). */
+function quantile(xs: number[], q: number): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.max(0, Math.ceil(q * s.length) - 1)];
+}
+
 /** A one-shot iperf3 server in the server namespace, once it listens. */
 async function iperfServer(t: Topology): Promise<Process> {
   const p = t.lab.spawn(t.server, ["iperf3", "-s", "-1", "-B", C2], "iperf3 -s");
@@ -262,19 +271,34 @@ async function udp64(t: Topology): Promise<{ pps: number; loss: number }> {
   return { pps: (got.packets - got.lost_packets) / got.seconds, loss: got.lost_percent };
 }
 
-/** Pings per round, 50 ms apart: the VM's scheduling noise needs a few dozen for a steady median. */
-const PINGS = 40;
+/** Pings per topology and round: the VM's scheduling noise needs dozens for a steady median. */
+const PINGS = 60;
+/** Seconds between one topology's pings; the topologies share the interval, staggered. */
+const PING_INTERVAL_S = 0.1;
 
-/** Median RTT of PINGS pings 50 ms apart, in ms. */
-async function pingMedian(t: Topology): Promise<number> {
-  const r = await t.lab.exec(t.client, ["ping", "-c", String(PINGS), "-i", "0.05", "-W", "1", C2], {
-    timeoutMs: 15000,
+/**
+ * RTTs in ms of PINGS pings per topology, every topology pinging at once: each sends every
+ * PING_INTERVAL_S, the starts staggered by PING_INTERVAL_S ÷ the topologies, so that no two
+ * pings overlap (a ping is < 1 ms, the stagger ~12 ms) and every topology meets the shared VM's
+ * slow and quick moments alike. Pinged one after another, minutes of drift on this VM (×1.3 for
+ * the same path) would land on whichever topology ran then.
+ */
+async function pingInterleaved(ts: Topology[]): Promise<Map<Key, number[]>> {
+  const stagger = PING_INTERVAL_S * 1000 / ts.length;
+  const pinged = ts.map(async (t, i): Promise<[Key, number[]]> => {
+    await sleep(i * stagger);
+    const r = await t.lab.exec(
+      t.client,
+      ["ping", "-c", String(PINGS), "-i", String(PING_INTERVAL_S), "-W", "1", C2],
+      { timeoutMs: (PINGS * PING_INTERVAL_S + 10) * 1000 },
+    );
+    const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+    if (rtts.length < PINGS) {
+      console.error(`  warning: ${t.label}: ${PINGS - rtts.length} of ${PINGS} pings lost`);
+    }
+    return [t.key, rtts];
   });
-  const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (rtts.length < PINGS) {
-    console.error(`  warning: ${t.label}: ${PINGS - rtts.length} of ${PINGS} pings lost`);
-  }
-  return median(rtts);
+  return new Map(await Promise.all(pinged));
 }
 
 /** CPU seconds (all threads) the processes have used so far, in user space and in the kernel. */
@@ -383,6 +407,8 @@ interface Measured {
   figures: Figures;
   /** Raw material of the system-call figures, for the JSON report. */
   syscalls?: { counts: Record<string, number>; io?: WeftIo; frames: number };
+  /** The round's ping RTTs, ms. */
+  rtts?: number[];
 }
 
 async function measure(t: Topology): Promise<Measured> {
@@ -392,7 +418,6 @@ async function measure(t: Topology): Promise<Measured> {
   const user = cpu1.user - cpu0.user, sys = cpu1.sys - cpu0.sys;
   const four = await tcp(t, 4);
   const udp = t.udp ? await udp64(t) : { pps: NaN, loss: NaN };
-  const rttMs = await pingMedian(t);
   const movers = t.movers.length > 0;
   const w = movers ? await syscallWindow(t) : undefined;
   const per = (n: number | undefined) => (w && n !== undefined ? n / w.frames : NaN);
@@ -403,7 +428,8 @@ async function measure(t: Topology): Promise<Measured> {
       tcp4: four.gbps,
       udpPps: udp.pps,
       udpLoss: udp.loss,
-      rttMs,
+      rttMs: NaN, // the round's interleaved pings fill these in
+      rttP90: NaN,
       cpuPerGB: movers ? (user + sys) / (one.bytes / 1e9) : NaN,
       sysPct: movers ? 100 * sys / (user + sys) : NaN,
       syscalls: per(w?.counts.sys_enter),
@@ -453,6 +479,7 @@ const ROW: Record<keyof Figures, Row> = {
   },
   udpLoss: { key: "udpLoss", label: "UDP 64 B loss, %", format: fixed(1), ratio: false },
   rttMs: { key: "rttMs", label: "ping RTT median, ms", format: fixed(3), ratio: true },
+  rttP90: { key: "rttP90", label: "ping RTT p90, ms", format: fixed(3), ratio: true },
   cpuPerGB: { key: "cpuPerGB", label: "CPU s per GB received", format: fixed(2), ratio: false },
   sysPct: { key: "sysPct", label: "… of it in the kernel, %", format: fixed(0), ratio: false },
   syscalls: { key: "syscalls", label: "syscalls per data frame", format: fixed(3), ratio: false },
@@ -462,7 +489,14 @@ const ROW: Record<keyof Figures, Row> = {
 };
 
 /** Figures where lower is better: a step's gain is old ÷ new for these, new ÷ old for the rest. */
-const LOWER_IS_BETTER = new Set<keyof Figures>(["rttMs", "cpuPerGB", "syscalls", "rwCalls", "sockCalls"]);
+const LOWER_IS_BETTER = new Set<keyof Figures>([
+  "rttMs",
+  "rttP90",
+  "cpuPerGB",
+  "syscalls",
+  "rwCalls",
+  "sockCalls",
+]);
 
 const ratioText = (r: number) => Number.isFinite(r) ? `×${r < 0.1 ? r.toFixed(3) : r.toFixed(2)}` : "—";
 
@@ -592,13 +626,23 @@ async function main(): Promise<number> {
         console.log(
           `  round ${r + 1} ${t.key}: TCP ${f.tcp1.toFixed(2)}/${f.tcp4.toFixed(2)} Gbit/s` +
             (t.udp ? `, UDP ${(f.udpPps / 1e3).toFixed(0)} kpps (${f.udpLoss.toFixed(1)}% lost)` : "") +
-            `, RTT ${f.rttMs.toFixed(3)} ms` +
             (t.movers.length
               ? `, ${f.cpuPerGB.toFixed(2)} CPU s/GB (${f.sysPct.toFixed(0)}% sys), ` +
                 `${f.syscalls.toFixed(3)} syscalls/frame`
               : ""),
         );
       }
+      const rtts = await pingInterleaved(topologies);
+      for (const t of topologies) {
+        const m = results[t.key][r];
+        m.rtts = rtts.get(t.key) ?? [];
+        m.figures.rttMs = median(m.rtts);
+        m.figures.rttP90 = quantile(m.rtts, 0.9);
+      }
+      console.log(
+        `  round ${r + 1} ping RTT median, ms (${PINGS} each, interleaved): ` +
+          topologies.map((t) => `${t.key} ${results[t.key][r].figures.rttMs.toFixed(3)}`).join(", "),
+      );
     }
 
     const medians = Object.fromEntries(keys.map((k) => {
@@ -606,6 +650,10 @@ async function main(): Promise<number> {
       for (const key of Object.keys(ROW) as (keyof Figures)[]) {
         m[key] = median(results[k].map((r) => r.figures[key]));
       }
+      // RTT over every round's pings together: a median of three medians would hang on one round.
+      const rtts = results[k].flatMap((r) => r.rtts ?? []);
+      m.rttMs = median(rtts);
+      m.rttP90 = quantile(rtts, 0.9);
       return [k, m];
     })) as Record<Key, Figures>;
     const labels = Object.fromEntries(topologies.map((t) => [t.key, t.label])) as Record<Key, string>;
@@ -617,6 +665,7 @@ async function main(): Promise<number> {
       "udpPps",
       "udpLoss",
       "rttMs",
+      "rttP90",
       "cpuPerGB",
       "sysPct",
       "syscalls",
@@ -625,6 +674,7 @@ async function main(): Promise<number> {
       "tcp1",
       "tcp4",
       "rttMs",
+      "rttP90",
       "cpuPerGB",
       "sysPct",
       "syscalls",
@@ -638,6 +688,8 @@ async function main(): Promise<number> {
     console.log(
       [
         `Medians of ${rounds} round(s) of ${SECONDS} s iperf3 runs; (×r) is the value ÷ the kernel VXLAN's in the same run.`,
+        `Ping RTT: ${PINGS} pings per topology and round, every topology at once, staggered (pingInterleaved);`,
+        `median and p90 over all rounds' pings together.`,
         `Overlay MTU ${OVERLAY_MTU}, plain veth 1500. The kernel VXLAN runs with its default offloads on.`,
         `CPU: utime + stime (/proc/PID/stat, all threads) of both hosts' tincd / weft processes during the`,
         `1-stream TCP run ÷ GB received. Syscalls: perf stat -e raw_syscalls:sys_enter (and per-call`,
