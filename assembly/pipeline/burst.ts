@@ -32,7 +32,7 @@ import * as fdb from "../switch/fdb";
 import * as vnis from "../switch/vni";
 import * as vteps from "../switch/vtep";
 import { answer } from "./suppress";
-import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, SEGMENT_NO_ROOM, SEGMENT_OK, SEGMENT_TOO_BIG, completeChecksum, resetArena, segCount, segLen, segPtr, segStride, segment } from "./offload";
+import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, SEGMENT_NO_ROOM, SEGMENT_OK, SEGMENT_TOO_BIG, completeChecksum, resetArena, segCount, segLen, segPtr, segStride, segment, singleSegment } from "./offload";
 import * as gro from "./coalesce";
 import { F_NEEDS_CSUM, GSO_NONE, VNET_HDR_LEN, gsoType, vnetFlags } from "../wire/virtio_net";
 import { argsPtr } from "../layout";
@@ -280,8 +280,9 @@ function fromLocal(frame: usize, len: u32, port: u32, index: u32): u32 {
   countLocalRx(port, blk, len);
   if (len < ETH_HEADER_LEN) return dropOnPort(slot, port, C.DROP_RUNT);
   if (vnet != 0) {
-    if (gsoType(vnet) == GSO_NONE) {
-      // A plain frame with a partial checksum: fill it now, once, for every copy.
+    // A plain frame, or a GSO one that fits one segment: with a partial checksum, fill it now, once,
+    // for every copy; then it goes on as a plain frame (cutting it would change nothing).
+    if (gsoType(vnet) == GSO_NONE || singleSegment(frame, len, vnet)) {
       if ((vnetFlags(vnet) & F_NEEDS_CSUM) && !completeChecksum(frame, len, vnet)) {
         return dropOnPort(slot, port, C.DROP_BAD_VNET_HDR);
       }

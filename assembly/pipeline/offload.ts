@@ -131,8 +131,17 @@ export let segLen: u32 = 0;
 @inline export const SEGMENT_MALFORMED: u32 = 1;
 @inline export const SEGMENT_NO_ROOM: u32 = 2;
 @inline export const SEGMENT_TOO_BIG: u32 = 3;
-/** The payload fits one segment: send the frame as it is (after completing its checksum). */
+/** The payload fits one segment: fromLocal() sends such a frame as a plain one (singleSegment). */
 @inline export const SEGMENT_NOT_NEEDED: u32 = 4;
+
+/**
+ * A GSO frame whose payload fits one segment (gso_size set, the kernel's segmentation would change
+ * nothing): well-formed enough to parse, it goes out as a plain frame once its checksum is complete.
+ */
+export function singleSegment(frame: usize, len: u32, vnet: usize): bool {
+  let mss = gsoSize(vnet);
+  return mss != 0 && parseL4(frame, len) && ipEnd - payloadAt <= mss;
+}
 
 /**
  * Cuts a GSO super-frame (virtio_net_hdr at `vnet`) into VXLAN datagrams in the arena, as the

@@ -157,6 +157,21 @@ Deno.test("a plain frame with a partial checksum has it completed once, for ever
   assert.equal(t.gsoSize, 0);
 });
 
+Deno.test("a GSO frame whose payload fits one segment goes out as one plain datagram, checksum completed", async () => {
+  const { core } = await vtep();
+  for (const [payload, v6] of [[600, false], [MSS, false], [500, true]] as const) {
+    const s = tcpSuper(payload, { v6, gso: v6 ? TCPV6 : TCPV4 }); // gso_size MSS, one segment's worth
+    assert.equal(sendSuper(core, s), 1, `${payload} B over IPv${v6 ? 6 : 4}: one TX entry`);
+    const t = core.tx(0);
+    assert.equal(t.gsoSize, 0, "sent as it is, not cut");
+    const f = core.bytes.slice(t.ptr + 8, t.ptr + t.len);
+    assert.equal(f.length, s.frame.length);
+    assert.ok(tcpChecksumValid(f, 14, v6), "the partial checksum was completed");
+  }
+  const c = core.counters(42);
+  assert.equal(c.dropped.bad_vnet_hdr, 0);
+});
+
 Deno.test("bad virtio-net headers, oversized segments and a full arena are drops with reasons", async () => {
   const { core } = await vtep({ arenaBytes: 8192 });
   const bad = tcpSuper(600);
