@@ -221,6 +221,12 @@ function drop(slot: i32, reason: u32): u32 {
   return reason + 1;
 }
 
+/** drop() for a frame whose losses were already counted under `reason`, per datagram. */
+function dropCounted(slot: i32, reason: u32): u32 {
+  C.bump(C.block(slot), C.DROPS);
+  return reason + 1;
+}
+
 /** Largest inner frame a VNI carries: MTU + Ethernet header, + 4 when it carries a VLAN tag. */
 @inline function fitsMtu(slot: i32, frame: usize, len: u32): bool {
   let max = vnis.mtuOf(slot) + ETH_HEADER_LEN;
@@ -388,14 +394,15 @@ let lastLearned: usize = 0;
   return true;
 }
 
-@inline function countTx(blk: usize, len: u32): void {
-  C.bump(blk, C.TX_FRAMES);
+/** `frames` frames of `len` inner bytes in all left the switch (a GSO group: its datagrams). */
+@inline function countTx(blk: usize, frames: u32, len: u32): void {
+  C.bump(blk, C.TX_FRAMES, frames);
   C.bump(blk, C.TX_BYTES, len);
 }
 
 function toPort(slot: i32, blk: usize, frame: usize, len: u32, port: u32, index: u32): u32 {
   if (!emitTx(frame, len, port, 0, index)) return drop(slot, C.DROP_TX_FULL);
-  countTx(blk, len);
+  countTx(blk, 1, len);
   C.bumpLink(C.portCountersPtr, port, C.LINK_TX_FRAMES);
   C.bumpLink(C.portCountersPtr, port, C.LINK_TX_BYTES, len);
   return FORWARDED;
@@ -413,7 +420,7 @@ function toPort(slot: i32, blk: usize, frame: usize, len: u32, port: u32, index:
     let r = cut(slot, frame, len);
     if (r != 0) return drop(slot, r);
     let lost = emitSegments(slot, blk, target, sourcePort(flowHash(frame, len)), index);
-    return lost == segCount ? drop(slot, C.DROP_TX_FULL) : FORWARDED;
+    return lost == segCount ? dropCounted(slot, C.DROP_TX_FULL) : FORWARDED;
   }
   let p = encapsulate(slot, frame);
   let sport = sourcePort(flowHash(frame, len));
@@ -434,7 +441,7 @@ function cut(slot: i32, frame: usize, len: u32): u32 {
 
 /**
  * TX entries for the datagrams `segment` laid out, in groups one UDP GSO send can take. Returns
- * the number of datagrams that found no TX entry.
+ * the number of datagrams that found no TX entry; DROP_TX_FULL counts them, one per datagram.
  */
 function emitSegments(slot: i32, blk: usize, target: u32, sport: u32, index: u32): u32 {
   let perGroup = min(GSO_MAX_SEGMENTS, max<u32>(1, GSO_MAX_BYTES / segStride));
@@ -446,7 +453,7 @@ function emitSegments(slot: i32, blk: usize, target: u32, sport: u32, index: u32
       lost += k;
       continue;
     }
-    countTx(blk, len - k * VXLAN_HEADER_LEN);
+    countTx(blk, k, len - k * VXLAN_HEADER_LEN);
     C.bump(blk, C.ENCAP, k);
     C.bump(blk, C.GSO_SEGMENTS, k);
     let vtep = target & ~fdb.TARGET_REMOTE;
@@ -467,6 +474,7 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
   let lost: u32 = 0; // copies with no TX entry left
   let encapCopies: u32 = 0;
   let failed: u32 = 0; // why remote copies of a super-frame could not be cut, if they could not
+  let cutLost = false; // a remote copy of a super-frame lost datagrams (counted as they were lost)
   let ports = vnis.portCount(slot);
   for (let i: u32 = 0; i < ports; i++) {
     let port = vnis.portAt(slot, i);
@@ -485,7 +493,9 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
       let sport = sourcePort(flowHash(frame, len));
       for (let i: u32 = 0; i < remotes; i++) {
         let target = fdb.TARGET_REMOTE | vnis.floodAt(slot, i);
-        if (emitSegments(slot, blk, target, sport, index) < segCount) sent++;
+        let lostHere = emitSegments(slot, blk, target, sport, index);
+        if (lostHere < segCount) sent++;
+        if (lostHere != 0) cutLost = true;
       }
     }
   } else if (remotes != 0) {
@@ -508,6 +518,8 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
     if (encapCopies != 0) C.bump(blk, C.ENCAP, encapCopies);
   }
   if (sent == 0) {
+    // Datagrams of a cut copy were counted one by one as they were lost.
+    if (failed == 0 && lost == 0 && cutLost) return dropCounted(slot, C.DROP_TX_FULL);
     return drop(slot, failed != 0 ? failed : lost != 0 ? C.DROP_TX_FULL : C.DROP_NO_RECIPIENT);
   }
   // Some copies went out; the ones that did not still count, per copy.

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { loadCore } from "../../cli/core/load.ts";
 import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../../cli/core/mod.ts";
+import { DROP_REASONS } from "../../cli/core/counters.ts";
 import {
   ECN,
   eth,
@@ -30,13 +31,20 @@ async function vtep(config = {}): Promise<{ core: WeftCore; remote: number }> {
   return { core, remote };
 }
 
-function sendSuper(core: WeftCore, s: Super, slot = 0): number {
+/** Puts a frame and its virtio-net header in slot `slot` as RX entry `slot`, from port 0. */
+function place(core: WeftCore, s: Super, slot: number): void {
   const ptr = core.slotData(slot);
   core.bytes.set(s.vnet, ptr - 10);
   core.bytes.set(s.frame, ptr);
   core.describe(slot, ptr, s.frame.length, 0, undefined, 0, { vnet: true });
+}
+
+function sendSuper(core: WeftCore, s: Super, slot = 0): number {
+  place(core, s, slot);
   return core.process(slot + 1, 1);
 }
+
+const verdictOf = (name: string) => DROP_REASONS.findIndex(([n]) => n === name) + 1;
 
 /** Every datagram of the TX entries, split at their gsoSize stride. */
 function datagrams(core: WeftCore, n: number): Uint8Array[] {
@@ -170,6 +178,35 @@ Deno.test("a GSO frame whose payload fits one segment goes out as one plain data
   }
   const c = core.counters(42);
   assert.equal(c.dropped.bad_vnet_hdr, 0);
+});
+
+Deno.test("a cut super-frame counts its datagrams; with no TX entry left each is counted lost, the frame dropped once", async () => {
+  const { core } = await vtep();
+  assert.equal(datagrams(core, sendSuper(core, tcpSuper(3000))).length, 3);
+  const c = core.counters(42);
+  assert.deepEqual([c.tx_frames, c.encap, c.gso_segments], [3, 3, 3], "every datagram is a frame sent");
+
+  // One TX entry, taken by a plain frame ahead in the burst: nothing is left for the super-frame,
+  // neither as unicast to B nor flooded to the one VTEP (no other local port).
+  const full = await loadCore({ ...OFFLOAD_CONFIG, txEntries: 1 });
+  full.addVni(42);
+  full.attachPort(0, 42);
+  const remote = full.addVtep("198.18.0.2");
+  full.addFlood(42, remote);
+  full.addStatic(42, B, { vtep: remote });
+  const plain = tcpSuper(600);
+  plain.vnet[1] = 0;
+  const unknown = tcpSuper(3000);
+  unknown.frame.set([2, 0x42, 0x0a, 0, 0, 0x99]); // a destination nobody learned: flooded
+  place(full, plain, 0);
+  place(full, tcpSuper(3000), 1);
+  place(full, unknown, 2);
+  assert.equal(full.process(3, 1), 1);
+  assert.deepEqual([1, 2].map((i) => full.verdict(i)), [verdictOf("tx_full"), verdictOf("tx_full")]);
+  const d = full.counters(42);
+  assert.equal(d.dropped.tx_full, 6, "3 datagrams lost per super-frame");
+  assert.equal(d.dropped.no_recipient, 0);
+  assert.equal(d.drops, 2, "each super-frame dropped once");
 });
 
 Deno.test("bad virtio-net headers, oversized segments and a full arena are drops with reasons", async () => {
