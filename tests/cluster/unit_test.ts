@@ -1,7 +1,10 @@
-// The control plane's pieces without namespaces: store replay, IPAM, tokens and the CA digest.
+// The control plane's pieces without namespaces: store replay, IPAM, tokens and the CA digest, and
+// a manager and an agent talking over loopback.
 
 import assert from "node:assert/strict";
 import { Store } from "../../cli/control/cluster/store.ts";
+import { Agent, join } from "../../cli/control/cluster/agent.ts";
+import { Manager } from "../../cli/control/cluster/manager.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -66,4 +69,53 @@ Deno.test("token: WFTKN-1-<digest of the CA>-<secret>, and nothing else parses",
     assert.throws(() => parseToken(bad), TokenError);
   }
   assert.notEqual(await caDigest((await createCa("other")).cert), digest);
+});
+
+Deno.test({
+  name: "a node the manager no longer knows is told so: its agent stops and every request says why",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "weft-unit-" });
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const logs: string[] = [];
+    const manager = await Manager.init(dir, {
+      advertiseAddr: "127.0.0.1",
+      listenAddr: "127.0.0.1",
+      listenPort: port,
+      dataPathPort: 4789,
+      pool: "10.0.0.0/8",
+      poolMaskLength: 24,
+      hostname: "m1",
+    });
+    manager.log = () => {};
+    manager.start();
+    let agent: Agent | undefined;
+    try {
+      const remote = { host: "127.0.0.1", port };
+      const first = await join(manager.token(), remote, { hostname: "w1", addr: "127.0.0.2" });
+      // The same address joins again (the host was reinstalled): the manager drops the old node.
+      await join(manager.token(), remote, { hostname: "w1", addr: "127.0.0.2" });
+      agent = new Agent(first);
+      agent.log = (m) => logs.push(m);
+      agent.start();
+      const deadline = Date.now() + 10000;
+      while (agent.refusal === undefined && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(agent.refusal ?? "", /no longer\) part of the swarm; join again/);
+      assert.equal(agent.connected, false);
+      await assert.rejects(
+        agent.rpc("network.ls"),
+        /manager at 127\.0\.0\.1:\d+ refused this node: unknown node/,
+      );
+      assert.equal(logs.filter((l) => /refused this node/.test(l)).length, 1, "said once, not retried");
+    } finally {
+      agent?.stop();
+      manager.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

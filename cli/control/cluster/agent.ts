@@ -11,6 +11,11 @@ export class JoinError extends Error {
   override name = "JoinError";
 }
 
+/** The manager answered this node's hello with an error: it is not (or no longer) in the swarm. */
+class RefusedError extends Error {
+  override name = "RefusedError";
+}
+
 export interface Credentials {
   nodeId: string;
   nodeSecret: string;
@@ -121,6 +126,8 @@ export class Agent {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private hb?: ReturnType<typeof setInterval>;
   connected = false;
+  /** Why the manager refused this node, once it has: the agent then stops trying. */
+  refusal?: string;
   onSnapshot: (s: Snapshot) => void = () => {};
   log: (m: string) => void = (m) => console.error(m);
 
@@ -139,8 +146,9 @@ export class Agent {
       } catch (e) {
         if (this.stopped) break;
         const msg = e instanceof Error ? e.message : String(e);
-        if (msg.startsWith("refused:")) {
-          this.log(`the manager refused this node: ${msg.slice(8).trim()}`);
+        if (e instanceof RefusedError) {
+          this.refusal = msg;
+          this.log(`the manager refused this node: ${msg}`);
           return;
         }
         this.log(
@@ -161,7 +169,7 @@ export class Agent {
       await conn.send({ type: "hello", nodeId: this.creds.nodeId, nodeSecret: this.creds.nodeSecret });
       const w = await withTimeout(conn.read(), CONNECT_MS, "waiting for the manager");
       if (!w) throw new Error("the manager closed the connection");
-      if (w.type === "error") throw new Error(`refused: ${w.message}`);
+      if (w.type === "error") throw new RefusedError(String(w.message));
       this.connected = true;
       this.log(`connected to the manager at ${host}:${port}`);
       this.hb = setInterval(() => conn.send({ type: "hb" }), HEARTBEAT_INTERVAL_MS);
@@ -186,9 +194,13 @@ export class Agent {
   }
 
   rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const { host, port } = this.creds.manager;
+    if (this.refusal !== undefined) {
+      return Promise.reject(new Error(`the manager at ${host}:${port} refused this node: ${this.refusal}`));
+    }
     if (!this.conn || !this.connected) {
       return Promise.reject(
-        new Error(`the manager at ${this.creds.manager.host}:${this.creds.manager.port} is not reachable`),
+        new Error(`the manager at ${host}:${port} is not reachable`),
       );
     }
     const id = this.nextId++;

@@ -468,6 +468,8 @@ export class Daemon {
       advertiseAddr: this.config?.advertiseAddr ?? null,
       dataPathPort: this.config?.dataPathPort ?? null,
       managerReachable: this.manager ? true : this.agent?.connected ?? false,
+      /** Why the manager refused this node (it has to leave and join again), or null. */
+      refused: this.agent?.refusal ?? null,
       containers: this.containers.size,
       snapshotVersion: this.snapshot?.version ?? null,
     };
