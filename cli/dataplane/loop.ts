@@ -352,16 +352,17 @@ export class FrameLoop {
         if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
         const gso = mem.getUint16(e + TX.GSO_SIZE, true);
         const out = senders[mem.getUint16(e + TX.SRC_PORT, true) % senders.length];
-        const peer = vtep * SOCKADDR_IN6_LEN;
+        const peerOff = vtep * SOCKADDR_IN6_LEN; // the VTEP's sockaddr in this.peers
         // A burst that switched to one plain datagram (a ping, an ACK: the frames whose latency
         // counts) skips the batching: after an idle spell every line of code and memory a burst
         // touches is a cache miss.
         if (
           count === 1 &&
-          out.sendNow(this.memPtr + BigInt(ptr), len, gso, this.peers.ptr + BigInt(peer), this.saLen)
+          out.sendNow(this.memPtr + BigInt(ptr), len, gso, this.peers.ptr + BigInt(peerOff), this.saLen)
         ) continue;
         if (out.pending === 0) queued.push(out);
-        out.add(this.memBase + ptr, len, gso, this.peers.base + peer, this.saLen);
+        // add() stores the addresses into iovecs and msghdrs (setPtr): numbers there.
+        out.add(this.memBase + ptr, len, gso, this.peers.base + peerOff, this.saLen);
         continue;
       }
       this.writeLocal(e, ptr, len, target);

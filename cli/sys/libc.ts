@@ -8,7 +8,8 @@
 //    slow call (~110 ns here against ~5) and throws the caller out of optimized code ("not a
 //    BigInt" deopt), again at every re-optimization. Written as base + BigInt(offset), with the
 //    base a bigint computed once (Region.ptr, the frame loop's memPtr), TurboFan keeps it a
-//    machine word: no BigInt is allocated. Never a fresh Deno.PointerObject per call either;
+//    machine word: no BigInt is allocated. Addresses stored into kernel structures (iovec,
+//    msghdr) stay numbers (setPtr). Never a fresh Deno.PointerObject per call either;
 //  - ssize_t results are declared "i32": every length here is < 2^31, and on x86-64 the low half
 //    of rax (eax) holds the same value, −1 included. "isize" would box a BigInt per call.
 
