@@ -131,9 +131,6 @@ export let segLen: u32 = 0;
 @inline export const SEGMENT_MALFORMED: u32 = 1;
 @inline export const SEGMENT_NO_ROOM: u32 = 2;
 @inline export const SEGMENT_TOO_BIG: u32 = 3;
-/** The payload fits one segment: fromLocal() sends such a frame as a plain one (singleSegment). */
-@inline export const SEGMENT_NOT_NEEDED: u32 = 4;
-
 /**
  * A GSO frame whose payload fits one segment (gso_size set, the kernel's segmentation would change
  * nothing): well-formed enough to parse, it goes out as a plain frame once its checksum is complete.
@@ -160,7 +157,9 @@ export function segment(frame: usize, len: u32, vnet: usize, vni: u32, maxFrame:
   if (mss == 0) return SEGMENT_MALFORMED;
   let hdr = payloadAt;
   let payload = ipEnd - payloadAt;
-  if (payload <= mss) return SEGMENT_NOT_NEEDED;
+  // One segment's worth or less never gets here (fromLocal sends it as a plain frame, see
+  // singleSegment); it would come out as one datagram. No payload at all has nothing to cut.
+  if (payload == 0) return SEGMENT_MALFORMED;
   if (hdr + mss > maxFrame) return SEGMENT_TOO_BIG;
   let n = (payload + mss - 1) / mss;
   let stride = VXLAN_HEADER_LEN + hdr + mss;

@@ -45,6 +45,11 @@ export const DROP_REASONS = [
 
 export type DropReason = typeof DROP_REASONS[number][0];
 
+/** The descriptor verdict of a drop reason (its index + 1). */
+export function verdictOf(reason: DropReason): number {
+  return DROP_REASONS.findIndex(([n]) => n === reason) + 1;
+}
+
 export const LINK_COUNTERS = ["rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "drops"] as const;
 
 export type VniCounters = Record<typeof VNI_COUNTERS[number], number> & {

@@ -30,7 +30,7 @@ import {
   TX_HAS_VNET,
   type WeftCore,
 } from "../core/core.ts";
-import { DROP_REASONS } from "../core/counters.ts";
+import { type DropReason, verdictOf } from "../core/counters.ts";
 import {
   addressOf,
   IOV_BASE,
@@ -71,9 +71,7 @@ const PLAIN = {};
 
 /** Verdicts (reason + 1) of frames that never became an inner frame of a VNI: not recorded. */
 const NOT_INNER = new Set(
-  ["bad_descriptor", "vxlan_runt", "vxlan_bad_flags", "unknown_vni"].map((r) =>
-    DROP_REASONS.findIndex(([n]) => n === r) + 1
-  ),
+  (["bad_descriptor", "vxlan_runt", "vxlan_bad_flags", "unknown_vni"] as DropReason[]).map(verdictOf),
 );
 
 const c = libc();

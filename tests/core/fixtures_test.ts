@@ -6,11 +6,11 @@ import assert from "node:assert/strict";
 import { loadCore } from "../../cli/core/load.ts";
 import {
   type CoreConfig,
-  DROP_REASONS,
   formatIp,
   formatMac,
   PORT_UNDERLAY_ETH,
   TARGET_REMOTE,
+  verdictOf,
   type WeftCore,
 } from "../../cli/core/mod.ts";
 import { type PcapPacket, readPcap } from "../../cli/pcap/pcap.ts";
@@ -25,12 +25,6 @@ function packets(url: URL): PcapPacket[] {
   const pcap = readPcap(Deno.readFileSync(url));
   assert.equal(pcap.linkType, 1, `${url.pathname} is an Ethernet capture`);
   return pcap.packets;
-}
-
-function verdictOf(name: string): number {
-  const i = DROP_REASONS.findIndex(([n]) => n === name);
-  assert.ok(i >= 0, `drop reason ${name} exists`);
-  return i + 1;
 }
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

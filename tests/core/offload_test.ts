@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { loadCore } from "../../cli/core/load.ts";
 import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../../cli/core/mod.ts";
-import { DROP_REASONS } from "../../cli/core/counters.ts";
+import { verdictOf } from "../../cli/core/counters.ts";
 import {
   ECN,
   eth,
@@ -43,8 +43,6 @@ function sendSuper(core: WeftCore, s: Super, slot = 0): number {
   place(core, s, slot);
   return core.process(slot + 1, 1);
 }
-
-const verdictOf = (name: string) => DROP_REASONS.findIndex(([n]) => n === name) + 1;
 
 /** Every datagram of the TX entries, split at their gsoSize stride. */
 function datagrams(core: WeftCore, n: number): Uint8Array[] {
