@@ -140,6 +140,10 @@ const symbols = {
   poll: { parameters: ["usize", "u64", "i32"], result: "i32" },
   /** int eventfd(unsigned int initval, int flags); */
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  /** ssize_t recv(int sockfd, void *buf, size_t len, int flags); */
+  recv: { parameters: ["i32", "usize", "usize", "i32"], result: "i32" },
+  /** int setns(int fd, int nstype); — moves the calling thread only */
+  setns: { parameters: ["i32", "i32"], result: "i32" },
 } as const;
 
 /** Deno types the 64-bit parameters bigint, as its fast call wants them. */
