@@ -1,8 +1,15 @@
 // `weft demo` (npm run demo): the seed's walkthrough on one machine. Two hosts are network
 // namespaces on an underlay bridge (198.18.0.0/24); each runs a weft daemon; the transcript shows
-// every command and its output, then a VXLAN packet captured on the underlay, then cleans up.
+// every command and its output, then the VXLAN packets of a ping captured on the underlay and
+// decapsulated by `weft pcap decap` (tshark's decode too, when it is installed), then cleans up.
+// No step needs tcpdump or tshark; a failure prints one line and still cleans up.
 
 import { type Host, Lab, sh } from "../control/daemon/lab.ts";
+import { PacketCapture } from "../phy/packet.ts";
+import { PcapWriter } from "../pcap/pcap.ts";
+import { main as pcapMain } from "./pcap.ts";
+
+const VXLAN_PORT = 4789;
 
 function show(prompt: string, cmd: string, out: string): void {
   console.log(`${prompt}$ ${cmd}`);
@@ -25,7 +32,8 @@ export async function main(_args: string[]): Promise<number> {
   }, 120_000);
   try {
     console.log(
-      "# Two hosts, node1 (198.18.0.1) and node2 (198.18.0.2), on one underlay; a weft daemon on each.\n",
+      "# Two hosts, node1 (198.18.0.1) and node2 (198.18.0.2), on one underlay; a weft daemon on each.\n" +
+        `# (network namespaces ${lab.prefix}h1, ${lab.prefix}h2 and ${lab.prefix}ul, deleted at the end)\n`,
     );
     await lab.setup(2);
     const [h1, h2] = lab.hosts;
@@ -60,75 +68,113 @@ export async function main(_args: string[]): Promise<number> {
     await run(h1, ["ps"]);
     await run(h2, ["ps"]);
 
-    // Capture the underlay on node1 while c1 pings c2.
-    const pcap = `${lab.dir}/underlay.pcap`;
-    const dump = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        h1.ns,
-        "tcpdump",
-        "-i",
-        "eth0",
-        "-n",
-        "-U",
-        "-c",
-        "4",
-        "-w",
-        pcap,
-        "udp",
-        "port",
-        "4789",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await new Promise((r) => setTimeout(r, 700));
+    // Capture the underlay on node1 while c1 pings c2, with weft's own packet socket (what
+    // tcpdump opens): the demo needs no capture tool. Frames queue in the socket until read.
+    const capture = openCapture(h1);
     const ping = await lab.weft(h1, ["exec", c1, "--", "ping", "-c", "3", "-i", "0.3", "10.0.0.3"], false);
     show(`${c1}`, "ping -c 3 10.0.0.3", ping.stdout + ping.stderr);
-    await Promise.race([dump.status, new Promise((r) => setTimeout(r, 3000))]);
-    try {
-      dump.kill("SIGTERM");
-    } catch { /* exited */ }
-    await dump.status;
     await run(h1, ["network", "inspect", "uber-net"]);
     await run(h1, ["fdb", "--network", "uber-net"]);
-    const summary = await sh(["tshark", "-r", pcap, "-d", "udp.port==4789,vxlan", "-c", "2"], {
-      check: false,
-    });
-    show("node1", "tshark -r underlay.pcap -d udp.port==4789,vxlan -c 2", summary.stdout);
-    const detail = await sh([
-      "tshark",
-      "-r",
-      pcap,
-      "-d",
-      "udp.port==4789,vxlan",
-      "-c",
-      "1",
-      "-O",
-      "vxlan,udp",
-      "-V",
-    ], { check: false });
-    const lines = detail.stdout.split("\n").filter((l) =>
-      /^(Frame|Internet Protocol|User Datagram|Virtual eXtensible|Ethernet II| {4}(Source|Destination|Flags|VXLAN Network|Reserved)|Internet Control)/
-        .test(l)
-    );
-    show("node1", "tshark -r underlay.pcap -d udp.port==4789,vxlan -c 1 -O vxlan,udp -V", lines.join("\n"));
+    if (capture) await showCapture(capture, lab.dir);
     await run(h1, ["rm", "-f", c1]);
     await run(h2, ["rm", "-f", c2]);
     await run(h1, ["network", "rm", "uber-net"]);
     await run(h2, ["swarm", "leave"]);
     await run(h1, ["swarm", "leave", "--force"]);
-    return ping.code === 0 ? 0 : 1;
+    if (ping.code === 0) return 0;
+    console.error(`error: weft demo failed: ${c1} could not ping ${c2} (exit ${ping.code})`);
+    return 1;
   } catch (e) {
-    console.error(`weft demo failed: ${e instanceof Error ? e.message : e}`);
-    for (const h of lab.hosts) {
-      console.error(`--- ${h.name} daemon log ---\n${await Deno.readTextFile(h.log).catch(() => "")}`);
-    }
+    // One line: what failed, and where the daemons' logs are kept (the lab's dir goes).
+    const what = (e instanceof Error ? e.message : String(e)).trim().replace(/\s*\n\s*/g, "; ");
+    console.error(`error: weft demo failed: ${what}${await keepLogs(lab)}`);
     return 1;
   } finally {
     clearTimeout(timer);
     await lab.close();
     console.log("# cleaned up: daemons stopped, namespaces deleted.");
+  }
+}
+
+/** A capture of node1's underlay (eth0, VXLAN only), or a one-line note and none. */
+function openCapture(h: Host): PacketCapture | undefined {
+  try {
+    return PacketCapture.open({ ifname: "eth0", netns: h.ns, udpDstPort: VXLAN_PORT });
+  } catch (e) {
+    console.log(`# underlay capture skipped: ${e instanceof Error ? e.message : e}\n`);
+    return undefined;
+  }
+}
+
+/** Writes what the capture holds to DIR/underlay.pcap and decodes it with weft, then tshark. */
+async function showCapture(capture: PacketCapture, dir: string): Promise<void> {
+  let packets;
+  try {
+    packets = capture.drain();
+  } finally {
+    capture.close();
+  }
+  const w = new PcapWriter();
+  for (const p of packets) w.write(p.time, p.data, p.origLen);
+  await Deno.writeFile(`${dir}/underlay.pcap`, w.bytes());
+  console.log(
+    `# node1's underlay during the ping, as weft captured it on eth0 (a packet socket, udp dst port ` +
+      `${VXLAN_PORT}): ${packets.length} VXLAN datagrams. The same Wasm core decapsulates them offline:\n`,
+  );
+  // Relative names in the transcript: run in the lab's directory.
+  const cwd = Deno.cwd();
+  Deno.chdir(dir);
+  try {
+    console.log("node1$ weft pcap decap underlay.pcap inner.pcap");
+    const code = await pcapMain(["decap", "underlay.pcap", "inner.pcap"]);
+    if (code !== 0) throw new Error(`weft pcap decap failed (exit ${code})`);
+    console.log();
+    await showTshark();
+  } finally {
+    Deno.chdir(cwd);
+  }
+}
+
+/** tshark's own decode of the capture, or a note that it is not installed. */
+async function showTshark(): Promise<void> {
+  const vxlan = ["-d", `udp.port==${VXLAN_PORT},vxlan`];
+  let summary;
+  try {
+    summary = await sh(["tshark", "-r", "underlay.pcap", ...vxlan, "-c", "2"], { check: false });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    console.log(
+      "# tshark is not installed: skipping its decode of underlay.pcap " +
+        "(apt-get install -y --no-install-recommends tshark adds it).\n",
+    );
+    return;
+  }
+  show("node1", `tshark -r underlay.pcap ${vxlan.join(" ")} -c 2`, summary.stdout);
+  const detail = await sh(["tshark", "-r", "underlay.pcap", ...vxlan, "-c", "1", "-O", "vxlan,udp", "-V"], {
+    check: false,
+  });
+  const lines = detail.stdout.split("\n").filter((l) =>
+    /^(Frame|Internet Protocol|User Datagram|Virtual eXtensible|Ethernet II| {4}(Source|Destination|Flags|VXLAN Network|Reserved)|Internet Control)/
+      .test(l)
+  );
+  show("node1", `tshark -r underlay.pcap ${vxlan.join(" ")} -c 1 -O vxlan,udp -V`, lines.join("\n"));
+}
+
+/** Copies the daemons' logs out of the lab's directory (deleted by close()); "" when there are none. */
+async function keepLogs(lab: Lab): Promise<string> {
+  const hosts = lab.hosts.filter((h) => {
+    try {
+      return Deno.statSync(h.log).size > 0;
+    } catch {
+      return false;
+    }
+  });
+  if (hosts.length === 0) return "";
+  try {
+    const dir = await Deno.makeTempDir({ prefix: "weft-demo-logs-" });
+    for (const h of hosts) await Deno.copyFile(h.log, `${dir}/${h.name}.log`);
+    return ` (daemon logs in ${dir})`;
+  } catch {
+    return "";
   }
 }
