@@ -169,6 +169,7 @@ function survey(groups) {
 
 /** The first of a need's package names apt knows (bookworm and trixie name some libraries apart). */
 function aptName(need) {
+  if (!need.alt) return need.pkg;
   for (const name of [need.pkg, ...(need.alt ?? [])]) {
     const r = spawnSync("apt-cache", ["show", "--no-all-versions", name], { stdio: "ignore" });
     if (r.status === 0) return name;
@@ -207,15 +208,20 @@ export function check(part, { install = true, log = console.log, error = console
         ...quiet,
       });
     }
+    const install = (pkgs) =>
+      spawnSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...pkgs], quiet);
     for (const { group, missing } of gaps) {
       if (missing.length === 0) continue;
       const pkgs = unique(missing.map(aptName));
-      const r = spawnSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...pkgs], quiet);
+      // apt-get installs all or nothing: when the group fails, one package at a time, so one
+      // package this release lacks does not keep the others out.
+      const r = install(pkgs);
+      const failed = r.status === 0 ? [] : pkgs.length === 1 ? pkgs : pkgs.filter((p) => install([p]).status !== 0);
+      const done = pkgs.filter((p) => !failed.includes(p));
       const last = `${r.stderr ?? ""}`.trim().split("\n").pop() ?? "";
       log(
-        r.status === 0
-          ? `prereq: installed for ${GROUPS[group].why}: ${pkgs.join(" ")}`
-          : `prereq: apt-get could not install ${pkgs.join(" ")} for ${GROUPS[group].why}: ${last}`,
+        `prereq: ${done.length ? `installed for ${GROUPS[group].why}: ${done.join(" ")}` : `nothing installed for ${GROUPS[group].why}`}` +
+          (failed.length ? `; apt-get could not install ${failed.join(" ")}: ${last}` : ""),
       );
     }
     gaps = survey(groups);

@@ -12,7 +12,8 @@ export interface HiddenPath {
 }
 
 export function pathWithout(hidden: string[], path = Deno.env.get("PATH") ?? ""): HiddenPath {
-  const dir = Deno.makeTempDirSync({ prefix: "weft-path-" });
+  // On tmpfs when there is one: a thousand symlinks on a busy disk take seconds.
+  const dir = Deno.makeTempDirSync({ prefix: "weft-path-", dir: tmpfs() });
   const seen = new Set(hidden);
   for (const d of path.split(":")) {
     if (!d) continue;
@@ -42,4 +43,12 @@ export function pathWithout(hidden: string[], path = Deno.env.get("PATH") ?? "")
       Deno.removeSync(dir, { recursive: true });
     },
   };
+}
+
+function tmpfs(): string | undefined {
+  try {
+    return Deno.statSync("/dev/shm").isDirectory ? "/dev/shm" : undefined;
+  } catch {
+    return undefined;
+  }
 }

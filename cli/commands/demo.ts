@@ -20,14 +20,14 @@ function show(prompt: string, cmd: string, out: string): void {
 
 export async function main(_args: string[]): Promise<number> {
   if (Deno.uid() !== 0) {
-    console.error("weft demo needs root (network namespaces, TAP devices): run it with sudo");
-    return 1;
+    console.error("error: weft demo needs root (network namespaces, TAP devices): run it with sudo");
+    return 2;
   }
   const lab = new Lab();
   const stop = () => lab.close().finally(() => Deno.exit(130));
   Deno.addSignalListener("SIGINT", stop);
   const timer = setTimeout(() => {
-    console.error("weft demo: timed out after 120 s; cleaning up");
+    console.error("error: weft demo timed out after 120 s; cleaning up");
     stop();
   }, 120_000);
   try {

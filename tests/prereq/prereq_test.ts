@@ -113,6 +113,44 @@ Deno.test({
 });
 
 Deno.test({
+  name: "prereq: a package apt cannot install keeps the others in: one at a time, then exit 2 naming it",
+  ignore: !ROOT_USER || !which("apt-get") || !which("tshark"),
+  async fn() {
+    const tshark = which("tshark")!;
+    const p = pathWithout(["tcpdump", "tshark"]);
+    const log = `${p.dir}.apt.log`;
+    try {
+      recordingApt(
+        p,
+        log,
+        `case "$*" in *tcpdump*) echo "E: Unable to locate package tcpdump" >&2; exit 100;; esac; ` +
+          `ln -s ${tshark} ${p.dir}/tshark`,
+      );
+      const r = await prereq(p.dir, ["test"]);
+      assert.equal(r.code, 2, r.stdout);
+      assert.deepEqual(r.stdout.trim().split("\n"), [
+        "prereq: installed for the tests: tshark; apt-get could not install tcpdump: " +
+        "E: Unable to locate package tcpdump",
+      ]);
+      assert.deepEqual(r.stderr.trim().split("\n"), [
+        "error: the tests cannot start: missing tcpdump (tcpdump); " +
+        "install with: apt-get install -y --no-install-recommends tcpdump",
+      ]);
+      assert.deepEqual(readLog(log).filter((l) => l.includes(" install ")), [
+        "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends tcpdump tshark",
+        "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends tcpdump",
+        "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends tshark",
+      ]);
+    } finally {
+      p.close();
+      try {
+        Deno.removeSync(log);
+      } catch { /* never written */ }
+    }
+  },
+});
+
+Deno.test({
   name: "prereq: the demo goes on without tshark with a note, and refuses without ip naming iproute2",
   ignore: !ROOT_USER,
   async fn() {
