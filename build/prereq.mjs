@@ -151,17 +151,24 @@ function unique(list) {
   return [...new Set(list)];
 }
 
-/** Missing needs of each group of a part: [{ group, missing: need[] }]. */
+/**
+ * Missing needs of each group of a part: [{ group, missing: need[] }]. A tool listed by several
+ * groups is reported once, in the first, and is optional only if every group says so (the demo
+ * goes on without tshark, the tests do not).
+ */
 function survey(groups) {
+  const needs = groups.flatMap((g) => GROUPS[g].needs);
+  const required = new Set(needs.filter((n) => !n.optional).map(label));
   const seen = new Set();
   const out = [];
   for (const g of groups) {
-    const missing = GROUPS[g].needs.filter((n) => {
+    const missing = [];
+    for (const n of GROUPS[g].needs) {
       const key = label(n);
-      if (seen.has(key)) return false; // a tool shared by two groups is reported once
+      if (seen.has(key)) continue;
       seen.add(key);
-      return !present(n);
-    });
+      if (!present(n)) missing.push(n.optional && required.has(key) ? { ...n, optional: false } : n);
+    }
     out.push({ group: g, missing });
   }
   return out;

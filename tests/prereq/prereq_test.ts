@@ -177,6 +177,25 @@ Deno.test({
 });
 
 Deno.test({
+  name: "prereq: CI needs tshark although the demo alone would go on without it",
+  ignore: !ROOT_USER,
+  async fn() {
+    const p = pathWithout(["tshark"]);
+    try {
+      const r = await prereq(p.dir, ["ci", "--no-install"]);
+      assert.equal(r.code, 2, r.stdout);
+      assert.equal(r.stdout, "");
+      assert.deepEqual(r.stderr.trim().split("\n"), [
+        "error: CI cannot start: missing tshark (tshark); " +
+        "install with: apt-get install -y --no-install-recommends tshark",
+      ]);
+    } finally {
+      p.close();
+    }
+  },
+});
+
+Deno.test({
   name: "prereq: without root or CAP_NET_ADMIN it refuses in one line with exit 2",
   ignore: !ROOT_USER || !which("setpriv"),
   async fn() {
