@@ -215,19 +215,24 @@ export function check(part, { install = true, log = console.log, error = console
         ...quiet,
       });
     }
-    const install = (pkgs) =>
+    const aptInstall = (pkgs) =>
       spawnSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...pkgs], quiet);
     for (const { group, missing } of gaps) {
       if (missing.length === 0) continue;
       const pkgs = unique(missing.map(aptName));
       // apt-get installs all or nothing: when the group fails, one package at a time, so one
       // package this release lacks does not keep the others out.
-      const r = install(pkgs);
-      const failed = r.status === 0 ? [] : pkgs.length === 1 ? pkgs : pkgs.filter((p) => install([p]).status !== 0);
+      const r = aptInstall(pkgs);
+      const failed = r.status === 0
+        ? []
+        : pkgs.length === 1
+        ? pkgs
+        : pkgs.filter((p) => aptInstall([p]).status !== 0);
       const done = pkgs.filter((p) => !failed.includes(p));
       const last = `${r.stderr ?? ""}`.trim().split("\n").pop() ?? "";
+      const why = GROUPS[group].why;
       log(
-        `prereq: ${done.length ? `installed for ${GROUPS[group].why}: ${done.join(" ")}` : `nothing installed for ${GROUPS[group].why}`}` +
+        `prereq: ${done.length ? `installed for ${why}: ${done.join(" ")}` : `nothing installed for ${why}`}` +
           (failed.length ? `; apt-get could not install ${failed.join(" ")}: ${last}` : ""),
       );
     }
