@@ -39,6 +39,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: client(() => import("./commands/exec.ts")),
   },
   ps: { summary: "ps: this host's containers", load: client(() => import("./commands/ps.ts")) },
+  inspect: {
+    summary: "inspect C…: containers as docker inspect shows them (State.Pid, networks)",
+    load: client(() => import("./commands/inspect.ts")),
+  },
   rm: { summary: "rm [-f] C…: remove containers", load: client(() => import("./commands/rm.ts")) },
   demo: {
     summary: "demo: the seed's two-host walkthrough in namespaces (root)",

@@ -20,14 +20,17 @@ import {
 } from "../cluster/types.ts";
 import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
 import { answering } from "../server.ts";
+import { containerInspect } from "./inspect.ts";
 import type { Tap } from "../../phy/tap.ts";
 import {
-  alive,
+  attachNamespace,
   createNamespace,
   deleteNamespace,
   killProcess,
   namespaceExists,
   plugEth0,
+  type Proc,
+  running,
   SandboxError,
   startProcess,
   unplug,
@@ -60,8 +63,15 @@ export interface ContainerRecord {
   ip: string;
   mac: string;
   cmd: string[];
+  /** The container's process (CMD, or sandbox.ts PLACEHOLDER when cmd is empty). */
   pid?: number;
+  /** Its start time (/proc/PID/stat starttime): pid and start name the process across restarts. */
+  pidStart?: number;
   created: string;
+}
+
+function procOf(c: ContainerRecord): Proc | undefined {
+  return c.pid && c.pidStart !== undefined ? { pid: c.pid, start: c.pidStart } : undefined;
 }
 
 interface Live {
@@ -147,8 +157,14 @@ export class Daemon {
         this.snapshot = this.readJson<Snapshot>("cache.json");
         this.startAgent(this.config.creds!);
       }
-      // Containers outlive the daemon (their namespaces stay); their eth0 died with our fds.
+      // Containers outlive the daemon (their processes and namespaces stay); their eth0 died
+      // with our fds. A process that still runs names its namespace even when this daemon runs
+      // in another mount namespace than the one that created it.
       for (const c of [...this.containers.values()]) {
+        const proc = procOf(c);
+        if (running(proc)) {
+          await attachNamespace(c.name, proc!).catch((e) => this.log(`container ${c.name}: ${e.message}`));
+        }
         if (!namespaceExists(c.name)) {
           this.log(`container ${c.name}: namespace gone; forgetting it`);
           this.containers.delete(c.name);
@@ -595,7 +611,9 @@ export class Daemon {
         await createNamespace(name);
         this.containers.set(name, c);
         await this.plug(c);
-        if (cmd.length) c.pid = startProcess(name, cmd, this.path(`logs/${name}.log`));
+        const proc = await startProcess(name, cmd, this.path(`logs/${name}.log`));
+        c.pid = proc.pid;
+        c.pidStart = proc.start;
         this.saveContainers();
       } catch (e) {
         await this.removeContainer(name, true, true).catch(() => {});
@@ -614,13 +632,14 @@ export class Daemon {
   private async removeContainer(name: string, force: boolean, internal: boolean): Promise<ContainerRecord> {
     const c = this.containers.get(name);
     if (!c) throw new ApiError(`no such container: ${name}`, 404);
-    if (c.pid && alive(c.pid) && !force) {
+    // A container without CMD runs only the placeholder: nothing of the user's to stop.
+    if (c.cmd.length && running(procOf(c)) && !force) {
       throw new ApiError(
         `container ${name} is running ${c.cmd.join(" ")}; stop it or use "weft rm -f ${name}"`,
         409,
       );
     }
-    killProcess(c.pid);
+    killProcess(procOf(c));
     const l = this.live.get(name);
     if (l?.port !== undefined) await this.dp.ops([{ op: "port.remove", port: l.port }]).catch(() => {});
     if (l?.tap) unplug(l.tap);
@@ -645,7 +664,7 @@ export class Daemon {
   ps() {
     return [...this.containers.values()].map((c) => ({
       ...c,
-      status: c.cmd.length ? (c.pid && alive(c.pid) ? "running" : "exited") : "up",
+      status: running(procOf(c)) ? "running" : "exited",
       eth0: this.live.has(c.name) ? "up" : "down",
     }));
   }
@@ -653,7 +672,14 @@ export class Daemon {
   container(name: string) {
     const c = this.containers.get(name);
     if (!c) throw new ApiError(`no such container: ${name}`, 404);
-    return c;
+    const up = running(procOf(c));
+    return { ...c, pid: up ? c.pid : 0, status: up ? "running" : "exited", eth0: this.live.has(c.name) ? "up" : "down" };
+  }
+
+  inspect(name: string) {
+    const c = this.containers.get(name);
+    if (!c) throw new ApiError(`no such container: ${name}`, 404);
+    return [containerInspect(c, running(procOf(c)), this.live.has(c.name))];
   }
 
   async fdb(network?: string) {
@@ -709,6 +735,7 @@ export class Daemon {
       else if (a === "networks" && b && m === "DELETE") out = this.networkRemove(b);
       else if (a === "containers" && !b && m === "GET") out = this.ps();
       else if (a === "containers" && !b && m === "POST") out = await this.runContainer(await body());
+      else if (a === "containers" && b && p[3] === "json" && m === "GET") out = this.inspect(b);
       else if (a === "containers" && b && m === "GET") out = this.container(b);
       else if (a === "containers" && b && m === "DELETE") {
         out = await this.rm(b, url.searchParams.get("force") === "1");

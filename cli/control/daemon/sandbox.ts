@@ -70,40 +70,87 @@ export function unplug(tap: Tap): void {
   closeTap(tap);
 }
 
-/** Starts CMD inside the namespace, detached from the daemon's stdio; output goes to `log`. */
-export function startProcess(ns: string, cmd: string[], log: string): number {
-  const f = Deno.openSync(log, { append: true, create: true });
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", ns, ...cmd],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const pipe = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) {
-      try {
-        f.writeSync(chunk);
-      } catch { /* log gone */ }
-    }
-  };
-  Promise.all([pipe(child.stdout), pipe(child.stderr)]).finally(() => f.close()).catch(() => {});
-  child.status.catch(() => {});
-  child.unref();
-  return child.pid;
+/** Docker's pause container, as small as it gets: what a container runs when given no CMD. */
+export const PLACEHOLDER = ["sleep", "infinity"];
+
+/** A container's process: its pid and its start time (clock ticks since boot, proc(5) field 22),
+ * which together name it even after the daemon restarts and pids wrap. */
+export interface Proc {
+  pid: number;
+  start: number;
 }
 
-export function alive(pid: number): boolean {
+/**
+ * Starts CMD (or PLACEHOLDER) inside the namespace with `ip netns exec` (so it sees what
+ * `ip netns exec NS` sees: /sys of the namespace, /etc/netns/NS files), in its own session
+ * (`setsid`: a ^C to the daemon's terminal does not reach it), cwd /, stdin /dev/null, stdout and
+ * stderr appended to `log` by the kernel, not through the daemon: the process outlives the daemon
+ * (Docker's live-restore). `sh -c exec` and `setsid` without a fork keep the pid through to CMD.
+ * @throws SandboxError when the process is gone before it could be named
+ */
+export async function startProcess(ns: string, cmd: string[], log: string): Promise<Proc> {
+  const child = new Deno.Command("setsid", {
+    args: ["sh", "-c", 'exec "$@" </dev/null >>"$0" 2>&1', log, "ip", "netns", "exec", ns, ...(cmd.length ? cmd : PLACEHOLDER)],
+    cwd: "/",
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.status.catch(() => {});
+  child.unref();
+  const start = startTime(child.pid);
+  if (start === undefined) throw new SandboxError(`the process of ${ns} exited at once: see ${log}`);
+  return { pid: child.pid, start };
+}
+
+/** Field 22 of /proc/PID/stat (starttime), or undefined when there is no such process. */
+export function startTime(pid: number): number | undefined {
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // comm (field 2) may hold spaces and parentheses: count fields after its last ")".
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const state = rest[0];
+    if (state === "Z" || state === "X") return undefined;
+    return Number(rest[19]);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-export function killProcess(pid: number | undefined): void {
-  if (!pid || !alive(pid)) return;
+/** The process still runs and is the one started (not a reused pid). */
+export function running(p: Proc | undefined): boolean {
+  return !!p && startTime(p.pid) === p.start;
+}
+
+/** Pid's network namespace as "dev:ino", to compare two. */
+function nsId(path: string): string | undefined {
   try {
-    Deno.kill(pid, "SIGKILL");
+    const st = Deno.statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Makes /run/netns/NS name the network namespace of the container's process in this daemon's
+ * mount namespace. A daemon restarted in another mount namespace (systemd's PrivateTmp=, `unshare
+ * -m`) finds an empty file there, or nothing; `ip netns attach` binds it again (ip-netns(8)).
+ * @throws SandboxError from ip
+ */
+export async function attachNamespace(ns: string, p: Proc): Promise<void> {
+  const want = nsId(`/proc/${p.pid}/ns/net`);
+  if (!want) throw new SandboxError(`process ${p.pid} of ${ns} is gone`);
+  if (nsId(`/run/netns/${ns}`) === want) return;
+  try {
+    Deno.removeSync(`/run/netns/${ns}`); // an empty file left by another mount namespace
+  } catch { /* none */ }
+  await ip(["netns", "attach", ns, String(p.pid)]);
+}
+
+export function killProcess(p: Proc | undefined): void {
+  if (!running(p)) return;
+  try {
+    Deno.kill(p!.pid, "SIGKILL");
   } catch { /* gone */ }
 }
