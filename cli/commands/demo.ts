@@ -91,6 +91,12 @@ export async function main(_args: string[]): Promise<number> {
       dump.kill("SIGTERM");
     } catch { /* exited */ }
     await dump.status;
+    console.log(
+      "# A way out: eth1 on weft_gwbridge (172.18.0.0/16), masqueraded to node1's address. node2's\n" +
+        "# underlay address stands in for the outside.\n",
+    );
+    const out = await lab.weft(h1, ["exec", c1, "--", "ping", "-c", "1", "-W", "2", h2.addr], false);
+    show(`${c1}`, `ping -c 1 ${h2.addr}`, out.stdout + out.stderr);
     await run(h1, ["network", "inspect", "uber-net"]);
     await run(h1, ["fdb", "--network", "uber-net"]);
     const summary = await sh(["tshark", "-r", pcap, "-d", "udp.port==4789,vxlan", "-c", "2"], {
@@ -119,7 +125,7 @@ export async function main(_args: string[]): Promise<number> {
     await run(h1, ["network", "rm", "uber-net"]);
     await run(h2, ["swarm", "leave"]);
     await run(h1, ["swarm", "leave", "--force"]);
-    return ping.code === 0 ? 0 : 1;
+    return ping.code === 0 && out.code === 0 ? 0 : 1;
   } catch (e) {
     console.error(`weft demo failed: ${e instanceof Error ? e.message : e}`);
     for (const h of lab.hosts) {

@@ -5,7 +5,7 @@ import { api, parseCommand } from "../control/daemon/client.ts";
 import { table } from "../table.ts";
 
 const USAGE = `Usage:
-  weft network create -d overlay [--subnet CIDR] [--gateway IP] [--attachable] NAME
+  weft network create -d overlay [--subnet CIDR] [--gateway IP] [--attachable] [--internal] NAME
   weft network ls
   weft network inspect NAME|ID
   weft network rm NAME|ID
@@ -22,6 +22,7 @@ export async function main(args: string[]): Promise<number> {
       subnet: { type: "string" },
       gateway: { type: "string" },
       attachable: { type: "boolean" },
+      internal: { type: "boolean" },
     });
     if (positionals.length !== 1) throw new UsageError(`expected exactly one NAME\n${USAGE}`);
     const n = await api(v.host as string | undefined, "POST", "/networks", {
@@ -30,6 +31,7 @@ export async function main(args: string[]): Promise<number> {
       subnet: v.subnet,
       gateway: v.gateway,
       attachable: v.attachable,
+      internal: v.internal,
     });
     console.log(n.id);
     return 0;

@@ -95,3 +95,72 @@ Deno.test({
     }
   },
 });
+
+/** `tcpdump -c 1` of one ICMP echo request: its source address; started before `send()`. */
+async function firstEchoSource(dump: Promise<{ stdout: string }>, send: () => Promise<unknown>) {
+  await new Promise((r) => setTimeout(r, 1500)); // tcpdump attaches; the sender repeats anyway
+  await send();
+  const out = (await dump).stdout;
+  return /IP (\d+\.\d+\.\d+\.\d+) > /.exec(out)?.[1];
+}
+
+Deno.test({
+  name: "weft_gwbridge: eth1 and a default route, egress masqueraded to the host's address, none from --internal, the overlay never NATed",
+  ...opts,
+  fn: async () => {
+    const lab = new Lab({ privateMounts: true });
+    try {
+      const [h1, h2] = await swarm(lab, 2);
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "pub"]);
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "--internal", "priv"]);
+      const c1 = lab.c("c1"), c2 = lab.c("c2"), p1 = lab.c("p1");
+      await lab.weft(h1, ["run", "-d", "--name", c1, "--network", "pub"]);
+      await lab.weft(h2, ["run", "-d", "--name", c2, "--network", "pub"]);
+      await lab.weft(h1, ["run", "-d", "--name", p1, "--network", "priv"]);
+      const table = (h: Host) => ["ip", "netns", "exec", h.ns, "nft", "list", "table", "ip", `${lab.prefix}_${h.name}`];
+
+      for (const h of [h1, h2]) {
+        assert.match((await lab.weft(h, ["network", "ls"])).stdout, /\n[0-9a-f]{12}\s+weft_gwbridge\s+bridge\s+local\n?/);
+      }
+      const eth1 = await lab.weft(h1, ["exec", c1, "--", "sh", "-c", "ip -o -4 addr show eth1; ip route show default"]);
+      assert.match(eth1.stdout, /eth1\s+inet 172\.18\.0\.2\/16/);
+      assert.match(eth1.stdout, /default via 172\.18\.0\.1 dev eth1/);
+      assert.match((await sh(table(h1))).stdout, /ip saddr 172\.18\.0\.0\/16 oifname != "weft_gwbridge" masquerade/);
+      // Forwarding on the bridge and the uplink only, not host-wide.
+      const fwd = await sh(["ip", "netns", "exec", h1.ns, "sh", "-c",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/weft_gwbridge/forwarding /proc/sys/net/ipv4/conf/eth0/forwarding /proc/sys/net/ipv4/conf/lo/forwarding"]);
+      assert.deepEqual(fwd.stdout.split("\n").slice(0, 4), ["0", "1", "1", "0"]);
+
+      // Out: c1 → host 2's underlay address (the outside), seen there from host 1's address.
+      const outside = sh(["ip", "netns", "exec", h2.ns, "timeout", "15", "tcpdump", "-c", "1", "-n", "-i", "eth0", "icmp[icmptype] == 8"], { check: false });
+      const src = await firstEchoSource(outside, () => waitFor("c1 → outside", async () => (await execPing(lab, h1, c1, h2.addr)).code === 0));
+      assert.equal(src, h1.addr, "masqueraded to the host's address");
+      // The overlay keeps the containers' own addresses.
+      const inside = lab.weft(h2, ["exec", c2, "--", "timeout", "15", "tcpdump", "-c", "1", "-n", "-i", "eth0", "icmp[icmptype] == 8"], false);
+      const osrc = await firstEchoSource(inside, () => waitFor("c1 → c2", async () => (await execPing(lab, h1, c1, "10.0.0.3")).code === 0));
+      assert.equal(osrc, "10.0.0.2");
+
+      // --internal: no eth1, no default route, no way out.
+      const p = await lab.weft(h1, ["exec", p1, "--", "sh", "-c", "ip -o link show eth1; ip route show default; ping -c 1 -W 1 " + h2.addr], false);
+      assert.notEqual(p.code, 0);
+      assert.match(p.stderr, /does not exist/);
+      assert.match(p.stderr, /Network is unreachable/);
+
+      // A daemon stop takes its NAT table; its restart brings it back.
+      await lab.stopDaemon(h2, "SIGTERM");
+      assert.notEqual((await sh(table(h2), { check: false })).code, 0);
+      await lab.startDaemon(h2);
+      await sh(table(h2));
+      await waitFor("c2 → outside after restart", async () => (await execPing(lab, h2, c2, h1.addr)).code === 0);
+
+      // The last container with eth1 takes bridge, table and forwarding with it; p1 stays.
+      await lab.weft(h1, ["rm", c1]);
+      assert.notEqual((await sh(table(h1), { check: false })).code, 0);
+      assert.notEqual((await sh(["ip", "-n", h1.ns, "link", "show", "weft_gwbridge"], { check: false })).code, 0);
+      assert.equal((await sh(["ip", "netns", "exec", h1.ns, "cat", "/proc/sys/net/ipv4/conf/eth0/forwarding"])).stdout, "0\n");
+      assert.doesNotMatch((await lab.weft(h1, ["network", "ls"])).stdout, /weft_gwbridge/);
+    } finally {
+      await lab.close();
+    }
+  },
+});

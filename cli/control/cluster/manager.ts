@@ -447,7 +447,9 @@ export class Manager {
     }
   }
 
-  createNetwork(o: { name: string; subnet?: string; gateway?: string; attachable?: boolean }): NetworkRecord {
+  createNetwork(
+    o: { name: string; subnet?: string; gateway?: string; attachable?: boolean; internal?: boolean },
+  ): NetworkRecord {
     if (!validName(o.name)) {
       throw new ClusterError(`invalid network name "${o.name}": letters, digits, "_", "." and "-", up to 63`);
     }
@@ -489,6 +491,7 @@ export class Manager {
       vni,
       mtu: 1450,
       attachable: o.attachable ?? false,
+      internal: o.internal ?? false,
       createdAt: new Date().toISOString(),
     };
     this.store.put("network", net.id, net);

@@ -42,6 +42,8 @@ export interface NetworkRecord {
   vni: number;
   mtu: number;
   attachable: boolean;
+  /** `--internal`: no gateway bridge, no way out of the overlay (absent in older records: false). */
+  internal?: boolean;
   createdAt: string;
 }
 

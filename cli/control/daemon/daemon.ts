@@ -10,7 +10,7 @@
 import { ClusterError, type InitOptions, Manager } from "../cluster/manager.ts";
 import { Agent, type Credentials, join, JoinError, parseRemote } from "../cluster/agent.ts";
 import { TokenError } from "../cluster/pki.ts";
-import { ipToInt, parseCidr } from "../cluster/ipam.ts";
+import { formatCidr, ipToInt, parseCidr } from "../cluster/ipam.ts";
 import {
   CONTROL_PORT,
   type EndpointRecord,
@@ -21,6 +21,7 @@ import {
 import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
 import { answering } from "../server.ts";
 import { containerInspect } from "./inspect.ts";
+import { GatewayBridge, type GwEndpoint } from "./gwbridge.ts";
 import type { Tap } from "../../phy/tap.ts";
 import {
   attachNamespace,
@@ -67,6 +68,8 @@ export interface ContainerRecord {
   pid?: number;
   /** Its start time (/proc/PID/stat starttime): pid and start name the process across restarts. */
   pidStart?: number;
+  /** eth1 on weft_gwbridge (containers on non-internal networks). */
+  gw?: GwEndpoint;
   created: string;
 }
 
@@ -85,6 +88,17 @@ export interface DaemonOptions {
   hostname: string;
   /** TAP offloads and UDP GSO/GRO on the data plane (default on). */
   offload?: boolean;
+  /** weft_gwbridge's subnet (gwbridge.ts GWBRIDGE_SUBNET by default). */
+  gwbridgeSubnet?: string;
+  /** This instance's nftables table (default: weft_ and a hash of the state dir). */
+  nftTable?: string;
+}
+
+/** A table name per weft instance: instances on one host differ by their state dir. */
+export function defaultNftTable(stateDir: string): string {
+  let h = 0x811c9dc5; // FNV-1a, 32 bits
+  for (const ch of new TextEncoder().encode(stateDir)) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
+  return `weft_${h.toString(16).padStart(8, "0")}`;
 }
 
 export class Daemon {
@@ -99,9 +113,18 @@ export class Daemon {
   /** Serialises container and swarm changes. */
   private lock: Promise<unknown> = Promise.resolve();
 
+  readonly gw: GatewayBridge;
+
+  /** @throws IpamError for a bad gwbridgeSubnet */
   constructor(readonly o: DaemonOptions) {
     this.dp = new NodeDataplane(o.offload ?? true);
     this.dp.log = (m) => this.log(m);
+    this.gw = new GatewayBridge({
+      subnet: o.gwbridgeSubnet,
+      table: o.nftTable ?? defaultNftTable(o.stateDir),
+      stateFile: `${o.stateDir}/gwbridge.json`,
+      log: (m) => this.log(m),
+    });
   }
 
   log(m: string): void {
@@ -178,6 +201,9 @@ export class Daemon {
         }
       }
       this.saveContainers();
+      if ([...this.containers.values()].some((c) => c.gw)) {
+        await this.gw.ensure(this.config.advertiseAddr).catch((e) => this.log(`${this.gw.name}: ${e.message}`));
+      }
       if (this.snapshot) await this.apply(this.snapshot);
     }
     await this.listen();
@@ -207,6 +233,9 @@ export class Daemon {
     this.manager?.stop();
     for (const l of this.live.values()) if (l.tap) unplug(l.tap);
     await this.dp.stop();
+    // The NAT rules go with the daemon (the next start puts them back); the bridge and eth1s
+    // stay with the containers that outlive it.
+    await this.gw.removeTable();
   }
 
   private startManager(): void {
@@ -500,7 +529,23 @@ export class Daemon {
   }
 
   networks() {
-    return this.visibleNetworks();
+    const nets: unknown[] = this.visibleNetworks();
+    if (this.gwAddresses().length) nets.push(this.gwNetwork());
+    return nets;
+  }
+
+  /** weft_gwbridge as `docker network ls/inspect` show docker_gwbridge: bridge, local. */
+  private gwNetwork() {
+    return {
+      id: this.gw.id,
+      name: this.gw.name,
+      driver: "bridge",
+      scope: "local",
+      subnet: formatCidr(this.gw.subnet),
+      gateway: this.gw.gateway,
+      internal: false,
+      attachable: false,
+    };
   }
 
   networkCreate(b: Record<string, any>) {
@@ -514,6 +559,7 @@ export class Daemon {
         subnet: b.subnet,
         gateway: b.gateway,
         attachable: !!b.attachable,
+        internal: !!b.internal,
       });
     } catch (e) {
       if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
@@ -614,6 +660,10 @@ export class Daemon {
         const proc = await startProcess(name, cmd, this.path(`logs/${name}.log`));
         c.pid = proc.pid;
         c.pidStart = proc.start;
+        if (!network.internal) {
+          await this.gw.ensure(this.config?.advertiseAddr);
+          c.gw = await this.gw.attach(name, this.gw.allocate(this.gwAddresses()));
+        }
         this.saveContainers();
       } catch (e) {
         await this.removeContainer(name, true, true).catch(() => {});
@@ -644,9 +694,11 @@ export class Daemon {
     if (l?.port !== undefined) await this.dp.ops([{ op: "port.remove", port: l.port }]).catch(() => {});
     if (l?.tap) unplug(l.tap);
     this.live.delete(name);
+    if (c.gw) await this.gw.detach(c.gw);
     await deleteNamespace(name).catch((e) => this.log(`rm ${name}: ${e.message}`));
     this.containers.delete(name);
     this.saveContainers();
+    if (c.gw && !this.gwAddresses().length) await this.gw.teardown().catch((e) => this.log(e.message));
     if (!internal) {
       await this.endpointDelete(c.endpointId).catch((e) => this.log(`rm ${name}: endpoint: ${e.message}`));
     }
@@ -655,6 +707,10 @@ export class Daemon {
       await this.dp.reconcile(c.vni, null).catch(() => {});
     }
     return c;
+  }
+
+  private gwAddresses(): string[] {
+    return [...this.containers.values()].flatMap((c) => c.gw ? [c.gw.ip] : []);
   }
 
   rm(name: string, force: boolean) {

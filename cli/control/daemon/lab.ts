@@ -139,6 +139,8 @@ export class Lab {
         `unix://${h.sock}`,
         "--hostname",
         h.name,
+        "--nft-table",
+        `${this.prefix}_${h.name}`,
       ],
       stdin: "null",
       stdout: "piped",

@@ -10,7 +10,7 @@ export class SandboxError extends Error {
   override name = "SandboxError";
 }
 
-async function ip(args: string[]): Promise<void> {
+export async function ip(args: string[]): Promise<void> {
   const out = await new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
   if (!out.success) {
     const msg = new TextDecoder().decode(out.stderr).trim().split("\n")[0] || `exit ${out.code}`;
