@@ -27,7 +27,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: client(() => import("./commands/node.ts")),
   },
   network: {
-    summary: "network create -d overlay [--subnet CIDR] NAME | ls | inspect NAME | rm NAME",
+    summary:
+      "network create -d overlay [--subnet CIDR]… [--ipv6] NAME | ls | inspect NAME | rm NAME | connect|disconnect NAME C",
     load: client(() => import("./commands/network.ts")),
   },
   run: {

@@ -64,7 +64,7 @@ Deno.test({
       await lab.weft(h1, ["run", "-d", "--name", c3, "--network", "uber-net", "--", "true"]);
       await waitFor("c3 exited", async () => (await inspect(lab, h1, c3)).State.Running === false);
       const dead = await lab.weft(h1, ["exec", c3, "--", "true"], false);
-      assert.equal(dead.code, 1);
+      assert.equal(dead.code, 2);
       assert.equal(dead.stderr, `error: container ${c3} is not running\n`);
       assert.equal((await inspect(lab, h1, c3)).State.Pid, 0);
 

@@ -48,18 +48,35 @@ export interface Eth0 {
   mtu: number;
   /** CIDR, e.g. 10.0.0.2/24 */
   address: string;
+  /** CIDR, e.g. fd00:10::2/64, on networks with --ipv6. */
+  address6?: string;
 }
 
-/** A fresh TAP plumbed into the namespace as eth0; the caller owns the returned fd. */
-export async function plugEth0(ns: string, e: Eth0, vnetHdr = false): Promise<Tap> {
+/** A fresh TAP plumbed into the namespace as `ifname` (eth0); the caller owns the returned fd. */
+export async function plugEth0(ns: string, e: Eth0, vnetHdr = false, ifname = "eth0"): Promise<Tap> {
   const tmp = `wft${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`.slice(0, 15);
   const tap = openTap(tmp, { vnetHdr });
   try {
     await ip(["link", "set", "dev", tmp, "netns", ns]);
-    await ip(["-n", ns, "link", "set", "dev", tmp, "name", "eth0", "address", e.mac, "mtu", String(e.mtu)]);
-    await ip(["-n", ns, "addr", "replace", e.address, "dev", "eth0"]);
-    await ip(["-n", ns, "link", "set", "eth0", "up"]);
-    return { ...tap, name: "eth0" };
+    await ip(["-n", ns, "link", "set", "dev", tmp, "name", ifname, "address", e.mac, "mtu", String(e.mtu)]);
+    await ip(["-n", ns, "addr", "replace", e.address, "dev", ifname]);
+    if (e.address6) {
+      // IPv6 on this interface only (the namespace has it off, Docker's default), without DAD: IPAM made the
+      // address unique and the control plane answers NS for it on every node.
+      await ip([
+        "netns",
+        "exec",
+        ns,
+        "sysctl",
+        "-qw",
+        `net.ipv6.conf.${ifname}.accept_dad=0`,
+        `net.ipv6.conf.${ifname}.accept_ra=0`,
+        `net.ipv6.conf.${ifname}.disable_ipv6=0`,
+      ]);
+      await ip(["-n", ns, "addr", "replace", e.address6, "dev", ifname, "nodad"]);
+    }
+    await ip(["-n", ns, "link", "set", ifname, "up"]);
+    return { ...tap, name: ifname };
   } catch (err) {
     closeTap(tap);
     throw err;
@@ -153,4 +170,21 @@ export function killProcess(p: Proc | undefined): void {
   try {
     Deno.kill(p!.pid, "SIGKILL");
   } catch { /* gone */ }
+}
+
+/**
+ * MTU of the device that holds `addr` (the underlay), from `ip -j addr` (not /sys/class/net,
+ * which shows the namespace /sys was mounted in), or undefined when no device has it.
+ */
+export async function mtuOfAddress(addr: string): Promise<number | undefined> {
+  try {
+    const out = await new Deno.Command("ip", { args: ["-j", "addr", "show"], stdout: "piped", stderr: "null" }).output();
+    const links = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+      mtu: number;
+      addr_info?: { local: string }[];
+    }[];
+    return links.find((l) => l.addr_info?.some((a) => a.local === addr))?.mtu;
+  } catch {
+    return undefined;
+  }
 }
