@@ -164,3 +164,95 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Docker's options: IPv6 overlay (ping -6 across, NS answered locally), --ip-range, --gateway, --label, MTU from the option and from each node's underlay, --data-path-port/-addr on the wire, network connect/disconnect",
+  ...opts,
+  fn: async () => {
+    const lab = new Lab({ privateMounts: true });
+    try {
+      await lab.setup(2);
+      const [h1, h2] = lab.hosts;
+      // A second underlay address per host for the data path, and a smaller MTU under node2.
+      for (const [i, h] of [[1, h1], [2, h2]] as const) {
+        await sh(["ip", "-n", h.ns, "addr", "add", `198.19.0.${i}/24`, "dev", "eth0"]);
+      }
+      await sh(["ip", "-n", h2.ns, "link", "set", "eth0", "mtu", "1480"]);
+      await Promise.all(lab.hosts.map((h) => lab.startDaemon(h)));
+      const init = (await lab.weft(h1, [
+        "swarm", "init", "--advertise-addr", h1.addr, "--data-path-addr", "198.19.0.1", "--data-path-port", "7789",
+        "--default-addr-pool", "10.20.0.0/16", "--default-addr-pool-mask-length", "26",
+      ])).stdout;
+      const join = init.split("\n").find((l) => l.includes("weft swarm join --token"))!.trim().split(/\s+/).slice(1);
+      await lab.weft(h2, [...join, "--advertise-addr", h2.addr, "--data-path-addr", "198.19.0.2"]);
+
+      await lab.weft(h1, [
+        "network", "create", "-d", "overlay", "--ipv6", "--subnet", "10.10.0.0/24", "--subnet", "fd00:10::/64",
+        "--gateway", "fd00:10::ff", "--ip-range", "10.10.0.128/25", "--label", "team=blue", "--attachable",
+        "-o", "com.docker.network.driver.mtu=1400", "v6",
+      ]);
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "auto"]);
+      const c1 = lab.c("c1"), c2 = lab.c("c2"), a2 = lab.c("a2");
+      await lab.weft(h1, ["run", "-d", "--name", c1, "--network", "v6"]);
+      await lab.weft(h2, ["run", "-d", "--name", c2, "--network", "v6"]);
+      await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "auto"]);
+
+      const pcap = `${lab.dir}/dp.pcap`;
+      const dump = sh(["ip", "netns", "exec", h1.ns, "timeout", "20", "tcpdump", "-U", "-c", "4", "-n", "-i", "eth0", "-w", pcap, "udp", "port", "7789"], { check: false });
+      await new Promise((r) => setTimeout(r, 1500));
+      await waitFor("ping -6 c1 → c2", async () => (await execPing(lab, h1, c1, "fd00:10::2", ["-6"])).code === 0);
+      assert.equal((await execPing(lab, h1, c1, "10.10.0.129")).code, 0);
+      await dump;
+      const wire = await sh(["tshark", "-r", pcap, "-d", "udp.port==7789,vxlan", "-Y", "vxlan.flag_i==1", "-T", "fields", "-E", "occurrence=f", "-e", "ip.src", "-e", "ip.dst", "-e", "udp.dstport", "-e", "vxlan.vni"]);
+      const rows = wire.stdout.trim().split("\n");
+      assert.ok(rows.length >= 2, wire.stdout);
+      for (const r of rows) assert.match(r, /^198\.19\.0\.[12]\t198\.19\.0\.[12]\t7789\t4096$/);
+      // NS for c2's address answered by node1's switch (nd_reply), not flooded to node2.
+      const stats = JSON.parse((await lab.weft(h1, ["stats", "--json"])).stdout);
+      assert.ok(stats.vnis.find((v: { vni: number }) => v.vni === 4096).counters.nd_reply > 0);
+
+      const i1 = (await inspect(lab, h1, c1)).NetworkSettings.Networks.v6;
+      assert.deepEqual(
+        [i1.IPAddress, i1.IPPrefixLen, i1.Gateway, i1.GlobalIPv6Address, i1.GlobalIPv6PrefixLen, i1.IPv6Gateway, i1.Interface.MTU],
+        ["10.10.0.128", 24, "10.10.0.1", "fd00:10::1", 64, "fd00:10::ff", 1400],
+      );
+      const n = JSON.parse((await lab.weft(h1, ["network", "inspect", "v6"])).stdout)[0];
+      assert.equal(n.EnableIPv6, true);
+      assert.equal(n.Internal, false);
+      assert.equal(n.Attachable, true);
+      assert.deepEqual(n.IPAM.Config, [
+        { Subnet: "10.10.0.0/24", IPRange: "10.10.0.128/25", Gateway: "10.10.0.1" },
+        { Subnet: "fd00:10::/64", Gateway: "fd00:10::ff" },
+      ]);
+      assert.deepEqual(n.Labels, { team: "blue" });
+      assert.equal(n.Options["com.docker.network.driver.mtu"], "1400");
+      assert.equal(n.MTU, 1400);
+      assert.deepEqual(Object.values(n.Containers).map((c: any) => [c.IPv4Address, c.IPv6Address]), [["10.10.0.128/24", "fd00:10::1/64"]]);
+      assert.deepEqual(n.Peers.map((p: { IP: string }) => p.IP).sort(), ["198.19.0.1", "198.19.0.2"]);
+
+      // MTU from the underlay: 1480 − 50 on node2, 1500 − 50 on node1; the subnet from the pool.
+      const auto2 = JSON.parse((await lab.weft(h2, ["network", "inspect", "auto"])).stdout)[0];
+      assert.deepEqual([auto2.MTU, auto2.IPAM.Config[0].Subnet, auto2.Options["com.docker.network.driver.mtu"]], [1430, "10.20.0.0/26", undefined]);
+      assert.equal(JSON.parse((await lab.weft(h1, ["network", "inspect", "auto"])).stdout)[0].MTU, 1450);
+      assert.match((await lab.weft(h2, ["exec", a2, "--", "ip", "-o", "link", "show", "eth0"])).stdout, /mtu 1430 /);
+
+      // connect: c1 (node1) joins auto as eth2 and reaches a2 on node2; disconnect takes it away.
+      await lab.weft(h1, ["network", "connect", "auto", c1]);
+      const eth2 = await lab.weft(h1, ["exec", c1, "--", "ip", "-o", "-4", "addr", "show", "eth2"]);
+      assert.match(eth2.stdout, /inet 10\.20\.0\.3\/26/);
+      await waitFor("c1 eth2 → a2", async () => (await execPing(lab, h1, c1, "10.20.0.2")).code === 0);
+      assert.match((await lab.weft(h1, ["ps"])).stdout, new RegExp(`${c1}\\s+v6,auto\\s+10\\.10\\.0\\.128,fd00:10::1,10\\.20\\.0\\.3\\s`));
+      const twice = await lab.weft(h1, ["network", "connect", "auto", c1], false);
+      assert.deepEqual([twice.code, twice.stderr], [2, `error: container ${c1} is already attached to network auto\n`]);
+      await lab.weft(h1, ["network", "disconnect", "auto", c1]);
+      const gone = await lab.weft(h1, ["exec", c1, "--", "ip", "link", "show", "eth2"], false);
+      assert.notEqual(gone.code, 0);
+      assert.deepEqual(Object.keys((await inspect(lab, h1, c1)).NetworkSettings.Networks).sort(), ["v6", "weft_gwbridge"]);
+      const first = await lab.weft(h1, ["network", "disconnect", "v6", c1], false);
+      assert.equal(first.code, 2);
+      assert.match(first.stderr, /^error: network v6 is .*'s first network \(eth0\)/);
+    } finally {
+      await lab.close();
+    }
+  },
+});

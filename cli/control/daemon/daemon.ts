@@ -10,7 +10,7 @@
 import { ClusterError, type InitOptions, Manager } from "../cluster/manager.ts";
 import { Agent, type Credentials, join, JoinError, parseRemote } from "../cluster/agent.ts";
 import { TokenError } from "../cluster/pki.ts";
-import { formatCidr, ipToInt, parseCidr } from "../cluster/ipam.ts";
+import { formatCidr, ipToInt, overlaps, parseCidr } from "../cluster/ipam.ts";
 import {
   CONTROL_PORT,
   type EndpointRecord,
@@ -673,6 +673,20 @@ export class Daemon {
       if (b.labels && typeof b.labels === "object") {
         for (const [k, v] of Object.entries(b.labels)) labels[k] = String(v);
       }
+      // A container on it would have two routes for the same addresses (eth0 and eth1).
+      for (const t of strings(b.subnet) ?? []) {
+        let sub;
+        try {
+          sub = parseCidr(t);
+        } catch {
+          continue; // not IPv4, or malformed: the manager says which
+        }
+        if (!b.internal && overlaps(sub, this.gw.subnet)) {
+          throw new ApiError(
+            `subnet ${t} overlaps ${this.gw.name}'s ${formatCidr(this.gw.subnet)}: pick another, or start the daemons with another --gwbridge-subnet`,
+          );
+        }
+      }
       return m.createNetwork({
         name: String(b.name ?? ""),
         subnet: strings(b.subnet),
@@ -750,6 +764,12 @@ export class Daemon {
         throw new ApiError(e instanceof Error ? e.message : String(e), 409);
       }
       const { endpoint, network } = created;
+      if (!network.internal && overlaps(parseCidr(network.subnet), this.gw.subnet)) {
+        await this.endpointDelete(endpoint.id).catch(() => {});
+        throw new ApiError(
+          `network ${network.name}'s subnet ${network.subnet} overlaps this node's ${this.gw.name} ${formatCidr(this.gw.subnet)} (--gwbridge-subnet)`,
+        );
+      }
       const c: ContainerRecord = {
         name,
         network: network.id,
