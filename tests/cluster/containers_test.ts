@@ -256,3 +256,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "bad input gets one line and exit 2 and changes nothing: ports, pools, subnets, gateways, ranges, options, unknown names",
+  ...opts,
+  fn: async () => {
+    const lab = new Lab({ privateMounts: true });
+    try {
+      await lab.setup(1);
+      const [h1] = lab.hosts;
+      await lab.startDaemon(h1);
+      const refused = async (args: string[], message: RegExp) => {
+        const r = await lab.weft(h1, args, false);
+        assert.equal(r.code, 2, `weft ${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        assert.equal(r.stderr.split("\n").length, 2, `one line: ${r.stderr}`);
+        assert.equal(r.stdout, "");
+      };
+      const init = ["swarm", "init", "--advertise-addr", h1.addr];
+      await Promise.all([
+        refused([...init, "--data-path-port", "80"], /^error: --data-path-port must be in 1024\.\.49151, got "80"/),
+        refused([...init, "--data-path-port", "49152"], /^error: --data-path-port must be in 1024\.\.49151, got "49152"/),
+        refused([...init, "--default-addr-pool", "10.0.0.0/28", "--default-addr-pool-mask-length", "24"], /^error: invalid --default-addr-pool: mask length 24 does not fit 10\.0\.0\.0\/28/),
+        refused([...init, "--data-path-addr", "eth9"], /^error: --data-path-addr must be an IPv4 address of this host, got "eth9"/),
+      ]);
+      await lab.weft(h1, init); // nothing above left a half-made swarm behind
+
+      const create = ["network", "create", "-d", "overlay"];
+      const c1 = lab.c("c1");
+      await Promise.all([
+        refused([...create, "--subnet", "172.18.3.0/24", "n"], /^error: subnet 172\.18\.3\.0\/24 overlaps weft_gwbridge's 172\.18\.0\.0\/16/),
+        refused([...create, "--subnet", "10.1.0.0/24", "--gateway", "10.2.0.1", "n"], /^error: no matching subnet for gateway 10\.2\.0\.1$/m),
+        refused([...create, "--subnet", "10.1.0.0/24", "--ip-range", "10.1.1.0/25", "n"], /^error: no matching subnet for range 10\.1\.1\.0\/25$/m),
+        refused([...create, "--subnet", "10.1.0.0/31", "n"], /^error: subnet 10\.1\.0\.0\/31 is too small: at most \/30/),
+        refused([...create, "--subnet", "fd00:1::/64", "n"], /^error: IPv6 subnet fd00:1::\/64 needs --ipv6/),
+        refused([...create, "--ipv6", "n"], /^error: --ipv6 needs an IPv6 --subnet/),
+        refused([...create, "-o", "com.docker.network.driver.mtu=abc", "n"], /^error: com\.docker\.network\.driver\.mtu must be an integer in 68\.\.65535, got "abc"/),
+        refused([...create, "-o", "encrypted", "n"], /^error: unsupported option "encrypted"/),
+        refused(["run", "-d", "--name", c1, "--network", "nope"], /^error: network nope not found/),
+        refused(["inspect", "ghost"], /^error: no such container: ghost$/m),
+        refused(["exec", "ghost", "--", "true"], /^error: no such container: ghost$/m),
+        refused(["rm", "ghost"], /^error: no such container: ghost$/m),
+        refused(["network", "connect", "auto", "ghost"], /^error: no such container: ghost$/m),
+      ]);
+      assert.equal((await lab.weft(h1, ["network", "ls", "-q"])).stdout, "", "no network was made");
+      assert.equal(JSON.parse((await lab.weft(h1, ["ps", "--format", "json"])).stdout).length, 0);
+      await lab.weft(h1, [...create, "good"]);
+      await lab.weft(h1, ["run", "-d", "--name", c1, "--network", "good"]);
+      await refused(["network", "connect", "nope", c1], /^error: network nope not found/);
+      await refused(["run", "-d", "--name", c1, "--network", "good"], /already in use/);
+      const ps = JSON.parse((await lab.weft(h1, ["ps", "--format", "json"])).stdout);
+      assert.deepEqual(ps.map((c: { ip: string; connected?: unknown[] }) => [c.ip, c.connected ?? []]), [["10.0.0.2", []]]);
+    } finally {
+      await lab.close();
+    }
+  },
+});
