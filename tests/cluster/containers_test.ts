@@ -113,10 +113,12 @@ Deno.test({
       const [h1, h2] = await swarm(lab, 2);
       await lab.weft(h1, ["network", "create", "-d", "overlay", "pub"]);
       await lab.weft(h1, ["network", "create", "-d", "overlay", "--internal", "priv"]);
-      const c1 = lab.c("c1"), c2 = lab.c("c2"), p1 = lab.c("p1");
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "other"]);
+      const c1 = lab.c("c1"), c2 = lab.c("c2"), p1 = lab.c("p1"), o1 = lab.c("o1");
       await lab.weft(h1, ["run", "-d", "--name", c1, "--network", "pub"]);
       await lab.weft(h2, ["run", "-d", "--name", c2, "--network", "pub"]);
       await lab.weft(h1, ["run", "-d", "--name", p1, "--network", "priv"]);
+      await lab.weft(h1, ["run", "-d", "--name", o1, "--network", "other"]);
       const table = (h: Host) => ["ip", "netns", "exec", h.ns, "nft", "list", "table", "ip", `${lab.prefix}_${h.name}`];
 
       for (const h of [h1, h2]) {
@@ -140,6 +142,11 @@ Deno.test({
       const osrc = await firstEchoSource(inside, () => waitFor("c1 → c2", async () => (await execPing(lab, h1, c1, "10.0.0.3")).code === 0));
       assert.equal(osrc, "10.0.0.2");
 
+      // No way between two networks through weft_gwbridge (Docker's enable_icc=false): o1 (on
+      // another overlay, eth1 172.18.0.3) is out of c1's reach, the gateway is not.
+      const icc = await lab.weft(h1, ["exec", c1, "--", "sh", "-c", "ping -c 1 -W 1 172.18.0.1 && ! ping -c 2 -W 1 172.18.0.3"], false);
+      assert.equal(icc.code, 0, icc.stdout + icc.stderr);
+
       // --internal: no eth1, no default route, no way out.
       const p = await lab.weft(h1, ["exec", p1, "--", "sh", "-c", "ip -o link show eth1; ip route show default; ping -c 1 -W 1 " + h2.addr], false);
       assert.notEqual(p.code, 0);
@@ -154,7 +161,7 @@ Deno.test({
       await waitFor("c2 → outside after restart", async () => (await execPing(lab, h2, c2, h1.addr)).code === 0);
 
       // The last container with eth1 takes bridge, table and forwarding with it; p1 stays.
-      await lab.weft(h1, ["rm", c1]);
+      await lab.weft(h1, ["rm", c1, o1]);
       assert.notEqual((await sh(table(h1), { check: false })).code, 0);
       assert.notEqual((await sh(["ip", "-n", h1.ns, "link", "show", "weft_gwbridge"], { check: false })).code, 0);
       assert.equal((await sh(["ip", "netns", "exec", h1.ns, "cat", "/proc/sys/net/ipv4/conf/eth0/forwarding"])).stdout, "0\n");

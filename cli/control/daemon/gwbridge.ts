@@ -177,7 +177,7 @@ table ip ${this.table} {
 
   /**
    * A veth pair from the bridge into namespace `ns` as eth1, with `addr`, MTU 1500 and the default
-   * route through the gateway (Docker's docker_gwbridge endpoint).
+   * route through the gateway (Docker's docker_gwbridge endpoint), its bridge port isolated.
    * @throws SandboxError from ip
    */
   async attach(ns: string, addr: string): Promise<GwEndpoint> {
@@ -186,6 +186,10 @@ table ip ${this.table} {
     await ip(["link", "add", hostIf, "type", "veth", "peer", "name", "eth1", "netns", ns]);
     try {
       await ip(["link", "set", hostIf, "master", this.name, "up"]);
+      // Docker's docker_gwbridge has enable_icc=false: containers do not reach each other through
+      // it (only through the overlays they share). An isolated bridge port talks to the bridge
+      // itself (the gateway) and to no other isolated port.
+      await ip(["link", "set", "dev", hostIf, "type", "bridge_slave", "isolated", "on"]);
       await ip(["-n", ns, "link", "set", "eth1", "address", mac, "up"]);
       await ip(["-n", ns, "addr", "add", `${addr}/${this.subnet.bits}`, "dev", "eth1"]);
       await ip(["-n", ns, "route", "replace", "default", "via", this.gateway, "dev", "eth1"]);
