@@ -286,6 +286,7 @@ Deno.test({
         refused([...init, "--data-path-port", "49152"], /^error: --data-path-port must be in 1024\.\.49151, got "49152"/),
         refused([...init, "--default-addr-pool", "10.0.0.0/28", "--default-addr-pool-mask-length", "24"], /^error: invalid --default-addr-pool: mask length 24 does not fit 10\.0\.0\.0\/28/),
         refused([...init, "--data-path-addr", "eth9"], /^error: --data-path-addr must be an IPv4 address of this host, got "eth9"/),
+        refused([...init, "--data-path-addr", "198.19.9.9"], /^error: --data-path-addr 198\.19\.9\.9 is not an address of this host/),
       ]);
       await lab.weft(h1, init); // nothing above left a half-made swarm behind
 

@@ -326,14 +326,18 @@ export class Daemon {
     return this.config?.dataPathAddr ?? this.config?.advertiseAddr;
   }
 
-  /** `--data-path-addr`, if given: an IPv4 address. */
-  private dataPathAddr(b: Record<string, any>): string | undefined {
+  /** `--data-path-addr`, if given: an IPv4 address on one of this host's devices (checked
+   * before a join, which the manager would otherwise record for a VTEP that cannot bind). */
+  private async dataPathAddr(b: Record<string, any>): Promise<string | undefined> {
     if (b.dataPathAddr === undefined || b.dataPathAddr === null || b.dataPathAddr === "") return undefined;
     const a = String(b.dataPathAddr);
     try {
       ipToInt(a);
     } catch {
       throw new ApiError(`--data-path-addr must be an IPv4 address of this host, got "${a}"`);
+    }
+    if (await mtuOfAddress(a) === undefined) {
+      throw new ApiError(`--data-path-addr ${a} is not an address of this host: add it to a device first`);
     }
     return a;
   }
@@ -478,7 +482,7 @@ export class Daemon {
   async swarmInit(b: Record<string, any>) {
     return await this.serial(async () => {
       const advertiseAddr = this.outsideSwarm(b);
-      const dataPathAddr = this.dataPathAddr(b);
+      const dataPathAddr = await this.dataPathAddr(b);
       const listen = parseRemote(String(b.listenAddr ?? `0.0.0.0:${CONTROL_PORT}`), CONTROL_PORT);
       const dataPathPort = Number(b.dataPathPort ?? 4789);
       if (!Number.isInteger(dataPathPort) || dataPathPort < 1024 || dataPathPort > 49151) {
@@ -545,7 +549,7 @@ export class Daemon {
   async swarmJoin(b: Record<string, any>) {
     return await this.serial(async () => {
       const advertiseAddr = this.outsideSwarm(b);
-      const dataPathAddr = this.dataPathAddr(b);
+      const dataPathAddr = await this.dataPathAddr(b);
       let creds: Credentials;
       try {
         creds = await join(String(b.token ?? ""), parseRemote(String(b.remote ?? ""), CONTROL_PORT), {
