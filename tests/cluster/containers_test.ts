@@ -96,11 +96,21 @@ Deno.test({
   },
 });
 
-/** `tcpdump -c 1` of one ICMP echo request: its source address; started before `send()`. */
+/**
+ * Runs `send` again and again until the capture `dump` (a bounded tcpdump -c N, started first)
+ * has its packets: however late tcpdump attaches under load, it sees some. Returns dump's result.
+ */
+async function whileCapturing<T>(dump: Promise<T>, send: () => Promise<unknown>, timeoutMs = 20000): Promise<T> {
+  let done = false;
+  dump.finally(() => done = true).catch(() => {});
+  const until = Date.now() + timeoutMs;
+  while (!done && Date.now() < until) await send();
+  return await dump;
+}
+
+/** `tcpdump -c 1` of one ICMP echo request: its source address. */
 async function firstEchoSource(dump: Promise<{ stdout: string }>, send: () => Promise<unknown>) {
-  await new Promise((r) => setTimeout(r, 1500)); // tcpdump attaches; the sender repeats anyway
-  await send();
-  const out = (await dump).stdout;
+  const out = (await whileCapturing(dump, send)).stdout;
   return /IP (\d+\.\d+\.\d+\.\d+) > /.exec(out)?.[1];
 }
 
@@ -135,11 +145,13 @@ Deno.test({
 
       // Out: c1 → host 2's underlay address (the outside), seen there from host 1's address.
       const outside = sh(["ip", "netns", "exec", h2.ns, "timeout", "15", "tcpdump", "-c", "1", "-n", "-i", "eth0", "icmp[icmptype] == 8"], { check: false });
-      const src = await firstEchoSource(outside, () => waitFor("c1 → outside", async () => (await execPing(lab, h1, c1, h2.addr)).code === 0));
+      await waitFor("c1 → outside", async () => (await execPing(lab, h1, c1, h2.addr)).code === 0);
+      const src = await firstEchoSource(outside, () => execPing(lab, h1, c1, h2.addr));
       assert.equal(src, h1.addr, "masqueraded to the host's address");
       // The overlay keeps the containers' own addresses.
       const inside = lab.weft(h2, ["exec", c2, "--", "timeout", "15", "tcpdump", "-c", "1", "-n", "-i", "eth0", "icmp[icmptype] == 8"], false);
-      const osrc = await firstEchoSource(inside, () => waitFor("c1 → c2", async () => (await execPing(lab, h1, c1, "10.0.0.3")).code === 0));
+      await waitFor("c1 → c2", async () => (await execPing(lab, h1, c1, "10.0.0.3")).code === 0);
+      const osrc = await firstEchoSource(inside, () => execPing(lab, h1, c1, "10.0.0.3"));
       assert.equal(osrc, "10.0.0.2");
 
       // No way between two networks through weft_gwbridge (Docker's enable_icc=false): o1 (on
@@ -206,10 +218,9 @@ Deno.test({
 
       const pcap = `${lab.dir}/dp.pcap`;
       const dump = sh(["ip", "netns", "exec", h1.ns, "timeout", "20", "tcpdump", "-U", "-c", "4", "-n", "-i", "eth0", "-w", pcap, "udp", "port", "7789"], { check: false });
-      await new Promise((r) => setTimeout(r, 1500));
       await waitFor("ping -6 c1 → c2", async () => (await execPing(lab, h1, c1, "fd00:10::2", ["-6"])).code === 0);
       assert.equal((await execPing(lab, h1, c1, "10.10.0.129")).code, 0);
-      await dump;
+      await whileCapturing(dump, () => execPing(lab, h1, c1, "10.10.0.129"));
       const wire = await sh(["tshark", "-r", pcap, "-d", "udp.port==7789,vxlan", "-Y", "vxlan.flag_i==1", "-T", "fields", "-E", "occurrence=f", "-e", "ip.src", "-e", "ip.dst", "-e", "udp.dstport", "-e", "vxlan.vni"]);
       const rows = wire.stdout.trim().split("\n");
       assert.ok(rows.length >= 2, wire.stdout);
