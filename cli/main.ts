@@ -27,7 +27,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: client(() => import("./commands/node.ts")),
   },
   network: {
-    summary: "network create -d overlay [--subnet CIDR] NAME | ls | inspect NAME | rm NAME",
+    summary:
+      "network create -d overlay [--subnet CIDR]… [--ipv6] NAME | ls | inspect NAME | rm NAME | connect|disconnect NAME C",
     load: client(() => import("./commands/network.ts")),
   },
   run: {
@@ -39,6 +40,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: client(() => import("./commands/exec.ts")),
   },
   ps: { summary: "ps: this host's containers", load: client(() => import("./commands/ps.ts")) },
+  inspect: {
+    summary: "inspect C…: containers as docker inspect shows them (State.Pid, networks)",
+    load: client(() => import("./commands/inspect.ts")),
+  },
   rm: { summary: "rm [-f] C…: remove containers", load: client(() => import("./commands/rm.ts")) },
   demo: {
     summary: "demo: the seed's two-host walkthrough in namespaces (root)",

@@ -9,7 +9,10 @@ import { DEFAULT_HOST, DEFAULT_STATE_DIR, socketPath } from "../control/daemon/c
 
 const USAGE =
   `Usage: weft daemon [--state-dir DIR] [-H|--host unix:///run/weft/weft.sock] [--hostname NAME] [--no-offload]
-  Two daemons on one machine need their own --state-dir and --host.`;
+                   [--gwbridge-subnet 172.18.0.0/16] [--nft-table NAME]
+  Two daemons on one machine need their own --state-dir and --host.
+  --gwbridge-subnet: weft_gwbridge's subnet (containers' eth1, the way out, masqueraded).
+  --nft-table: this instance's nftables table (default weft_ and a hash of --state-dir).`;
 
 export async function main(args: string[]): Promise<number> {
   let values;
@@ -23,6 +26,8 @@ export async function main(args: string[]): Promise<number> {
         hostname: { type: "string", default: Deno.hostname() },
         help: { type: "boolean", short: "h" },
         "no-offload": { type: "boolean" },
+        "gwbridge-subnet": { type: "string" },
+        "nft-table": { type: "string" },
       },
     }));
   } catch (e) {
@@ -35,12 +40,23 @@ export async function main(args: string[]): Promise<number> {
   if (Deno.uid() !== 0) {
     throw new UsageError("weft daemon needs root (TAP devices, network namespaces): run it with sudo");
   }
-  const d = new Daemon({
-    stateDir: values["state-dir"]!,
-    socket: socketPath(values.host),
-    hostname: values.hostname!,
-    offload: !values["no-offload"],
-  });
+  const table = values["nft-table"];
+  if (table !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table)) {
+    throw new UsageError(`invalid --nft-table "${table}": a letter, then letters, digits, "_" or "-", up to 64`);
+  }
+  let d: Daemon;
+  try {
+    d = new Daemon({
+      stateDir: values["state-dir"]!,
+      socket: socketPath(values.host),
+      hostname: values.hostname!,
+      offload: !values["no-offload"],
+      gwbridgeSubnet: values["gwbridge-subnet"],
+      nftTable: table,
+    });
+  } catch (e) {
+    throw new UsageError(`invalid --gwbridge-subnet: ${e instanceof Error ? e.message : e}`);
+  }
   try {
     await d.start();
   } catch (e) {

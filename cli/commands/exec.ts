@@ -1,7 +1,10 @@
-// `weft exec C -- CMD…`: runs CMD in container C's namespace, here, with this terminal's stdio.
+// `weft exec C -- CMD…`: runs CMD in container C with this terminal's stdio, as `docker exec`
+// does. The daemon names the container's process; CMD enters that process's network and mount
+// namespaces (nsenter, util-linux) through /proc/PID/ns, so it works from any mount or network
+// namespace of the host: the /run/netns/C file is only a name in the daemon's mount namespace.
 
 import { UsageError } from "../errors.ts";
-import { api } from "../control/daemon/client.ts";
+import { api, DaemonError } from "../control/daemon/client.ts";
 
 const USAGE = "Usage: weft exec [-H unix:///path] NAME [--] CMD [ARG…]";
 
@@ -16,12 +19,19 @@ export async function main(args: string[]): Promise<number> {
   if (a[0] === "--") a.shift();
   if (!name || !a.length) throw new UsageError(USAGE);
   const c = await api(host, "GET", `/containers/${encodeURIComponent(name)}`);
-  const st = await new Deno.Command("ip", {
-    args: ["netns", "exec", c.name, ...a],
+  if (!c.pid) throw new DaemonError(`container ${name} is not running`, 409);
+  // -w: the working directory of the container's process (/), as Docker's default WorkingDir.
+  const child = new Deno.Command("nsenter", {
+    args: ["-t", String(c.pid), "-n", "-m", "-w", "--", ...a],
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",
-  })
-    .spawn().status;
+  });
+  let st;
+  try {
+    st = await child.spawn().status;
+  } catch (e) {
+    throw new DaemonError(`cannot run nsenter (util-linux): ${e instanceof Error ? e.message : e}`, 500);
+  }
   return st.code;
 }

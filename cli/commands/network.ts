@@ -5,11 +5,17 @@ import { api, parseCommand } from "../control/daemon/client.ts";
 import { table } from "../table.ts";
 
 const USAGE = `Usage:
-  weft network create -d overlay [--subnet CIDR] [--gateway IP] [--attachable] NAME
+  weft network create -d overlay [--subnet CIDR]… [--gateway IP]… [--ip-range CIDR]… [--ipv6]
+                      [--attachable] [--internal] [--label K=V]… [-o com.docker.network.driver.mtu=N] NAME
   weft network ls
   weft network inspect NAME|ID
   weft network rm NAME|ID
+  weft network connect [--ip IP] [--ip6 IPV6] NAME|ID CONTAINER    (eth2, eth3, … in the container)
+  weft network disconnect NAME|ID CONTAINER
 All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
+
+/** Docker's driver option for the network's MTU (default: derived from each node's underlay). */
+const MTU_OPTION = "com.docker.network.driver.mtu";
 
 const parse = (args: string[], options: Parameters<typeof parseCommand>[1] = {}) =>
   parseCommand(args, options, USAGE);
@@ -19,17 +25,43 @@ export async function main(args: string[]): Promise<number> {
   if (sub === "create") {
     const { values: v, positionals } = parse(rest, {
       driver: { type: "string", short: "d" },
-      subnet: { type: "string" },
-      gateway: { type: "string" },
+      subnet: { type: "string", multiple: true },
+      gateway: { type: "string", multiple: true },
+      "ip-range": { type: "string", multiple: true },
+      ipv6: { type: "boolean" },
       attachable: { type: "boolean" },
+      internal: { type: "boolean" },
+      label: { type: "string", multiple: true },
+      opt: { type: "string", short: "o", multiple: true },
     });
     if (positionals.length !== 1) throw new UsageError(`expected exactly one NAME\n${USAGE}`);
+    const labels: Record<string, string> = {};
+    for (const l of (v.label ?? []) as string[]) {
+      const i = l.indexOf("=");
+      labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
+    }
+    let mtu: number | undefined;
+    for (const o of (v.opt ?? []) as string[]) {
+      const i = o.indexOf("=");
+      const key = i < 0 ? o : o.slice(0, i), value = i < 0 ? "" : o.slice(i + 1);
+      if (key === MTU_OPTION) {
+        mtu = /^\d+$/.test(value) ? Number(value) : NaN;
+        if (!(mtu >= 68 && mtu <= 65535)) {
+          throw new UsageError(`${MTU_OPTION} must be an integer in 68..65535, got "${value}"`);
+        }
+      } else throw new UsageError(`unsupported option "${key}": weft's overlays take ${MTU_OPTION}=N`);
+    }
     const n = await api(v.host as string | undefined, "POST", "/networks", {
       name: positionals[0],
       driver: v.driver ?? "overlay",
       subnet: v.subnet,
       gateway: v.gateway,
+      ipRange: v["ip-range"],
+      ipv6: v.ipv6,
       attachable: v.attachable,
+      internal: v.internal,
+      labels,
+      mtu,
     });
     console.log(n.id);
     return 0;
@@ -65,6 +97,24 @@ export async function main(args: string[]): Promise<number> {
       await api(v.host as string | undefined, "DELETE", `/networks/${encodeURIComponent(p)}`);
       console.log(p);
     }
+    return 0;
+  }
+  if (sub === "connect") {
+    const { values: v, positionals } = parse(rest, { ip: { type: "string" }, ip6: { type: "string" } });
+    if (positionals.length !== 2) throw new UsageError(`expected NETWORK CONTAINER\n${USAGE}`);
+    const [net, container] = positionals;
+    await api(v.host as string | undefined, "POST", `/networks/${encodeURIComponent(net)}/connect`, {
+      container,
+      ip: v.ip,
+      ip6: v.ip6,
+    });
+    return 0;
+  }
+  if (sub === "disconnect") {
+    const { values: v, positionals } = parse(rest, { force: { type: "boolean", short: "f" } });
+    if (positionals.length !== 2) throw new UsageError(`expected NETWORK CONTAINER\n${USAGE}`);
+    const [net, container] = positionals;
+    await api(v.host as string | undefined, "POST", `/networks/${encodeURIComponent(net)}/disconnect`, { container });
     return 0;
   }
   throw new UsageError(USAGE);

@@ -23,7 +23,17 @@ export async function main(args: string[]): Promise<number> {
   }
   const rows = [["CONTAINER ID", "NAME", "NETWORK", "IP", "MAC", "STATUS", "COMMAND"]];
   for (const c of cs) {
-    rows.push([c.endpointId.slice(0, 12), c.name, c.networkName, c.ip, c.mac, c.status, c.cmd.join(" ")]);
+    // One container on several networks (weft network connect): each column lists them in order.
+    const nets = [c, ...(c.connected ?? [])];
+    rows.push([
+      c.endpointId.slice(0, 12),
+      c.name,
+      nets.map((n) => n.networkName).join(","),
+      nets.flatMap((n) => n.ip6 ? [n.ip, n.ip6] : [n.ip]).join(","),
+      c.mac,
+      c.status,
+      c.cmd.join(" "),
+    ]);
   }
   console.log(table(rows));
   return 0;

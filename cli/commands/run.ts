@@ -4,7 +4,7 @@
 import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
 
-const USAGE = `Usage: weft run -d --name NAME --network NETWORK [--ip IP] [-- CMD [ARG…]]
+const USAGE = `Usage: weft run -d --name NAME --network NETWORK [--ip IP] [--ip6 IPV6] [-- CMD [ARG…]]
   The container is a network namespace NAME: "ip netns exec NAME …" and "weft exec NAME -- …" work.
   -d is implied: containers always run detached, CMD's output goes to the daemon's log dir.`;
 
@@ -18,13 +18,14 @@ export async function main(args: string[]): Promise<number> {
     network: { type: "string" },
     net: { type: "string" },
     ip: { type: "string" },
+    ip6: { type: "string" },
   }, USAGE);
   // `weft run -d --name c1 --network n alpine sleep 1d`: an image name has no meaning here; the rest is CMD.
   if (!cmd.length && positionals.length > 1) cmd = positionals.slice(1);
   const network = v.network ?? v.net;
   if (!v.name) throw new UsageError(`--name is required\n${USAGE}`);
   if (!network) throw new UsageError(`--network is required\n${USAGE}`);
-  const c = await api(v.host, "POST", "/containers", { name: v.name, network, ip: v.ip, cmd });
+  const c = await api(v.host, "POST", "/containers", { name: v.name, network, ip: v.ip, ip6: v.ip6, cmd });
   console.log(c.endpointId);
   return 0;
 }

@@ -4,9 +4,9 @@ import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
 
 const USAGE = `Usage:
-  weft swarm init --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-port 4789]
+  weft swarm init --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-port 4789] [--data-path-addr IP]
                   [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
-  weft swarm join --token TOKEN HOST[:2377] --advertise-addr IP [--listen-addr IP[:2377]]
+  weft swarm join --token TOKEN HOST[:2377] --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-addr IP]
   weft swarm join-token worker [-q]
   weft swarm leave [--force]
 All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
@@ -21,15 +21,26 @@ export async function main(args: string[]): Promise<number> {
       "advertise-addr": { type: "string" },
       "listen-addr": { type: "string" },
       "data-path-port": { type: "string" },
+      "data-path-addr": { type: "string" },
       "default-addr-pool": { type: "string" },
       "default-addr-pool-mask-length": { type: "string" },
     });
     if (!v["advertise-addr"]) throw new UsageError(`--advertise-addr is required\n${USAGE}`);
+    // Docker's range for --data-path-port: registered ports, none of the dynamic ones.
+    const port = v["data-path-port"] as string | undefined;
+    if (port !== undefined && !(/^\d+$/.test(port) && Number(port) >= 1024 && Number(port) <= 49151)) {
+      throw new UsageError(`--data-path-port must be in 1024..49151, got "${port}"`);
+    }
+    const maskLen = v["default-addr-pool-mask-length"] as string | undefined;
+    if (maskLen !== undefined && !/^\d{1,2}$/.test(maskLen)) {
+      throw new UsageError(`--default-addr-pool-mask-length must be a prefix length, got "${maskLen}"`);
+    }
     const listen = v["listen-addr"] as string | undefined;
     const r = await api(v.host as string | undefined, "POST", "/swarm/init", {
       advertiseAddr: v["advertise-addr"],
       listenAddr: listen ? (listen.includes(":") ? listen : `${listen}:2377`) : undefined,
       dataPathPort: v["data-path-port"] ? Number(v["data-path-port"]) : undefined,
+      dataPathAddr: v["data-path-addr"],
       pool: v["default-addr-pool"],
       poolMaskLength: v["default-addr-pool-mask-length"]
         ? Number(v["default-addr-pool-mask-length"])
@@ -47,6 +58,7 @@ export async function main(args: string[]): Promise<number> {
       token: { type: "string" },
       "advertise-addr": { type: "string" },
       "listen-addr": { type: "string" },
+      "data-path-addr": { type: "string" },
     });
     if (!v.token) throw new UsageError(`--token is required\n${USAGE}`);
     if (positionals.length !== 1) {
@@ -62,6 +74,7 @@ export async function main(args: string[]): Promise<number> {
       remote: positionals[0],
       advertiseAddr: v["advertise-addr"],
       listenAddr: v["listen-addr"],
+      dataPathAddr: v["data-path-addr"],
     });
     console.log("This node joined a swarm as a worker.");
     return 0;

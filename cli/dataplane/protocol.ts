@@ -13,12 +13,12 @@ export type DpOp =
   | { op: "vni.add"; vni: number; mtu: number; ageing?: number; learnMax?: number; suppress?: boolean }
   /** Removes the VNI with its ports. */
   | { op: "vni.remove"; vni: number }
-  /** A TAP on `vni`; with `mac` and `ip`, also a static FDB entry and a neighbour entry. */
-  | { op: "port.add"; port: number; fd: number; name: string; vni: number; mac?: string; ip?: string }
+  /** A TAP on `vni`; with `mac` and `ip` (and `ip6`), also a static FDB entry and neighbour entries. */
+  | { op: "port.add"; port: number; fd: number; name: string; vni: number; mac?: string; ip?: string; ip6?: string }
   | { op: "port.remove"; port: number }
   /** A container behind another VTEP: static FDB entry and neighbour entry. */
-  | { op: "remote.add"; vni: number; mac: string; ip: string; addr: string; port: number }
-  | { op: "remote.remove"; vni: number; mac: string; ip: string }
+  | { op: "remote.add"; vni: number; mac: string; ip: string; ip6?: string; addr: string; port: number }
+  | { op: "remote.remove"; vni: number; mac: string; ip: string; ip6?: string }
   /** A VTEP that gets a copy of every broadcast, multicast and unknown unicast of `vni`. */
   | { op: "flood.add"; vni: number; addr: string; port: number }
   | { op: "flood.remove"; vni: number; addr: string; port: number };

@@ -16,6 +16,7 @@ interface Port {
   name: string;
   vni: number;
   ip?: string;
+  ip6?: string;
 }
 
 /** "198.18.0.2:4789", "[2001:db8::2]:4789". */
@@ -61,13 +62,21 @@ class Dataplane {
         core.attachPort(o.port, o.vni);
         if (o.mac) core.addStatic(o.vni, o.mac, { port: o.port });
         if (o.mac && o.ip) core.addNeighbour(o.vni, o.ip, o.mac);
-        this.ports.set(o.port, { id: o.port, name: o.name, vni: o.vni, ip: o.mac ? o.ip : undefined });
+        if (o.mac && o.ip6) core.addNeighbour(o.vni, o.ip6, o.mac);
+        this.ports.set(o.port, {
+          id: o.port,
+          name: o.name,
+          vni: o.vni,
+          ip: o.mac ? o.ip : undefined,
+          ip6: o.mac ? o.ip6 : undefined,
+        });
         this.loop.setPort(o.port, o.fd);
         break;
       case "port.remove": {
         const p = this.ports.get(o.port);
         if (!p) break;
         if (p.ip) core.removeNeighbour(p.vni, p.ip);
+        if (p.ip6) core.removeNeighbour(p.vni, p.ip6);
         core.detachPort(p.id); // also forgets the MACs behind it
         this.ports.delete(o.port);
         this.loop.setPort(o.port, undefined);
@@ -78,12 +87,14 @@ class Dataplane {
         this.loop.buildPeers();
         core.addStatic(o.vni, o.mac, { vtep: id });
         core.addNeighbour(o.vni, o.ip, o.mac);
+        if (o.ip6) core.addNeighbour(o.vni, o.ip6, o.mac);
         break;
       }
       case "remote.remove":
         if (!core.hasVni(o.vni)) break;
         core.removeFdb(o.vni, o.mac);
         core.removeNeighbour(o.vni, o.ip);
+        if (o.ip6) core.removeNeighbour(o.vni, o.ip6);
         break;
       case "flood.add":
         core.addFlood(o.vni, core.addVtep(parseIp(o.addr), o.port));

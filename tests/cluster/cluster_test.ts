@@ -69,7 +69,7 @@ Deno.test({
         "--advertise-addr",
         h2.addr,
       ], false);
-      assert.equal(bad.code, 1);
+      assert.equal(bad.code, 2);
       assert.match(bad.stderr, /^error: invalid join token: expected WFTKN-1-/);
       const wrongSecret = `WFTKN-1-${digest}-${"a".repeat(25)}`;
       const ws = await lab.weft(h2, [

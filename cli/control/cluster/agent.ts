@@ -89,7 +89,7 @@ export function parseRemote(text: string, defaultPort: number): { host: string; 
 export async function join(
   token: string,
   remote: { host: string; port: number },
-  me: { hostname: string; addr: string },
+  me: { hostname: string; addr: string; dataAddr?: string },
 ): Promise<Credentials> {
   const t = parseToken(token);
   const caCert = await fetchCa(remote.host, remote.port);
@@ -100,7 +100,7 @@ export async function join(
   }
   const conn = await connectVerified(remote.host, remote.port, caCert);
   try {
-    await conn.send({ type: "join", secret: t.secret, hostname: me.hostname, addr: me.addr });
+    await conn.send({ type: "join", secret: t.secret, hostname: me.hostname, addr: me.addr, dataAddr: me.dataAddr });
     const m = await withTimeout(conn.read(), CONNECT_MS, "waiting for the manager");
     if (!m) throw new JoinError("the manager closed the connection");
     if (m.type === "error") throw new JoinError(`the manager refused: ${m.message}`);

@@ -62,14 +62,17 @@ export function allocateSubnet(pool: Cidr, maskLen: number, used: Cidr[]): Cidr 
   throw new IpamError(`the address pool ${formatCidr(pool)} is exhausted: no free /${maskLen} left`);
 }
 
-/** The lowest free host address of the subnet (not network, broadcast or gateway). */
-export function allocateAddress(subnet: Cidr, gateway: string, used: Set<string>): string {
+/** The lowest free host address of the subnet (not network, broadcast or gateway), within
+ * `range` (Docker's --ip-range) when given. */
+export function allocateAddress(subnet: Cidr, gateway: string, used: Set<string>, range?: Cidr): string {
   const last = subnet.base + size(subnet) - 1;
-  for (let a = subnet.base + 1; a < last; a++) {
+  const from = Math.max(subnet.base + 1, range?.base ?? 0);
+  const to = Math.min(last, range ? range.base + size(range) : last);
+  for (let a = from; a < to; a++) {
     const ip = intToIp(a);
     if (ip !== gateway && !used.has(ip)) return ip;
   }
-  throw new IpamError(`no free address left in ${formatCidr(subnet)}`);
+  throw new IpamError(`no free address left in ${formatCidr(range ?? subnet)}`);
 }
 
 /** Docker's container MAC: 02:42 followed by the IPv4 address bytes. */

@@ -22,6 +22,7 @@ import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
 import {
   allocateAddress,
   allocateSubnet,
+  type Cidr,
   contains,
   formatCidr,
   IpamError,
@@ -30,8 +31,11 @@ import {
   objectId,
   parseCidr,
 } from "./ipam.ts";
+import { allocateAddress6, bigToIp6, type Cidr6, contains6, formatCidr6, ip6ToBig, isIpv6Cidr, parseCidr6 } from "./ipam6.ts";
 import {
   type ClusterRecord,
+  DEFAULT_MTU,
+  type NetworkOptions,
   type EndpointRecord,
   HEARTBEAT_TIMEOUT_MS,
   type NetworkRecord,
@@ -54,6 +58,8 @@ const FIRST_MESSAGE_MS = 10000;
 
 export interface InitOptions {
   advertiseAddr: string;
+  /** The VTEP's address when it differs from advertiseAddr. */
+  dataPathAddr?: string;
   listenAddr: string;
   listenPort: number;
   dataPathPort: number;
@@ -123,6 +129,7 @@ export class Manager {
       id: nodeId,
       hostname: o.hostname,
       addr: o.advertiseAddr,
+      ...(o.dataPathAddr ? { dataAddr: o.dataPathAddr } : {}),
       role: "manager",
       availability: "active",
       secretHash: "",
@@ -286,6 +293,14 @@ export class Manager {
       throw new ClusterError(`invalid advertise address "${addr.slice(0, 40)}": expected an IPv4 address`);
     }
     if (!hostname) throw new ClusterError("a joining node must send its hostname");
+    const dataAddr = m.dataAddr === undefined || m.dataAddr === null ? undefined : String(m.dataAddr);
+    if (dataAddr !== undefined) {
+      try {
+        ipToInt(dataAddr);
+      } catch {
+        throw new ClusterError(`invalid data path address "${dataAddr.slice(0, 40)}": expected an IPv4 address`);
+      }
+    }
     const clash = this.store.all<NodeRecord>("node").find((n) => n.addr === addr);
     if (clash) {
       // The same host joining again (after a leave it did not announce): replace its record.
@@ -298,6 +313,7 @@ export class Manager {
       id,
       hostname,
       addr,
+      ...(dataAddr ? { dataAddr } : {}),
       role: "worker",
       availability: "active",
       secretHash: await sha256Hex(secret),
@@ -367,6 +383,7 @@ export class Manager {
       id: n.id,
       hostname: n.hostname,
       addr: n.addr,
+      ...(n.dataAddr ? { dataAddr: n.dataAddr } : {}),
       role: n.role,
       availability: n.availability,
       status: this.status(n),
@@ -432,6 +449,7 @@ export class Manager {
           String(a.network ?? ""),
           String(a.container ?? ""),
           a.ip ? String(a.ip) : undefined,
+          a.ip6 ? String(a.ip6) : undefined,
         );
       case "endpoint.delete":
         return this.deleteEndpoint(nodeId, String(a.id ?? ""));
@@ -447,7 +465,18 @@ export class Manager {
     }
   }
 
-  createNetwork(o: { name: string; subnet?: string; gateway?: string; attachable?: boolean }): NetworkRecord {
+  /**
+   * A network as `docker network create -d overlay` makes one: at most one IPv4 and (with
+   * `ipv6`) one IPv6 --subnet; each --gateway and --ip-range goes to the subnet that contains it
+   * (Docker: "no matching subnet for gateway …"); no IPv4 --subnet: the next free /poolMaskLength
+   * of the default pool; gateway defaults to the subnet's first address. `mtu`: the
+   * com.docker.network.driver.mtu option (68..65535); without it each node derives its own from
+   * its underlay (NetworkRecord.mtu is then DEFAULT_MTU, what older nodes use).
+   * An explicit subnet may overlap another network's: each overlay is its own L2 domain, kept
+   * apart by its VNI (Docker refuses that); only pool allocation avoids subnets in use.
+   * @throws ClusterError (400) for bad input, (409) for a name in use; nothing is stored then
+   */
+  createNetwork(o: NetworkOptions): NetworkRecord {
     if (!validName(o.name)) {
       throw new ClusterError(`invalid network name "${o.name}": letters, digits, "_", "." and "-", up to 63`);
     }
@@ -456,26 +485,58 @@ export class Manager {
     }
     const c = this.cluster;
     const used = this.networks().map((n) => parseCidr(n.subnet));
-    let subnet;
+    const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
+    const subnets = list(o.subnet), gateways = list(o.gateway), ranges = list(o.ipRange);
+    let v4: { subnet?: Cidr; gateway?: string; range?: Cidr } = {};
+    let v6: { subnet?: Cidr6; gateway?: string; range?: Cidr6 } = {};
     try {
-      if (o.subnet) {
-        subnet = parseCidr(o.subnet);
-        if (subnet.bits > 30) throw new IpamError(`subnet ${o.subnet} is too small: at most /30`);
-        // An explicit subnet may overlap another network's: each overlay is its own L2 domain,
-        // kept apart by its VNI. Only pool allocation avoids subnets in use.
-      } else subnet = allocateSubnet(parseCidr(c.pool), c.poolMaskLength, used);
+      for (const t of subnets) {
+        if (isIpv6Cidr(t)) {
+          if (v6.subnet) throw new IpamError(`only one IPv6 --subnet per network, got ${formatCidr6(v6.subnet)} and ${t}`);
+          v6.subnet = parseCidr6(t);
+          if (v6.subnet.bits > 124) throw new IpamError(`subnet ${t} is too small: at most /124`);
+        } else {
+          if (v4.subnet) throw new IpamError(`only one IPv4 --subnet per network, got ${formatCidr(v4.subnet)} and ${t}`);
+          v4.subnet = parseCidr(t);
+          if (v4.subnet.bits > 30) throw new IpamError(`subnet ${t} is too small: at most /30`);
+        }
+      }
+      if (v6.subnet && !o.ipv6) throw new IpamError(`IPv6 subnet ${formatCidr6(v6.subnet)} needs --ipv6`);
+      if (o.ipv6 && !v6.subnet) {
+        throw new IpamError("--ipv6 needs an IPv6 --subnet (weft has no default IPv6 pool), e.g. --subnet fd00:10::/64");
+      }
+      v4.subnet ??= allocateSubnet(parseCidr(c.pool), c.poolMaskLength, used);
+      for (const g of gateways) {
+        if (g.includes(":")) {
+          if (!v6.subnet || !contains6(v6.subnet, ip6ToBig(g))) throw new IpamError(`no matching subnet for gateway ${g}`);
+          v6.gateway = bigToIp6(ip6ToBig(g));
+        } else {
+          if (!contains(v4.subnet, ipToInt(g))) throw new IpamError(`no matching subnet for gateway ${g}`);
+          v4.gateway = g;
+        }
+      }
+      for (const r of ranges) {
+        if (isIpv6Cidr(r)) {
+          const rr = parseCidr6(r);
+          if (!v6.subnet || !contains6(v6.subnet, rr.base) || rr.bits < v6.subnet.bits) {
+            throw new IpamError(`no matching subnet for range ${r}`);
+          }
+          v6.range = rr;
+        } else {
+          const rr = parseCidr(r);
+          if (!contains(v4.subnet, rr.base) || rr.bits < v4.subnet.bits) throw new IpamError(`no matching subnet for range ${r}`);
+          v4.range = rr;
+        }
+      }
+      if (o.mtu !== undefined && (!Number.isInteger(o.mtu) || o.mtu < 68 || o.mtu > 65535)) {
+        throw new IpamError(`com.docker.network.driver.mtu must be an integer in 68..65535, got ${o.mtu}`);
+      }
     } catch (e) {
       if (e instanceof IpamError) throw new ClusterError(e.message);
       throw e;
     }
-    const gateway = o.gateway ?? allocateAddress(subnet, "", new Set());
-    try {
-      if (!contains(subnet, ipToInt(gateway))) {
-        throw new IpamError(`gateway ${gateway} is not in ${formatCidr(subnet)}`);
-      }
-    } catch (e) {
-      throw new ClusterError(e instanceof Error ? e.message : String(e));
-    }
+    const subnet = v4.subnet;
+    const gateway = v4.gateway ?? allocateAddress(subnet, "", new Set());
     const vnis = new Set(this.networks().map((n) => n.vni));
     let vni = FIRST_VNI;
     while (vnis.has(vni)) vni++;
@@ -487,10 +548,20 @@ export class Manager {
       subnet: formatCidr(subnet),
       gateway,
       vni,
-      mtu: 1450,
+      mtu: o.mtu ?? DEFAULT_MTU,
       attachable: o.attachable ?? false,
+      internal: o.internal ?? false,
       createdAt: new Date().toISOString(),
     };
+    if (v4.range) net.ipRange = formatCidr(v4.range);
+    if (v6.subnet) {
+      net.enableIPv6 = true;
+      net.subnet6 = formatCidr6(v6.subnet);
+      net.gateway6 = v6.gateway ?? bigToIp6(v6.subnet.base + 1n);
+      if (v6.range) net.ipRange6 = formatCidr6(v6.range);
+    }
+    if (o.mtu !== undefined) net.mtuOption = o.mtu;
+    if (o.labels && Object.keys(o.labels).length) net.labels = { ...o.labels };
     this.store.put("network", net.id, net);
     this.broadcast();
     return net;
@@ -518,11 +589,13 @@ export class Manager {
     ref: string,
     container: string,
     ip?: string,
+    ip6?: string,
   ): { endpoint: EndpointRecord; network: NetworkRecord } {
     const net = this.findNetwork(ref);
     if (!net) throw new ClusterError(`network ${ref} not found`, 404);
     const subnet = parseCidr(net.subnet);
-    const used = new Set(this.endpoints().filter((e) => e.network === net.id).map((e) => e.ip));
+    const mine = this.endpoints().filter((e) => e.network === net.id);
+    const used = new Set(mine.map((e) => e.ip));
     if (ip) {
       try {
         if (!contains(subnet, ipToInt(ip))) {
@@ -535,9 +608,27 @@ export class Manager {
       if (used.has(ip)) throw new ClusterError(`address ${ip} is already in use on ${net.name}`, 409);
     } else {
       try {
-        ip = allocateAddress(subnet, net.gateway, used);
+        ip = allocateAddress(subnet, net.gateway, used, net.ipRange ? parseCidr(net.ipRange) : undefined);
       } catch (e) {
         throw new ClusterError(e instanceof Error ? e.message : String(e), 409);
+      }
+    }
+    if (ip6 && !net.subnet6) throw new ClusterError(`network ${net.name} has no IPv6 subnet: --ip6 needs one`);
+    if (net.subnet6) {
+      const s6 = parseCidr6(net.subnet6);
+      const used6 = new Set(mine.flatMap((e) => e.ip6 ? [e.ip6] : []));
+      try {
+        if (ip6) {
+          const n = ip6ToBig(ip6);
+          ip6 = bigToIp6(n);
+          if (!contains6(s6, n)) throw new IpamError(`address ${ip6} is not in ${net.name}'s subnet ${net.subnet6}`);
+          if (ip6 === net.gateway6) throw new IpamError(`address ${ip6} is the gateway of ${net.name}`);
+          if (used6.has(ip6)) throw new IpamError(`address ${ip6} is already in use on ${net.name}`);
+        } else {
+          ip6 = allocateAddress6(s6, net.gateway6 ?? "", used6, net.ipRange6 ? parseCidr6(net.ipRange6) : undefined);
+        }
+      } catch (e) {
+        throw new ClusterError(e instanceof Error ? e.message : String(e));
       }
     }
     const endpoint: EndpointRecord = {
@@ -548,6 +639,7 @@ export class Manager {
       ip,
       mac: macFor(ip),
     };
+    if (ip6) endpoint.ip6 = ip6;
     this.store.put("endpoint", endpoint.id, endpoint);
     this.broadcast();
     return { endpoint, network: net };

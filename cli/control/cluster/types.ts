@@ -23,8 +23,10 @@ export interface ClusterRecord {
 export interface NodeRecord {
   id: string;
   hostname: string;
-  /** Underlay address: the VTEP's, and where the node is reached. */
+  /** Underlay address: where the node is reached, and the VTEP's unless dataAddr says otherwise. */
   addr: string;
+  /** `--data-path-addr`: the VTEP's underlay address when it differs from addr. */
+  dataAddr?: string;
   role: "manager" | "worker";
   availability: "active";
   /** SHA-256 of the node's session secret (issued at join). */
@@ -42,8 +44,37 @@ export interface NetworkRecord {
   vni: number;
   mtu: number;
   attachable: boolean;
+  /** `--internal`: no gateway bridge, no way out of the overlay (absent in older records: false). */
+  internal?: boolean;
   createdAt: string;
+  /** `--ip-range` of the IPv4 subnet: containers get addresses from it only. */
+  ipRange?: string;
+  /** `--ipv6` with an IPv6 `--subnet`: containers get an address from it too. */
+  enableIPv6?: boolean;
+  subnet6?: string;
+  gateway6?: string;
+  ipRange6?: string;
+  /** `-o com.docker.network.driver.mtu=N` when given; without it each node derives the MTU. */
+  mtuOption?: number;
+  /** `--label K=V`. */
+  labels?: Record<string, string>;
 }
+
+/** What `weft network create` asks for (Docker's flags; repeatable ones as arrays). */
+export interface NetworkOptions {
+  name: string;
+  subnet?: string | string[];
+  gateway?: string | string[];
+  ipRange?: string | string[];
+  ipv6?: boolean;
+  attachable?: boolean;
+  internal?: boolean;
+  mtu?: number;
+  labels?: Record<string, string>;
+}
+
+/** MTU of a network with no option, for nodes that do not derive one: 1500 − 50 (RFC 7348). */
+export const DEFAULT_MTU = 1450;
 
 export interface EndpointRecord {
   id: string;
@@ -52,12 +83,15 @@ export interface EndpointRecord {
   container: string;
   ip: string;
   mac: string;
+  /** The IPv6 address on networks with --ipv6. */
+  ip6?: string;
 }
 
 export interface NodeView {
   id: string;
   hostname: string;
   addr: string;
+  dataAddr?: string;
   role: "manager" | "worker";
   availability: string;
   status: "Ready" | "Down";

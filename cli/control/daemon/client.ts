@@ -27,7 +27,7 @@ export const HOST_OPTION = { host: { type: "string" as const, short: "H" } };
 /** parseArgs for a daemon command: its options plus -H; a mistake is a UsageError with `usage`. */
 export function parseCommand(
   args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string }>,
+  options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>,
   usage: string,
 ): { values: Record<string, any>; positionals: string[] } {
   try {
@@ -69,7 +69,10 @@ export async function api<T = any>(
   }
 }
 
-/** Daemon refusals become one "error: …" line, exit 1 (usage mistakes stay exit 2). */
+/**
+ * Daemon refusals become one "error: …" line: exit 2 for what the request got wrong (4xx: bad
+ * input, unknown names, names taken, as usage mistakes), 1 for failures while running.
+ */
 export function withDaemonErrors(main: (args: string[]) => Promise<number | void>) {
   return async (args: string[]): Promise<number | void> => {
     try {
@@ -77,7 +80,7 @@ export function withDaemonErrors(main: (args: string[]) => Promise<number | void
     } catch (e) {
       if (e instanceof DaemonError) {
         console.error(`error: ${e.message}`);
-        return 1;
+        return e.status >= 400 && e.status < 500 ? 2 : 1;
       }
       throw e;
     }

@@ -10,7 +10,7 @@
 import { ClusterError, type InitOptions, Manager } from "../cluster/manager.ts";
 import { Agent, type Credentials, join, JoinError, parseRemote } from "../cluster/agent.ts";
 import { TokenError } from "../cluster/pki.ts";
-import { ipToInt, parseCidr } from "../cluster/ipam.ts";
+import { formatCidr, ipToInt, overlaps, parseCidr } from "../cluster/ipam.ts";
 import {
   CONTROL_PORT,
   type EndpointRecord,
@@ -20,14 +20,19 @@ import {
 } from "../cluster/types.ts";
 import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
 import { answering } from "../server.ts";
+import { bridgeInspect, containerInspect, networkInspect } from "./inspect.ts";
+import { GatewayBridge, type GwEndpoint } from "./gwbridge.ts";
 import type { Tap } from "../../phy/tap.ts";
 import {
-  alive,
+  attachNamespace,
   createNamespace,
   deleteNamespace,
   killProcess,
+  mtuOfAddress,
   namespaceExists,
   plugEth0,
+  type Proc,
+  running,
   SandboxError,
   startProcess,
   unplug,
@@ -46,6 +51,8 @@ interface DaemonConfig {
   advertiseAddr: string;
   listenAddr: string;
   dataPathPort: number;
+  /** `--data-path-addr`: the VTEP's address when it is not advertiseAddr. */
+  dataPathAddr?: string;
   creds?: Credentials;
 }
 
@@ -54,14 +61,72 @@ export interface ContainerRecord {
   network: string;
   networkName: string;
   vni: number;
+  /** eth0's MTU: the network's option, or this node's underlay MTU minus the VXLAN overhead. */
   mtu: number;
   prefix: number;
   endpointId: string;
   ip: string;
   mac: string;
+  /** The IPv6 address and prefix length on networks with --ipv6. */
+  ip6?: string;
+  prefix6?: number;
   cmd: string[];
+  /** The container's process (CMD, or sandbox.ts PLACEHOLDER when cmd is empty). */
   pid?: number;
+  /** Its start time (/proc/PID/stat starttime): pid and start name the process across restarts. */
+  pidStart?: number;
+  /** eth1 on weft_gwbridge (containers on non-internal networks). */
+  gw?: GwEndpoint;
+  /** The first network is --internal. */
+  internal?: boolean;
+  /** Networks joined with `weft network connect`: eth2, eth3, … */
+  connected?: Attachment[];
   created: string;
+}
+
+/** A container's place on one network: its interface there and its endpoint record. */
+export interface Attachment {
+  network: string;
+  networkName: string;
+  vni: number;
+  mtu: number;
+  prefix: number;
+  endpointId: string;
+  ip: string;
+  mac: string;
+  ip6?: string;
+  prefix6?: number;
+  internal?: boolean;
+  /** eth0 for the network given to `weft run`, eth2… for connected ones (eth1 is weft_gwbridge's). */
+  ifname: string;
+}
+
+/** Every network of a container, eth0's first. */
+export function attachmentsOf(c: ContainerRecord): Attachment[] {
+  const first: Attachment = {
+    network: c.network,
+    networkName: c.networkName,
+    vni: c.vni,
+    mtu: c.mtu,
+    prefix: c.prefix,
+    endpointId: c.endpointId,
+    ip: c.ip,
+    mac: c.mac,
+    ip6: c.ip6,
+    prefix6: c.prefix6,
+    internal: c.internal,
+    ifname: "eth0",
+  };
+  return [first, ...(c.connected ?? [])];
+}
+
+/** Key of an interface in Daemon.live: the container's name for eth0 (as before), NAME/ethN else. */
+function liveKey(name: string, ifname: string): string {
+  return ifname === "eth0" ? name : `${name}/${ifname}`;
+}
+
+function procOf(c: ContainerRecord): Proc | undefined {
+  return c.pid && c.pidStart !== undefined ? { pid: c.pid, start: c.pidStart } : undefined;
 }
 
 interface Live {
@@ -75,6 +140,17 @@ export interface DaemonOptions {
   hostname: string;
   /** TAP offloads and UDP GSO/GRO on the data plane (default on). */
   offload?: boolean;
+  /** weft_gwbridge's subnet (gwbridge.ts GWBRIDGE_SUBNET by default). */
+  gwbridgeSubnet?: string;
+  /** This instance's nftables table (default: weft_ and a hash of the state dir). */
+  nftTable?: string;
+}
+
+/** A table name per weft instance: instances on one host differ by their state dir. */
+export function defaultNftTable(stateDir: string): string {
+  let h = 0x811c9dc5; // FNV-1a, 32 bits
+  for (const ch of new TextEncoder().encode(stateDir)) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
+  return `weft_${h.toString(16).padStart(8, "0")}`;
 }
 
 export class Daemon {
@@ -86,12 +162,23 @@ export class Daemon {
   private readonly live = new Map<string, Live>();
   private snapshot?: Snapshot;
   private server?: Deno.HttpServer;
+  /** MTU of the underlay device (the one holding the advertise address), once the VTEP runs. */
+  private underlayMtu?: number;
   /** Serialises container and swarm changes. */
   private lock: Promise<unknown> = Promise.resolve();
 
+  readonly gw: GatewayBridge;
+
+  /** @throws IpamError for a bad gwbridgeSubnet */
   constructor(readonly o: DaemonOptions) {
     this.dp = new NodeDataplane(o.offload ?? true);
     this.dp.log = (m) => this.log(m);
+    this.gw = new GatewayBridge({
+      subnet: o.gwbridgeSubnet,
+      table: o.nftTable ?? defaultNftTable(o.stateDir),
+      stateFile: `${o.stateDir}/gwbridge.json`,
+      log: (m) => this.log(m),
+    });
   }
 
   log(m: string): void {
@@ -138,7 +225,8 @@ export class Daemon {
     this.config = this.readJson<DaemonConfig>("daemon.json");
     for (const c of this.readJson<ContainerRecord[]>("containers.json") ?? []) this.containers.set(c.name, c);
     if (this.config) {
-      await this.dp.start(this.config.advertiseAddr, this.config.dataPathPort);
+      await this.dp.start(this.vtepAddr!, this.config.dataPathPort);
+      this.underlayMtu = await mtuOfAddress(this.vtepAddr!);
       if (this.config.role === "manager") {
         this.manager = await Manager.open(this.o.stateDir);
         this.log(`store replayed: ${this.manager.store.replayed} records`);
@@ -147,21 +235,32 @@ export class Daemon {
         this.snapshot = this.readJson<Snapshot>("cache.json");
         this.startAgent(this.config.creds!);
       }
-      // Containers outlive the daemon (their namespaces stay); their eth0 died with our fds.
+      // Containers outlive the daemon (their processes and namespaces stay); their eth0 died
+      // with our fds. A process that still runs names its namespace even when this daemon runs
+      // in another mount namespace than the one that created it.
       for (const c of [...this.containers.values()]) {
+        const proc = procOf(c);
+        if (running(proc)) {
+          await attachNamespace(c.name, proc!).catch((e) => this.log(`container ${c.name}: ${e.message}`));
+        }
         if (!namespaceExists(c.name)) {
           this.log(`container ${c.name}: namespace gone; forgetting it`);
           this.containers.delete(c.name);
-          this.endpointDelete(c.endpointId).catch(() => {});
+          for (const a of attachmentsOf(c)) this.endpointDelete(a.endpointId).catch(() => {});
           continue;
         }
-        try {
-          await this.plug(c);
-        } catch (e) {
-          this.log(`container ${c.name}: cannot restore eth0: ${e instanceof Error ? e.message : e}`);
+        for (const a of attachmentsOf(c)) {
+          try {
+            await this.plug(c.name, a);
+          } catch (e) {
+            this.log(`container ${c.name}: cannot restore ${a.ifname}: ${e instanceof Error ? e.message : e}`);
+          }
         }
       }
       this.saveContainers();
+      if ([...this.containers.values()].some((c) => c.gw)) {
+        await this.gw.ensure(this.vtepAddr).catch((e) => this.log(`${this.gw.name}: ${e.message}`));
+      }
       if (this.snapshot) await this.apply(this.snapshot);
     }
     await this.listen();
@@ -191,6 +290,9 @@ export class Daemon {
     this.manager?.stop();
     for (const l of this.live.values()) if (l.tap) unplug(l.tap);
     await this.dp.stop();
+    // The NAT rules go with the daemon (the next start puts them back); the bridge and eth1s
+    // stay with the containers that outlive it.
+    await this.gw.removeTable();
   }
 
   private startManager(): void {
@@ -219,6 +321,27 @@ export class Daemon {
 
   // ── control plane → data plane ─────────────────────────────────────────────────────────────
 
+  /** The VTEP's underlay address: --data-path-addr, else --advertise-addr. */
+  private get vtepAddr(): string | undefined {
+    return this.config?.dataPathAddr ?? this.config?.advertiseAddr;
+  }
+
+  /** `--data-path-addr`, if given: an IPv4 address on one of this host's devices (checked
+   * before a join, which the manager would otherwise record for a VTEP that cannot bind). */
+  private async dataPathAddr(b: Record<string, any>): Promise<string | undefined> {
+    if (b.dataPathAddr === undefined || b.dataPathAddr === null || b.dataPathAddr === "") return undefined;
+    const a = String(b.dataPathAddr);
+    try {
+      ipToInt(a);
+    } catch {
+      throw new ApiError(`--data-path-addr must be an IPv4 address of this host, got "${a}"`);
+    }
+    if (await mtuOfAddress(a) === undefined) {
+      throw new ApiError(`--data-path-addr ${a} is not an address of this host: add it to a device first`);
+    }
+    return a;
+  }
+
   private get nodeId(): string | undefined {
     return this.manager?.localNodeId ?? this.config?.creds?.nodeId;
   }
@@ -227,12 +350,12 @@ export class Daemon {
   private async apply(s: Snapshot): Promise<void> {
     this.snapshot = s;
     if (!this.dp.running) return;
-    const local = new Map<number, ContainerRecord>();
-    for (const c of this.containers.values()) local.set(c.vni, c);
-    const addrOf = new Map(s.nodes.map((n) => [n.id, n.addr]));
+    const local = new Map<number, Attachment>();
+    for (const c of this.containers.values()) for (const a of attachmentsOf(c)) local.set(a.vni, a);
+    const addrOf = new Map(s.nodes.map((n) => [n.id, n.dataAddr ?? n.addr]));
     for (const net of s.networks) {
       if (!local.has(net.vni)) continue;
-      await this.dp.reconcile(net.vni, this.desired(net.vni, net.mtu, net.id, s, addrOf));
+      await this.dp.reconcile(net.vni, this.desired(net.vni, this.mtuFor(net), net.id, s, addrOf));
     }
     // VNIs of containers whose network the snapshot no longer has stay (the manager may be
     // resyncing); only VNIs without local containers are torn down.
@@ -247,34 +370,65 @@ export class Daemon {
     addrOf?: Map<string, string>,
   ): DesiredVni {
     const me = this.nodeId;
-    addrOf ??= new Map((s?.nodes ?? []).map((n) => [n.id, n.addr]));
+    addrOf ??= new Map((s?.nodes ?? []).map((n) => [n.id, n.dataAddr ?? n.addr]));
     const remotes = (s?.endpoints ?? []).filter((e) =>
       e.network === networkId && e.node !== me && addrOf!.has(e.node)
     )
-      .map((e) => ({ mac: e.mac, ip: e.ip, addr: addrOf!.get(e.node)! }));
+      .map((e) => ({ mac: e.mac, ip: e.ip, ip6: e.ip6, addr: addrOf!.get(e.node)! }));
     return { vni, mtu, remotes, floods: [...new Set(remotes.map((r) => r.addr))] };
   }
 
-  private async ensureVni(c: ContainerRecord): Promise<void> {
-    await this.dp.reconcile(c.vni, this.desired(c.vni, c.mtu, c.network, this.snapshot));
+  /**
+   * A network's MTU on this node: -o com.docker.network.driver.mtu when given, else the underlay
+   * device's MTU minus 50 (outer IPv4 + UDP + VXLAN + inner Ethernet; 70 over IPv6), not an
+   * assumed 1500 (libnetwork#1021, #2661). Without an underlay device found: NetworkRecord.mtu.
+   */
+  private mtuFor(net: NetworkRecord): number {
+    if (net.mtuOption) return net.mtuOption;
+    if (!this.underlayMtu) return net.mtu;
+    const overhead = (this.vtepAddr ?? "").includes(":") ? 70 : 50;
+    return this.underlayMtu - overhead;
   }
 
-  private async plug(c: ContainerRecord): Promise<void> {
+  private async ensureVni(a: Attachment): Promise<void> {
+    await this.dp.reconcile(a.vni, this.desired(a.vni, a.mtu, a.network, this.snapshot));
+  }
+
+  /** A TAP for the attachment, in the container as a.ifname, on the switch of its VNI. */
+  private async plug(name: string, a: Attachment): Promise<void> {
     const tap = await plugEth0(
-      c.name,
-      { mac: c.mac, mtu: c.mtu, address: `${c.ip}/${c.prefix}` },
+      name,
+      { mac: a.mac, mtu: a.mtu, address: `${a.ip}/${a.prefix}`, address6: a.ip6 ? `${a.ip6}/${a.prefix6}` : undefined },
       this.dp.offload,
+      a.ifname,
     );
     const used = new Set([...this.live.values()].map((l) => l.port));
     let port = 0;
     while (used.has(port)) port++;
-    this.live.set(c.name, { tap, port });
-    await this.ensureVni(c);
-    await this.dp.ops([{ op: "port.add", port, fd: tap.fd, name: c.name, vni: c.vni, mac: c.mac, ip: c.ip }]);
+    this.live.set(liveKey(name, a.ifname), { tap, port });
+    await this.ensureVni(a);
+    await this.dp.ops([
+      { op: "port.add", port, fd: tap.fd, name, vni: a.vni, mac: a.mac, ip: a.ip, ip6: a.ip6 },
+    ]);
   }
 
-  private async endpointCreate(network: string, container: string, ip?: string) {
-    const args = { network, container, ip };
+  /** Takes the attachment's TAP off the switch and closes it (the interface leaves the container). */
+  private async unplugAttachment(name: string, a: Attachment): Promise<void> {
+    const key = liveKey(name, a.ifname);
+    const l = this.live.get(key);
+    if (l?.port !== undefined) await this.dp.ops([{ op: "port.remove", port: l.port }]).catch(() => {});
+    if (l?.tap) unplug(l.tap);
+    this.live.delete(key);
+  }
+
+  /** The VNIs no local container uses any more go. */
+  private async dropUnusedVnis(vnis: number[]): Promise<void> {
+    const inUse = new Set([...this.containers.values()].flatMap((o) => attachmentsOf(o).map((a) => a.vni)));
+    for (const vni of vnis) if (!inUse.has(vni)) await this.dp.reconcile(vni, null).catch(() => {});
+  }
+
+  private async endpointCreate(network: string, container: string, ip?: string, ip6?: string) {
+    const args = { network, container, ip, ip6 };
     if (this.manager) {
       return await this.manager.request(this.manager.localNodeId, "endpoint.create", args) as {
         endpoint: EndpointRecord;
@@ -328,6 +482,7 @@ export class Daemon {
   async swarmInit(b: Record<string, any>) {
     return await this.serial(async () => {
       const advertiseAddr = this.outsideSwarm(b);
+      const dataPathAddr = await this.dataPathAddr(b);
       const listen = parseRemote(String(b.listenAddr ?? `0.0.0.0:${CONTROL_PORT}`), CONTROL_PORT);
       const dataPathPort = Number(b.dataPathPort ?? 4789);
       if (!Number.isInteger(dataPathPort) || dataPathPort < 1024 || dataPathPort > 49151) {
@@ -345,6 +500,7 @@ export class Daemon {
       }
       const o: InitOptions = {
         advertiseAddr,
+        dataPathAddr,
         listenAddr: listen.host,
         listenPort: listen.port,
         dataPathPort,
@@ -352,7 +508,8 @@ export class Daemon {
         poolMaskLength: maskLen,
         hostname: this.o.hostname,
       };
-      await this.dp.start(advertiseAddr, dataPathPort);
+      await this.dp.start(dataPathAddr ?? advertiseAddr, dataPathPort);
+      this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
       try {
         this.manager = await Manager.init(this.o.stateDir, o);
         this.startManager();
@@ -373,6 +530,7 @@ export class Daemon {
         advertiseAddr,
         listenAddr: `${listen.host}:${listen.port}`,
         dataPathPort,
+        ...(dataPathAddr ? { dataPathAddr } : {}),
       };
       this.writeJson("daemon.json", this.config);
       return {
@@ -391,23 +549,27 @@ export class Daemon {
   async swarmJoin(b: Record<string, any>) {
     return await this.serial(async () => {
       const advertiseAddr = this.outsideSwarm(b);
+      const dataPathAddr = await this.dataPathAddr(b);
       let creds: Credentials;
       try {
         creds = await join(String(b.token ?? ""), parseRemote(String(b.remote ?? ""), CONTROL_PORT), {
           hostname: this.o.hostname,
           addr: advertiseAddr,
+          dataAddr: dataPathAddr,
         });
       } catch (e) {
         if (e instanceof JoinError || e instanceof TokenError) throw new ApiError(e.message, 400);
         throw new ApiError(`cannot join: ${e instanceof Error ? e.message : e}`, 502);
       }
-      await this.dp.start(advertiseAddr, creds.dataPathPort);
+      await this.dp.start(dataPathAddr ?? advertiseAddr, creds.dataPathPort);
+      this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
       this.config = {
         role: "worker",
         hostname: this.o.hostname,
         advertiseAddr,
         listenAddr: String(b.listenAddr ?? ""),
         dataPathPort: creds.dataPathPort,
+        ...(dataPathAddr ? { dataPathAddr } : {}),
         creds,
       };
       this.writeJson("daemon.json", this.config);
@@ -466,6 +628,7 @@ export class Daemon {
       role: this.config?.role ?? null,
       nodeId: this.nodeId ?? null,
       advertiseAddr: this.config?.advertiseAddr ?? null,
+      dataPathAddr: this.vtepAddr ?? null,
       dataPathPort: this.config?.dataPathPort ?? null,
       managerReachable: this.manager ? true : this.agent?.connected ?? false,
       /** Why the manager refused this node (it has to leave and join again), or null. */
@@ -479,12 +642,28 @@ export class Daemon {
   private visibleNetworks(): NetworkRecord[] {
     if (this.manager) return this.manager.networks();
     if (!this.config) throw new ApiError("this node is not part of a swarm", 409);
-    const vnis = new Set([...this.containers.values()].map((c) => c.network));
-    return (this.snapshot?.networks ?? []).filter((n) => vnis.has(n.id));
+    const ids = new Set([...this.containers.values()].flatMap((c) => attachmentsOf(c).map((a) => a.network)));
+    return (this.snapshot?.networks ?? []).filter((n) => ids.has(n.id));
   }
 
   networks() {
-    return this.visibleNetworks();
+    const nets: unknown[] = this.visibleNetworks();
+    if (this.gwAddresses().length) nets.push(this.gwNetwork());
+    return nets;
+  }
+
+  /** weft_gwbridge as `docker network ls/inspect` show docker_gwbridge: bridge, local. */
+  private gwNetwork() {
+    return {
+      id: this.gw.id,
+      name: this.gw.name,
+      driver: "bridge",
+      scope: "local",
+      subnet: formatCidr(this.gw.subnet),
+      gateway: this.gw.gateway,
+      internal: false,
+      attachable: false,
+    };
   }
 
   networkCreate(b: Record<string, any>) {
@@ -493,11 +672,35 @@ export class Daemon {
       throw new ApiError(`driver "${b.driver}" is not supported: weft only has "overlay"`);
     }
     try {
+      const strings = (x: unknown) => x === undefined || x === null ? undefined : [x].flat().map(String);
+      const labels: Record<string, string> = {};
+      if (b.labels && typeof b.labels === "object") {
+        for (const [k, v] of Object.entries(b.labels)) labels[k] = String(v);
+      }
+      // A container on it would have two routes for the same addresses (eth0 and eth1).
+      for (const t of strings(b.subnet) ?? []) {
+        let sub;
+        try {
+          sub = parseCidr(t);
+        } catch {
+          continue; // not IPv4, or malformed: the manager says which
+        }
+        if (!b.internal && overlaps(sub, this.gw.subnet)) {
+          throw new ApiError(
+            `subnet ${t} overlaps ${this.gw.name}'s ${formatCidr(this.gw.subnet)}: pick another, or start the daemons with another --gwbridge-subnet`,
+          );
+        }
+      }
       return m.createNetwork({
         name: String(b.name ?? ""),
-        subnet: b.subnet,
-        gateway: b.gateway,
+        subnet: strings(b.subnet),
+        gateway: strings(b.gateway),
+        ipRange: strings(b.ipRange),
+        ipv6: !!b.ipv6,
         attachable: !!b.attachable,
+        internal: !!b.internal,
+        mtu: b.mtu === undefined || b.mtu === null ? undefined : Number(b.mtu),
+        labels,
       });
     } catch (e) {
       if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
@@ -516,6 +719,11 @@ export class Daemon {
   }
 
   networkInspect(ref: string) {
+    if (ref === this.gw.name && this.gwAddresses().length) {
+      const members = [...this.containers.values()].filter((c) => c.gw)
+        .map((c) => ({ name: c.name, endpointId: `gw-${c.endpointId}`, mac: c.gw!.mac, ip: `${c.gw!.ip}/${this.gw.subnet.bits}` }));
+      return [bridgeInspect(this.gwNetwork(), members)];
+    }
     const all = this.visibleNetworks();
     const net = all.find((n) => n.name === ref) ??
       all.find((n) => n.id === ref || (ref.length >= 3 && n.id.startsWith(ref)));
@@ -525,35 +733,12 @@ export class Daemon {
     const peers = [...new Set(eps.filter((e) => e.network === net.id).map((e) => e.node))]
       .map((id) => nodes.find((n) => n.id === id)).filter((n) => n).map((n) => ({
         Name: n!.hostname,
-        IP: n!.addr,
+        IP: n!.dataAddr ?? n!.addr,
       }));
-    const containers: Record<string, unknown> = {};
-    for (const c of this.containers.values()) {
-      if (c.network !== net.id) continue;
-      containers[c.endpointId] = {
-        Name: c.name,
-        EndpointID: c.endpointId,
-        MacAddress: c.mac,
-        IPv4Address: `${c.ip}/${c.prefix}`,
-      };
-    }
-    return [{
-      Name: net.name,
-      Id: net.id,
-      Created: net.createdAt,
-      Scope: net.scope,
-      Driver: net.driver,
-      IPAM: { Driver: "default", Config: [{ Subnet: net.subnet, Gateway: net.gateway }] },
-      Attachable: net.attachable,
-      VNI: net.vni,
-      MTU: net.mtu,
-      Options: {
-        "com.docker.network.driver.overlay.vxlanid_list": String(net.vni),
-        "com.docker.network.driver.mtu": String(net.mtu),
-      },
-      Containers: containers,
-      Peers: peers,
-    }];
+    const members = [...this.containers.values()].flatMap((c) =>
+      attachmentsOf(c).filter((a) => a.network === net.id).map((a) => ({ name: c.name, ...a }))
+    );
+    return [networkInspect(net, this.mtuFor(net), members, peers)];
   }
 
   async runContainer(b: Record<string, any>) {
@@ -572,18 +757,29 @@ export class Daemon {
       const cmd: string[] = Array.isArray(b.cmd) ? b.cmd.map(String) : [];
       let created;
       try {
-        created = await this.endpointCreate(String(b.network), name, b.ip ? String(b.ip) : undefined);
+        created = await this.endpointCreate(
+          String(b.network),
+          name,
+          b.ip ? String(b.ip) : undefined,
+          b.ip6 ? String(b.ip6) : undefined,
+        );
       } catch (e) {
         if (e instanceof ApiError) throw e;
         throw new ApiError(e instanceof Error ? e.message : String(e), 409);
       }
       const { endpoint, network } = created;
+      if (!network.internal && overlaps(parseCidr(network.subnet), this.gw.subnet)) {
+        await this.endpointDelete(endpoint.id).catch(() => {});
+        throw new ApiError(
+          `network ${network.name}'s subnet ${network.subnet} overlaps this node's ${this.gw.name} ${formatCidr(this.gw.subnet)} (--gwbridge-subnet)`,
+        );
+      }
       const c: ContainerRecord = {
         name,
         network: network.id,
         networkName: network.name,
         vni: network.vni,
-        mtu: network.mtu,
+        mtu: this.mtuFor(network),
         prefix: parseCidr(network.subnet).bits,
         endpointId: endpoint.id,
         ip: endpoint.ip,
@@ -591,11 +787,22 @@ export class Daemon {
         cmd,
         created: new Date().toISOString(),
       };
+      if (endpoint.ip6 && network.subnet6) {
+        c.ip6 = endpoint.ip6;
+        c.prefix6 = Number(network.subnet6.split("/")[1]);
+      }
       try {
         await createNamespace(name);
         this.containers.set(name, c);
-        await this.plug(c);
-        if (cmd.length) c.pid = startProcess(name, cmd, this.path(`logs/${name}.log`));
+        await this.plug(name, attachmentsOf(c)[0]);
+        const proc = await startProcess(name, cmd, this.path(`logs/${name}.log`));
+        c.pid = proc.pid;
+        c.pidStart = proc.start;
+        if (network.internal) c.internal = true;
+        else {
+          await this.gw.ensure(this.vtepAddr);
+          c.gw = await this.gw.attach(name, this.gw.allocate(this.gwAddresses()));
+        }
         this.saveContainers();
       } catch (e) {
         await this.removeContainer(name, true, true).catch(() => {});
@@ -614,28 +821,130 @@ export class Daemon {
   private async removeContainer(name: string, force: boolean, internal: boolean): Promise<ContainerRecord> {
     const c = this.containers.get(name);
     if (!c) throw new ApiError(`no such container: ${name}`, 404);
-    if (c.pid && alive(c.pid) && !force) {
+    // A container without CMD runs only the placeholder: nothing of the user's to stop.
+    if (c.cmd.length && running(procOf(c)) && !force) {
       throw new ApiError(
         `container ${name} is running ${c.cmd.join(" ")}; stop it or use "weft rm -f ${name}"`,
         409,
       );
     }
-    killProcess(c.pid);
-    const l = this.live.get(name);
-    if (l?.port !== undefined) await this.dp.ops([{ op: "port.remove", port: l.port }]).catch(() => {});
-    if (l?.tap) unplug(l.tap);
-    this.live.delete(name);
+    killProcess(procOf(c));
+    for (const a of attachmentsOf(c)) await this.unplugAttachment(name, a);
+    if (c.gw) await this.gw.detach(c.gw);
     await deleteNamespace(name).catch((e) => this.log(`rm ${name}: ${e.message}`));
     this.containers.delete(name);
     this.saveContainers();
+    if (c.gw && !this.gwAddresses().length) await this.gw.teardown().catch((e) => this.log(e.message));
     if (!internal) {
-      await this.endpointDelete(c.endpointId).catch((e) => this.log(`rm ${name}: endpoint: ${e.message}`));
+      for (const a of attachmentsOf(c)) {
+        await this.endpointDelete(a.endpointId).catch((e) => this.log(`rm ${name}: endpoint: ${e.message}`));
+      }
     }
     // The last local container of a network takes the network's VNI with it.
-    if (![...this.containers.values()].some((o) => o.vni === c.vni)) {
-      await this.dp.reconcile(c.vni, null).catch(() => {});
-    }
+    await this.dropUnusedVnis(attachmentsOf(c).map((a) => a.vni));
     return c;
+  }
+
+  /**
+   * `weft network connect NET C` (Docker's POST /networks/{id}/connect): a new endpoint on NET and
+   * an interface for it in C, the next free of eth2, eth3, … (eth1 is weft_gwbridge's); a first
+   * non-internal network brings eth1 too.
+   * @throws ApiError 404 for an unknown container or network, 409 when C is on NET already
+   */
+  connect(ref: string, name: string, b: Record<string, any>) {
+    return this.serial(async () => {
+      const c = this.containers.get(name);
+      if (!c) throw new ApiError(`no such container: ${name}`, 404);
+      const known = [...(this.manager ? this.manager.networks() : this.snapshot?.networks ?? [])];
+      const already = attachmentsOf(c).find((a) =>
+        a.networkName === ref || a.network === ref || known.some((n) => n.id === a.network && n.name === ref)
+      );
+      if (already) throw new ApiError(`container ${name} is already attached to network ${already.networkName}`, 409);
+      let created;
+      try {
+        created = await this.endpointCreate(ref, name, b.ip ? String(b.ip) : undefined, b.ip6 ? String(b.ip6) : undefined);
+      } catch (e) {
+        if (e instanceof ApiError) throw e;
+        const msg = e instanceof Error ? e.message : String(e);
+        throw new ApiError(msg, /not found/.test(msg) ? 404 : 400);
+      }
+      const { endpoint, network } = created;
+      if (attachmentsOf(c).some((a) => a.network === network.id)) {
+        await this.endpointDelete(endpoint.id).catch(() => {});
+        throw new ApiError(`container ${name} is already attached to network ${network.name}`, 409);
+      }
+      const taken = new Set(attachmentsOf(c).map((a) => a.ifname));
+      let i = 2;
+      while (taken.has(`eth${i}`)) i++;
+      const a: Attachment = {
+        network: network.id,
+        networkName: network.name,
+        vni: network.vni,
+        mtu: this.mtuFor(network),
+        prefix: parseCidr(network.subnet).bits,
+        endpointId: endpoint.id,
+        ip: endpoint.ip,
+        mac: endpoint.mac,
+        ifname: `eth${i}`,
+      };
+      if (endpoint.ip6 && network.subnet6) [a.ip6, a.prefix6] = [endpoint.ip6, Number(network.subnet6.split("/")[1])];
+      if (network.internal) a.internal = true;
+      try {
+        await this.plug(name, a);
+        (c.connected ??= []).push(a);
+        if (!a.internal && !c.gw) {
+          await this.gw.ensure(this.vtepAddr);
+          c.gw = await this.gw.attach(name, this.gw.allocate(this.gwAddresses()));
+        }
+      } catch (e) {
+        c.connected = c.connected?.filter((x) => x !== a);
+        await this.unplugAttachment(name, a);
+        await this.endpointDelete(endpoint.id).catch(() => {});
+        await this.dropUnusedVnis([a.vni]);
+        throw new ApiError(`cannot connect ${name} to ${network.name}: ${e instanceof Error ? e.message : e}`, 500);
+      } finally {
+        this.saveContainers();
+      }
+      this.log(`container ${name} connected to ${network.name} as ${a.ifname}: ${a.ip}`);
+      return a;
+    });
+  }
+
+  /**
+   * `weft network disconnect NET C`: the interface leaves C, the endpoint goes; eth1 goes with the
+   * last non-internal network. The network given to `weft run` (eth0) stays: rm the container.
+   * @throws ApiError 404 for an unknown container, 404 when C is not on NET, 409 for eth0's network
+   */
+  disconnect(ref: string, name: string) {
+    return this.serial(async () => {
+      const c = this.containers.get(name);
+      if (!c) throw new ApiError(`no such container: ${name}`, 404);
+      const a = attachmentsOf(c).find((x) => x.networkName === ref || x.network === ref);
+      if (!a) throw new ApiError(`container ${name} is not connected to network ${ref}`, 404);
+      if (a.ifname === "eth0") {
+        throw new ApiError(
+          `network ${a.networkName} is ${name}'s first network (eth0): weft cannot take it away; use "weft rm -f ${name}"`,
+          409,
+        );
+      }
+      await this.unplugAttachment(name, a);
+      c.connected = c.connected!.filter((x) => x !== a);
+      if (c.gw && attachmentsOf(c).every((x) => x.internal)) {
+        await this.gw.detach(c.gw);
+        c.gw = undefined;
+      }
+      this.saveContainers();
+      if (c.gw === undefined && !this.gwAddresses().length && this.gw.exists()) {
+        await this.gw.teardown().catch((e) => this.log(e.message));
+      }
+      await this.endpointDelete(a.endpointId).catch((e) => this.log(`disconnect ${name}: ${e.message}`));
+      await this.dropUnusedVnis([a.vni]);
+      return { disconnected: true };
+    });
+  }
+
+  private gwAddresses(): string[] {
+    return [...this.containers.values()].flatMap((c) => c.gw ? [c.gw.ip] : []);
   }
 
   rm(name: string, force: boolean) {
@@ -645,7 +954,7 @@ export class Daemon {
   ps() {
     return [...this.containers.values()].map((c) => ({
       ...c,
-      status: c.cmd.length ? (c.pid && alive(c.pid) ? "running" : "exited") : "up",
+      status: running(procOf(c)) ? "running" : "exited",
       eth0: this.live.has(c.name) ? "up" : "down",
     }));
   }
@@ -653,7 +962,16 @@ export class Daemon {
   container(name: string) {
     const c = this.containers.get(name);
     if (!c) throw new ApiError(`no such container: ${name}`, 404);
-    return c;
+    const up = running(procOf(c));
+    return { ...c, pid: up ? c.pid : 0, status: up ? "running" : "exited", eth0: this.live.has(c.name) ? "up" : "down" };
+  }
+
+  inspect(name: string) {
+    const c = this.containers.get(name);
+    if (!c) throw new ApiError(`no such container: ${name}`, 404);
+    const nets = this.manager ? this.manager.networks() : this.snapshot?.networks ?? [];
+    const up = new Set(attachmentsOf(c).map((x) => x.ifname).filter((i) => this.live.has(liveKey(c.name, i))));
+    return [containerInspect(c, running(procOf(c)), up, nets, this.gw)];
   }
 
   async fdb(network?: string) {
@@ -707,8 +1025,15 @@ export class Daemon {
       else if (a === "networks" && !b && m === "POST") out = this.networkCreate(await body());
       else if (a === "networks" && b && m === "GET") out = this.networkInspect(b);
       else if (a === "networks" && b && m === "DELETE") out = this.networkRemove(b);
+      else if (a === "networks" && b && p[3] === "connect" && m === "POST") {
+        const body_ = await body();
+        out = await this.connect(b, String(body_.container ?? ""), body_);
+      } else if (a === "networks" && b && p[3] === "disconnect" && m === "POST") {
+        out = await this.disconnect(b, String((await body()).container ?? ""));
+      }
       else if (a === "containers" && !b && m === "GET") out = this.ps();
       else if (a === "containers" && !b && m === "POST") out = await this.runContainer(await body());
+      else if (a === "containers" && b && p[3] === "json" && m === "GET") out = this.inspect(b);
       else if (a === "containers" && b && m === "GET") out = this.container(b);
       else if (a === "containers" && b && m === "DELETE") {
         out = await this.rm(b, url.searchParams.get("force") === "1");

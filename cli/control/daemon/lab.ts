@@ -53,7 +53,18 @@ export interface Host {
   log: string;
 }
 
+export interface LabOptions {
+  /**
+   * Each daemon in a mount namespace of its own (`unshare -m`, as systemd's PrivateTmp= gives it)
+   * and each CLI call in fresh mount and network namespaces (`unshare -m -n`): the container names
+   * under /run/netns that a daemon binds are then visible to nobody else, so only what goes
+   * through the daemon's API (weft exec, inspect) can reach a container.
+   */
+  privateMounts?: boolean;
+}
+
 export class Lab {
+  constructor(readonly options: LabOptions = {}) {}
   readonly prefix = `wt${Math.random().toString(36).slice(2, 7)}`;
   readonly dir = Deno.makeTempDirSync({ prefix: "weft-lab-" });
   readonly ul = `${this.prefix}ul`;
@@ -115,6 +126,7 @@ export class Lab {
       args: [
         `--net=/run/netns/${h.ns}`,
         "--",
+        ...(this.options.privateMounts ? ["unshare", "-m", "--propagation", "private", "--"] : []),
         DENO,
         "run",
         "-A",
@@ -127,6 +139,8 @@ export class Lab {
         `unix://${h.sock}`,
         "--hostname",
         h.name,
+        "--nft-table",
+        `${this.prefix}_${h.name}`,
       ],
       stdin: "null",
       stdout: "piped",
@@ -163,7 +177,8 @@ export class Lab {
 
   /** `weft ARGS -H host` from the root namespace (a client needs only the socket). */
   async weft(h: Host, args: string[], check = true) {
-    return await sh([DENO, "run", "-A", "--unstable-net", MAIN, ...withHost(args, h.sock)], { check });
+    const cli = [DENO, "run", "-A", "--unstable-net", MAIN, ...withHost(args, h.sock)];
+    return await sh(this.options.privateMounts ? ["unshare", "-m", "-n", "--", ...cli] : cli, { check });
   }
 
   /** `ip netns exec C ARGS`. */
@@ -171,8 +186,28 @@ export class Lab {
     return await sh(["ip", "netns", "exec", name, ...args], { check });
   }
 
+  /** Kills the processes of the lab's containers (they outlive a daemon), from each state dir. */
+  private killContainers(): void {
+    for (const h of this.hosts) {
+      let cs: { name: string; pid?: number; pidStart?: number }[] = [];
+      try {
+        cs = JSON.parse(Deno.readTextFileSync(`${h.stateDir}/containers.json`));
+      } catch { /* no containers */ }
+      for (const c of cs) {
+        if (!c.pid || !c.name.startsWith(this.prefix)) continue;
+        try {
+          const stat = Deno.readTextFileSync(`/proc/${c.pid}/stat`);
+          if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]) === c.pidStart) {
+            Deno.kill(c.pid, "SIGKILL");
+          }
+        } catch { /* gone */ }
+      }
+    }
+  }
+
   async close(): Promise<void> {
     for (const h of this.hosts) await this.stopDaemon(h, "SIGKILL").catch(() => {});
+    this.killContainers();
     const list = await sh(["ip", "netns", "list"], { check: false });
     for (const line of list.stdout.split("\n")) {
       const ns = line.split(" ")[0];

@@ -14,6 +14,7 @@ import type { DpOp, FdbReply, StatsReply } from "../../dataplane/protocol.ts";
 export interface RemoteEndpoint {
   mac: string;
   ip: string;
+  ip6?: string;
   addr: string;
 }
 
@@ -127,14 +128,14 @@ export class NodeDataplane {
     const wantFloods = new Set(want.floods);
     for (const addr of p.floods) if (!wantFloods.has(addr)) ops.push({ op: "flood.remove", vni, addr, port });
     const wantRemotes = new Map(want.remotes.map((r) => [r.mac, r]));
-    const same = (a?: RemoteEndpoint, b?: RemoteEndpoint) => a && b && a.ip === b.ip && a.addr === b.addr;
+    const same = (a?: RemoteEndpoint, b?: RemoteEndpoint) => a && b && a.ip === b.ip && a.ip6 === b.ip6 && a.addr === b.addr;
     for (const [mac, r] of p.remotes) {
-      if (!same(wantRemotes.get(mac), r)) ops.push({ op: "remote.remove", vni, mac, ip: r.ip });
+      if (!same(wantRemotes.get(mac), r)) ops.push({ op: "remote.remove", vni, mac, ip: r.ip, ip6: r.ip6 });
     }
     for (const addr of wantFloods) if (!p.floods.has(addr)) ops.push({ op: "flood.add", vni, addr, port });
     for (const [mac, w] of wantRemotes) {
       if (!same(p.remotes.get(mac), w)) {
-        ops.push({ op: "remote.add", vni, mac, ip: w.ip, addr: w.addr, port });
+        ops.push({ op: "remote.add", vni, mac, ip: w.ip, ip6: w.ip6, addr: w.addr, port });
       }
     }
     p.floods = wantFloods;
