@@ -52,9 +52,10 @@ const suites = [
     limitS: 40 * 60,
     min: 95,
     count(out) {
-      const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/
+      // "ok | 90 passed (12 steps) | 0 failed | 2 ignored (1 step) (95s)": ignored steps are skips too.
+      const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored(?: \((\d+) steps?\))?)?/
         .exec(out);
-      return m && { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) };
+      return m && { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) + +(m[4] ?? 0) };
     },
   },
   {
