@@ -33,6 +33,8 @@ interface Exports {
   vtepCounters(): number;
   counterBlockLength(): number;
   memoryUsed(): number;
+  layoutRegions(): number;
+  layoutRegionCount(): number;
   arena(): number;
   arenaBytes(): number;
   process(count: number, now: number): number;
@@ -498,6 +500,16 @@ export class WeftCore {
 
   get memoryUsed(): number {
     return this.exports.memoryUsed();
+  }
+
+  /** [start, end) of every region init laid out, in order (see assembly/layout.ts). */
+  get layoutRegions(): [number, number][] {
+    const t = this.exports.layoutRegions(), out: [number, number][] = [];
+    for (let i = 0; i < this.exports.layoutRegionCount(); i++) {
+      const start = this.view.getUint32(t + 8 * i, true);
+      out.push([start, start + this.view.getUint32(t + 8 * i + 4, true)]);
+    }
+    return out;
   }
 }
 
