@@ -315,6 +315,11 @@ export class WeftCore {
     return this.bytes.slice(p, p + 16);
   }
 
+  /** The sender's UDP port of RX entry i (filled by the core for PORT_UNDERLAY_ETH). */
+  rxPeerPort(i: number): number {
+    return this.view.getUint16(this.rxPtr + i * RX_DESC_LEN + RX.PEER_PORT, true);
+  }
+
   /** 0 forwarded, else the drop reason's index + 1 (see DROP_REASONS). */
   verdict(i: number): number {
     return this.view.getUint16(this.rxPtr + i * RX_DESC_LEN + RX.VERDICT, true);
