@@ -390,3 +390,48 @@ Deno.test("offloads: arbitrary virtio-net headers and GRO strides never trap, st
   assert.ok(merged > 100, `GRO merged real runs: ${merged} merges`);
   console.log({ segmented, merged });
 });
+
+Deno.test("linear memory never grows after init: full tables, every control call, bursts of anything", async () => {
+  const core = await lab();
+  const buffer = core.exports.memory.buffer, size = buffer.byteLength;
+  // Fill what can be filled until the core says no: VTEPs, static FDB entries, neighbours.
+  let vteps = 0, statics = 0, neighbours = 0;
+  for (let i = 0; i < 5000; i++) {
+    try {
+      core.addVtep(`198.19.${i >> 8}.${i & 255}`);
+      vteps++;
+    } catch { /* full */ }
+    try {
+      core.addStatic(
+        42,
+        `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${
+          (i & 255).toString(16).padStart(2, "0")
+        }`,
+        { port: i & 1 },
+      );
+      statics++;
+    } catch { /* full */ }
+    try {
+      core.addNeighbour(42, `10.1.${i >> 8}.${i & 255}`, "02:42:0a:00:00:07");
+      neighbours++;
+    } catch { /* full */ }
+  }
+  assert.ok(vteps > 0 && statics > 0 && neighbours > 0, JSON.stringify({ vteps, statics, neighbours }));
+  fc.assert(
+    fc.property(fc.array(inputArb(core.slotCapacity), { minLength: 1, maxLength: BURST }), (inputs) => {
+      inputs.forEach((inp, i) => {
+        const start = core.slotData(i);
+        core.bytes.set(inp.data, start);
+        core.describe(i, start, inp.data.length, inp.port, peers[inp.peer]);
+      });
+      core.process(inputs.length, 3);
+    }),
+    { numRuns: 50 },
+  );
+  core.age(1 << 20);
+  core.flushFdb(42, false);
+  core.detachPort(2);
+  core.removeVni(100);
+  assert.equal(core.exports.memory.buffer, buffer, "the same ArrayBuffer: never grown, views stay valid");
+  assert.equal(core.exports.memory.buffer.byteLength, size);
+});
