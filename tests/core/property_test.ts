@@ -418,7 +418,7 @@ Deno.test("linear memory never grows after init: full tables, every control call
   }
   assert.ok(vteps > 0 && statics > 0 && neighbours > 0, JSON.stringify({ vteps, statics, neighbours }));
   fc.assert(
-    fc.property(fc.array(inputArb(core.slotCapacity), { minLength: 1, maxLength: BURST }), (inputs) => {
+    fc.property(fc.array(inputArb(core.slotCapacity), { minLength: 1, maxLength: BURST, size: "max" }), (inputs) => {
       inputs.forEach((inp, i) => {
         const start = core.slotData(i);
         core.bytes.set(inp.data, start);
