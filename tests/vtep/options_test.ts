@@ -136,3 +136,32 @@ for (
     },
   });
 }
+
+Deno.test({
+  name: "TSO6 from a real TAP: an IPv6 TCP stream reaches the core as super-frames it cuts, merged again",
+  ...opts,
+  async fn() {
+    const lab = new Lab();
+    try {
+      const { h1, h2, c1, c2 } = await twoHosts(lab);
+      const v1 = await vtepFor(lab, h1, c1, "t1", "10.0.0.1/24", "198.18.0.1", "198.18.0.2");
+      const v2 = await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1");
+      for (const [c, tap, a] of [[c1, "t1", "fd00::1"], [c2, "t2", "fd00::2"]]) {
+        await lab.exec(c, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"], { check: true });
+        await lab.exec(c, ["ip", "-6", "addr", "add", `${a}/64`, "dev", `${lab.prefix}${tap}`, "nodad"], {
+          check: true,
+        });
+      }
+      const features = (await lab.exec(c1, ["ethtool", "-k", `${lab.prefix}t1`], { check: true })).stdout;
+      assert.match(features, /tx-tcp6-segmentation: on/, "the TAP offers TSO6 to the stack");
+      const before = (await v1.stats()).vnis[0].counters.gso_frames;
+      const merged0 = (await v2.stats()).vnis[0].counters.gro_merged;
+      await tcpTransfer(lab, c1, c2, "fd00::2", { bytes: "10M" });
+      const after = (await v1.stats()).vnis[0].counters.gso_frames;
+      assert.ok(after - before > 10, `IPv6 super-frames cut by the core: ${after - before}`);
+      assert.ok((await v2.stats()).vnis[0].counters.gro_merged > merged0, "and merged on receive");
+    } finally {
+      await lab.close();
+    }
+  },
+});
