@@ -155,6 +155,7 @@ try {
       why.push(`ran ${c.passed + c.failed + c.skipped} tests, fewer than its floor of ${suite.min}`);
       c.failed += missing;
     }
+    if (!r.out.endsWith("\n")) console.log(); // as-pect ends on a half line
     console.log(
       `=== ${suite.name}: ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped in ${seconds} s` +
         (why.length ? ` (${why.join("; ")})` : ""),
