@@ -75,6 +75,9 @@ export function portCounters(): usize { return C.portCountersPtr; }
 export function vtepCounters(): usize { return C.vtepCountersPtr; }
 export function counterBlockLength(): u32 { return C.BLOCK_COUNTERS; }
 export function memoryUsed(): usize { return L.memoryUsed(); }
+/** The regions init laid out, in order: `layoutRegionCount()` records of u32 start, u32 size. */
+export function layoutRegions(): usize { return L.regionTable; }
+export function layoutRegionCount(): u32 { return L.regionCount; }
 /** Where segmented super-frames are laid out (TX entries may point there). */
 export function arena(): usize { return arenaBase(); }
 export function arenaBytes(): usize { return arenaSize(); }

@@ -20,6 +20,12 @@
 
 let top: usize = 0;
 
+/** Most regions `reserve` records (init lays out 16). */
+@inline const REGIONS_MAX: u32 = 32;
+/** Every region laid out, in order: u32 start, u32 size. Static data, below __heap_base. */
+export const regionTable: usize = memory.data(REGIONS_MAX * 8);
+export let regionCount: u32 = 0;
+
 function reserve(size: usize): usize {
   if (top == 0) top = (__heap_base + 63) & ~63;
   let p = top;
@@ -27,6 +33,12 @@ function reserve(size: usize): usize {
   let need = <i32>((top + 0xffff) >>> 16) - memory.size();
   if (need > 0 && memory.grow(need) < 0) return 0;
   memory.fill(p, 0, size);
+  // Recorded so that a test can tell every byte the data path may write from those it may not.
+  if (regionCount < REGIONS_MAX) {
+    store<u32>(regionTable + (<usize>regionCount << 3), <u32>p);
+    store<u32>(regionTable + (<usize>regionCount << 3), <u32>size, 4);
+    regionCount++;
+  }
   return p;
 }
 

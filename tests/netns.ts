@@ -367,3 +367,22 @@ export async function tcpTransfer(
     await server.stop(2000);
   }
 }
+
+/**
+ * Asserts that `dev` is absent from namespace `ns` for the right reason: `ip` says the device "does
+ * not exist". A failed probe (no such namespace, `ip` killed by its timeout) is not that evidence.
+ */
+export async function assertNoLink(ns: string, dev: string, message: string): Promise<void> {
+  const r = await run(["ip", "-n", ns, "link", "show", dev]);
+  if (r.code === 0) throw new Error(`${message}: ${dev} is still in ${ns}`);
+  if (!/does not exist/.test(r.stderr)) {
+    throw new Error(`${message}: the probe of ${dev} in ${ns} failed otherwise (${r.code}): ${r.stderr}`);
+  }
+}
+
+/** `ss -Huan` in `ns` (its UDP sockets), from a listing that worked: exit 0, nothing on stderr. */
+export async function udpSockets(ns: string): Promise<string> {
+  const r = await run(["ip", "netns", "exec", ns, "ss", "-Huan"]);
+  if (r.code !== 0 || r.stderr.trim() !== "") throw new Error(`ss in ${ns} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}

@@ -33,6 +33,8 @@ interface Exports {
   vtepCounters(): number;
   counterBlockLength(): number;
   memoryUsed(): number;
+  layoutRegions(): number;
+  layoutRegionCount(): number;
   arena(): number;
   arenaBytes(): number;
   process(count: number, now: number): number;
@@ -313,6 +315,11 @@ export class WeftCore {
     return this.bytes.slice(p, p + 16);
   }
 
+  /** The sender's UDP port of RX entry i (filled by the core for PORT_UNDERLAY_ETH). */
+  rxPeerPort(i: number): number {
+    return this.view.getUint16(this.rxPtr + i * RX_DESC_LEN + RX.PEER_PORT, true);
+  }
+
   /** 0 forwarded, else the drop reason's index + 1 (see DROP_REASONS). */
   verdict(i: number): number {
     return this.view.getUint16(this.rxPtr + i * RX_DESC_LEN + RX.VERDICT, true);
@@ -498,6 +505,16 @@ export class WeftCore {
 
   get memoryUsed(): number {
     return this.exports.memoryUsed();
+  }
+
+  /** [start, end) of every region init laid out, in order (see assembly/layout.ts). */
+  get layoutRegions(): [number, number][] {
+    const t = this.exports.layoutRegions(), out: [number, number][] = [];
+    for (let i = 0; i < this.exports.layoutRegionCount(); i++) {
+      const start = this.view.getUint32(t + 8 * i, true);
+      out.push([start, start + this.view.getUint32(t + 8 * i + 4, true)]);
+    }
+    return out;
   }
 }
 

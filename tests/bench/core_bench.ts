@@ -7,6 +7,8 @@
 // distinct keys, not one cached entry. Timed rounds alternate Wasm and TS so that load from other
 // processes hits both; the table shows the median round.
 //
+//   --json FILE    also write the figures, with the run's context and load average, as JSON
+//                  (tests/bench/results/ keeps the ones the README quotes)
 //   BENCH_SECONDS  seconds per case and implementation (default 1)
 //   BENCH_ONLY     run only cases whose "case/frame/FDB" label contains this text
 //   WEFT_WASM      benchmark another build of the core (a profiling variant)
@@ -24,6 +26,8 @@ import {
 import { parseIp } from "../../cli/core/addr.ts";
 import { TsSwitch } from "./ts_switch.ts";
 import process from "node:process";
+import { parseArgs } from "node:util";
+import { loadavg, runContext, writeReport } from "./report.ts";
 
 /** What the benchmark needs of either implementation; WeftCore and TsSwitch both have it. */
 export interface Switch {
@@ -351,6 +355,8 @@ function pad(s: string | number, n: number, right = false): string {
 }
 
 async function main(): Promise<void> {
+  const { values } = parseArgs({ args: Deno.args, options: { json: { type: "string" } } });
+  const context = runContext();
   const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 1);
   const only = Deno.env.get("BENCH_ONLY") ?? "";
   const alt = Deno.env.get("WEFT_WASM");
@@ -361,7 +367,8 @@ async function main(): Promise<void> {
       `implementation, median of 5 alternating rounds, rates per CPU second of this process` +
       `${alt ? `, core ${alt}` : ""}`,
   );
-  console.log(`Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} CPUs\n`);
+  console.log(`Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${navigator.hardwareConcurrency} CPUs`);
+  console.log(`load average at start: ${context.loadavgStart}\n`);
 
   const plan: [Kind, number, number[]][] = [
     ["encap", 1024, [64, 1500]],
@@ -437,7 +444,26 @@ async function main(): Promise<void> {
         })`,
     );
   }
+  console.log(`load average at end: ${loadavg()}`);
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  if (values.json) {
+    writeReport(values.json, context, {
+      bench: "core",
+      seconds,
+      cpuShare: spent.cpu / spent.wall,
+      rows: rows.map((r) => ({
+        case: r.label,
+        frame: r.size,
+        fdb: r.fdb,
+        wasmMpps: r.wasm / 1e6,
+        nsPerFrame: 1e9 / r.wasm,
+        tsMpps: r.ts / 1e6,
+        wasmOverTs: r.wasm / r.ts,
+      })),
+      emptyCallNs: { wasm: median(ew), ts: median(et) },
+      memory: { fdbEntries: big.fdbSize, memoryUsedBytes: big.memoryUsed, defaultSlotsBytes: lean.memoryUsed },
+    });
+  }
 }
 
 if (import.meta.main) await main();

@@ -71,7 +71,9 @@ interface Figures {
   tcp4: number;
   udpPps: number;
   udpLoss: number;
-  /** Median and 90th percentile of the ping RTTs, ms; over all rounds' pings in the summary. */
+  /** Pings that got no answer within 1 s, % of those sent (a lost ping is a loss, not a gap). */
+  pingLoss: number;
+  /** Median and 90th percentile of the answered pings' RTTs, ms; over all rounds' in the summary. */
   rttMs: number;
   rttP90: number;
   /** CPU seconds (user + sys, both movers) per GB received, over the 1-stream run. */
@@ -284,6 +286,7 @@ const PING_INTERVAL_S = 0.1;
  * the same path) would land on whichever topology ran then.
  */
 async function pingInterleaved(ts: Topology[]): Promise<Map<Key, number[]>> {
+  // RTTs of the answered pings; PINGS − their count were lost (ping's -c PINGS sends exactly PINGS).
   const stagger = PING_INTERVAL_S * 1000 / ts.length;
   const pinged = ts.map(async (t, i): Promise<[Key, number[]]> => {
     await sleep(i * stagger);
@@ -294,7 +297,7 @@ async function pingInterleaved(ts: Topology[]): Promise<Map<Key, number[]>> {
     );
     const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
     if (rtts.length < PINGS) {
-      console.error(`  warning: ${t.label}: ${PINGS - rtts.length} of ${PINGS} pings lost`);
+      console.error(`  ${t.label}: ${PINGS - rtts.length} of ${PINGS} pings lost (counted as ping loss)`);
     }
     return [t.key, rtts];
   });
@@ -428,7 +431,8 @@ async function measure(t: Topology): Promise<Measured> {
       tcp4: four.gbps,
       udpPps: udp.pps,
       udpLoss: udp.loss,
-      rttMs: NaN, // the round's interleaved pings fill these in
+      pingLoss: NaN, // the round's interleaved pings fill these in
+      rttMs: NaN,
       rttP90: NaN,
       cpuPerGB: movers ? (user + sys) / (one.bytes / 1e9) : NaN,
       sysPct: movers ? 100 * sys / (user + sys) : NaN,
@@ -478,8 +482,9 @@ const ROW: Record<keyof Figures, Row> = {
     ratio: true,
   },
   udpLoss: { key: "udpLoss", label: "UDP 64 B loss, %", format: fixed(1), ratio: false },
-  rttMs: { key: "rttMs", label: "ping RTT median, ms", format: fixed(3), ratio: true },
-  rttP90: { key: "rttP90", label: "ping RTT p90, ms", format: fixed(3), ratio: true },
+  pingLoss: { key: "pingLoss", label: "ping loss, %", format: fixed(1), ratio: false },
+  rttMs: { key: "rttMs", label: "ping RTT median (answered), ms", format: fixed(3), ratio: true },
+  rttP90: { key: "rttP90", label: "ping RTT p90 (answered), ms", format: fixed(3), ratio: true },
   cpuPerGB: { key: "cpuPerGB", label: "CPU s per GB received", format: fixed(2), ratio: false },
   sysPct: { key: "sysPct", label: "… of it in the kernel, %", format: fixed(0), ratio: false },
   syscalls: { key: "syscalls", label: "syscalls per data frame", format: fixed(3), ratio: false },
@@ -487,6 +492,17 @@ const ROW: Record<keyof Figures, Row> = {
   sockCalls: { key: "sockCalls", label: "… send/recv family (UDP)", format: fixed(3), ratio: false },
   framesPerBurst: { key: "framesPerBurst", label: "data frames per burst", format: fixed(1), ratio: false },
 };
+
+/** Whether a figure applies to a topology: a NaN there is a failed measurement, not a blank. */
+function applies(t: Topology, key: keyof Figures): boolean {
+  if (key === "udpPps" || key === "udpLoss") return t.udp;
+  if (key === "framesPerBurst") return t.vteps.length > 0;
+  if (["cpuPerGB", "sysPct", "syscalls", "rwCalls", "sockCalls"].includes(key)) return t.movers.length > 0;
+  return true;
+}
+
+/** Per topology and figure, how many rounds gave no value where one applies (a failed run). */
+type Missing = Record<Key, Partial<Record<keyof Figures, number>>>;
 
 /** Figures where lower is better: a step's gain is old ÷ new for these, new ÷ old for the rest. */
 const LOWER_IS_BETTER = new Set<keyof Figures>([
@@ -510,6 +526,8 @@ function table(
   keys: Key[],
   rows: (keyof Figures)[],
   weftVsTinc: boolean,
+  missing: Missing,
+  rounds: number,
 ): string {
   const lines = [
     `| figure | ${keys.map((k) => labels[k]).join(" | ")} |${weftVsTinc ? " weft ÷ tinc |" : ""}`,
@@ -520,14 +538,21 @@ function table(
     const kernel = medians.kernel[key];
     const cells = keys.map((k) => {
       const v = medians[k][key];
-      if (!Number.isFinite(v)) return "—";
+      // A figure some rounds failed to give is marked with the rounds it stands on.
+      const lost = missing[k]?.[key] ?? 0;
+      const mark = lost > 0 ? ` [${rounds - lost}/${rounds} rounds]` : "";
+      if (!Number.isFinite(v)) return lost > 0 ? `missing${mark}` : "—";
       const vsKernel = row.ratio && k !== "kernel" && Number.isFinite(kernel)
         ? ` (${ratioText(v / kernel)})`
         : "";
-      return row.format(v) + vsKernel;
+      return row.format(v) + vsKernel + mark;
     });
     const tail = weftVsTinc
-      ? ` ${key === "udpLoss" || key === "sysPct" ? "—" : ratioText(medians.weft[key] / medians.tinc[key])} |`
+      ? ` ${
+        key === "udpLoss" || key === "pingLoss" || key === "sysPct"
+          ? "—"
+          : ratioText(medians.weft[key] / medians.tinc[key])
+      } |`
       : "";
     lines.push(`| ${row.label} | ${cells.join(" | ")} |${tail}`);
   }
@@ -636,6 +661,7 @@ async function main(): Promise<number> {
       for (const t of topologies) {
         const m = results[t.key][r];
         m.rtts = rtts.get(t.key) ?? [];
+        m.figures.pingLoss = 100 * (PINGS - m.rtts.length) / PINGS;
         m.figures.rttMs = median(m.rtts);
         m.figures.rttP90 = quantile(m.rtts, 0.9);
       }
@@ -654,8 +680,23 @@ async function main(): Promise<number> {
       const rtts = results[k].flatMap((r) => r.rtts ?? []);
       m.rttMs = median(rtts);
       m.rttP90 = quantile(rtts, 0.9);
+      m.pingLoss = 100 * (PINGS * results[k].length - rtts.length) / (PINGS * results[k].length);
       return [k, m];
     })) as Record<Key, Figures>;
+    const missing = Object.fromEntries(topologies.map((t) => [
+      t.key,
+      Object.fromEntries(
+        (Object.keys(ROW) as (keyof Figures)[])
+          .filter((key) => applies(t, key) && key !== "pingLoss")
+          .map((key) => [key, results[t.key].filter((r) => !Number.isFinite(r.figures[key])).length])
+          .filter(([, n]) => (n as number) > 0),
+      ),
+    ])) as Missing;
+    for (const [k, m] of Object.entries(missing)) {
+      for (const [key, n] of Object.entries(m)) {
+        console.error(`  ${k}: ${ROW[key as keyof Figures].label} missing in ${n} of ${rounds} round(s)`);
+      }
+    }
     const labels = Object.fromEntries(topologies.map((t) => [t.key, t.label])) as Record<Key, string>;
     const loadEnd = loadavg();
 
@@ -664,6 +705,7 @@ async function main(): Promise<number> {
       "tcp4",
       "udpPps",
       "udpLoss",
+      "pingLoss",
       "rttMs",
       "rttP90",
       "cpuPerGB",
@@ -673,6 +715,7 @@ async function main(): Promise<number> {
     const stepRows: (keyof Figures)[] = [
       "tcp1",
       "tcp4",
+      "pingLoss",
       "rttMs",
       "rttP90",
       "cpuPerGB",
@@ -682,14 +725,15 @@ async function main(): Promise<number> {
       "sockCalls",
       "framesPerBurst",
     ];
-    console.log(`\n${table(medians, labels, REFERENCES, referenceRows, true)}\n`);
-    console.log(`${table(medians, labels, ["kernel", ...STEPS], stepRows, false)}\n`);
+    console.log(`\n${table(medians, labels, REFERENCES, referenceRows, true, missing, rounds)}\n`);
+    console.log(`${table(medians, labels, ["kernel", ...STEPS], stepRows, false, missing, rounds)}\n`);
     console.log(`${gains(medians)}\n`);
     console.log(
       [
         `Medians of ${rounds} round(s) of ${SECONDS} s iperf3 runs; (×r) is the value ÷ the kernel VXLAN's in the same run.`,
         `Ping RTT: ${PINGS} pings per topology and round, every topology at once, staggered (pingInterleaved);`,
-        `median and p90 over all rounds' pings together.`,
+        `median and p90 over all rounds' answered pings together; a lost ping (no reply in 1 s) counts in`,
+        `ping loss, never as a gap. A figure marked [k/n rounds] stands on the k rounds whose run worked.`,
         `Overlay MTU ${OVERLAY_MTU}, plain veth 1500. The kernel VXLAN runs with its default offloads on.`,
         `CPU: utime + stime (/proc/PID/stat, all threads) of both hosts' tincd / weft processes during the`,
         `1-stream TCP run ÷ GB received. Syscalls: perf stat -e raw_syscalls:sys_enter (and per-call`,
@@ -710,6 +754,8 @@ async function main(): Promise<number> {
         overlayMtu: OVERLAY_MTU,
         kernelOffloads: "default (on)",
         loadavg: { start: loadStart, end: loadEnd },
+        pingsPerRound: PINGS,
+        missingRounds: missing,
         topologies: Object.fromEntries(keys.map((k) => [k, {
           label: labels[k],
           offload: WEFT_STEPS.find((s) => s.key === k)?.offload ?? (k === "weft" ? "default" : undefined),
@@ -721,7 +767,7 @@ async function main(): Promise<number> {
           return [k, Object.fromEntries(rows.map((r) => [r.key, medians[k][r.key] / medians.kernel[r.key]]))];
         })),
         weftVsTinc: Object.fromEntries(
-          Object.values(ROW).filter((r) => r.key !== "udpLoss" && r.key !== "sysPct")
+          Object.values(ROW).filter((r) => r.key !== "udpLoss" && r.key !== "pingLoss" && r.key !== "sysPct")
             .map((r) => [r.key, medians.weft[r.key] / medians.tinc[r.key]]),
         ),
       };

@@ -6,6 +6,11 @@
 // semantics, learn and load limits, ageing, split horizon, flood sets, TX-list full); the same
 // VXLAN header in the headroom and the same flow-hash source port; the same counters.
 //
+// The same algorithm too, with the core's three shortcuts: run counters (a run of frames from one
+// port, or to one VTEP, adds its RX/TX counters up in fields and stores them once per run and at
+// the end of the burst), the one-entry learn cache (the last FDB entry learning touched, its key
+// re-checked), and one VNI counter bump per flood for all its copies.
+//
 // Where plain JavaScript differs it takes the natural JS route:
 //  - the FDB key is two u32 words (MAC low 4 bytes; MAC high 2 bytes | (VNI slot + 1) << 16)
 //    hashed with a 32-bit multiply-shift (Math.imul) instead of a 64-bit one;
@@ -164,6 +169,19 @@ export class TsSwitch {
 
   private txCount = 0;
   private now = 0;
+
+  // Run counters (pipeline/burst.ts countLocalRx/countRemoteTx): -1 = no run.
+  private rxRunPort = -1;
+  private rxRunBlk = 0;
+  private rxRunFrames = 0;
+  private rxRunBytes = 0;
+  private rxRunHits = 0;
+  private txRunTarget = 0;
+  private txRunBlk = 0;
+  private txRunFrames = 0;
+  private txRunBytes = 0;
+  /** Word index of the FDB entry learning last touched, or -1 (burst.ts lastLearned). */
+  private lastLearned = -1;
 
   constructor(config: CoreConfig) {
     this.config = config;
@@ -353,7 +371,53 @@ export class TsSwitch {
       const d = this.rxPtr + i * RX_DESC_LEN;
       u16[(d + 12) >> 1] = this.switchOne(d, i);
     }
+    this.flushRxRun();
+    this.flushTxRun();
+    this.rxRunPort = -1;
     return this.txCount;
+  }
+
+  private countLocalRx(port: number, blk: number, len: number): void {
+    if (port !== this.rxRunPort) {
+      this.flushRxRun();
+      this.rxRunPort = port;
+      this.rxRunBlk = blk;
+    }
+    this.rxRunFrames++;
+    this.rxRunBytes += len;
+  }
+
+  private flushRxRun(): void {
+    if (this.rxRunFrames === 0) return;
+    const c = this.counters64, pc = this.portCounters64, blk = this.rxRunBlk, p = this.rxRunPort * LINK;
+    c[blk + RX_FRAMES] += this.rxRunFrames;
+    c[blk + RX_BYTES] += this.rxRunBytes;
+    pc[p + L_RX_FRAMES] += this.rxRunFrames;
+    pc[p + L_RX_BYTES] += this.rxRunBytes;
+    if (this.rxRunHits !== 0) c[blk + FDB_HIT] += this.rxRunHits;
+    this.rxRunFrames = this.rxRunBytes = this.rxRunHits = 0;
+  }
+
+  private countRemoteTx(blk: number, target: number, len: number): void {
+    if (target !== this.txRunTarget || blk !== this.txRunBlk) {
+      this.flushTxRun();
+      this.txRunTarget = target;
+      this.txRunBlk = blk;
+    }
+    this.txRunFrames++;
+    this.txRunBytes += len;
+  }
+
+  private flushTxRun(): void {
+    if (this.txRunFrames === 0) return;
+    const c = this.counters64, vc = this.vtepCounters64, blk = this.txRunBlk, n = this.txRunFrames;
+    c[blk + TX_FRAMES] += n;
+    c[blk + TX_BYTES] += this.txRunBytes;
+    c[blk + ENCAP] += n;
+    const vtep = (this.txRunTarget & 0x7fffffff) * LINK;
+    vc[vtep + L_TX_FRAMES] += n;
+    vc[vtep + L_TX_BYTES] += this.txRunBytes + n * VXLAN_HEADER_LEN;
+    this.txRunFrames = this.txRunBytes = 0;
   }
 
   private switchOne(d: number, index: number): number {
@@ -450,11 +514,8 @@ export class TsSwitch {
     if (slot < 0) return this.drop(-1, DROP_UNKNOWN_PORT);
     const v = this.vnis[slot]!;
     const blk = (slot + 1) * BLOCK;
-    const c = this.counters64, pc = this.portCounters64;
-    c[blk + RX_FRAMES]++;
-    c[blk + RX_BYTES] += len;
-    pc[port * LINK + L_RX_FRAMES]++;
-    pc[port * LINK + L_RX_BYTES] += len;
+    const c = this.counters64;
+    this.countLocalRx(port, blk, len);
     if (len < ETH_HEADER_LEN) return this.dropOnPort(slot, port, DROP_RUNT);
     if (!this.fitsMtu(v, frame, len)) return this.dropOnPort(slot, port, DROP_OVER_MTU);
     const dv = this.dv;
@@ -470,7 +531,7 @@ export class TsSwitch {
     }
     const e = this.lookup(slot, v, dstLo, dv.getUint16(frame + 4, true));
     if (e >= 0) {
-      c[blk + FDB_HIT]++;
+      this.rxRunHits++; // the run's VNI is this frame's: a port belongs to one VNI
       const t = this.fdb[e + 2];
       if (t & TARGET_REMOTE) return this.toRemote(slot, v, blk, frame, len, t, index);
       if (t === port) return this.dropOnPort(slot, port, DROP_SAME_PORT);
@@ -493,8 +554,10 @@ export class TsSwitch {
   private learn(slot: number, v: Vni, blk: number, lo: number, hi: number, target: number): void {
     const keyHi = hi | (slot + 1) << 16;
     const f = this.fdb;
-    const e = this.find(lo, keyHi);
+    const c = this.lastLearned;
+    const e = c >= 0 && f[c] === lo && f[c + 1] === keyHi ? c : this.find(lo, keyHi);
     if (e >= 0) {
+      this.lastLearned = e;
       const stamp = f[e + 3];
       if (stamp & STATIC) return;
       if (f[e + 2] === target) {
@@ -512,6 +575,7 @@ export class TsSwitch {
     }
     v.learnCount++;
     this.counters64[blk + FDB_LEARN]++;
+    this.lastLearned = -1; // an insert can land where the cached entry was expected to stay
   }
 
   private lookup(slot: number, v: Vni, lo: number, hi: number): number {
@@ -599,13 +663,7 @@ export class TsSwitch {
     const p = this.encapsulate(v, frame);
     const sport = this.sourcePort(this.flowHash(frame, len));
     if (!this.emitTx(p, len + VXLAN_HEADER_LEN, target, sport, index)) return this.drop(slot, DROP_TX_FULL);
-    const c = this.counters64, vc = this.vtepCounters64;
-    c[blk + TX_FRAMES]++;
-    c[blk + TX_BYTES] += len;
-    c[blk + ENCAP]++;
-    const vtep = (target & 0x7fffffff) * LINK;
-    vc[vtep + L_TX_FRAMES]++;
-    vc[vtep + L_TX_BYTES] += len + VXLAN_HEADER_LEN;
+    this.countRemoteTx(blk, target, len);
     return FORWARDED;
   }
 
@@ -620,7 +678,7 @@ export class TsSwitch {
   ): number {
     const c = this.counters64, pc = this.portCounters64, vc = this.vtepCounters64;
     c[blk + FLOOD]++;
-    let sent = 0, lost = 0;
+    let sent = 0, lost = 0, encapCopies = 0;
     const ports = v.ports;
     for (let i = 0; i < ports.length; i++) {
       const port = ports[i];
@@ -630,8 +688,6 @@ export class TsSwitch {
         continue;
       }
       sent++;
-      c[blk + TX_FRAMES]++;
-      c[blk + TX_BYTES] += len;
       pc[port * LINK + L_TX_FRAMES]++;
       pc[port * LINK + L_TX_BYTES] += len;
     }
@@ -647,12 +703,16 @@ export class TsSwitch {
           continue;
         }
         sent++;
-        c[blk + TX_FRAMES]++;
-        c[blk + TX_BYTES] += len;
-        c[blk + ENCAP]++;
+        encapCopies++;
         vc[vtep * LINK + L_TX_FRAMES]++;
         vc[vtep * LINK + L_TX_BYTES] += dlen;
       }
+    }
+    // The VNI's TX counters once for every copy (the per-port/VTEP ones went per copy above).
+    if (sent !== 0) {
+      c[blk + TX_FRAMES] += sent;
+      c[blk + TX_BYTES] += sent * len;
+      if (encapCopies !== 0) c[blk + ENCAP] += encapCopies;
     }
     if (sent === 0) return this.drop(slot, lost !== 0 ? DROP_TX_FULL : DROP_NO_RECIPIENT);
     if (lost !== 0) c[blk + DROP_BASE + DROP_TX_FULL] += lost;

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { formatMac, readPcap } from "../../cli/core/mod.ts";
+import { loadCore } from "../../cli/core/load.ts";
 import { LAB_ENV } from "../../cli/control/daemon/lab.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -143,6 +144,16 @@ Deno.test({
         "ip.checksum.status",
       ], ["-o", "ip.check_checksum:TRUE"]);
       assert.equal(rows.length, input.length);
+      // The core's own source port for each frame, switched for 198.18.0.2 in memory.
+      const core = await loadCore({ burst: 64 });
+      core.addVni(42, { learning: false, suppress: false });
+      core.attachPort(0, 42);
+      core.addFlood(42, core.addVtep("198.18.0.2"));
+      input.forEach((p, i) => core.load(i, p.data, 0));
+      const ports = new Array<number>(input.length);
+      for (let t = 0, n = core.process(input.length, 1); t < n; t++) {
+        ports[core.tx(t).rxIndex] = core.tx(t).srcPort;
+      }
       rows.forEach(([vni, flags, src, dst, dport, sport, ethSrc, ipCheck], i) => {
         const at = `packet ${i + 1}`;
         const first = (v: string) => v.split(",")[0]; // outer; an inner IPv4 frame adds its own
@@ -153,6 +164,7 @@ Deno.test({
         assert.equal(first(dport), "4789", `${at}: udp.dstport`);
         const port = Number(first(sport));
         assert.ok(port >= 32768 && port < 61000, `${at}: flow-hash source port ${port}`);
+        assert.equal(port, ports[i], `${at}: exactly the core's source port for this frame`);
         const [outerMac, innerMac] = ethSrc.split(",");
         assert.equal(outerMac, "02:42:c6:12:00:01", `${at}: default outer MAC from 198.18.0.1`);
         assert.equal(innerMac, formatMac(input[i].data.subarray(6, 12)), `${at}: inner eth.src`);

@@ -1,13 +1,18 @@
-// Properties of the core under arbitrary input (fast-check): no input makes the module trap,
-// nothing is written outside a frame's own slot (headroom for the VXLAN header, the frame, its
-// tailroom, or the segmentation arena), and every frame is accounted for: forwarded (≥ 1 TX entry)
-// or dropped with a reason. With offloads, that includes arbitrary virtio-net headers and UDP GRO
-// buffers with arbitrary strides.
+// Properties of the core under arbitrary input (fast-check): no input makes the module trap; no
+// byte of linear memory changes that the data path may not write (tests/core/memory.ts: a whole-
+// memory diff, each change attributed to a region — a frame's own slot window, the TX entries
+// returned, the RX descriptors of the burst, counters that only rise, the learning tables, the
+// arena); and every frame is accounted for: forwarded (≥ 1 TX entry) or dropped with a counter.
+// With offloads, that includes arbitrary virtio-net headers, UDP GRO buffers with arbitrary
+// strides, and real TCP-over-VXLAN runs (cut by the core from super-frames, then mutated), with a
+// guard that GRO did merge them.
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { loadCore } from "../../cli/core/load.ts";
 import { PORT_UNDERLAY, PORT_UNDERLAY_ETH, type WeftCore } from "../../cli/core/mod.ts";
-import { eth, fixture, tcpSuper, vxlan } from "./frames.ts";
+import { eth, fixture, MSS, type Super, tcpSuper, vxlan } from "./frames.ts";
+import { regionsOf, writeViolation } from "./memory.ts";
+import { OFFLOAD_CONFIG } from "../../cli/core/mod.ts";
 
 const BURST = 64;
 const outer = fixture("kernel-vxlan-vni42/outer.pcap").map((p) => p.data);
@@ -91,7 +96,7 @@ function totalDrops(core: WeftCore): number {
 
 Deno.test("no burst of arbitrary frames traps the core, writes outside its slot, or goes unaccounted", async () => {
   const core = await lab();
-  const slotSize = core.slotSize;
+  const slotSize = core.slotSize, regions = regionsOf(core);
   let now = 1;
   const stats = { runs: 0, forwarded: 0, dropped: 0 };
   fc.assert(
@@ -106,31 +111,20 @@ Deno.test("no burst of arbitrary frames traps the core, writes outside its slot,
           core.bytes.set(inp.data, start);
           core.describe(i, start + inp.skew, inp.data.length, inp.port, peers[inp.peer]);
         });
-        const before = slots.slice();
+        const before = core.bytes.slice();
         const dropsBefore = totalDrops(core);
         const n = core.process(inputs.length, now++);
         assert.ok(n <= core.config.txEntries);
 
-        // Writes: only inside each used slot, from 8 bytes before the frame (VXLAN header) to the
-        // end of its tailroom; unused slots untouched.
-        for (let s = 0; s < BURST; s++) {
-          const base = s * slotSize;
+        // Writes: in a used slot from 8 bytes before the frame (VXLAN header) to the end of its
+        // tailroom, unused slots untouched; nothing anywhere else but what the data path keeps.
+        const bad = writeViolation(core, regions, before, inputs.length, n, (s) => {
           const inp = inputs[s];
-          let lo = slotSize, hi = 0;
-          if (inp && core.verdict(s) !== 1 /* bad_descriptor */) {
-            const start = core.headroom + inp.skew;
-            lo = start - 8 - (inp.port === PORT_UNDERLAY_ETH ? 0 : 0);
-            hi = start + inp.data.length + 64;
-          }
-          for (let b = 0; b < slotSize; b++) {
-            if (b >= lo && b < hi) continue;
-            if (slots[base + b] !== before[base + b]) {
-              assert.fail(
-                `slot ${s} byte ${b} changed outside [${lo}, ${hi}) (port ${inp?.port}, len ${inp?.data.length})`,
-              );
-            }
-          }
-        }
+          if (!inp || core.verdict(s) === 1 /* bad_descriptor */) return [slotSize, 0];
+          const start = core.headroom + inp.skew;
+          return [start - 8, start + inp.data.length + 64];
+        });
+        if (bad) assert.fail(`${bad} (inputs ${inputs.map((i) => `${i.port}/${i.data.length}`).join(" ")})`);
         // TX entries point inside the slot of the frame they came from.
         const fwd = new Set<number>();
         for (let t = 0; t < n; t++) {
@@ -186,6 +180,74 @@ Deno.test("counters add up: per-VNI rx equals forwarded plus dropped for local i
   );
 });
 
+/** The MAC a receiving test core has on local port 1: GRO runs are addressed to it. */
+const GRO_DST = [0x02, 0x42, 0x0a, 0x00, 0x00, 0x05];
+
+/**
+ * Real TCP-over-VXLAN runs: super-frames (IPv4 and IPv6, with and without PSH/FIN) addressed to
+ * GRO_DST and cut by a core as it cuts them for a VTEP; each run is the datagrams of one, as a
+ * UDP_GRO socket would return them back to back.
+ */
+async function groRuns(): Promise<Uint8Array[][]> {
+  const tx = await loadCore(OFFLOAD_CONFIG);
+  tx.addVni(42, { mtu: 1450 });
+  tx.attachPort(0, 42);
+  tx.addStatic(42, "02:42:0a:00:00:05", { vtep: tx.addVtep("198.18.0.2") });
+  const supers: Super[] = [
+    tcpSuper(5 * MSS),
+    tcpSuper(4000),
+    tcpSuper(3 * 1378 + 100, { v6: true, mss: 1378 }),
+    tcpSuper(4500, { flags: 0x10 }), // ACK only
+    tcpSuper(4500, { flags: 0x19 }), // FIN on the last segment only
+  ];
+  return supers.map((s) => {
+    s.frame.set(GRO_DST, 0);
+    const ptr = tx.slotData(0);
+    tx.bytes.set(s.vnet, ptr - 10);
+    tx.bytes.set(s.frame, ptr);
+    tx.describe(0, ptr, s.frame.length, 0, undefined, 0, { vnet: true });
+    const n = tx.process(1, 1);
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = tx.tx(i), stride = t.gsoSize || t.len;
+      for (let off = 0; off < t.len; off += stride) {
+        out.push(tx.bytes.slice(t.ptr + off, t.ptr + Math.min(off + stride, t.len)));
+      }
+    }
+    assert.ok(out.length >= 3, `a run of ${out.length} datagrams`);
+    return out;
+  });
+}
+
+/** A run as one GRO buffer, maybe mutated: a byte flipped, two datagrams swapped, one dropped. */
+function groBufferArb(runs: Uint8Array[][]): fc.Arbitrary<{ data: Uint8Array; stride: number }> {
+  return fc.tuple(
+    fc.constantFrom(...runs),
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constant(null) },
+      fc.tuple(fc.constant("flip"), fc.nat(), fc.nat()),
+      fc.tuple(fc.constant("swap"), fc.nat(), fc.nat()),
+      fc.tuple(fc.constant("drop"), fc.nat(), fc.nat()),
+    ),
+  ).map(([run, m]) => {
+    let d = run.map((x) => x.slice());
+    if (m) {
+      const [kind, a, b] = m, i = a % d.length;
+      if (kind === "flip") d[i][b % d[i].length] ^= 0x40;
+      if (kind === "swap") [d[i], d[b % d.length]] = [d[b % d.length], d[i]];
+      // Dropping any but the last leaves a hole in the sequence, and a short datagram mid-buffer.
+      if (kind === "drop") d = d.filter((_, k) => k !== i);
+    }
+    const data = new Uint8Array(d.reduce((n, x) => n + x.length, 0));
+    let off = 0;
+    for (const x of d) {
+      data.set(x, off);
+      off += x.length;
+    }
+    return { data, stride: d[0].length };
+  });
+}
+
 Deno.test("offloads: arbitrary virtio-net headers and GRO strides never trap, stray, or go unaccounted", async () => {
   const SLOT_LOG2 = 13, N = 16;
   const core = await loadCore({
@@ -202,9 +264,11 @@ Deno.test("offloads: arbitrary virtio-net headers and GRO strides never trap, st
   core.attachPort(1, 42);
   core.addFlood(42, core.addVtep("198.18.0.2"));
   core.addStatic(42, "02:42:0a:00:00:02", { vtep: 0 });
+  core.addStatic(42, "02:42:0a:00:00:05", { port: 1 });
   core.setCoalescing(true);
-  const slotSize = core.slotSize, cap = core.slotCapacity;
+  const slotSize = core.slotSize, cap = core.slotCapacity, regions = regionsOf(core);
   const [arenaLo, arenaHi] = core.arenaRange;
+  const runs = await groRuns();
   const supers = [tcpSuper(3000), tcpSuper(6000, { v6: true, mss: 1378 }), tcpSuper(500)];
   const frame = fc.oneof(
     frameArb(cap),
@@ -236,13 +300,31 @@ Deno.test("offloads: arbitrary virtio-net headers and GRO strides never trap, st
         return b;
       }),
   );
-  const input = fc.record({
+  const arbitrary = fc.record({
     data: frame.map((f) => f.subarray(0, cap)),
     vnet: fc.option(vnet, { freq: 3 }),
     port: fc.constantFrom(0, 1, PORT_UNDERLAY),
     stride: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 })),
   });
-  let runs = 0, segmented = 0;
+  const groInput = groBufferArb(runs).map(({ data, stride }) => ({
+    data,
+    vnet: null,
+    port: PORT_UNDERLAY,
+    stride,
+  }));
+  // Real super-frames with their own virtio-net header, from a TAP: the segmentation path proper.
+  const superInput = fc.constantFrom(...supers).map((s) => ({
+    data: s.frame,
+    vnet: s.vnet,
+    port: 0,
+    stride: 0,
+  }));
+  const input = fc.oneof(
+    { weight: 3, arbitrary },
+    { weight: 1, arbitrary: groInput },
+    { weight: 1, arbitrary: superInput },
+  );
+  let bursts = 0, segmented = 0, merged = 0;
   fc.assert(
     fc.property(fc.array(input, { minLength: 1, maxLength: N, size: "max" }), (inputs) => {
       const slots = core.bytes.subarray(core.slotBase, core.slotBase + N * slotSize);
@@ -256,18 +338,16 @@ Deno.test("offloads: arbitrary virtio-net headers and GRO strides never trap, st
           groStride: inp.port === PORT_UNDERLAY ? inp.stride : 0,
         });
       });
-      const before = slots.slice();
-      const gsoBefore = core.counters(42).gso_frames;
+      const before = core.bytes.slice();
+      const c0 = core.counters(42), g0 = core.counters();
       const n = core.process(inputs.length, 7);
-      for (let s = 0; s < N; s++) {
-        const lo = s < inputs.length ? core.headroom - 8 : slotSize;
-        const hi = s < inputs.length ? core.headroom + inputs[s].data.length + 64 : 0;
-        for (let b = 0; b < slotSize; b++) {
-          if ((b < lo || b >= hi) && slots[s * slotSize + b] !== before[s * slotSize + b]) {
-            assert.fail(`slot ${s} byte ${b} changed outside [${lo}, ${hi})`);
-          }
-        }
-      }
+      const c1 = core.counters(42), g1 = core.counters();
+      const merges = c1.gro_merged - c0.gro_merged;
+      const bad = writeViolation(core, regions, before, inputs.length, n + merges, (s) => {
+        if (s >= inputs.length) return [slotSize, 0];
+        return [core.headroom - 8, core.headroom + inputs[s].data.length + 64];
+      });
+      if (bad) assert.fail(bad);
       const fwd = new Set<number>();
       for (let t = 0; t < n; t++) {
         const e = core.tx(t);
@@ -277,18 +357,81 @@ Deno.test("offloads: arbitrary virtio-net headers and GRO strides never trap, st
         const inArena = e.ptr >= arenaLo && e.ptr + e.len <= arenaHi;
         assert.ok(inSlot || inArena, `tx ${t} (${e.ptr}+${e.len}) outside its slot and the arena`);
       }
+      // Accounting. A frame from a port (a super-frame too) is one unit: forwarded, or dropped and
+      // counted once. A GRO buffer's datagrams are switched one by one: it is forwarded if any
+      // was, and each dropped datagram is counted (so 1..datagrams − forwarded ones).
+      let localDropped = 0, groDroppedMin = 0, groDroppedMax = 0;
       for (let i = 0; i < inputs.length; i++) {
-        assert.equal(
-          core.verdict(i) === 0,
-          fwd.has(i),
-          `frame ${i}: verdict ${core.verdict(i)} vs TX entries`,
-        );
+        const v = core.verdict(i), inp = inputs[i];
+        assert.equal(v === 0, fwd.has(i), `frame ${i}: verdict ${v} vs TX entries`);
+        const grams = inp.port === PORT_UNDERLAY && inp.stride > 0
+          ? Math.max(1, Math.ceil(inp.data.length / inp.stride))
+          : 1;
+        if (grams === 1) localDropped += v === 0 ? 0 : 1;
+        else {
+          groDroppedMin += v === 0 ? 0 : 1;
+          groDroppedMax += v === 0 ? grams - 1 : grams;
+        }
       }
-      segmented += core.counters(42).gso_frames - gsoBefore;
-      runs++;
+      const drops = c1.drops - c0.drops + g1.drops - g0.drops;
+      assert.ok(
+        drops >= localDropped + groDroppedMin && drops <= localDropped + groDroppedMax,
+        `drops counted ${drops}, expected ${localDropped} + [${groDroppedMin}, ${groDroppedMax}]`,
+      );
+      segmented += c1.gso_frames - c0.gso_frames;
+      merged += c1.gro_merged - c0.gro_merged;
+      bursts++;
     }),
     { numRuns: 200 },
   );
-  assert.equal(runs, 200);
-  assert.ok(segmented > 20, `real super-frames were cut: ${segmented}`);
+  assert.equal(bursts, 200);
+  assert.ok(segmented > 100, `real super-frames were cut: ${segmented}`);
+  // The guard: the generated TCP-over-VXLAN runs did reach GRO and were merged.
+  assert.ok(merged > 100, `GRO merged real runs: ${merged} merges`);
+  console.log({ segmented, merged });
+});
+
+Deno.test("linear memory never grows after init: full tables, every control call, bursts of anything", async () => {
+  const core = await lab();
+  const buffer = core.exports.memory.buffer, size = buffer.byteLength;
+  // Fill what can be filled until the core says no: VTEPs, static FDB entries, neighbours.
+  let vteps = 0, statics = 0, neighbours = 0;
+  for (let i = 0; i < 5000; i++) {
+    try {
+      core.addVtep(`198.19.${i >> 8}.${i & 255}`);
+      vteps++;
+    } catch { /* full */ }
+    try {
+      core.addStatic(
+        42,
+        `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${
+          (i & 255).toString(16).padStart(2, "0")
+        }`,
+        { port: i & 1 },
+      );
+      statics++;
+    } catch { /* full */ }
+    try {
+      core.addNeighbour(42, `10.1.${i >> 8}.${i & 255}`, "02:42:0a:00:00:07");
+      neighbours++;
+    } catch { /* full */ }
+  }
+  assert.ok(vteps > 0 && statics > 0 && neighbours > 0, JSON.stringify({ vteps, statics, neighbours }));
+  fc.assert(
+    fc.property(fc.array(inputArb(core.slotCapacity), { minLength: 1, maxLength: BURST, size: "max" }), (inputs) => {
+      inputs.forEach((inp, i) => {
+        const start = core.slotData(i);
+        core.bytes.set(inp.data, start);
+        core.describe(i, start, inp.data.length, inp.port, peers[inp.peer]);
+      });
+      core.process(inputs.length, 3);
+    }),
+    { numRuns: 50 },
+  );
+  core.age(1 << 20);
+  core.flushFdb(42, false);
+  core.detachPort(2);
+  core.removeVni(100);
+  assert.equal(core.exports.memory.buffer, buffer, "the same ArrayBuffer: never grown, views stay valid");
+  assert.equal(core.exports.memory.buffer.byteLength, size);
 });

@@ -10,55 +10,12 @@
 // Helpers that must run inside a namespace live in peer.ts.
 
 import assert from "node:assert/strict";
-import { DENO, Lab, run, waitForLink } from "../netns.ts";
+import { Lab, run, waitForLink } from "../netns.ts";
+import { boundUdp, finished, MTU, peer, spawnPeer, u8, underlay, until, VNI } from "./peers.ts";
 import { loadCore } from "../../cli/core/load.ts";
 import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE } from "../../cli/core/core.ts";
 import { parseIp } from "../../cli/core/addr.ts";
 import { PcapWriter } from "../../cli/pcap/pcap.ts";
-
-const PEER = "tests/offload/peer.ts";
-const MTU = 1450;
-const VNI = 42;
-const u8 = () => crypto.getRandomValues(new Uint8Array(1))[0];
-
-async function peer(lab: Lab, ns: string, args: string[], timeoutMs = 20000) {
-  const r = await lab.exec(ns, [DENO, "run", "-A", PEER, ...args], { timeoutMs });
-  if (r.code !== 0) throw new Error(`peer ${args[0]} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!);
-}
-
-function spawnPeer(lab: Lab, ns: string, args: string[]) {
-  return lab.spawn(ns, [DENO, "run", "-A", PEER, ...args], `peer ${args[0]}`);
-}
-
-async function finished(p: ReturnType<typeof spawnPeer>) {
-  const s = await p.status;
-  const text = await p.stdout;
-  if (s.code !== 0) throw new Error(`${p.name} failed (${s.code}): ${await p.stderr}`);
-  return JSON.parse(text.trim().split("\n").pop()!);
-}
-
-/** Polls until `cmd` succeeds (a socket bound, a device moved in), at most `ms`. */
-async function until(cmd: string[], ms = 10000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const r = await run(cmd);
-    if (r.code === 0 && r.stdout.trim() !== "") return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for: ${cmd.join(" ")}`);
-}
-
-const boundUdp = (ns: string, port: number) =>
-  until(["ip", "netns", "exec", ns, "ss", "-Hlun", `sport = :${port}`]);
-
-/** Two namespaces on a veth: 198.18.N.1/24 and 198.18.N.2/24 (N random per run). */
-async function underlay(lab: Lab) {
-  const net = `198.18.${u8()}`;
-  const a = await lab.netns("a"), b = await lab.netns("b");
-  await lab.veth(a, `${lab.prefix}u1`, `${net}.1/24`, b, `${lab.prefix}u2`, `${net}.2/24`);
-  return { a, b, A: `${net}.1`, B: `${net}.2` };
-}
 
 Deno.test({
   name: "UDP GSO: a sendmmsg of UDP_SEGMENT messages arrives as N datagrams, or as one UDP_GRO buffer each",
@@ -204,20 +161,28 @@ Deno.test({
         }
       });
 
-      await t.step("a UDP_SEGMENT send through the TAP reads as one USO (UDP_L4) super-frame", () => {
-        assert.deepEqual(
-          got.msgs.map((m: any) => m.len),
-          Array(10).fill(1000),
-          "c2 got 10 datagrams through the relay",
-        );
-        if ((relayed.offloads & 0x20) === 0) {
-          console.log("kernel without TUN_F_USO4: the TAP got plain datagrams");
-          return;
-        }
-        const uso = frames.filter((f) => f.vnet[1] === 5);
-        assert.equal(uso.length, 1, "one GSO_UDP_L4 super-frame");
-        assert.equal(uso[0].vnet[4] | (uso[0].vnet[5] << 8), 1000, "gso_size = the UDP_SEGMENT size");
-        assert.equal(uso[0].frame.length, 14 + 20 + 8 + 10000);
+      assert.deepEqual(
+        got.msgs.map((m: any) => m.len),
+        Array(10).fill(1000),
+        "c2 got 10 datagrams through the relay",
+      );
+      // TUN_F_USO4 came with Linux 6.2: an older kernel refuses it and the step is reported as
+      // ignored (a skip, which CI counts as a failure); a newer one that refused it is a failure.
+      const uso = (relayed.offloads & 0x20) !== 0;
+      const [major, minor] = Deno.osRelease().split(".").map(Number);
+      assert.ok(
+        uso || major < 6 || (major === 6 && minor < 2),
+        `kernel ${Deno.osRelease()} refused TUN_F_USO4`,
+      );
+      await t.step({
+        name: "a UDP_SEGMENT send through the TAP reads as one USO (UDP_L4) super-frame",
+        ignore: !uso,
+        fn: () => {
+          const uso = frames.filter((f) => f.vnet[1] === 5);
+          assert.equal(uso.length, 1, "one GSO_UDP_L4 super-frame");
+          assert.equal(uso[0].vnet[4] | (uso[0].vnet[5] << 8), 1000, "gso_size = the UDP_SEGMENT size");
+          assert.equal(uso[0].frame.length, 14 + 20 + 8 + 10000);
+        },
       });
 
       await t.step(
@@ -392,60 +357,6 @@ Deno.test({
           }
         },
       );
-    } finally {
-      await lab.close();
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "measure: UDP GSO vs plain sendmmsg of 1400-byte datagrams between namespaces (2 s each); TAP write paths",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lab = new Lab();
-    try {
-      const { a, b, A, B } = await underlay(lab);
-      const rows: string[] = [];
-      for (const [gso, gro] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
-        const port = 6000 + gso * 2 + gro;
-        const recv = spawnPeer(lab, b, ["recv", `listen=${B}:${port}`, `gro=${gro}`, "ms=4000", "quiet=1"]);
-        await boundUdp(b, port);
-        const s = await peer(lab, a, [
-          "bench",
-          `from=${A}:${4100 + port}`,
-          `to=${B}:${port}`,
-          "size=1400",
-          `gso=${gso}`,
-          "ms=2000",
-        ]);
-        const r = await finished(recv);
-        assert.ok(s.datagrams > 0 && r.datagrams > 0);
-        assert.equal(s.gso, gso === 1);
-        rows.push(
-          `send ${gso ? "GSO  " : "plain"} → recv ${gro ? "GRO  " : "plain"}: sent ${
-            (s.pps / 1e6).toFixed(2)
-          } Mpps ` +
-            `${s.gbps.toFixed(2)} Gbit/s in ${s.syscalls} sendmmsg; received ${
-              (r.datagrams / s.secs / 1e6).toFixed(2)
-            } Mpps ` +
-            `${((r.datagrams * 1400 * 8) / s.secs / 1e9).toFixed(2)} Gbit/s (${
-              ((100 * r.datagrams) / s.datagrams).toFixed(0)
-            }%) ` +
-            `in ${r.syscalls} recvmmsg`,
-        );
-      }
-      // TAP writes with a virtio_net_hdr: two iovecs, or one write with the header copied in front.
-      for (const len of [1000, 60000]) {
-        const w = await peer(lab, a, ["tapwrite", `tap=${lab.prefix}tw`, "n=50000", `len=${len}`]);
-        rows.push(
-          `TAP write ${len} B: writev(hdr, frame) ${(w.writev.nsPerWrite / 1000).toFixed(2)} µs, ` +
-            `write(hdr+frame in place) ${(w.inPlace.nsPerWrite / 1000).toFixed(2)} µs, ` +
-            `copy 10 B then write ${(w.copyThenWrite.nsPerWrite / 1000).toFixed(2)} µs`,
-        );
-      }
-      console.log(rows.join("\n"));
     } finally {
       await lab.close();
     }

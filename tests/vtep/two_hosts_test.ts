@@ -49,6 +49,8 @@ for (const [mode, extra] of [["with offloads", []], ["with --no-offload", ["--no
           "10.0.0.2",
         ]);
         assert.notEqual(tooBig.code, 0, "a 1451-byte packet with DF is refused");
+        // Refused for its size at the 1450-byte MTU, not lost for another reason (a timeout).
+        assert.match(`${tooBig.stdout}${tooBig.stderr}`, /message too long, mtu=1450/);
 
         const there = await tcpTransfer(lab, c1, c2, "10.0.0.2");
         const back = await tcpTransfer(lab, c2, c1, "10.0.0.1");
