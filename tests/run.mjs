@@ -24,7 +24,8 @@ const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 const only = process.argv.slice(2);
 const CI = process.env.CI === "true";
 
-// ── Prerequisites: one call here (the shared check of tools and privileges, owned by another change).
+// Prerequisites (tools, root, /dev/net/tun) are checked before this runs: `npm test` is
+// `node build/prereq.mjs test && npm run build && node tests/run.mjs`.
 
 const suites = [
   {
