@@ -13,21 +13,42 @@ import {
   parseEndpoint,
   parseIp,
   parseMac,
-  PORT_UNDERLAY_ETH,
+  PORT_UNDERLAY,
   TARGET_REMOTE,
   type WeftCore,
 } from "../core/mod.ts";
-import { LINKTYPE_ETHERNET, PcapError, type PcapPacket, PcapWriter, readPcap } from "../pcap/pcap.ts";
+import {
+  type Capture,
+  type CapturePacket,
+  type Datagram,
+  gpeDropReason,
+  LINK_TYPE_NAMES,
+  LINKTYPE_ETHERNET,
+  linkTypeName,
+  PcapError,
+  type PcapPacket,
+  PcapWriter,
+  readCapture,
+  type Received,
+  UnderlayReader,
+  VXLAN_GPE_PORT,
+  vxlanVni,
+} from "../pcap/mod.ts";
 
 export const USAGE = `Usage:
-  weft pcap decap [--port N] [--mtu N] IN.pcap OUT.pcap
+  weft pcap decap [--port N]... [--mtu N] IN OUT.pcap
   weft pcap encap --vni N --src IP[:PORT] --dst IP[:PORT] [--src-mac MAC] [--dst-mac MAC]
                   [--mtu N] IN.pcap OUT.pcap
 
-decap  Every VXLAN packet of IN (outer Ethernet/IP/UDP/VXLAN) is decapsulated by the core and
-       written to OUT as its inner Ethernet frame, with the original timestamp. Prints one line
-       per VNI (decapsulated, dropped and why) and one for packets that were not VXLAN.
-         --port N   UDP destination port that means VXLAN (default 4789; Linux's old one: 8472)
+decap  Every VXLAN packet of IN is decapsulated by the core and written to OUT as its inner
+       Ethernet frame, with the original timestamp (nanoseconds kept). Prints one line per VNI
+       (decapsulated, dropped and why) and one for packets that were not VXLAN. IN: pcap or
+       pcapng; Ethernet (any number of VLAN tags), Linux cooked (tcpdump -i any: SLL, SLL2) or
+       raw IP; IPv6 extension headers skipped and outer IP fragments reassembled as the
+       receiving kernel does; a record cut by the snap length is written with its length.
+         --port N   UDP destination port that means VXLAN (default 4789; Linux's old one: 8472;
+                    repeat it for several). 4790 is VXLAN-GPE: only an Ethernet payload is
+                    decapsulated, others are dropped (gpe_not_ethernet, gpe_bad_flags)
 encap  Every Ethernet frame of IN is encapsulated by the core for VNI N and sent, as on the
        wire, from --src to the VTEP --dst (IPv4 or IPv6, both the same family).
          --vni N        1..16777215
@@ -68,22 +89,47 @@ export async function main(args: string[]): Promise<number> {
 export interface DecapSummary {
   /** Per VNI, in order of first appearance. */
   vnis: Map<number, { decapsulated: number; dropped: Map<string, number> }>;
-  /** Packets that carried no VNI: reason → count. */
+  /** Records that carried no VNI: reason → count. */
   other: Map<string, number>;
   written: number;
+  /** Written frames the capture's snap length had cut (written with their original length). */
+  cut: number;
+  /** Outer datagrams reassembled from IP fragments, and the fragments they took. */
+  reassembled: { datagrams: number; fragments: number };
+}
+
+export interface DecapOptions {
+  /** UDP destination ports that mean VXLAN (4790: VXLAN-GPE). */
+  ports: number[];
+  mtu: number;
 }
 
 async function decapCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
-    port: { type: "string" },
+    port: { type: "string", multiple: true },
     mtu: { type: "string" },
   });
   const [input, output] = files(positionals);
-  const port = values.port === undefined ? 4789 : integer("--port", values.port, 1, 65535);
+  const ports = values.port === undefined || values.port.length === 0
+    ? [4789]
+    : [...new Set(values.port.map((p) => integer("--port", p, 1, 65535)))];
   const mtu = values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU);
-  const packets = await readCapture(input);
-  const writer = new PcapWriter();
-  const summary = await decapsulate(packets, { port, mtu }, (time, frame) => writer.write(time, frame));
+  const capture = await readInput(input);
+  for (const linkType of capture.linkTypes) {
+    if (!LINK_TYPE_NAMES.has(linkType)) {
+      throw new UsageError(
+        `${input}: link type ${linkType} is not one weft reads (Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6); ` +
+          "capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)",
+      );
+    }
+  }
+  // Nanosecond timestamps in, nanosecond timestamps out (tcpdump --nano reads them).
+  const writer = new PcapWriter(LINKTYPE_ETHERNET, 262144, { nanos: capture.nanos });
+  const summary = await decapsulate(
+    capture.packets,
+    { ports, mtu },
+    (p, frame, origLen) => writer.writeAt(p.seconds, p.nanos, frame, origLen),
+  );
   await writeCapture(output, writer);
   for (const [vni, s] of summary.vnis) {
     const drops = sum(s.dropped);
@@ -91,38 +137,77 @@ async function decapCommand(args: string[]): Promise<number> {
   }
   const other = sum(summary.other);
   if (other > 0) console.log(`not VXLAN or malformed: ${other}${reasons(summary.other)}`);
+  const r = summary.reassembled;
+  if (r.datagrams > 0) console.log(`outer fragments: ${r.fragments} reassembled into ${r.datagrams} datagrams`);
+  if (summary.cut > 0) console.log(`cut by the snap length: ${summary.cut} frames, written with their original length`);
   console.log(`wrote ${summary.written} frames to ${output}`);
   return 0;
 }
 
-/** Decapsulates every VXLAN packet of a capture; `emit` gets each inner frame in input order. */
-export async function decapsulate(
-  packets: PcapPacket[],
-  o: { port: number; mtu: number },
-  emit: (time: number, frame: Uint8Array) => void,
+/**
+ * Decapsulates every VXLAN packet of a capture; `emit` gets each inner frame in input order (a
+ * reassembled datagram at its last fragment), with its length on the wire. Outer headers are
+ * read as the receiving host would (cli/pcap/underlay.ts: link types, VLAN tags, IPv6 extension
+ * headers, fragment reassembly); the datagram then enters the core as from a UDP socket.
+ */
+export async function decapsulate<P extends CapturePacket>(
+  packets: P[],
+  o: DecapOptions,
+  emit: (packet: P, frame: Uint8Array, origLen: number) => void,
 ): Promise<DecapSummary> {
-  const core = await loadCore(coreConfig(packets, o.mtu, { maxVnis: 1024, maxPorts: 1024, maxVteps: 1 }));
-  core.setVxlanPort(o.port);
-  const summary: DecapSummary = { vnis: new Map(), other: new Map(), written: 0 };
+  const summary: DecapSummary = {
+    vnis: new Map(),
+    other: new Map(),
+    written: 0,
+    cut: 0,
+    reassembled: { datagrams: 0, fragments: 0 },
+  };
+  // The host's IP/UDP layers first: fragments wait for their datagram, so a record may give
+  // nothing now and a datagram later.
+  const reader = new UnderlayReader(new Set(o.ports));
+  const datagrams: { packet: P; d: Datagram }[] = [];
+  const tally = (packet: P | undefined, results: Received[]) => {
+    for (const r of results) {
+      if (r.kind === "dropped") bump(summary.other, r.reason, r.count);
+      else if (r.kind === "datagram") datagrams.push({ packet: packet!, d: r.datagram });
+    }
+  };
+  for (const p of packets) tally(p, reader.read(p));
+  tally(undefined, reader.finish());
+
+  let largest = 0;
+  for (const { d } of datagrams) largest = Math.max(largest, d.payload.length);
+  const core = await loadCore(coreConfig(largest, o.mtu, { maxVnis: 1024, maxPorts: 1024, maxVteps: 1 }));
+  const gpePorts = new Set<number>(o.ports.filter((p) => p === VXLAN_GPE_PORT));
   const tooBig = core.slotCapacity;
   const burst = core.config.burst;
-  const vniOf: number[] = new Array(burst);
-  for (let start = 0; start < packets.length; start += burst) {
-    const chunk = packets.slice(start, start + burst);
+  for (let start = 0; start < datagrams.length; start += burst) {
+    const chunk = datagrams.slice(start, start + burst);
     let n = 0;
-    const index: number[] = []; // descriptor → packet of this chunk
+    const index: number[] = []; // descriptor → datagram of this chunk
+    const vniOf: number[] = [];
     for (let k = 0; k < chunk.length; k++) {
-      const p = chunk[k];
-      if (p.data.length > tooBig) {
-        bump(summary.other, "too_large_for_slot");
-        continue;
-      }
-      core.load(n, p.data, PORT_UNDERLAY_ETH);
-      const vni = core.exports.underlayVni(core.slotData(n), p.data.length);
+      const { d } = chunk[k];
+      const vni = vxlanVni(d.payload);
       if (vni >= 0 && !summary.vnis.has(vni)) {
         summary.vnis.set(vni, { decapsulated: 0, dropped: new Map() });
         addSinkVni(core, vni, summary.vnis.size - 1, o.mtu);
       }
+      const s = vni >= 0 ? summary.vnis.get(vni)!.dropped : summary.other;
+      if (d.fragments > 1) {
+        summary.reassembled.datagrams++;
+        summary.reassembled.fragments += d.fragments;
+      }
+      const gpe = gpePorts.has(d.dstPort) ? gpeDropReason(d.payload) : undefined;
+      if (gpe) {
+        bump(s, gpe);
+        continue;
+      }
+      if (d.payload.length > tooBig) {
+        bump(s, "too_large_for_slot");
+        continue;
+      }
+      core.load(n, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
       vniOf[n] = vni;
       index.push(start + k);
       n++;
@@ -146,7 +231,11 @@ export async function decapsulate(
         continue;
       }
       if (s) s.decapsulated++;
-      emit(packets[index[i]].time, out[i]!);
+      const { packet, d } = datagrams[index[i]];
+      // A cut record: the frame lacks what the snap length took; say how long it was.
+      const missing = d.wireLen - d.payload.length;
+      if (missing > 0) summary.cut++;
+      emit(packet, out[i]!, out[i]!.length + missing);
       summary.written++;
     }
   }
@@ -214,7 +303,7 @@ async function encapCommand(args: string[]): Promise<number> {
     dstMac: mac("--dst-mac", values["dst-mac"], dst.address),
     mtu: values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU),
   };
-  const packets = await readCapture(input);
+  const packets = await readEthernet(input);
   const writer = new PcapWriter();
   const s = await encapsulate(packets, o, (time, packet) => writer.write(time, packet));
   await writeCapture(output, writer);
@@ -280,18 +369,19 @@ export async function encapsulate(
 
 /** Slots big enough for the largest packet of the capture (GSO super-frames too) and the MTU. */
 export function coreConfig(
-  packets: PcapPacket[],
+  packets: PcapPacket[] | number,
   mtu: number,
   limits: Partial<CoreConfig>,
 ): Partial<CoreConfig> {
   let largest = mtu + SLOT_OVERHEAD;
-  for (const p of packets) largest = Math.max(largest, p.data.length + SLOT_OVERHEAD);
+  if (typeof packets === "number") largest = Math.max(largest, packets + SLOT_OVERHEAD);
+  else for (const p of packets) largest = Math.max(largest, p.data.length + SLOT_OVERHEAD);
   let log2 = 11;
   while (log2 < MAX_SLOT_LOG2 && 1 << log2 < largest) log2++;
   return { burst: 64, slots: 64, txEntries: 4096, slotSizeLog2: log2, ...limits };
 }
 
-function parse<T extends Record<string, { type: "string" }>>(args: string[], options: T) {
+function parse<T extends Record<string, { type: "string"; multiple?: boolean }>>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
@@ -344,7 +434,8 @@ function mac(name: string, text: string | undefined, address: Uint8Array): Uint8
   }
 }
 
-async function readCapture(path: string): Promise<PcapPacket[]> {
+/** Reads a classic pcap or pcapng file; a file that is neither is a UsageError naming it. */
+async function readInput(path: string): Promise<Capture> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -357,17 +448,23 @@ async function readCapture(path: string): Promise<PcapPacket[]> {
     throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
   }
   try {
-    const pcap = readPcap(bytes);
-    if (pcap.linkType !== LINKTYPE_ETHERNET) {
-      throw new UsageError(
-        `${path}: link type ${pcap.linkType} is not Ethernet (1); weft reads Ethernet captures only`,
-      );
-    }
-    return pcap.packets;
+    return readCapture(bytes);
   } catch (e) {
     if (e instanceof PcapError) throw new UsageError(`${path}: ${e.message}`);
     throw e;
   }
+}
+
+/** The packets of an Ethernet capture (what `encap` takes). */
+async function readEthernet(path: string): Promise<PcapPacket[]> {
+  const capture = await readInput(path);
+  const other = capture.linkTypes.find((t) => t !== LINKTYPE_ETHERNET);
+  if (other !== undefined) {
+    throw new UsageError(
+      `${path}: link type ${linkTypeName(other)} is not Ethernet (1); weft encapsulates Ethernet frames only`,
+    );
+  }
+  return capture.packets;
 }
 
 async function writeCapture(path: string, writer: PcapWriter): Promise<void> {
@@ -378,8 +475,8 @@ async function writeCapture(path: string, writer: PcapWriter): Promise<void> {
   }
 }
 
-function bump(m: Map<string, number>, key: string): void {
-  m.set(key, (m.get(key) ?? 0) + 1);
+function bump(m: Map<string, number>, key: string, by = 1): void {
+  m.set(key, (m.get(key) ?? 0) + by);
 }
 
 function sum(m: Map<string, number>): number {

@@ -19,6 +19,8 @@ export interface Capture {
   format: "pcap" | "pcapng";
   /** True when some timestamp is finer than a microsecond: write the output in nanoseconds. */
   nanos: boolean;
+  /** Link type of every interface (classic pcap: one), packets or not. */
+  linkTypes: number[];
   packets: CapturePacket[];
 }
 
@@ -32,6 +34,7 @@ export function readCapture(file: Uint8Array): Capture {
     return {
       format: "pcapng",
       nanos: ng.interfaces.some((i) => i.ticksPerSecond > 1_000_000n),
+      linkTypes: ng.interfaces.map((i) => i.linkType),
       packets: ng.packets,
     };
   }
@@ -40,6 +43,7 @@ export function readCapture(file: Uint8Array): Capture {
   return {
     format: "pcap",
     nanos: pcap.nanos,
+    linkTypes: [pcap.linkType],
     packets: pcap.packets.map((p) => ({ ...p, linkType: pcap.linkType, interfaceId: 0, resolution })),
   };
 }

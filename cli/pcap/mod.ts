@@ -3,3 +3,7 @@
 export * from "./pcap.ts";
 export * from "./pcapng.ts";
 export * from "./capture.ts";
+export * from "./link.ts";
+export * from "./reassembly.ts";
+export * from "./underlay.ts";
+export * from "./vxlan.ts";
