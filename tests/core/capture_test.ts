@@ -48,7 +48,17 @@ async function run(cmd: string, ...args: string[]): Promise<string> {
 
 /** tshark's VNI of each packet (empty when it sees no VXLAN), the independent check of a builder. */
 async function tsharkVnis(file: string, port = 4789): Promise<string[]> {
-  const out = await run("tshark", "-r", file, "-d", `udp.port==${port},vxlan`, "-T", "fields", "-e", "vxlan.vni");
+  const out = await run(
+    "tshark",
+    "-r",
+    file,
+    "-d",
+    `udp.port==${port},vxlan`,
+    "-T",
+    "fields",
+    "-e",
+    "vxlan.vni",
+  );
   return out.trimEnd().split("\n");
 }
 
@@ -69,9 +79,13 @@ function write(path: string, linkType: number, records: Uint8Array[], origLen?: 
 
 async function decap(packets: CapturePacket[]) {
   const frames: { frame: Uint8Array; origLen: number }[] = [];
-  const summary: DecapSummary = await decapsulate(packets, { ports: [4789], mtu: 1500 }, (_p, frame, origLen) => {
-    frames.push({ frame: frame.slice(), origLen });
-  });
+  const summary: DecapSummary = await decapsulate(
+    packets,
+    { ports: [4789], mtu: 1500 },
+    (_p, frame, origLen) => {
+      frames.push({ frame: frame.slice(), origLen });
+    },
+  );
   return { frames, summary };
 }
 
@@ -90,7 +104,12 @@ Deno.test({
       ng.packets.forEach((p, i) => {
         const c = classic.packets[i];
         assert.equal(p.linkType, 1);
-        assert.deepEqual([p.seconds, p.nanos, p.origLen, hex(p.data)], [c.seconds, c.nanos, c.origLen, hex(c.data)]);
+        assert.deepEqual([p.seconds, p.nanos, p.origLen, hex(p.data)], [
+          c.seconds,
+          c.nanos,
+          c.origLen,
+          hex(c.data),
+        ]);
       });
     }),
 });
@@ -150,7 +169,11 @@ function block(le: boolean, type: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function bytes(le: boolean, fields: [number, 1 | 2 | 4 | 8][], tail: Uint8Array = new Uint8Array()): Uint8Array {
+function bytes(
+  le: boolean,
+  fields: [number, 1 | 2 | 4 | 8][],
+  tail: Uint8Array = new Uint8Array(),
+): Uint8Array {
   const size = fields.reduce((n, [, w]) => n + w, 0);
   const out = new Uint8Array(size + tail.length);
   const v = new DataView(out.buffer);
@@ -193,7 +216,10 @@ function epb(le: boolean, id: number, ticks: bigint, data: Uint8Array, origLen =
   return block(
     le,
     6,
-    bytes(le, [[id, 4], [Number(ticks >> 32n), 4], [Number(ticks & 0xffffffffn), 4], [data.length, 4], [origLen, 4]], data),
+    bytes(le, [[id, 4], [Number(ticks >> 32n), 4], [Number(ticks & 0xffffffffn), 4], [data.length, 4], [
+      origLen,
+      4,
+    ]], data),
   );
 }
 
@@ -242,7 +268,10 @@ Deno.test("pcapng errors name the block: cut, bad length, trailing length, unkno
   new DataView(badBom.buffer).setUint32(8, 0x01020304, true);
   cases.push([badBom, /byte-order magic 0x01020304/]);
   for (const [input, message] of cases) {
-    assert.throws(() => readCapture(input), (e: unknown) => e instanceof PcapError && message.test(e.message));
+    assert.throws(
+      () => readCapture(input),
+      (e: unknown) => e instanceof PcapError && message.test(e.message),
+    );
   }
 });
 
@@ -285,7 +314,8 @@ function overIpv6(ext: [number, number][], linkType = 1): Uint8Array {
 }
 
 Deno.test({
-  name: "outer VLAN stacks (802.1ad + 802.1Q, three tags, legacy 0x9100) and IPv6 extension headers decapsulate",
+  name:
+    "outer VLAN stacks (802.1ad + 802.1Q, three tags, legacy 0x9100) and IPv6 extension headers decapsulate",
   ignore: NO_TSHARK,
   fn: () =>
     withTemp(async (dir) => {
@@ -306,7 +336,16 @@ Deno.test({
 
 Deno.test("a hop-by-hop header anywhere but first is malformed (RFC 8200 §4.1), as the kernel drops it", async () => {
   const { frames, summary } = await decap([
-    { linkType: 1, interfaceId: 0, resolution: 1e6, seconds: 0, nanos: 0, time: 0, data: overIpv6([[60, 0], [0, 0]]), origLen: 0 },
+    {
+      linkType: 1,
+      interfaceId: 0,
+      resolution: 1e6,
+      seconds: 0,
+      nanos: 0,
+      time: 0,
+      data: overIpv6([[60, 0], [0, 0]]),
+      origLen: 0,
+    },
   ].map((p) => ({ ...p, origLen: p.data.length })));
   assert.equal(frames.length, 0);
   assert.deepEqual([...summary.other], [["underlay_malformed", 1]]);
@@ -327,7 +366,11 @@ Deno.test({
         write(path, linkType, records);
         assert.deepEqual(await tsharkVnis(path), records.map(() => "42"), `tshark on link type ${linkType}`);
         const { frames } = await decap(readCapture(Deno.readFileSync(path)).packets);
-        assert.deepEqual(frames.map((f) => hex(f.frame)), records.map(() => INNER_HEX), `link type ${linkType}`);
+        assert.deepEqual(
+          frames.map((f) => hex(f.frame)),
+          records.map(() => INNER_HEX),
+          `link type ${linkType}`,
+        );
       }
     }),
 });

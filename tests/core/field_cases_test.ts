@@ -43,10 +43,16 @@ function line(summary: DecapSummary, vni: number): string {
 }
 
 Deno.test("sll2-any: SLL (113), SLL2 (276) and Ethernet captures of one packet give the same inner frame", async () => {
-  const expected = new TextDecoder().decode(Deno.readFileSync(new URL("sll2-any/inner-expected.hex", CASES))).trim();
+  const expected = new TextDecoder().decode(Deno.readFileSync(new URL("sll2-any/inner-expected.hex", CASES)))
+    .trim();
   const expectTxt = new TextDecoder().decode(Deno.readFileSync(new URL("sll2-any/expected.txt", CASES)));
   assert.match(expectTxt, /vni 42: 1 decapsulated/);
-  for (const [file, linkType] of [["any-sll2.pcap", 276], ["any-sll.pcap", 113], ["reference-ethernet.pcap", 1]] as const) {
+  for (
+    const [file, linkType] of [["any-sll2.pcap", 276], ["any-sll.pcap", 113], [
+      "reference-ethernet.pcap",
+      1,
+    ]] as const
+  ) {
     const packets = read(`sll2-any/${file}`);
     assert.equal(packets[0].linkType, linkType, file);
     const { frames, summary } = await decap(packets);
@@ -153,7 +159,14 @@ Deno.test("weft pcap decap --port 4789 --port 4790 on the GPE capture and ns pca
       assert.equal(r.code, 0, text.decode(r.stderr));
       return text.decode(r.stdout);
     };
-    const gpe = await run("--port", "4789", "--port", "4790", new URL("gpe/gpe-4790.pcap", CASES).pathname, `${dir}/g.pcap`);
+    const gpe = await run(
+      "--port",
+      "4789",
+      "--port",
+      "4790",
+      new URL("gpe/gpe-4790.pcap", CASES).pathname,
+      `${dir}/g.pcap`,
+    );
     assert.match(gpe, /^vni 42: 1 decapsulated, 2 dropped \(gpe_not_ethernet 2\)$/m);
     assert.equal(readPcap(Deno.readFileSync(`${dir}/g.pcap`)).packets.length, 1);
     const ns = await run(new URL("pcapng/capture-ns.pcapng", CASES).pathname, `${dir}/n.pcap`);
