@@ -14,6 +14,10 @@ import { gpeDropReason, VXLAN_GPE_PORT, vxlanVni } from "./vxlan.ts";
 /** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
 const SLOT_OVERHEAD = 128 + 64 + 26;
 const MAX_SLOT_LOG2 = 17;
+const VXLAN_HEADER_LEN = 8;
+const ETH_HEADER_LEN = 14;
+const ETH_TYPE = 12;
+const VLAN_TAG_LEN = 4;
 
 export interface DecapSummary {
   /** Per VNI, in order of first appearance. */
@@ -97,6 +101,12 @@ export async function decapsulate<P extends CapturePacket>(
         bump(s, "too_large_for_slot");
         continue;
       }
+      if (vni >= 0 && d.payload.length < d.wireLen && !fitsMtu(d, o.mtu)) {
+        // A cut record: the core sees only the captured bytes, so its MTU rule is applied here
+        // to the frame's length on the wire.
+        bump(s, "over_mtu");
+        continue;
+      }
       core.load(n, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
       vniOf[n] = vni;
       index.push(start + k);
@@ -130,6 +140,16 @@ export async function decapsulate<P extends CapturePacket>(
     }
   }
   return summary;
+}
+
+/**
+ * The core's MTU rule (fitsMtu in assembly/pipeline/burst.ts) on an inner frame's length on the
+ * wire: MTU + 14 bytes, 4 more when the frame is VLAN-tagged.
+ */
+function fitsMtu(d: Datagram, mtu: number): boolean {
+  const frameLen = d.wireLen - VXLAN_HEADER_LEN;
+  const type = (d.payload[VXLAN_HEADER_LEN + ETH_TYPE] << 8) | d.payload[VXLAN_HEADER_LEN + ETH_TYPE + 1];
+  return frameLen <= mtu + ETH_HEADER_LEN + (type === 0x8100 || type === 0x88a8 ? VLAN_TAG_LEN : 0);
 }
 
 /** A VNI whose only member is one local port: every decapsulated frame floods to it. */

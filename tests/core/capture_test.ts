@@ -77,11 +77,11 @@ function write(path: string, linkType: number, records: Uint8Array[], origLen?: 
   Deno.writeFileSync(path, w.bytes());
 }
 
-async function decap(packets: CapturePacket[]) {
+async function decap(packets: CapturePacket[], mtu = 1500) {
   const frames: { frame: Uint8Array; origLen: number }[] = [];
   const summary: DecapSummary = await decapsulate(
     packets,
-    { ports: [4789], mtu: 1500 },
+    { ports: [4789], mtu },
     (_p, frame, origLen) => {
       frames.push({ frame: frame.slice(), origLen });
     },
@@ -389,6 +389,15 @@ Deno.test({
       assert.equal(frames[0].origLen, 98);
       assert.equal(frames[0].frame.length, 120 - 50);
       assert.equal(hex(frames[0].frame), INNER_HEX.slice(0, 2 * 70));
+      // A cut 1514-byte frame is still over an MTU of 1400 by its length on the wire.
+      const big = new URL("field-cases/outer-fragments/reference-unfragmented.pcap", FIXTURES).pathname;
+      await run("editcap", "-s", "200", big, `${dir}/big.pcap`);
+      const bigCut = readCapture(Deno.readFileSync(`${dir}/big.pcap`)).packets;
+      const fits = await decap(bigCut);
+      assert.deepEqual(fits.frames.map((f) => [f.frame.length, f.origLen]), [[200 - 50, 1514]]);
+      const over = await decap(bigCut, 1400);
+      assert.equal(over.frames.length, 0);
+      assert.deepEqual([...over.summary.vnis.get(42)!.dropped], [["over_mtu", 1]]);
       // Cut inside the outer headers, or before a whole inner Ethernet header: not a frame.
       for (const snap of [40, 60]) {
         await run("editcap", "-s", String(snap), REFERENCE, `${dir}/s${snap}.pcap`);
