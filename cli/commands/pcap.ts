@@ -102,13 +102,13 @@ async function decapCommand(args: string[]): Promise<number> {
     : [...new Set(values.port.map((p) => integer("--port", p, 1, 65535)))];
   const mtu = values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU);
   const capture = await readInput(input);
-  for (const linkType of capture.linkTypes) {
-    if (!LINK_TYPE_NAMES.has(linkType)) {
-      throw new UsageError(
-        `${input}: link type ${linkType} is not one weft reads (Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6); ` +
-          "capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)",
-      );
-    }
+  // A pcapng file may mix interfaces: those weft cannot read are counted (unsupported_link_type);
+  // a file with none it can read is refused.
+  if (!capture.linkTypes.some((t) => LINK_TYPE_NAMES.has(t))) {
+    throw new UsageError(
+      `${input}: link type ${capture.linkTypes.join(", ")} is not one weft reads (Ethernet, ` +
+        "Linux cooked SLL/SLL2, raw IPv4/IPv6); capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)",
+    );
   }
   // Nanosecond timestamps in, nanosecond timestamps out (tcpdump --nano reads them).
   const writer = new PcapWriter(LINKTYPE_ETHERNET, 262144, { nanos: capture.nanos });

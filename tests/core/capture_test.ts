@@ -253,6 +253,14 @@ Deno.test("pcapng by hand: big-endian and little-endian sections, 2^-n and 10^-n
   assert.equal(hex(c.packets[2].data), hex(IP4));
 });
 
+Deno.test("pcapng with an interface weft cannot read: its packets are counted, the others decapsulate", async () => {
+  const le = true;
+  const file = section(le, [[147], [1]], [epb(le, 0, 0n, REF), epb(le, 1, 0n, REF), epb(le, 0, 0n, REF)]);
+  const { frames, summary } = await decap(readCapture(file).packets);
+  assert.deepEqual(frames.map((f) => hex(f.frame)), [INNER_HEX]);
+  assert.deepEqual([...summary.other], [["unsupported_link_type", 2]]);
+});
+
 Deno.test("pcapng errors name the block: cut, bad length, trailing length, unknown interface", () => {
   const le = true;
   const good = section(le, [[1]], [epb(le, 0, 0n, REF)]);
