@@ -144,7 +144,7 @@ Deno.test("gpe: on 4790 the Ethernet payload decapsulates, the IPv4 and IPv6 one
   assert.deepEqual([...plain.summary.other], [["not_vxlan", 3]]);
 });
 
-Deno.test("weft pcap decap --port 4789 --port 4790 on the GPE capture and ns pcapng: what expected.txt says", async () => {
+Deno.test("weft pcap decap on every field-case file of items 1-5: what expected.txt says", async () => {
   const dir = await Deno.makeTempDir({ prefix: "weft-field-" });
   try {
     const run = async (...args: string[]) => {
@@ -169,6 +169,21 @@ Deno.test("weft pcap decap --port 4789 --port 4790 on the GPE capture and ns pca
     );
     assert.match(gpe, /^vni 42: 1 decapsulated, 2 dropped \(gpe_not_ethernet 2\)$/m);
     assert.equal(readPcap(Deno.readFileSync(`${dir}/g.pcap`)).packets.length, 1);
+    // The other folders' files, as a user runs them: each line as expected.txt says.
+    for (
+      const [file, answer, frames] of [
+        ["sll2-any/any-sll2.pcap", "vni 42: 1 decapsulated, 0 dropped", 1],
+        ["sll2-any/any-sll.pcap", "vni 42: 1 decapsulated, 0 dropped", 1],
+        ["pcapng/capture-us.pcapng", "vni 42: 2 decapsulated, 0 dropped", 2],
+        ["outer-fragments/outer-ipv4-fragments.pcap", "vni 42: 1 decapsulated, 0 dropped", 1],
+        ["outer-fragments/outer-ipv6-fragments.pcap", "vni 42: 1 decapsulated, 0 dropped", 1],
+      ] as const
+    ) {
+      const stdout = await run(new URL(file, CASES).pathname, `${dir}/f.pcap`);
+      assert.match(stdout, new RegExp(`^${answer.replace(/[()]/g, "\\$&")}$`, "m"), file);
+      assert.doesNotMatch(stdout, /not VXLAN/, file);
+      assert.equal(readPcap(Deno.readFileSync(`${dir}/f.pcap`)).packets.length, frames, file);
+    }
     const ns = await run(new URL("pcapng/capture-ns.pcapng", CASES).pathname, `${dir}/n.pcap`);
     assert.match(ns, /^vni 42: 2 decapsulated, 0 dropped$/m);
     const out = readPcap(Deno.readFileSync(`${dir}/n.pcap`));
