@@ -6,8 +6,8 @@
 
 import { type CoreConfig, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
-import type { CapturePacket } from "./capture.ts";
-import type { PcapPacket } from "./pcap.ts";
+import type { CapturePacket, PcapPacket } from "./pcap.ts";
+import { REASSEMBLY_MAX_PAYLOAD } from "./reassembly.ts";
 import { type Datagram, type Received, UnderlayReader } from "./underlay.ts";
 import { gpeDropReason, VXLAN_GPE_PORT, vxlanVni } from "./vxlan.ts";
 
@@ -39,7 +39,8 @@ export interface DecapOptions {
 
 /**
  * Decapsulates every VXLAN packet of a capture; `emit` gets each inner frame in input order (a
- * reassembled datagram at its last fragment), with its length on the wire. Outer headers are
+ * reassembled datagram at its last fragment), with its length on the wire. `frame` is a view
+ * into the core's memory, valid during the call only: copy what you keep (PcapWriter does). Outer headers are
  * read as the receiving host would (cli/pcap/underlay.ts: link types, VLAN tags, IPv6 extension
  * headers, fragment reassembly); the datagram then enters the core as from a UDP socket.
  */
@@ -56,32 +57,26 @@ export async function decapsulate<P extends CapturePacket>(
     cut: 0,
     reassembled: { datagrams: 0, fragments: 0 },
   };
-  // The host's IP/UDP layers first: fragments wait for their datagram, so a record may give
-  // nothing now and a datagram later.
-  const reader = new UnderlayReader(new Set(o.ports));
-  const datagrams: { packet: P; d: Datagram }[] = [];
-  const tally = (packet: P | undefined, results: Received[]) => {
-    for (const r of results) {
-      if (r.kind === "dropped") bump(summary.other, r.reason, r.count);
-      else if (r.kind === "datagram") datagrams.push({ packet: packet!, d: r.datagram });
-    }
-  };
-  for (const p of packets) tally(p, reader.read(p));
-  tally(undefined, reader.finish());
-
-  let largest = 0;
-  for (const { d } of datagrams) largest = Math.max(largest, d.payload.length);
+  // Slots for the largest record, or a whole reassembled datagram (at most 64 KiB).
+  let largest = REASSEMBLY_MAX_PAYLOAD;
+  for (const p of packets) largest = Math.max(largest, p.data.length);
   const core = await load(coreConfig(largest, o.mtu, { maxVnis: 1024, maxPorts: 1024, maxVteps: 1 }));
   const gpePorts = new Set<number>(o.ports.filter((p) => p === VXLAN_GPE_PORT));
   const tooBig = core.slotCapacity;
   const burst = core.config.burst;
-  for (let start = 0; start < datagrams.length; start += burst) {
-    const chunk = datagrams.slice(start, start + burst);
+  // The host's IP/UDP layers first: a record may give nothing now (a fragment held) and a
+  // datagram later. Datagrams go through the core a burst at a time, in the order they complete.
+  const reader = new UnderlayReader(new Set(o.ports));
+  const batch: { packet: P; d: Datagram }[] = [];
+  const index: number[] = []; // descriptor → datagram of the batch
+  const vniOf: number[] = [];
+  const out: (Uint8Array | undefined)[] = new Array(burst);
+
+  const run = () => {
     let n = 0;
-    const index: number[] = []; // descriptor → datagram of this chunk
-    const vniOf: number[] = [];
-    for (let k = 0; k < chunk.length; k++) {
-      const { d } = chunk[k];
+    index.length = 0;
+    for (let k = 0; k < batch.length; k++) {
+      const { d } = batch[k];
       const vni = vxlanVni(d.payload);
       if (vni >= 0 && !summary.vnis.has(vni)) {
         summary.vnis.set(vni, { decapsulated: 0, dropped: new Map() });
@@ -109,21 +104,22 @@ export async function decapsulate<P extends CapturePacket>(
       }
       core.load(n, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
       vniOf[n] = vni;
-      index.push(start + k);
+      index.push(k);
       n++;
     }
     const tx = core.process(n, 0);
-    const out: (Uint8Array | undefined)[] = new Array(n);
+    out.fill(undefined);
     for (let t = 0; t < tx; t++) {
       const e = core.tx(t);
       if ((e.target & TARGET_REMOTE) !== 0 || out[e.rxIndex]) continue;
-      out[e.rxIndex] = core.txBytes(t);
+      out[e.rxIndex] = core.bytes.subarray(e.ptr, e.ptr + e.len); // a view: emit copies what it keeps
     }
     for (let i = 0; i < n; i++) {
       const verdict = core.verdict(i);
       const vni = vniOf[i];
       const s = vni >= 0 ? summary.vnis.get(vni)! : undefined;
-      if (verdict !== 0 || !out[i]) {
+      const frame = out[i];
+      if (verdict !== 0 || !frame) {
         const reason = verdict === 0
           ? "no_recipient"
           : DROP_REASONS[verdict - 1]?.[0] ?? `reason_${verdict - 1}`;
@@ -131,14 +127,27 @@ export async function decapsulate<P extends CapturePacket>(
         continue;
       }
       if (s) s.decapsulated++;
-      const { packet, d } = datagrams[index[i]];
+      const { packet, d } = batch[index[i]];
       // A cut record: the frame lacks what the snap length took; say how long it was.
       const missing = d.wireLen - d.payload.length;
       if (missing > 0) summary.cut++;
-      emit(packet, out[i]!, out[i]!.length + missing);
+      emit(packet, frame, frame.length + missing);
       summary.written++;
     }
-  }
+    batch.length = 0;
+  };
+  const take = (packet: P | undefined, results: Received[]) => {
+    for (const r of results) {
+      if (r.kind === "dropped") bump(summary.other, r.reason, r.count);
+      else if (r.kind === "datagram") {
+        batch.push({ packet: packet!, d: r.datagram });
+        if (batch.length === burst) run();
+      }
+    }
+  };
+  for (const p of packets) take(p, reader.read(p));
+  take(undefined, reader.finish());
+  run();
   return summary;
 }
 
