@@ -477,3 +477,32 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "decapsulating the ns pcapng writes a nanosecond pcap that tshark reads to the nanosecond",
+  ignore: NO_TSHARK,
+  fn: () =>
+    withTemp(async (dir) => {
+      const capture = readCapture(
+        Deno.readFileSync(new URL("field-cases/pcapng/capture-ns.pcapng", FIXTURES)),
+      );
+      const w = new PcapWriter(1, 262144, { nanos: capture.nanos });
+      await decapsulate(capture.packets, { ports: [4789], mtu: 1500 }, (p, frame, origLen) => {
+        w.writeAt(p.seconds, p.nanos, frame, origLen);
+      });
+      Deno.writeFileSync(`${dir}/out.pcap`, w.bytes());
+      const input = await run(
+        "tshark",
+        "-r",
+        new URL("field-cases/pcapng/capture-ns.pcapng", FIXTURES).pathname,
+        "-T",
+        "fields",
+        "-e",
+        "frame.time_epoch",
+      );
+      const output = await run("tshark", "-r", `${dir}/out.pcap`, "-T", "fields", "-e", "frame.time_epoch");
+      assert.equal(output, input);
+      assert.match(output, /^1700000000\.25000\d{4}$/m);
+      assert.doesNotMatch(output, /\.\d{6}000$/m); // not rounded to the microsecond
+    }),
+});
