@@ -7,27 +7,47 @@ import { UsageError } from "../errors.ts";
 import { loadCore } from "../core/load.ts";
 import {
   AddressError,
-  type CoreConfig,
   DROP_REASONS,
   isMappedIpv4,
   parseEndpoint,
   parseIp,
   parseMac,
-  PORT_UNDERLAY_ETH,
   TARGET_REMOTE,
-  type WeftCore,
 } from "../core/mod.ts";
-import { LINKTYPE_ETHERNET, PcapError, type PcapPacket, PcapWriter, readPcap } from "../pcap/pcap.ts";
+import {
+  type Capture,
+  type CapturePacket,
+  LINK_TYPE_NAMES,
+  LINKTYPE_ETHERNET,
+  linkTypeName,
+  PcapError,
+  type PcapPacket,
+  PcapWriter,
+  readCapture,
+} from "../pcap/mod.ts";
+import {
+  coreConfig,
+  type DecapOptions,
+  decapsulate as decapsulateWith,
+  type DecapSummary,
+} from "../pcap/decap.ts";
+
+export type { DecapOptions, DecapSummary };
 
 export const USAGE = `Usage:
-  weft pcap decap [--port N] [--mtu N] IN.pcap OUT.pcap
+  weft pcap decap [--port N]... [--mtu N] IN OUT.pcap
   weft pcap encap --vni N --src IP[:PORT] --dst IP[:PORT] [--src-mac MAC] [--dst-mac MAC]
                   [--mtu N] IN.pcap OUT.pcap
 
-decap  Every VXLAN packet of IN (outer Ethernet/IP/UDP/VXLAN) is decapsulated by the core and
-       written to OUT as its inner Ethernet frame, with the original timestamp. Prints one line
-       per VNI (decapsulated, dropped and why) and one for packets that were not VXLAN.
-         --port N   UDP destination port that means VXLAN (default 4789; Linux's old one: 8472)
+decap  Every VXLAN packet of IN is decapsulated by the core and written to OUT as its inner
+       Ethernet frame, with the original timestamp (nanoseconds kept). Prints one line per VNI
+       (decapsulated, dropped and why) and one for packets that were not VXLAN. IN: pcap or
+       pcapng; Ethernet (any number of VLAN tags), Linux cooked (tcpdump -i any: SLL, SLL2) or
+       raw IP; IPv6 extension headers skipped and outer IP fragments reassembled as the
+       receiving kernel does; a record cut by the snap length is written with its length.
+         --port N   UDP destination port that means VXLAN (default 4789; Linux's old one: 8472;
+                    repeat it for several). 4790 is VXLAN-GPE: only an Ethernet payload is
+                    decapsulated, others are dropped (gpe_not_ethernet, gpe_bad_flags)
 encap  Every Ethernet frame of IN is encapsulated by the core for VNI N and sent, as on the
        wire, from --src to the VTEP --dst (IPv4 or IPv6, both the same family).
          --vni N        1..16777215
@@ -44,9 +64,6 @@ Both:
 const DEFAULT_MTU = 1500;
 const MAX_MTU = 65000;
 const VNI_MAX = 0xffffff;
-/** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
-const SLOT_OVERHEAD = 128 + 64 + 26;
-const MAX_SLOT_LOG2 = 17;
 
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -65,25 +82,41 @@ export async function main(args: string[]): Promise<number> {
 
 // ── decap ────────────────────────────────────────────────────────────────────────────────────
 
-export interface DecapSummary {
-  /** Per VNI, in order of first appearance. */
-  vnis: Map<number, { decapsulated: number; dropped: Map<string, number> }>;
-  /** Packets that carried no VNI: reason → count. */
-  other: Map<string, number>;
-  written: number;
+/** cli/pcap/decap.ts's decapsulate() with the core from build/weft.wasm. */
+export function decapsulate<P extends CapturePacket>(
+  packets: P[],
+  o: DecapOptions,
+  emit: (packet: P, frame: Uint8Array, origLen: number) => void,
+): Promise<DecapSummary> {
+  return decapsulateWith(packets, o, emit, loadCore);
 }
 
 async function decapCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
-    port: { type: "string" },
+    port: { type: "string", multiple: true },
     mtu: { type: "string" },
   });
   const [input, output] = files(positionals);
-  const port = values.port === undefined ? 4789 : integer("--port", values.port, 1, 65535);
+  const ports = values.port === undefined || values.port.length === 0
+    ? [4789]
+    : [...new Set(values.port.map((p) => integer("--port", p, 1, 65535)))];
   const mtu = values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU);
-  const packets = await readCapture(input);
-  const writer = new PcapWriter();
-  const summary = await decapsulate(packets, { port, mtu }, (time, frame) => writer.write(time, frame));
+  const capture = await readInput(input);
+  // A pcapng file may mix interfaces: those weft cannot read are counted (unsupported_link_type);
+  // a file with none it can read is refused.
+  if (!capture.linkTypes.some((t) => LINK_TYPE_NAMES.has(t))) {
+    throw new UsageError(
+      `${input}: link type ${capture.linkTypes.join(", ")} is not one weft reads (Ethernet, ` +
+        "Linux cooked SLL/SLL2, raw IPv4/IPv6); capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)",
+    );
+  }
+  // Nanosecond timestamps in, nanosecond timestamps out (tcpdump --nano reads them).
+  const writer = new PcapWriter(LINKTYPE_ETHERNET, 262144, { nanos: capture.nanos });
+  const summary = await decapsulate(
+    capture.packets,
+    { ports, mtu },
+    (p, frame, origLen) => writer.writeAt(p.seconds, p.nanos, frame, origLen),
+  );
   await writeCapture(output, writer);
   for (const [vni, s] of summary.vnis) {
     const drops = sum(s.dropped);
@@ -91,76 +124,15 @@ async function decapCommand(args: string[]): Promise<number> {
   }
   const other = sum(summary.other);
   if (other > 0) console.log(`not VXLAN or malformed: ${other}${reasons(summary.other)}`);
+  const r = summary.reassembled;
+  if (r.datagrams > 0) {
+    console.log(`outer fragments: ${r.fragments} reassembled into ${r.datagrams} datagrams`);
+  }
+  if (summary.cut > 0) {
+    console.log(`cut by the snap length: ${summary.cut} frames, written with their original length`);
+  }
   console.log(`wrote ${summary.written} frames to ${output}`);
   return 0;
-}
-
-/** Decapsulates every VXLAN packet of a capture; `emit` gets each inner frame in input order. */
-export async function decapsulate(
-  packets: PcapPacket[],
-  o: { port: number; mtu: number },
-  emit: (time: number, frame: Uint8Array) => void,
-): Promise<DecapSummary> {
-  const core = await loadCore(coreConfig(packets, o.mtu, { maxVnis: 1024, maxPorts: 1024, maxVteps: 1 }));
-  core.setVxlanPort(o.port);
-  const summary: DecapSummary = { vnis: new Map(), other: new Map(), written: 0 };
-  const tooBig = core.slotCapacity;
-  const burst = core.config.burst;
-  const vniOf: number[] = new Array(burst);
-  for (let start = 0; start < packets.length; start += burst) {
-    const chunk = packets.slice(start, start + burst);
-    let n = 0;
-    const index: number[] = []; // descriptor → packet of this chunk
-    for (let k = 0; k < chunk.length; k++) {
-      const p = chunk[k];
-      if (p.data.length > tooBig) {
-        bump(summary.other, "too_large_for_slot");
-        continue;
-      }
-      core.load(n, p.data, PORT_UNDERLAY_ETH);
-      const vni = core.exports.underlayVni(core.slotData(n), p.data.length);
-      if (vni >= 0 && !summary.vnis.has(vni)) {
-        summary.vnis.set(vni, { decapsulated: 0, dropped: new Map() });
-        addSinkVni(core, vni, summary.vnis.size - 1, o.mtu);
-      }
-      vniOf[n] = vni;
-      index.push(start + k);
-      n++;
-    }
-    const tx = core.process(n, 0);
-    const out: (Uint8Array | undefined)[] = new Array(n);
-    for (let t = 0; t < tx; t++) {
-      const e = core.tx(t);
-      if ((e.target & TARGET_REMOTE) !== 0 || out[e.rxIndex]) continue;
-      out[e.rxIndex] = core.txBytes(t);
-    }
-    for (let i = 0; i < n; i++) {
-      const verdict = core.verdict(i);
-      const vni = vniOf[i];
-      const s = vni >= 0 ? summary.vnis.get(vni)! : undefined;
-      if (verdict !== 0 || !out[i]) {
-        const reason = verdict === 0
-          ? "no_recipient"
-          : DROP_REASONS[verdict - 1]?.[0] ?? `reason_${verdict - 1}`;
-        bump(s ? s.dropped : summary.other, reason);
-        continue;
-      }
-      if (s) s.decapsulated++;
-      emit(packets[index[i]].time, out[i]!);
-      summary.written++;
-    }
-  }
-  return summary;
-}
-
-/** A VNI whose only member is one local port: every decapsulated frame floods to it. */
-function addSinkVni(core: WeftCore, vni: number, port: number, mtu: number): void {
-  try {
-    core.addVni(vni, { learning: false, suppress: false, mtu });
-    core.attachPort(port, vni);
-  } catch {
-    // Table full: the core drops this VNI's packets as unknown_vni, and the summary says so.
-  }
 }
 
 // ── encap ────────────────────────────────────────────────────────────────────────────────────
@@ -214,7 +186,7 @@ async function encapCommand(args: string[]): Promise<number> {
     dstMac: mac("--dst-mac", values["dst-mac"], dst.address),
     mtu: values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU),
   };
-  const packets = await readCapture(input);
+  const packets = await readEthernet(input);
   const writer = new PcapWriter();
   const s = await encapsulate(packets, o, (time, packet) => writer.write(time, packet));
   await writeCapture(output, writer);
@@ -278,20 +250,7 @@ export async function encapsulate(
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
-/** Slots big enough for the largest packet of the capture (GSO super-frames too) and the MTU. */
-export function coreConfig(
-  packets: PcapPacket[],
-  mtu: number,
-  limits: Partial<CoreConfig>,
-): Partial<CoreConfig> {
-  let largest = mtu + SLOT_OVERHEAD;
-  for (const p of packets) largest = Math.max(largest, p.data.length + SLOT_OVERHEAD);
-  let log2 = 11;
-  while (log2 < MAX_SLOT_LOG2 && 1 << log2 < largest) log2++;
-  return { burst: 64, slots: 64, txEntries: 4096, slotSizeLog2: log2, ...limits };
-}
-
-function parse<T extends Record<string, { type: "string" }>>(args: string[], options: T) {
+function parse<T extends Record<string, { type: "string"; multiple?: boolean }>>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
@@ -344,7 +303,8 @@ function mac(name: string, text: string | undefined, address: Uint8Array): Uint8
   }
 }
 
-async function readCapture(path: string): Promise<PcapPacket[]> {
+/** Reads a classic pcap or pcapng file; a file that is neither is a UsageError naming it. */
+async function readInput(path: string): Promise<Capture> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -357,17 +317,23 @@ async function readCapture(path: string): Promise<PcapPacket[]> {
     throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
   }
   try {
-    const pcap = readPcap(bytes);
-    if (pcap.linkType !== LINKTYPE_ETHERNET) {
-      throw new UsageError(
-        `${path}: link type ${pcap.linkType} is not Ethernet (1); weft reads Ethernet captures only`,
-      );
-    }
-    return pcap.packets;
+    return readCapture(bytes);
   } catch (e) {
     if (e instanceof PcapError) throw new UsageError(`${path}: ${e.message}`);
     throw e;
   }
+}
+
+/** The packets of an Ethernet capture (what `encap` takes). */
+async function readEthernet(path: string): Promise<PcapPacket[]> {
+  const capture = await readInput(path);
+  const other = capture.linkTypes.find((t) => t !== LINKTYPE_ETHERNET);
+  if (other !== undefined) {
+    throw new UsageError(
+      `${path}: link type ${linkTypeName(other)} is not Ethernet (1); weft encapsulates Ethernet frames only`,
+    );
+  }
+  return capture.packets;
 }
 
 async function writeCapture(path: string, writer: PcapWriter): Promise<void> {
@@ -378,8 +344,8 @@ async function writeCapture(path: string, writer: PcapWriter): Promise<void> {
   }
 }
 
-function bump(m: Map<string, number>, key: string): void {
-  m.set(key, (m.get(key) ?? 0) + 1);
+function bump(m: Map<string, number>, key: string, by = 1): void {
+  m.set(key, (m.get(key) ?? 0) + by);
 }
 
 function sum(m: Map<string, number>): number {

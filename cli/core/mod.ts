@@ -2,4 +2,4 @@
 export * from "./core.ts";
 export * from "./addr.ts";
 export * from "./counters.ts";
-export * from "../pcap/pcap.ts";
+export * from "../pcap/mod.ts";
