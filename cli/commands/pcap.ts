@@ -8,6 +8,8 @@ import { loadCore } from "../core/load.ts";
 import {
   AddressError,
   type CoreConfig,
+  DF_MODES,
+  type DfMode,
   DROP_REASONS,
   EMIT_DF,
   EMIT_UDP_CSUM,
@@ -191,9 +193,6 @@ export interface EncapOptions {
   udpCsum?: boolean;
 }
 
-/** The kernel's VXLAN `df` choices (IFLA_VXLAN_DF): unset, set, inherit. */
-export type DfMode = "unset" | "set" | "inherit";
-export const DF_MODES: readonly DfMode[] = ["unset", "set", "inherit"];
 
 export interface EncapSummary {
   encapsulated: number;

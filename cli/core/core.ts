@@ -164,6 +164,15 @@ export const TX_INNER_DF = 2;
 export const EMIT_DF = 1;
 /** underlayEmit flag: a UDP checksum over IPv4 (always over IPv6). */
 export const EMIT_UDP_CSUM = 2;
+
+/**
+ * The kernel's VXLAN `df` choices (IFLA_VXLAN_DF): unset (outer DF 0, its default), set (DF 1),
+ * inherit (DF when the inner packet is IPv4 with DF, or IPv6: vxlan_xmit_one()).
+ */
+export type DfMode = "unset" | "set" | "inherit";
+export const DF_MODES: readonly DfMode[] = ["unset", "set", "inherit"];
+/** The kernel's default: outer DF = 0, as every packet of fixture kernel-vxlan-vni42 shows. */
+export const DF_DEFAULT: DfMode = "unset";
 /** RX descriptor flag: a 10-byte virtio_net_hdr precedes the frame (TAP with IFF_VNET_HDR). */
 export const RX_VNET_HDR = 1;
 export const VNET_HDR_LEN = 10;
