@@ -23,6 +23,7 @@ async function lab(): Promise<WeftCore> {
   for (const a of ["198.18.0.2", "198.18.0.3", "fd00::1:2"]) core.addFlood(42, core.addVtep(a));
   core.addNeighbour(42, "10.0.0.2", "02:42:0a:00:00:02");
   core.addNeighbour(42, "fd00::2", "02:42:0a:00:00:02");
+  core.addLocalAddress("198.18.0.77"); // one of `peers`: its datagrams are self_vtep drops
   return core;
 }
 
@@ -32,6 +33,8 @@ interface Input {
   peer: number;
   /** Offset from the normal frame start; non-zero puts the descriptor off the slot's rules. */
   skew: number;
+  /** The outer TOS byte the host reports for an underlay datagram (RFC 6040 decapsulation). */
+  tos: number;
 }
 
 const peers = [
@@ -80,6 +83,7 @@ function inputArb(maxLen: number): fc.Arbitrary<Input> {
       weight: 1,
       arbitrary: fc.integer({ min: -200, max: 200 }),
     }),
+    tos: fc.integer({ min: 0, max: 255 }),
   });
 }
 
@@ -104,7 +108,7 @@ Deno.test("no burst of arbitrary frames traps the core, writes outside its slot,
         inputs.forEach((inp, i) => {
           const start = core.slotData(i);
           core.bytes.set(inp.data, start);
-          core.describe(i, start + inp.skew, inp.data.length, inp.port, peers[inp.peer]);
+          core.describe(i, start + inp.skew, inp.data.length, inp.port, peers[inp.peer], 0, { tos: inp.tos });
         });
         const before = slots.slice();
         const dropsBefore = totalDrops(core);
