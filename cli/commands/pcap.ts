@@ -193,7 +193,6 @@ export interface EncapOptions {
   udpCsum?: boolean;
 }
 
-
 export interface EncapSummary {
   encapsulated: number;
   dropped: Map<string, number>;
@@ -286,7 +285,14 @@ export async function encapsulate(
     for (let t = 0; t < tx; t++) {
       const e = core.tx(t);
       if ((e.target & TARGET_REMOTE) === 0 || sent[e.rxIndex]) continue;
-      const head = core.exports.underlayEmit(e.ptr, e.len, vtep, o.srcPort ?? e.srcPort, e.tos, emitFlags(o, e.innerDf));
+      const head = core.exports.underlayEmit(
+        e.ptr,
+        e.len,
+        vtep,
+        o.srcPort ?? e.srcPort,
+        e.tos,
+        emitFlags(o, e.innerDf),
+      );
       if (head === 0) throw new Error(`underlayEmit refused TX entry ${t} (ptr ${e.ptr}, ${e.len} bytes)`);
       const len = e.len + (e.ptr - head);
       emit(packets[index[e.rxIndex]].time, core.bytes.slice(head, head + len));

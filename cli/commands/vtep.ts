@@ -255,7 +255,12 @@ export async function main(args: string[]): Promise<number> {
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   try {
     const wire = { df: o.df, udpCsum: o.udpCsum };
-    r.udp = openUdp(o.listen.address, o.listen.port, { gso: o.offload.gso, gro: o.offload.gro, recvTos: true, ...wire });
+    r.udp = openUdp(o.listen.address, o.listen.port, {
+      gso: o.offload.gso,
+      gro: o.offload.gro,
+      recvTos: true,
+      ...wire,
+    });
     r.senders = openSenders(o.listen.address, o.sourcePorts, { gso: o.offload.gso, ...wire });
     if (o.pcap) r.pcapFd = openPcap(o.pcap);
     for (const t of o.taps) r.taps.push(openTap(t.name, { vnetHdr: o.offload.tap }));

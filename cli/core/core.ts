@@ -2,7 +2,14 @@
 // this for Node and browsers unchanged. Views over linear memory are made once: the core lays
 // out all its memory in init() and never grows it afterwards.
 
-import { DROP_REASONS, LATE_COUNTERS, LINK_COUNTERS, readLinkBlock, readVniBlock, VNI_COUNTERS } from "./counters.ts";
+import {
+  DROP_REASONS,
+  LATE_COUNTERS,
+  LINK_COUNTERS,
+  readLinkBlock,
+  readVniBlock,
+  VNI_COUNTERS,
+} from "./counters.ts";
 import type { LinkCounters, VniCounters } from "./counters.ts";
 import { formatIp, formatMac, parseIp, parseMac } from "./addr.ts";
 

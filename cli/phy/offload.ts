@@ -16,6 +16,9 @@ import {
   AF_INET,
   CMSG_SPACE_8,
   CMSGHDR_LEN,
+  IOV_BASE,
+  IOV_LEN,
+  IOVEC_LEN,
   IP_MTU_DISCOVER,
   IP_PMTUDISC_DO,
   IP_PMTUDISC_DONT,
@@ -23,9 +26,6 @@ import {
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPV6_TCLASS,
-  IOV_BASE,
-  IOV_LEN,
-  IOVEC_LEN,
   libc,
   MMSGHDR_LEN,
   MSG_DONTWAIT,
@@ -462,7 +462,9 @@ export class UdpReceiver {
       const type = v.getInt32(base + off + CMSG_TYPE, true);
       if (level === SOL_UDP && type === UDP_GRO) gso = v.getInt32(base + off + CMSG_DATA, true);
       else if (level === IPPROTO_IP && type === IP_TOS) this.tos = v.getUint8(base + off + CMSG_DATA);
-      else if (level === IPPROTO_IPV6 && type === IPV6_TCLASS) this.tos = v.getInt32(base + off + CMSG_DATA, true) & 0xff;
+      else if (level === IPPROTO_IPV6 && type === IPV6_TCLASS) {
+        this.tos = v.getInt32(base + off + CMSG_DATA, true) & 0xff;
+      }
       off += (clen + 7) & ~7;
     }
     return gso;

@@ -16,8 +16,8 @@ import {
   IPPROTO_IPV6,
   IPV6_RECVTCLASS,
   IPV6_V6ONLY,
-  SO_NO_CHECK,
   libc,
+  SO_NO_CHECK,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
   SO_SNDBUF,
@@ -58,7 +58,6 @@ export interface UdpOptions {
   recvTos?: boolean;
 }
 
-
 /**
  * Whether the kernel sets DF on datagrams of an IPv4 socket: IP_PMTUDISC_DO or _DONT. Left
  * alone, a socket takes the host's default (ip_no_pmtu_disc = 0: DF set), unlike the kernel's
@@ -66,7 +65,13 @@ export interface UdpOptions {
  */
 export function setDontFragment(fd: number, family: number, df: boolean): boolean {
   if (family !== AF_INET) return true;
-  return libc().setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, int(df ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT), 4) === 0;
+  return libc().setsockopt(
+    fd,
+    IPPROTO_IP,
+    IP_MTU_DISCOVER,
+    int(df ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT),
+    4,
+  ) === 0;
 }
 
 /** Applies `df`, `udpCsum` and `recvTos` to a socket (the kernel's defaults when unset). */

@@ -610,7 +610,9 @@ export class TsSwitch {
     const p = this.encapsulate(v, frame);
     const sport = this.sourcePort(this.flowHash(frame, len));
     const outer = this.encapInfo(frame, len);
-    if (!this.emitTx(p, len + VXLAN_HEADER_LEN, target, sport, index, outer)) return this.drop(slot, DROP_TX_FULL);
+    if (!this.emitTx(p, len + VXLAN_HEADER_LEN, target, sport, index, outer)) {
+      return this.drop(slot, DROP_TX_FULL);
+    }
     const c = this.counters64, vc = this.vtepCounters64;
     c[blk + TX_FRAMES]++;
     c[blk + TX_BYTES] += len;
@@ -685,7 +687,9 @@ export class TsSwitch {
       if (ihl < 20 || total < ihl || total > room) return 0;
       ecn = b[ip + 1] & 3;
       df = dv.getUint16(ip + 6) & 0x4000 ? 0x100 : 0;
-    } else if (type === ETHERTYPE_IPV6 && room >= 40 && (b[ip] >> 4) === 6 && 40 + dv.getUint16(ip + 4) <= room) {
+    } else if (
+      type === ETHERTYPE_IPV6 && room >= 40 && (b[ip] >> 4) === 6 && 40 + dv.getUint16(ip + 4) <= room
+    ) {
       ecn = (dv.getUint16(ip) >> 4) & 3;
       df = 0x100;
     } else {

@@ -37,5 +37,8 @@ Deno.test("daemon: its own address in a flood list or an endpoint record is skip
   const peers = dp.applied.flatMap((o) => "addr" in o ? [o.addr] : []);
   assert.deepEqual(peers, ["198.18.0.2", "198.18.0.2"], "one flood.add and one remote.add, both for h2");
   assert.equal(dp.logged.length, 1, dp.logged.join("\n"));
-  assert.match(dp.logged[0], /VNI 4096: not adding 198\.18\.0\.1 as a peer: it is this node's own VTEP address/);
+  assert.match(
+    dp.logged[0],
+    /VNI 4096: not adding 198\.18\.0\.1 as a peer: it is this node's own VTEP address/,
+  );
 });

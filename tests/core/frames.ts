@@ -107,7 +107,18 @@ export function tcpSuper(
 
 /** An untagged IPv4 frame: ICMP echo (protocol 1) by default, `size` bytes of IP in all. */
 export function ipv4Frame(
-  o: { src?: string; dst?: string; smac?: string; dmac?: string; tos?: number; df?: boolean; proto?: number; size?: number; ttl?: number; icmpType?: number } = {},
+  o: {
+    src?: string;
+    dst?: string;
+    smac?: string;
+    dmac?: string;
+    tos?: number;
+    df?: boolean;
+    proto?: number;
+    size?: number;
+    ttl?: number;
+    icmpType?: number;
+  } = {},
 ): Uint8Array {
   const size = o.size ?? 84;
   const f = eth(o.dmac ?? "02:42:0a:00:00:02", o.smac ?? "02:42:0a:00:00:01", 0x0800, 14 + size);
@@ -133,7 +144,16 @@ export function ipv4Frame(
 
 /** An untagged IPv6 frame with `payload` bytes after the fixed header (next header 17 by default). */
 export function ipv6Frame(
-  o: { src?: string; dst?: string; smac?: string; dmac?: string; tc?: number; next?: number; payload?: number; hops?: number } = {},
+  o: {
+    src?: string;
+    dst?: string;
+    smac?: string;
+    dmac?: string;
+    tc?: number;
+    next?: number;
+    payload?: number;
+    hops?: number;
+  } = {},
 ): Uint8Array {
   const payload = o.payload ?? 64;
   const f = eth(o.dmac ?? "02:42:0a:00:00:02", o.smac ?? "02:42:0a:00:00:01", 0x86dd, 14 + 40 + payload);
@@ -149,7 +169,12 @@ export function ipv6Frame(
 
 /** An ARP frame (RFC 826) over Ethernet, broadcast unless `dmac` says otherwise. */
 export function arpFrame(
-  op: number, sha: string, spa: string, tha: string, tpa: string, dmac = "ff:ff:ff:ff:ff:ff",
+  op: number,
+  sha: string,
+  spa: string,
+  tha: string,
+  tpa: string,
+  dmac = "ff:ff:ff:ff:ff:ff",
 ): Uint8Array {
   const f = eth(dmac, sha, 0x0806, 42);
   f.set([0, 1, 8, 0, 6, 4, 0, op], 14);

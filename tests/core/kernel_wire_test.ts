@@ -109,11 +109,22 @@ Deno.test("pcap encap --df set|inherit and --noudpcsum: DF and checksum as the k
 Deno.test("pcap encap over IPv6: the outer traffic class carries the inner ECN", async () => {
   await withTemp(async (dir) => {
     const r = await weft(
-      "encap", "--vni", "42", "--src", "2001:db8::1", "--dst", "2001:db8::2", ECN_IN, `${dir}/o.pcap`,
+      "encap",
+      "--vni",
+      "42",
+      "--src",
+      "2001:db8::1",
+      "--dst",
+      "2001:db8::2",
+      ECN_IN,
+      `${dir}/o.pcap`,
     );
     assert.equal(r.code, 0, r.stderr);
     const rows = await tshark(`${dir}/o.pcap`, ["ipv6.tclass", "udp.checksum.status"], CHECKS);
-    assert.deepEqual(rows.map((f) => f[0]), expectedOuterTos().map((t) => `0x${t.slice(2).padStart(8, "0")}`));
+    assert.deepEqual(
+      rows.map((f) => f[0]),
+      expectedOuterTos().map((t) => `0x${t.slice(2).padStart(8, "0")}`),
+    );
     assert.ok(rows.every((f) => f[1] === "1"), "good UDP checksums (status 1)");
   });
 });
@@ -155,12 +166,14 @@ Deno.test("ECN decap: CE over a Not-ECT inner packet is dropped (ecn_not_ect); a
   assert.equal(decap(core, ipv6Frame({ tc: 0, dmac: BCAST }), 0x03), undefined);
   assert.equal(core.counters(42).dropped.ecn_not_ect, 2);
   // Outer ECT over Not-ECT, outer Not-ECT over CE, and ARP under CE are passed as they came.
-  for (const [inner, tos] of [
-    [ipv4Frame({ tos: 0, dmac: BCAST }), 0x02],
-    [ipv4Frame({ tos: 0x03, dmac: BCAST }), 0x00],
-    [ipv4Frame({ tos: 0x01, dmac: BCAST }), 0x01],
-    [arpFrame(1, B, "10.0.0.2", "00:00:00:00:00:00", "10.0.0.1"), 0x03],
-  ] as const) {
+  for (
+    const [inner, tos] of [
+      [ipv4Frame({ tos: 0, dmac: BCAST }), 0x02],
+      [ipv4Frame({ tos: 0x03, dmac: BCAST }), 0x00],
+      [ipv4Frame({ tos: 0x01, dmac: BCAST }), 0x01],
+      [arpFrame(1, B, "10.0.0.2", "00:00:00:00:00:00", "10.0.0.1"), 0x03],
+    ] as const
+  ) {
     assert.deepEqual(decap(core, inner, tos), inner);
   }
   assert.equal(core.counters(42).dropped.ecn_not_ect, 2);
@@ -199,7 +212,17 @@ Deno.test("VNI 0 is a VNI: the core switches it both ways; pcap encap --vni 0 wr
   assert.equal(core.counters(0).decap, 1);
   assert.equal(core.counters().dropped.unknown_vni, 0);
   await withTemp(async (dir) => {
-    const r = await weft("encap", "--vni", "0", "--src", "198.18.0.1", "--dst", "198.18.0.2", ECN_IN, `${dir}/o.pcap`);
+    const r = await weft(
+      "encap",
+      "--vni",
+      "0",
+      "--src",
+      "198.18.0.1",
+      "--dst",
+      "198.18.0.2",
+      ECN_IN,
+      `${dir}/o.pcap`,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^vni 0: 6 encapsulated, 0 dropped/m);
     assert.deepEqual((await tshark(`${dir}/o.pcap`, ["vxlan.vni"])).map((f) => f[0]), Array(6).fill("0"));
@@ -240,7 +263,11 @@ Deno.test("ARP suppression answers a plain request, but floods gratuitous ARP an
   // 10.0.0.2 fails over to C and announces it: flooded to port 1 and the VTEP, not answered with B.
   assert.deepEqual(targets(core, arpFrame(1, C, "10.0.0.2", Z, "10.0.0.2")), ["p1", "v0"]);
   assert.deepEqual(targets(core, arpFrame(1, C, "10.0.0.2", BCAST, "10.0.0.2")), ["p1", "v0"]);
-  assert.deepEqual(targets(core, arpFrame(2, C, "10.0.0.2", BCAST, "10.0.0.2")), ["p1", "v0"], "gratuitous reply");
+  assert.deepEqual(
+    targets(core, arpFrame(2, C, "10.0.0.2", BCAST, "10.0.0.2")),
+    ["p1", "v0"],
+    "gratuitous reply",
+  );
   // B probing its own address: answering as B would make B see a conflict with itself.
   assert.deepEqual(targets(core, arpFrame(1, B, "0.0.0.0", Z, "10.0.0.2")), ["p1", "v0"]);
   // Another host probing B's address: B would defend it, and so does the table.
@@ -306,12 +333,25 @@ Deno.test("an over-MTU IPv4 packet with DF from a local port gets ICMP frag-need
     w.write(0, core.txBytes(0));
     await Deno.writeFile(`${dir}/icmp.pcap`, w.bytes());
     const [row] = await tshark(`${dir}/icmp.pcap`, [
-      "eth.src", "eth.dst", "ip.src", "ip.dst", "ip.flags.df", "ip.checksum.status", "icmp.type", "icmp.code",
-      "icmp.mtu", "icmp.checksum.status", "frame.len",
+      "eth.src",
+      "eth.dst",
+      "ip.src",
+      "ip.dst",
+      "ip.flags.df",
+      "ip.checksum.status",
+      "icmp.type",
+      "icmp.code",
+      "icmp.mtu",
+      "icmp.checksum.status",
+      "frame.len",
     ], ["-o", "ip.check_checksum:TRUE"]);
     // From the destination (10.0.0.2, its MAC) back to the sender, as iptunnel_pmtud_build_icmp.
     assert.deepEqual(row.slice(0, 4), ["02:00:00:00:00:02", "02:00:00:00:00:01", "10.0.0.2", "10.0.0.1"]);
-    assert.deepEqual(row.slice(4), ["1", "1", "3", "4", "1450", "1", "590"], "DF, good checksums, 576 + 14 bytes");
+    assert.deepEqual(
+      row.slice(4),
+      ["1", "1", "3", "4", "1450", "1", "590"],
+      "DF, good checksums, 576 + 14 bytes",
+    );
   });
 });
 
@@ -324,7 +364,13 @@ Deno.test("an over-MTU IPv6 packet gets ICMPv6 packet-too-big with the MTU, quot
     w.write(0, core.txBytes(0));
     await Deno.writeFile(`${dir}/ptb.pcap`, w.bytes());
     const [row] = await tshark(`${dir}/ptb.pcap`, [
-      "ipv6.src", "ipv6.dst", "icmpv6.type", "icmpv6.code", "icmpv6.mtu", "icmpv6.checksum.status", "frame.len",
+      "ipv6.src",
+      "ipv6.dst",
+      "icmpv6.type",
+      "icmpv6.code",
+      "icmpv6.mtu",
+      "icmpv6.checksum.status",
+      "frame.len",
     ]);
     assert.deepEqual(row, ["fd00::2", "fd00::1", "2", "0", "1450", "1", String(14 + 1280)]);
   });

@@ -274,8 +274,14 @@ Deno.test("pcap encap errors: bad VNI, bad address, mixed families, missing opti
   for (const vni of ["16777216", "-1", "42x", "0x2a"]) {
     assertUsageError(await weft("encap", `--vni=${vni}`, ...base), /invalid --vni .*0\.\.16777215/);
   }
-  assertUsageError(await weft(...ENCAP_42, "--df", "maybe", INNER, "o.pcap"), /invalid --df "maybe": expected unset, set or inherit/);
-  assertUsageError(await weft(...ENCAP_42, "--udpcsum", "--noudpcsum", INNER, "o.pcap"), /--udpcsum or --noudpcsum/);
+  assertUsageError(
+    await weft(...ENCAP_42, "--df", "maybe", INNER, "o.pcap"),
+    /invalid --df "maybe": expected unset, set or inherit/,
+  );
+  assertUsageError(
+    await weft(...ENCAP_42, "--udpcsum", "--noudpcsum", INNER, "o.pcap"),
+    /--udpcsum or --noudpcsum/,
+  );
   assertUsageError(
     await weft("encap", "--vni", "42", "--src", "198.18.0", "--dst", "198.18.0.2", INNER, "o.pcap"),
     /invalid --src: Invalid IP address "198\.18\.0"/,

@@ -280,10 +280,14 @@ Deno.test("offloads: arbitrary virtio-net headers and GRO strides never trap, st
         const inSlot = e.ptr >= slotStart && e.ptr + e.len <= slotStart + slotSize;
         const inArena = e.ptr >= arenaLo && e.ptr + e.len <= arenaHi;
         const isReply = e.ptr >= pmtuLo && e.ptr + e.len <= pmtuHi;
-        assert.ok(inSlot || inArena || isReply, `tx ${t} (${e.ptr}+${e.len}) outside its slot, the arena and the PMTU replies`);
+        assert.ok(
+          inSlot || inArena || isReply,
+          `tx ${t} (${e.ptr}+${e.len}) outside its slot, the arena and the PMTU replies`,
+        );
         // An ICMP reply goes back to the port of a frame that was dropped as over_mtu.
-        if (isReply) assert.equal(core.verdict(e.rxIndex), verdictOf("over_mtu"), `tx ${t}: a reply to a dropped frame`);
-        else fwd.add(e.rxIndex);
+        if (isReply) {
+          assert.equal(core.verdict(e.rxIndex), verdictOf("over_mtu"), `tx ${t}: a reply to a dropped frame`);
+        } else fwd.add(e.rxIndex);
       }
       for (let i = 0; i < inputs.length; i++) {
         assert.equal(

@@ -10,8 +10,20 @@ import { Lab, tcpTransfer, twoWeftHosts } from "../netns.ts";
 async function outerOfEchoes(file: string): Promise<string[][]> {
   const r = await new Deno.Command("tshark", {
     args: [
-      "-r", file, "-Y", "vxlan && icmp.type == 8", "-T", "fields",
-      "-E", "occurrence=f", "-e", "ip.dsfield.ecn", "-e", "ip.flags.df", "-e", "udp.checksum",
+      "-r",
+      file,
+      "-Y",
+      "vxlan && icmp.type == 8",
+      "-T",
+      "fields",
+      "-E",
+      "occurrence=f",
+      "-e",
+      "ip.dsfield.ecn",
+      "-e",
+      "ip.flags.df",
+      "-e",
+      "udp.checksum",
     ],
     stdout: "piped",
     stderr: "piped",
@@ -22,7 +34,8 @@ async function outerOfEchoes(file: string): Promise<string[][]> {
 }
 
 Deno.test({
-  name: "two weft hosts: ping -Q 2 leaves with outer ECN ECT(0), DF 0 and a UDP checksum, as the kernel's VXLAN",
+  name:
+    "two weft hosts: ping -Q 2 leaves with outer ECN ECT(0), DF 0 and a UDP checksum, as the kernel's VXLAN",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -31,7 +44,17 @@ Deno.test({
       const { c1 } = await twoWeftHosts(lab, []);
       const h1 = `${lab.prefix}h1`;
       const file = lab.tempPath("underlay.pcap");
-      const dump = lab.spawn(h1, ["tcpdump", "-i", `${lab.prefix}u1`, "-U", "-w", file, "udp", "port", "4789"]);
+      const dump = lab.spawn(h1, [
+        "tcpdump",
+        "-i",
+        `${lab.prefix}u1`,
+        "-U",
+        "-w",
+        file,
+        "udp",
+        "port",
+        "4789",
+      ]);
       // tcpdump is listening once it has written the file's header.
       const deadline = Date.now() + 10000;
       while ((await Deno.stat(file).catch(() => undefined))?.size !== 24 && Date.now() < deadline) {
@@ -69,13 +92,33 @@ Deno.test({
       await lab.exec(c1, ["ip", "link", "set", "dev", `${lab.prefix}t1`, "mtu", "1500"], { check: true });
       const first = await lab.exec(c1, ["ping", "-M", "do", "-s", "1472", "-c", "1", "-W", "2", "10.0.0.2"]);
       assert.notEqual(first.code, 0, "a 1500-byte packet with DF does not cross a 1450 overlay");
-      assert.match(first.stdout + first.stderr, /mtu\s*=\s*1450/i, `ICMP frag-needed with MTU 1450:\n${first.stdout}`);
+      assert.match(
+        first.stdout + first.stderr,
+        /mtu\s*=\s*1450/i,
+        `ICMP frag-needed with MTU 1450:\n${first.stdout}`,
+      );
       const route = await lab.exec(c1, ["ip", "route", "get", "10.0.0.2"]);
       assert.match(route.stdout, /mtu 1450/, `c1's kernel learned the path MTU:\n${route.stdout}`);
-      const fits = await lab.exec(c1, ["ping", "-M", "do", "-s", "1422", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+      const fits = await lab.exec(c1, [
+        "ping",
+        "-M",
+        "do",
+        "-s",
+        "1422",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        "10.0.0.2",
+      ]);
       assert.equal(fits.code, 0, `1450 bytes pass:\n${fits.stdout}`);
       // TCP from c1 starts with MSS 1460 (TSO super-frames the core cannot cut to 1450): it recovers.
-      const tcp = await tcpTransfer(lab, c1, `${lab.prefix}c2`, "10.0.0.2", { bytes: "5M", timeoutMs: 30000 });
+      const tcp = await tcpTransfer(lab, c1, `${lab.prefix}c2`, "10.0.0.2", {
+        bytes: "5M",
+        timeoutMs: 30000,
+      });
       assert.ok(tcp.gbps > 0);
       const c = (await v1.stats()).vnis[0].counters;
       assert.ok(c.pmtu_icmp >= 1, JSON.stringify(c));
