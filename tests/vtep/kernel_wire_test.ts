@@ -128,3 +128,75 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "an underlay that marks CE: ECT pings arrive marked CE, Not-ECT ones are dropped as ecn_not_ect (RFC 6040 §4.2)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = new Lab();
+    try {
+      const { c1, c2, v2 } = await twoWeftHosts(lab, []);
+      const warm = await lab.exec(c1, ["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+      assert.equal(warm.code, 0, `c1 → c2 before any marking:\n${warm.stdout}`);
+      // h2's netfilter marks every arriving VXLAN datagram CE, as a congested router would.
+      const h2 = `${lab.prefix}h2`, table = `${lab.prefix}ecn`;
+      await lab.exec(h2, ["nft", "add", "table", "ip", table], { check: true });
+      await lab.exec(h2, [
+        "nft",
+        "add",
+        "chain",
+        "ip",
+        table,
+        "pre",
+        "{ type filter hook prerouting priority -150; }",
+      ], {
+        check: true,
+      });
+      await lab.exec(h2, [
+        "nft",
+        "add",
+        "rule",
+        "ip",
+        table,
+        "pre",
+        "udp",
+        "dport",
+        "4789",
+        "ip",
+        "ecn",
+        "set",
+        "ce",
+      ], {
+        check: true,
+      });
+      const file = lab.tempPath("c2.pcap");
+      const dump = lab.spawn(c2, ["tcpdump", "-i", `${lab.prefix}t2`, "-U", "-w", file, "icmp"]);
+      const deadline = Date.now() + 10000;
+      while ((await Deno.stat(file).catch(() => undefined))?.size !== 24 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const ect = await lab.exec(c1, ["ping", "-Q", "2", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+      assert.equal(ect.code, 0, `ECT(0) pings cross a CE-marking underlay:\n${ect.stdout}`);
+      const notEct = await lab.exec(c1, ["ping", "-c", "2", "-i", "0.2", "-W", "1", "10.0.0.2"]);
+      assert.notEqual(notEct.code, 0, "Not-ECT pings under an outer CE are dropped");
+      await new Promise((r) => setTimeout(r, 300));
+      dump.signal("SIGINT");
+      await dump.stop(3000);
+      const r = await new Deno.Command("tshark", {
+        args: ["-r", file, "-Y", "icmp.type == 8", "-T", "fields", "-e", "ip.dsfield.ecn"],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      const ecn = new TextDecoder().decode(r.stdout).trim().split("\n");
+      assert.deepEqual(ecn, ["3", "3", "3"], "c2 saw the 3 ECT(0) requests marked CE, and no Not-ECT one");
+      const c = (await v2.stats()).vnis[0].counters;
+      // The 2 pings, and any IPv6 ND/MLD chatter of c1 (Not-ECT too) that crossed meanwhile.
+      assert.ok(c.dropped.ecn_not_ect >= 2, JSON.stringify(c.dropped));
+      assert.ok(c.ecn_ce_marked >= 3, `ecn_ce_marked ${c.ecn_ce_marked}`);
+    } finally {
+      await lab.close();
+    }
+  },
+});
