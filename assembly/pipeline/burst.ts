@@ -253,7 +253,7 @@ function fromUnderlay(ptr: usize, len: u32, peer: usize, index: u32, tos: u8): u
   if (!hasVni(ptr)) return drop(-1, C.DROP_VXLAN_BAD_FLAGS);
   let slot = vnis.slotOf(vni(ptr));
   if (slot < 0) return drop(-1, C.DROP_UNKNOWN_VNI);
-  // Our own datagram come back (a peer list naming this host): learning from it would move our
+  // Our own datagram came back (a peer list naming this host): learning from it would move our
   // local MACs to "remote self", and split horizon would then black-hole their replies.
   if (vteps.localCount != 0 && vteps.isLocal(peer)) return drop(slot, C.DROP_SELF_VTEP);
   let blk = C.block(slot);
