@@ -1,7 +1,8 @@
 // Over two weft hosts, the underlay as the kernel's VXLAN would put it on the wire (issue 11):
 // `ping -Q 2` (ECT(0)) leaves with outer ECN ECT(0), DF = 0 and a UDP checksum;
 // a container whose MTU is larger than the overlay's gets ICMP "fragmentation needed" with MTU
-// 1450, and its kernel lowers its path MTU, so TCP from it recovers instead of stalling.
+// 1450, and its kernel lowers its path MTU, so TCP from it recovers instead of stalling; an underlay
+// that marks CE reaches ECT inner packets and drops Not-ECT ones; `--df inherit` follows each packet.
 
 import assert from "node:assert/strict";
 import { Lab, tcpTransfer, twoWeftHosts } from "../netns.ts";
@@ -199,6 +200,47 @@ Deno.test({
       // The 2 pings, and any IPv6 ND/MLD chatter of c1 (Not-ECT too) that crossed meanwhile.
       assert.ok(c.dropped.ecn_not_ect >= 2, JSON.stringify(c.dropped));
       assert.ok(c.ecn_ce_marked >= 3, `ecn_ce_marked ${c.ecn_ce_marked}`);
+    } finally {
+      await lab.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "weft vtep --df inherit: the outer DF follows the inner packet's (ping -M do / -M dont), per datagram",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = new Lab();
+    try {
+      const { c1 } = await twoWeftHosts(lab, ["--df", "inherit"]);
+      const h1 = `${lab.prefix}h1`;
+      const file = lab.tempPath("inherit.pcap");
+      const dump = lab.spawn(h1, [
+        "tcpdump",
+        "-i",
+        `${lab.prefix}u1`,
+        "-U",
+        "-w",
+        file,
+        "udp",
+        "port",
+        "4789",
+      ]);
+      const deadline = Date.now() + 10000;
+      while ((await Deno.stat(file).catch(() => undefined))?.size !== 24 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const mode of ["do", "dont", "do"]) {
+        const r = await lab.exec(c1, ["ping", "-M", mode, "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
+        assert.equal(r.code, 0, `ping -M ${mode}:\n${r.stdout}${r.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      dump.signal("SIGINT");
+      await dump.stop(3000);
+      const df = (await outerOfEchoes(file)).map((f) => f[2]);
+      assert.deepEqual(df, ["1", "1", "0", "0", "1", "1"], "outer DF as each inner packet asked");
     } finally {
       await lab.close();
     }
