@@ -44,9 +44,16 @@ import { allocate } from "./layout";
 @inline export const DROP_TX_FULL: u32 = 13;
 @inline export const DROP_BAD_VNET_HDR: u32 = 14;
 @inline export const DROP_ARENA_FULL: u32 = 15;
-@inline export const DROP_REASONS: u32 = 16;
+@inline export const DROP_SELF_VTEP: u32 = 16;
+@inline export const DROP_ECN_NOT_ECT: u32 = 17;
+@inline export const DROP_REASONS: u32 = 18;
 
-@inline export const BLOCK_COUNTERS: u32 = DROP_BASE + DROP_REASONS;
+// Counters added later go after the drop reasons: the block only grows at its end.
+@inline export const PMTU_ICMP: u32 = DROP_BASE + DROP_REASONS;
+@inline export const PMTU_ICMP_LIMITED: u32 = PMTU_ICMP + 1;
+@inline export const ECN_CE_MARKED: u32 = PMTU_ICMP + 2;
+
+@inline export const BLOCK_COUNTERS: u32 = ECN_CE_MARKED + 1;
 @inline export const BLOCK_BYTES: u32 = BLOCK_COUNTERS * 8;
 
 // Per-port and per-VTEP block.

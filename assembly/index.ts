@@ -5,6 +5,7 @@
 //    vtepAdd / neighAdd / neighRemove: [0..16) address (IPv4 as ::ffff:a.b.c.d)
 //    neighAdd: [16..22) MAC         fdbAdd / fdbRemove: [0..6) MAC
 //    underlayEmit: [0..16) local address, [16..22) destination MAC, [22..28) source MAC
+//    localAdd: [0..16) one of this host's own VTEP addresses
 //    underlayVni: [32..48) the outer source address it parsed
 //  and, as scratch of the frame path: [128..144) an ARP target as a 16-byte key (suppress.ts),
 //  [192..202) the virtio_net_hdr of the frame being switched (burst.ts).
@@ -18,6 +19,7 @@ import * as neigh from "./switch/neigh";
 import { layoutPorts, maxPorts, setPortSlot, slotOfPort } from "./switch/port";
 import { processBurst, setCoalescing as setGro } from "./pipeline/burst";
 import { arenaBase, arenaSize, layoutArena } from "./pipeline/offload";
+import { layoutPmtu, replyRegion, replyRegionBytes } from "./pipeline/pmtu";
 import * as underlay from "./pipeline/underlay";
 import { setPortRange as setRange } from "./pipeline/flowhash";
 import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
@@ -56,7 +58,7 @@ export function init(
   let ok = L.layoutIo(burst, txEntries, slots, 1 << slotSizeLog2) &&
     C.layoutCounters(maxVnis, ports, maxVteps) &&
     vnis.layoutVnis(maxVnis) && layoutPorts(ports) && vteps.layoutVteps(maxVteps) &&
-    neigh.layoutNeigh(neighBits) && fdb.layoutFdb(fdbBits) && layoutArena(arenaBytes);
+    neigh.layoutNeigh(neighBits) && fdb.layoutFdb(fdbBits) && layoutArena(arenaBytes) && layoutPmtu();
   dumpPtr = L.allocate(DUMP_MAX * DUMP_RECORD_LEN);
   if (!ok || dumpPtr == 0) return E_NO_MEMORY;
   L.initialized = true;
@@ -81,6 +83,9 @@ export function layoutRegionCount(): u32 { return L.regionCount; }
 /** Where segmented super-frames are laid out (TX entries may point there). */
 export function arena(): usize { return arenaBase(); }
 export function arenaBytes(): usize { return arenaSize(); }
+/** Where ICMP replies to over-MTU frames are built (TX entries may point there). */
+export function pmtuRegion(): usize { return replyRegion(); }
+export function pmtuRegionBytes(): u32 { return replyRegionBytes(); }
 
 /** Switches a burst; see pipeline/burst.ts for the descriptor and TX entry layouts. */
 export function process(count: u32, now: u32): u32 {
@@ -90,10 +95,11 @@ export function process(count: u32, now: u32): u32 {
 
 // ── switch instances ────────────────────────────────────────────────────────────────────────
 
-/** flags: 1 learn, 2 suppress ARP/ND. Returns the VNI's slot (its counter block) or an error. */
+/** flags: 1 learn, 2 suppress ARP/ND, 4 ICMP replies to over-MTU packets. Returns the VNI's slot (its counter block) or an error. */
 export function vniAdd(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u32): i32 {
   if (!L.initialized) return E_STATE;
-  if (vni == 0 || vni > VNI_MAX || mtu < 68 || mtu + 14 + 4 + 8 + L.HEADROOM + L.TAILROOM > L.slotSize) {
+  // VNI 0 is valid (RFC 7348 §5 reserves none; the kernel takes `id 0`).
+  if (vni > VNI_MAX || mtu < 68 || mtu + 14 + 4 + 8 + L.HEADROOM + L.TAILROOM > L.slotSize) {
     return E_RANGE;
   }
   let slot = vnis.addVni(vni, mtu, learnMax, ageing, flags);
@@ -157,6 +163,15 @@ export function vtepRecord(id: u32): usize {
 }
 
 export function vtepCount(): u32 { return vteps.vtepCount; }
+
+/**
+ * One of this host's own VTEP addresses (args[0..16)): datagrams from it are dropped and counted
+ * (self_vtep), never learned from. E_FULL past vteps.MAX_LOCAL.
+ */
+export function localAdd(): i32 {
+  if (!L.initialized) return E_STATE;
+  return vteps.addLocal(L.argsPtr) ? OK : E_FULL;
+}
 
 export function floodAdd(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
@@ -340,11 +355,12 @@ export function underlayVni(ptr: usize, len: u32): i32 {
 
 /**
  * Wraps the VXLAN datagram of a TX entry in Ethernet/IP/UDP, in its headroom; returns the new
- * start (the length grows by the difference). Local address and MACs come from args.
+ * start (the length grows by the difference). Local address and MACs come from args; `tos` is
+ * the entry's outer TOS, `flags` underlay.EMIT_DF (1) | EMIT_UDP_CSUM (2).
  */
-export function underlayEmit(ptr: usize, len: u32, vtep: u32, sport: u32): usize {
+export function underlayEmit(ptr: usize, len: u32, vtep: u32, sport: u32, tos: u32, flags: u32): usize {
   if (vtep >= vteps.vtepCount || !L.initialized) return 0;
   let base = (ptr - L.slotsPtr) & ~(<usize>L.slotSize - 1);
   if (ptr < L.slotsPtr || ptr >= L.slotsEnd || ptr - L.slotsPtr - base < 70) return 0;
-  return underlay.emit(ptr, len, vtep, L.argsPtr, <u16>sport, L.argsPtr + 16);
+  return underlay.emit(ptr, len, vtep, L.argsPtr, <u16>sport, L.argsPtr + 16, <u8>tos, flags);
 }

@@ -2,19 +2,22 @@
 // the TX list; no call crosses the JS/Wasm boundary per frame (DPDK's and VPP's vectors).
 //
 //  RX descriptor (48 B), host-written unless marked
-//  ┌─────────┬─────────┬──────────┬──────────────┬─────────────────┬───────────┬──────────┬──────────────┬──────────┐
-//  │ ptr u32 │ len u32 │ port u16 │ peerPort u16 │ verdict u16 (W) │ flags u16 │ peer[16] │ gsoSize u16  │ reserved │
-//  └─────────┴─────────┴──────────┴──────────────┴─────────────────┴───────────┴──────────┴──────────────┴──────────┘
+//  ┌─────────┬─────────┬──────────┬──────────────┬─────────────────┬───────────┬──────────┬─────────────┬────────┬──────────┐
+//  │ ptr u32 │ len u32 │ port u16 │ peerPort u16 │ verdict u16 (W) │ flags u16 │ peer[16] │ gsoSize u16 │ tos u8 │ reserved │
+//  └─────────┴─────────┴──────────┴──────────────┴─────────────────┴───────────┴──────────┴─────────────┴────────┴──────────┘
 //  ptr: first byte of the frame inside a slot, at least HEADROOM in; port: a local port id, or
 //  PORT_UNDERLAY (a VXLAN datagram from `peer`) or PORT_UNDERLAY_ETH (a whole outer packet; the
 //  core fills peer). verdict: 0 forwarded (≥ 1 TX entry), reason + 1 dropped.
 //  flags: RX_VNET_HDR — a 10-byte virtio_net_hdr sits just before ptr (a TAP with IFF_VNET_HDR).
 //  gsoSize: for PORT_UNDERLAY, the stride of a UDP GRO buffer holding several datagrams; 0: one.
+//  tos: for PORT_UNDERLAY, the outer IPv4 TOS / IPv6 traffic class (IP_RECVTOS/IPV6_RECVTCLASS),
+//  whose ECN field decapsulation applies (pipeline/ecn.ts); 0 when unknown.
+//  A frame dropped as over_mtu may still leave a TX entry: the ICMP reply to its sender (pmtu.ts).
 //
 //  TX entry (32 B)
-//  ┌─────────┬─────────┬────────────┬──────────────┬───────────┬─────────────┬───────────┬───────────┬──────┐
-//  │ ptr u32 │ len u32 │ target u32 │ srcPort u16  │ rxIdx u16 │ gsoSize u16 │ flags u16 │ vnet[10]  │ pad  │
-//  └─────────┴─────────┴────────────┴──────────────┴───────────┴─────────────┴───────────┴───────────┴──────┘
+//  ┌─────────┬─────────┬────────────┬──────────────┬───────────┬─────────────┬───────────┬───────────┬────────┬─────┐
+//  │ ptr u32 │ len u32 │ target u32 │ srcPort u16  │ rxIdx u16 │ gsoSize u16 │ flags u16 │ vnet[10]  │ tos u8 │ pad │
+//  └─────────┴─────────┴────────────┴──────────────┴───────────┴─────────────┴───────────┴───────────┴────────┴─────┘
 //  target: a local port id (an inner frame), or TARGET_REMOTE | vtep id (a VXLAN datagram to send
 //  to that VTEP from srcPort). Flood copies share bytes: every entry of one frame points into the
 //  same slot, the remote ones 8 bytes earlier, where the VXLAN header was prepended.
@@ -22,6 +25,8 @@
 //  with UDP_SEGMENT = gsoSize, or one sendmmsg of len/gsoSize messages. vnet (local, when flags
 //  has TX_HAS_VNET): the virtio_net_hdr to write before the frame on a TAP with IFF_VNET_HDR;
 //  without the flag a zero header (a plain frame, checksum complete).
+//  tos (remote): the outer TOS / traffic class for the datagram (RFC 6040 ECN, pipeline/ecn.ts);
+//  flags TX_INNER_DF (remote): the inner packet asks for DF (`df inherit` sets the outer DF).
 
 import { HEADROOM, TAILROOM, rxPtr, slotSize, slotsEnd, slotsPtr, txMax, txPtr, burstMax } from "../layout";
 import * as C from "../counters";
@@ -37,6 +42,8 @@ import * as gro from "./coalesce";
 import { F_NEEDS_CSUM, GSO_NONE, VNET_HDR_LEN, gsoType, vnetFlags } from "../wire/virtio_net";
 import { argsPtr } from "../layout";
 import { flowHash, sourcePort } from "./flowhash";
+import * as ecn from "./ecn";
+import * as pmtu from "./pmtu";
 import { UNDERLAY_OK, UNDERLAY_MALFORMED, datagramLen, datagramOffset, datagramPeerPort, parse as parseUnderlay, vxlanPort } from "./underlay";
 
 @inline export const RX_DESC_LEN: u32 = 48;
@@ -48,6 +55,7 @@ import { UNDERLAY_OK, UNDERLAY_MALFORMED, datagramLen, datagramOffset, datagramP
 @inline const RX_FLAGS: u32 = 14;
 @inline const RX_PEER: u32 = 16;
 @inline const RX_GSO_SIZE: u32 = 32;
+@inline const RX_TOS: u32 = 34;
 @inline export const RX_VNET_HDR: u16 = 1;
 @inline export const TX_ENTRY_LEN: u32 = 32;
 @inline const TX_PTR: u32 = 0;
@@ -58,8 +66,11 @@ import { UNDERLAY_OK, UNDERLAY_MALFORMED, datagramLen, datagramOffset, datagramP
 @inline const TX_GSO_SIZE: u32 = 16;
 @inline const TX_FLAGS: u32 = 18;
 @inline const TX_VNET: u32 = 20;
+@inline const TX_TOS: u32 = 30;
 /** TX flag: the entry's vnet bytes hold a header; without it the host writes a zero one. */
 @inline export const TX_HAS_VNET: u16 = 1;
+/** TX flag (remote): the inner packet is IPv4 with DF, or IPv6 (ecn.ts INNER_DF). */
+@inline export const TX_INNER_DF: u16 = 2;
 @inline const FORWARDED: u32 = 0;
 @inline const FROM_REMOTE: u32 = 0xffffffff;
 
@@ -77,6 +88,7 @@ export function processBurst(count: u32, nowSeconds: u32): u32 {
   txCount = 0;
   now = nowSeconds & 0x7fffffff;
   resetArena();
+  pmtu.resetPmtu();
   if (count > burstMax) count = burstMax;
   for (let i: u32 = 0; i < count; i++) {
     let d = rxPtr + <usize>i * RX_DESC_LEN;
@@ -103,14 +115,15 @@ function switchOne(d: usize, index: u32): u32 {
   vnet = 0;
   if (port == PORT_UNDERLAY) {
     let stride = <u32>load<u16>(d, RX_GSO_SIZE);
-    if (stride != 0 && stride < len) return fromGroBuffer(ptr, len, stride, d + RX_PEER, index);
-    return fromUnderlay(ptr, len, d + RX_PEER, index);
+    let tos = load<u8>(d, RX_TOS);
+    if (stride != 0 && stride < len) return fromGroBuffer(ptr, len, stride, d + RX_PEER, index, tos);
+    return fromUnderlay(ptr, len, d + RX_PEER, index, tos);
   }
   if (port == PORT_UNDERLAY_ETH) {
     let r = parseUnderlay(ptr, len, d + RX_PEER);
     if (r != UNDERLAY_OK) return drop(-1, r == UNDERLAY_MALFORMED ? C.DROP_UNDERLAY_MALFORMED : C.DROP_NOT_VXLAN);
     store<u16>(d, datagramPeerPort, RX_PEER_PORT);
-    return fromUnderlay(ptr + datagramOffset, datagramLen, d + RX_PEER, index);
+    return fromUnderlay(ptr + datagramOffset, datagramLen, d + RX_PEER, index, 0);
   }
   if (load<u16>(d, RX_FLAGS) & RX_VNET_HDR) {
     vnet = argsPtr + 192; // args[192..202): scratch for the header
@@ -123,14 +136,14 @@ function switchOne(d: usize, index: u32): u32 {
  * A UDP GRO buffer: datagrams of one sender back to back, each `stride` long but the last. Each
  * is switched on its own; runs of TCP segments to one local port are merged when coalescing.
  */
-function fromGroBuffer(ptr: usize, len: u32, stride: u32, peer: usize, index: u32): u32 {
+function fromGroBuffer(ptr: usize, len: u32, stride: u32, peer: usize, index: u32, tos: u8): u32 {
   let forwarded = false;
   let last: u32 = 0;
   gro.reset();
   for (let off: u32 = 0; off < len; off += stride) {
     let dlen = min(stride, len - off);
     let before = txCount;
-    let v = fromUnderlay(ptr + off, dlen, peer, index);
+    let v = fromUnderlay(ptr + off, dlen, peer, index, tos); // GRO merges one outer TOS only
     if (v != FORWARDED) {
       last = v;
       gro.flush();
@@ -235,11 +248,14 @@ function dropCounted(slot: i32, reason: u32): u32 {
   return (type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ) && len <= max + VLAN_TAG_LEN;
 }
 
-function fromUnderlay(ptr: usize, len: u32, peer: usize, index: u32): u32 {
+function fromUnderlay(ptr: usize, len: u32, peer: usize, index: u32, tos: u8): u32 {
   if (len < VXLAN_HEADER_LEN + ETH_HEADER_LEN) return drop(-1, C.DROP_VXLAN_RUNT);
   if (!hasVni(ptr)) return drop(-1, C.DROP_VXLAN_BAD_FLAGS);
   let slot = vnis.slotOf(vni(ptr));
   if (slot < 0) return drop(-1, C.DROP_UNKNOWN_VNI);
+  // Our own datagram came back (a peer list naming this host): learning from it would move our
+  // local MACs to "remote self", and split horizon would then black-hole their replies.
+  if (vteps.localCount != 0 && vteps.isLocal(peer)) return drop(slot, C.DROP_SELF_VTEP);
   let blk = C.block(slot);
   let frame = ptr + VXLAN_HEADER_LEN;
   let flen = len - VXLAN_HEADER_LEN;
@@ -263,6 +279,12 @@ function fromUnderlay(ptr: usize, len: u32, peer: usize, index: u32): u32 {
   let src = macKey(frame + ETH_SRC);
   if (!macIsValidSource(src)) return drop(slot, C.DROP_BAD_SOURCE_MAC);
   if (vtep >= 0 && (flags & vnis.FLAG_LEARN)) learn(slot, blk, src, fdb.TARGET_REMOTE | <u32>vtep);
+  if (tos != 0) {
+    // After learning, as vxlan_rcv() does: the sender is known even when its frame is dropped.
+    let e = ecn.decapsulate(frame, flen, tos);
+    if (e == ecn.DECAP_DROP) return drop(slot, C.DROP_ECN_NOT_ECT);
+    if (e == ecn.DECAP_MARKED) C.bump(blk, C.ECN_CE_MARKED);
+  }
 
   let dst = macKey(frame);
   if (!macIsGroup(dst)) {
@@ -296,7 +318,11 @@ function fromLocal(frame: usize, len: u32, port: u32, index: u32): u32 {
     }
   }
   // A super-frame is checked segment by segment when it is cut for a VTEP.
-  if (vnet == 0 && !fitsMtu(slot, frame, len)) return dropOnPort(slot, port, C.DROP_OVER_MTU);
+  ingressPort = port;
+  if (vnet == 0 && !fitsMtu(slot, frame, len)) {
+    tooBig(slot, blk, frame, len, index);
+    return dropOnPort(slot, port, C.DROP_OVER_MTU);
+  }
   let src = macKey(frame + ETH_SRC);
   if (!macIsValidSource(src)) return dropOnPort(slot, port, C.DROP_BAD_SOURCE_MAC);
   let flags = vnis.flagsOf(slot);
@@ -323,6 +349,36 @@ function fromLocal(frame: usize, len: u32, port: u32, index: u32): u32 {
   }
   C.bump(blk, C.FDB_MISS);
   return flood(slot, blk, frame, len, port, index);
+}
+
+/** The local port the frame being switched came from (fromLocal). */
+let ingressPort: u32 = 0;
+/** Outer TOS and TX_INNER_DF (ecn.encapInfo) of the frame being encapsulated. */
+let txOuter: u32 = 0;
+
+/**
+ * A frame from local port `ingressPort` did not fit the MTU: the ICMP reply skb_tunnel_check_pmtu()
+ * would send (pmtu.ts), to that port, as a TX entry of its own. The frame is still dropped.
+ */
+function tooBig(slot: i32, blk: usize, frame: usize, len: u32, index: u32): void {
+  if ((vnis.flagsOf(slot) & vnis.FLAG_PMTU) == 0) return;
+  let r = pmtu.reply(frame, len, vnis.mtuOf(slot), now);
+  if (r == pmtu.NO_REPLY) return;
+  if (r == pmtu.LIMITED) {
+    C.bump(blk, C.PMTU_ICMP_LIMITED);
+    return;
+  }
+  let saved = vnet;
+  vnet = 0; // a plain frame, whatever the dropped one came with
+  let ok = emitTx(pmtu.replyPtr, pmtu.replyLen, ingressPort, 0, index);
+  vnet = saved;
+  if (!ok) {
+    C.bump(blk, C.PMTU_ICMP_LIMITED);
+    return;
+  }
+  C.bump(blk, C.PMTU_ICMP);
+  C.bumpLink(C.portCountersPtr, ingressPort, C.LINK_TX_FRAMES);
+  C.bumpLink(C.portCountersPtr, ingressPort, C.LINK_TX_BYTES, pmtu.replyLen);
 }
 
 function dropOnPort(slot: i32, port: u32, reason: u32): u32 {
@@ -384,11 +440,16 @@ let lastLearned: usize = 0;
   store<u16>(t, <u16>index, TX_RX_INDEX);
   store<u16>(t, <u16>gsoSize, TX_GSO_SIZE);
   // Local copies of a super-frame pass its virtio_net_hdr on: the receiving TAP segments it.
-  if (vnet != 0 && (target & fdb.TARGET_REMOTE) == 0) {
+  if (target & fdb.TARGET_REMOTE) {
+    store<u16>(t, (txOuter & ecn.INNER_DF) != 0 ? TX_INNER_DF : 0, TX_FLAGS);
+    store<u8>(t, <u8>txOuter, TX_TOS);
+  } else if (vnet != 0) {
     memory.copy(t + TX_VNET, vnet, VNET_HDR_LEN);
     store<u16>(t, TX_HAS_VNET, TX_FLAGS);
+    store<u8>(t, 0, TX_TOS);
   } else {
     store<u16>(t, 0, TX_FLAGS);
+    store<u8>(t, 0, TX_TOS);
   }
   txCount++;
   return true;
@@ -416,9 +477,13 @@ function toPort(slot: i32, blk: usize, frame: usize, len: u32, port: u32, index:
 }
 
 @inline function toRemote(slot: i32, blk: usize, frame: usize, len: u32, target: u32, index: u32): u32 {
+  txOuter = ecn.encapInfo(frame, len);
   if (vnet != 0) {
     let r = cut(slot, frame, len);
-    if (r != 0) return drop(slot, r);
+    if (r != 0) {
+      if (r == C.DROP_OVER_MTU) tooBig(slot, blk, frame, len, index);
+      return drop(slot, r);
+    }
     let lost = emitSegments(slot, blk, target, sourcePort(flowHash(frame, len)), index);
     return lost == segCount ? dropCounted(slot, C.DROP_TX_FULL) : FORWARDED;
   }
@@ -486,9 +551,11 @@ function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u32, inde
   }
   let plainCopies = sent; // the VNI's TX counters for these are bumped once, below
   let remotes: u32 = ingress == FROM_REMOTE ? 0 : vnis.floodCount(slot);
+  if (remotes != 0) txOuter = ecn.encapInfo(frame, len);
   if (remotes != 0 && vnet != 0) {
     // One cut serves every VTEP: their TX entries share the arena's datagrams.
     failed = cut(slot, frame, len);
+    if (failed == C.DROP_OVER_MTU) tooBig(slot, blk, frame, len, index);
     if (failed == 0) {
       let sport = sourcePort(flowHash(frame, len));
       for (let i: u32 = 0; i < remotes; i++) {

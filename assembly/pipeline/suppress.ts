@@ -1,9 +1,22 @@
 // ARP/ND suppression: a request from a local port for an address the control plane has told us
 // about is answered here, in place, and never flooded (the Linux bridge's neigh_suppress, and
 // what Docker's overlay does with its static ARP entries).
+//
+// Announcements are never answered from the table; they are flooded, so every host and peer
+// sees them (a virtual IP failing over, a container re-announcing itself after a restart):
+//  - a gratuitous ARP, request or reply, sender IP = target IP (RFC 5227 §2.3 announcement,
+//    RFC 5944 §4.6): answering it with the table's MAC would tell the announcer its address is
+//    taken and keep the other hosts on the old mapping;
+//  - an ARP probe (sender IP 0.0.0.0, RFC 5227 §2.1.1) from the MAC the table holds for the
+//    probed address: that is the owner checking its own address, and the owner would not answer
+//    itself (an answer is a conflict: RFC 5227 §2.1.1 makes it give the address up). A probe from
+//    any other MAC is answered as the owner would defend its address;
+//  - an unsolicited neighbour advertisement (RFC 4861 §7.2.6) is not a solicitation: flooded;
+//    a DAD solicitation from :: (RFC 4862 §5.4.2) likewise (isAnswerableSolicitation).
+// Only ARP requests (oper 1) are answered; replies and other opcodes flood as BUM frames.
 
-import { ETH_DST, ETH_SRC, ETHERTYPE_ARP, ETHERTYPE_IPV6, l3Offset, payloadType } from "../wire/ethernet";
-import { ARP_OPER_REQUEST, ARP_TPA, isEthernetIpv4, oper, rewriteAsReply } from "../wire/arp";
+import { ETH_DST, ETH_SRC, ETHERTYPE_ARP, ETHERTYPE_IPV6, l3Offset, macKey, payloadType } from "../wire/ethernet";
+import { ARP_OPER_REQUEST, ARP_SHA, ARP_SPA, ARP_TPA, isEthernetIpv4, oper, rewriteAsReply } from "../wire/arp";
 import { check as ipv6Check } from "../wire/ipv6";
 import { ND_TARGET, isAnswerableSolicitation, rewriteAsAdvertisement } from "../wire/icmpv6";
 import { IPV6_HEADER_LEN } from "../wire/ipv6";
@@ -22,6 +35,8 @@ export function answer(slot: i32, frame: usize, len: u32): u32 {
   let p = frame + l3;
   if (type == ETHERTYPE_ARP) {
     if (!isEthernetIpv4(p, len - l3) || oper(p) != ARP_OPER_REQUEST) return 0;
+    let spa = load<u32>(p, ARP_SPA);
+    if (spa == load<u32>(p, ARP_TPA)) return 0; // gratuitous: an announcement, flood it
     // The table is keyed by 16-byte addresses: IPv4 as ::ffff:a.b.c.d.
     let key = argsPtr + 128;
     store<u64>(key, 0);
@@ -29,6 +44,8 @@ export function answer(slot: i32, frame: usize, len: u32): u32 {
     store<u32>(key, load<u32>(p, ARP_TPA), 12);
     let e = find(slot, key);
     if (e == 0) return 0;
+    // A probe by the owner itself (RFC 5227 §2.1.1): the owner would stay silent.
+    if (spa == 0 && macKey(p + ARP_SHA) == macKey(e + NEIGH_MAC)) return 0;
     rewriteAsReply(p, e + NEIGH_MAC);
     replyHeader(frame, e + NEIGH_MAC);
     return (ANSWERED_ARP << 28) | len;

@@ -5,7 +5,7 @@
 // outer headers as the kernel does in cli/pcap/underlay.ts and handing the core datagrams.
 
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, emitEthernet, l3Offset, payloadType } from "../wire/ethernet";
-import { IPPROTO_UDP, IPV4_HEADER_LEN, IPV4_SRC, check as ipv4Check, emitIpv4, headerLen, isFragment, proto, totalLen } from "../wire/ipv4";
+import { IPPROTO_UDP, IPV4_HEADER_LEN, IPV4_SRC, check as ipv4Check, emitIpv4, headerLen, isFragment, proto, pseudoHeaderSum as ipv4PseudoHeaderSum, totalLen } from "../wire/ipv4";
 import { IPV6_HEADER_LEN, IPV6_SRC, check as ipv6Check, emitIpv6, nextHeader, payloadLen, pseudoHeaderSum } from "../wire/ipv6";
 import { UDP_HEADER_LEN, check as udpCheck, dstPort, emitUdp, length as udpLength, setChecksum, srcPort } from "../wire/udp";
 import { finish, sumBytes } from "../wire/checksum";
@@ -70,32 +70,42 @@ export function parse(frame: usize, len: u32, peer: usize): u32 {
 
 let ipIdent: u16 = 0;
 
+/** `emit` flag: set DF in an outer IPv4 header (`df set`, or `df inherit` over a DF inner packet). */
+@inline export const EMIT_DF: u32 = 1;
+/** `emit` flag: fill the UDP checksum over IPv4 (the kernel's default `udpcsum`); without it,
+ *  zero (`noudpcsum`, which RFC 7348 §5 allows). Over IPv6 the checksum is always filled. */
+@inline export const EMIT_UDP_CSUM: u32 = 2;
+
 /**
  * Prepends Ethernet/IP/UDP in front of the VXLAN datagram at `p` (into its headroom) for the
  * remote VTEP `vtep`, from local address `local` (16 bytes) and port `sport`. MACs are in `macs`
- * (destination then source). Returns the new start; the length grows by the returned overhead.
+ * (destination then source); `tos` is the outer TOS / traffic class (a TX entry's, RFC 6040);
+ * `flags` EMIT_DF | EMIT_UDP_CSUM. TTL / hop limit 64 and the IPv4 ID counting up, as the
+ * kernel's VXLAN sends. Returns the new start; the length grows by the returned overhead.
  */
-export function emit(p: usize, len: u32, vtep: u32, local: usize, sport: u16, macs: usize): usize {
+export function emit(p: usize, len: u32, vtep: u32, local: usize, sport: u16, macs: usize, tos: u8, flags: u32): usize {
   let remote = record(vtep);
   let dport = vtepPort(vtep);
-  if (isMapped4(remote) && isMapped4(local)) {
-    let udp = p - UDP_HEADER_LEN;
-    let ip = udp - IPV4_HEADER_LEN;
-    let eth = ip - ETH_HEADER_LEN;
-    emitUdp(udp, sport, dport, len);
-    emitIpv4(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, ipIdent++, load<u32>(local, 12), load<u32>(remote, 12));
-    emitEthernet(eth, macs, macs + 6, ETHERTYPE_IPV4);
-    return eth;
-  }
   let udp = p - UDP_HEADER_LEN;
-  let ip = udp - IPV6_HEADER_LEN;
+  let v4 = isMapped4(remote) && isMapped4(local);
+  let ip = udp - (v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN);
   let eth = ip - ETH_HEADER_LEN;
   emitUdp(udp, sport, dport, len);
-  emitIpv6(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, local, remote);
+  if (v4) {
+    emitIpv4(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, ipIdent++, load<u32>(local, 12), load<u32>(remote, 12),
+      tos, (flags & EMIT_DF) != 0);
+    emitEthernet(eth, macs, macs + 6, ETHERTYPE_IPV4);
+  } else {
+    emitIpv6(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, local, remote, tos);
+    emitEthernet(eth, macs, macs + 6, ETHERTYPE_IPV6);
+  }
   // Over IPv6 the UDP checksum is mandatory (RFC 8200 §8.1; RFC 6935 zero-checksum is opt-in).
-  let sum = sumBytes(udp, UDP_HEADER_LEN + len, pseudoHeaderSum(ip, UDP_HEADER_LEN + len, IPPROTO_UDP));
-  let c = finish(sum);
-  setChecksum(udp, c == 0 ? 0xffff : c);
-  emitEthernet(eth, macs, macs + 6, ETHERTYPE_IPV6);
+  if (!v4 || (flags & EMIT_UDP_CSUM)) {
+    let pseudo = v4
+      ? ipv4PseudoHeaderSum(ip, UDP_HEADER_LEN + len, IPPROTO_UDP)
+      : pseudoHeaderSum(ip, UDP_HEADER_LEN + len, IPPROTO_UDP);
+    let c = finish(sumBytes(udp, UDP_HEADER_LEN + len, pseudo));
+    setChecksum(udp, c == 0 ? 0xffff : c); // RFC 768: a computed 0 goes out as all ones
+  }
   return eth;
 }

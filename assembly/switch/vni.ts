@@ -4,7 +4,7 @@
 //  slot record (32 B)                      per slot, beside it
 //  ┌─────┬─────┬──────────┬────────────┐   ports: MAX_PORTS_PER_VNI × u32 local port ids
 //  │ vni │ mtu │ learnMax │ learnCount │   flood: MAX_FLOOD_PER_VNI × u32 vtep ids
-//  │ ageing │ flags │ portCount │ floodCount │
+//  │ ageing │ flags │ portCount │ floodCount │   flags: FLAG_* | FLAG_IN_USE (bit 31)
 //  └────────────────────────────────────┘
 
 import { allocate } from "../layout";
@@ -23,6 +23,10 @@ import { allocate } from "../layout";
 
 @inline export const FLAG_LEARN: u32 = 1;
 @inline export const FLAG_SUPPRESS: u32 = 2;
+/** Answer over-MTU packets from local ports with ICMP (pipeline/pmtu.ts). */
+@inline export const FLAG_PMTU: u32 = 4;
+/** The record holds a VNI. Not the VNI's value: 0 is a valid VNI (RFC 7348 §5, the kernel's `id 0`). */
+@inline const FLAG_IN_USE: u32 = 0x80000000;
 
 export let maxVnis: u32 = 0;
 let recordsPtr: usize = 0;
@@ -44,13 +48,15 @@ export function layoutVnis(count: u32): bool {
   return recordsPtr + <usize>slot * RECORD_LEN;
 }
 
-/** Slot of `vni`, or -1. */
+@inline function inUse(slot: u32): bool {
+  return (load<u32>(rec(slot), FLAGS) & FLAG_IN_USE) != 0;
+}
+
+/** Slot of `vni`, or -1. A free record (all zero) never matches, not even VNI 0. */
 export function slotOf(vni: u32): i32 {
-  // 0 marks a free record; a datagram carrying VNI 0 must not match one.
-  if (vni == 0) return -1;
   if (vni == lastVni && lastSlot >= 0) return lastSlot;
   for (let s: u32 = 0; s < maxVnis; s++) {
-    if (load<u32>(rec(s), VNI) == vni) {
+    if (load<u32>(rec(s), VNI) == vni && inUse(s)) {
       lastVni = vni;
       lastSlot = s;
       return s;
@@ -64,7 +70,7 @@ export function addVni(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u3
   let slot = slotOf(vni);
   if (slot < 0) {
     for (let s: u32 = 0; s < maxVnis; s++) {
-      if (load<u32>(rec(s), VNI) == 0) { slot = s; break; }
+      if (!inUse(s)) { slot = s; break; }
     }
     if (slot < 0) return -1;
     memory.fill(rec(slot), 0, RECORD_LEN);
@@ -74,7 +80,7 @@ export function addVni(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u3
   store<u32>(r, mtu, MTU);
   store<u32>(r, learnMax, LEARN_MAX);
   store<u32>(r, ageing, AGEING);
-  store<u32>(r, flags, FLAGS);
+  store<u32>(r, flags | FLAG_IN_USE, FLAGS);
   return slot;
 }
 
@@ -85,7 +91,7 @@ export function clearVni(slot: i32): void {
 
 @inline export function vniOf(slot: i32): u32 { return load<u32>(rec(slot), VNI); }
 @inline export function mtuOf(slot: i32): u32 { return load<u32>(rec(slot), MTU); }
-@inline export function flagsOf(slot: i32): u32 { return load<u32>(rec(slot), FLAGS); }
+@inline export function flagsOf(slot: i32): u32 { return load<u32>(rec(slot), FLAGS) & ~FLAG_IN_USE; }
 @inline export function ageingOf(slot: i32): u32 { return load<u32>(rec(slot), AGEING); }
 @inline export function learnMaxOf(slot: i32): u32 { return load<u32>(rec(slot), LEARN_MAX); }
 @inline export function learnCountOf(slot: i32): u32 { return load<u32>(rec(slot), LEARN_COUNT); }

@@ -4,6 +4,7 @@
 //
 //  record (32 B): address[16] │ port u16 │ flags u16 │ reserved
 //  index: open addressing over the address, u32 (id + 1), 2× the records, 0 = empty.
+//  local: MAX_LOCAL × 16 B, this host's own VTEP addresses (a datagram from one is our own echo).
 
 import { allocate } from "../layout";
 import { mix64 } from "../hash";
@@ -24,16 +25,24 @@ let lastHi: u64 = 0;
 let lastLo: u64 = 0;
 let lastId: i32 = -1;
 
+/** This host's own VTEP addresses (16 B each): a datagram from one of them is our own echo. */
+@inline export const MAX_LOCAL: u32 = 8;
+let localPtr: usize = 0;
+export let localCount: u32 = 0;
+
 export function layoutVteps(count: u32): bool {
   maxVteps = count;
   vtepCount = 0;
+
   lastId = -1;
   let cap: u32 = 1;
   while (cap < count * 2) cap <<= 1;
   indexMask = cap - 1;
   recordsPtr = allocate(<usize>count * RECORD_LEN);
   indexPtr = allocate(<usize>cap * 4);
-  return recordsPtr != 0 && indexPtr != 0;
+  localPtr = allocate(<usize>MAX_LOCAL * 16);
+  localCount = 0;
+  return recordsPtr != 0 && indexPtr != 0 && localPtr != 0;
 }
 
 @inline export function record(id: u32): usize {
@@ -92,4 +101,24 @@ export function add(addr: usize, port: u16, flags: u16): i32 {
   while (load<u32>(indexPtr + (<usize>i << 2)) != 0) i = (i + 1) & indexMask;
   store<u32>(indexPtr + (<usize>i << 2), <u32>id + 1);
   return id;
+}
+
+/** Adds one of this host's own addresses; false when MAX_LOCAL are already there. */
+export function addLocal(addr: usize): bool {
+  if (isLocal(addr)) return true;
+  if (localCount >= MAX_LOCAL) return false;
+  memory.copy(localPtr + <usize>localCount * 16, addr, 16);
+  localCount++;
+  return true;
+}
+
+/** Whether the address at `addr` is one of this host's own VTEP addresses. */
+export function isLocal(addr: usize): bool {
+  let hi = load<u64>(addr);
+  let lo = load<u64>(addr, 8);
+  for (let i: u32 = 0; i < localCount; i++) {
+    let p = localPtr + <usize>i * 16;
+    if (load<u64>(p) == hi && load<u64>(p, 8) == lo) return true;
+  }
+  return false;
 }

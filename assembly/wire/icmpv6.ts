@@ -10,6 +10,8 @@ import { finish, sumBytes } from "./checksum";
 import { IPPROTO_ICMPV6 } from "./ipv4";
 import { IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, nextHeader, hopLimit, payloadLen, pseudoHeaderSum } from "./ipv6";
 
+@inline export const ICMPV6_PACKET_TOO_BIG: u8 = 2;
+@inline export const ICMPV6_HEADER_LEN: u32 = 8;
 @inline export const ICMPV6_NS: u8 = 135;
 @inline export const ICMPV6_NA: u8 = 136;
 @inline export const ND_LEN: u32 = 24;
@@ -58,4 +60,24 @@ export function rewriteAsAdvertisement(ip: usize, mac: usize): u32 {
   let sum = sumBytes(icmp, NA_WITH_TLLA_LEN, pseudoHeaderSum(ip, NA_WITH_TLLA_LEN, IPPROTO_ICMPV6));
   store<u16>(icmp, bswap<u16>(finish(sum)), CHECKSUM);
   return IPV6_HEADER_LEN + NA_WITH_TLLA_LEN;
+}
+
+/** Type of the ICMPv6 message at `icmp`; below 128 an error (RFC 4443 §2.1), never answered. */
+@inline export function icmpv6Type(icmp: usize): u8 {
+  return load<u8>(icmp, TYPE);
+}
+
+/**
+ * Writes a Packet Too Big header (RFC 4443 §3.2: type 2, code 0, the MTU) at `icmp`, before the
+ * `quoted` bytes already at icmp + 8, with the checksum over the pseudo-header of `ip`, whose
+ * addresses and payload length must already be written.
+ */
+export function emitPacketTooBig(ip: usize, icmp: usize, mtu: u32, quoted: u32): void {
+  store<u8>(icmp, ICMPV6_PACKET_TOO_BIG, TYPE);
+  store<u8>(icmp, 0, CODE);
+  store<u16>(icmp, 0, CHECKSUM);
+  store<u32>(icmp, bswap<u32>(mtu), FLAGS); // the 32-bit word after the checksum: the MTU
+  let len = ICMPV6_HEADER_LEN + quoted;
+  let sum = sumBytes(icmp, len, pseudoHeaderSum(ip, len, IPPROTO_ICMPV6));
+  store<u16>(icmp, bswap<u16>(finish(sum)), CHECKSUM);
 }

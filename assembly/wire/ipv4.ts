@@ -26,6 +26,12 @@ import { checksum, sumBytes } from "./checksum";
 @inline export const IPV4_SRC: u32 = 12;
 @inline export const IPV4_DST: u32 = 16;
 @inline const FLAG_DF: u16 = 0x4000;
+/** The ECN field, the low two bits of the TOS byte (RFC 3168 §5). */
+@inline export const ECN_MASK: u8 = 0x03;
+@inline export const ECN_NOT_ECT: u8 = 0;
+@inline export const ECN_ECT_1: u8 = 1;
+@inline export const ECN_ECT_0: u8 = 2;
+@inline export const ECN_CE: u8 = 3;
 @inline const FRAG_MASK: u16 = 0x3fff; // MF + offset: any fragment
 
 @inline export function headerLen(p: usize): u32 {
@@ -38,6 +44,36 @@ import { checksum, sumBytes } from "./checksum";
 
 @inline export function totalLen(p: usize): u32 {
   return bswap<u16>(load<u16>(p, TOTAL_LEN));
+}
+
+@inline export function tos(p: usize): u8 {
+  return load<u8>(p, TOS);
+}
+
+@inline export function ttl(p: usize): u8 {
+  return load<u8>(p, TTL);
+}
+
+@inline export function dontFragment(p: usize): bool {
+  return (bswap<u16>(load<u16>(p, FLAGS_FRAG)) & FLAG_DF) != 0;
+}
+
+/**
+ * Marks the packet CE and patches the header checksum for the one changed byte (RFC 1624 eqn. 3,
+ * what the kernel's IP_ECN_set_ce does), so a header we never checked stays as valid as it came.
+ */
+export function setCe(p: usize): void {
+  let old = load<u8>(p, TOS);
+  let neu = old | ECN_CE;
+  if (neu == old) return;
+  // The TOS byte is the low byte of the first 16-bit word (version/IHL, TOS).
+  let oldWord = (<u32>load<u8>(p, VER_IHL) << 8) | old;
+  let newWord = (<u32>load<u8>(p, VER_IHL) << 8) | neu;
+  let sum = <u32>(~bswap<u16>(load<u16>(p, CHECKSUM)) & 0xffff) + (~oldWord & 0xffff) + newWord;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  store<u8>(p, neu, TOS);
+  store<u16>(p, bswap<u16>(<u16>~sum), CHECKSUM);
 }
 
 @inline export function isFragment(p: usize): bool {
@@ -54,17 +90,18 @@ export function check(p: usize, len: u32): bool {
 }
 
 /**
- * Writes a 20-byte header with DF set and the checksum filled, as the kernel's VXLAN does for
- * its outer header (the tunnel never fragments).
+ * Writes a 20-byte header (no options) with the checksum filled. `df` sets Don't Fragment;
+ * `tos` is the whole TOS byte (DSCP and ECN).
  */
 export function emitIpv4(
   p: usize, payloadLen: u32, protocol: u8, ttl: u8, ident: u16, src: u32, dst: u32,
+  tos: u8 = 0, df: bool = true,
 ): void {
   store<u8>(p, 0x45, VER_IHL);
-  store<u8>(p, 0, TOS);
+  store<u8>(p, tos, TOS);
   store<u16>(p, bswap<u16>(<u16>(IPV4_HEADER_LEN + payloadLen)), TOTAL_LEN);
   store<u16>(p, bswap<u16>(ident), IDENT);
-  store<u16>(p, bswap<u16>(FLAG_DF), FLAGS_FRAG);
+  store<u16>(p, df ? bswap<u16>(FLAG_DF) : 0, FLAGS_FRAG);
   store<u8>(p, ttl, TTL);
   store<u8>(p, protocol, PROTO);
   store<u16>(p, 0, CHECKSUM);

@@ -26,6 +26,17 @@ import { sumBytes } from "./checksum";
   return load<u8>(p, NEXT_HEADER);
 }
 
+/** The traffic class (DSCP and ECN, RFC 8200 §7), the bits after the version. */
+@inline export function trafficClass(p: usize): u8 {
+  return <u8>(bswap<u16>(load<u16>(p, VER_CLASS_FLOW)) >>> 4);
+}
+
+/** Sets the traffic class's ECN bits to CE (no checksum covers the IPv6 header). */
+@inline export function setCe(p: usize): void {
+  // ECN is the low two bits of the class: bits 4–5 of byte 1.
+  store<u8>(p, load<u8>(p, VER_CLASS_FLOW + 1) | 0x30, VER_CLASS_FLOW + 1);
+}
+
 @inline export function hopLimit(p: usize): u8 {
   return load<u8>(p, HOP_LIMIT);
 }
@@ -42,10 +53,11 @@ export function pseudoHeaderSum(p: usize, upperLen: u32, next: u8): u64 {
   return sum + <u64>upperLen + <u64>next;
 }
 
+/** Writes the fixed header; `trafficClass` is DSCP and ECN, the flow label is 0. */
 export function emitIpv6(
-  p: usize, payloadLength: u32, next: u8, hops: u8, src: usize, dst: usize,
+  p: usize, payloadLength: u32, next: u8, hops: u8, src: usize, dst: usize, trafficClass: u8 = 0,
 ): void {
-  store<u32>(p, bswap<u32>(0x60000000), VER_CLASS_FLOW);
+  store<u32>(p, bswap<u32>(0x60000000 | (<u32>trafficClass << 20)), VER_CLASS_FLOW);
   store<u16>(p, bswap<u16>(<u16>payloadLength), PAYLOAD_LEN);
   store<u8>(p, next, NEXT_HEADER);
   store<u8>(p, hops, HOP_LIMIT);

@@ -7,7 +7,11 @@ import { UsageError } from "../errors.ts";
 import { loadCore } from "../core/load.ts";
 import {
   AddressError,
+  DF_MODES,
+  type DfMode,
   DROP_REASONS,
+  EMIT_DF,
+  EMIT_UDP_CSUM,
   isMappedIpv4,
   parseEndpoint,
   parseIp,
@@ -37,7 +41,7 @@ export type { DecapOptions, DecapSummary };
 export const USAGE = `Usage:
   weft pcap decap [--port N]... [--mtu N] IN OUT.pcap
   weft pcap encap --vni N --src IP[:PORT] --dst IP[:PORT] [--src-mac MAC] [--dst-mac MAC]
-                  [--mtu N] IN.pcap OUT.pcap
+                  [--mtu N] [--df unset|set|inherit] [--noudpcsum] IN.pcap OUT.pcap
 
 decap  Every VXLAN packet of IN is decapsulated by the core and written to OUT as its inner
        Ethernet frame, with the original timestamp (nanoseconds kept). Prints one line per VNI
@@ -50,12 +54,19 @@ decap  Every VXLAN packet of IN is decapsulated by the core and written to OUT a
                     decapsulated, others are dropped (gpe_not_ethernet, gpe_bad_flags)
 encap  Every Ethernet frame of IN is encapsulated by the core for VNI N and sent, as on the
        wire, from --src to the VTEP --dst (IPv4 or IPv6, both the same family).
-         --vni N        1..16777215
+         --vni N        0..16777215
          --src IP[:PORT] local underlay address; a PORT fixes the UDP source port, otherwise
                         each frame gets the core's flow-hash port (RFC 7348 §5)
          --dst IP[:PORT] remote VTEP (default port 4789)
          --src-mac, --dst-mac  outer MACs (default 02:42 followed by the last 4 bytes of the
                         --src and --dst address, Docker-style)
+         --df MODE      outer IPv4 DF as the kernel's \`ip link … type vxlan df MODE\`: unset
+                        (default: DF 0), set (DF 1), inherit (DF when the inner packet is IPv4
+                        with DF, or IPv6)
+         --udpcsum, --noudpcsum  fill the outer UDP checksum over IPv4 (default, as the kernel's
+                        udpcsum) or leave it zero; over IPv6 it is always filled
+       The outer ECN field follows the inner one (RFC 6040: CE goes out as ECT(0)); DSCP is 0,
+       TTL 64, as the kernel's defaults (tos 0, ttl 64).
 Both:
   --mtu N  network MTU: larger inner frames are dropped and counted (over_mtu). The default
            here is 1500, not the overlay's 1450, because captures are offline and usually
@@ -148,6 +159,10 @@ export interface EncapOptions {
   srcMac: Uint8Array;
   dstMac: Uint8Array;
   mtu: number;
+  /** Outer IPv4 DF: "unset" (the kernel's default), "set", or "inherit" from the inner packet. */
+  df?: DfMode;
+  /** Fill the outer UDP checksum over IPv4 (default true, the kernel's `udpcsum`). */
+  udpCsum?: boolean;
 }
 
 export interface EncapSummary {
@@ -163,14 +178,22 @@ async function encapCommand(args: string[]): Promise<number> {
     "src-mac": { type: "string" },
     "dst-mac": { type: "string" },
     mtu: { type: "string" },
+    df: { type: "string" },
+    udpcsum: { type: "boolean" },
+    noudpcsum: { type: "boolean" },
   });
-  if (values.vni === undefined) throw new UsageError("pcap encap needs --vni N (1..16777215)");
+  if (values.vni === undefined) throw new UsageError("pcap encap needs --vni N (0..16777215)");
+  if (values.udpcsum && values.noudpcsum) throw new UsageError("give --udpcsum or --noudpcsum, not both");
+  const df = values.df ?? "unset";
+  if (!(DF_MODES as readonly string[]).includes(df)) {
+    throw new UsageError(`invalid --df "${df}": expected unset, set or inherit`);
+  }
   if (values.src === undefined) {
     throw new UsageError("pcap encap needs --src IP[:PORT], the local underlay address");
   }
   if (values.dst === undefined) throw new UsageError("pcap encap needs --dst IP[:PORT], the remote VTEP");
   const [input, output] = files(positionals);
-  const vni = integer("--vni", values.vni, 1, VNI_MAX);
+  const vni = integer("--vni", values.vni, 0, VNI_MAX);
   const src = endpoint("--src", values.src);
   const dst = endpoint("--dst", values.dst);
   if (isMappedIpv4(src.address) !== isMappedIpv4(dst.address)) {
@@ -185,6 +208,8 @@ async function encapCommand(args: string[]): Promise<number> {
     srcMac: mac("--src-mac", values["src-mac"], src.address),
     dstMac: mac("--dst-mac", values["dst-mac"], dst.address),
     mtu: values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU),
+    df: df as DfMode,
+    udpCsum: !values.noudpcsum,
   };
   const packets = await readEthernet(input);
   const writer = new PcapWriter();
@@ -232,7 +257,14 @@ export async function encapsulate(
     for (let t = 0; t < tx; t++) {
       const e = core.tx(t);
       if ((e.target & TARGET_REMOTE) === 0 || sent[e.rxIndex]) continue;
-      const head = core.exports.underlayEmit(e.ptr, e.len, vtep, o.srcPort ?? e.srcPort);
+      const head = core.exports.underlayEmit(
+        e.ptr,
+        e.len,
+        vtep,
+        o.srcPort ?? e.srcPort,
+        e.tos,
+        emitFlags(o, e.innerDf),
+      );
       if (head === 0) throw new Error(`underlayEmit refused TX entry ${t} (ptr ${e.ptr}, ${e.len} bytes)`);
       const len = e.len + (e.ptr - head);
       emit(packets[index[e.rxIndex]].time, core.bytes.slice(head, head + len));
@@ -248,9 +280,18 @@ export async function encapsulate(
   return summary;
 }
 
+/** underlayEmit flags for a TX entry: DF as `o.df` says, the UDP checksum unless turned off. */
+export function emitFlags(o: Pick<EncapOptions, "df" | "udpCsum">, innerDf: boolean): number {
+  const df = o.df === "set" || (o.df === "inherit" && innerDf);
+  return (df ? EMIT_DF : 0) | (o.udpCsum === false ? 0 : EMIT_UDP_CSUM);
+}
+
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
-function parse<T extends Record<string, { type: "string"; multiple?: boolean }>>(args: string[], options: T) {
+function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean }>>(
+  args: string[],
+  options: T,
+) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {

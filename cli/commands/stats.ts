@@ -1,7 +1,7 @@
 // `weft stats [--json]`: the local daemon's data-plane counters, drops by reason; with
 // `--control PATH` those of a running `weft vtep`.
 
-import { DROP_REASONS, LINK_COUNTERS, VNI_COUNTERS } from "../core/counters.ts";
+import { DROP_REASONS, LATE_COUNTERS, LINK_COUNTERS, VNI_COUNTERS } from "../core/counters.ts";
 import type { StatsReply } from "../dataplane/protocol.ts";
 import { table } from "../table.ts";
 import { target } from "./target.ts";
@@ -13,7 +13,7 @@ export function formatStats(s: StatsReply): string {
   const out: string[] = [];
   for (const { vni, counters } of s.vnis) {
     out.push(`VNI ${vni}`);
-    out.push(table(VNI_COUNTERS.map((n) => [`  ${n}`, String(counters[n])])));
+    out.push(table([...VNI_COUNTERS, ...LATE_COUNTERS].map((n) => [`  ${n}`, String(counters[n])])));
     const drops = DROP_REASONS.filter(([n]) => counters.dropped[n]);
     if (drops.length) {
       out.push(table(drops.map(([n, why]) => [`  drop ${n}`, String(counters.dropped[n]), why])));

@@ -13,8 +13,10 @@ import { openPcap } from "../phy/pcapfile.ts";
 import { Dataplane } from "../dataplane/dataplane.ts";
 import { type ControlServer, serveControl } from "../control/server.ts";
 import { AF_INET, libc } from "../sys/libc.ts";
+import { DF_DEFAULT, DF_MODES, type DfMode } from "../core/core.ts";
 
-const VNI_MIN = 1;
+/** VNI 0 is valid: RFC 7348 reserves none, and the kernel takes `id 0`. */
+const VNI_MIN = 0;
 const VNI_MAX = 0xffffff;
 const VXLAN_PORT = 4789;
 /** Docker's overlay default: 1500 − 50 bytes of outer Ethernet/IPv4/UDP/VXLAN. */
@@ -31,7 +33,7 @@ const DEFAULT_AGEING = 300;
 
 /** One line, appended to usage errors: bad input gets one clear line. */
 const USAGE = "(usage: weft vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] " +
-  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH] [--offload all|none|tap,gso,gro] [--no-offload] [--source-ports N])";
+  "[--peer ADDR[:PORT]]… [--mtu N] [--ageing S] [--fdb-max N] [--pcap FILE] [--control PATH] [--offload all|none|tap,gso,gro] [--no-offload] [--source-ports N] [--df unset|set|inherit] [--noudpcsum])";
 
 /** A remote VTEP on the flood list: address as text (IPv4 dotted or IPv6). */
 export interface PeerSpec {
@@ -53,6 +55,10 @@ export interface VtepOptions {
   offload: Offloads;
   /** Sockets (source ports) the flow hash spreads tunnelled flows over; 0: send from --listen's. */
   sourcePorts: number;
+  /** Outer IPv4 DF, as the kernel's `ip link add … type vxlan df unset|set|inherit` (default unset). */
+  df: DfMode;
+  /** Outer UDP checksum over IPv4, as the kernel's `udpcsum` (default) / `noudpcsum`. */
+  udpCsum: boolean;
 }
 
 /**
@@ -141,6 +147,9 @@ export function parseVtepArgs(args: string[]): VtepOptions {
         "no-offload": { type: "boolean" },
         offload: { type: "string" },
         "source-ports": { type: "string" },
+        df: { type: "string" },
+        udpcsum: { type: "boolean" },
+        noudpcsum: { type: "boolean" },
       },
     }));
   } catch (e) {
@@ -178,8 +187,20 @@ export function parseVtepArgs(args: string[]): VtepOptions {
     if (familyOf(e.address) !== family) {
       throw new UsageError(`--peer ${p} is not of the same address family as --listen ${values.listen}`);
     }
+    // A VTEP never lists itself: the copy it floods to itself would come back, move the local
+    // MACs to "remote self", and split horizon would then drop every reply to them.
+    if (formatIp(e.address) === formatIp(listen.address)) {
+      throw new UsageError(
+        `--peer ${p} is this VTEP's own --listen address; list the other VTEPs only`,
+      );
+    }
     return { address: formatIp(e.address), port: e.port };
   });
+  const df = values.df ?? DF_DEFAULT;
+  if (!(DF_MODES as readonly string[]).includes(df)) {
+    throw new UsageError(`invalid --df "${df}": expected unset, set or inherit`);
+  }
+  if (values.udpcsum && values.noudpcsum) throw new UsageError("give --udpcsum or --noudpcsum, not both");
   return {
     vni,
     taps,
@@ -192,6 +213,8 @@ export function parseVtepArgs(args: string[]): VtepOptions {
     control: values.control,
     offload: offloads(values.offload, values["no-offload"] ?? false),
     sourcePorts: integer("source-ports", values["source-ports"], 0, 256, SOURCE_PORTS),
+    df: df as DfMode,
+    udpCsum: !values.noudpcsum,
   };
 }
 
@@ -231,8 +254,14 @@ export async function main(args: string[]): Promise<number> {
   const handlers = signals.map((s) => [s, () => stop(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   try {
-    r.udp = openUdp(o.listen.address, o.listen.port, { gso: o.offload.gso, gro: o.offload.gro });
-    r.senders = openSenders(o.listen.address, o.sourcePorts, { gso: o.offload.gso });
+    const wire = { df: o.df, udpCsum: o.udpCsum };
+    r.udp = openUdp(o.listen.address, o.listen.port, {
+      gso: o.offload.gso,
+      gro: o.offload.gro,
+      recvTos: true,
+      ...wire,
+    });
+    r.senders = openSenders(o.listen.address, o.sourcePorts, { gso: o.offload.gso, ...wire });
     if (o.pcap) r.pcapFd = openPcap(o.pcap);
     for (const t of o.taps) r.taps.push(openTap(t.name, { vnetHdr: o.offload.tap }));
     for (const t of o.taps) {
@@ -247,6 +276,8 @@ export async function main(args: string[]): Promise<number> {
       udpGso: r.udp.gso,
       udpGro: r.udp.gro,
       senderFds: r.senders.map((u) => u.fd),
+      df: o.df,
+      localAddresses: [formatIp(o.listen.address)],
     });
     // One VNI, learning, no ARP suppression (a standalone VTEP has no endpoint records); port ids
     // are the --tap indexes.

@@ -2,7 +2,14 @@
 // this for Node and browsers unchanged. Views over linear memory are made once: the core lays
 // out all its memory in init() and never grows it afterwards.
 
-import { DROP_REASONS, LINK_COUNTERS, readLinkBlock, readVniBlock, VNI_COUNTERS } from "./counters.ts";
+import {
+  DROP_REASONS,
+  LATE_COUNTERS,
+  LINK_COUNTERS,
+  readLinkBlock,
+  readVniBlock,
+  VNI_COUNTERS,
+} from "./counters.ts";
 import type { LinkCounters, VniCounters } from "./counters.ts";
 import { formatIp, formatMac, parseIp, parseMac } from "./addr.ts";
 
@@ -37,6 +44,8 @@ interface Exports {
   layoutRegionCount(): number;
   arena(): number;
   arenaBytes(): number;
+  pmtuRegion(): number;
+  pmtuRegionBytes(): number;
   process(count: number, now: number): number;
   vniAdd(vni: number, mtu: number, learnMax: number, ageing: number, flags: number): number;
   vniSlot(vni: number): number;
@@ -65,7 +74,8 @@ interface Exports {
   setSourcePortRange(min: number, max: number): number;
   setCoalescing(on: number): void;
   underlayVni(ptr: number, len: number): number;
-  underlayEmit(ptr: number, len: number, vtep: number, sport: number): number;
+  underlayEmit(ptr: number, len: number, vtep: number, sport: number, tos: number, flags: number): number;
+  localAdd(): number;
 }
 
 export interface CoreConfig {
@@ -117,6 +127,9 @@ export interface VniOptions {
   learning?: boolean;
   /** Answer ARP/ND for addresses in the neighbour table instead of flooding. */
   suppress?: boolean;
+  /** Answer an over-MTU packet from a local port with ICMP frag-needed / packet-too-big
+   *  (default true, as the kernel's VXLAN on a bridge: skb_tunnel_check_pmtu). */
+  pmtu?: boolean;
 }
 
 export const TARGET_REMOTE = 0x80000000;
@@ -136,6 +149,8 @@ export const RX = {
   FLAGS: 14,
   PEER: 16,
   GSO_SIZE: 32,
+  /** u8: the outer TOS / traffic class of a PORT_UNDERLAY datagram (its ECN is applied). */
+  TOS: 34,
 } as const;
 /** Field offsets of a TX entry. */
 export const TX = {
@@ -147,9 +162,26 @@ export const TX = {
   GSO_SIZE: 16,
   FLAGS: 18,
   VNET: 20,
+  /** u8 (remote entries): the outer TOS / traffic class, RFC 6040 ECN of the inner packet. */
+  TOS: 30,
 } as const;
 /** TX flag: the entry's vnet bytes hold a virtio_net_hdr (else write a zero one). */
 export const TX_HAS_VNET = 1;
+/** TX flag (remote entries): the inner packet is IPv4 with DF, or IPv6 — `df inherit` sets DF. */
+export const TX_INNER_DF = 2;
+/** underlayEmit flag: DF in the outer IPv4 header. */
+export const EMIT_DF = 1;
+/** underlayEmit flag: a UDP checksum over IPv4 (always over IPv6). */
+export const EMIT_UDP_CSUM = 2;
+
+/**
+ * The kernel's VXLAN `df` choices (IFLA_VXLAN_DF): unset (outer DF 0, its default), set (DF 1),
+ * inherit (DF when the inner packet is IPv4 with DF, or IPv6: vxlan_xmit_one()).
+ */
+export type DfMode = "unset" | "set" | "inherit";
+export const DF_MODES: readonly DfMode[] = ["unset", "set", "inherit"];
+/** The kernel's default: outer DF = 0, as every packet of fixture kernel-vxlan-vni42 shows. */
+export const DF_DEFAULT: DfMode = "unset";
 /** RX descriptor flag: a 10-byte virtio_net_hdr precedes the frame (TAP with IFF_VNET_HDR). */
 export const RX_VNET_HDR = 1;
 export const VNET_HDR_LEN = 10;
@@ -193,6 +225,10 @@ export interface TxEntry {
   /** Address of the 10-byte virtio_net_hdr to write before a local frame on an IFF_VNET_HDR
    *  TAP, or 0: then the frame is plain (checksum complete) and a zero header goes before it. */
   vnet: number;
+  /** Remote: the outer TOS / traffic class byte (ECN per RFC 6040: the inner ECN, CE as ECT(0)). */
+  tos: number;
+  /** Remote: the inner packet asks for DF (IPv4 with DF, or IPv6): `df inherit` sets the outer DF. */
+  innerDf: boolean;
 }
 
 /** One instance of the core: a set of switches (one per VNI) and the memory they work in. */
@@ -286,7 +322,7 @@ export class WeftCore {
     port: number,
     peer?: Uint8Array,
     peerPort = 0,
-    opts: { vnet?: boolean; groStride?: number } = {},
+    opts: { vnet?: boolean; groStride?: number; tos?: number } = {},
   ): void {
     const d = this.rxPtr + i * RX_DESC_LEN;
     this.view.setUint32(d + RX.PTR, ptr, true);
@@ -297,6 +333,7 @@ export class WeftCore {
     this.view.setUint16(d + RX.FLAGS, opts.vnet ? RX_VNET_HDR : 0, true);
     if (peer) this.bytes.set(peer, d + RX.PEER);
     this.view.setUint16(d + RX.GSO_SIZE, opts.groStride ?? 0, true);
+    this.bytes[d + RX.TOS] = opts.tos ?? 0;
   }
 
   /** Merge decapsulated TCP segments into super-frames (all TAPs must have IFF_VNET_HDR). */
@@ -335,6 +372,8 @@ export class WeftCore {
       rxIndex: this.view.getUint16(t + TX.RX_INDEX, true),
       gsoSize: this.view.getUint16(t + TX.GSO_SIZE, true),
       vnet: this.view.getUint16(t + TX.FLAGS, true) & TX_HAS_VNET ? t + TX.VNET : 0,
+      tos: this.bytes[t + TX.TOS],
+      innerDf: (this.view.getUint16(t + TX.FLAGS, true) & TX_INNER_DF) !== 0,
     };
   }
 
@@ -347,7 +386,7 @@ export class WeftCore {
   // ── configuration ──────────────────────────────────────────────────────────────────────────
 
   addVni(vni: number, o: VniOptions = {}): number {
-    const flags = (o.learning ?? true ? 1 : 0) | (o.suppress ?? true ? 2 : 0);
+    const flags = (o.learning ?? true ? 1 : 0) | (o.suppress ?? true ? 2 : 0) | (o.pmtu ?? true ? 4 : 0);
     return this.check(
       `add VNI ${vni}`,
       this.exports.vniAdd(vni >>> 0, o.mtu ?? 1450, o.learnMax ?? 0xffffffff, o.ageing ?? 300, flags),
@@ -390,6 +429,17 @@ export class WeftCore {
 
   get vtepCount(): number {
     return this.exports.vtepCount();
+  }
+
+  /**
+   * One of this host's own VTEP addresses: datagrams from it are dropped (`self_vtep`) instead of
+   * being learned from — a flood list that names this host would otherwise move local MACs to
+   * "remote self". At most 8.
+   * @throws CoreError "table full" past 8 addresses.
+   */
+  addLocalAddress(address: string | Uint8Array): void {
+    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr);
+    this.check(`add local address ${address}`, this.exports.localAdd());
   }
 
   addFlood(vni: number, vtep: number): void {
@@ -503,6 +553,13 @@ export class WeftCore {
     return [base, base + this.exports.arenaBytes()];
   }
 
+  /** [start, end) of the region where ICMP replies to over-MTU frames are built; a TX entry
+   *  pointing there is such a reply, and its frame's verdict stays over_mtu. */
+  get pmtuRange(): [number, number] {
+    const base = this.exports.pmtuRegion();
+    return [base, base + this.exports.pmtuRegionBytes()];
+  }
+
   get memoryUsed(): number {
     return this.exports.memoryUsed();
   }
@@ -518,4 +575,4 @@ export class WeftCore {
   }
 }
 
-export { DROP_REASONS, VNI_COUNTERS };
+export { DROP_REASONS, LATE_COUNTERS, VNI_COUNTERS };

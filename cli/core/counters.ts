@@ -41,6 +41,18 @@ export const DROP_REASONS = [
   ["tx_full", "egress list full for this burst"],
   ["bad_vnet_hdr", "virtio-net header does not fit the frame"],
   ["arena_full", "no room left this burst to segment a super-frame"],
+  ["self_vtep", "datagram from one of this host's own VTEP addresses"],
+  ["ecn_not_ect", "outer ECN CE over a Not-ECT inner packet (RFC 6040 §4.2)"],
+] as const;
+
+/** Counters the core keeps after the drop reasons, in its order (the block grows at its end). */
+export const LATE_COUNTERS = [
+  /** ICMP frag-needed / packet-too-big replies sent for over_mtu frames from local ports. */
+  "pmtu_icmp",
+  /** Replies that were due but the rate limit (or the burst's room) held back. */
+  "pmtu_icmp_limited",
+  /** Inner packets marked CE because the outer header arrived CE (RFC 6040 §4.2). */
+  "ecn_ce_marked",
 ] as const;
 
 export type DropReason = typeof DROP_REASONS[number][0];
@@ -52,7 +64,7 @@ export function verdictOf(reason: DropReason): number {
 
 export const LINK_COUNTERS = ["rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "drops"] as const;
 
-export type VniCounters = Record<typeof VNI_COUNTERS[number], number> & {
+export type VniCounters = Record<typeof VNI_COUNTERS[number] | typeof LATE_COUNTERS[number], number> & {
   dropped: Record<DropReason, number>;
 };
 export type LinkCounters = Record<typeof LINK_COUNTERS[number], number>;
@@ -63,6 +75,8 @@ export function readVniBlock(view: BigUint64Array, start: number): VniCounters {
   const dropped = {} as Record<DropReason, number>;
   DROP_REASONS.forEach(([name], i) => (dropped[name] = Number(view[start + VNI_COUNTERS.length + i])));
   out.dropped = dropped;
+  const late = start + VNI_COUNTERS.length + DROP_REASONS.length;
+  LATE_COUNTERS.forEach((name, i) => (out[name] = Number(view[late + i])));
   return out;
 }
 

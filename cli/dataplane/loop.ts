@@ -28,6 +28,7 @@ import {
   TX,
   TX_ENTRY_LEN,
   TX_HAS_VNET,
+  TX_INNER_DF,
   type WeftCore,
 } from "../core/core.ts";
 import { type DropReason, verdictOf } from "../core/counters.ts";
@@ -105,6 +106,8 @@ export class FrameLoop {
   /** sendmmsg of the TX list (with UDP GSO: one message per cut super-frame), one sender per
    *  source port; a TX entry's flow-hash port picks it. */
   private readonly udpOut: UdpSender[];
+  /** `df inherit`: each datagram's DF follows its inner packet (TX_INNER_DF). */
+  private readonly dfInherit: boolean;
   /** Senders with messages queued in this burst, flushed at its end. */
   private readonly queued: UdpSender[] = [];
   /** What every sender did, added up as it happens. */
@@ -144,7 +147,8 @@ export class FrameLoop {
     this.pfd = this.buildPoll();
     this.udpIn = new UdpReceiver(cfg.udpFd, BURST);
     const senders = cfg.senderFds?.length ? cfg.senderFds : [cfg.udpFd];
-    this.udpOut = senders.map((fd) => new UdpSender(fd, cfg.udpGso ?? false, this.sent));
+    this.udpOut = senders.map((fd) => new UdpSender(fd, cfg.udpGso ?? false, this.sent, cfg.family));
+    this.dfInherit = cfg.df === "inherit";
     if (cfg.vnetHdr) this.vnetTap = new VnetTap();
     for (let i = 0; i < BURST; i++) {
       this.slotPtr.push(core.slotData(i));
@@ -262,7 +266,9 @@ export class FrameLoop {
         const d = this.core.rxPtr + k * RX_DESC_LEN;
         const port = readSockaddrInto(names, this.udpIn.nameOffset(k), this.mem, d + RX.PEER);
         this.core.describe(k, this.slotPtr[k], this.udpIn.length(k), PORT_UNDERLAY, undefined, port, PLAIN);
-        this.mem.setUint16(d + RX.GSO_SIZE, this.udpIn.gsoSize(k), true);
+        this.mem.setUint16(d + RX.GSO_SIZE, this.udpIn.control(k), true);
+        // The outer ECN the core applies to the inner packet (RFC 6040 decapsulation).
+        this.mem.setUint8(d + RX.TOS, this.udpIn.tos);
       }
     }
     if (k === 0) return;
@@ -351,16 +357,19 @@ export class FrameLoop {
         const gso = mem.getUint16(e + TX.GSO_SIZE, true);
         const out = senders[mem.getUint16(e + TX.SRC_PORT, true) % senders.length];
         const peerOff = vtep * SOCKADDR_IN6_LEN; // the VTEP's sockaddr in this.peers
+        // RFC 6040: the outer ECN field the core chose (inner ECN, CE as ECT(0)); 0 for most traffic.
+        const tos = mem.getUint8(e + TX.TOS);
+        if (this.dfInherit) out.setDf((mem.getUint16(e + TX.FLAGS, true) & TX_INNER_DF) !== 0);
         // A burst that switched to one plain datagram (a ping, an ACK: the frames whose latency
         // counts) skips the batching: after an idle spell every line of code and memory a burst
         // touches is a cache miss.
         if (
           count === 1 &&
-          out.sendNow(this.memPtr + BigInt(ptr), len, gso, this.peers.ptr + BigInt(peerOff), this.saLen)
+          out.sendNow(this.memPtr + BigInt(ptr), len, gso, this.peers.ptr + BigInt(peerOff), this.saLen, tos)
         ) continue;
         if (out.pending === 0) queued.push(out);
         // add() stores the addresses into iovecs and msghdrs (setPtr): numbers there.
-        out.add(this.memBase + ptr, len, gso, this.peers.base + peerOff, this.saLen);
+        out.add(this.memBase + ptr, len, gso, this.peers.base + peerOff, this.saLen, tos);
         continue;
       }
       this.writeLocal(e, ptr, len, target);

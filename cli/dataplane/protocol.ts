@@ -5,7 +5,7 @@
 // `start`, the main thread writes 1 to the worker's eventfd for every message it posts, so a
 // worker blocked in poll() wakes and knows how many messages to wait for.
 
-import type { FdbEntry } from "../core/core.ts";
+import type { DfMode, FdbEntry } from "../core/core.ts";
 import type { LinkCounters, VniCounters } from "../core/counters.ts";
 
 export type DpOp =
@@ -43,6 +43,11 @@ export interface StartConfig {
   /** Sockets to send from, picked by the inner flow's hash (RFC 7348 §5 source ports); none:
    *  send from udpFd. They take UDP_SEGMENT when udpGso says the underlay socket does. */
   senderFds?: number[];
+  /** Outer DF as the kernel's VXLAN `df`; only "inherit" concerns the loop (the sockets were
+   *  opened with unset or set). Default unset. */
+  df?: DfMode;
+  /** This host's own VTEP addresses: datagrams from them are dropped (self_vtep), never learned. */
+  localAddresses?: string[];
 }
 
 export type ToWorker =

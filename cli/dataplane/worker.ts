@@ -33,6 +33,7 @@ class Dataplane {
 
   constructor(private readonly core: WeftCore, cfg: StartConfig) {
     core.setVxlanPort(cfg.vxlanPort);
+    for (const a of cfg.localAddresses ?? []) core.addLocalAddress(a);
     this.loop = new FrameLoop(core, cfg);
   }
 

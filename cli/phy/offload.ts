@@ -13,11 +13,19 @@
 import { check, EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE, ENOBUFS, errnoOf } from "../sys/errno.ts";
 import { getPtr, int, type Region, region, setPtr } from "../sys/mem.ts";
 import {
+  AF_INET,
   CMSG_SPACE_8,
   CMSGHDR_LEN,
   IOV_BASE,
   IOV_LEN,
   IOVEC_LEN,
+  IP_MTU_DISCOVER,
+  IP_PMTUDISC_DO,
+  IP_PMTUDISC_DONT,
+  IP_TOS,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPV6_TCLASS,
   libc,
   MMSGHDR_LEN,
   MSG_DONTWAIT,
@@ -56,8 +64,12 @@ const CMSG_LEN = 0;
 const CMSG_LEVEL = 8;
 const CMSG_TYPE = 12;
 const CMSG_DATA = CMSGHDR_LEN;
-/** Room for the UDP_GRO cmsg and a neighbour (the kernel adds others only when asked). */
+/** Room for the UDP_GRO cmsg and the IP_TOS / IPV6_TCLASS one (IP_RECVTOS, IPV6_RECVTCLASS). */
 const RX_CONTROL_LEN = 2 * CMSG_SPACE_8;
+/** Per message sent: [IP_TOS or IPV6_TCLASS cmsg][UDP_SEGMENT cmsg], either or both used. */
+const TX_CONTROL_LEN = 2 * CMSG_SPACE_8;
+const TX_TOS_CMSG = 0;
+const TX_GSO_CMSG = CMSG_SPACE_8;
 /** How long a full send buffer may hold up a burst before its rest is dropped. */
 const SEND_WAIT_MS = 20;
 
@@ -169,6 +181,10 @@ export class UdpSender {
   private readonly ctl: Region;
   /** Datagrams per queued message (1 unless it carries UDP_SEGMENT). */
   private readonly segs: Uint16Array;
+  /** Outer TOS / traffic class per queued message (0: none given, the socket's default). */
+  private readonly tos: Uint8Array;
+  /** Whether the socket sets DF now (IPv4; `df inherit` switches it per datagram). */
+  private df = false;
   private readonly capacity = UIO_MAXIOV;
   private readonly waitPfd = region(POLLFD_LEN);
   private queued = 0;
@@ -177,19 +193,33 @@ export class UdpSender {
    * `counters` may be shared by several senders (the frame loop's source-port sockets), so that
    * totals need no loop over them per burst.
    */
-  constructor(readonly fd: number, readonly gso: boolean, readonly counters: SendCounters = sendCounters()) {
+  /**
+   * `family` (AF_INET or AF_INET6) picks the TOS control message: IP_TOS or IPV6_TCLASS, both an
+   * int (ip_cmsg_send() takes an int or a byte, ip6_datagram_send_ctl() only an int).
+   */
+  constructor(
+    readonly fd: number,
+    readonly gso: boolean,
+    readonly counters: SendCounters = sendCounters(),
+    readonly family = AF_INET,
+  ) {
     this.vec = region(this.capacity * MMSGHDR_LEN);
     this.iov = region(this.capacity * IOVEC_LEN);
-    this.ctl = region(this.capacity * CMSG_SPACE_8);
+    this.ctl = region(this.capacity * TX_CONTROL_LEN);
     this.segs = new Uint16Array(this.capacity);
+    this.tos = new Uint8Array(this.capacity);
+    const v6 = family !== AF_INET;
     for (let i = 0; i < this.capacity; i++) {
-      const m = i * MMSGHDR_LEN, k = i * CMSG_SPACE_8;
+      const m = i * MMSGHDR_LEN, k = i * TX_CONTROL_LEN;
       setPtr(this.vec.view, m + MSG_IOV, this.iov.base + i * IOVEC_LEN);
       setPtr(this.vec.view, m + MSG_IOVLEN, 1);
+      setPtr(this.ctl.view, k + TX_TOS_CMSG + CMSG_LEN, CMSGHDR_LEN + 4);
+      this.ctl.view.setInt32(k + TX_TOS_CMSG + CMSG_LEVEL, v6 ? IPPROTO_IPV6 : IPPROTO_IP, true);
+      this.ctl.view.setInt32(k + TX_TOS_CMSG + CMSG_TYPE, v6 ? IPV6_TCLASS : IP_TOS, true);
       // cmsg_len is CMSG_LEN(sizeof(u16)): udp_cmsg_send() checks it exactly.
-      setPtr(this.ctl.view, k + CMSG_LEN, CMSGHDR_LEN + 2);
-      this.ctl.view.setInt32(k + CMSG_LEVEL, SOL_UDP, true);
-      this.ctl.view.setInt32(k + CMSG_TYPE, UDP_SEGMENT, true);
+      setPtr(this.ctl.view, k + TX_GSO_CMSG + CMSG_LEN, CMSGHDR_LEN + 2);
+      this.ctl.view.setInt32(k + TX_GSO_CMSG + CMSG_LEVEL, SOL_UDP, true);
+      this.ctl.view.setInt32(k + TX_GSO_CMSG + CMSG_TYPE, UDP_SEGMENT, true);
     }
     this.waitPfd.view.setInt32(PFD_FD, fd, true);
     this.waitPfd.view.setInt16(PFD_EVENTS, POLLOUT, true);
@@ -200,22 +230,43 @@ export class UdpSender {
   }
 
   /**
+   * DF on or off for what this socket sends next (IPv4; `df inherit`, where each datagram's inner
+   * packet decides). Linux has no per-datagram DF control message, so the socket option changes,
+   * after the messages queued under the old value are sent. No call when it already is so.
+   */
+  setDf(df: boolean): void {
+    if (df === this.df || this.family !== AF_INET) return;
+    if (this.queued > 0) this.flush();
+    c.setsockopt(this.fd, IPPROTO_IP, IP_MTU_DISCOVER, int(df ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT), 4);
+    this.df = df;
+  }
+
+  /**
    * Queues `len` bytes at `addr` for the sockaddr at `name` (`nameLen` bytes). With `gsoSize`
    * and len > gsoSize: datagrams of gsoSize bytes back to back, the last one shorter or equal.
    */
-  add(addr: number, len: number, gsoSize: number, name: number, nameLen: number): void {
+  add(addr: number, len: number, gsoSize: number, name: number, nameLen: number, tos = 0): void {
     if (gsoSize === 0 || len <= gsoSize) {
-      this.message(addr, len, name, nameLen, 0, 1);
+      this.message(addr, len, name, nameLen, 0, 1, tos);
     } else if (this.gso) {
-      this.message(addr, len, name, nameLen, gsoSize, Math.ceil(len / gsoSize));
+      this.message(addr, len, name, nameLen, gsoSize, Math.ceil(len / gsoSize), tos);
     } else {
       for (let off = 0; off < len; off += gsoSize) {
-        this.message(addr + off, Math.min(gsoSize, len - off), name, nameLen, 0, 1);
+        this.message(addr + off, Math.min(gsoSize, len - off), name, nameLen, 0, 1, tos);
       }
     }
   }
 
-  private message(addr: number, len: number, name: number, nameLen: number, gsoSize: number, segs: number) {
+  /** `tos`: the outer TOS / traffic class (RFC 6040 ECN from the core's TX entry); 0 sends none. */
+  private message(
+    addr: number,
+    len: number,
+    name: number,
+    nameLen: number,
+    gsoSize: number,
+    segs: number,
+    tos: number,
+  ) {
     if (this.queued === this.capacity) this.flush();
     const i = this.queued++;
     const v = this.vec.view, m = i * MMSGHDR_LEN;
@@ -223,15 +274,21 @@ export class UdpSender {
     setPtr(this.iov.view, i * IOVEC_LEN + IOV_LEN, len);
     setPtr(v, m + MSG_NAME, name);
     v.setUint32(m + MSG_NAMELEN, nameLen, true);
-    if (gsoSize !== 0) {
-      this.ctl.view.setUint16(i * CMSG_SPACE_8 + CMSG_DATA, gsoSize, true);
-      setPtr(v, m + MSG_CONTROL, this.ctl.base + i * CMSG_SPACE_8);
-      setPtr(v, m + MSG_CONTROLLEN, CMSG_SPACE_8);
+    // The two control messages sit side by side: TOS first, so either or both is one range.
+    const k = i * TX_CONTROL_LEN;
+    if (tos !== 0) this.ctl.view.setInt32(k + TX_TOS_CMSG + CMSG_DATA, tos, true);
+    if (gsoSize !== 0) this.ctl.view.setUint16(k + TX_GSO_CMSG + CMSG_DATA, gsoSize, true);
+    const from = tos !== 0 ? TX_TOS_CMSG : TX_GSO_CMSG;
+    const to = gsoSize !== 0 ? TX_GSO_CMSG + CMSG_SPACE_8 : TX_GSO_CMSG;
+    if (to > from) {
+      setPtr(v, m + MSG_CONTROL, this.ctl.base + k + from);
+      setPtr(v, m + MSG_CONTROLLEN, to - from);
     } else {
       setPtr(v, m + MSG_CONTROL, 0);
       setPtr(v, m + MSG_CONTROLLEN, 0);
     }
     this.segs[i] = segs;
+    this.tos[i] = tos;
   }
 
   /**
@@ -239,8 +296,9 @@ export class UdpSender {
    * (nothing sent, nothing counted) for a GSO entry (add() cuts or batches it) and when the socket
    * did not take it; add() and flush() then retry, wait or count the failure.
    */
-  sendNow(addr: bigint, len: number, gsoSize: number, name: bigint, nameLen: number): boolean {
-    if (gsoSize !== 0 && len > gsoSize) return false;
+  sendNow(addr: bigint, len: number, gsoSize: number, name: bigint, nameLen: number, tos = 0): boolean {
+    // A TOS needs a control message, which sendto() cannot carry: add() and flush() send it.
+    if ((gsoSize !== 0 && len > gsoSize) || tos !== 0) return false;
     if (c.sendto(this.fd, addr, BigInt(len), 0, name, nameLen) !== len) return false;
     this.counters.datagrams++;
     this.counters.syscalls++;
@@ -286,9 +344,10 @@ export class UdpSender {
     const iv = this.iov.view, o = i * IOVEC_LEN;
     const base = getPtr(iv, o + IOV_BASE);
     const len = iv.getUint32(o + IOV_LEN, true);
-    const size = this.ctl.view.getUint16(i * CMSG_SPACE_8 + CMSG_DATA, true);
-    setPtr(v, m + MSG_CONTROL, 0);
-    setPtr(v, m + MSG_CONTROLLEN, 0);
+    const size = this.ctl.view.getUint16(i * TX_CONTROL_LEN + TX_GSO_CMSG + CMSG_DATA, true);
+    // Keep the TOS control message, drop UDP_SEGMENT.
+    setPtr(v, m + MSG_CONTROL, this.tos[i] !== 0 ? this.ctl.base + i * TX_CONTROL_LEN : 0);
+    setPtr(v, m + MSG_CONTROLLEN, this.tos[i] !== 0 ? CMSG_SPACE_8 : 0);
     const k = this.counters;
     for (let off = 0; off < len;) {
       setPtr(iv, o + IOV_BASE, base + off);
@@ -376,22 +435,38 @@ export class UdpReceiver {
     return i * SOCKADDR_IN6_LEN;
   }
 
+  /** The outer TOS / traffic class of the message `control(i)` read last (0 when not reported). */
+  tos = 0;
+
   /** The UDP_GRO cmsg's segment size: the stride of the datagrams in message `i`; 0 if none. */
   gsoSize(i: number): number {
+    return this.control(i);
+  }
+
+  /**
+   * Reads message `i`'s control messages in one pass: returns the UDP_GRO segment size (0 if
+   * none) and leaves the IP_TOS byte (IPv4) or IPV6_TCLASS int (IPv6) in `tos` (0 if none). A
+   * GRO buffer has one TOS: the kernel's GRO never merges datagrams whose TOS differ
+   * (inet_gro_receive, ipv6_gro_receive).
+   */
+  control(i: number): number {
+    this.tos = 0;
     const len = this.vec.view.getUint32(i * MMSGHDR_LEN + MSG_CONTROLLEN, true);
     if (len < CMSGHDR_LEN) return 0;
     const v = this.ctl.view, base = i * RX_CONTROL_LEN;
+    let gso = 0;
     for (let off = 0; off + CMSGHDR_LEN <= len;) {
       const clen = v.getUint32(base + off + CMSG_LEN, true);
       if (clen < CMSGHDR_LEN) break;
-      if (
-        v.getInt32(base + off + CMSG_LEVEL, true) === SOL_UDP &&
-        v.getInt32(base + off + CMSG_TYPE, true) === UDP_GRO
-      ) {
-        return v.getInt32(base + off + CMSG_DATA, true);
+      const level = v.getInt32(base + off + CMSG_LEVEL, true);
+      const type = v.getInt32(base + off + CMSG_TYPE, true);
+      if (level === SOL_UDP && type === UDP_GRO) gso = v.getInt32(base + off + CMSG_DATA, true);
+      else if (level === IPPROTO_IP && type === IP_TOS) this.tos = v.getUint8(base + off + CMSG_DATA);
+      else if (level === IPPROTO_IPV6 && type === IPV6_TCLASS) {
+        this.tos = v.getInt32(base + off + CMSG_DATA, true) & 0xff;
       }
       off += (clen + 7) & ~7;
     }
-    return 0;
+    return gso;
   }
 }

@@ -3,12 +3,21 @@
 // unconnected because the kernel's VXLAN sends from flow-hashed source ports (RFC 7348 §5).
 
 import { formatEndpoint } from "../core/addr.ts";
+import { DF_DEFAULT, type DfMode } from "../core/core.ts";
 import { check, EADDRINUSE, EADDRNOTAVAIL, EPERM, errnoOf } from "../sys/errno.ts";
 import {
+  AF_INET,
   AF_INET6,
+  IP_MTU_DISCOVER,
+  IP_PMTUDISC_DO,
+  IP_PMTUDISC_DONT,
+  IP_RECVTOS,
+  IPPROTO_IP,
   IPPROTO_IPV6,
+  IPV6_RECVTCLASS,
   IPV6_V6ONLY,
   libc,
+  SO_NO_CHECK,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
   SO_SNDBUF,
@@ -41,6 +50,42 @@ export interface UdpOptions {
   gso?: boolean;
   /** Turn on UDP_GRO (receive offload); only for a reader that parses the UDP_GRO cmsg. */
   gro?: boolean;
+  /** Outer IPv4 DF (default DF_DEFAULT): as the kernel's VXLAN `df` (IFLA_VXLAN_DF). */
+  df?: DfMode;
+  /** A UDP checksum over IPv4 (default true, the kernel's `udpcsum`); false: zero (SO_NO_CHECK). */
+  udpCsum?: boolean;
+  /** Report each datagram's outer TOS / traffic class (IP_RECVTOS / IPV6_RECVTCLASS) for ECN. */
+  recvTos?: boolean;
+}
+
+/**
+ * Whether the kernel sets DF on datagrams of an IPv4 socket: IP_PMTUDISC_DO or _DONT. Left
+ * alone, a socket takes the host's default (ip_no_pmtu_disc = 0: DF set), unlike the kernel's
+ * own VXLAN. Over IPv6 DF does not exist; nothing to set. Returns false if the kernel refused.
+ */
+export function setDontFragment(fd: number, family: number, df: boolean): boolean {
+  if (family !== AF_INET) return true;
+  return libc().setsockopt(
+    fd,
+    IPPROTO_IP,
+    IP_MTU_DISCOVER,
+    int(df ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT),
+    4,
+  ) === 0;
+}
+
+/** Applies `df`, `udpCsum` and `recvTos` to a socket (the kernel's defaults when unset). */
+function wireOptions(fd: number, family: number, opts: UdpOptions): void {
+  const c = libc();
+  const where = "cannot set the outer header's options on the UDP socket";
+  check(setDontFragment(fd, family, (opts.df ?? DF_DEFAULT) === "set") ? 0 : -1, "setsockopt", where);
+  if (family === AF_INET && opts.udpCsum === false) {
+    check(c.setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, int(1), 4), "setsockopt", where);
+  }
+  if (opts.recvTos) {
+    const [level, opt] = family === AF_INET ? [IPPROTO_IP, IP_RECVTOS] : [IPPROTO_IPV6, IPV6_RECVTCLASS];
+    check(c.setsockopt(fd, level, opt, int(1), 4), "setsockopt", where);
+  }
 }
 
 /** SO_*BUFFORCE passes net.core.[rw]mem_max as root; without CAP_NET_ADMIN fall back, capped. */
@@ -81,6 +126,7 @@ export function openUdp(address: Uint8Array, port: number, opts: UdpOptions = {}
         "another VTEP (or the kernel's vxlan device) uses this port; pick another with --listen ADDR:PORT",
       [EADDRNOTAVAIL]: "the address is not configured on any interface of this namespace",
     });
+    wireOptions(fd, family, opts);
     const s: UdpSocket = { fd, family, address, port };
     if (opts.gso) s.gso = enableUdpGso(fd);
     if (opts.gro) s.gro = enableUdpGro(fd);
@@ -104,7 +150,9 @@ export function closeUdp(s: UdpSocket): void {
 export function openSenders(address: Uint8Array, count: number, opts: UdpOptions = {}): UdpSocket[] {
   const out: UdpSocket[] = [];
   try {
-    for (let i = 0; i < count; i++) out.push(openUdp(address, 0, { gso: opts.gso }));
+    for (let i = 0; i < count; i++) {
+      out.push(openUdp(address, 0, { gso: opts.gso, df: opts.df, udpCsum: opts.udpCsum }));
+    }
   } catch (e) {
     out.forEach(closeUdp);
     throw e;

@@ -63,6 +63,24 @@ export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
+/** setsockopt (int 1): send with a zero UDP checksum over IPv4 (the kernel's VXLAN `noudpcsum`). */
+export const SO_NO_CHECK = 11;
+// <linux/in.h>, <linux/in6.h>: the outer header's TOS, traffic class and DF (RFC 6040, item 6/7).
+export const IPPROTO_IP = 0;
+/** cmsg (int) on send: this datagram's TOS byte; on receive (u8, with IP_RECVTOS) the one it came with. */
+export const IP_TOS = 1;
+/** setsockopt (int): IP_PMTUDISC_*, whether the kernel sets DF on what the socket sends. */
+export const IP_MTU_DISCOVER = 10;
+/** setsockopt (int 1): report each datagram's TOS byte as an IP_TOS cmsg. */
+export const IP_RECVTOS = 13;
+/** Never set DF (fragment if needed): the kernel's VXLAN `df unset`. */
+export const IP_PMTUDISC_DONT = 0;
+/** Always set DF; refuse (EMSGSIZE) a datagram above the path MTU the kernel knows: `df set`. */
+export const IP_PMTUDISC_DO = 2;
+/** setsockopt (int 1): report each datagram's traffic class as an IPV6_TCLASS cmsg (int). */
+export const IPV6_RECVTCLASS = 66;
+/** cmsg (int): the traffic class of this datagram (send) or of the one received. */
+export const IPV6_TCLASS = 67;
 export const MSG_DONTWAIT = 0x40;
 /** msg_flags: the datagram was longer than the buffer; the rest is gone. */
 export const MSG_TRUNC = 0x20;

@@ -1,6 +1,6 @@
 // wire/ipv4.ts: the one shape check, fragments, and the outer header the tunnel emits.
 import { checksum } from "../../assembly/wire/checksum";
-import { IPPROTO_UDP, IPV4_HEADER_LEN, check, emitIpv4, headerLen, isFragment, proto, totalLen } from "../../assembly/wire/ipv4";
+import { IPPROTO_UDP, IPV4_HEADER_LEN, check, dontFragment, emitIpv4, headerLen, isFragment, proto, setCe, totalLen, tos } from "../../assembly/wire/ipv4";
 import { hex, put, refFold, refSum } from "./support/bytes";
 
 // inner.pcap frame 17: ICMP echo request 10.0.0.1 → 10.0.0.2, id 0x6684, DF, TTL 64, 84 bytes.
@@ -90,5 +90,30 @@ describe("ipv4", () => {
     expect(hex(p, 24)).toBe("45 00 00 86 83 33 40 00 40 11 2b 0c c6 12 00 01 c6 12 00 02 a5 a5 a5 a5");
     expect(refFold(refSum(p, IPV4_HEADER_LEN))).toBe(0xffff, "the header with its checksum sums to 0xffff");
     expect(check(p, 134)).toBe(true, "and passes its own shape check");
+  });
+
+  test("emitIpv4(…, tos 0, df false) writes the kernel's own outer header of outer.pcap frame 17 byte for byte", () => {
+    // The kernel's VXLAN defaults (`df unset`, `tos 0`): DF clear, so the checksum is 6b 0c.
+    let p = memory.data(24);
+    memory.fill(p, 0xa5, 24);
+    emitIpv4(p, 114, IPPROTO_UDP, 64, 0x8333, bswap<u32>(0xc6120001), bswap<u32>(0xc6120002), 0, false);
+    expect(hex(p, 24)).toBe("45 00 00 86 83 33 00 00 40 11 6b 0c c6 12 00 01 c6 12 00 02 a5 a5 a5 a5");
+    expect(dontFragment(p)).toBe(false);
+    emitIpv4(p, 114, IPPROTO_UDP, 64, 0x8333, bswap<u32>(0xc6120001), bswap<u32>(0xc6120002), 0x02, false);
+    expect(tos(p)).toBe(0x02, "ECT(0) outside for an ECT(0) inner packet (RFC 6040)");
+    expect(refFold(refSum(p, IPV4_HEADER_LEN))).toBe(0xffff);
+  });
+
+  test("setCe() marks CE and patches the checksum as a full recompute would (RFC 1624)", () => {
+    let p = realPacket();
+    put(p + 1, "02"); // ECT(0); the checksum is now stale: recompute it as the sender would
+    put(p + 10, "00 00");
+    let c = checksum(p, IPV4_HEADER_LEN);
+    store<u16>(p + 10, bswap<u16>(c));
+    setCe(p);
+    expect(tos(p)).toBe(0x03);
+    expect(refFold(refSum(p, IPV4_HEADER_LEN))).toBe(0xffff, "the patched header still sums to 0xffff");
+    setCe(p);
+    expect(refFold(refSum(p, IPV4_HEADER_LEN))).toBe(0xffff, "CE twice changes nothing");
   });
 });

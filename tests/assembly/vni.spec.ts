@@ -94,6 +94,20 @@ describe("vni", () => {
     expect(slotOf(0)).toBe(-1, "after a VNI was removed");
   });
 
+  test("VNI 0 is a VNI: once added it has a slot, and removing it frees the slot again", () => {
+    // RFC 7348 reserves no VNI and the kernel takes `id 0`; a free record is marked by a flag,
+    // not by the value 0.
+    fresh(2);
+    addVni(42, 1450, 0, 300, 0);
+    let s = addVni(0, 1450, 0, 300, 3);
+    expect(s).toBe(1);
+    expect(slotOf(0)).toBe(1);
+    expect(flagsOf(1)).toBe(3, "the in-use mark never shows in flagsOf()");
+    clearVni(1);
+    expect(slotOf(0)).toBe(-1);
+    expect(addVni(7, 1450, 0, 300, 0)).toBe(1, "the freed slot is reused");
+  });
+
   test("addPort() is a set: a duplicate succeeds once and is stored once", () => {
     fresh(2);
     let s = addVni(42, 1450, 0, 300, 0);

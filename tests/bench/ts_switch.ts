@@ -24,7 +24,7 @@
 // descriptors are counted as bad_descriptor); the ARP/ND neighbour table (suppression looks at
 // the EtherType and finds no neighbour, as with an empty table, so requests are flooded).
 
-import { DROP_REASONS, LINK_COUNTERS, VNI_COUNTERS } from "../../cli/core/counters.ts";
+import { DROP_REASONS, LATE_COUNTERS, LINK_COUNTERS, VNI_COUNTERS } from "../../cli/core/counters.ts";
 import type { LinkCounters, VniCounters } from "../../cli/core/counters.ts";
 import { parseIp, parseMac } from "../../cli/core/addr.ts";
 import {
@@ -43,7 +43,7 @@ export const HEADROOM = 128;
 export const TAILROOM = 64;
 // Descriptor and TX-entry fields (pipeline/burst.ts); the lengths come from the binding.
 const RX_FLAGS = 14, RX_PEER = 16, RX_GSO_SIZE = 32;
-const TX_GSO_SIZE = 16, TX_VNET = 20;
+const TX_GSO_SIZE = 16, TX_FLAGS = 18, TX_VNET = 20, TX_TOS = 30, TX_INNER_DF = 2;
 const STATIC = 0x80000000;
 const FROM_REMOTE = 0xffffffff;
 const FORWARDED = 0;
@@ -65,7 +65,8 @@ const TX_BYTES = at("tx_bytes"), ENCAP = at("encap"), DECAP = at("decap"), FLOOD
 const FDB_HIT = at("fdb_hit"), FDB_MISS = at("fdb_miss"), FDB_LEARN = at("fdb_learn");
 const FDB_MOVE = at("fdb_move"), FDB_LEARN_LIMIT = at("fdb_learn_limit");
 const VTEP_LEARN_FULL = at("vtep_learn_full"), DROPS = at("drops"), DROP_BASE = VNI_COUNTERS.length;
-const BLOCK = DROP_BASE + DROP_REASONS.length;
+// The core's late counters (PMTU replies, ECN marks) follow; this reference never bumps them.
+const BLOCK = DROP_BASE + DROP_REASONS.length + LATE_COUNTERS.length;
 const LINK = LINK_COUNTERS.length;
 const L_RX_FRAMES = 0, L_RX_BYTES = 1, L_TX_FRAMES = 2, L_TX_BYTES = 3, L_DROPS = 4;
 const DROP_BAD_DESCRIPTOR = 0, DROP_RUNT = 1, DROP_OVER_MTU = 2, DROP_VXLAN_RUNT = 3;
@@ -256,6 +257,8 @@ export class TsSwitch {
       rxIndex: this.u16[(t + 3) * 2 + 1],
       gsoSize: this.u16[(t << 1) + (TX_GSO_SIZE >> 1)],
       vnet: (t << 2) + TX_VNET,
+      tos: this.bytes[(t << 2) + TX_TOS],
+      innerDf: (this.u16[(t << 1) + (TX_FLAGS >> 1)] & TX_INNER_DF) !== 0,
     };
   }
 
@@ -342,6 +345,8 @@ export class TsSwitch {
     VNI_COUNTERS.forEach((name, i) => (out[name] = this.counters64[start + i]));
     out.dropped = {} as VniCounters["dropped"];
     DROP_REASONS.forEach(([name], i) => (out.dropped[name] = this.counters64[start + DROP_BASE + i]));
+    const late = start + DROP_BASE + DROP_REASONS.length;
+    LATE_COUNTERS.forEach((name, i) => (out[name] = this.counters64[late + i]));
     return out;
   }
 
@@ -617,7 +622,7 @@ export class TsSwitch {
     return e;
   }
 
-  private emitTx(ptr: number, len: number, target: number, sport: number, index: number): boolean {
+  private emitTx(ptr: number, len: number, target: number, sport: number, index: number, outer = 0): boolean {
     if (this.txCount >= this.txMax) return false;
     const t = (this.txPtr + this.txCount * TX_ENTRY_LEN) >> 2;
     const u32 = this.u32;
@@ -629,6 +634,12 @@ export class TsSwitch {
     u32[t + (TX_VNET >> 2)] = 0; // no virtio_net_hdr: 10 zero bytes
     u32[t + (TX_VNET >> 2) + 1] = 0;
     this.u16[(t << 1) + ((TX_VNET + 8) >> 1)] = 0;
+    if (outer !== 0) {
+      this.u16[(t << 1) + (TX_FLAGS >> 1)] = outer & 0x100 ? TX_INNER_DF : 0;
+      this.bytes[(t << 2) + TX_TOS] = outer & 0xff; // the TOS byte; its neighbour is padding
+    } else {
+      this.bytes[(t << 2) + TX_TOS] = 0;
+    }
     this.txCount++;
     return true;
   }
@@ -662,7 +673,10 @@ export class TsSwitch {
   ): number {
     const p = this.encapsulate(v, frame);
     const sport = this.sourcePort(this.flowHash(frame, len));
-    if (!this.emitTx(p, len + VXLAN_HEADER_LEN, target, sport, index)) return this.drop(slot, DROP_TX_FULL);
+    const outer = this.encapInfo(frame, len);
+    if (!this.emitTx(p, len + VXLAN_HEADER_LEN, target, sport, index, outer)) {
+      return this.drop(slot, DROP_TX_FULL);
+    }
     this.countRemoteTx(blk, target, len);
     return FORWARDED;
   }
@@ -696,9 +710,10 @@ export class TsSwitch {
       const p = this.encapsulate(v, frame);
       const sport = this.sourcePort(this.flowHash(frame, len));
       const dlen = len + VXLAN_HEADER_LEN;
+      const outer = this.encapInfo(frame, len);
       for (let i = 0; i < remotes; i++) {
         const vtep = v.flood[i];
-        if (!this.emitTx(p, dlen, TARGET_REMOTE | vtep, sport, index)) {
+        if (!this.emitTx(p, dlen, TARGET_REMOTE | vtep, sport, index, outer)) {
           lost++;
           continue;
         }
@@ -717,6 +732,30 @@ export class TsSwitch {
     if (sent === 0) return this.drop(slot, lost !== 0 ? DROP_TX_FULL : DROP_NO_RECIPIENT);
     if (lost !== 0) c[blk + DROP_BASE + DROP_TX_FULL] += lost;
     return FORWARDED;
+  }
+
+  /** pipeline/ecn.ts encapInfo: outer TOS (inner ECN, CE as ECT(0)) | 0x100 when DF is inherited. */
+  private encapInfo(frame: number, len: number): number {
+    const b = this.bytes, dv = this.dv;
+    const l3 = this.l3Offset(frame, len);
+    if (l3 === 0) return 0;
+    const type = dv.getUint16(frame + l3 - 2);
+    const ip = frame + l3, room = len - l3;
+    let ecn: number, df: number;
+    if (type === ETHERTYPE_IPV4 && room >= 20 && (b[ip] >> 4) === 4) {
+      const ihl = (b[ip] & 0xf) << 2, total = dv.getUint16(ip + 2);
+      if (ihl < 20 || total < ihl || total > room) return 0;
+      ecn = b[ip + 1] & 3;
+      df = dv.getUint16(ip + 6) & 0x4000 ? 0x100 : 0;
+    } else if (
+      type === ETHERTYPE_IPV6 && room >= 40 && (b[ip] >> 4) === 6 && 40 + dv.getUint16(ip + 4) <= room
+    ) {
+      ecn = (dv.getUint16(ip) >> 4) & 3;
+      df = 0x100;
+    } else {
+      return 0;
+    }
+    return (ecn === 3 ? 2 : ecn) | df;
   }
 
   // ── flow hash (pipeline/flowhash.ts), bit for bit ─────────────────────────────────────────

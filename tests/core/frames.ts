@@ -102,3 +102,103 @@ export function tcpSuper(
   vv.setUint16(8, 16, true);
   return { frame: f, vnet, l4, hdr };
 }
+
+// ── IP, ARP and ND frames (RFC 6040 ECN, path MTU, announcements) ───────────────────────────
+
+/** An untagged IPv4 frame: ICMP echo (protocol 1) by default, `size` bytes of IP in all. */
+export function ipv4Frame(
+  o: {
+    src?: string;
+    dst?: string;
+    smac?: string;
+    dmac?: string;
+    tos?: number;
+    df?: boolean;
+    proto?: number;
+    size?: number;
+    ttl?: number;
+    icmpType?: number;
+  } = {},
+): Uint8Array {
+  const size = o.size ?? 84;
+  const f = eth(o.dmac ?? "02:42:0a:00:00:02", o.smac ?? "02:42:0a:00:00:01", 0x0800, 14 + size);
+  const v = new DataView(f.buffer);
+  f.set([0x45, o.tos ?? 0], 14);
+  v.setUint16(16, size);
+  v.setUint16(18, 0x1234);
+  v.setUint16(20, o.df ?? true ? 0x4000 : 0);
+  f[22] = o.ttl ?? 64;
+  f[23] = o.proto ?? 1;
+  v.setUint16(24, 0);
+  f.set(parseIp(o.src ?? "10.0.0.1").subarray(12), 26);
+  f.set(parseIp(o.dst ?? "10.0.0.2").subarray(12), 30);
+  v.setUint16(24, 0xffff - onesSum(f.subarray(14, 34)));
+  if ((o.proto ?? 1) === 1) {
+    f[34] = o.icmpType ?? 8;
+    f[35] = 0;
+    v.setUint16(36, 0);
+    v.setUint16(36, 0xffff - onesSum(f.subarray(34)));
+  }
+  return f;
+}
+
+/** An untagged IPv6 frame with `payload` bytes after the fixed header (next header 17 by default). */
+export function ipv6Frame(
+  o: {
+    src?: string;
+    dst?: string;
+    smac?: string;
+    dmac?: string;
+    tc?: number;
+    next?: number;
+    payload?: number;
+    hops?: number;
+  } = {},
+): Uint8Array {
+  const payload = o.payload ?? 64;
+  const f = eth(o.dmac ?? "02:42:0a:00:00:02", o.smac ?? "02:42:0a:00:00:01", 0x86dd, 14 + 40 + payload);
+  const v = new DataView(f.buffer);
+  v.setUint32(14, (6 << 28) | ((o.tc ?? 0) << 20));
+  v.setUint16(18, payload);
+  f[20] = o.next ?? 17;
+  f[21] = o.hops ?? 64;
+  f.set(parseIp(o.src ?? "fd00::1"), 22);
+  f.set(parseIp(o.dst ?? "fd00::2"), 38);
+  return f;
+}
+
+/** An ARP frame (RFC 826) over Ethernet, broadcast unless `dmac` says otherwise. */
+export function arpFrame(
+  op: number,
+  sha: string,
+  spa: string,
+  tha: string,
+  tpa: string,
+  dmac = "ff:ff:ff:ff:ff:ff",
+): Uint8Array {
+  const f = eth(dmac, sha, 0x0806, 42);
+  f.set([0, 1, 8, 0, 6, 4, 0, op], 14);
+  f.set(parseMac(sha), 22);
+  f.set(parseIp(spa).subarray(12), 28);
+  f.set(parseMac(tha), 32);
+  f.set(parseIp(tpa).subarray(12), 38);
+  return f;
+}
+
+/** A neighbour advertisement (RFC 4861 §4.4) for `target` with flags (R 0x80, S 0x40, O 0x20). */
+export function naFrame(smac: string, src: string, dst: string, target: string, flags: number): Uint8Array {
+  const dmac = dst === "ff02::1" ? "33:33:00:00:00:01" : "02:42:0a:00:00:02";
+  const f = ipv6Frame({ smac, dmac, src, dst, next: 58, payload: 32, hops: 255 });
+  const icmp = 54;
+  f.fill(0, icmp);
+  f[icmp] = 136;
+  f[icmp + 4] = flags;
+  f.set(parseIp(target), icmp + 8);
+  f.set([2, 1, ...parseMac(smac)], icmp + 24);
+  const pseudo = new Uint8Array(40);
+  pseudo.set(f.subarray(22, 54).subarray(0, 32));
+  new DataView(pseudo.buffer).setUint32(32, 32);
+  pseudo[39] = 58;
+  new DataView(f.buffer).setUint16(icmp + 2, 0xffff - onesSum(f.subarray(icmp), onesSum(pseudo)));
+  return f;
+}

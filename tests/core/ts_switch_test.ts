@@ -30,8 +30,10 @@ async function pair(config: Partial<CoreConfig> = {}, learnMax?: number): Promis
   const p = { core: await loadCore(full), ts: new TsSwitch(full) };
   for (const sw of [p.core, p.ts]) {
     configure(sw);
-    if (learnMax !== undefined) sw.addVni(VNI, { mtu: 1500, learnMax });
-    sw.addVni(OTHER_VNI, { learning: false });
+    // PMTU replies are built in a region outside the frame slots, which the reference does not
+    // model (tests/core/kernel_wire_test.ts covers them); the reference ignores `pmtu`.
+    sw.addVni(VNI, { mtu: 1500, learnMax, pmtu: false });
+    sw.addVni(OTHER_VNI, { learning: false, pmtu: false });
     sw.attachPort(2, OTHER_VNI);
     for (let k = 0; k < 16; k++) sw.addStatic(VNI, workMac(1, k), { vtep: k % 8 });
     sw.addStatic(VNI, workMac(2, 0), { port: 1 });

@@ -18,6 +18,38 @@ import { parseIp } from "../../cli/core/addr.ts";
 import { PcapWriter } from "../../cli/pcap/pcap.ts";
 
 Deno.test({
+  name: "outer TOS: an IP_TOS cmsg beside UDP_SEGMENT reaches every datagram, and IP_RECVTOS reads it back",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const lab = new Lab();
+    try {
+      const { a, b, A, B } = await underlay(lab);
+      const recv = spawnPeer(lab, b, ["recv", `listen=${B}:5002`, "gro=0", "tos=1", "ms=8000", "expect=11"]);
+      await boundUdp(b, 5002);
+      // ECT(0), as the core asks for an ECT(0) inner flow (RFC 6040): one GSO message, one plain.
+      const s = await peer(lab, a, [
+        "send",
+        `from=${A}:4002`,
+        `to=${B}:5002`,
+        "entries=1000x10,500x1",
+        "gso=1",
+        "tos=2",
+      ]);
+      assert.deepEqual(
+        [s.datagrams, s.syscalls, s.errors, s.gsoFallbacks],
+        [11, 1, 0, 0],
+        "one sendmmsg, no fallback",
+      );
+      const p = await finished(recv);
+      assert.deepEqual(p.msgs.map((m: any) => m.tos), Array(11).fill(2), "every datagram left with TOS 0x02");
+    } finally {
+      await lab.close();
+    }
+  },
+});
+
+Deno.test({
   name: "UDP GSO: a sendmmsg of UDP_SEGMENT messages arrives as N datagrams, or as one UDP_GRO buffer each",
   sanitizeOps: false,
   sanitizeResources: false,

@@ -1,7 +1,7 @@
 // The in-namespace half of the offload tests: run with `ip netns exec NS deno run -A peer.ts MODE
 // key=value…`, prints one JSON line on stdout. Every loop is bounded by `ms`.
-//   recv     listen=ADDR:PORT gro=0|1 ms=N [expect=N] [quiet=1]
-//   send     from=ADDR:PORT to=ADDR:PORT entries=SIZExCOUNT,… gso=0|1   (one sendmmsg for all)
+//   recv     listen=ADDR:PORT gro=0|1 ms=N [expect=N] [quiet=1] [tos=1: report each message's TOS]
+//   send     from=ADDR:PORT to=ADDR:PORT entries=SIZExCOUNT,… gso=0|1 [tos=N]   (one sendmmsg for all)
 //   bench    from=ADDR:PORT to=ADDR:PORT size=S gso=0|1 ms=N
 //   relay    a=TAP b=TAP nsa=NS nsb=NS ms=N dump=FILE   (two IFF_VNET_HDR TAPs, bytes passed through)
 //   tapwrite tap=TAP n=N                                  (writev vs in-place write to a TAP)
@@ -42,13 +42,13 @@ const SLOT = 128 * 1024;
 if (mode === "recv") {
   const ep = parseEndpoint(arg.listen, 4789);
   const gro = arg.gro === "1";
-  const s = openUdp(ep.address, ep.port, { gro });
+  const s = openUdp(ep.address, ep.port, { gro, recvTos: arg.tos === "1" });
   if (gro && !s.gro) throw new Error("UDP_GRO refused");
   const N = 64;
   const mem = buffer(N * SLOT);
   const rx = new UdpReceiver(s.fd, N);
   for (let i = 0; i < N; i++) rx.setBuffer(i, mem.base + i * SLOT, 65536);
-  const msgs: { len: number; gso: number; trunc: boolean; first: number }[] = [];
+  const msgs: { len: number; gso: number; trunc: boolean; first: number; tos: number }[] = [];
   let datagrams = 0, messages = 0, bytes = 0, truncated = 0, syscalls = 0;
   const expect = Number(arg.expect ?? Infinity);
   const deadline = performance.now() + Number(arg.ms ?? 2000);
@@ -63,7 +63,9 @@ if (mode === "recv") {
       bytes += len;
       datagrams += gso ? Math.ceil(len / gso) : 1;
       if (rx.truncated(i)) truncated++;
-      if (arg.quiet !== "1") msgs.push({ len, gso, trunc: rx.truncated(i), first: mem.bytes[i * SLOT] });
+      if (arg.quiet !== "1") {
+        msgs.push({ len, gso, trunc: rx.truncated(i), first: mem.bytes[i * SLOT], tos: rx.tos });
+      }
     }
   }
   out({
@@ -92,7 +94,14 @@ if (mode === "recv") {
     arg.entries.split(",").forEach((e, j) => {
       const [size, count] = e.split("x").map(Number);
       for (let k = 0; k < count; k++) mem.bytes[off + k * size] = j * 16 + k;
-      tx.add(mem.base + off, size * count, count > 1 ? size : 0, nameBuf.base, name.length);
+      tx.add(
+        mem.base + off,
+        size * count,
+        count > 1 ? size : 0,
+        nameBuf.base,
+        name.length,
+        Number(arg.tos ?? 0),
+      );
       off += size * count;
     });
     tx.flush();

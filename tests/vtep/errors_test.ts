@@ -33,7 +33,13 @@ Deno.test({
       };
 
       const cases: [string, string[], RegExp][] = [
-        ["VNI 0", ["--vni", "0", "--tap", tap, "--listen", "198.18.0.1"], /--vni "0".*1\.\.16777215/],
+        // A VTEP never lists itself: the copy it sent itself would move local MACs to "remote self".
+        [
+          "itself as a peer",
+          [...base, "--peer", "198.18.0.1:4789"],
+          /--peer 198\.18\.0\.1:4789 is this VTEP's own --listen address/,
+        ],
+        ["bad --df", [...base, "--df", "sometimes"], /invalid --df "sometimes"/],
         ["VNI 2^24", ["--vni", "16777216", "--tap", tap, "--listen", "198.18.0.1"], /--vni "16777216"/],
         ["VNI not a number", ["--vni", "forty", "--tap", tap, "--listen", "198.18.0.1"], /--vni "forty"/],
         [

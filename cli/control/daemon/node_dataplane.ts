@@ -7,7 +7,7 @@ import { closeUdp, openSenders, openUdp, type UdpSocket } from "../../phy/udp.ts
 
 /** Source ports the inner flow hash spreads tunnelled flows over (RFC 7348 §5). */
 const SOURCE_PORTS = 16;
-import { parseIp } from "../../core/addr.ts";
+import { formatIp, parseIp } from "../../core/addr.ts";
 import { Dataplane } from "../../dataplane/dataplane.ts";
 import type { DpOp, FdbReply, StatsReply } from "../../dataplane/protocol.ts";
 
@@ -43,6 +43,10 @@ export class NodeDataplane {
   /** Serialises reconciliations. */
   private chain: Promise<unknown> = Promise.resolve();
   private dataPort = 4789;
+  /** This node's VTEP address (formatIp form), never programmed as a peer of itself. */
+  private ownAddress?: string;
+  /** "VNI addr" pairs already logged as skipped, so a reconcile loop logs each once. */
+  private readonly skippedSelf = new Set<string>();
   log: (m: string) => void = (m) => console.error(m);
 
   get running(): boolean {
@@ -52,7 +56,9 @@ export class NodeDataplane {
   async start(addr: string, port: number): Promise<void> {
     if (this.dp) return;
     this.dataPort = port;
-    const udp = openUdp(parseIp(addr), port, { gso: this.offload, gro: this.offload });
+    this.ownAddress = formatIp(parseIp(addr));
+    // The kernel's defaults on the wire: DF 0, a UDP checksum; the outer ECN read for RFC 6040.
+    const udp = openUdp(parseIp(addr), port, { gso: this.offload, gro: this.offload, recvTos: true });
     let senders: UdpSocket[] = [];
     try {
       senders = openSenders(parseIp(addr), SOURCE_PORTS, { gso: this.offload });
@@ -64,6 +70,7 @@ export class NodeDataplane {
         udpGso: udp.gso,
         udpGro: udp.gro,
         senderFds: senders.map((s) => s.fd),
+        localAddresses: [this.ownAddress],
       });
     } catch (e) {
       closeUdp(udp);
@@ -125,10 +132,22 @@ export class NodeDataplane {
       this.vnis.set(vni, p);
     }
     const port = this.dataPort;
-    const wantFloods = new Set(want.floods);
+    // A VTEP never lists itself (a stale record, a node re-joining from another address): the
+    // copy sent to itself would move local MACs to "remote self" and black-hole their replies.
+    const self = (addr: string) => {
+      if (formatIp(parseIp(addr)) !== this.ownAddress) return false;
+      const key = `${vni} ${addr}`;
+      if (!this.skippedSelf.has(key)) {
+        this.skippedSelf.add(key);
+        this.log(`VNI ${vni}: not adding ${addr} as a peer: it is this node's own VTEP address`);
+      }
+      return true;
+    };
+    const wantFloods = new Set(want.floods.filter((a) => !self(a)));
     for (const addr of p.floods) if (!wantFloods.has(addr)) ops.push({ op: "flood.remove", vni, addr, port });
-    const wantRemotes = new Map(want.remotes.map((r) => [r.mac, r]));
-    const same = (a?: RemoteEndpoint, b?: RemoteEndpoint) => a && b && a.ip === b.ip && a.ip6 === b.ip6 && a.addr === b.addr;
+    const wantRemotes = new Map(want.remotes.filter((r) => !self(r.addr)).map((r) => [r.mac, r]));
+    const same = (a?: RemoteEndpoint, b?: RemoteEndpoint) =>
+      a && b && a.ip === b.ip && a.ip6 === b.ip6 && a.addr === b.addr;
     for (const [mac, r] of p.remotes) {
       if (!same(wantRemotes.get(mac), r)) ops.push({ op: "remote.remove", vni, mac, ip: r.ip, ip6: r.ip6 });
     }
