@@ -19,9 +19,11 @@ export const REGION_NAMES = [
   "port table",
   "vtep records",
   "vtep index",
+  "vtep local addresses",
   "neighbour table",
   "fdb",
   "arena",
+  "pmtu replies",
   "fdb dump",
 ] as const;
 export type RegionName = typeof REGION_NAMES[number];
@@ -101,8 +103,9 @@ export function countersOnlyRise(
 /** Bytes of the args region the data path uses as scratch (suppress.ts: 128.., burst.ts: 192..202). */
 const ARGS_SCRATCH = 128;
 const RX_DESCRIPTOR = 48, TX_ENTRY = 32;
-/** Regions the data path updates in place: learning (FDB, a learned VTEP, a VNI's learn count). */
-const TABLES_WRITTEN: string[] = ["vni records", "vtep records", "vtep index", "fdb", "arena"];
+/** Regions the data path updates in place: learning (FDB, a learned VTEP, a VNI's learn count),
+ *  cut super-frames (arena) and ICMP replies to over-MTU frames (pmtu replies, pipeline/pmtu.ts). */
+const TABLES_WRITTEN: string[] = ["vni records", "vtep records", "vtep index", "fdb", "arena", "pmtu replies"];
 
 /**
  * Checks every byte one `process(count)` call changed between `before` and the core's memory now,
@@ -113,7 +116,7 @@ const TABLES_WRITTEN: string[] = ["vni records", "vtep records", "vtep index", "
  *  - slots: only inside `window(slot)` = [lo, hi) relative to the slot's start;
  *  - counters: anywhere, but no u64 falls;
  *  - the learning tables and the arena: anywhere;
- *  - everything else (VNI ports, flood lists, port table, neighbour table, FDB dump region, the
+ *  - everything else (VNI ports, flood lists, port table, local addresses, neighbour table, FDB dump, the
  *    static data below the first region, the gaps, the memory past the last one): never.
  */
 export function writeViolation(
