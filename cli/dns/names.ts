@@ -1,0 +1,115 @@
+// The names the embedded DNS server owns: every endpoint of the control plane's snapshot gives
+// its container's name and its --network-alias names on its network. Rebuilt whole on every
+// snapshot (a snapshot is the truth; there are no deltas to miss), so a removed container stops
+// resolving as soon as its node receives the snapshot without it.
+//
+// Scope follows Docker's user-defined networks: a container resolves a name only on the networks
+// it shares with its owner; the same name on two shared networks, or one alias on several
+// containers, answers every address (Docker answers all of them, in random order).
+
+/** What the table needs of an endpoint record (cli/control/cluster/types.ts EndpointRecord). */
+export interface NamedEndpoint {
+  /** Network id. */
+  network: string;
+  /** Container name. */
+  container: string;
+  /** --network-alias names (absent on records from before aliases existed). */
+  aliases?: string[];
+  /** IPv4 address. */
+  ip: string;
+  /** IPv6 address, on networks with one. */
+  ipv6?: string;
+}
+
+/** Addresses of one name, by record type. */
+export interface Addresses {
+  a: string[];
+  aaaa: string[];
+}
+
+/** A DNS name as a table key: case-insensitive (RFC 4343), the root's trailing dot dropped. */
+export function canonical(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/**
+ * Hostnames Docker accepts as --network-alias, and DNS can carry: labels of letters, digits,
+ * "_" and "-", 1–63 characters each, dot-separated, at most 253 in all (RFC 1035 §2.3.4).
+ */
+export function validAlias(name: string): boolean {
+  return name.length <= 253 &&
+    /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*$/.test(name);
+}
+
+/** The last label of the reverse name for an IPv4 address (RFC 1035 §3.5). */
+function reverseV4(ip: string): string {
+  return `${ip.split(".").reverse().join(".")}.in-addr.arpa`;
+}
+
+/** ip6.arpa name of an IPv6 address (RFC 3596 §2.5): nibbles, least significant first. */
+function reverseV6(ip: string): string | undefined {
+  const halves = ip.split("::");
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(":") : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+  const groups = [...head, ...Array(Math.max(fill, 0)).fill("0"), ...tail];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
+  const hex = groups.map((g) => g.padStart(4, "0")).join("").toLowerCase();
+  return `${[...hex].reverse().join(".")}.ip6.arpa`;
+}
+
+export class NameTable {
+  /** network id → canonical name → addresses */
+  private readonly names = new Map<string, Map<string, Addresses>>();
+  /** network id → reverse name → container name */
+  private readonly ptr = new Map<string, Map<string, string>>();
+
+  /** The table of a snapshot's endpoints. */
+  static from(endpoints: Iterable<NamedEndpoint>): NameTable {
+    const t = new NameTable();
+    for (const e of endpoints) t.add(e);
+    return t;
+  }
+
+  private add(e: NamedEndpoint): void {
+    let net = this.names.get(e.network);
+    if (!net) this.names.set(e.network, net = new Map());
+    for (const n of new Set([e.container, ...(e.aliases ?? [])].map(canonical))) {
+      if (!n) continue;
+      let addrs = net.get(n);
+      if (!addrs) net.set(n, addrs = { a: [], aaaa: [] });
+      if (e.ip && !addrs.a.includes(e.ip)) addrs.a.push(e.ip);
+      if (e.ipv6 && !addrs.aaaa.includes(e.ipv6)) addrs.aaaa.push(e.ipv6);
+    }
+    let rev = this.ptr.get(e.network);
+    if (!rev) this.ptr.set(e.network, rev = new Map());
+    if (e.ip) rev.set(reverseV4(e.ip), e.container);
+    const r6 = e.ipv6 ? reverseV6(e.ipv6) : undefined;
+    if (r6) rev.set(r6, e.container);
+  }
+
+  /** Addresses of `name` on any of `networks` (ids), or undefined when none of them has it. */
+  lookup(networks: Iterable<string>, name: string): Addresses | undefined {
+    const key = canonical(name);
+    let out: Addresses | undefined;
+    for (const id of networks) {
+      const hit = this.names.get(id)?.get(key);
+      if (!hit) continue;
+      out ??= { a: [], aaaa: [] };
+      for (const ip of hit.a) if (!out.a.includes(ip)) out.a.push(ip);
+      for (const ip of hit.aaaa) if (!out.aaaa.includes(ip)) out.aaaa.push(ip);
+    }
+    return out;
+  }
+
+  /** The container name behind a reverse name (x.x.x.x.in-addr.arpa, ….ip6.arpa) on `networks`. */
+  reverse(networks: Iterable<string>, name: string): string | undefined {
+    const key = canonical(name);
+    for (const id of networks) {
+      const hit = this.ptr.get(id)?.get(key);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,230 @@
+// The embedded DNS server: Docker's 127.0.0.11 inside every container, served by the daemon.
+//
+// Design: one UDP socket per container, bound to 127.0.0.11:53 *inside the container's network
+// namespace* (cli/sys/netns.ts: the daemon's thread steps in for the socket() and bind() only),
+// all read by the daemon's own event loop. Why this and not a resolver process per container:
+//  - the names are already in the daemon (the control plane's snapshot), so an answer is a map
+//    lookup in the process that receives the query: no IPC hop, nothing to keep in sync, and a
+//    removed container stops resolving the moment the snapshot without it is applied;
+//  - a Deno process per container would cost ~50 MB and ~1 s to start, for a few queries;
+//  - the socket being inside the namespace, the container's 127.0.0.11:53 works as in Docker
+//    without the DNAT rules Docker needs (its resolver listens on random ports);
+//  - forwarding leaves from the daemon's namespace, the host's: the host's resolvers are reached
+//    as the host reaches them (a loopback resolver such as systemd-resolved's 127.0.0.53 works,
+//    which Docker has to special-case), and a container needs no way out for names.
+// Cost: the daemon holds one socket per container, and DNS stops while the daemon is down (so
+// does the data plane); a restarted daemon opens them again.
+
+import { decide, type Outcome, servfail } from "./message.ts";
+import { type NamedEndpoint, NameTable } from "./names.ts";
+import { withNetns } from "../sys/netns.ts";
+
+/** Docker's embedded DNS address, inside every container. */
+export const RESOLVER_ADDR = "127.0.0.11";
+export const DNS_PORT = 53;
+/** How long one upstream gets to answer a forwarded query before the next is tried, ms. */
+export const FORWARD_TIMEOUT_MS = 2000;
+/** Forwarded queries in flight at once; past it queries are dropped (the client retries). */
+export const MAX_INFLIGHT = 256;
+/** How long the host's resolv.conf is trusted before it is read again, ms. */
+const UPSTREAMS_TTL_MS = 5000;
+
+export interface Upstream {
+  hostname: string;
+  port: number;
+}
+
+/** "IP", "IP:PORT", "[IPv6]:PORT" → an upstream; undefined when it is none of those. */
+export function parseUpstream(text: string): Upstream | undefined {
+  let host: string, port = DNS_PORT;
+  const bracketed = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(text);
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(text);
+  if (bracketed ?? v4) {
+    const m = (bracketed ?? v4)!;
+    host = m[1]!;
+    if (m[2]) port = Number(m[2]);
+    if (v4 && host.split(".").some((o) => Number(o) > 255)) return undefined;
+  } else if (/^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$/.test(text)) host = text;
+  else return undefined;
+  if (port < 1 || port > 65535) return undefined;
+  return { hostname: host, port };
+}
+
+export type DnsCounter = Outcome | "queries" | "servfail" | "drop_busy" | "send_errors";
+
+export interface EmbeddedDnsOptions {
+  /** Where names that are not ours go, read when needed (the daemon's --dns, or resolv.conf). */
+  upstreams: () => Upstream[];
+  /** Ids of the networks a container is on: the names it may resolve. */
+  networksOf: (container: string) => string[];
+  log?: (m: string) => void;
+}
+
+export class EmbeddedDns {
+  private table = new NameTable();
+  private readonly conns = new Map<string, Deno.DatagramConn>();
+  private inflight = 0;
+  private cached?: { at: number; list: Upstream[] };
+  readonly counters: Record<DnsCounter, number> = {
+    queries: 0,
+    answered: 0,
+    nodata: 0,
+    formerr: 0,
+    notimp: 0,
+    forward: 0,
+    servfail: 0,
+    drop_short: 0,
+    drop_response: 0,
+    drop_busy: 0,
+    send_errors: 0,
+  };
+
+  constructor(private readonly o: EmbeddedDnsOptions) {}
+
+  private log(m: string): void {
+    (this.o.log ?? console.error)(`dns: ${m}`);
+  }
+
+  /** Replaces the names with those of a snapshot's endpoints. */
+  setEndpoints(endpoints: Iterable<NamedEndpoint>): void {
+    this.table = NameTable.from(endpoints);
+  }
+
+  /** Whether container `name` has its listener. */
+  serves(name: string): boolean {
+    return this.conns.has(name);
+  }
+
+  /**
+   * Opens 127.0.0.11:53/udp inside the container's network namespace and serves it.
+   * @throws SysError when the namespace cannot be entered; Deno.errors.AddrInUse when something
+   * else holds 127.0.0.11:53 there.
+   */
+  attach(container: string): void {
+    this.detach(container);
+    const conn = withNetns(
+      container,
+      () => Deno.listenDatagram({ hostname: RESOLVER_ADDR, port: DNS_PORT, transport: "udp" }),
+    );
+    this.conns.set(container, conn);
+    this.serve(container, conn).catch((e) => this.log(`${container}: ${e}`));
+  }
+
+  detach(container: string): void {
+    const conn = this.conns.get(container);
+    this.conns.delete(container);
+    try {
+      conn?.close();
+    } catch { /* closed */ }
+  }
+
+  close(): void {
+    for (const name of [...this.conns.keys()]) this.detach(name);
+  }
+
+  private async serve(container: string, conn: Deno.DatagramConn): Promise<void> {
+    while (this.conns.get(container) === conn) {
+      let msg: [Uint8Array, Deno.Addr];
+      try {
+        msg = await conn.receive();
+      } catch (e) {
+        if (this.conns.get(container) !== conn) return; // detached
+        this.log(`${container}: receive: ${e instanceof Error ? e.message : e}`);
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      this.handle(container, conn, msg[0], msg[1] as Deno.NetAddr).catch((e) =>
+        this.log(`${container}: ${e instanceof Error ? e.message : e}`)
+      );
+    }
+  }
+
+  private async handle(container: string, conn: Deno.DatagramConn, query: Uint8Array, from: Deno.NetAddr) {
+    this.counters.queries++;
+    const nets = this.o.networksOf(container);
+    const table = this.table;
+    const v = decide(query, {
+      lookup: (n) => table.lookup(nets, n),
+      reverse: (n) => table.reverse(nets, n),
+    });
+    this.counters[v.outcome]++;
+    let out: Uint8Array | undefined;
+    if ("reply" in v) out = v.reply;
+    else if (v.outcome === "forward") {
+      if (this.inflight >= MAX_INFLIGHT) {
+        this.counters.drop_busy++;
+        return;
+      }
+      this.inflight++;
+      try {
+        out = await this.forward(query);
+      } finally {
+        this.inflight--;
+      }
+      if (!out) {
+        this.counters.servfail++;
+        out = servfail(query);
+      }
+    }
+    if (!out) return;
+    try {
+      await conn.send(out, from);
+    } catch {
+      this.counters.send_errors++;
+    }
+  }
+
+  /** The upstreams in force: the daemon's list, re-read at most every UPSTREAMS_TTL_MS. */
+  private upstreams(): Upstream[] {
+    const now = Date.now();
+    if (!this.cached || now - this.cached.at > UPSTREAMS_TTL_MS) {
+      this.cached = { at: now, list: this.o.upstreams() };
+    }
+    return this.cached.list;
+  }
+
+  /**
+   * Sends the query as it came to each upstream in turn (from a fresh socket on a random port,
+   * in the daemon's namespace) and returns the first answer from that upstream's address and port
+   * with the query's ID (RFC 5452 §9.1); undefined when none answered in FORWARD_TIMEOUT_MS each.
+   */
+  async forward(query: Uint8Array): Promise<Uint8Array | undefined> {
+    for (const up of this.upstreams()) {
+      let sock: Deno.DatagramConn;
+      try {
+        sock = Deno.listenDatagram({
+          hostname: up.hostname.includes(":") ? "::" : "0.0.0.0",
+          port: 0,
+          transport: "udp",
+        });
+      } catch {
+        continue;
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), FORWARD_TIMEOUT_MS));
+      try {
+        await sock.send(query, { transport: "udp", hostname: up.hostname, port: up.port });
+        for (;;) {
+          const got = await Promise.race([sock.receive().catch(() => undefined), timeout]);
+          if (!got) break;
+          const [data, addr] = got as [Uint8Array, Deno.NetAddr];
+          if (addr.port !== up.port || !sameHost(addr.hostname, up.hostname)) continue;
+          if (data.length < 12 || data[0] !== query[0] || data[1] !== query[1] || !(data[2] & 0x80)) continue;
+          return data;
+        }
+      } catch {
+        // unreachable upstream (no route, refused): try the next
+      } finally {
+        clearTimeout(timer);
+        try {
+          sock.close();
+        } catch { /* closed */ }
+      }
+    }
+    return undefined;
+  }
+}
+
+function sameHost(a: string, b: string): boolean {
+  return a === b || a.replace(/^::ffff:/, "") === b.replace(/^::ffff:/, "");
+}
