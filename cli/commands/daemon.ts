@@ -6,10 +6,14 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { Daemon } from "../control/daemon/daemon.ts";
 import { DEFAULT_HOST, DEFAULT_STATE_DIR, socketPath } from "../control/daemon/client.ts";
+import { parseUpstream } from "../dns/server.ts";
 
 const USAGE =
   `Usage: weft daemon [--state-dir DIR] [-H|--host unix:///run/weft/weft.sock] [--hostname NAME] [--no-offload]
-  Two daemons on one machine need their own --state-dir and --host.`;
+                   [--dns IP[:PORT]]…
+  Two daemons on one machine need their own --state-dir and --host.
+  --dns: where containers' DNS queries for other than container names go (repeatable); default:
+  the nameservers of this host's /etc/resolv.conf, asked from the daemon's network namespace.`;
 
 export async function main(args: string[]): Promise<number> {
   let values;
@@ -23,6 +27,7 @@ export async function main(args: string[]): Promise<number> {
         hostname: { type: "string", default: Deno.hostname() },
         help: { type: "boolean", short: "h" },
         "no-offload": { type: "boolean" },
+        dns: { type: "string", multiple: true },
       },
     }));
   } catch (e) {
@@ -35,11 +40,17 @@ export async function main(args: string[]): Promise<number> {
   if (Deno.uid() !== 0) {
     throw new UsageError("weft daemon needs root (TAP devices, network namespaces): run it with sudo");
   }
+  const dns = (values.dns ?? []).map((text) => {
+    const u = parseUpstream(text);
+    if (!u) throw new UsageError(`invalid --dns "${text}": expected an IP address, IP:PORT or [IPv6]:PORT`);
+    return u;
+  });
   const d = new Daemon({
     stateDir: values["state-dir"]!,
     socket: socketPath(values.host),
     hostname: values.hostname!,
     offload: !values["no-offload"],
+    dns,
   });
   try {
     await d.start();

@@ -19,6 +19,7 @@ import {
 } from "./pki.ts";
 import { Store } from "./store.ts";
 import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
+import { validAlias } from "../../dns/names.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -432,6 +433,7 @@ export class Manager {
           String(a.network ?? ""),
           String(a.container ?? ""),
           a.ip ? String(a.ip) : undefined,
+          Array.isArray(a.aliases) ? a.aliases.map(String) : undefined,
         );
       case "endpoint.delete":
         return this.deleteEndpoint(nodeId, String(a.id ?? ""));
@@ -518,9 +520,12 @@ export class Manager {
     ref: string,
     container: string,
     ip?: string,
+    aliases?: string[],
   ): { endpoint: EndpointRecord; network: NetworkRecord } {
     const net = this.findNetwork(ref);
     if (!net) throw new ClusterError(`network ${ref} not found`, 404);
+    const badAlias = aliases?.find((a) => !validAlias(a));
+    if (badAlias !== undefined) throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
     const subnet = parseCidr(net.subnet);
     const used = new Set(this.endpoints().filter((e) => e.network === net.id).map((e) => e.ip));
     if (ip) {
@@ -547,6 +552,7 @@ export class Manager {
       container,
       ip,
       mac: macFor(ip),
+      ...(aliases?.length ? { aliases: [...new Set(aliases)] } : {}),
     };
     this.store.put("endpoint", endpoint.id, endpoint);
     this.broadcast();

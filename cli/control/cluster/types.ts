@@ -52,6 +52,8 @@ export interface EndpointRecord {
   container: string;
   ip: string;
   mac: string;
+  /** --network-alias names on this network, for the embedded DNS (absent: none). */
+  aliases?: string[];
 }
 
 export interface NodeView {

@@ -27,7 +27,7 @@ export const HOST_OPTION = { host: { type: "string" as const, short: "H" } };
 /** parseArgs for a daemon command: its options plus -H; a mistake is a UsageError with `usage`. */
 export function parseCommand(
   args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string }>,
+  options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>,
   usage: string,
 ): { values: Record<string, any>; positionals: string[] } {
   try {

@@ -32,6 +32,14 @@ import {
   startProcess,
   unplug,
 } from "./sandbox.ts";
+import { EmbeddedDns, parseUpstream, type Upstream } from "../../dns/server.ts";
+import { validAlias } from "../../dns/names.ts";
+import {
+  containerResolvConf,
+  readHostResolvConf,
+  removeContainerResolvConf,
+  writeContainerResolvConf,
+} from "../../dns/resolv_conf.ts";
 
 export class ApiError extends Error {
   override name = "ApiError";
@@ -62,6 +70,8 @@ export interface ContainerRecord {
   cmd: string[];
   pid?: number;
   created: string;
+  /** --network-alias names (absent: none). */
+  aliases?: string[];
 }
 
 interface Live {
@@ -75,6 +85,8 @@ export interface DaemonOptions {
   hostname: string;
   /** TAP offloads and UDP GSO/GRO on the data plane (default on). */
   offload?: boolean;
+  /** Resolvers the embedded DNS forwards to (dockerd's --dns); default: the host's resolv.conf. */
+  dns?: Upstream[];
 }
 
 export class Daemon {
@@ -82,6 +94,8 @@ export class Daemon {
   private manager?: Manager;
   private agent?: Agent;
   readonly dp: NodeDataplane;
+  /** 127.0.0.11 in every container: names from the snapshot's endpoints. */
+  readonly dns: EmbeddedDns;
   private containers = new Map<string, ContainerRecord>();
   private readonly live = new Map<string, Live>();
   private snapshot?: Snapshot;
@@ -92,6 +106,26 @@ export class Daemon {
   constructor(readonly o: DaemonOptions) {
     this.dp = new NodeDataplane(o.offload ?? true);
     this.dp.log = (m) => this.log(m);
+    this.dns = new EmbeddedDns({
+      upstreams: () => this.upstreams(),
+      networksOf: (name) => {
+        const c = this.containers.get(name);
+        return c ? [c.network] : [];
+      },
+      log: (m) => this.log(m),
+    });
+  }
+
+  private upstreams(): Upstream[] {
+    if (this.o.dns?.length) return this.o.dns;
+    return readHostResolvConf().nameservers.map(parseUpstream).filter((u): u is Upstream => !!u);
+  }
+
+  /** The container's /etc/resolv.conf (under /etc/netns) and its 127.0.0.11 listener. */
+  private startDns(c: ContainerRecord): void {
+    const ups = this.upstreams().map((u) => `${u.hostname}${u.port === 53 ? "" : `:${u.port}`}`);
+    writeContainerResolvConf(c.name, containerResolvConf(readHostResolvConf(), ups));
+    this.dns.attach(c.name);
   }
 
   log(m: string): void {
@@ -160,6 +194,11 @@ export class Daemon {
         } catch (e) {
           this.log(`container ${c.name}: cannot restore eth0: ${e instanceof Error ? e.message : e}`);
         }
+        try {
+          this.startDns(c);
+        } catch (e) {
+          this.log(`container ${c.name}: cannot restore its DNS: ${e instanceof Error ? e.message : e}`);
+        }
       }
       this.saveContainers();
       if (this.snapshot) await this.apply(this.snapshot);
@@ -189,6 +228,7 @@ export class Daemon {
     } catch { /* gone */ }
     this.agent?.stop();
     this.manager?.stop();
+    this.dns.close();
     for (const l of this.live.values()) if (l.tap) unplug(l.tap);
     await this.dp.stop();
   }
@@ -226,6 +266,7 @@ export class Daemon {
   /** Every network with a local container gets its VNI programmed from the snapshot; others go. */
   private async apply(s: Snapshot): Promise<void> {
     this.snapshot = s;
+    this.dns.setEndpoints(s.endpoints);
     if (!this.dp.running) return;
     const local = new Map<number, ContainerRecord>();
     for (const c of this.containers.values()) local.set(c.vni, c);
@@ -273,8 +314,8 @@ export class Daemon {
     await this.dp.ops([{ op: "port.add", port, fd: tap.fd, name: c.name, vni: c.vni, mac: c.mac, ip: c.ip }]);
   }
 
-  private async endpointCreate(network: string, container: string, ip?: string) {
-    const args = { network, container, ip };
+  private async endpointCreate(network: string, container: string, ip?: string, aliases?: string[]) {
+    const args = { network, container, ip, aliases };
     if (this.manager) {
       return await this.manager.request(this.manager.localNodeId, "endpoint.create", args) as {
         endpoint: EndpointRecord;
@@ -472,6 +513,8 @@ export class Daemon {
       refused: this.agent?.refusal ?? null,
       containers: this.containers.size,
       snapshotVersion: this.snapshot?.version ?? null,
+      /** The embedded DNS server's counters (queries, answered, nodata, formerr, forward, …). */
+      dns: this.dns.counters,
     };
   }
 
@@ -570,9 +613,19 @@ export class Daemon {
       }
       if (!b.network) throw new ApiError("--network is required: weft containers live on overlay networks");
       const cmd: string[] = Array.isArray(b.cmd) ? b.cmd.map(String) : [];
+      const aliases: string[] = Array.isArray(b.aliases) ? [...new Set(b.aliases.map(String) as string[])] : [];
+      const badAlias = aliases.find((a) => !validAlias(a));
+      if (badAlias !== undefined) {
+        throw new ApiError(`invalid --network-alias "${badAlias}": letters, digits, "_", "-" and dots`);
+      }
       let created;
       try {
-        created = await this.endpointCreate(String(b.network), name, b.ip ? String(b.ip) : undefined);
+        created = await this.endpointCreate(
+          String(b.network),
+          name,
+          b.ip ? String(b.ip) : undefined,
+          aliases.length ? aliases : undefined,
+        );
       } catch (e) {
         if (e instanceof ApiError) throw e;
         throw new ApiError(e instanceof Error ? e.message : String(e), 409);
@@ -590,11 +643,13 @@ export class Daemon {
         mac: endpoint.mac,
         cmd,
         created: new Date().toISOString(),
+        ...(aliases.length ? { aliases } : {}),
       };
       try {
         await createNamespace(name);
         this.containers.set(name, c);
         await this.plug(c);
+        this.startDns(c);
         if (cmd.length) c.pid = startProcess(name, cmd, this.path(`logs/${name}.log`));
         this.saveContainers();
       } catch (e) {
@@ -621,6 +676,8 @@ export class Daemon {
       );
     }
     killProcess(c.pid);
+    this.dns.detach(name);
+    removeContainerResolvConf(name);
     const l = this.live.get(name);
     if (l?.port !== undefined) await this.dp.ops([{ op: "port.remove", port: l.port }]).catch(() => {});
     if (l?.tap) unplug(l.tap);

@@ -59,6 +59,8 @@ export class Lab {
   readonly ul = `${this.prefix}ul`;
   hosts: Host[] = [];
   verbose = false;
+  /** Extra `weft daemon` arguments for every host (e.g. --dns at a resolver inside the lab). */
+  daemonArgs: string[] = [];
 
   /** Container / namespace name inside this lab. */
   c(name: string): string {
@@ -127,6 +129,7 @@ export class Lab {
         `unix://${h.sock}`,
         "--hostname",
         h.name,
+        ...this.daemonArgs,
       ],
       stdin: "null",
       stdout: "piped",
@@ -178,6 +181,12 @@ export class Lab {
       const ns = line.split(" ")[0];
       if (ns.startsWith(this.prefix)) await sh(["ip", "netns", "del", ns], { check: false });
     }
+    // Containers' resolv.conf files (/etc/netns/NAME) that a killed daemon could not remove.
+    try {
+      for (const e of Deno.readDirSync("/etc/netns")) {
+        if (e.name.startsWith(this.prefix)) Deno.removeSync(`/etc/netns/${e.name}`, { recursive: true });
+      }
+    } catch { /* none */ }
     try {
       Deno.removeSync(this.dir, { recursive: true });
     } catch { /* best effort */ }

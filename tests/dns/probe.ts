@@ -1,0 +1,98 @@
+// A DNS client run inside a container (`weft exec C -- deno run -A tests/dns/probe.ts …`) for the
+// namespace test and bench:dns. Queries go to the container's resolver (127.0.0.11:53 unless
+// --server), built and read with dns-packet. Prints one JSON line.
+//
+//   probe.ts garbage                 one undecodable datagram: {"answered","id","rcode"}
+//   probe.ts time NAME COUNT         COUNT sequential A queries: {"ms":[…],"addresses":[…],"lost"}
+//   probe.ts until NAME TIMEOUT_MS   queries every 5 ms until NAME has an A record:
+//                                    {"resolvedAt": epoch ms | null, "addresses"}
+
+import * as dnsPacket from "dns-packet";
+import { Buffer } from "node:buffer";
+import { parseArgs } from "node:util";
+
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  allowPositionals: true,
+  options: { server: { type: "string", default: "127.0.0.11:53" } },
+});
+const [host, port] = values.server!.split(":");
+const server = { transport: "udp" as const, hostname: host, port: Number(port) };
+const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+
+/** One exchange; undefined when nothing with this ID came back within `ms`. */
+async function exchange(bytes: Uint8Array, id: number, ms: number): Promise<Uint8Array | undefined> {
+  await sock.send(bytes, server);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), ms));
+  try {
+    for (;;) {
+      const got = await Promise.race([sock.receive(), timeout]);
+      if (!got) return undefined;
+      if (got[0].length >= 2 && ((got[0][0] << 8) | got[0][1]) === id) return got[0];
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+let nextId = (Math.random() * 0xffff) | 0;
+async function resolveA(name: string, ms = 1000) {
+  const id = nextId = (nextId + 1) & 0xffff;
+  const q = dnsPacket.encode({
+    type: "query",
+    id,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type: "A", name, class: "IN" }],
+  });
+  const raw = await exchange(new Uint8Array(q), id, ms);
+  if (!raw) return undefined;
+  const r = dnsPacket.decode(Buffer.from(raw));
+  return {
+    rcode: r.rcode as string,
+    addresses: (r.answers ?? []).filter((a) => a.type === "A").map((a) => (a as { data: string }).data),
+  };
+}
+
+const [mode, name, arg] = positionals;
+let out: unknown;
+if (mode === "garbage") {
+  // A header that says "one question", then a label claiming 63 bytes that are not there.
+  const g = new Uint8Array([0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 0xde, 0xad]);
+  const raw = await exchange(g, 0xbeef, 2000);
+  out = raw
+    ? { answered: true, id: (raw[0] << 8) | raw[1], rcode: dnsPacket.decode(Buffer.from(raw)).rcode }
+    : { answered: false };
+} else if (mode === "time") {
+  const ms: number[] = [];
+  let lost = 0, addresses: string[] = [];
+  for (let i = 0; i < Number(arg); i++) {
+    const t0 = performance.now();
+    const r = await resolveA(name);
+    if (!r) {
+      lost++;
+      continue;
+    }
+    ms.push(performance.now() - t0);
+    addresses = r.addresses;
+  }
+  out = { ms, addresses, lost };
+} else if (mode === "until") {
+  const until = Date.now() + Number(arg);
+  let resolvedAt: number | null = null, addresses: string[] = [];
+  while (Date.now() < until) {
+    const r = await resolveA(name, 200);
+    if (r?.addresses.length) {
+      resolvedAt = Date.now();
+      addresses = r.addresses;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  out = { resolvedAt, addresses };
+} else {
+  console.error("usage: probe.ts garbage | time NAME COUNT | until NAME TIMEOUT_MS");
+  Deno.exit(2);
+}
+console.log(JSON.stringify(out));
+sock.close();
