@@ -4,54 +4,10 @@
 
 import assert from "node:assert/strict";
 import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "./lab.ts";
+import { spawnUpstream } from "../dns/upstream.ts";
 
 const ignore = !isRoot();
 const PROBE = `${ROOT}tests/dns/probe.ts`;
-
-/** The lab's resolver in host 3's namespace; its stdout lists every name it was asked. */
-async function startUpstream(lab: Lab, ns: string) {
-  const child = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      ns,
-      DENO,
-      "run",
-      "-A",
-      "--unstable-net",
-      `${ROOT}tests/dns/upstream.ts`,
-      "--listen",
-      "198.18.0.3:53",
-      "--record",
-      "outside.test=198.18.0.3",
-    ],
-    cwd: ROOT,
-    env: { DENO_NO_UPDATE_CHECK: "1" },
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const asked: string[] = [];
-  let ready = () => {};
-  const listening = new Promise<void>((r) => ready = r);
-  (async () => {
-    let buf = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line === "listening") ready();
-        else if (line.startsWith("query ")) asked.push(line.slice(6));
-      }
-    }
-  })().catch(() => {});
-  await Promise.race([
-    listening,
-    new Promise((_, no) => setTimeout(() => no(new Error(`the lab resolver in ${lab.prefix} did not start`)), 20000)),
-  ]);
-  return { asked, stop: () => child.kill("SIGKILL") };
-}
 
 async function getent(lab: Lab, h: Host, c: string, name: string) {
   return await lab.weft(h, ["exec", c, "--", "getent", "hosts", name], false);
@@ -78,7 +34,7 @@ Deno.test({
     try {
       await lab.setup(3);
       const [h1, h2, h3] = lab.hosts;
-      upstream = await startUpstream(lab, h3.ns);
+      upstream = await spawnUpstream(h3.ns, "198.18.0.3:53", { "outside.test": "198.18.0.3" });
       lab.daemonArgs = ["--dns", "198.18.0.3"];
       await Promise.all([lab.startDaemon(h1), lab.startDaemon(h2)]);
       const init = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr]);

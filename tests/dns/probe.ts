@@ -4,7 +4,8 @@
 //
 //   probe.ts garbage                 one undecodable datagram: {"answered","id","rcode"}
 //   probe.ts time NAME COUNT         COUNT sequential A queries: {"ms":[…],"addresses":[…],"lost"}
-//   probe.ts until NAME TIMEOUT_MS   queries every 5 ms until NAME has an A record:
+//   probe.ts until NAME TIMEOUT_MS   queries every 5 ms until NAME has an A record; prints
+//                                    "polling" after the first query, then
 //                                    {"resolvedAt": epoch ms | null, "addresses"}
 
 import * as dnsPacket from "dns-packet";
@@ -36,6 +37,9 @@ async function exchange(bytes: Uint8Array, id: number, ms: number): Promise<Uint
   }
 }
 
+/** dns-packet decodes the RCODE's name; its typings leave the field out. */
+const rcodeOf = (p: dnsPacket.DecodedPacket) => (p as { rcode?: string }).rcode;
+
 let nextId = (Math.random() * 0xffff) | 0;
 async function resolveA(name: string, ms = 1000) {
   const id = nextId = (nextId + 1) & 0xffff;
@@ -49,7 +53,7 @@ async function resolveA(name: string, ms = 1000) {
   if (!raw) return undefined;
   const r = dnsPacket.decode(Buffer.from(raw));
   return {
-    rcode: r.rcode as string,
+    rcode: rcodeOf(r),
     addresses: (r.answers ?? []).filter((a) => a.type === "A").map((a) => (a as { data: string }).data),
   };
 }
@@ -61,7 +65,7 @@ if (mode === "garbage") {
   const g = new Uint8Array([0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 0xde, 0xad]);
   const raw = await exchange(g, 0xbeef, 2000);
   out = raw
-    ? { answered: true, id: (raw[0] << 8) | raw[1], rcode: dnsPacket.decode(Buffer.from(raw)).rcode }
+    ? { answered: true, id: (raw[0] << 8) | raw[1], rcode: rcodeOf(dnsPacket.decode(Buffer.from(raw))) }
     : { answered: false };
 } else if (mode === "time") {
   const ms: number[] = [];
@@ -80,6 +84,8 @@ if (mode === "garbage") {
 } else if (mode === "until") {
   const until = Date.now() + Number(arg);
   let resolvedAt: number | null = null, addresses: string[] = [];
+  await resolveA(name, 200);
+  console.log("polling"); // for a caller that starts the clock once queries flow
   while (Date.now() < until) {
     const r = await resolveA(name, 200);
     if (r?.addresses.length) {

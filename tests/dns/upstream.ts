@@ -9,6 +9,7 @@
 import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
+import { DENO, ROOT } from "../../cli/control/daemon/lab.ts";
 
 export function startUpstream(
   listen: Deno.NetAddr | { hostname: string; port: number },
@@ -54,6 +55,66 @@ export function startUpstream(
       conn.close();
     },
   };
+}
+
+/**
+ * This file as a process inside network namespace `ns`, serving `listen` (IP:PORT) until stop().
+ * `asked` fills with every name it is asked.
+ */
+export async function spawnUpstream(ns: string, listen: string, records: Record<string, string>) {
+  const child = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      ns,
+      DENO,
+      "run",
+      "-A",
+      "--unstable-net",
+      new URL(import.meta.url).pathname,
+      "--listen",
+      listen,
+      ...Object.entries(records).flatMap(([n, ip]) => ["--record", `${n}=${ip}`]),
+    ],
+    cwd: ROOT,
+    env: { DENO_NO_UPDATE_CHECK: "1" },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const asked: string[] = [];
+  let ready = () => {};
+  const listening = new Promise<void>((r) => ready = r);
+  (async () => {
+    let buf = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line === "listening") ready();
+        else if (line.startsWith("query ")) asked.push(line.slice(6));
+      }
+    }
+  })().catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  };
+  try {
+    await Promise.race([
+      listening,
+      new Promise((_, no) => timer = setTimeout(() => no(new Error(`the lab resolver in ${ns} did not start`)), 20000)),
+    ]);
+  } catch (e) {
+    stop();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  return { asked, stop };
 }
 
 if (import.meta.main) {
