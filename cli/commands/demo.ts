@@ -55,7 +55,19 @@ export async function main(_args: string[]): Promise<number> {
     await run(h2, ["network", "ls"]);
     const c1 = lab.c("c1"), c2 = lab.c("c2");
     await run(h1, ["run", "-d", "--name", c1, "--network", "uber-net", "--", "sleep", "3600"]);
-    await run(h2, ["run", "-d", "--name", c2, "--network", "uber-net", "--", "sleep", "3600"]);
+    await run(h2, [
+      "run",
+      "-d",
+      "--name",
+      c2,
+      "--network",
+      "uber-net",
+      "--network-alias",
+      "web",
+      "--",
+      "sleep",
+      "3600",
+    ]);
     await run(h2, ["network", "ls"]);
     await run(h1, ["ps"]);
     await run(h2, ["ps"]);
@@ -91,6 +103,16 @@ export async function main(_args: string[]): Promise<number> {
       dump.kill("SIGTERM");
     } catch { /* exited */ }
     await dump.status;
+    console.log(
+      "# Names: 127.0.0.11 in every container answers container names and --network-alias names\n" +
+        "# of its networks, on any host (the rest goes to the host's resolvers).\n",
+    );
+    const resolv = await lab.weft(h1, ["exec", c1, "--", "grep", "-v", "^#", "/etc/resolv.conf"], false);
+    show(`${c1}`, "grep -v ^# /etc/resolv.conf", resolv.stdout + resolv.stderr);
+    const byName = await lab.weft(h1, ["exec", c1, "--", "getent", "hosts", c2], false);
+    show(`${c1}`, `getent hosts ${c2}`, byName.stdout + byName.stderr);
+    const byAlias = await lab.weft(h1, ["exec", c1, "--", "ping", "-c", "2", "-i", "0.3", "web"], false);
+    show(`${c1}`, "ping -c 2 web", byAlias.stdout + byAlias.stderr);
     await run(h1, ["network", "inspect", "uber-net"]);
     await run(h1, ["fdb", "--network", "uber-net"]);
     const summary = await sh(["tshark", "-r", pcap, "-d", "udp.port==4789,vxlan", "-c", "2"], {
@@ -119,7 +141,7 @@ export async function main(_args: string[]): Promise<number> {
     await run(h1, ["network", "rm", "uber-net"]);
     await run(h2, ["swarm", "leave"]);
     await run(h1, ["swarm", "leave", "--force"]);
-    return ping.code === 0 ? 0 : 1;
+    return ping.code === 0 && byName.code === 0 && byAlias.code === 0 ? 0 : 1;
   } catch (e) {
     console.error(`weft demo failed: ${e instanceof Error ? e.message : e}`);
     for (const h of lab.hosts) {
