@@ -20,6 +20,8 @@ export const ANSWER_TTL = 600;
 export const HEADER_LEN = 12;
 /** RFC 1035 §4.2.1: the most a UDP answer may carry without EDNS; longer ones are cut, TC set. */
 export const UDP_MAX = 512;
+/** RFC 1035 §4.2.2: a TCP message has a 16-bit length prefix. */
+export const TCP_MAX = 65535;
 
 /** RFC 1035 §4.1.1 RCODE values. */
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -74,6 +76,7 @@ function reply(
   rcode: number,
   answers: dnsPacket.Answer[],
   aa: boolean,
+  maxLen = UDP_MAX,
 ): Uint8Array {
   const flags = ((q.flags ?? 0) & (OPCODE_MASK | RD)) | RA | (aa ? AA : 0) | rcode;
   const enc = (n: number, tc: boolean) =>
@@ -86,12 +89,13 @@ function reply(
     }));
   let out = enc(answers.length, false);
   // Many containers behind one alias: send what fits and set TC, so a resolver may retry (§4.2.1).
-  for (let n = answers.length - 1; out.length > UDP_MAX && n >= 0; n--) out = enc(n, true);
+  for (let n = answers.length - 1; out.length > maxLen && n >= 0; n--) out = enc(n, true);
   return out;
 }
 
 /**
- * Decides the fate of one datagram sent to the resolver.
+ * Decides the fate of one message sent to the resolver (a UDP datagram, or a TCP message without
+ * its length prefix; `maxLen`: UDP_MAX for UDP, TCP_MAX for TCP).
  * - shorter than the header: dropped (no ID to answer to); a response (QR set): dropped, so two
  *   servers can never loop;
  * - undecodable, or not exactly one question: FORMERR (RFC 1035 §4.1.1), ID echoed;
@@ -101,7 +105,7 @@ function reply(
  * - everything else: "forward", for the caller to send to the host's resolvers.
  * Never throws.
  */
-export function decide(query: Uint8Array, zone: Zone): Verdict {
+export function decide(query: Uint8Array, zone: Zone, maxLen = UDP_MAX): Verdict {
   if (query.length < HEADER_LEN) return { outcome: "drop_short" };
   if (query[2] & 0x80) return { outcome: "drop_response" };
   let q: dnsPacket.DecodedPacket;
@@ -122,7 +126,7 @@ export function decide(query: Uint8Array, zone: Zone): Verdict {
       if (target === undefined) return { outcome: "forward" };
       return {
         outcome: "answered",
-        reply: reply(q, RCODE.NOERROR, [{ type: "PTR", name, ttl: ANSWER_TTL, data: target }], true),
+        reply: reply(q, RCODE.NOERROR, [{ type: "PTR", name, ttl: ANSWER_TTL, data: target }], true, maxLen),
       };
     }
     const addrs = zone.lookup(name);
@@ -137,7 +141,7 @@ export function decide(query: Uint8Array, zone: Zone): Verdict {
     }
     return {
       outcome: answers.length ? "answered" : "nodata",
-      reply: reply(q, RCODE.NOERROR, answers, true),
+      reply: reply(q, RCODE.NOERROR, answers, true, maxLen),
     };
   } catch {
     // dns-packet decoded something it cannot encode back (an odd question type or name).

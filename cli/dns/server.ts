@@ -15,7 +15,7 @@
 // Cost: the daemon holds one socket per container, and DNS stops while the daemon is down (so
 // does the data plane); a restarted daemon opens them again.
 
-import { decide, type Outcome, servfail } from "./message.ts";
+import { decide, type Outcome, servfail, TCP_MAX } from "./message.ts";
 import { type NamedEndpoint, NameTable } from "./names.ts";
 import { withNetns } from "../sys/netns.ts";
 
@@ -26,6 +26,10 @@ export const DNS_PORT = 53;
 export const FORWARD_TIMEOUT_MS = 2000;
 /** Forwarded queries in flight at once; past it queries are dropped (the client retries). */
 export const MAX_INFLIGHT = 256;
+/** TCP connections served at once per container; more wait in the kernel's backlog. */
+export const MAX_TCP_CONNS = 16;
+/** A TCP client idle this long is closed (RFC 7766 §6.2.3 asks for seconds, not minutes), ms. */
+export const TCP_IDLE_MS = 10_000;
 /** How long the host's resolv.conf is trusted before it is read again, ms. */
 const UPSTREAMS_TTL_MS = 5000;
 
@@ -62,7 +66,7 @@ export interface EmbeddedDnsOptions {
 
 export class EmbeddedDns {
   private table = new NameTable();
-  private readonly conns = new Map<string, Deno.DatagramConn>();
+  private readonly conns = new Map<string, { udp: Deno.DatagramConn; tcp: Deno.Listener }>();
   private inflight = 0;
   private cached?: { at: number; list: Upstream[] };
   readonly counters: Record<DnsCounter, number> = {
@@ -96,26 +100,41 @@ export class EmbeddedDns {
   }
 
   /**
-   * Opens 127.0.0.11:53/udp inside the container's network namespace and serves it.
+   * Opens 127.0.0.11:53, UDP and TCP (RFC 7766: a server must take both), inside the container's
+   * network namespace and serves them.
    * @throws SysError when the namespace cannot be entered; Deno.errors.AddrInUse when something
    * else holds 127.0.0.11:53 there.
    */
   attach(container: string): void {
+    const [udp, tcp] = withNetns(container, () => {
+      const u = Deno.listenDatagram({ hostname: RESOLVER_ADDR, port: DNS_PORT, transport: "udp" });
+      try {
+        return [u, Deno.listen({ hostname: RESOLVER_ADDR, port: DNS_PORT, transport: "tcp" })] as const;
+      } catch (e) {
+        u.close();
+        throw e;
+      }
+    });
+    this.serveSockets(container, udp, tcp);
+  }
+
+  /** Serves container `container`'s queries arriving on these sockets (attach() opens them). */
+  serveSockets(container: string, udp: Deno.DatagramConn, tcp: Deno.Listener): void {
     this.detach(container);
-    const conn = withNetns(
-      container,
-      () => Deno.listenDatagram({ hostname: RESOLVER_ADDR, port: DNS_PORT, transport: "udp" }),
-    );
-    this.conns.set(container, conn);
-    this.serve(container, conn).catch((e) => this.log(`${container}: ${e}`));
+    const pair = { udp, tcp };
+    this.conns.set(container, pair);
+    this.serve(container, udp).catch((e) => this.log(`${container}: ${e}`));
+    this.serveTcp(container, pair).catch((e) => this.log(`${container}: tcp: ${e}`));
   }
 
   detach(container: string): void {
-    const conn = this.conns.get(container);
+    const pair = this.conns.get(container);
     this.conns.delete(container);
-    try {
-      conn?.close();
-    } catch { /* closed */ }
+    for (const s of [pair?.udp, pair?.tcp]) {
+      try {
+        s?.close();
+      } catch { /* closed */ }
+    }
   }
 
   close(): void {
@@ -123,12 +142,12 @@ export class EmbeddedDns {
   }
 
   private async serve(container: string, conn: Deno.DatagramConn): Promise<void> {
-    while (this.conns.get(container) === conn) {
+    while (this.conns.get(container)?.udp === conn) {
       let msg: [Uint8Array, Deno.Addr];
       try {
         msg = await conn.receive();
       } catch (e) {
-        if (this.conns.get(container) !== conn) return; // detached
+        if (this.conns.get(container)?.udp !== conn) return; // detached
         this.log(`${container}: receive: ${e instanceof Error ? e.message : e}`);
         await new Promise((r) => setTimeout(r, 10));
         continue;
@@ -140,38 +159,117 @@ export class EmbeddedDns {
   }
 
   private async handle(container: string, conn: Deno.DatagramConn, query: Uint8Array, from: Deno.NetAddr) {
-    this.counters.queries++;
-    const nets = this.o.networksOf(container);
-    const table = this.table;
-    const v = decide(query, {
-      lookup: (n) => table.lookup(nets, n),
-      reverse: (n) => table.reverse(nets, n),
-    });
-    this.counters[v.outcome]++;
-    let out: Uint8Array | undefined;
-    if ("reply" in v) out = v.reply;
-    else if (v.outcome === "forward") {
-      if (this.inflight >= MAX_INFLIGHT) {
-        this.counters.drop_busy++;
-        return;
-      }
-      this.inflight++;
-      try {
-        out = await this.forward(query);
-      } finally {
-        this.inflight--;
-      }
-      if (!out) {
-        this.counters.servfail++;
-        out = servfail(query);
-      }
-    }
+    const out = await this.respond(container, query, false);
     if (!out) return;
     try {
       await conn.send(out, from);
     } catch {
       this.counters.send_errors++;
     }
+  }
+
+  /** The answer to one query from `container` (forwarded if need be), or undefined: no answer. */
+  private async respond(container: string, query: Uint8Array, tcp: boolean): Promise<Uint8Array | undefined> {
+    this.counters.queries++;
+    const nets = this.o.networksOf(container);
+    const table = this.table;
+    const v = decide(query, {
+      lookup: (n) => table.lookup(nets, n),
+      reverse: (n) => table.reverse(nets, n),
+    }, tcp ? TCP_MAX : undefined);
+    this.counters[v.outcome]++;
+    if ("reply" in v) return v.reply;
+    if (v.outcome !== "forward") return undefined;
+    if (this.inflight >= MAX_INFLIGHT) {
+      this.counters.drop_busy++;
+      return undefined;
+    }
+    this.inflight++;
+    let out: Uint8Array | undefined;
+    try {
+      out = tcp ? await this.forwardTcp(query) : await this.forward(query);
+    } finally {
+      this.inflight--;
+    }
+    if (!out) {
+      this.counters.servfail++;
+      out = servfail(query);
+    }
+    return out;
+  }
+
+  private async serveTcp(container: string, pair: { tcp: Deno.Listener }): Promise<void> {
+    let open = 0;
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await pair.tcp.accept();
+      } catch (e) {
+        if (this.conns.get(container) !== pair) return; // detached
+        this.log(`${container}: accept: ${e instanceof Error ? e.message : e}`);
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      if (open >= MAX_TCP_CONNS) {
+        conn.close();
+        continue;
+      }
+      open++;
+      this.tcpSession(container, conn).catch(() => {}).finally(() => {
+        open--;
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      });
+    }
+  }
+
+  /** Length-prefixed queries (RFC 1035 §4.2.2), answered in order, until EOF or TCP_IDLE_MS idle. */
+  private async tcpSession(container: string, conn: Deno.Conn): Promise<void> {
+    for (;;) {
+      const len = await readExactly(conn, 2, TCP_IDLE_MS);
+      if (!len) return;
+      const n = (len[0] << 8) | len[1];
+      const query = await readExactly(conn, n, TCP_IDLE_MS);
+      if (!query) return;
+      const out = await this.respond(container, query, true);
+      if (!out) return; // nothing to say (a response, a stub of a header): the stream is not DNS
+      await writeAll(conn, framed(out));
+    }
+  }
+
+  /** forward() over TCP, for queries that came over TCP (a truncated UDP answer's retry). */
+  async forwardTcp(query: Uint8Array): Promise<Uint8Array | undefined> {
+    for (const up of this.upstreams()) {
+      let conn: Deno.TcpConn | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const connecting = Deno.connect({ hostname: up.hostname, port: up.port });
+        const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), FORWARD_TIMEOUT_MS));
+        conn = await Promise.race([connecting, timeout]);
+        clearTimeout(timer);
+        if (!conn) {
+          connecting.then((c) => c.close()).catch(() => {});
+          continue;
+        }
+        await writeAll(conn, framed(query));
+        const len = await readExactly(conn, 2, FORWARD_TIMEOUT_MS);
+        if (!len) continue;
+        const data = await readExactly(conn, (len[0] << 8) | len[1], FORWARD_TIMEOUT_MS);
+        if (!data || data.length < 12 || data[0] !== query[0] || data[1] !== query[1] || !(data[2] & 0x80)) {
+          continue;
+        }
+        return data;
+      } catch {
+        // refused, unreachable, reset: the next upstream
+      } finally {
+        clearTimeout(timer);
+        try {
+          conn?.close();
+        } catch { /* closed */ }
+      }
+    }
+    return undefined;
   }
 
   /** The upstreams in force: the daemon's list, re-read at most every UPSTREAMS_TTL_MS. */
@@ -223,6 +321,36 @@ export class EmbeddedDns {
     }
     return undefined;
   }
+}
+
+/** A message with its 2-byte length prefix (RFC 1035 §4.2.2). */
+function framed(msg: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 + msg.length);
+  out[0] = msg.length >> 8;
+  out[1] = msg.length & 0xff;
+  out.set(msg, 2);
+  return out;
+}
+
+/** Exactly n bytes from the stream, or undefined at EOF or after `ms` without them. */
+async function readExactly(conn: Deno.Conn, n: number, ms: number): Promise<Uint8Array | undefined> {
+  const buf = new Uint8Array(n);
+  let got = 0, timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((r) => timer = setTimeout(() => r(null), ms));
+  try {
+    while (got < n) {
+      const k = await Promise.race([conn.read(buf.subarray(got)), timeout]);
+      if (k === null) return undefined;
+      got += k;
+    }
+    return buf;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
 
 function sameHost(a: string, b: string): boolean {

@@ -229,3 +229,82 @@ Deno.test({
     }
   },
 });
+
+async function udpExchange(port: number, msg: Uint8Array): Promise<Uint8Array> {
+  const s = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+  try {
+    await s.send(msg, { transport: "udp", hostname: "127.0.0.1", port });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const got = await Promise.race([
+      s.receive(),
+      new Promise<never>((_, no) => timer = setTimeout(() => no(new Error("no UDP answer in 5 s")), 5000)),
+    ]).finally(() => clearTimeout(timer));
+    return got[0];
+  } finally {
+    s.close();
+  }
+}
+
+async function tcpExchange(port: number, msgs: Uint8Array[]): Promise<Uint8Array[]> {
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    for (const m of msgs) await c.write(new Uint8Array([m.length >> 8, m.length & 0xff, ...m]));
+    const out: Uint8Array[] = [];
+    const read = async (n: number) => {
+      const b = new Uint8Array(n);
+      for (let got = 0; got < n;) {
+        const k = await c.read(b.subarray(got));
+        if (k === null) throw new Error("closed early");
+        got += k;
+      }
+      return b;
+    };
+    for (let i = 0; i < msgs.length; i++) {
+      const h = await read(2);
+      out.push(await read((h[0] << 8) | h[1]));
+    }
+    return out;
+  } finally {
+    c.close();
+  }
+}
+
+Deno.test({
+  name: "serveSockets: UDP and TCP answer names; TCP queries are forwarded over TCP; FORMERR, and it still answers",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const up = startUpstream({ hostname: "127.0.0.1", port: 0 }, { "outside.test": "198.18.0.9" });
+    const dns = new EmbeddedDns({
+      upstreams: () => [{ hostname: "127.0.0.1", port: up.addr.port }],
+      networksOf: (c) => (c === "c1" ? ["n1"] : []),
+      log: () => {},
+    });
+    const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+    const port = (udp.addr as Deno.NetAddr).port;
+    const tcp = Deno.listen({ hostname: "127.0.0.1", port, transport: "tcp" });
+    try {
+      dns.setEndpoints([{ network: "n1", container: "c2", aliases: ["db"], ip: "10.0.0.3" }]);
+      dns.serveSockets("c1", udp, tcp);
+      const viaUdp = dnsPacket.decode(Buffer.from(await udpExchange(port, query("db", "A", 1))));
+      assert.deepEqual(answersOf(viaUdp).map((a) => a.data), ["10.0.0.3"]);
+      const garbage = new Uint8Array([0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 0xff]);
+      const [a, b, c] = (await tcpExchange(port, [query("c2", "A", 2), garbage, query("outside.test", "A", 3)]))
+        .map((x) => dnsPacket.decode(Buffer.from(x)));
+      assert.deepEqual([a.id, answersOf(a).map((x) => x.data)], [2, ["10.0.0.3"]]);
+      assert.deepEqual([b.id, rcodeOf(b)], [0xbeef, RCODE.FORMERR]);
+      assert.deepEqual([c.id, answersOf(c).map((x) => x.data)], [3, ["198.18.0.9"]]);
+      assert.equal(dns.counters.formerr, 1);
+      assert.equal(dns.counters.forward, 1);
+      // Names follow the endpoints: gone from the snapshot, forwarded (and unknown upstream).
+      dns.setEndpoints([]);
+      const gone = dnsPacket.decode(Buffer.from(await udpExchange(port, query("c2", "A", 4))));
+      assert.equal(rcodeOf(gone), RCODE.NXDOMAIN);
+      dns.detach("c1");
+      assert.ok(!dns.serves("c1"));
+    } finally {
+      dns.close();
+      up.close();
+    }
+  },
+});

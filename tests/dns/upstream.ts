@@ -12,12 +12,35 @@ import { parseArgs } from "node:util";
 import { DENO, ROOT } from "../../cli/control/daemon/lab.ts";
 
 export function startUpstream(
-  listen: Deno.NetAddr | { hostname: string; port: number },
+  listen: { hostname: string; port: number },
   records: Record<string, string>,
   onQuery: (name: string) => void = () => {},
 ): { addr: Deno.NetAddr; close: () => void } {
   const conn = Deno.listenDatagram({ hostname: listen.hostname, port: listen.port, transport: "udp" });
+  const addr = conn.addr as Deno.NetAddr;
+  // TCP on the same port too (RFC 7766), for queries retried after a truncated answer.
+  const tcp = Deno.listen({ hostname: addr.hostname, port: addr.port, transport: "tcp" });
   let open = true;
+  const answer = (data: Uint8Array): Uint8Array | undefined => {
+    try {
+      const q = dnsPacket.decode(Buffer.from(data));
+      const question = q.questions![0];
+      onQuery(question.name);
+      const ip = records[question.name.toLowerCase()];
+      const answers: dnsPacket.Answer[] = ip && question.type === "A"
+        ? [{ type: "A", name: question.name, ttl: 60, data: ip }]
+        : [];
+      return new Uint8Array(dnsPacket.encode({
+        type: "response",
+        id: q.id,
+        flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (ip ? 0 : 3),
+        questions: q.questions,
+        answers,
+      }));
+    } catch {
+      return undefined; // not a query we can read: no answer
+    }
+  };
   (async () => {
     while (open) {
       let data: Uint8Array, from: Deno.Addr;
@@ -27,34 +50,48 @@ export function startUpstream(
         if (!open) return;
         continue;
       }
-      try {
-        const q = dnsPacket.decode(Buffer.from(data));
-        const question = q.questions![0];
-        onQuery(question.name);
-        const ip = records[question.name.toLowerCase()];
-        const answers: dnsPacket.Answer[] = ip && question.type === "A"
-          ? [{ type: "A", name: question.name, ttl: 60, data: ip }]
-          : [];
-        await conn.send(
-          dnsPacket.encode({
-            type: "response",
-            id: q.id,
-            flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (ip ? 0 : 3),
-            questions: q.questions,
-            answers,
-          }),
-          from,
-        );
-      } catch { /* not a query we can read: no answer */ }
+      const out = answer(data);
+      if (out) await conn.send(out, from).catch(() => {});
     }
   })();
+  (async () => {
+    for await (const c of tcp) {
+      (async () => {
+        try {
+          const head = new Uint8Array(2);
+          for (;;) {
+            if (!await readFull(c, head)) return;
+            const msg = new Uint8Array((head[0] << 8) | head[1]);
+            if (!await readFull(c, msg)) return;
+            const out = answer(msg);
+            if (!out) return;
+            await c.write(new Uint8Array([out.length >> 8, out.length & 0xff, ...out]));
+          }
+        } catch { /* reset */ } finally {
+          try {
+            c.close();
+          } catch { /* closed */ }
+        }
+      })();
+    }
+  })().catch(() => {});
   return {
-    addr: conn.addr as Deno.NetAddr,
+    addr,
     close: () => {
       open = false;
       conn.close();
+      tcp.close();
     },
   };
+}
+
+async function readFull(c: Deno.Conn, buf: Uint8Array): Promise<boolean> {
+  for (let got = 0; got < buf.length;) {
+    const n = await c.read(buf.subarray(got));
+    if (n === null) return false;
+    got += n;
+  }
+  return true;
 }
 
 /**
