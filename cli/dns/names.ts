@@ -5,7 +5,9 @@
 //
 // Scope follows Docker's user-defined networks: a container resolves a name only on the networks
 // it shares with its owner; the same name on two shared networks, or one alias on several
-// containers, answers every address (Docker answers all of them, in random order).
+// containers, answers every address (Docker answers all of them, in random order). "NAME.NETWORK"
+// asks one network only (libnetwork's Sandbox.ResolveName strips a suffix that names one of the
+// sandbox's networks).
 
 /** What the table needs of an endpoint record (cli/control/cluster/types.ts EndpointRecord). */
 export interface NamedEndpoint {
@@ -64,11 +66,14 @@ export class NameTable {
   private readonly names = new Map<string, Map<string, Addresses>>();
   /** network id → reverse name → container name */
   private readonly ptr = new Map<string, Map<string, string>>();
+  /** network id → "." + canonical network name, for NAME.NETWORK */
+  private readonly suffix = new Map<string, string>();
 
-  /** The table of a snapshot's endpoints. */
-  static from(endpoints: Iterable<NamedEndpoint>): NameTable {
+  /** The table of a snapshot's endpoints; `networks` (id and name) enable NAME.NETWORK. */
+  static from(endpoints: Iterable<NamedEndpoint>, networks: Iterable<{ id: string; name: string }> = []): NameTable {
     const t = new NameTable();
     for (const e of endpoints) t.add(e);
+    for (const n of networks) t.suffix.set(n.id, `.${canonical(n.name)}`);
     return t;
   }
 
@@ -94,7 +99,10 @@ export class NameTable {
     const key = canonical(name);
     let out: Addresses | undefined;
     for (const id of networks) {
-      const hit = this.names.get(id)?.get(key);
+      const net = this.names.get(id);
+      const sfx = this.suffix.get(id);
+      const hit = net?.get(key) ??
+        (sfx && key.endsWith(sfx) ? net?.get(key.slice(0, -sfx.length)) : undefined);
       if (!hit) continue;
       out ??= { a: [], aaaa: [] };
       for (const ip of hit.a) if (!out.a.includes(ip)) out.a.push(ip);

@@ -89,9 +89,9 @@ export class EmbeddedDns {
     (this.o.log ?? console.error)(`dns: ${m}`);
   }
 
-  /** Replaces the names with those of a snapshot's endpoints. */
-  setEndpoints(endpoints: Iterable<NamedEndpoint>): void {
-    this.table = NameTable.from(endpoints);
+  /** Replaces the names with those of a snapshot's endpoints (and networks, for NAME.NETWORK). */
+  setEndpoints(endpoints: Iterable<NamedEndpoint>, networks: Iterable<{ id: string; name: string }> = []): void {
+    this.table = NameTable.from(endpoints, networks);
   }
 
   /** Whether container `name` has its listener. */

@@ -91,6 +91,7 @@ Deno.test({
       // Aliases, any case; and the other way round, node2 → node1.
       assert.deepEqual((await getent(lab, h1, c1, "db")).stdout.trim().split(/\s+/), [ip2, "db"]);
       assert.equal((await getent(lab, h1, c1, "Cache.Internal")).stdout.trim().split(/\s+/)[0], ip2);
+      assert.equal((await getent(lab, h1, c1, `${c2}.front`)).stdout.trim().split(/\s+/)[0], ip2);
       assert.equal((await getent(lab, h2, c2, c1)).stdout.trim().split(/\s+/)[0], await ipOf(lab, h1, c1));
       // c3 is on "back", which c1 does not share: not resolvable from c1 (NXDOMAIN from upstream).
       assert.equal((await getent(lab, h1, c1, c3)).code, 2);

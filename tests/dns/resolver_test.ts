@@ -17,7 +17,7 @@ const table = NameTable.from([
   { network: "n1", container: "c2", aliases: ["db", "Cache.Local"], ip: "10.0.0.3", ipv6: "fd00:10::3" },
   { network: "n1", container: "c4", aliases: ["db"], ip: "10.0.0.4" },
   { network: "n2", container: "c3", ip: "10.0.1.2" },
-]);
+], [{ id: "n1", name: "front" }, { id: "n2", name: "back" }]);
 
 function zoneOf(nets: string[]): Zone {
   return { lookup: (n) => table.lookup(nets, n), reverse: (n) => table.reverse(nets, n) };
@@ -58,6 +58,14 @@ Deno.test("names: aliases, case-insensitive, trailing dot; one alias on two cont
     "c2",
   );
   assert.equal(table.reverse(["n2"], "3.0.0.10.in-addr.arpa"), undefined);
+});
+
+Deno.test("names: NAME.NETWORK asks that network only, and only if the asker is on it", () => {
+  assert.deepEqual(table.lookup(["n1"], "c2.front")?.a, ["10.0.0.3"]);
+  assert.deepEqual(table.lookup(["n1"], "DB.Front.")?.a.sort(), ["10.0.0.3", "10.0.0.4"]);
+  assert.equal(table.lookup(["n1"], "c2.back"), undefined);
+  assert.equal(table.lookup(["n1"], "c3.back"), undefined);
+  assert.deepEqual(table.lookup(["n1", "n2"], "c3.back")?.a, ["10.0.1.2"]);
 });
 
 Deno.test("names: validAlias takes hostnames and refuses what DNS cannot carry", () => {

@@ -266,7 +266,7 @@ export class Daemon {
   /** Every network with a local container gets its VNI programmed from the snapshot; others go. */
   private async apply(s: Snapshot): Promise<void> {
     this.snapshot = s;
-    this.dns.setEndpoints(s.endpoints);
+    this.dns.setEndpoints(s.endpoints, s.networks);
     if (!this.dp.running) return;
     const local = new Map<number, ContainerRecord>();
     for (const c of this.containers.values()) local.set(c.vni, c);
