@@ -107,7 +107,7 @@ function reply(
  */
 export function decide(query: Uint8Array, zone: Zone, maxLen = UDP_MAX): Verdict {
   if (query.length < HEADER_LEN) return { outcome: "drop_short" };
-  if (query[2] & 0x80) return { outcome: "drop_response" };
+  if (((query[2] << 8) | query[3]) & QR) return { outcome: "drop_response" };
   let q: dnsPacket.DecodedPacket;
   try {
     q = dnsPacket.decode(view(query));

@@ -70,7 +70,10 @@ export class NameTable {
   private readonly suffix = new Map<string, string>();
 
   /** The table of a snapshot's endpoints; `networks` (id and name) enable NAME.NETWORK. */
-  static from(endpoints: Iterable<NamedEndpoint>, networks: Iterable<{ id: string; name: string }> = []): NameTable {
+  static from(
+    endpoints: Iterable<NamedEndpoint>,
+    networks: Iterable<{ id: string; name: string }> = [],
+  ): NameTable {
     const t = new NameTable();
     for (const e of endpoints) t.add(e);
     for (const n of networks) t.suffix.set(n.id, `.${canonical(n.name)}`);

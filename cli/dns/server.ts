@@ -90,7 +90,10 @@ export class EmbeddedDns {
   }
 
   /** Replaces the names with those of a snapshot's endpoints (and networks, for NAME.NETWORK). */
-  setEndpoints(endpoints: Iterable<NamedEndpoint>, networks: Iterable<{ id: string; name: string }> = []): void {
+  setEndpoints(
+    endpoints: Iterable<NamedEndpoint>,
+    networks: Iterable<{ id: string; name: string }> = [],
+  ): void {
     this.table = NameTable.from(endpoints, networks);
   }
 
@@ -245,7 +248,9 @@ export class EmbeddedDns {
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {
         const connecting = Deno.connect({ hostname: up.hostname, port: up.port });
-        const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), FORWARD_TIMEOUT_MS));
+        const timeout = new Promise<undefined>((r) =>
+          timer = setTimeout(() => r(undefined), FORWARD_TIMEOUT_MS)
+        );
         conn = await Promise.race([connecting, timeout]);
         clearTimeout(timer);
         if (!conn) {
@@ -299,7 +304,9 @@ export class EmbeddedDns {
         continue;
       }
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), FORWARD_TIMEOUT_MS));
+      const timeout = new Promise<undefined>((r) =>
+        timer = setTimeout(() => r(undefined), FORWARD_TIMEOUT_MS)
+      );
       try {
         await sock.send(query, { transport: "udp", hostname: up.hostname, port: up.port });
         for (;;) {

@@ -82,7 +82,25 @@ try {
   for (let i = 0; i < rounds; i++) {
     const name = lab.c(`r${i}`);
     const child = new Deno.Command(DENO, {
-      args: ["run", "-A", "--unstable-net", `${ROOT}cli/main.ts`, "exec", "-H", `unix://${h1.sock}`, c1, "--", DENO, "run", "-A", "--unstable-net", PROBE, "until", name, "20000"],
+      args: [
+        "run",
+        "-A",
+        "--unstable-net",
+        `${ROOT}cli/main.ts`,
+        "exec",
+        "-H",
+        `unix://${h1.sock}`,
+        c1,
+        "--",
+        DENO,
+        "run",
+        "-A",
+        "--unstable-net",
+        PROBE,
+        "until",
+        name,
+        "20000",
+      ],
       cwd: ROOT,
       env: LAB_ENV,
       stdout: "piped",
@@ -119,7 +137,12 @@ try {
     loadavg: { start: loadStart, end: loadavg() },
     answer_ms: { container_name: figure(local), forwarded: figure(fwd) },
     run_to_resolve_ms: {
-      from_run_start: { median: quantile(fromStart, 0.5), min: Math.min(...fromStart), max: Math.max(...fromStart), all: fromStart },
+      from_run_start: {
+        median: quantile(fromStart, 0.5),
+        min: Math.min(...fromStart),
+        max: Math.max(...fromStart),
+        all: fromStart,
+      },
       from_run_return: {
         median: quantile(fromReturn, 0.5),
         min: Math.min(...fromReturn),
@@ -130,9 +153,15 @@ try {
   };
   const a = report.answer_ms, rr = report.run_to_resolve_ms;
   console.log(`load average ${report.loadavg.start} → ${report.loadavg.end}`);
-  console.log(`answer time in a container, container on another host: median ${a.container_name.median} ms, p99 ${a.container_name.p99} ms (${a.container_name.n} queries, ${a.container_name.lost} lost)`);
-  console.log(`answer time in a container, forwarded to the lab resolver: median ${a.forwarded.median} ms, p99 ${a.forwarded.p99} ms (${a.forwarded.n} queries, ${a.forwarded.lost} lost)`);
-  console.log(`weft run on node2 → name resolves on node1: from the command's start median ${rr.from_run_start.median} ms (${rr.from_run_start.min}–${rr.from_run_start.max}); relative to its return median ${rr.from_run_return.median} ms (${rr.from_run_return.min}–${rr.from_run_return.max}), ${rounds} rounds`);
+  console.log(
+    `answer time in a container, container on another host: median ${a.container_name.median} ms, p99 ${a.container_name.p99} ms (${a.container_name.n} queries, ${a.container_name.lost} lost)`,
+  );
+  console.log(
+    `answer time in a container, forwarded to the lab resolver: median ${a.forwarded.median} ms, p99 ${a.forwarded.p99} ms (${a.forwarded.n} queries, ${a.forwarded.lost} lost)`,
+  );
+  console.log(
+    `weft run on node2 → name resolves on node1: from the command's start median ${rr.from_run_start.median} ms (${rr.from_run_start.min}–${rr.from_run_start.max}); relative to its return median ${rr.from_run_return.median} ms (${rr.from_run_return.min}–${rr.from_run_return.max}), ${rounds} rounds`,
+  );
   if (values.json) {
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
     console.log(`JSON written to ${values.json}`);

@@ -24,7 +24,8 @@ async function ipOf(lab: Lab, h: Host, c: string): Promise<string> {
 }
 
 Deno.test({
-  name: "embedded DNS: names and aliases across hosts, scope per network, forwarding, FORMERR, removal, restart",
+  name:
+    "embedded DNS: names and aliases across hosts, scope per network, forwarding, FORMERR, removal, restart",
   ignore,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -45,7 +46,16 @@ Deno.test({
       const c1 = lab.c("c1"), c2 = lab.c("c2"), c3 = lab.c("c3");
 
       // Bad aliases are refused before anything is created.
-      const bad = await lab.weft(h1, ["run", "-d", "--name", c1, "--network", "front", "--network-alias", "a b"], false);
+      const bad = await lab.weft(h1, [
+        "run",
+        "-d",
+        "--name",
+        c1,
+        "--network",
+        "front",
+        "--network-alias",
+        "a b",
+      ], false);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /^error: invalid --network-alias "a b"/);
       assert.equal(JSON.parse((await lab.weft(h1, ["ps", "--format", "json"])).stdout).length, 0);
@@ -82,11 +92,20 @@ Deno.test({
       assert.match(own.stdout, /^nameserver 127\.0\.0\.11$/m);
 
       // A name on another host, through the control plane.
-      const first = await waitFor("c2's name from c1", async () => {
-        const r = await getent(lab, h1, c1, c2);
-        return r.code === 0 && r.stdout;
-      }, 20000, 100);
-      console.log(`weft run c2 on node2 → its name resolves in c1 on node1 within ${Date.now() - tRun} ms (getent polls)`);
+      const first = await waitFor(
+        "c2's name from c1",
+        async () => {
+          const r = await getent(lab, h1, c1, c2);
+          return r.code === 0 && r.stdout;
+        },
+        20000,
+        100,
+      );
+      console.log(
+        `weft run c2 on node2 → its name resolves in c1 on node1 within ${
+          Date.now() - tRun
+        } ms (getent polls)`,
+      );
       assert.deepEqual(first.trim().split(/\s+/), [ip2, c2]);
       // Aliases, any case; and the other way round, node2 → node1.
       assert.deepEqual((await getent(lab, h1, c1, "db")).stdout.trim().split(/\s+/), [ip2, "db"]);
@@ -96,7 +115,10 @@ Deno.test({
       // c3 is on "back", which c1 does not share: not resolvable from c1 (NXDOMAIN from upstream).
       assert.equal((await getent(lab, h1, c1, c3)).code, 2);
       // Reverse: the address answers the container's name.
-      assert.match((await getent(lab, h1, c1, ip2)).stdout, new RegExp(`^${ip2.replace(/\./g, "\\.")}\\s+${c2}$`, "m"));
+      assert.match(
+        (await getent(lab, h1, c1, ip2)).stdout,
+        new RegExp(`^${ip2.replace(/\./g, "\\.")}\\s+${c2}$`, "m"),
+      );
 
       // Other names go to the (lab) upstream, from the daemon's namespace; container names never do.
       const out = await getent(lab, h1, c1, "outside.test");
@@ -123,14 +145,23 @@ Deno.test({
       // A daemon restart opens the listeners again.
       await lab.stopDaemon(h1);
       await lab.startDaemon(h1);
-      await waitFor("c1's own name after a restart", async () => {
-        const r = await getent(lab, h1, c1, c1);
-        return r.code === 0 && r.stdout.includes(c1);
-      }, 15000, 200);
+      await waitFor(
+        "c1's own name after a restart",
+        async () => {
+          const r = await getent(lab, h1, c1, c1);
+          return r.code === 0 && r.stdout.includes(c1);
+        },
+        15000,
+        200,
+      );
       await lab.weft(h1, ["rm", "-f", c1]);
       await lab.weft(h2, ["rm", "-f", c3]);
       for (const c of [c1, c2, c3]) {
-        assert.throws(() => Deno.statSync(`/etc/netns/${c}`), Deno.errors.NotFound, `/etc/netns/${c} left behind`);
+        assert.throws(
+          () => Deno.statSync(`/etc/netns/${c}`),
+          Deno.errors.NotFound,
+          `/etc/netns/${c} left behind`,
+        );
       }
     } finally {
       upstream?.stop();

@@ -143,7 +143,10 @@ Deno.test("decide: garbage gets FORMERR with its ID; short datagrams and respons
 
 Deno.test("decide: an alias with more addresses than 512 bytes carry is cut and TC set", () => {
   const many = NameTable.from(
-    Array.from({ length: 60 }, (_, i) => ({ network: "n", container: `c${i}`, aliases: ["web"], ip: `10.0.0.${i + 2}` })),
+    Array.from(
+      { length: 60 },
+      (_, i) => ({ network: "n", container: `c${i}`, aliases: ["web"], ip: `10.0.0.${i + 2}` }),
+    ),
   );
   const v = decide(query("web"), { lookup: (x) => many.lookup(["n"], x), reverse: () => undefined });
   assert.ok("reply" in v);
@@ -167,11 +170,14 @@ Deno.test("decide: no datagram makes it throw; every reply decodes and echoes th
   // Mutations of real queries reach deeper into the decoder than random bytes.
   const base = [...query("c2"), ...query("cache.local", "AAAA").slice(12)];
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), (muts) => {
-      const b = new Uint8Array(base);
-      for (const [i, x] of muts) b[i] = x;
-      check(b);
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+      (muts) => {
+        const b = new Uint8Array(base);
+        for (const [i, x] of muts) b[i] = x;
+        check(b);
+      },
+    ),
     { numRuns: 3000 },
   );
 });
@@ -184,7 +190,9 @@ Deno.test("servfail echoes the question", () => {
 });
 
 Deno.test("resolv.conf: the host's nameservers and search; the container's points at 127.0.0.11", () => {
-  const host = parseResolvConf("# x\nnameserver 10.255.255.53\nnameserver fe80::1%eth0\nsearch a.test b.test\n");
+  const host = parseResolvConf(
+    "# x\nnameserver 10.255.255.53\nnameserver fe80::1%eth0\nsearch a.test b.test\n",
+  );
   assert.deepEqual(host, { nameservers: ["10.255.255.53", "fe80::1"], search: ["a.test", "b.test"] });
   const text = containerResolvConf(host, ["10.255.255.53"]);
   assert.deepEqual(text.split("\n").filter((l) => !l.startsWith("#") && l), [
@@ -210,7 +218,11 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const asked: string[] = [];
-    const up = startUpstream({ hostname: "127.0.0.1", port: 0 }, { "outside.test": "198.18.0.9" }, (n) => asked.push(n));
+    const up = startUpstream(
+      { hostname: "127.0.0.1", port: 0 },
+      { "outside.test": "198.18.0.9" },
+      (n) => asked.push(n),
+    );
     const silent = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
     try {
       const dns = new EmbeddedDns({
@@ -278,7 +290,8 @@ async function tcpExchange(port: number, msgs: Uint8Array[]): Promise<Uint8Array
 }
 
 Deno.test({
-  name: "serveSockets: UDP and TCP answer names; TCP queries are forwarded over TCP; FORMERR, and it still answers",
+  name:
+    "serveSockets: UDP and TCP answer names; TCP queries are forwarded over TCP; FORMERR, and it still answers",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -297,8 +310,9 @@ Deno.test({
       const viaUdp = dnsPacket.decode(Buffer.from(await udpExchange(port, query("db", "A", 1))));
       assert.deepEqual(answersOf(viaUdp).map((a) => a.data), ["10.0.0.3"]);
       const garbage = new Uint8Array([0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 0xff]);
-      const [a, b, c] = (await tcpExchange(port, [query("c2", "A", 2), garbage, query("outside.test", "A", 3)]))
-        .map((x) => dnsPacket.decode(Buffer.from(x)));
+      const [a, b, c] =
+        (await tcpExchange(port, [query("c2", "A", 2), garbage, query("outside.test", "A", 3)]))
+          .map((x) => dnsPacket.decode(Buffer.from(x)));
       assert.deepEqual([a.id, answersOf(a).map((x) => x.data)], [2, ["10.0.0.3"]]);
       assert.deepEqual([b.id, rcodeOf(b)], [0xbeef, RCODE.FORMERR]);
       assert.deepEqual([c.id, answersOf(c).map((x) => x.data)], [3, ["198.18.0.9"]]);

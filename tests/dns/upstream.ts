@@ -67,7 +67,9 @@ export function startUpstream(
             if (!out) return;
             await c.write(new Uint8Array([out.length >> 8, out.length & 0xff, ...out]));
           }
-        } catch { /* reset */ } finally {
+        } catch {
+          /* reset */
+        } finally {
           try {
             c.close();
           } catch { /* closed */ }
@@ -143,7 +145,9 @@ export async function spawnUpstream(ns: string, listen: string, records: Record<
   try {
     await Promise.race([
       listening,
-      new Promise((_, no) => timer = setTimeout(() => no(new Error(`the lab resolver in ${ns} did not start`)), 20000)),
+      new Promise((_, no) =>
+        timer = setTimeout(() => no(new Error(`the lab resolver in ${ns} did not start`)), 20000)
+      ),
     ]);
   } catch (e) {
     stop();
