@@ -6,7 +6,8 @@
 //  - time from `weft run` on node2 to the new container's name resolving in a container on node1,
 //    with a client polling every 5 ms: from the start of the `weft run` command, and from its
 //    return (negative when the name resolved before the command returned: the manager pushes the
-//    endpoint to node1 while node2's daemon is still answering its CLI).
+//    endpoint to node1 while node2's daemon is still answering its CLI);
+//  - the same for `weft rm -f` → the name no longer resolving on node1.
 // Two weft hosts and the resolver are namespaces on one underlay bridge (cli/control/daemon/lab.ts).
 //
 //   --queries N   per answer-time figure (default 2000)
@@ -78,9 +79,11 @@ try {
     lost: t.lost,
   });
 
-  const fromStart: number[] = [], fromReturn: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const name = lab.c(`r${i}`);
+  /**
+   * Starts a probe in c1 (`until`/`gone` NAME), runs `cmd` on node2 once the probe polls, and
+   * returns when the name changed: [ms from the command's start, ms from its return].
+   */
+  const race = async (mode: "until" | "gone", name: string, cmd: string[]): Promise<[number, number]> => {
     const child = new Deno.Command(DENO, {
       args: [
         "run",
@@ -97,7 +100,7 @@ try {
         "-A",
         "--unstable-net",
         PROBE,
-        "until",
+        mode,
         name,
         "20000",
       ],
@@ -123,33 +126,39 @@ try {
     };
     if ((await nextLine()) !== "polling") throw new Error("probe did not start");
     const t0 = Date.now();
-    await lab.weft(h2, ["run", "-d", "--name", name, "--network", "bench"]);
+    await lab.weft(h2, cmd);
     const t1 = Date.now();
     const r = JSON.parse(await nextLine());
     await child.status;
-    if (!r.resolvedAt) throw new Error(`${name} never resolved`);
-    fromStart.push(r.resolvedAt - t0);
-    // Negative: the name resolved on node1 before the command had returned on node2.
-    fromReturn.push(r.resolvedAt - t1);
+    const at = r.resolvedAt ?? r.goneAt;
+    if (!at) throw new Error(`${name}: no change seen in c1 (${mode})`);
+    // Negative: the change was seen on node1 before the command had returned on node2.
+    return [at - t0, at - t1];
+  };
+
+  const fromStart: number[] = [], fromReturn: number[] = [];
+  const rmStart: number[] = [], rmReturn: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const name = lab.c(`r${i}`);
+    const [s0, s1] = await race("until", name, ["run", "-d", "--name", name, "--network", "bench"]);
+    fromStart.push(s0);
+    fromReturn.push(s1);
+    const [r0, r1] = await race("gone", name, ["rm", "-f", name]);
+    rmStart.push(r0);
+    rmReturn.push(r1);
   }
+  const spread = (xs: number[]) => ({
+    median: quantile(xs, 0.5),
+    min: Math.min(...xs),
+    max: Math.max(...xs),
+    all: xs,
+  });
   const report = {
     date: new Date().toISOString(),
     loadavg: { start: loadStart, end: loadavg() },
     answer_ms: { container_name: figure(local), forwarded: figure(fwd) },
-    run_to_resolve_ms: {
-      from_run_start: {
-        median: quantile(fromStart, 0.5),
-        min: Math.min(...fromStart),
-        max: Math.max(...fromStart),
-        all: fromStart,
-      },
-      from_run_return: {
-        median: quantile(fromReturn, 0.5),
-        min: Math.min(...fromReturn),
-        max: Math.max(...fromReturn),
-        all: fromReturn,
-      },
-    },
+    run_to_resolve_ms: { from_run_start: spread(fromStart), from_run_return: spread(fromReturn) },
+    rm_to_gone_ms: { from_rm_start: spread(rmStart), from_rm_return: spread(rmReturn) },
   };
   const a = report.answer_ms, rr = report.run_to_resolve_ms;
   console.log(`load average ${report.loadavg.start} → ${report.loadavg.end}`);
@@ -159,9 +168,13 @@ try {
   console.log(
     `answer time in a container, forwarded to the lab resolver: median ${a.forwarded.median} ms, p99 ${a.forwarded.p99} ms (${a.forwarded.n} queries, ${a.forwarded.lost} lost)`,
   );
-  console.log(
-    `weft run on node2 → name resolves on node1: from the command's start median ${rr.from_run_start.median} ms (${rr.from_run_start.min}–${rr.from_run_start.max}); relative to its return median ${rr.from_run_return.median} ms (${rr.from_run_return.min}–${rr.from_run_return.max}), ${rounds} rounds`,
-  );
+  const rg = report.rm_to_gone_ms;
+  const line = (what: string, a: ReturnType<typeof spread>, b: ReturnType<typeof spread>) =>
+    console.log(
+      `${what}: from the command's start median ${a.median} ms (${a.min}–${a.max}); relative to its return median ${b.median} ms (${b.min}–${b.max}), ${rounds} rounds`,
+    );
+  line("weft run on node2 → name resolves on node1", rr.from_run_start, rr.from_run_return);
+  line("weft rm -f on node2 → name gone on node1", rg.from_rm_start, rg.from_rm_return);
   if (values.json) {
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
     console.log(`JSON written to ${values.json}`);

@@ -7,6 +7,8 @@
 //   probe.ts until NAME TIMEOUT_MS   queries every 5 ms until NAME has an A record; prints
 //                                    "polling" after the first query, then
 //                                    {"resolvedAt": epoch ms | null, "addresses"}
+//   probe.ts gone NAME TIMEOUT_MS    the same until NAME has no A record any more (an answer
+//                                    without one, NXDOMAIN): {"goneAt": epoch ms | null}
 
 import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
@@ -96,8 +98,22 @@ if (mode === "garbage") {
     await new Promise((r) => setTimeout(r, 5));
   }
   out = { resolvedAt, addresses };
+} else if (mode === "gone") {
+  const until = Date.now() + Number(arg);
+  let goneAt: number | null = null;
+  await resolveA(name, 200);
+  console.log("polling");
+  while (Date.now() < until) {
+    const r = await resolveA(name, 200);
+    if (r && !r.addresses.length) {
+      goneAt = Date.now();
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  out = { goneAt };
 } else {
-  console.error("usage: probe.ts garbage | time NAME COUNT | until NAME TIMEOUT_MS");
+  console.error("usage: probe.ts garbage | time NAME COUNT | until NAME TIMEOUT_MS | gone NAME TIMEOUT_MS");
   Deno.exit(2);
 }
 console.log(JSON.stringify(out));
