@@ -16,8 +16,10 @@ import type { Addresses } from "./names.ts";
 
 /** Docker's TTL for embedded DNS answers (libnetwork resolver.go respTTL), seconds. */
 export const ANSWER_TTL = 600;
-/** RFC 1035 §4.1.1: the fixed header. Shorter datagrams carry no ID to answer to. */
+/** RFC 1035 §4.1.1: the fixed header. */
 export const HEADER_LEN = 12;
+/** The ID: a datagram shorter than this has nothing to answer to. */
+const ID_LEN = 2;
 /** RFC 1035 §4.2.1: the most a UDP answer may carry without EDNS; longer ones are cut, TC set. */
 export const UDP_MAX = 512;
 /** RFC 1035 §4.2.2: a TCP message has a 16-bit length prefix. */
@@ -63,7 +65,7 @@ function view(b: Uint8Array): Buffer {
  * RD copied (RFC 1035 §4.1.1), for a message whose question cannot be trusted.
  */
 export function headerOnly(query: Uint8Array, rcode: number): Uint8Array {
-  const flags = ((query[2] << 8) | query[3]) & (OPCODE_MASK | RD);
+  const flags = (((query[2] ?? 0) << 8) | (query[3] ?? 0)) & (OPCODE_MASK | RD);
   return new Uint8Array(dnsPacket.encode({
     type: "response",
     id: (query[0] << 8) | query[1],
@@ -96,9 +98,10 @@ function reply(
 /**
  * Decides the fate of one message sent to the resolver (a UDP datagram, or a TCP message without
  * its length prefix; `maxLen`: UDP_MAX for UDP, TCP_MAX for TCP).
- * - shorter than the header: dropped (no ID to answer to); a response (QR set): dropped, so two
+ * - shorter than an ID: dropped (nothing to answer to); a response (QR set): dropped, so two
  *   servers can never loop;
- * - undecodable, or not exactly one question: FORMERR (RFC 1035 §4.1.1), ID echoed;
+ * - shorter than the header, undecodable, or not exactly one question: FORMERR (RFC 1035 §4.1.1),
+ *   its ID echoed (`printf garbage | nc -u 127.0.0.11 53` gets one);
  * - an opcode other than QUERY: NOTIMP;
  * - class IN, a name the zone owns: A/AAAA (ANY: both) with every address, TTL ANSWER_TTL; no
  *   address of that family or another type: NOERROR with no answer; PTR of a container address;
@@ -106,8 +109,9 @@ function reply(
  * Never throws.
  */
 export function decide(query: Uint8Array, zone: Zone, maxLen = UDP_MAX): Verdict {
-  if (query.length < HEADER_LEN) return { outcome: "drop_short" };
-  if (((query[2] << 8) | query[3]) & QR) return { outcome: "drop_response" };
+  if (query.length < ID_LEN) return { outcome: "drop_short" };
+  if (((query[2] ?? 0) << 8) & QR) return { outcome: "drop_response" };
+  if (query.length < HEADER_LEN) return { outcome: "formerr", reply: headerOnly(query, RCODE.FORMERR) };
   let q: dnsPacket.DecodedPacket;
   try {
     q = dnsPacket.decode(view(query));

@@ -115,7 +115,7 @@ Deno.test("decide: names not ours, other networks' names and other classes are f
   assert.equal(decide(chaos, zoneOf(["n1"])).outcome, "forward");
 });
 
-Deno.test("decide: garbage gets FORMERR with its ID; short datagrams and responses are dropped", () => {
+Deno.test("decide: garbage gets FORMERR with its ID; a lone byte and responses are dropped", () => {
   const garbage = new Uint8Array([0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 0xff, 0xff]);
   const v = decide(garbage, zoneOf(["n1"]));
   assert.equal(v.outcome, "formerr");
@@ -123,7 +123,9 @@ Deno.test("decide: garbage gets FORMERR with its ID; short datagrams and respons
   assert.equal(r.id, 0xbeef);
   assert.equal(rcodeOf(r), RCODE.FORMERR);
   assert.ok(r.flag_rd, "RD copied");
-  assert.equal(decide(new Uint8Array(11), zoneOf(["n1"])).outcome, "drop_short");
+  assert.equal(decide(new Uint8Array(1), zoneOf(["n1"])).outcome, "drop_short");
+  const hello = decoded(decide(new TextEncoder().encode("hello\n"), zoneOf(["n1"])));
+  assert.deepEqual([hello.id, rcodeOf(hello)], [0x6865, RCODE.FORMERR]);
   const resp = query("c1");
   resp[2] |= 0x80;
   assert.equal(decide(resp, zoneOf(["n1"])).outcome, "drop_response");
