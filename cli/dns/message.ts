@@ -24,6 +24,11 @@ const ID_LEN = 2;
 export const UDP_MAX = 512;
 /** RFC 1035 §4.2.2: a TCP message has a 16-bit length prefix. */
 export const TCP_MAX = 65535;
+/**
+ * The UDP payload size this server advertises and honours at most under EDNS (RFC 6891 §6.2.5;
+ * 1232 is the DNS Flag Day 2020 figure: no IP fragmentation on any usual path).
+ */
+export const EDNS_UDP_MAX = 1232;
 
 /** RFC 1035 §4.1.1 RCODE values. */
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
@@ -81,6 +86,14 @@ function reply(
   maxLen = UDP_MAX,
 ): Uint8Array {
   const flags = ((q.flags ?? 0) & (OPCODE_MASK | RD)) | RA | (aa ? AA : 0) | rcode;
+  // RFC 6891 §6.1.1: a request with an OPT record gets one back; its size is the client's buffer.
+  const opt = (q.additionals ?? []).find((a) => a.type === "OPT") as { udpPayloadSize?: number } | undefined;
+  if (opt && maxLen < TCP_MAX) {
+    maxLen = Math.max(UDP_MAX, Math.min(opt.udpPayloadSize ?? UDP_MAX, EDNS_UDP_MAX));
+  }
+  const additionals = opt
+    ? [{ type: "OPT", name: ".", udpPayloadSize: EDNS_UDP_MAX } as dnsPacket.Answer]
+    : [];
   const enc = (n: number, tc: boolean) =>
     new Uint8Array(dnsPacket.encode({
       type: "response",
@@ -88,6 +101,7 @@ function reply(
       flags: flags | (tc ? TC : 0),
       questions: q.questions,
       answers: answers.slice(0, n),
+      additionals,
     }));
   let out = enc(answers.length, false);
   // Many containers behind one alias: send what fits and set TC, so a resolver may retry (§4.2.1).

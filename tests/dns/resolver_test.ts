@@ -7,7 +7,16 @@ import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { NameTable, validAlias } from "../../cli/dns/names.ts";
-import { ANSWER_TTL, decide, RCODE, servfail, UDP_MAX, type Zone } from "../../cli/dns/message.ts";
+import {
+  ANSWER_TTL,
+  decide,
+  EDNS_UDP_MAX,
+  RCODE,
+  servfail,
+  TCP_MAX,
+  UDP_MAX,
+  type Zone,
+} from "../../cli/dns/message.ts";
 import { EmbeddedDns, parseUpstream } from "../../cli/dns/server.ts";
 import { containerResolvConf, parseResolvConf } from "../../cli/dns/resolv_conf.ts";
 import { startUpstream } from "./upstream.ts";
@@ -156,6 +165,36 @@ Deno.test("decide: an alias with more addresses than 512 bytes carry is cut and 
   const r = decoded(v);
   assert.ok(r.flag_tc);
   assert.ok(r.answers!.length > 10 && r.answers!.length < 60);
+});
+
+Deno.test("decide: EDNS — an OPT in the query gets one back, and the client's buffer size is honoured", () => {
+  const many = NameTable.from(
+    Array.from(
+      { length: 100 },
+      (_, i) => ({ network: "n", container: `c${i}`, aliases: ["web"], ip: `10.0.0.${i + 2}` }),
+    ),
+  );
+  const zone = { lookup: (x: string) => many.lookup(["n"], x), reverse: () => undefined };
+  const q = (size: number) =>
+    new Uint8Array(dnsPacket.encode({
+      type: "query",
+      id: 5,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ type: "A", name: "web", class: "IN" }],
+      additionals: [{ type: "OPT", name: ".", udpPayloadSize: size } as dnsPacket.Answer],
+    }));
+  const big = decide(q(4096), zone);
+  assert.ok("reply" in big && big.reply.length > UDP_MAX && big.reply.length <= EDNS_UDP_MAX);
+  const r = decoded(big);
+  assert.ok(r.flag_tc, "100 answers do not fit 1232 bytes either");
+  assert.deepEqual((r.additionals ?? []).map((a) => a.type), ["OPT"]);
+  assert.ok(answersOf(r).length > 50 && answersOf(r).length < 100);
+  const small = decide(q(512), zone);
+  assert.ok("reply" in small && small.reply.length <= UDP_MAX);
+  // Over TCP, no cut.
+  const tcp = decoded(decide(q(512), zone, TCP_MAX));
+  assert.equal(answersOf(tcp).length, 100);
+  assert.ok(!tcp.flag_tc);
 });
 
 Deno.test("decide: no datagram makes it throw; every reply decodes and echoes the ID", () => {
