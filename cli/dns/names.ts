@@ -20,7 +20,7 @@ export interface NamedEndpoint {
   /** IPv4 address. */
   ip: string;
   /** IPv6 address, on networks with one. */
-  ipv6?: string;
+  ip6?: string;
 }
 
 /** Addresses of one name, by record type. */
@@ -88,12 +88,12 @@ export class NameTable {
       let addrs = net.get(n);
       if (!addrs) net.set(n, addrs = { a: [], aaaa: [] });
       if (e.ip && !addrs.a.includes(e.ip)) addrs.a.push(e.ip);
-      if (e.ipv6 && !addrs.aaaa.includes(e.ipv6)) addrs.aaaa.push(e.ipv6);
+      if (e.ip6 && !addrs.aaaa.includes(e.ip6)) addrs.aaaa.push(e.ip6);
     }
     let rev = this.ptr.get(e.network);
     if (!rev) this.ptr.set(e.network, rev = new Map());
     if (e.ip) rev.set(reverseV4(e.ip), e.container);
-    const r6 = e.ipv6 ? reverseV6(e.ipv6) : undefined;
+    const r6 = e.ip6 ? reverseV6(e.ip6) : undefined;
     if (r6) rev.set(r6, e.container);
   }
 

@@ -23,7 +23,7 @@ import { startUpstream } from "./upstream.ts";
 
 const table = NameTable.from([
   { network: "n1", container: "c1", ip: "10.0.0.2" },
-  { network: "n1", container: "c2", aliases: ["db", "Cache.Local"], ip: "10.0.0.3", ipv6: "fd00:10::3" },
+  { network: "n1", container: "c2", aliases: ["db", "Cache.Local"], ip: "10.0.0.3", ip6: "fd00:10::3" },
   { network: "n1", container: "c4", aliases: ["db"], ip: "10.0.0.4" },
   { network: "n2", container: "c3", ip: "10.0.1.2" },
 ], [{ id: "n1", name: "front" }, { id: "n2", name: "back" }]);

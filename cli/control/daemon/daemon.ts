@@ -109,8 +109,9 @@ export class Daemon {
     this.dns = new EmbeddedDns({
       upstreams: () => this.upstreams(),
       networksOf: (name) => {
-        const c = this.containers.get(name);
-        return c ? [c.network] : [];
+        const c = this.containers.get(name) as ContainerRecord & { connected?: { network: string }[] };
+        // Its first network and those joined later (`network connect`, where records have them).
+        return c ? [c.network, ...(c.connected ?? []).map((a) => a.network)] : [];
       },
       log: (m) => this.log(m),
     });
@@ -647,14 +648,16 @@ export class Daemon {
       };
       try {
         await createNamespace(name);
+        this.startDns(c); // before any process starts: `ip netns exec` binds resolv.conf at its start
         this.containers.set(name, c);
         await this.plug(c);
-        this.startDns(c);
         if (cmd.length) c.pid = startProcess(name, cmd, this.path(`logs/${name}.log`));
         this.saveContainers();
       } catch (e) {
         await this.removeContainer(name, true, true).catch(() => {});
         await deleteNamespace(name).catch(() => {});
+        this.dns.detach(name);
+        removeContainerResolvConf(name);
         await this.endpointDelete(endpoint.id).catch(() => {});
         if (e instanceof SandboxError) {
           throw new ApiError(`cannot create container ${name}: ${e.message}`, 500);
