@@ -25,9 +25,9 @@ export async function main(args: string[]): Promise<number> {
         "state-dir": { type: "string", default: DEFAULT_STATE_DIR },
         host: { type: "string", short: "H", default: Deno.env.get("WEFT_HOST") ?? DEFAULT_HOST },
         hostname: { type: "string", default: Deno.hostname() },
+        dns: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
         "no-offload": { type: "boolean" },
-        dns: { type: "string", multiple: true },
       },
     }));
   } catch (e) {

@@ -5,12 +5,12 @@ import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
 import { validAlias } from "../dns/names.ts";
 
-const USAGE =
-  `Usage: weft run -d --name NAME --network NETWORK [--ip IP] [--network-alias ALIAS]… [-- CMD [ARG…]]
+const USAGE = `Usage: weft run -d --name NAME --network NETWORK [--ip IP] [-- CMD [ARG…]]
   The container is a network namespace NAME: "ip netns exec NAME …" and "weft exec NAME -- …" work.
-  Its /etc/resolv.conf points at 127.0.0.11, which answers NAME and every ALIAS to the containers
-  on NETWORK, on every host, and forwards other names to the host's resolvers.
-  -d is implied: containers always run detached, CMD's output goes to the daemon's log dir.`;
+  -d is implied: containers always run detached, CMD's output goes to the daemon's log dir.
+  --network-alias ALIAS (repeatable): another name for it. Its /etc/resolv.conf points at 127.0.0.11,
+  which answers NAME and every ALIAS to the containers on NETWORK, on every host, and forwards
+  other names to the host's resolvers.`;
 
 export async function main(args: string[]): Promise<number> {
   const dd = args.indexOf("--");
@@ -19,10 +19,10 @@ export async function main(args: string[]): Promise<number> {
   const { values: v, positionals } = parseCommand(own, {
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
+    "network-alias": { type: "string", multiple: true },
     network: { type: "string" },
     net: { type: "string" },
     ip: { type: "string" },
-    "network-alias": { type: "string", multiple: true },
   }, USAGE);
   // `weft run -d --name c1 --network n alpine sleep 1d`: an image name has no meaning here; the rest is CMD.
   if (!cmd.length && positionals.length > 1) cmd = positionals.slice(1);

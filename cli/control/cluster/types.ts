@@ -50,10 +50,10 @@ export interface EndpointRecord {
   network: string;
   node: string;
   container: string;
-  ip: string;
-  mac: string;
   /** --network-alias names on this network, for the embedded DNS (absent: none). */
   aliases?: string[];
+  ip: string;
+  mac: string;
 }
 
 export interface NodeView {
