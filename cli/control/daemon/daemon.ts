@@ -679,14 +679,14 @@ export class Daemon {
       );
     }
     killProcess(c.pid);
-    this.dns.detach(name);
-    removeContainerResolvConf(name);
     const l = this.live.get(name);
     if (l?.port !== undefined) await this.dp.ops([{ op: "port.remove", port: l.port }]).catch(() => {});
     if (l?.tap) unplug(l.tap);
     this.live.delete(name);
     await deleteNamespace(name).catch((e) => this.log(`rm ${name}: ${e.message}`));
     this.containers.delete(name);
+    this.dns.detach(name); // its socket kept the namespace alive until now
+    removeContainerResolvConf(name);
     this.saveContainers();
     if (!internal) {
       await this.endpointDelete(c.endpointId).catch((e) => this.log(`rm ${name}: endpoint: ${e.message}`));
