@@ -44,12 +44,15 @@ export interface Zone {
   lookup(name: string): Addresses | undefined;
   /** Container name for a reverse (in-addr.arpa / ip6.arpa) name. */
   reverse(name: string): string | undefined;
+  /** Whether a reverse name is in one of the asker's subnets (NXDOMAIN here if no container). */
+  ownsReverse?(name: string): boolean;
 }
 
 /** Why a datagram got no answer, or what kind of answer it got: the server's counter names. */
 export type Outcome =
   | "answered"
   | "nodata"
+  | "nxdomain"
   | "formerr"
   | "notimp"
   | "forward"
@@ -57,7 +60,7 @@ export type Outcome =
   | "drop_response";
 
 export type Verdict =
-  | { outcome: "answered" | "nodata" | "formerr" | "notimp"; reply: Uint8Array }
+  | { outcome: "answered" | "nodata" | "nxdomain" | "formerr" | "notimp"; reply: Uint8Array }
   | { outcome: "forward" }
   | { outcome: "drop_short" | "drop_response" };
 
@@ -118,7 +121,8 @@ function reply(
  *   its ID echoed (`printf garbage | nc -u 127.0.0.11 53` gets one);
  * - an opcode other than QUERY: NOTIMP;
  * - class IN, a name the zone owns: A/AAAA (ANY: both) with every address, TTL ANSWER_TTL; no
- *   address of that family or another type: NOERROR with no answer; PTR of a container address;
+ *   address of that family or another type: NOERROR with no answer; PTR of a container address,
+ *   NXDOMAIN for another address of the asker's subnets;
  * - everything else: "forward", for the caller to send to the host's resolvers.
  * Never throws.
  */
@@ -141,6 +145,9 @@ export function decide(query: Uint8Array, zone: Zone, maxLen = UDP_MAX): Verdict
     const name = question.name;
     if (question.type === "PTR") {
       const target = zone.reverse(name);
+      if (target === undefined && zone.ownsReverse?.(name)) {
+        return { outcome: "nxdomain", reply: reply(q, RCODE.NXDOMAIN, [], true, maxLen) };
+      }
       if (target === undefined) return { outcome: "forward" };
       return {
         outcome: "answered",

@@ -61,6 +61,31 @@ function reverseV6(ip: string): string | undefined {
   return `${[...hex].reverse().join(".")}.ip6.arpa`;
 }
 
+/** The IPv4 address an in-addr.arpa name stands for, as a u32 (undefined for other names). */
+function fromReverseV4(name: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa$/.exec(name);
+  if (!m) return undefined;
+  const o = [m[4], m[3], m[2], m[1]].map(Number);
+  if (o.some((x) => x > 255)) return undefined;
+  return ((o[0] << 24) | (o[1] << 16) | (o[2] << 8) | o[3]) >>> 0;
+}
+
+/** "10.0.0.0/24" → [network, mask] as u32s; undefined when it is not an IPv4 CIDR. */
+function cidrV4(cidr: string): [number, number] | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (!m || Number(m[5]) > 32) return undefined;
+  const addr = ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
+  const mask = Number(m[5]) === 0 ? 0 : (0xffffffff << (32 - Number(m[5]))) >>> 0;
+  return [(addr & mask) >>> 0, mask];
+}
+
+/** A network as the table needs it: id, name (NAME.NETWORK), IPv4 subnet (reverse names). */
+export interface NamedNetwork {
+  id: string;
+  name: string;
+  subnet?: string;
+}
+
 export class NameTable {
   /** network id → canonical name → addresses */
   private readonly names = new Map<string, Map<string, Addresses>>();
@@ -68,15 +93,21 @@ export class NameTable {
   private readonly ptr = new Map<string, Map<string, string>>();
   /** network id → "." + canonical network name, for NAME.NETWORK */
   private readonly suffix = new Map<string, string>();
+  /** network id → IPv4 subnet [network, mask] */
+  private readonly subnet = new Map<string, [number, number]>();
 
-  /** The table of a snapshot's endpoints; `networks` (id and name) enable NAME.NETWORK. */
+  /** The table of a snapshot's endpoints; `networks` enable NAME.NETWORK and ownsReverse(). */
   static from(
     endpoints: Iterable<NamedEndpoint>,
-    networks: Iterable<{ id: string; name: string }> = [],
+    networks: Iterable<NamedNetwork> = [],
   ): NameTable {
     const t = new NameTable();
     for (const e of endpoints) t.add(e);
-    for (const n of networks) t.suffix.set(n.id, `.${canonical(n.name)}`);
+    for (const n of networks) {
+      t.suffix.set(n.id, `.${canonical(n.name)}`);
+      const c = n.subnet ? cidrV4(n.subnet) : undefined;
+      if (c) t.subnet.set(n.id, c);
+    }
     return t;
   }
 
@@ -112,6 +143,21 @@ export class NameTable {
       for (const ip of hit.aaaa) if (!out.aaaa.includes(ip)) out.aaaa.push(ip);
     }
     return out;
+  }
+
+  /**
+   * Whether a reverse name falls in the IPv4 subnet of one of `networks`: then it is this
+   * server's to answer, NXDOMAIN when no container has the address, never the host resolvers'
+   * (who cannot know, and may be slow to say so: moby#50044).
+   */
+  ownsReverse(networks: Iterable<string>, name: string): boolean {
+    const ip = fromReverseV4(canonical(name));
+    if (ip === undefined) return false;
+    for (const id of networks) {
+      const c = this.subnet.get(id);
+      if (c && ((ip & c[1]) >>> 0) === c[0]) return true;
+    }
+    return false;
   }
 
   /** The container name behind a reverse name (x.x.x.x.in-addr.arpa, ….ip6.arpa) on `networks`. */

@@ -16,7 +16,7 @@
 // does the data plane); a restarted daemon opens them again.
 
 import { decide, type Outcome, servfail, TCP_MAX } from "./message.ts";
-import { type NamedEndpoint, NameTable } from "./names.ts";
+import { type NamedEndpoint, type NamedNetwork, NameTable } from "./names.ts";
 import { withNetns } from "../sys/netns.ts";
 
 /** Docker's embedded DNS address, inside every container. */
@@ -73,6 +73,7 @@ export class EmbeddedDns {
     queries: 0,
     answered: 0,
     nodata: 0,
+    nxdomain: 0,
     formerr: 0,
     notimp: 0,
     forward: 0,
@@ -92,7 +93,7 @@ export class EmbeddedDns {
   /** Replaces the names with those of a snapshot's endpoints (and networks, for NAME.NETWORK). */
   setEndpoints(
     endpoints: Iterable<NamedEndpoint>,
-    networks: Iterable<{ id: string; name: string }> = [],
+    networks: Iterable<NamedNetwork> = [],
   ): void {
     this.table = NameTable.from(endpoints, networks);
   }
@@ -179,6 +180,7 @@ export class EmbeddedDns {
     const v = decide(query, {
       lookup: (n) => table.lookup(nets, n),
       reverse: (n) => table.reverse(nets, n),
+      ownsReverse: (n) => table.ownsReverse(nets, n),
     }, tcp ? TCP_MAX : undefined);
     this.counters[v.outcome]++;
     if ("reply" in v) return v.reply;

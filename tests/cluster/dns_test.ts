@@ -120,6 +120,11 @@ Deno.test({
         new RegExp(`^${ip2.replace(/\./g, "\\.")}\\s+${c2}$`, "m"),
       );
 
+      // An unused address of the shared subnet: NXDOMAIN here, not asked upstream (moby#50044).
+      const unused = ip2.replace(/\.\d+$/, ".250");
+      assert.equal((await getent(lab, h1, c1, unused)).code, 2);
+      assert.ok(!upstream.asked.some((n) => n.startsWith("250.")), `${unused} was forwarded`);
+
       // Other names go to the (lab) upstream, from the daemon's namespace; container names never do.
       const out = await getent(lab, h1, c1, "outside.test");
       assert.equal(out.code, 0, out.stderr);

@@ -26,10 +26,14 @@ const table = NameTable.from([
   { network: "n1", container: "c2", aliases: ["db", "Cache.Local"], ip: "10.0.0.3", ip6: "fd00:10::3" },
   { network: "n1", container: "c4", aliases: ["db"], ip: "10.0.0.4" },
   { network: "n2", container: "c3", ip: "10.0.1.2" },
-], [{ id: "n1", name: "front" }, { id: "n2", name: "back" }]);
+], [{ id: "n1", name: "front", subnet: "10.0.0.0/24" }, { id: "n2", name: "back", subnet: "10.0.1.0/24" }]);
 
 function zoneOf(nets: string[]): Zone {
-  return { lookup: (n) => table.lookup(nets, n), reverse: (n) => table.reverse(nets, n) };
+  return {
+    lookup: (n) => table.lookup(nets, n),
+    reverse: (n) => table.reverse(nets, n),
+    ownsReverse: (n) => table.ownsReverse(nets, n),
+  };
 }
 
 function query(name: string, type: dnsPacket.RecordType = "A", id = 0x1234): Uint8Array {
@@ -107,10 +111,15 @@ Deno.test("decide: AAAA where the endpoint has IPv6; a known name without it is 
   assert.equal(decide(query("c1", "MX"), zoneOf(["n1"])).outcome, "nodata");
 });
 
-Deno.test("decide: PTR of a container address answers its name", () => {
+Deno.test("decide: PTR of a container address answers its name; another of its subnet is NXDOMAIN", () => {
   const r = decoded(decide(query("4.0.0.10.in-addr.arpa", "PTR"), zoneOf(["n1"])));
   assert.deepEqual(answersOf(r).map((a) => [a.type, a.data]), [["PTR", "c4"]]);
   assert.equal(decide(query("9.9.9.9.in-addr.arpa", "PTR"), zoneOf(["n1"])).outcome, "forward");
+  // An unused address of the asker's subnet is ours to deny, not the host resolvers' (moby#50044).
+  const v = decide(query("77.0.0.10.in-addr.arpa", "PTR"), zoneOf(["n1"]));
+  assert.equal(v.outcome, "nxdomain");
+  assert.equal(rcodeOf(decoded(v)), RCODE.NXDOMAIN);
+  assert.equal(decide(query("77.1.0.10.in-addr.arpa", "PTR"), zoneOf(["n1"])).outcome, "forward");
 });
 
 Deno.test("decide: names not ours, other networks' names and other classes are forwarded", () => {
