@@ -187,6 +187,7 @@ export class Daemon {
         if (!namespaceExists(c.name)) {
           this.log(`container ${c.name}: namespace gone; forgetting it`);
           this.containers.delete(c.name);
+          removeContainerResolvConf(c.name);
           this.endpointDelete(c.endpointId).catch(() => {});
           continue;
         }
