@@ -1,12 +1,13 @@
 // The embedded DNS server: Docker's 127.0.0.11 inside every container, served by the daemon.
 //
-// Design: one UDP socket per container, bound to 127.0.0.11:53 *inside the container's network
-// namespace* (cli/sys/netns.ts: the daemon's thread steps in for the socket() and bind() only),
-// all read by the daemon's own event loop. Why this and not a resolver process per container:
+// Design: one UDP socket and one TCP listener per container, bound to 127.0.0.11:53 *inside the
+// container's network namespace* (cli/sys/netns.ts: the daemon's thread steps in for socket() and
+// bind() only), all served by the daemon's own event loop. Why this and not a resolver process per container:
 //  - the names are already in the daemon (the control plane's snapshot), so an answer is a map
 //    lookup in the process that receives the query: no IPC hop, nothing to keep in sync, and a
 //    removed container stops resolving the moment the snapshot without it is applied;
-//  - a Deno process per container would cost ~50 MB and ~1 s to start, for a few queries;
+//  - a Deno process per container would cost tens of MB and most of a second to start, for a
+//    few queries;
 //  - the socket being inside the namespace, the container's 127.0.0.11:53 works as in Docker
 //    without the DNAT rules Docker needs (its resolver listens on random ports);
 //  - forwarding leaves from the daemon's namespace, the host's: the host's resolvers are reached
