@@ -133,9 +133,11 @@ Deno.test({
       for (const mine of [c1, c2, "db"]) assert.ok(!upstream.asked.includes(mine), `${mine} was forwarded`);
       assert.equal((await getent(lab, h1, c1, "nowhere.test")).code, 2);
 
-      // Garbage: FORMERR with its ID, and the resolver still answers after.
+      // Garbage: FORMERR with its ID; 2000 random datagrams; the resolver still answers after.
       const g = await probe(lab, h1, c1, ["garbage"]);
       assert.deepEqual(g, { answered: true, id: 0xbeef, rcode: "FORMERR" });
+      const f = await probe(lab, h1, c1, ["flood", "2000", c2]);
+      assert.deepEqual(f, { sent: 2000, addresses: [ip2] });
       const t = await probe(lab, h1, c1, ["time", c2, "20"]);
       assert.deepEqual(t.addresses, [ip2]);
       assert.equal(t.lost, 0);

@@ -3,6 +3,8 @@
 // --server), built and read with dns-packet. Prints one JSON line.
 //
 //   probe.ts garbage                 one undecodable datagram: {"answered","id","rcode"}
+//   probe.ts flood COUNT NAME        COUNT random datagrams (0–600 bytes, answers ignored), then
+//                                    NAME asked: {"sent","addresses"}
 //   probe.ts time NAME COUNT         COUNT sequential A queries: {"ms":[…],"addresses":[…],"lost"}
 //   probe.ts until NAME TIMEOUT_MS   queries every 5 ms until NAME has an A record; prints
 //                                    "polling" after the first query, then
@@ -69,6 +71,16 @@ if (mode === "garbage") {
   out = raw
     ? { answered: true, id: (raw[0] << 8) | raw[1], rcode: rcodeOf(dnsPacket.decode(Buffer.from(raw))) }
     : { answered: false };
+} else if (mode === "flood") {
+  const count = Number(name);
+  for (let i = 0; i < count; i++) {
+    const b = crypto.getRandomValues(new Uint8Array(Math.floor(Math.random() * 601)));
+    await sock.send(b, server);
+    if (i % 64 === 63) await new Promise((r) => setTimeout(r, 1)); // let the answers drain
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const r = await resolveA(arg, 2000);
+  out = { sent: count, addresses: r?.addresses ?? null };
 } else if (mode === "time") {
   const ms: number[] = [];
   let lost = 0, addresses: string[] = [];
@@ -113,7 +125,9 @@ if (mode === "garbage") {
   }
   out = { goneAt };
 } else {
-  console.error("usage: probe.ts garbage | time NAME COUNT | until NAME TIMEOUT_MS | gone NAME TIMEOUT_MS");
+  console.error(
+    "usage: probe.ts garbage | flood COUNT NAME | time NAME COUNT | until NAME TIMEOUT_MS | gone NAME TIMEOUT_MS",
+  );
   Deno.exit(2);
 }
 console.log(JSON.stringify(out));
