@@ -57,6 +57,22 @@ export function parseUpstream(text: string): Upstream | undefined {
 
 export type DnsCounter = Outcome | "queries" | "servfail" | "drop_busy" | "send_errors";
 
+/** The embedded DNS server's counters in `weft stats` order, each with what it counts. */
+export const DNS_COUNTERS: readonly (readonly [DnsCounter, string])[] = [
+  ["queries", "messages received on 127.0.0.11:53, UDP and TCP"],
+  ["answered", "answered here with records (A, AAAA, PTR)"],
+  ["nodata", "a name of ours without records of the asked type: NOERROR, no answer"],
+  ["nxdomain", "PTR of a free address of the asker's subnets"],
+  ["formerr", "undecodable, shorter than the header, or not one question: FORMERR"],
+  ["notimp", "an opcode other than QUERY: NOTIMP"],
+  ["forward", "not ours: sent to the upstream resolvers"],
+  ["servfail", "of those forwarded: no upstream answered, SERVFAIL"],
+  ["drop_short", "dropped: a lone byte, no ID to answer to"],
+  ["drop_response", "dropped: a response (QR set), never answered so two servers cannot loop"],
+  ["drop_busy", "of those forwarded: dropped, MAX_INFLIGHT were in flight already"],
+  ["send_errors", "answers the socket refused to send"],
+];
+
 export interface EmbeddedDnsOptions {
   /** Where names that are not ours go, read when needed (the daemon's --dns, or resolv.conf). */
   upstreams: () => Upstream[];

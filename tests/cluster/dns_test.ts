@@ -138,6 +138,15 @@ Deno.test({
       assert.deepEqual(g, { answered: true, id: 0xbeef, rcode: "FORMERR" });
       const f = await probe(lab, h1, c1, ["flood", "2000", c2]);
       assert.deepEqual(f, { sent: 2000, addresses: [ip2] });
+      const dns = JSON.parse((await lab.weft(h1, ["stats", "--json"])).stdout).dns;
+      assert.ok(dns.formerr >= 1 && dns.answered >= 4 && dns.forward >= 1, JSON.stringify(dns));
+      assert.equal(
+        dns.queries,
+        Object.entries(dns).filter(([k]) => !["queries", "servfail", "drop_busy", "send_errors"].includes(k))
+          .reduce((sum, [, v]) => sum + (v as number), 0),
+        "every query has one outcome",
+      );
+      assert.match((await lab.weft(h1, ["stats"])).stdout, /^ {2}formerr +\d+ +undecodable/m);
       const t = await probe(lab, h1, c1, ["time", c2, "20"]);
       assert.deepEqual(t.addresses, [ip2]);
       assert.equal(t.lost, 0);

@@ -17,7 +17,7 @@ import {
   UDP_MAX,
   type Zone,
 } from "../../cli/dns/message.ts";
-import { EmbeddedDns, parseUpstream } from "../../cli/dns/server.ts";
+import { DNS_COUNTERS, EmbeddedDns, parseUpstream } from "../../cli/dns/server.ts";
 import { containerResolvConf, parseResolvConf } from "../../cli/dns/resolv_conf.ts";
 import { startUpstream } from "./upstream.ts";
 
@@ -367,6 +367,8 @@ Deno.test({
       assert.deepEqual([b.id, rcodeOf(b)], [0xbeef, RCODE.FORMERR]);
       assert.deepEqual([c.id, answersOf(c).map((x) => x.data)], [3, ["198.18.0.9"]]);
       assert.equal(dns.counters.formerr, 1);
+      // weft stats names every counter once, none it does not keep.
+      assert.deepEqual(DNS_COUNTERS.map(([n]) => n).sort(), Object.keys(dns.counters).sort());
       assert.equal(dns.counters.forward, 1);
       // Names follow the endpoints: gone from the snapshot, forwarded (and unknown upstream).
       dns.setEndpoints([]);

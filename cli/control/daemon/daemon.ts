@@ -737,7 +737,7 @@ export class Daemon {
     if (!this.dp.running) {
       throw new ApiError("the data plane is not running: this node is not part of a swarm", 409);
     }
-    return await this.dp.stats();
+    return { ...await this.dp.stats(), dns: this.dns.counters };
   }
 
   // ── HTTP ───────────────────────────────────────────────────────────────────────────────────
