@@ -31,6 +31,8 @@ export const MAX_INFLIGHT = 256;
 export const MAX_TCP_CONNS = 16;
 /** A TCP client idle this long is closed (RFC 7766 §6.2.3 asks for seconds, not minutes), ms. */
 export const TCP_IDLE_MS = 10_000;
+/** The largest query taken over UDP (EDNS0's usual 4096-byte buffer); longer ones arrive cut. */
+const UDP_RECEIVE_MAX = 4096;
 /** How long the host's resolv.conf is trusted before it is read again, ms. */
 const UPSTREAMS_TTL_MS = 5000;
 
@@ -163,17 +165,20 @@ export class EmbeddedDns {
   }
 
   private async serve(container: string, conn: Deno.DatagramConn): Promise<void> {
+    // One buffer for every datagram (receive() would allocate 64 KiB per call), each query copied
+    // out of it: under a flood, allocation was most of the cost per datagram.
+    const buf = new Uint8Array(UDP_RECEIVE_MAX);
     while (this.conns.get(container)?.udp === conn) {
       let msg: [Uint8Array, Deno.Addr];
       try {
-        msg = await conn.receive();
+        msg = await conn.receive(buf);
       } catch (e) {
         if (this.conns.get(container)?.udp !== conn) return; // detached
         this.log(`${container}: receive: ${e instanceof Error ? e.message : e}`);
         await new Promise((r) => setTimeout(r, 10));
         continue;
       }
-      this.handle(container, conn, msg[0], msg[1] as Deno.NetAddr).catch((e) =>
+      this.handle(container, conn, msg[0].slice(), msg[1] as Deno.NetAddr).catch((e) =>
         this.log(`${container}: ${e instanceof Error ? e.message : e}`)
       );
     }
