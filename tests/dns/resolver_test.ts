@@ -19,7 +19,7 @@ import {
 } from "../../cli/dns/message.ts";
 import { DNS_COUNTERS, EmbeddedDns, parseUpstream } from "../../cli/dns/server.ts";
 import { containerResolvConf, parseResolvConf } from "../../cli/dns/resolv_conf.ts";
-import { startUpstream } from "./upstream.ts";
+import { bindPair, startUpstream } from "./upstream.ts";
 
 const table = NameTable.from([
   { network: "n1", container: "c1", ip: "10.0.0.2" },
@@ -351,9 +351,8 @@ Deno.test({
       networksOf: (c) => (c === "c1" ? ["n1"] : []),
       log: () => {},
     });
-    const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+    const { udp, tcp } = bindPair("127.0.0.1");
     const port = (udp.addr as Deno.NetAddr).port;
-    const tcp = Deno.listen({ hostname: "127.0.0.1", port, transport: "tcp" });
     try {
       dns.setEndpoints([{ network: "n1", container: "c2", aliases: ["db"], ip: "10.0.0.3" }]);
       dns.serveSockets("c1", udp, tcp);

@@ -16,10 +16,9 @@ export function startUpstream(
   records: Record<string, string>,
   onQuery: (name: string) => void = () => {},
 ): { addr: Deno.NetAddr; close: () => void } {
-  const conn = Deno.listenDatagram({ hostname: listen.hostname, port: listen.port, transport: "udp" });
-  const addr = conn.addr as Deno.NetAddr;
   // TCP on the same port too (RFC 7766), for queries retried after a truncated answer.
-  const tcp = Deno.listen({ hostname: addr.hostname, port: addr.port, transport: "tcp" });
+  const { udp: conn, tcp } = bindPair(listen.hostname, listen.port);
+  const addr = conn.addr as Deno.NetAddr;
   let open = true;
   const answer = (data: Uint8Array): Uint8Array | undefined => {
     try {
@@ -85,6 +84,22 @@ export function startUpstream(
       tcp.close();
     },
   };
+}
+
+/**
+ * A UDP socket and a TCP listener on one port: `port`, or (0) a free one for both. A random UDP
+ * port may be taken in TCP by another process on this shared machine: then try another.
+ */
+export function bindPair(hostname: string, port = 0): { udp: Deno.DatagramConn; tcp: Deno.Listener } {
+  for (let tries = 0;; tries++) {
+    const udp = Deno.listenDatagram({ hostname, port, transport: "udp" });
+    try {
+      return { udp, tcp: Deno.listen({ hostname, port: (udp.addr as Deno.NetAddr).port, transport: "tcp" }) };
+    } catch (e) {
+      udp.close();
+      if (port !== 0 || tries >= 20 || !(e instanceof Deno.errors.AddrInUse)) throw e;
+    }
+  }
 }
 
 async function readFull(c: Deno.Conn, buf: Uint8Array): Promise<boolean> {
