@@ -32,7 +32,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: client(() => import("./commands/network.ts")),
   },
   run: {
-    summary: "run -d --name C --network NET [--ip IP] [-- CMD…]: a container (netns C) on an overlay",
+    summary: "run -d --name C --network NET [--ip IP] [--network-alias A]… [-- CMD…]: a container (netns C)",
     load: client(() => import("./commands/run.ts")),
   },
   exec: {

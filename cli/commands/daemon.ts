@@ -6,13 +6,16 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { Daemon } from "../control/daemon/daemon.ts";
 import { DEFAULT_HOST, DEFAULT_STATE_DIR, socketPath } from "../control/daemon/client.ts";
+import { parseUpstream } from "../dns/server.ts";
 
 const USAGE =
   `Usage: weft daemon [--state-dir DIR] [-H|--host unix:///run/weft/weft.sock] [--hostname NAME] [--no-offload]
-                   [--gwbridge-subnet 172.18.0.0/16] [--nft-table NAME]
+                   [--gwbridge-subnet 172.18.0.0/16] [--nft-table NAME] [--dns IP[:PORT]]…
   Two daemons on one machine need their own --state-dir and --host.
   --gwbridge-subnet: weft_gwbridge's subnet (containers' eth1, the way out, masqueraded).
-  --nft-table: this instance's nftables table (default weft_ and a hash of --state-dir).`;
+  --nft-table: this instance's nftables table (default weft_ and a hash of --state-dir).
+  --dns: where containers' DNS queries for other than container names go (repeatable); default:
+  the nameservers of this host's /etc/resolv.conf, asked from the daemon's network namespace.`;
 
 export async function main(args: string[]): Promise<number> {
   let values;
@@ -24,6 +27,7 @@ export async function main(args: string[]): Promise<number> {
         "state-dir": { type: "string", default: DEFAULT_STATE_DIR },
         host: { type: "string", short: "H", default: Deno.env.get("WEFT_HOST") ?? DEFAULT_HOST },
         hostname: { type: "string", default: Deno.hostname() },
+        dns: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
         "no-offload": { type: "boolean" },
         "gwbridge-subnet": { type: "string" },
@@ -44,6 +48,11 @@ export async function main(args: string[]): Promise<number> {
   if (table !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table)) {
     throw new UsageError(`invalid --nft-table "${table}": a letter, then letters, digits, "_" or "-", up to 64`);
   }
+  const dns = (values.dns ?? []).map((text) => {
+    const u = parseUpstream(text);
+    if (!u) throw new UsageError(`invalid --dns "${text}": expected an IP address, IP:PORT or [IPv6]:PORT`);
+    return u;
+  });
   let d: Daemon;
   try {
     d = new Daemon({
@@ -53,6 +62,7 @@ export async function main(args: string[]): Promise<number> {
       offload: !values["no-offload"],
       gwbridgeSubnet: values["gwbridge-subnet"],
       nftTable: table,
+      dns,
     });
   } catch (e) {
     throw new UsageError(`invalid --gwbridge-subnet: ${e instanceof Error ? e.message : e}`);

@@ -63,7 +63,19 @@ export async function main(_args: string[]): Promise<number> {
     await run(h2, ["network", "ls"]);
     const c1 = lab.c("c1"), c2 = lab.c("c2");
     await run(h1, ["run", "-d", "--name", c1, "--network", "uber-net", "--", "sleep", "3600"]);
-    await run(h2, ["run", "-d", "--name", c2, "--network", "uber-net", "--", "sleep", "3600"]);
+    await run(h2, [
+      "run",
+      "-d",
+      "--name",
+      c2,
+      "--network",
+      "uber-net",
+      "--network-alias",
+      "web",
+      "--",
+      "sleep",
+      "3600",
+    ]);
     await run(h2, ["network", "ls"]);
     await run(h1, ["ps"]);
     await run(h2, ["ps"]);
@@ -79,6 +91,16 @@ export async function main(_args: string[]): Promise<number> {
     );
     const out = await lab.weft(h1, ["exec", c1, "--", "ping", "-c", "1", "-W", "2", h2.addr], false);
     show(`${c1}`, `ping -c 1 ${h2.addr}`, out.stdout + out.stderr);
+    console.log(
+      "# Names: 127.0.0.11 in every container answers container names and --network-alias names\n" +
+        "# of its networks, on any host (the rest goes to the host's resolvers).\n",
+    );
+    const resolv = await lab.weft(h1, ["exec", c1, "--", "grep", "-v", "^#", "/etc/resolv.conf"], false);
+    show(`${c1}`, "grep -v ^# /etc/resolv.conf", resolv.stdout + resolv.stderr);
+    const byName = await lab.weft(h1, ["exec", c1, "--", "getent", "hosts", c2], false);
+    show(`${c1}`, `getent hosts ${c2}`, byName.stdout + byName.stderr);
+    const byAlias = await lab.weft(h1, ["exec", c1, "--", "ping", "-c", "2", "-i", "0.3", "web"], false);
+    show(`${c1}`, "ping -c 2 web", byAlias.stdout + byAlias.stderr);
     await run(h1, ["network", "inspect", "uber-net"]);
     await run(h1, ["fdb", "--network", "uber-net"]);
     if (capture) await showCapture(capture, lab.dir);
@@ -87,11 +109,14 @@ export async function main(_args: string[]): Promise<number> {
     await run(h1, ["network", "rm", "uber-net"]);
     await run(h2, ["swarm", "leave"]);
     await run(h1, ["swarm", "leave", "--force"]);
-    if (ping.code === 0 && out.code === 0) return 0;
-    const failed = ping.code !== 0
-      ? `${c1} could not ping ${c2} (exit ${ping.code})`
-      : `${c1} could not reach ${h2.addr} through weft_gwbridge (exit ${out.code})`;
-    console.error(`error: weft demo failed: ${failed}`);
+    const failures = [
+      [ping.code, `${c1} could not ping ${c2}`],
+      [out.code, `${c1} could not reach ${h2.addr} through weft_gwbridge`],
+      [byName.code, `${c1} could not resolve ${c2}`],
+      [byAlias.code, `${c1} could not ping the alias web`],
+    ].filter(([code]) => code !== 0).map(([code, what]) => `${what} (exit ${code})`);
+    if (failures.length === 0) return 0;
+    console.error(`error: weft demo failed: ${failures.join("; ")}`);
     return 1;
   } catch (e) {
     // One line: what failed, and where the daemons' logs are kept (the lab's dir goes).

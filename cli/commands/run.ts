@@ -3,10 +3,14 @@
 
 import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
+import { validAlias } from "../dns/names.ts";
 
 const USAGE = `Usage: weft run -d --name NAME --network NETWORK [--ip IP] [--ip6 IPV6] [-- CMD [ARG…]]
   The container is a network namespace NAME: "ip netns exec NAME …" and "weft exec NAME -- …" work.
-  -d is implied: containers always run detached, CMD's output goes to the daemon's log dir.`;
+  -d is implied: containers always run detached, CMD's output goes to the daemon's log dir.
+  --network-alias ALIAS (repeatable): another name for it. Its /etc/resolv.conf points at 127.0.0.11,
+  which answers NAME and every ALIAS to the containers on NETWORK, on every host, and forwards
+  other names to the host's resolvers.`;
 
 export async function main(args: string[]): Promise<number> {
   const dd = args.indexOf("--");
@@ -15,6 +19,7 @@ export async function main(args: string[]): Promise<number> {
   const { values: v, positionals } = parseCommand(own, {
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
+    "network-alias": { type: "string", multiple: true },
     network: { type: "string" },
     net: { type: "string" },
     ip: { type: "string" },
@@ -25,7 +30,12 @@ export async function main(args: string[]): Promise<number> {
   const network = v.network ?? v.net;
   if (!v.name) throw new UsageError(`--name is required\n${USAGE}`);
   if (!network) throw new UsageError(`--network is required\n${USAGE}`);
-  const c = await api(v.host, "POST", "/containers", { name: v.name, network, ip: v.ip, ip6: v.ip6, cmd });
+  const aliases: string[] = v["network-alias"] ?? [];
+  const bad = aliases.find((a) => !validAlias(a));
+  if (bad !== undefined) {
+    throw new UsageError(`invalid --network-alias "${bad}": a hostname (letters, digits, "_", "-", dots)`);
+  }
+  const c = await api(v.host, "POST", "/containers", { name: v.name, network, ip: v.ip, ip6: v.ip6, cmd, aliases });
   console.log(c.endpointId);
   return 0;
 }

@@ -5,6 +5,7 @@ import { DROP_REASONS, LATE_COUNTERS, LINK_COUNTERS, VNI_COUNTERS } from "../cor
 import type { StatsReply } from "../dataplane/protocol.ts";
 import { table } from "../table.ts";
 import { target } from "./target.ts";
+import { DNS_COUNTERS, type DnsCounter } from "../dns/server.ts";
 
 const USAGE = "(usage: weft stats [-H HOST] [--json] | weft stats --control PATH [--json])";
 
@@ -43,6 +44,12 @@ export function formatStats(s: StatsReply): string {
   out.push(table(links));
   out.push(table(Object.entries(s.io).map(([k, v]) => [k, String(v)])));
   out.push(`fdb ${s.fdb.used} of ${s.fdb.capacity}`);
+  // The daemon's embedded DNS server (a standalone vtep has none).
+  const dns = (s as StatsReply & { dns?: Record<DnsCounter, number> }).dns;
+  if (dns) {
+    out.push("DNS (127.0.0.11 in the containers)");
+    out.push(table(DNS_COUNTERS.map(([n, why]) => [`  ${n}`, String(dns[n] ?? 0), why])));
+  }
   return out.join("\n");
 }
 

@@ -167,11 +167,17 @@ export class PacketCapture {
         check(n, "recv", "cannot read the capture");
       }
       // struct timeval of the frame just read: tv_sec, tv_usec (64-bit each on x86-64).
-      const t = c.ioctl(this.fd, BigInt(SIOCGSTAMP), this.stamp) === 0
-        ? Number(sv.getBigInt64(0, true)) + Number(sv.getBigInt64(8, true)) / 1e6
-        : Date.now() / 1000;
+      let seconds: number, micros: number;
+      if (c.ioctl(this.fd, BigInt(SIOCGSTAMP), this.stamp) === 0) {
+        seconds = Number(sv.getBigInt64(0, true));
+        micros = Number(sv.getBigInt64(8, true));
+      } else {
+        const ms = Date.now();
+        seconds = Math.floor(ms / 1000);
+        micros = (ms % 1000) * 1000;
+      }
       const data = new Uint8Array(this.buf.buf, 0, n).slice();
-      out.push({ time: t, data, origLen: n });
+      out.push({ time: seconds + micros / 1e6, seconds, nanos: micros * 1000, data, origLen: n });
     }
     return out;
   }

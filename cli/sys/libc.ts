@@ -14,6 +14,7 @@
 //    of rax (eax) holds the same value, −1 included. "isize" would box a BigInt per call.
 
 // ── <fcntl.h>, <asm-generic/fcntl.h> ────────────────────────────────────────────────────────
+export const O_RDONLY = 0;
 export const O_WRONLY = 0o1;
 export const O_RDWR = 0o2;
 export const O_CREAT = 0o100;
@@ -122,6 +123,10 @@ export const PFD_EVENTS = 4;
 export const PFD_REVENTS = 6;
 export const EFD_CLOEXEC = O_CLOEXEC;
 export const EFD_NONBLOCK = O_NONBLOCK;
+
+// ── <sched.h> ──────────────────────────────────────────────────────────────────────────────
+/** setns(2) nstype: a network namespace. */
+export const CLONE_NEWNET = 0x40000000;
 
 const symbols = {
   /** int *__errno_location(void); — errno of this thread */

@@ -19,6 +19,7 @@ import {
 } from "./pki.ts";
 import { Store } from "./store.ts";
 import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
+import { validAlias } from "../../dns/names.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -450,6 +451,7 @@ export class Manager {
           String(a.container ?? ""),
           a.ip ? String(a.ip) : undefined,
           a.ip6 ? String(a.ip6) : undefined,
+          Array.isArray(a.aliases) ? a.aliases.map(String) : undefined,
         );
       case "endpoint.delete":
         return this.deleteEndpoint(nodeId, String(a.id ?? ""));
@@ -590,9 +592,12 @@ export class Manager {
     container: string,
     ip?: string,
     ip6?: string,
+    aliases?: string[],
   ): { endpoint: EndpointRecord; network: NetworkRecord } {
     const net = this.findNetwork(ref);
     if (!net) throw new ClusterError(`network ${ref} not found`, 404);
+    const badAlias = aliases?.find((a) => !validAlias(a));
+    if (badAlias !== undefined) throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
     const subnet = parseCidr(net.subnet);
     const mine = this.endpoints().filter((e) => e.network === net.id);
     const used = new Set(mine.map((e) => e.ip));
@@ -638,6 +643,7 @@ export class Manager {
       container,
       ip,
       mac: macFor(ip),
+      ...(aliases?.length ? { aliases: [...new Set(aliases)] } : {}),
     };
     if (ip6) endpoint.ip6 = ip6;
     this.store.put("endpoint", endpoint.id, endpoint);

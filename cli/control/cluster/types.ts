@@ -81,6 +81,8 @@ export interface EndpointRecord {
   network: string;
   node: string;
   container: string;
+  /** --network-alias names on this network, for the embedded DNS (absent: none). */
+  aliases?: string[];
   ip: string;
   mac: string;
   /** The IPv6 address on networks with --ipv6. */

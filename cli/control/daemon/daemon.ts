@@ -37,6 +37,14 @@ import {
   startProcess,
   unplug,
 } from "./sandbox.ts";
+import { EmbeddedDns, parseUpstream, type Upstream } from "../../dns/server.ts";
+import { validAlias } from "../../dns/names.ts";
+import {
+  containerResolvConf,
+  readHostResolvConf,
+  removeContainerResolvConf,
+  writeContainerResolvConf,
+} from "../../dns/resolv_conf.ts";
 
 export class ApiError extends Error {
   override name = "ApiError";
@@ -82,6 +90,8 @@ export interface ContainerRecord {
   /** Networks joined with `weft network connect`: eth2, eth3, … */
   connected?: Attachment[];
   created: string;
+  /** --network-alias names (absent: none). */
+  aliases?: string[];
 }
 
 /** A container's place on one network: its interface there and its endpoint record. */
@@ -144,6 +154,8 @@ export interface DaemonOptions {
   gwbridgeSubnet?: string;
   /** This instance's nftables table (default: weft_ and a hash of the state dir). */
   nftTable?: string;
+  /** Resolvers the embedded DNS forwards to (dockerd's --dns); default: the host's resolv.conf. */
+  dns?: Upstream[];
 }
 
 /** A table name per weft instance: instances on one host differ by their state dir. */
@@ -158,6 +170,8 @@ export class Daemon {
   private manager?: Manager;
   private agent?: Agent;
   readonly dp: NodeDataplane;
+  /** 127.0.0.11 in every container: names from the snapshot's endpoints. */
+  readonly dns: EmbeddedDns;
   private containers = new Map<string, ContainerRecord>();
   private readonly live = new Map<string, Live>();
   private snapshot?: Snapshot;
@@ -179,6 +193,27 @@ export class Daemon {
       stateFile: `${o.stateDir}/gwbridge.json`,
       log: (m) => this.log(m),
     });
+    this.dns = new EmbeddedDns({
+      upstreams: () => this.upstreams(),
+      networksOf: (name) => {
+        const c = this.containers.get(name);
+        // Its first network and those joined later (`network connect`).
+        return c ? attachmentsOf(c).map((a) => a.network) : [];
+      },
+      log: (m) => this.log(m),
+    });
+  }
+
+  private upstreams(): Upstream[] {
+    if (this.o.dns?.length) return this.o.dns;
+    return readHostResolvConf().nameservers.map(parseUpstream).filter((u): u is Upstream => !!u);
+  }
+
+  /** The container's /etc/resolv.conf (under /etc/netns) and its 127.0.0.11 listener. */
+  private startDns(c: ContainerRecord): void {
+    const ups = this.upstreams().map((u) => `${u.hostname}${u.port === 53 ? "" : `:${u.port}`}`);
+    writeContainerResolvConf(c.name, containerResolvConf(readHostResolvConf(), ups));
+    this.dns.attach(c.name);
   }
 
   log(m: string): void {
@@ -246,6 +281,7 @@ export class Daemon {
         if (!namespaceExists(c.name)) {
           this.log(`container ${c.name}: namespace gone; forgetting it`);
           this.containers.delete(c.name);
+          removeContainerResolvConf(c.name);
           for (const a of attachmentsOf(c)) this.endpointDelete(a.endpointId).catch(() => {});
           continue;
         }
@@ -255,6 +291,11 @@ export class Daemon {
           } catch (e) {
             this.log(`container ${c.name}: cannot restore ${a.ifname}: ${e instanceof Error ? e.message : e}`);
           }
+        }
+        try {
+          this.startDns(c);
+        } catch (e) {
+          this.log(`container ${c.name}: cannot restore its DNS: ${e instanceof Error ? e.message : e}`);
         }
       }
       this.saveContainers();
@@ -288,6 +329,7 @@ export class Daemon {
     } catch { /* gone */ }
     this.agent?.stop();
     this.manager?.stop();
+    this.dns.close();
     for (const l of this.live.values()) if (l.tap) unplug(l.tap);
     await this.dp.stop();
     // The NAT rules go with the daemon (the next start puts them back); the bridge and eth1s
@@ -349,6 +391,7 @@ export class Daemon {
   /** Every network with a local container gets its VNI programmed from the snapshot; others go. */
   private async apply(s: Snapshot): Promise<void> {
     this.snapshot = s;
+    this.dns.setEndpoints(s.endpoints, s.networks);
     if (!this.dp.running) return;
     const local = new Map<number, Attachment>();
     for (const c of this.containers.values()) for (const a of attachmentsOf(c)) local.set(a.vni, a);
@@ -427,8 +470,14 @@ export class Daemon {
     for (const vni of vnis) if (!inUse.has(vni)) await this.dp.reconcile(vni, null).catch(() => {});
   }
 
-  private async endpointCreate(network: string, container: string, ip?: string, ip6?: string) {
-    const args = { network, container, ip, ip6 };
+  private async endpointCreate(
+    network: string,
+    container: string,
+    ip?: string,
+    ip6?: string,
+    aliases?: string[],
+  ) {
+    const args = { network, container, ip, ip6, aliases };
     if (this.manager) {
       return await this.manager.request(this.manager.localNodeId, "endpoint.create", args) as {
         endpoint: EndpointRecord;
@@ -635,6 +684,8 @@ export class Daemon {
       refused: this.agent?.refusal ?? null,
       containers: this.containers.size,
       snapshotVersion: this.snapshot?.version ?? null,
+      /** The embedded DNS server's counters (queries, answered, nodata, formerr, forward, …). */
+      dns: this.dns.counters,
     };
   }
 
@@ -755,6 +806,11 @@ export class Daemon {
       }
       if (!b.network) throw new ApiError("--network is required: weft containers live on overlay networks");
       const cmd: string[] = Array.isArray(b.cmd) ? b.cmd.map(String) : [];
+      const aliases: string[] = Array.isArray(b.aliases) ? [...new Set(b.aliases.map(String) as string[])] : [];
+      const badAlias = aliases.find((a) => !validAlias(a));
+      if (badAlias !== undefined) {
+        throw new ApiError(`invalid --network-alias "${badAlias}": letters, digits, "_", "-" and dots`);
+      }
       let created;
       try {
         created = await this.endpointCreate(
@@ -762,6 +818,7 @@ export class Daemon {
           name,
           b.ip ? String(b.ip) : undefined,
           b.ip6 ? String(b.ip6) : undefined,
+          aliases.length ? aliases : undefined,
         );
       } catch (e) {
         if (e instanceof ApiError) throw e;
@@ -786,6 +843,7 @@ export class Daemon {
         mac: endpoint.mac,
         cmd,
         created: new Date().toISOString(),
+        ...(aliases.length ? { aliases } : {}),
       };
       if (endpoint.ip6 && network.subnet6) {
         c.ip6 = endpoint.ip6;
@@ -793,6 +851,7 @@ export class Daemon {
       }
       try {
         await createNamespace(name);
+        this.startDns(c); // before any process starts: `ip netns exec` binds resolv.conf at its start
         this.containers.set(name, c);
         await this.plug(name, attachmentsOf(c)[0]);
         const proc = await startProcess(name, cmd, this.path(`logs/${name}.log`));
@@ -807,6 +866,8 @@ export class Daemon {
       } catch (e) {
         await this.removeContainer(name, true, true).catch(() => {});
         await deleteNamespace(name).catch(() => {});
+        this.dns.detach(name);
+        removeContainerResolvConf(name);
         await this.endpointDelete(endpoint.id).catch(() => {});
         if (e instanceof SandboxError) {
           throw new ApiError(`cannot create container ${name}: ${e.message}`, 500);
@@ -833,6 +894,8 @@ export class Daemon {
     if (c.gw) await this.gw.detach(c.gw);
     await deleteNamespace(name).catch((e) => this.log(`rm ${name}: ${e.message}`));
     this.containers.delete(name);
+    this.dns.detach(name); // its socket kept the namespace alive until now
+    removeContainerResolvConf(name);
     this.saveContainers();
     if (c.gw && !this.gwAddresses().length) await this.gw.teardown().catch((e) => this.log(e.message));
     if (!internal) {
@@ -862,7 +925,12 @@ export class Daemon {
       if (already) throw new ApiError(`container ${name} is already attached to network ${already.networkName}`, 409);
       let created;
       try {
-        created = await this.endpointCreate(ref, name, b.ip ? String(b.ip) : undefined, b.ip6 ? String(b.ip6) : undefined);
+        created = await this.endpointCreate(
+          ref,
+          name,
+          b.ip ? String(b.ip) : undefined,
+          b.ip6 ? String(b.ip6) : undefined,
+        );
       } catch (e) {
         if (e instanceof ApiError) throw e;
         const msg = e instanceof Error ? e.message : String(e);
@@ -994,7 +1062,7 @@ export class Daemon {
     if (!this.dp.running) {
       throw new ApiError("the data plane is not running: this node is not part of a swarm", 409);
     }
-    return await this.dp.stats();
+    return { ...await this.dp.stats(), dns: this.dns.counters };
   }
 
   // ── HTTP ───────────────────────────────────────────────────────────────────────────────────

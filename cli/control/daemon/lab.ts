@@ -70,6 +70,8 @@ export class Lab {
   readonly ul = `${this.prefix}ul`;
   hosts: Host[] = [];
   verbose = false;
+  /** Extra `weft daemon` arguments for every host (e.g. --dns at a resolver inside the lab). */
+  daemonArgs: string[] = [];
 
   /** Container / namespace name inside this lab. */
   c(name: string): string {
@@ -133,6 +135,7 @@ export class Lab {
         "--unstable-net",
         MAIN,
         "daemon",
+        ...this.daemonArgs,
         "--state-dir",
         h.stateDir,
         "-H",
@@ -213,6 +216,12 @@ export class Lab {
       const ns = line.split(" ")[0];
       if (ns.startsWith(this.prefix)) await sh(["ip", "netns", "del", ns], { check: false });
     }
+    // Containers' resolv.conf files (/etc/netns/NAME) that a killed daemon could not remove.
+    try {
+      for (const e of Deno.readDirSync("/etc/netns")) {
+        if (e.name.startsWith(this.prefix)) Deno.removeSync(`/etc/netns/${e.name}`, { recursive: true });
+      }
+    } catch { /* none */ }
     try {
       Deno.removeSync(this.dir, { recursive: true });
     } catch { /* best effort */ }
