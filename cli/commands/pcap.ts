@@ -7,16 +7,14 @@ import { UsageError } from "../errors.ts";
 import { loadCore } from "../core/load.ts";
 import {
   AddressError,
-  type CoreConfig,
   DROP_REASONS,
   isMappedIpv4,
   parseEndpoint,
   parseIp,
   parseMac,
-  PORT_UNDERLAY_ETH,
   TARGET_REMOTE,
-  type WeftCore,
 } from "../core/mod.ts";
+import { bump, coreConfig, decapsulate, reasons, sum, summaryLines } from "../pcap/decap.ts";
 import { LINKTYPE_ETHERNET, PcapError, type PcapPacket, PcapWriter, readPcap } from "../pcap/pcap.ts";
 
 export const USAGE = `Usage:
@@ -44,9 +42,6 @@ Both:
 const DEFAULT_MTU = 1500;
 const MAX_MTU = 65000;
 const VNI_MAX = 0xffffff;
-/** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
-const SLOT_OVERHEAD = 128 + 64 + 26;
-const MAX_SLOT_LOG2 = 17;
 
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -65,14 +60,6 @@ export async function main(args: string[]): Promise<number> {
 
 // ── decap ────────────────────────────────────────────────────────────────────────────────────
 
-export interface DecapSummary {
-  /** Per VNI, in order of first appearance. */
-  vnis: Map<number, { decapsulated: number; dropped: Map<string, number> }>;
-  /** Packets that carried no VNI: reason → count. */
-  other: Map<string, number>;
-  written: number;
-}
-
 async function decapCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     port: { type: "string" },
@@ -83,84 +70,16 @@ async function decapCommand(args: string[]): Promise<number> {
   const mtu = values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU);
   const packets = await readCapture(input);
   const writer = new PcapWriter();
-  const summary = await decapsulate(packets, { port, mtu }, (time, frame) => writer.write(time, frame));
+  const summary = await decapsulate(
+    packets,
+    { port, mtu },
+    (time, frame) => writer.write(time, frame),
+    loadCore,
+  );
   await writeCapture(output, writer);
-  for (const [vni, s] of summary.vnis) {
-    const drops = sum(s.dropped);
-    console.log(`vni ${vni}: ${s.decapsulated} decapsulated, ${drops} dropped${reasons(s.dropped)}`);
-  }
-  const other = sum(summary.other);
-  if (other > 0) console.log(`not VXLAN or malformed: ${other}${reasons(summary.other)}`);
+  for (const line of summaryLines(summary)) console.log(line);
   console.log(`wrote ${summary.written} frames to ${output}`);
   return 0;
-}
-
-/** Decapsulates every VXLAN packet of a capture; `emit` gets each inner frame in input order. */
-export async function decapsulate(
-  packets: PcapPacket[],
-  o: { port: number; mtu: number },
-  emit: (time: number, frame: Uint8Array) => void,
-): Promise<DecapSummary> {
-  const core = await loadCore(coreConfig(packets, o.mtu, { maxVnis: 1024, maxPorts: 1024, maxVteps: 1 }));
-  core.setVxlanPort(o.port);
-  const summary: DecapSummary = { vnis: new Map(), other: new Map(), written: 0 };
-  const tooBig = core.slotCapacity;
-  const burst = core.config.burst;
-  const vniOf: number[] = new Array(burst);
-  for (let start = 0; start < packets.length; start += burst) {
-    const chunk = packets.slice(start, start + burst);
-    let n = 0;
-    const index: number[] = []; // descriptor → packet of this chunk
-    for (let k = 0; k < chunk.length; k++) {
-      const p = chunk[k];
-      if (p.data.length > tooBig) {
-        bump(summary.other, "too_large_for_slot");
-        continue;
-      }
-      core.load(n, p.data, PORT_UNDERLAY_ETH);
-      const vni = core.exports.underlayVni(core.slotData(n), p.data.length);
-      if (vni >= 0 && !summary.vnis.has(vni)) {
-        summary.vnis.set(vni, { decapsulated: 0, dropped: new Map() });
-        addSinkVni(core, vni, summary.vnis.size - 1, o.mtu);
-      }
-      vniOf[n] = vni;
-      index.push(start + k);
-      n++;
-    }
-    const tx = core.process(n, 0);
-    const out: (Uint8Array | undefined)[] = new Array(n);
-    for (let t = 0; t < tx; t++) {
-      const e = core.tx(t);
-      if ((e.target & TARGET_REMOTE) !== 0 || out[e.rxIndex]) continue;
-      out[e.rxIndex] = core.txBytes(t);
-    }
-    for (let i = 0; i < n; i++) {
-      const verdict = core.verdict(i);
-      const vni = vniOf[i];
-      const s = vni >= 0 ? summary.vnis.get(vni)! : undefined;
-      if (verdict !== 0 || !out[i]) {
-        const reason = verdict === 0
-          ? "no_recipient"
-          : DROP_REASONS[verdict - 1]?.[0] ?? `reason_${verdict - 1}`;
-        bump(s ? s.dropped : summary.other, reason);
-        continue;
-      }
-      if (s) s.decapsulated++;
-      emit(packets[index[i]].time, out[i]!);
-      summary.written++;
-    }
-  }
-  return summary;
-}
-
-/** A VNI whose only member is one local port: every decapsulated frame floods to it. */
-function addSinkVni(core: WeftCore, vni: number, port: number, mtu: number): void {
-  try {
-    core.addVni(vni, { learning: false, suppress: false, mtu });
-    core.attachPort(port, vni);
-  } catch {
-    // Table full: the core drops this VNI's packets as unknown_vni, and the summary says so.
-  }
 }
 
 // ── encap ────────────────────────────────────────────────────────────────────────────────────
@@ -278,19 +197,6 @@ export async function encapsulate(
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
-/** Slots big enough for the largest packet of the capture (GSO super-frames too) and the MTU. */
-export function coreConfig(
-  packets: PcapPacket[],
-  mtu: number,
-  limits: Partial<CoreConfig>,
-): Partial<CoreConfig> {
-  let largest = mtu + SLOT_OVERHEAD;
-  for (const p of packets) largest = Math.max(largest, p.data.length + SLOT_OVERHEAD);
-  let log2 = 11;
-  while (log2 < MAX_SLOT_LOG2 && 1 << log2 < largest) log2++;
-  return { burst: 64, slots: 64, txEntries: 4096, slotSizeLog2: log2, ...limits };
-}
-
 function parse<T extends Record<string, { type: "string" }>>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
@@ -376,19 +282,4 @@ async function writeCapture(path: string, writer: PcapWriter): Promise<void> {
   } catch (e) {
     throw new UsageError(`cannot write ${path}: ${(e as Error).message}`);
   }
-}
-
-function bump(m: Map<string, number>, key: string): void {
-  m.set(key, (m.get(key) ?? 0) + 1);
-}
-
-function sum(m: Map<string, number>): number {
-  let n = 0;
-  for (const v of m.values()) n += v;
-  return n;
-}
-
-function reasons(m: Map<string, number>): string {
-  if (m.size === 0) return "";
-  return ` (${[...m].map(([k, v]) => `${k} ${v}`).join(", ")})`;
 }
