@@ -3,3 +3,14 @@ export * from "./core.ts";
 export * from "./addr.ts";
 export * from "./counters.ts";
 export * from "../pcap/pcap.ts";
+export {
+  type CoreFactory,
+  type DecapEmit,
+  type DecapOptions,
+  decapsulate,
+  type DecapSummary,
+  learnFdb,
+  type LearntEntry,
+  sum,
+  summaryLines,
+} from "../pcap/decap.ts";

@@ -1,0 +1,306 @@
+// `weft ui` in a real browser: Debian's Chromium, headless, driven by playwright-core (which
+// downloads no browser). The page is served by the CLI as a user runs it; a fixture is picked in
+// its file input; what the page shows is checked against tshark (Wireshark 4.0) reading the same
+// capture, and the download against what `weft pcap decap` writes. A screenshot lands in the
+// test's temporary folder (and at $WEFT_UI_SCREENSHOT when set: docs/ui.png is taken this way).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { readPcap } from "../../build/weft-core.mjs";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
+const OUTER = join(FIXTURES, "kernel-vxlan-vni42/outer.pcap");
+const PORT_8472 = join(FIXTURES, "tcpdump-tests/vxlan_port_8472.pcap");
+const DENO = join(ROOT, "node_modules/.bin/deno");
+const ENV = { ...process.env, DENO_NO_UPDATE_CHECK: "1" };
+const CHROMIUM = {
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+  ],
+};
+/** Bounds for a loaded machine: the server's start, the browser's start, one capture's analysis. */
+const TIMEOUT_MS = 60_000;
+/** Outer Ethernet (14) + IPv4 (20) + UDP (8) + VXLAN (8): where the inner frame starts in OUTER. */
+const INNER_OFFSET = 50;
+
+let dir, server, url, browser;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "weft-ui-"));
+  server = spawn(DENO, ["run", "-A", "cli/main.ts", "ui", "--port", "0"], { cwd: ROOT, env: ENV });
+  url = await new Promise((resolve, reject) => {
+    let out = "", err = "";
+    const timer = setTimeout(
+      () => reject(new Error(`weft ui printed no URL in ${TIMEOUT_MS} ms: ${err}`)),
+      TIMEOUT_MS,
+    );
+    server.stdout.on("data", (d) => {
+      out += d;
+      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[0]);
+      }
+    });
+    server.stderr.on("data", (d) => (err += d));
+    server.on("exit", (code) => reject(new Error(`weft ui exited (${code}) before listening: ${err}`)));
+  });
+  browser = await chromium.launch({ ...CHROMIUM, timeout: TIMEOUT_MS });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.once("exit", resolve));
+    server.kill("SIGTERM");
+    await exited;
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh page with `file` picked; resolves once the page says "done" or "error". */
+async function openCapture(file) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(e.message));
+  page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+  await page.goto(url, { timeout: TIMEOUT_MS });
+  await page.setInputFiles("#file", file);
+  await settled(page);
+  return { page, problems };
+}
+
+async function settled(page) {
+  await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, {
+    timeout: TIMEOUT_MS,
+  });
+}
+
+const cells = (page, table) =>
+  page.$$eval(`#${table} tbody tr`, (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+
+/** tshark's decode of every VXLAN packet: for fields with an outer and an inner value, the inner. */
+function tsharkVxlan(file, extra = []) {
+  const fields = [
+    "frame.number",
+    "frame.time_relative",
+    "vxlan.vni",
+    "eth.src",
+    "eth.dst",
+    "ip.src",
+    "ip.dst",
+    "ipv6.src",
+    "ipv6.dst",
+    "arp.src.proto_ipv4",
+    "arp.dst.proto_ipv4",
+    "frame.len",
+    "_ws.col.Protocol",
+  ];
+  const out = execFileSync("tshark", [
+    "-r",
+    file,
+    ...extra,
+    "-Y",
+    "vxlan.flag_i==1",
+    "-T",
+    "fields",
+    ...fields.flatMap((f) => ["-e", f]),
+  ], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const inner = (v) => v.split(",").at(-1);
+  return out.trimEnd().split("\n").map((line) => {
+    const [number, time, vni, esrc, edst, isrc, idst, i6src, i6dst, asrc, adst, len, proto] = line
+      .split("\t");
+    const v4 = isrc.includes(",");
+    return {
+      number: Number(number),
+      time: Number(time),
+      vni: Number(vni),
+      vtep: isrc.split(",")[0],
+      srcMac: inner(esrc),
+      dstMac: inner(edst),
+      src: v4 ? inner(isrc) : i6src || asrc,
+      dst: v4 ? inner(idst) : i6dst || adst,
+      length: Number(len) - INNER_OFFSET,
+      protocol: proto,
+    };
+  });
+}
+
+/** `weft pcap decap` as a user runs it: its summary lines and the file it writes. */
+function cliDecap(file, port = 4789) {
+  const out = join(dir, `cli-${port}.pcap`);
+  const stdout = execFileSync(DENO, [
+    "run",
+    "-A",
+    "cli/main.ts",
+    "pcap",
+    "decap",
+    "--port",
+    String(port),
+    file,
+    out,
+  ], {
+    cwd: ROOT,
+    env: ENV,
+    encoding: "utf8",
+  });
+  return {
+    lines: stdout.trimEnd().split("\n").filter((l) => !l.startsWith("wrote ")),
+    bytes: readFileSync(out),
+  };
+}
+
+test("the page decapsulates the kernel capture as tshark decodes it and weft pcap decap writes it", async () => {
+  const expected = tsharkVxlan(OUTER);
+  assert.equal(expected.length, 63, "tshark finds the 63 VXLAN packets of the README");
+  const cli = cliDecap(OUTER);
+  const { page, problems } = await openCapture(OUTER);
+  try {
+    assert.equal(await page.getAttribute("body", "data-state"), "done", await page.textContent("#status"));
+
+    // The per-VNI summary: VNI 42, every VXLAN packet decapsulated, none dropped; the CLI's lines.
+    assert.deepEqual(await cells(page, "summary"), [["42", String(expected.length), "0", ""]]);
+    assert.deepEqual((await page.textContent("#lines")).split("\n"), cli.lines);
+
+    // The frame table, row for row against tshark; one row's every field spelt out.
+    const rows = await cells(page, "frames");
+    assert.equal(rows.length, expected.length);
+    rows.forEach((r, i) => {
+      const e = expected[i];
+      const [number, time, vni, srcMac, dstMac, src, dst, protocol, length] = r;
+      assert.deepEqual(
+        { number: Number(number), vni: Number(vni), srcMac, dstMac, src, dst, length: Number(length) },
+        {
+          number: e.number,
+          vni: e.vni,
+          srcMac: e.srcMac,
+          dstMac: e.dstMac,
+          src: e.src,
+          dst: e.dst,
+          length: e.length,
+        },
+        `frame ${e.number}`,
+      );
+      assert.ok(
+        Math.abs(Number(time) - e.time) < 1.5e-6,
+        `frame ${e.number}: time ${time}, tshark ${e.time}`,
+      );
+      // Wireshark names the IGMP version (IGMPv3); the page, as the IP header does, the protocol.
+      if (e.protocol.startsWith("IGMP")) assert.equal(protocol, "IGMP", `frame ${e.number}`);
+      else assert.equal(protocol, e.protocol, `frame ${e.number}`);
+    });
+    const ping = expected.find((e) => e.protocol === "ICMP" && e.vtep === "198.18.0.1");
+    assert.ok(ping, "tshark finds an ICMP packet from h1");
+    assert.deepEqual(rows[expected.indexOf(ping)].slice(2), [
+      "42",
+      "02:42:0a:00:00:01",
+      "02:42:0a:00:00:02",
+      "10.0.0.1",
+      "10.0.0.2",
+      "ICMP",
+      String(ping.length),
+    ]);
+
+    // The FDB: each unicast inner source MAC behind the outer source of its last packet.
+    const learnt = new Map();
+    for (const e of expected) {
+      if ((parseInt(e.srcMac.slice(0, 2), 16) & 1) === 0) learnt.set(e.srcMac, e.vtep);
+    }
+    const fdb = await cells(page, "fdb");
+    assert.deepEqual(
+      fdb.map(([vni, mac, to, state]) => [vni, mac, to, state]),
+      [...learnt].sort(([a], [b]) => a.localeCompare(b)).map((
+        [mac, vtep],
+      ) => ["42", mac, `vtep ${vtep}`, "learned"]),
+    );
+    const span = expected.at(-1).time;
+    for (const [, mac, , , age] of fdb) {
+      const s = Number(age.replace(/s$/, ""));
+      assert.ok(Number.isInteger(s) && s >= 0 && s <= Math.ceil(span), `${mac}: age ${age} in 0..${span} s`);
+    }
+
+    // The download: byte for byte what the CLI writes, and each record the outer packet's payload.
+    const [download] = await Promise.all([
+      page.waitForEvent("download", { timeout: TIMEOUT_MS }),
+      page.click("#download"),
+    ]);
+    assert.equal(download.suggestedFilename(), "outer-decap.pcap");
+    const saved = join(dir, "page-decap.pcap");
+    await download.saveAs(saved);
+    const bytes = readFileSync(saved);
+    assert.ok(
+      bytes.equals(cli.bytes),
+      `the download (${bytes.length} B) is what weft pcap decap wrote (${cli.bytes.length} B)`,
+    );
+    const outer = readPcap(readFileSync(OUTER)).packets;
+    const records = readPcap(bytes).packets;
+    assert.equal(records.length, expected.length);
+    records.forEach((r, i) => {
+      const p = outer[expected[i].number - 1];
+      assert.deepEqual(Buffer.from(r.data), Buffer.from(p.data.subarray(INNER_OFFSET)), `record ${i + 1}`);
+      assert.ok(Math.abs(r.time - p.time) < 1e-6, `record ${i + 1}: time`);
+    });
+
+    const shot = join(dir, "ui.png");
+    await page.screenshot({ path: shot, fullPage: false });
+    assert.ok(readFileSync(shot).subarray(1, 4).toString() === "PNG", "a PNG screenshot");
+    if (process.env.WEFT_UI_SCREENSHOT) copyFileSync(shot, process.env.WEFT_UI_SCREENSHOT);
+    assert.deepEqual(problems, [], "no script errors on the page");
+  } finally {
+    await page.close();
+  }
+});
+
+test("the page's UDP port: port 8472 traffic is not VXLAN at 4789 and decapsulates at 8472", async () => {
+  const expected = tsharkVxlan(PORT_8472, ["-d", "udp.port==8472,vxlan"]);
+  const { page, problems } = await openCapture(PORT_8472);
+  try {
+    assert.deepEqual(await cells(page, "summary"), [[
+      "none (not VXLAN or malformed)",
+      "0",
+      "10",
+      "not_vxlan 10",
+    ]]);
+    assert.deepEqual((await page.textContent("#lines")).split("\n"), cliDecap(PORT_8472).lines);
+    assert.equal((await cells(page, "frames")).length, 0);
+    await page.fill("#port", "8472");
+    await page.evaluate(() => (document.body.dataset.state = "busy"));
+    await page.dispatchEvent("#port", "change");
+    await settled(page);
+    assert.deepEqual(await cells(page, "summary"), [["100", String(expected.length), "0", ""]]);
+    assert.deepEqual((await page.textContent("#lines")).split("\n"), cliDecap(PORT_8472, 8472).lines);
+    const rows = await cells(page, "frames");
+    assert.deepEqual(
+      rows.map((r) => [Number(r[0]), r[3], r[4]]),
+      expected.map((e) => [e.number, e.srcMac, e.dstMac]),
+    );
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test("the page refuses a file that is not a capture with one error line and shows nothing", async () => {
+  const readme = join(FIXTURES, "kernel-vxlan-vni42/README.md");
+  const { page } = await openCapture(readme);
+  try {
+    assert.equal(await page.getAttribute("body", "data-state"), "error");
+    assert.match(await page.textContent("#status"), /^error: README\.md: Not a classic pcap file: magic 0x/);
+    assert.equal(await page.$$eval("table tr", (r) => r.length), 0);
+    assert.equal(await page.isHidden("#download"), true);
+  } finally {
+    await page.close();
+  }
+});
