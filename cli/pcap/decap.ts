@@ -122,8 +122,9 @@ export interface LearntEntry {
 /**
  * The FDB a learning VTEP would hold after receiving the capture: a second core whose VNIs learn
  * (Linux's `vxlan_snoop` rule: inner source MAC → the sending VTEP, a move re-stamps it), fed the
- * same bursts with the capture's own clock (seconds since its first packet), so entries idle past
- * the ageing time (300 s) are gone as they would be on a host. Every VTEP in the capture counts as
+ * packets in bursts that each hold one second of the capture's own clock (seconds since its first
+ * packet), so ages are to the second and entries idle past the ageing time (300 s) are gone, as they
+ * would be on a host. Every VTEP in the capture counts as
  * remote: a capture does not say which address was the capturing host's own.
  */
 export async function learnFdb(
@@ -135,27 +136,29 @@ export async function learnFdb(
   core.setVxlanPort(o.port);
   const t0 = packets.length > 0 ? packets[0].time : 0;
   const clock = (p: PcapPacket) => Math.max(0, Math.floor(p.time - t0));
-  const burst = core.config.burst;
+  // A burst ends when it is full or the clock ticks, so each entry is stamped with its frame's second.
   let now = 0;
-  for (let start = 0; start < packets.length; start += burst) {
-    let n = 0;
-    for (const p of packets.slice(start, start + burst)) {
-      if (p.data.length > core.slotCapacity) continue;
-      core.load(n, p.data, PORT_UNDERLAY_ETH);
-      const vni = core.exports.underlayVni(core.slotData(n), p.data.length);
-      if (vni >= 0 && !core.hasVni(vni)) {
-        try {
-          core.addVni(vni, { learning: true, suppress: false, mtu: o.mtu });
-        } catch {
-          // Table full: counted as unknown_vni by the core, nothing to learn.
-        }
-      }
-      n++;
+  let n = 0;
+  for (const p of packets) {
+    const t = clock(p);
+    if (n === core.config.burst || (n > 0 && t > now)) {
+      core.process(n, now);
+      n = 0;
     }
-    now = Math.max(now, clock(packets[start]));
-    core.process(n, now);
+    now = Math.max(now, t);
+    if (p.data.length > core.slotCapacity) continue;
+    core.load(n, p.data, PORT_UNDERLAY_ETH);
+    const vni = core.exports.underlayVni(core.slotData(n), p.data.length);
+    if (vni >= 0 && !core.hasVni(vni)) {
+      try {
+        core.addVni(vni, { learning: true, suppress: false, mtu: o.mtu });
+      } catch {
+        // Table full: counted as unknown_vni by the core, nothing to learn.
+      }
+    }
+    n++;
   }
-  if (packets.length > 0) now = Math.max(now, clock(packets[packets.length - 1]));
+  if (n > 0) core.process(n, now);
   return core.fdb(now).filter((e) => e.vtep !== undefined).map((e) => ({
     vni: e.vni,
     mac: e.mac,

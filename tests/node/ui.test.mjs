@@ -213,23 +213,18 @@ test("the page decapsulates the kernel capture as tshark decodes it and weft pca
       String(ping.length),
     ]);
 
-    // The FDB: each unicast inner source MAC behind the outer source of its last packet.
+    // The FDB: each unicast inner source MAC behind the outer source of its last packet, its age
+    // the whole seconds from that packet to the capture's last one (every packet here is VXLAN).
     const learnt = new Map();
     for (const e of expected) {
-      if ((parseInt(e.srcMac.slice(0, 2), 16) & 1) === 0) learnt.set(e.srcMac, e.vtep);
+      if ((parseInt(e.srcMac.slice(0, 2), 16) & 1) === 0) learnt.set(e.srcMac, e);
     }
-    const fdb = await cells(page, "fdb");
+    const end = Math.floor(expected.at(-1).time);
     assert.deepEqual(
-      fdb.map(([vni, mac, to, state]) => [vni, mac, to, state]),
-      [...learnt].sort(([a], [b]) => a.localeCompare(b)).map((
-        [mac, vtep],
-      ) => ["42", mac, `vtep ${vtep}`, "learned"]),
+      await cells(page, "fdb"),
+      [...learnt].sort(([a], [b]) => a.localeCompare(b))
+        .map(([mac, e]) => ["42", mac, `vtep ${e.vtep}`, "learned", `${end - Math.floor(e.time)}s`]),
     );
-    const span = expected.at(-1).time;
-    for (const [, mac, , , age] of fdb) {
-      const s = Number(age.replace(/s$/, ""));
-      assert.ok(Number.isInteger(s) && s >= 0 && s <= Math.ceil(span), `${mac}: age ${age} in 0..${span} s`);
-    }
 
     // The download: byte for byte what the CLI writes, and each record the outer packet's payload.
     const [download] = await Promise.all([
