@@ -14,18 +14,33 @@ import {
   parseMac,
   TARGET_REMOTE,
 } from "../core/mod.ts";
-import { bump, coreConfig, decapsulate, reasons, sum, summaryLines } from "../pcap/decap.ts";
-import { LINKTYPE_ETHERNET, PcapError, type PcapPacket, PcapWriter, readPcap } from "../pcap/pcap.ts";
+import {
+  type Capture,
+  LINKTYPE_ETHERNET,
+  linkTypeName,
+  PcapError,
+  type PcapPacket,
+  PcapWriter,
+  readCapture,
+} from "../pcap/mod.ts";
+import { type CapturePacket } from "../pcap/capture.ts";
+import * as decap from "../pcap/decap.ts";
+import { bump, coreConfig, linkTypeProblem, reasons, sum, summaryLines } from "../pcap/decap.ts";
 
 export const USAGE = `Usage:
-  weft pcap decap [--port N] [--mtu N] IN.pcap OUT.pcap
+  weft pcap decap [--port N]... [--mtu N] IN OUT.pcap
   weft pcap encap --vni N --src IP[:PORT] --dst IP[:PORT] [--src-mac MAC] [--dst-mac MAC]
                   [--mtu N] IN.pcap OUT.pcap
 
-decap  Every VXLAN packet of IN (outer Ethernet/IP/UDP/VXLAN) is decapsulated by the core and
-       written to OUT as its inner Ethernet frame, with the original timestamp. Prints one line
-       per VNI (decapsulated, dropped and why) and one for packets that were not VXLAN.
-         --port N   UDP destination port that means VXLAN (default 4789; Linux's old one: 8472)
+decap  Every VXLAN packet of IN is decapsulated by the core and written to OUT as its inner
+       Ethernet frame, with the original timestamp (nanoseconds kept). Prints one line per VNI
+       (decapsulated, dropped and why) and one for packets that were not VXLAN. IN: pcap or
+       pcapng; Ethernet (any number of VLAN tags), Linux cooked (tcpdump -i any: SLL, SLL2) or
+       raw IP; IPv6 extension headers skipped and outer IP fragments reassembled as the
+       receiving kernel does; a record cut by the snap length is written with its length.
+         --port N   UDP destination port that means VXLAN (default 4789; Linux's old one: 8472;
+                    repeat it for several). 4790 is VXLAN-GPE: only an Ethernet payload is
+                    decapsulated, others are dropped (gpe_not_ethernet, gpe_bad_flags)
 encap  Every Ethernet frame of IN is encapsulated by the core for VNI N and sent, as on the
        wire, from --src to the VTEP --dst (IPv4 or IPv6, both the same family).
          --vni N        1..16777215
@@ -62,24 +77,39 @@ export async function main(args: string[]): Promise<number> {
 
 async function decapCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
-    port: { type: "string" },
+    port: { type: "string", multiple: true },
     mtu: { type: "string" },
   });
   const [input, output] = files(positionals);
-  const port = values.port === undefined ? 4789 : integer("--port", values.port, 1, 65535);
+  const ports = values.port === undefined || values.port.length === 0
+    ? [4789]
+    : [...new Set(values.port.map((p) => integer("--port", p, 1, 65535)))];
   const mtu = values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU);
-  const packets = await readCapture(input);
-  const writer = new PcapWriter();
+  const capture = await readInput(input);
+  const problem = linkTypeProblem(capture.linkTypes);
+  if (problem) throw new UsageError(`${input}: ${problem}`);
+  // Nanosecond timestamps in, nanosecond timestamps out (tcpdump --nano reads them).
+  const writer = new PcapWriter(LINKTYPE_ETHERNET, 262144, { nanos: capture.nanos });
   const summary = await decapsulate(
-    packets,
-    { port, mtu },
-    (time, frame) => writer.write(time, frame),
-    loadCore,
+    capture.packets,
+    { ports, mtu },
+    (p, frame, origLen) => writer.writeAt(p.seconds, p.nanos, frame, origLen),
   );
   await writeCapture(output, writer);
   for (const line of summaryLines(summary)) console.log(line);
   console.log(`wrote ${summary.written} frames to ${output}`);
   return 0;
+}
+
+export type { DecapOptions, DecapSummary } from "../pcap/decap.ts";
+
+/** cli/pcap/decap.ts's decapsulate() with the CLI's core (build/weft.wasm, cli/core/load.ts). */
+export function decapsulate<P extends CapturePacket>(
+  packets: P[],
+  o: decap.DecapOptions,
+  emit: decap.DecapEmit<P>,
+): Promise<decap.DecapSummary> {
+  return decap.decapsulate(packets, o, emit, loadCore);
 }
 
 // ── encap ────────────────────────────────────────────────────────────────────────────────────
@@ -133,7 +163,7 @@ async function encapCommand(args: string[]): Promise<number> {
     dstMac: mac("--dst-mac", values["dst-mac"], dst.address),
     mtu: values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU),
   };
-  const packets = await readCapture(input);
+  const packets = await readEthernet(input);
   const writer = new PcapWriter();
   const s = await encapsulate(packets, o, (time, packet) => writer.write(time, packet));
   await writeCapture(output, writer);
@@ -197,7 +227,7 @@ export async function encapsulate(
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
-function parse<T extends Record<string, { type: "string" }>>(args: string[], options: T) {
+function parse<T extends Record<string, { type: "string"; multiple?: boolean }>>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
@@ -250,7 +280,8 @@ function mac(name: string, text: string | undefined, address: Uint8Array): Uint8
   }
 }
 
-async function readCapture(path: string): Promise<PcapPacket[]> {
+/** Reads a classic pcap or pcapng file; a file that is neither is a UsageError naming it. */
+async function readInput(path: string): Promise<Capture> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -263,17 +294,23 @@ async function readCapture(path: string): Promise<PcapPacket[]> {
     throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
   }
   try {
-    const pcap = readPcap(bytes);
-    if (pcap.linkType !== LINKTYPE_ETHERNET) {
-      throw new UsageError(
-        `${path}: link type ${pcap.linkType} is not Ethernet (1); weft reads Ethernet captures only`,
-      );
-    }
-    return pcap.packets;
+    return readCapture(bytes);
   } catch (e) {
     if (e instanceof PcapError) throw new UsageError(`${path}: ${e.message}`);
     throw e;
   }
+}
+
+/** The packets of an Ethernet capture (what `encap` takes). */
+async function readEthernet(path: string): Promise<PcapPacket[]> {
+  const capture = await readInput(path);
+  const other = capture.linkTypes.find((t) => t !== LINKTYPE_ETHERNET);
+  if (other !== undefined) {
+    throw new UsageError(
+      `${path}: link type ${linkTypeName(other)} is not Ethernet (1); weft encapsulates Ethernet frames only`,
+    );
+  }
+  return capture.packets;
 }
 
 async function writeCapture(path: string, writer: PcapWriter): Promise<void> {

@@ -2,7 +2,7 @@
 export * from "./core.ts";
 export * from "./addr.ts";
 export * from "./counters.ts";
-export * from "../pcap/pcap.ts";
+export * from "../pcap/mod.ts";
 export {
   type CoreFactory,
   type DecapEmit,
@@ -11,6 +11,7 @@ export {
   type DecapSummary,
   learnFdb,
   type LearntEntry,
+  linkTypeProblem,
   sum,
   summaryLines,
 } from "../pcap/decap.ts";

@@ -3,16 +3,20 @@
 // compiles build/weft.wasm through cli/core/load.ts; a page passes the bundle's createCore), so
 // the CLI and the page run the very same code and print the very same counts.
 
-import { type CoreConfig, PORT_UNDERLAY_ETH, TARGET_REMOTE, type WeftCore } from "../core/core.ts";
+import { type CoreConfig, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
+import type { CapturePacket } from "./capture.ts";
+import { LINK_TYPE_NAMES } from "./link.ts";
 import type { PcapPacket } from "./pcap.ts";
+import { type Datagram, type Received, UnderlayReader } from "./underlay.ts";
+import { gpeDropReason, VXLAN_GPE_PORT, vxlanVni } from "./vxlan.ts";
 
 /** Makes a core instance with the given limits: `loadCore` (Deno) or `createCore` (the bundle). */
 export type CoreFactory = (config: Partial<CoreConfig>) => Promise<WeftCore>;
 
 export interface DecapOptions {
-  /** UDP destination port that means VXLAN (4789; Linux's old default 8472). */
-  port: number;
+  /** UDP destination ports that mean VXLAN (4789; Linux's old default 8472; 4790: VXLAN-GPE). */
+  ports: number[];
   /** Network MTU in bytes of L3 payload: larger inner frames are dropped as over_mtu. */
   mtu: number;
 }
@@ -20,13 +24,17 @@ export interface DecapOptions {
 export interface DecapSummary {
   /** Per VNI, in order of first appearance. */
   vnis: Map<number, { decapsulated: number; dropped: Map<string, number> }>;
-  /** Packets that carried no VNI: reason → count. */
+  /** Records that carried no VNI: reason → count. */
   other: Map<string, number>;
   written: number;
+  /** Written frames the capture's snap length had cut (written with their original length). */
+  cut: number;
+  /** Outer datagrams reassembled from IP fragments, and the fragments they took. */
+  reassembled: { datagrams: number; fragments: number };
 }
 
-/** One decapsulated frame: `index` is the packet's position in the capture (0-based). */
-export type DecapEmit = (time: number, frame: Uint8Array, vni: number, index: number) => void;
+/** One decapsulated frame, of the record that completed its datagram, with its length on the wire. */
+export type DecapEmit<P> = (packet: P, frame: Uint8Array, origLen: number, vni: number) => void;
 
 /** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
 const SLOT_OVERHEAD = 128 + 64 + 26;
@@ -34,41 +42,93 @@ const MAX_SLOT_LOG2 = 17;
 /** VNIs and VTEPs one capture may bring; past them the core counts unknown_vni / vtep_learn_full. */
 const CAPTURE_LIMITS: Partial<CoreConfig> = { maxVnis: 1024, maxPorts: 1024 };
 
+/** Why weft cannot read a capture with these link types, or undefined when it can. */
+export function linkTypeProblem(linkTypes: number[]): string | undefined {
+  const other = linkTypes.find((t) => !LINK_TYPE_NAMES.has(t));
+  if (other === undefined) return undefined;
+  return `link type ${other} is not one weft reads (Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6); ` +
+    "capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)";
+}
+
 /**
- * Decapsulates every VXLAN packet of a capture (whole Ethernet/IP/UDP/VXLAN packets, fed to the
- * core as PORT_UNDERLAY_ETH in bursts); `emit` gets each inner frame in input order. Each VNI is a
- * switch without learning whose one local port receives every frame (a flood), so no frame is
- * lost to split horizon as it would be on a learning VTEP; what the switch would have learnt is
- * `learnFdb()`.
+ * The UDP datagrams a host would receive from the capture's records, through its IP/UDP layers
+ * (cli/pcap/underlay.ts: link types, VLAN tags, IPv6 extension headers, fragment reassembly): a
+ * fragment gives nothing until its datagram is whole. Records that give no datagram are counted
+ * in `other` by reason.
  */
-export async function decapsulate(
-  packets: PcapPacket[],
+function receive<P extends CapturePacket>(
+  packets: P[],
+  ports: number[],
+  other: Map<string, number>,
+): { packet: P; d: Datagram }[] {
+  const reader = new UnderlayReader(new Set(ports));
+  const datagrams: { packet: P; d: Datagram }[] = [];
+  const tally = (packet: P | undefined, results: Received[]) => {
+    for (const r of results) {
+      if (r.kind === "dropped") bump(other, r.reason, r.count);
+      else if (r.kind === "datagram") datagrams.push({ packet: packet!, d: r.datagram });
+    }
+  };
+  for (const p of packets) tally(p, reader.read(p));
+  tally(undefined, reader.finish());
+  return datagrams;
+}
+
+/**
+ * Decapsulates every VXLAN packet of a capture; `emit` gets each inner frame in input order (a
+ * reassembled datagram at its last fragment), with its length on the wire. Outer headers are
+ * read as the receiving host would (receive()); the datagram then enters the core as from a UDP
+ * socket. Each VNI is a switch without learning whose one local port receives every frame (a
+ * flood), so no frame is lost to split horizon as it would be on a learning VTEP; what the switch
+ * would have learnt is `learnFdb()`.
+ */
+export async function decapsulate<P extends CapturePacket>(
+  packets: P[],
   o: DecapOptions,
-  emit: DecapEmit,
+  emit: DecapEmit<P>,
   create: CoreFactory,
 ): Promise<DecapSummary> {
-  const core = await create(coreConfig(packets, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1 }));
-  core.setVxlanPort(o.port);
-  const summary: DecapSummary = { vnis: new Map(), other: new Map(), written: 0 };
+  const summary: DecapSummary = {
+    vnis: new Map(),
+    other: new Map(),
+    written: 0,
+    cut: 0,
+    reassembled: { datagrams: 0, fragments: 0 },
+  };
+  const datagrams = receive(packets, o.ports, summary.other);
+  let largest = 0;
+  for (const { d } of datagrams) largest = Math.max(largest, d.payload.length);
+  const core = await create(coreConfig(largest, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1 }));
+  const gpePorts = new Set<number>(o.ports.filter((p) => p === VXLAN_GPE_PORT));
   const tooBig = core.slotCapacity;
   const burst = core.config.burst;
-  const vniOf: number[] = new Array(burst);
-  for (let start = 0; start < packets.length; start += burst) {
-    const chunk = packets.slice(start, start + burst);
+  for (let start = 0; start < datagrams.length; start += burst) {
+    const chunk = datagrams.slice(start, start + burst);
     let n = 0;
-    const index: number[] = []; // descriptor → packet of this chunk
+    const index: number[] = []; // descriptor → datagram of this chunk
+    const vniOf: number[] = [];
     for (let k = 0; k < chunk.length; k++) {
-      const p = chunk[k];
-      if (p.data.length > tooBig) {
-        bump(summary.other, "too_large_for_slot");
-        continue;
-      }
-      core.load(n, p.data, PORT_UNDERLAY_ETH);
-      const vni = core.exports.underlayVni(core.slotData(n), p.data.length);
+      const { d } = chunk[k];
+      const vni = vxlanVni(d.payload);
       if (vni >= 0 && !summary.vnis.has(vni)) {
         summary.vnis.set(vni, { decapsulated: 0, dropped: new Map() });
         addSinkVni(core, vni, summary.vnis.size - 1, o.mtu);
       }
+      const s = vni >= 0 ? summary.vnis.get(vni)!.dropped : summary.other;
+      if (d.fragments > 1) {
+        summary.reassembled.datagrams++;
+        summary.reassembled.fragments += d.fragments;
+      }
+      const gpe = gpePorts.has(d.dstPort) ? gpeDropReason(d.payload) : undefined;
+      if (gpe) {
+        bump(s, gpe);
+        continue;
+      }
+      if (d.payload.length > tooBig) {
+        bump(s, "too_large_for_slot");
+        continue;
+      }
+      core.load(n, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
       vniOf[n] = vni;
       index.push(start + k);
       n++;
@@ -92,7 +152,11 @@ export async function decapsulate(
         continue;
       }
       if (s) s.decapsulated++;
-      emit(packets[index[i]].time, out[i]!, vni, index[i]);
+      const { packet, d } = datagrams[index[i]];
+      // A cut record: the frame lacks what the snap length took; say how long it was.
+      const missing = d.wireLen - d.payload.length;
+      if (missing > 0) summary.cut++;
+      emit(packet, out[i]!, out[i]!.length + missing, vni);
       summary.written++;
     }
   }
@@ -127,28 +191,31 @@ export interface LearntEntry {
  * would be on a host. Every VTEP in the capture counts as
  * remote: a capture does not say which address was the capturing host's own.
  */
-export async function learnFdb(
-  packets: PcapPacket[],
+export async function learnFdb<P extends CapturePacket>(
+  packets: P[],
   o: DecapOptions,
   create: CoreFactory,
 ): Promise<LearntEntry[]> {
-  const core = await create(coreConfig(packets, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1024 }));
-  core.setVxlanPort(o.port);
+  const datagrams = receive(packets, o.ports, new Map()).filter(({ d }) =>
+    !(d.dstPort === VXLAN_GPE_PORT && o.ports.includes(VXLAN_GPE_PORT) && gpeDropReason(d.payload))
+  );
+  let largest = 0;
+  for (const { d } of datagrams) largest = Math.max(largest, d.payload.length);
+  const core = await create(coreConfig(largest, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1024 }));
   const t0 = packets.length > 0 ? packets[0].time : 0;
   const clock = (p: PcapPacket) => Math.max(0, Math.floor(p.time - t0));
   // A burst ends when it is full or the clock ticks, so each entry is stamped with its frame's second.
   let now = 0;
   let n = 0;
-  for (const p of packets) {
-    const t = clock(p);
+  for (const { packet, d } of datagrams) {
+    const t = clock(packet);
     if (n === core.config.burst || (n > 0 && t > now)) {
       core.process(n, now);
       n = 0;
     }
     now = Math.max(now, t);
-    if (p.data.length > core.slotCapacity) continue;
-    core.load(n, p.data, PORT_UNDERLAY_ETH);
-    const vni = core.exports.underlayVni(core.slotData(n), p.data.length);
+    if (d.payload.length > core.slotCapacity) continue;
+    const vni = vxlanVni(d.payload);
     if (vni >= 0 && !core.hasVni(vni)) {
       try {
         core.addVni(vni, { learning: true, suppress: false, mtu: o.mtu });
@@ -156,9 +223,10 @@ export async function learnFdb(
         // Table full: counted as unknown_vni by the core, nothing to learn.
       }
     }
-    n++;
+    core.load(n++, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
   }
   if (n > 0) core.process(n, now);
+  if (packets.length > 0) now = Math.max(now, clock(packets[packets.length - 1]));
   return core.fdb(now).filter((e) => e.vtep !== undefined).map((e) => ({
     vni: e.vni,
     mac: e.mac,
@@ -167,7 +235,11 @@ export async function learnFdb(
   }));
 }
 
-/** What `weft pcap decap` prints: one line per VNI, then one for packets with no VNI if any. */
+/**
+ * What `weft pcap decap` prints: one line per VNI, one for records with no VNI, one for outer
+ * fragments reassembled and one for frames cut by the snap length (each of the last three only
+ * when it counted something).
+ */
 export function summaryLines(summary: DecapSummary): string[] {
   const lines: string[] = [];
   for (const [vni, s] of summary.vnis) {
@@ -176,26 +248,33 @@ export function summaryLines(summary: DecapSummary): string[] {
   }
   const other = sum(summary.other);
   if (other > 0) lines.push(`not VXLAN or malformed: ${other}${reasons(summary.other)}`);
+  const r = summary.reassembled;
+  if (r.datagrams > 0) {
+    lines.push(`outer fragments: ${r.fragments} reassembled into ${r.datagrams} datagrams`);
+  }
+  if (summary.cut > 0) {
+    lines.push(`cut by the snap length: ${summary.cut} frames, written with their original length`);
+  }
   return lines;
 }
 
 /** Slots big enough for the largest packet of the capture (GSO super-frames too) and the MTU. */
 export function coreConfig(
-  packets: PcapPacket[],
+  packets: PcapPacket[] | number,
   mtu: number,
   limits: Partial<CoreConfig>,
 ): Partial<CoreConfig> {
   let largest = mtu + SLOT_OVERHEAD;
-  for (const p of packets) largest = Math.max(largest, p.data.length + SLOT_OVERHEAD);
+  if (typeof packets === "number") largest = Math.max(largest, packets + SLOT_OVERHEAD);
+  else for (const p of packets) largest = Math.max(largest, p.data.length + SLOT_OVERHEAD);
   let log2 = 11;
   while (log2 < MAX_SLOT_LOG2 && 1 << log2 < largest) log2++;
   return { burst: 64, slots: 64, txEntries: 4096, slotSizeLog2: log2, ...limits };
 }
 
-export function bump(m: Map<string, number>, key: string): void {
-  m.set(key, (m.get(key) ?? 0) + 1);
+export function bump(m: Map<string, number>, key: string, by = 1): void {
+  m.set(key, (m.get(key) ?? 0) + by);
 }
-
 export function sum(m: Map<string, number>): number {
   let n = 0;
   for (const v of m.values()) n += v;

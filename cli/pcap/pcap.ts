@@ -1,7 +1,9 @@
 // Classic libpcap files (the format tcpdump -w writes): a 24-byte global header, then records
 // of a 16-byte header and the captured bytes. Both byte orders and both microsecond and
-// nanosecond magics are read; files are written little-endian with microseconds, as tcpdump
-// does on x86. Plain TypeScript, no runtime APIs: bundled for Node and browsers too.
+// nanosecond magics are read; files are written little-endian, as tcpdump does on x86, with
+// microseconds unless asked for nanoseconds (the 0xa1b23c4d magic, `tcpdump --nano`).
+// Plain TypeScript, no runtime APIs: bundled for Node and browsers too. Other formats (pcapng)
+// and link types: cli/pcap/capture.ts.
 
 export const LINKTYPE_ETHERNET = 1;
 const MAGIC_US = 0xa1b2c3d4;
@@ -14,8 +16,12 @@ export class PcapError extends Error {
 }
 
 export interface PcapPacket {
-  /** Seconds since the epoch, with the fraction. */
+  /** Seconds since the epoch, with the fraction (a double: finer than ~0.2 µs is lost). */
   time: number;
+  /** Whole seconds since the epoch. */
+  seconds: number;
+  /** The fraction in nanoseconds, 0..999999999, exact. */
+  nanos: number;
   /** Captured bytes (a view into the file's buffer). */
   data: Uint8Array;
   /** Length on the wire (≥ data.length when the capture was cut by the snap length). */
@@ -25,6 +31,8 @@ export interface PcapPacket {
 export interface Pcap {
   linkType: number;
   snapLen: number;
+  /** True for the nanosecond magic. */
+  nanos: boolean;
   packets: PcapPacket[];
 }
 
@@ -43,7 +51,7 @@ export function readPcap(file: Uint8Array): Pcap {
     const magicBE = view.getUint32(0, false);
     if (magicBE !== MAGIC_US && magicBE !== MAGIC_NS) {
       const hint = magicLE === 0x0a0d0d0a
-        ? " (this is pcapng: convert it with `editcap -F pcap IN OUT`)"
+        ? " (this is pcapng: convert it with `editcap -F pcap IN OUT`, or read it with readCapture())"
         : "";
       throw new PcapError(`Not a classic pcap file: magic 0x${magicBE.toString(16).padStart(8, "0")}${hint}`);
     }
@@ -59,7 +67,7 @@ export function readPcap(file: Uint8Array): Pcap {
       throw new PcapError(`Truncated pcap file: record ${packets.length + 1} header cut at byte ${off}`);
     }
     const sec = view.getUint32(off, le);
-    const frac = view.getUint32(off + 4, le);
+    const frac = view.getUint32(off + 4, le) % (nanos ? 1e9 : 1e6);
     const inclLen = view.getUint32(off + 8, le);
     const origLen = view.getUint32(off + 12, le);
     off += RECORD_HEADER_LEN;
@@ -70,23 +78,28 @@ export function readPcap(file: Uint8Array): Pcap {
     }
     packets.push({
       time: sec + frac / (nanos ? 1e9 : 1e6),
+      seconds: sec,
+      nanos: nanos ? frac : frac * 1000,
       data: file.subarray(off, off + inclLen),
       origLen,
     });
     off += inclLen;
   }
-  return { linkType, snapLen, packets };
+  return { linkType, snapLen, nanos, packets };
 }
 
 /** Streams records into one file image; `bytes()` returns it. */
 export class PcapWriter {
   private chunks: Uint8Array[] = [];
   private size = 0;
+  /** True when timestamps are written in nanoseconds (magic 0xa1b23c4d). */
+  readonly nanos: boolean;
 
-  constructor(linkType = LINKTYPE_ETHERNET, snapLen = 262144) {
+  constructor(linkType = LINKTYPE_ETHERNET, snapLen = 262144, options: { nanos?: boolean } = {}) {
+    this.nanos = options.nanos ?? false;
     const h = new Uint8Array(GLOBAL_HEADER_LEN);
     const v = new DataView(h.buffer);
-    v.setUint32(0, MAGIC_US, true);
+    v.setUint32(0, this.nanos ? MAGIC_NS : MAGIC_US, true);
     v.setUint16(4, 2, true);
     v.setUint16(6, 4, true);
     v.setUint32(16, snapLen, true);
@@ -99,9 +112,27 @@ export class PcapWriter {
     this.size += b.length;
   }
 
-  /** Appends one packet; `data` is copied. */
+  /** Appends one packet; `data` is copied. `time`: seconds since the epoch, with the fraction. */
   write(time: number, data: Uint8Array, origLen = data.length): void {
-    this.push(recordHeader(time, data.length, origLen));
+    const seconds = Math.floor(time);
+    const nanos = this.nanos
+      ? Math.min(999999999, Math.round((time - seconds) * 1e9))
+      : Math.min(999999, Math.round((time - seconds) * 1e6)) * 1000;
+    this.writeAt(seconds, nanos, data, origLen);
+  }
+
+  /**
+   * Appends one packet stamped `seconds` + `nanos` (0..999999999), exact to the nanosecond in a
+   * nanosecond file, rounded down to the microsecond otherwise; `data` is copied.
+   */
+  writeAt(seconds: number, nanos: number, data: Uint8Array, origLen = data.length): void {
+    const h = new Uint8Array(RECORD_HEADER_LEN);
+    const v = new DataView(h.buffer);
+    v.setUint32(0, seconds, true);
+    v.setUint32(4, this.nanos ? nanos : Math.floor(nanos / 1000), true);
+    v.setUint32(8, data.length, true);
+    v.setUint32(12, origLen, true);
+    this.push(h);
     this.push(data.slice());
   }
 

@@ -35,7 +35,7 @@ drop.addEventListener("drop", (e) => {
   if (f) void open(f);
 });
 for (const input of [portInput, mtuInput]) input.addEventListener("change", () => void run());
-portInput.value = String(DEFAULT_OPTIONS.port);
+portInput.value = DEFAULT_OPTIONS.ports.join(", ");
 mtuInput.value = String(DEFAULT_OPTIONS.mtu);
 document.body.dataset.state = "idle";
 
@@ -46,16 +46,18 @@ async function open(file: File): Promise<void> {
 
 async function run(): Promise<void> {
   if (!current) return;
-  const port = integer(portInput.value, 1, 65535);
+  // As `weft pcap decap --port N…`: several ports, 4790 meaning VXLAN-GPE.
+  const ports = portInput.value.split(/[\s,]+/).filter((t) => t !== "").map((t) => integer(t, 1, 65535));
   const mtu = integer(mtuInput.value, 68, 65000);
   document.body.dataset.state = "busy";
-  if (port === undefined || mtu === undefined) {
-    return fail(port === undefined ? "UDP port: expected 1..65535" : "MTU: expected 68..65000");
+  if (ports.length === 0 || ports.includes(undefined)) {
+    return fail(`UDP ports "${portInput.value}": expected integers in 1..65535, separated by commas`);
   }
+  if (mtu === undefined) return fail(`MTU "${mtuInput.value}": expected an integer in 68..65000`);
   status.textContent = `reading ${current.name}…`;
   let a: Analysis;
   try {
-    a = await analyseCapture(current.bytes, { port, mtu }, createCore);
+    a = await analyseCapture(current.bytes, { ports: [...new Set(ports as number[])], mtu }, createCore);
   } catch (e) {
     return fail(`${current.name}: ${(e as Error).message}`);
   }
@@ -74,7 +76,7 @@ function fail(message: string): void {
 
 function render(name: string, a: Analysis): void {
   status.classList.remove("error");
-  status.textContent = `${name}: ${a.packets} packets, ${a.summary.written} inner frames`;
+  status.textContent = `${name} (${a.format}): ${a.packets} records, ${a.summary.written} inner frames`;
   $("lines").textContent = a.lines.join("\n");
 
   const summary: string[][] = [];
@@ -104,7 +106,8 @@ function render(name: string, a: Analysis): void {
       f.src,
       f.dst,
       f.protocol,
-      String(f.length),
+      // Wireshark's frame.len: the length on the wire, also for a record the snap length cut.
+      String(f.origLength),
     ]),
   );
   $("frames-note").textContent = a.frames.length > shown.length

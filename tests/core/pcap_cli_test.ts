@@ -232,7 +232,7 @@ Deno.test("pcap without a subcommand prints its usage and exits 2", async () => 
   assert.match(r.stdout, /1500/);
 });
 
-Deno.test("pcap errors: one line and exit 2 for missing, non-pcap, truncated and non-Ethernet input", async () => {
+Deno.test("pcap errors: one line and exit 2 for missing, non-pcap, truncated input and link types not read", async () => {
   await withTemp(async (dir) => {
     assertUsageError(
       await weft("decap", `${dir}/missing.pcap`, `${dir}/o.pcap`),
@@ -256,11 +256,14 @@ Deno.test("pcap errors: one line and exit 2 for missing, non-pcap, truncated and
     const raw = new Uint8Array(24);
     const v = new DataView(raw.buffer);
     v.setUint32(0, 0xa1b2c3d4, true);
-    v.setUint32(20, 101, true); // LINKTYPE_RAW
+    v.setUint32(20, 101, true); // LINKTYPE_RAW: decap reads it, encap wants Ethernet frames
     await Deno.writeFile(`${dir}/raw.pcap`, raw);
+    assertUsageError(await weft(...ENCAP_42, `${dir}/raw.pcap`, `${dir}/o.pcap`), /link type RAW \(101\) is not Ethernet/);
+    v.setUint32(20, 147, true); // LINKTYPE_USER0
+    await Deno.writeFile(`${dir}/user0.pcap`, raw);
     assertUsageError(
-      await weft("decap", `${dir}/raw.pcap`, `${dir}/o.pcap`),
-      /link type 101 is not Ethernet/,
+      await weft("decap", `${dir}/user0.pcap`, `${dir}/o.pcap`),
+      /link type 147 is not one weft reads .*-i IFACE.*-y EN10MB/,
     );
 
     const outFiles = [...Deno.readDirSync(dir)].map((e) => e.name);
