@@ -34,6 +34,8 @@ const CHROMIUM = {
 const TIMEOUT_MS = 60_000;
 /** Outer Ethernet (14) + IPv4 (20) + UDP (8) + VXLAN (8): where the inner frame starts in OUTER. */
 const INNER_OFFSET = 50;
+/** UDP header + VXLAN header: the outer UDP length minus this is the inner frame's. */
+const UDP_VXLAN_LEN = 16;
 
 let dir, server, url, browser;
 
@@ -105,7 +107,7 @@ function tsharkVxlan(file, extra = []) {
     "ipv6.dst",
     "arp.src.proto_ipv4",
     "arp.dst.proto_ipv4",
-    "frame.len",
+    "udp.length",
     "_ws.col.Protocol",
   ];
   const out = execFileSync("tshark", [
@@ -120,7 +122,7 @@ function tsharkVxlan(file, extra = []) {
   ], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   const inner = (v) => v.split(",").at(-1);
   return out.trimEnd().split("\n").map((line) => {
-    const [number, time, vni, esrc, edst, isrc, idst, i6src, i6dst, asrc, adst, len, proto] = line
+    const [number, time, vni, esrc, edst, isrc, idst, i6src, i6dst, asrc, adst, udpLength, proto] = line
       .split("\t");
     const v4 = isrc.includes(",");
     return {
@@ -132,7 +134,7 @@ function tsharkVxlan(file, extra = []) {
       dstMac: inner(edst),
       src: v4 ? inner(isrc) : i6src || asrc,
       dst: v4 ? inner(idst) : i6dst || adst,
-      length: Number(len) - INNER_OFFSET,
+      length: Number(udpLength.split(",")[0]) - UDP_VXLAN_LEN,
       protocol: proto,
     };
   });
@@ -140,7 +142,7 @@ function tsharkVxlan(file, extra = []) {
 
 /** `weft pcap decap` as a user runs it: its summary lines and the file it writes. */
 function cliDecap(file, port = 4789) {
-  const out = join(dir, `cli-${port}.pcap`);
+  const out = join(dir, `cli-${port}-${file.split("/").at(-1)}.pcap`);
   const stdout = execFileSync(DENO, [
     "run",
     "-A",
@@ -284,6 +286,46 @@ test("the page's UDP port: port 8472 traffic is not VXLAN at 4789 and decapsulat
     assert.deepEqual(problems, []);
   } finally {
     await page.close();
+  }
+});
+
+test("pcapng (µs and ns) and Linux cooked (SLL, SLL2) captures: what tshark decodes, what weft pcap decap writes", async () => {
+  const files = [
+    "field-cases/pcapng/capture-us.pcapng",
+    "field-cases/pcapng/capture-ns.pcapng",
+    "field-cases/sll2-any/any-sll.pcap",
+    "field-cases/sll2-any/any-sll2.pcap",
+  ];
+  for (const name of files) {
+    const file = join(FIXTURES, name);
+    const expected = tsharkVxlan(file);
+    assert.ok(expected.length > 0, `tshark finds VXLAN in ${name}`);
+    const cli = cliDecap(file);
+    const { page, problems } = await openCapture(file);
+    try {
+      assert.equal(await page.getAttribute("body", "data-state"), "done", await page.textContent("#status"));
+      assert.match(await page.textContent("#status"), name.endsWith("ng") ? /\(pcapng\)/ : /\(pcap\)/);
+      assert.deepEqual((await page.textContent("#lines")).split("\n"), cli.lines, name);
+      const summary = await cells(page, "summary");
+      assert.deepEqual(summary, [["42", String(expected.length), "0", ""]], name);
+      assert.deepEqual(
+        (await cells(page, "frames")).map((r) => [Number(r[0]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]]),
+        expected.map((
+          e,
+        ) => [e.number, String(e.vni), e.srcMac, e.dstMac, e.src, e.dst, e.protocol, String(e.length)]),
+        name,
+      );
+      const [download] = await Promise.all([
+        page.waitForEvent("download", { timeout: TIMEOUT_MS }),
+        page.click("#download"),
+      ]);
+      const saved = join(dir, `page-${name.split("/").at(-1)}`);
+      await download.saveAs(saved);
+      assert.ok(readFileSync(saved).equals(cli.bytes), `${name}: the download is what weft pcap decap wrote`);
+      assert.deepEqual(problems, [], name);
+    } finally {
+      await page.close();
+    }
   }
 });
 
