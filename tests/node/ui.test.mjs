@@ -5,7 +5,7 @@
 // test's temporary folder (and at $WEFT_UI_SCREENSHOT when set: docs/ui.png is taken this way).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -339,5 +339,25 @@ test("the page refuses a file that is not a capture with one error line and show
     assert.equal(await page.isHidden("#download"), true);
   } finally {
     await page.close();
+  }
+});
+
+test("weft ui refuses a bad --port with one error line and exit code 2", () => {
+  for (
+    const [args, message] of [
+      [["--port", "http"], /^error: invalid --port "http": expected an integer in 0\.\.65535\n$/],
+      [["--port", "70000"], /^error: invalid --port "70000": expected an integer in 0\.\.65535\n$/],
+      [["--listen", "0.0.0.0"], /^error: Unknown option '--listen'.*; run "weft ui --help"\n$/],
+    ]
+  ) {
+    const r = spawnSync(DENO, ["run", "-A", "cli/main.ts", "ui", ...args], {
+      cwd: ROOT,
+      env: ENV,
+      encoding: "utf8",
+      timeout: TIMEOUT_MS,
+    });
+    assert.equal(r.status, 2, args.join(" "));
+    assert.match(r.stderr, message);
+    assert.equal(r.stdout, "");
   }
 });
