@@ -329,6 +329,34 @@ test("pcapng (µs and ns) and Linux cooked (SLL, SLL2) captures: what tshark dec
   }
 });
 
+test("a capture dropped on the page is read as a picked one: tcpdump's vxlan.pcap, VNI 100", async () => {
+  const file = join(FIXTURES, "tcpdump-tests/vxlan.pcap");
+  const expected = tsharkVxlan(file);
+  const page = await browser.newPage();
+  try {
+    await page.goto(url, { timeout: TIMEOUT_MS });
+    // What a drag from the file manager delivers: a DataTransfer holding a File.
+    const data = await page.evaluateHandle((bytes) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(bytes)], "vxlan.pcap"));
+      return dt;
+    }, [...readFileSync(file)]);
+    await page.dispatchEvent("#drop", "dragover", { dataTransfer: data });
+    assert.equal(await page.getAttribute("#drop", "class"), "over");
+    await page.dispatchEvent("#drop", "drop", { dataTransfer: data });
+    await settled(page);
+    assert.match(await page.textContent("#status"), /^vxlan\.pcap \(pcap\): /);
+    assert.deepEqual(await cells(page, "summary"), [["100", String(expected.length), "0", ""]]);
+    assert.deepEqual((await page.textContent("#lines")).split("\n"), cliDecap(file).lines);
+    assert.deepEqual(
+      (await cells(page, "frames")).map((r) => [Number(r[0]), r[3], r[4], r[5], r[6], r[8]]),
+      expected.map((e) => [e.number, e.srcMac, e.dstMac, e.src, e.dst, String(e.length)]),
+    );
+  } finally {
+    await page.close();
+  }
+});
+
 test("the page refuses a file that is not a capture with one error line and shows nothing", async () => {
   const readme = join(FIXTURES, "kernel-vxlan-vni42/README.md");
   const { page } = await openCapture(readme);
