@@ -1,6 +1,8 @@
-// The underlay seen whole, for captures: `weft pcap` feeds Ethernet/IP/UDP/VXLAN packets and
-// wants them back. On a host the kernel's UDP socket does this part, and the core sees only the
-// VXLAN datagram and its source address.
+// The underlay seen whole, for captures: `weft pcap encap` wants Ethernet/IP/UDP/VXLAN packets
+// back (emit), and PORT_UNDERLAY_ETH takes them in (parse: one VLAN tag, no IPv6 extension
+// headers, no fragments). On a host the kernel's UDP socket does this part, and the core sees
+// only the VXLAN datagram and its source address; `weft pcap decap` does the same, reading the
+// outer headers as the kernel does in cli/pcap/underlay.ts and handing the core datagrams.
 
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, emitEthernet, l3Offset, payloadType } from "../wire/ethernet";
 import { IPPROTO_UDP, IPV4_HEADER_LEN, IPV4_SRC, check as ipv4Check, emitIpv4, headerLen, isFragment, proto, totalLen } from "../wire/ipv4";

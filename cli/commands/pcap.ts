@@ -16,6 +16,7 @@ import {
 } from "../core/mod.ts";
 import {
   type Capture,
+  type CapturePacket,
   LINKTYPE_ETHERNET,
   linkTypeName,
   PcapError,
@@ -23,9 +24,19 @@ import {
   PcapWriter,
   readCapture,
 } from "../pcap/mod.ts";
-import { type CapturePacket } from "../pcap/capture.ts";
-import * as decap from "../pcap/decap.ts";
-import { bump, coreConfig, linkTypeProblem, reasons, sum, summaryLines } from "../pcap/decap.ts";
+import {
+  bump,
+  coreConfig,
+  type DecapOptions,
+  decapsulate as decapsulateWith,
+  type DecapSummary,
+  linkTypeProblem,
+  reasons,
+  sum,
+  summaryLines,
+} from "../pcap/decap.ts";
+
+export type { DecapOptions, DecapSummary };
 
 export const USAGE = `Usage:
   weft pcap decap [--port N]... [--mtu N] IN OUT.pcap
@@ -75,6 +86,15 @@ export async function main(args: string[]): Promise<number> {
 
 // ── decap ────────────────────────────────────────────────────────────────────────────────────
 
+/** cli/pcap/decap.ts's decapsulate() with the core from build/weft.wasm. */
+export function decapsulate<P extends CapturePacket>(
+  packets: P[],
+  o: DecapOptions,
+  emit: (packet: P, frame: Uint8Array, origLen: number) => void,
+): Promise<DecapSummary> {
+  return decapsulateWith(packets, o, emit, loadCore);
+}
+
 async function decapCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     port: { type: "string", multiple: true },
@@ -99,17 +119,6 @@ async function decapCommand(args: string[]): Promise<number> {
   for (const line of summaryLines(summary)) console.log(line);
   console.log(`wrote ${summary.written} frames to ${output}`);
   return 0;
-}
-
-export type { DecapOptions, DecapSummary } from "../pcap/decap.ts";
-
-/** cli/pcap/decap.ts's decapsulate() with the CLI's core (build/weft.wasm, cli/core/load.ts). */
-export function decapsulate<P extends CapturePacket>(
-  packets: P[],
-  o: decap.DecapOptions,
-  emit: decap.DecapEmit<P>,
-): Promise<decap.DecapSummary> {
-  return decap.decapsulate(packets, o, emit, loadCore);
 }
 
 // ── encap ────────────────────────────────────────────────────────────────────────────────────

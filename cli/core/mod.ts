@@ -3,15 +3,3 @@ export * from "./core.ts";
 export * from "./addr.ts";
 export * from "./counters.ts";
 export * from "../pcap/mod.ts";
-export {
-  type CoreFactory,
-  type DecapEmit,
-  type DecapOptions,
-  decapsulate,
-  type DecapSummary,
-  learnFdb,
-  type LearntEntry,
-  linkTypeProblem,
-  sum,
-  summaryLines,
-} from "../pcap/decap.ts";

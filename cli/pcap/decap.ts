@@ -1,7 +1,9 @@
-// A capture through the core, offline: the decapsulation `weft pcap decap` runs and the browser
-// page (cli/ui/) shows. Plain TypeScript, no runtime APIs: the caller brings the core (the CLI
-// compiles build/weft.wasm through cli/core/load.ts; a page passes the bundle's createCore), so
-// the CLI and the page run the very same code and print the very same counts.
+// `weft pcap decap` without the files: every VXLAN packet of a capture through the Wasm core, as
+// a host would receive it. Outer headers are read as the receiving kernel reads them
+// (underlay.ts); each datagram then enters the core as from a UDP socket (PORT_UNDERLAY), in
+// bursts, and the inner frames come out. No runtime APIs: the CLI and the browser page share it,
+// each passing its own way to instantiate the core. learnFdb() is what a learning VTEP would
+// have made of the same datagrams (the page shows it).
 
 import { type CoreConfig, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
@@ -11,15 +13,13 @@ import type { PcapPacket } from "./pcap.ts";
 import { type Datagram, type Received, UnderlayReader } from "./underlay.ts";
 import { gpeDropReason, VXLAN_GPE_PORT, vxlanVni } from "./vxlan.ts";
 
-/** Makes a core instance with the given limits: `loadCore` (Deno) or `createCore` (the bundle). */
-export type CoreFactory = (config: Partial<CoreConfig>) => Promise<WeftCore>;
-
-export interface DecapOptions {
-  /** UDP destination ports that mean VXLAN (4789; Linux's old default 8472; 4790: VXLAN-GPE). */
-  ports: number[];
-  /** Network MTU in bytes of L3 payload: larger inner frames are dropped as over_mtu. */
-  mtu: number;
-}
+/** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
+const SLOT_OVERHEAD = 128 + 64 + 26;
+const MAX_SLOT_LOG2 = 17;
+const VXLAN_HEADER_LEN = 8;
+const ETH_HEADER_LEN = 14;
+const ETH_TYPE = 12;
+const VLAN_TAG_LEN = 4;
 
 export interface DecapSummary {
   /** Per VNI, in order of first appearance. */
@@ -33,28 +33,38 @@ export interface DecapSummary {
   reassembled: { datagrams: number; fragments: number };
 }
 
-/** One decapsulated frame, of the record that completed its datagram, with its length on the wire. */
+export interface DecapOptions {
+  /** UDP destination ports that mean VXLAN (4790: VXLAN-GPE). */
+  ports: number[];
+  /** Network MTU in bytes of L3 payload: larger inner frames are dropped as over_mtu. */
+  mtu: number;
+}
+
+/** Makes a core instance with the given limits: `loadCore` (Deno) or `createCore` (the bundle). */
+export type CoreFactory = (config: Partial<CoreConfig>) => Promise<WeftCore>;
+
+/** One inner frame, of the record that completed its datagram, with its length on the wire. */
 export type DecapEmit<P> = (packet: P, frame: Uint8Array, origLen: number, vni: number) => void;
 
-/** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
-const SLOT_OVERHEAD = 128 + 64 + 26;
-const MAX_SLOT_LOG2 = 17;
-/** VNIs and VTEPs one capture may bring; past them the core counts unknown_vni / vtep_learn_full. */
+/** VNIs, ports and VTEPs one capture may bring; past them the core counts what it refused. */
 const CAPTURE_LIMITS: Partial<CoreConfig> = { maxVnis: 1024, maxPorts: 1024 };
 
-/** Why weft cannot read a capture with these link types, or undefined when it can. */
+/**
+ * Why weft refuses a capture with these link types, or undefined when it reads it. A pcapng file
+ * may mix interfaces: those weft cannot read are counted (unsupported_link_type); a file with none
+ * it can read is refused.
+ */
 export function linkTypeProblem(linkTypes: number[]): string | undefined {
-  const other = linkTypes.find((t) => !LINK_TYPE_NAMES.has(t));
-  if (other === undefined) return undefined;
-  return `link type ${other} is not one weft reads (Ethernet, Linux cooked SLL/SLL2, raw IPv4/IPv6); ` +
-    "capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)";
+  if (linkTypes.some((t) => LINK_TYPE_NAMES.has(t))) return undefined;
+  return `link type ${linkTypes.join(", ")} is not one weft reads (Ethernet, ` +
+    "Linux cooked SLL/SLL2, raw IPv4/IPv6); capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)";
 }
 
 /**
  * The UDP datagrams a host would receive from the capture's records, through its IP/UDP layers
  * (cli/pcap/underlay.ts: link types, VLAN tags, IPv6 extension headers, fragment reassembly): a
- * fragment gives nothing until its datagram is whole. Records that give no datagram are counted
- * in `other` by reason.
+ * fragment gives nothing until its datagram is whole. Records that give none are counted in
+ * `other` by reason.
  */
 function receive<P extends CapturePacket>(
   packets: P[],
@@ -77,16 +87,17 @@ function receive<P extends CapturePacket>(
 /**
  * Decapsulates every VXLAN packet of a capture; `emit` gets each inner frame in input order (a
  * reassembled datagram at its last fragment), with its length on the wire. Outer headers are
- * read as the receiving host would (receive()); the datagram then enters the core as from a UDP
- * socket. Each VNI is a switch without learning whose one local port receives every frame (a
- * flood), so no frame is lost to split horizon as it would be on a learning VTEP; what the switch
- * would have learnt is `learnFdb()`.
+ * read as the receiving host would (cli/pcap/underlay.ts: link types, VLAN tags, IPv6 extension
+ * headers, fragment reassembly); the datagram then enters the core as from a UDP socket. Each
+ * VNI is a switch without learning whose one local port receives every frame (a flood), so no
+ * frame is lost to split horizon as on a learning VTEP; what that VTEP would have learnt is
+ * learnFdb(). `emit` also gets the frame's VNI.
  */
 export async function decapsulate<P extends CapturePacket>(
   packets: P[],
   o: DecapOptions,
   emit: DecapEmit<P>,
-  create: CoreFactory,
+  load: CoreFactory,
 ): Promise<DecapSummary> {
   const summary: DecapSummary = {
     vnis: new Map(),
@@ -95,10 +106,12 @@ export async function decapsulate<P extends CapturePacket>(
     cut: 0,
     reassembled: { datagrams: 0, fragments: 0 },
   };
+  // The host's IP/UDP layers first: fragments wait for their datagram, so a record may give
+  // nothing now and a datagram later.
   const datagrams = receive(packets, o.ports, summary.other);
   let largest = 0;
   for (const { d } of datagrams) largest = Math.max(largest, d.payload.length);
-  const core = await create(coreConfig(largest, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1 }));
+  const core = await load(coreConfig(largest, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1 }));
   const gpePorts = new Set<number>(o.ports.filter((p) => p === VXLAN_GPE_PORT));
   const tooBig = core.slotCapacity;
   const burst = core.config.burst;
@@ -126,6 +139,12 @@ export async function decapsulate<P extends CapturePacket>(
       }
       if (d.payload.length > tooBig) {
         bump(s, "too_large_for_slot");
+        continue;
+      }
+      if (vni >= 0 && d.payload.length < d.wireLen && !fitsMtu(d, o.mtu)) {
+        // A cut record: the core sees only the captured bytes, so its MTU rule is applied here
+        // to the frame's length on the wire.
+        bump(s, "over_mtu");
         continue;
       }
       core.load(n, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
@@ -161,6 +180,16 @@ export async function decapsulate<P extends CapturePacket>(
     }
   }
   return summary;
+}
+
+/**
+ * The core's MTU rule (fitsMtu in assembly/pipeline/burst.ts) on an inner frame's length on the
+ * wire: MTU + 14 bytes, 4 more when the frame is VLAN-tagged.
+ */
+function fitsMtu(d: Datagram, mtu: number): boolean {
+  const frameLen = d.wireLen - VXLAN_HEADER_LEN;
+  const type = (d.payload[VXLAN_HEADER_LEN + ETH_TYPE] << 8) | d.payload[VXLAN_HEADER_LEN + ETH_TYPE + 1];
+  return frameLen <= mtu + ETH_HEADER_LEN + (type === 0x8100 || type === 0x88a8 ? VLAN_TAG_LEN : 0);
 }
 
 /** A VNI whose only member is one local port: every decapsulated frame floods to it. */
@@ -275,6 +304,7 @@ export function coreConfig(
 export function bump(m: Map<string, number>, key: string, by = 1): void {
   m.set(key, (m.get(key) ?? 0) + by);
 }
+
 export function sum(m: Map<string, number>): number {
   let n = 0;
   for (const v of m.values()) n += v;

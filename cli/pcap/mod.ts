@@ -7,3 +7,4 @@ export * from "./link.ts";
 export * from "./reassembly.ts";
 export * from "./underlay.ts";
 export * from "./vxlan.ts";
+export * from "./decap.ts";

@@ -92,7 +92,9 @@ export class Reassembler {
     if (end > REASSEMBLY_MAX_PAYLOAD) return this.kill(f.key, FRAGMENT_OVERSIZE);
     let q = this.open.get(f.key);
     const cost = f.data.length + FRAGMENT_OVERHEAD;
-    if (this.buffered + cost > this.maxBytes) return { kind: "dropped", reason: FRAGMENT_NO_MEMORY, fragments: 1 };
+    if (this.buffered + cost > this.maxBytes) {
+      return { kind: "dropped", reason: FRAGMENT_NO_MEMORY, fragments: 1 };
+    }
     if (!q) {
       q = { started: f.now, timeout: f.timeout, parts: [], held: 0, bytes: 0 };
       this.open.set(f.key, q);
@@ -107,7 +109,9 @@ export class Reassembler {
       return this.kill(f.key, FRAGMENT_OVERLAP);
     }
     for (const p of q.parts) {
-      if (p.offset === f.offset && p.end === end) return { kind: "dropped", reason: FRAGMENT_DUPLICATE, fragments: 1 };
+      if (p.offset === f.offset && p.end === end) {
+        return { kind: "dropped", reason: FRAGMENT_DUPLICATE, fragments: 1 };
+      }
       if (f.offset < p.end && end > p.offset) return this.kill(f.key, FRAGMENT_OVERLAP);
     }
     if (!f.more) q.total = end;

@@ -146,8 +146,15 @@ export class UnderlayReader {
       if ((flags & (IPV4_MF | IPV4_OFFSET_MASK)) === 0) return this.udp(body, total - ihl, peer, 1);
       if (d.length < ip + total) return drop(CUT_BY_SNAPLEN);
       const key = `4 ${hex(d.subarray(ip + IPV4_SRC, ip + IPV4_DST + 4))} ${u16(d, ip + IPV4_ID)}`;
-      return this.fragment(key, rec.time, REASSEMBLY_TIMEOUT_V4, (flags & IPV4_OFFSET_MASK) * 8,
-        (flags & IPV4_MF) !== 0, body, (payload, n) => this.udp(payload, payload.length, peer, n));
+      return this.fragment(
+        key,
+        rec.time,
+        REASSEMBLY_TIMEOUT_V4,
+        (flags & IPV4_OFFSET_MASK) * 8,
+        (flags & IPV4_MF) !== 0,
+        body,
+        (payload, n) => this.udp(payload, payload.length, peer, n),
+      );
     }
     if (net.etherType === ETHERTYPE_IPV6) {
       if (d.length < ip + IPV6_HEADER_LEN || d[ip] >> 4 !== 6) return bad();
@@ -156,7 +163,16 @@ export class UnderlayReader {
       const peer = d.slice(ip + IPV6_SRC, ip + IPV6_SRC + 16);
       const addresses = hex(d.subarray(ip + IPV6_SRC, ip + IPV6_DST + 16));
       const payload = d.subarray(ip + IPV6_HEADER_LEN, Math.min(d.length, end));
-      return this.ipv6(d[ip + IPV6_NEXT], payload, end - ip - IPV6_HEADER_LEN, peer, addresses, rec.time, true, 1);
+      return this.ipv6(
+        d[ip + IPV6_NEXT],
+        payload,
+        end - ip - IPV6_HEADER_LEN,
+        peer,
+        addresses,
+        rec.time,
+        true,
+        1,
+      );
     }
     return drop(NOT_VXLAN);
   }
@@ -202,9 +218,17 @@ export class UnderlayReader {
         }
         if (cut) return drop(CUT_BY_SNAPLEN);
         const key = `6 ${addresses} ${u32(b, off + FRAG_ID)}`;
-        return this.fragment(key, time, REASSEMBLY_TIMEOUT_V6, word & FRAG_OFFSET_MASK, (word & FRAG_M) !== 0,
-          rest, (payload, n, head) => this.ipv6(head as number, payload, payload.length, peer, addresses, time, false, n),
-          inner);
+        return this.fragment(
+          key,
+          time,
+          REASSEMBLY_TIMEOUT_V6,
+          word & FRAG_OFFSET_MASK,
+          (word & FRAG_M) !== 0,
+          rest,
+          (payload, n, head) =>
+            this.ipv6(head as number, payload, payload.length, peer, addresses, time, false, n),
+          inner,
+        );
       }
       return drop(NOT_VXLAN);
     }

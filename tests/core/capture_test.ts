@@ -48,7 +48,17 @@ async function run(cmd: string, ...args: string[]): Promise<string> {
 
 /** tshark's VNI of each packet (empty when it sees no VXLAN), the independent check of a builder. */
 async function tsharkVnis(file: string, port = 4789): Promise<string[]> {
-  const out = await run("tshark", "-r", file, "-d", `udp.port==${port},vxlan`, "-T", "fields", "-e", "vxlan.vni");
+  const out = await run(
+    "tshark",
+    "-r",
+    file,
+    "-d",
+    `udp.port==${port},vxlan`,
+    "-T",
+    "fields",
+    "-e",
+    "vxlan.vni",
+  );
   return out.trimEnd().split("\n");
 }
 
@@ -67,11 +77,15 @@ function write(path: string, linkType: number, records: Uint8Array[], origLen?: 
   Deno.writeFileSync(path, w.bytes());
 }
 
-async function decap(packets: CapturePacket[]) {
+async function decap(packets: CapturePacket[], mtu = 1500) {
   const frames: { frame: Uint8Array; origLen: number }[] = [];
-  const summary: DecapSummary = await decapsulate(packets, { ports: [4789], mtu: 1500 }, (_p, frame, origLen) => {
-    frames.push({ frame: frame.slice(), origLen });
-  });
+  const summary: DecapSummary = await decapsulate(
+    packets,
+    { ports: [4789], mtu },
+    (_p, frame, origLen) => {
+      frames.push({ frame: frame.slice(), origLen });
+    },
+  );
   return { frames, summary };
 }
 
@@ -90,7 +104,12 @@ Deno.test({
       ng.packets.forEach((p, i) => {
         const c = classic.packets[i];
         assert.equal(p.linkType, 1);
-        assert.deepEqual([p.seconds, p.nanos, p.origLen, hex(p.data)], [c.seconds, c.nanos, c.origLen, hex(c.data)]);
+        assert.deepEqual([p.seconds, p.nanos, p.origLen, hex(p.data)], [
+          c.seconds,
+          c.nanos,
+          c.origLen,
+          hex(c.data),
+        ]);
       });
     }),
 });
@@ -150,7 +169,11 @@ function block(le: boolean, type: number, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function bytes(le: boolean, fields: [number, 1 | 2 | 4 | 8][], tail: Uint8Array = new Uint8Array()): Uint8Array {
+function bytes(
+  le: boolean,
+  fields: [number, 1 | 2 | 4 | 8][],
+  tail: Uint8Array = new Uint8Array(),
+): Uint8Array {
   const size = fields.reduce((n, [, w]) => n + w, 0);
   const out = new Uint8Array(size + tail.length);
   const v = new DataView(out.buffer);
@@ -193,7 +216,10 @@ function epb(le: boolean, id: number, ticks: bigint, data: Uint8Array, origLen =
   return block(
     le,
     6,
-    bytes(le, [[id, 4], [Number(ticks >> 32n), 4], [Number(ticks & 0xffffffffn), 4], [data.length, 4], [origLen, 4]], data),
+    bytes(le, [[id, 4], [Number(ticks >> 32n), 4], [Number(ticks & 0xffffffffn), 4], [data.length, 4], [
+      origLen,
+      4,
+    ]], data),
   );
 }
 
@@ -227,6 +253,14 @@ Deno.test("pcapng by hand: big-endian and little-endian sections, 2^-n and 10^-n
   assert.equal(hex(c.packets[2].data), hex(IP4));
 });
 
+Deno.test("pcapng with an interface weft cannot read: its packets are counted, the others decapsulate", async () => {
+  const le = true;
+  const file = section(le, [[147], [1]], [epb(le, 0, 0n, REF), epb(le, 1, 0n, REF), epb(le, 0, 0n, REF)]);
+  const { frames, summary } = await decap(readCapture(file).packets);
+  assert.deepEqual(frames.map((f) => hex(f.frame)), [INNER_HEX]);
+  assert.deepEqual([...summary.other], [["unsupported_link_type", 2]]);
+});
+
 Deno.test("pcapng errors name the block: cut, bad length, trailing length, unknown interface", () => {
   const le = true;
   const good = section(le, [[1]], [epb(le, 0, 0n, REF)]);
@@ -242,7 +276,10 @@ Deno.test("pcapng errors name the block: cut, bad length, trailing length, unkno
   new DataView(badBom.buffer).setUint32(8, 0x01020304, true);
   cases.push([badBom, /byte-order magic 0x01020304/]);
   for (const [input, message] of cases) {
-    assert.throws(() => readCapture(input), (e: unknown) => e instanceof PcapError && message.test(e.message));
+    assert.throws(
+      () => readCapture(input),
+      (e: unknown) => e instanceof PcapError && message.test(e.message),
+    );
   }
 });
 
@@ -285,7 +322,8 @@ function overIpv6(ext: [number, number][], linkType = 1): Uint8Array {
 }
 
 Deno.test({
-  name: "outer VLAN stacks (802.1ad + 802.1Q, three tags, legacy 0x9100) and IPv6 extension headers decapsulate",
+  name:
+    "outer VLAN stacks (802.1ad + 802.1Q, three tags, legacy 0x9100) and IPv6 extension headers decapsulate",
   ignore: NO_TSHARK,
   fn: () =>
     withTemp(async (dir) => {
@@ -306,7 +344,16 @@ Deno.test({
 
 Deno.test("a hop-by-hop header anywhere but first is malformed (RFC 8200 §4.1), as the kernel drops it", async () => {
   const { frames, summary } = await decap([
-    { linkType: 1, interfaceId: 0, resolution: 1e6, seconds: 0, nanos: 0, time: 0, data: overIpv6([[60, 0], [0, 0]]), origLen: 0 },
+    {
+      linkType: 1,
+      interfaceId: 0,
+      resolution: 1e6,
+      seconds: 0,
+      nanos: 0,
+      time: 0,
+      data: overIpv6([[60, 0], [0, 0]]),
+      origLen: 0,
+    },
   ].map((p) => ({ ...p, origLen: p.data.length })));
   assert.equal(frames.length, 0);
   assert.deepEqual([...summary.other], [["underlay_malformed", 1]]);
@@ -327,7 +374,11 @@ Deno.test({
         write(path, linkType, records);
         assert.deepEqual(await tsharkVnis(path), records.map(() => "42"), `tshark on link type ${linkType}`);
         const { frames } = await decap(readCapture(Deno.readFileSync(path)).packets);
-        assert.deepEqual(frames.map((f) => hex(f.frame)), records.map(() => INNER_HEX), `link type ${linkType}`);
+        assert.deepEqual(
+          frames.map((f) => hex(f.frame)),
+          records.map(() => INNER_HEX),
+          `link type ${linkType}`,
+        );
       }
     }),
 });
@@ -346,6 +397,15 @@ Deno.test({
       assert.equal(frames[0].origLen, 98);
       assert.equal(frames[0].frame.length, 120 - 50);
       assert.equal(hex(frames[0].frame), INNER_HEX.slice(0, 2 * 70));
+      // A cut 1514-byte frame is still over an MTU of 1400 by its length on the wire.
+      const big = new URL("field-cases/outer-fragments/reference-unfragmented.pcap", FIXTURES).pathname;
+      await run("editcap", "-s", "200", big, `${dir}/big.pcap`);
+      const bigCut = readCapture(Deno.readFileSync(`${dir}/big.pcap`)).packets;
+      const fits = await decap(bigCut);
+      assert.deepEqual(fits.frames.map((f) => [f.frame.length, f.origLen]), [[200 - 50, 1514]]);
+      const over = await decap(bigCut, 1400);
+      assert.equal(over.frames.length, 0);
+      assert.deepEqual([...over.summary.vnis.get(42)!.dropped], [["over_mtu", 1]]);
       // Cut inside the outer headers, or before a whole inner Ethernet header: not a frame.
       for (const snap of [40, 60]) {
         await run("editcap", "-s", String(snap), REFERENCE, `${dir}/s${snap}.pcap`);

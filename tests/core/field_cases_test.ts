@@ -43,10 +43,16 @@ function line(summary: DecapSummary, vni: number): string {
 }
 
 Deno.test("sll2-any: SLL (113), SLL2 (276) and Ethernet captures of one packet give the same inner frame", async () => {
-  const expected = new TextDecoder().decode(Deno.readFileSync(new URL("sll2-any/inner-expected.hex", CASES))).trim();
+  const expected = new TextDecoder().decode(Deno.readFileSync(new URL("sll2-any/inner-expected.hex", CASES)))
+    .trim();
   const expectTxt = new TextDecoder().decode(Deno.readFileSync(new URL("sll2-any/expected.txt", CASES)));
   assert.match(expectTxt, /vni 42: 1 decapsulated/);
-  for (const [file, linkType] of [["any-sll2.pcap", 276], ["any-sll.pcap", 113], ["reference-ethernet.pcap", 1]] as const) {
+  for (
+    const [file, linkType] of [["any-sll2.pcap", 276], ["any-sll.pcap", 113], [
+      "reference-ethernet.pcap",
+      1,
+    ]] as const
+  ) {
     const packets = read(`sll2-any/${file}`);
     assert.equal(packets[0].linkType, linkType, file);
     const { frames, summary } = await decap(packets);
@@ -138,7 +144,7 @@ Deno.test("gpe: on 4790 the Ethernet payload decapsulates, the IPv4 and IPv6 one
   assert.deepEqual([...plain.summary.other], [["not_vxlan", 3]]);
 });
 
-Deno.test("weft pcap decap --port 4789 --port 4790 on the GPE capture and ns pcapng: what expected.txt says", async () => {
+Deno.test("weft pcap decap on every field-case file of items 1-5: what expected.txt says", async () => {
   const dir = await Deno.makeTempDir({ prefix: "weft-field-" });
   try {
     const run = async (...args: string[]) => {
@@ -153,9 +159,31 @@ Deno.test("weft pcap decap --port 4789 --port 4790 on the GPE capture and ns pca
       assert.equal(r.code, 0, text.decode(r.stderr));
       return text.decode(r.stdout);
     };
-    const gpe = await run("--port", "4789", "--port", "4790", new URL("gpe/gpe-4790.pcap", CASES).pathname, `${dir}/g.pcap`);
+    const gpe = await run(
+      "--port",
+      "4789",
+      "--port",
+      "4790",
+      new URL("gpe/gpe-4790.pcap", CASES).pathname,
+      `${dir}/g.pcap`,
+    );
     assert.match(gpe, /^vni 42: 1 decapsulated, 2 dropped \(gpe_not_ethernet 2\)$/m);
     assert.equal(readPcap(Deno.readFileSync(`${dir}/g.pcap`)).packets.length, 1);
+    // The other folders' files, as a user runs them: each line as expected.txt says.
+    for (
+      const [file, answer, frames] of [
+        ["sll2-any/any-sll2.pcap", "vni 42: 1 decapsulated, 0 dropped", 1],
+        ["sll2-any/any-sll.pcap", "vni 42: 1 decapsulated, 0 dropped", 1],
+        ["pcapng/capture-us.pcapng", "vni 42: 2 decapsulated, 0 dropped", 2],
+        ["outer-fragments/outer-ipv4-fragments.pcap", "vni 42: 1 decapsulated, 0 dropped", 1],
+        ["outer-fragments/outer-ipv6-fragments.pcap", "vni 42: 1 decapsulated, 0 dropped", 1],
+      ] as const
+    ) {
+      const stdout = await run(new URL(file, CASES).pathname, `${dir}/f.pcap`);
+      assert.match(stdout, new RegExp(`^${answer.replace(/[()]/g, "\\$&")}$`, "m"), file);
+      assert.doesNotMatch(stdout, /not VXLAN/, file);
+      assert.equal(readPcap(Deno.readFileSync(`${dir}/f.pcap`)).packets.length, frames, file);
+    }
     const ns = await run(new URL("pcapng/capture-ns.pcapng", CASES).pathname, `${dir}/n.pcap`);
     assert.match(ns, /^vni 42: 2 decapsulated, 0 dropped$/m);
     const out = readPcap(Deno.readFileSync(`${dir}/n.pcap`));
