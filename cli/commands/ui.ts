@@ -10,7 +10,7 @@ export const DEFAULT_UI_PORT = 7489;
 export const USAGE = `Usage:
   weft ui [--port N]
 
-Serves a page on http://127.0.0.1:N/ (default N ${DEFAULT_UI_PORT}) that runs a capture (pcap) through
+Serves a page on http://127.0.0.1:N/ (default N ${DEFAULT_UI_PORT}) that runs a capture (pcap, pcapng) through
 the Wasm core in the browser: the summary per VNI with drop reasons, the decapsulated frames, the
 FDB the switch learnt, and the decapsulated capture to download (what "weft pcap decap" writes).
 Only this host can reach it. --port 0 picks a free port. Ctrl-C stops it.`;
