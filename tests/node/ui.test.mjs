@@ -141,19 +141,10 @@ function tsharkVxlan(file, extra = []) {
 }
 
 /** `weft pcap decap` as a user runs it: its summary lines and the file it writes. */
-function cliDecap(file, port = 4789) {
-  const out = join(dir, `cli-${port}-${file.split("/").at(-1)}.pcap`);
-  const stdout = execFileSync(DENO, [
-    "run",
-    "-A",
-    "cli/main.ts",
-    "pcap",
-    "decap",
-    "--port",
-    String(port),
-    file,
-    out,
-  ], {
+function cliDecap(file, port = 4789, mtu = 1500) {
+  const out = join(dir, `cli-${port}-${mtu}-${file.split("/").at(-1)}.pcap`);
+  const args = ["pcap", "decap", "--port", String(port), "--mtu", String(mtu), file, out];
+  const stdout = execFileSync(DENO, ["run", "-A", "cli/main.ts", ...args], {
     cwd: ROOT,
     env: ENV,
     encoding: "utf8",
@@ -326,6 +317,63 @@ test("pcapng (µs and ns) and Linux cooked (SLL, SLL2) captures: what tshark dec
     } finally {
       await page.close();
     }
+  }
+});
+
+test("drop reasons and the MTU input: a GSO super-frame is over_mtu at 1500 and passes at 65000", async () => {
+  const file = join(FIXTURES, "tcpdump-tests/gso-ipv4-vxlan-ipv4.pcap");
+  const { page, problems } = await openCapture(file);
+  try {
+    assert.deepEqual(await cells(page, "summary"), [["5001", "0", "1", "over_mtu 1"]]);
+    assert.deepEqual((await page.textContent("#lines")).split("\n"), cliDecap(file).lines);
+    assert.equal((await cells(page, "frames")).length, 0);
+    await page.fill("#mtu", "65000");
+    await page.evaluate(() => (document.body.dataset.state = "busy"));
+    await page.dispatchEvent("#mtu", "change");
+    await settled(page);
+    assert.deepEqual(await cells(page, "summary"), [["5001", "1", "0", ""]]);
+    assert.deepEqual((await page.textContent("#lines")).split("\n"), cliDecap(file, 4789, 65000).lines);
+    const [expected] = tsharkVxlan(file);
+    const [row] = await cells(page, "frames");
+    assert.deepEqual(
+      [Number(row[0]), row[3], row[4], row[5], row[6], row[7], Number(row[8])],
+      [
+        expected.number,
+        expected.srcMac,
+        expected.dstMac,
+        expected.src,
+        expected.dst,
+        expected.protocol,
+        expected.length,
+      ],
+    );
+    await page.fill("#mtu", "9");
+    await page.dispatchEvent("#mtu", "change");
+    await settled(page);
+    assert.equal(await page.textContent("#status"), 'error: MTU "9": expected an integer in 68..65000');
+    assert.equal(await page.isHidden("#download"), true);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test("outer IPv4 fragments: the page reassembles them as weft pcap decap does and numbers the frame as tshark", async () => {
+  const file = join(FIXTURES, "field-cases/outer-fragments/outer-ipv4-fragments.pcap");
+  const expected = tsharkVxlan(file);
+  assert.equal(expected.length, 1, "tshark reassembles one VXLAN datagram");
+  const cli = cliDecap(file);
+  assert.ok(cli.lines.includes("outer fragments: 2 reassembled into 1 datagrams"), cli.lines.join("; "));
+  const { page, problems } = await openCapture(file);
+  try {
+    assert.deepEqual((await page.textContent("#lines")).split("\n"), cli.lines);
+    assert.deepEqual(
+      (await cells(page, "frames")).map((r) => [Number(r[0]), r[3], r[5], r[6], r[7], Number(r[8])]),
+      expected.map((e) => [e.number, e.srcMac, e.src, e.dst, e.protocol, e.length]),
+    );
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
   }
 });
 
