@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +40,16 @@ const UDP_VXLAN_LEN = 16;
 let dir, server, url, browser;
 
 before(async () => {
+  // Say what is missing rather than fail on a spawn error (.ci/run installs both from Debian).
+  assert.ok(
+    existsSync(CHROMIUM.executablePath),
+    "the browser test needs Debian's chromium (apt-get install chromium)",
+  );
+  assert.equal(
+    spawnSync("tshark", ["--version"]).status,
+    0,
+    "the browser test needs tshark (apt-get install tshark)",
+  );
   dir = mkdtempSync(join(tmpdir(), "weft-ui-"));
   server = spawn(DENO, ["run", "-A", "cli/main.ts", "ui", "--port", "0"], { cwd: ROOT, env: ENV });
   url = await new Promise((resolve, reject) => {
@@ -78,10 +88,13 @@ async function openCapture(file) {
   const problems = [];
   page.on("pageerror", (e) => problems.push(e.message));
   page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+  // The capture stays in the browser: the page asks for its own three files and nothing else.
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
   await page.goto(url, { timeout: TIMEOUT_MS });
   await page.setInputFiles("#file", file);
   await settled(page);
-  return { page, problems };
+  return { page, problems, requests };
 }
 
 async function settled(page) {
@@ -159,7 +172,7 @@ test("the page decapsulates the kernel capture as tshark decodes it and weft pca
   const expected = tsharkVxlan(OUTER);
   assert.equal(expected.length, 63, "tshark finds the 63 VXLAN packets of the README");
   const cli = cliDecap(OUTER);
-  const { page, problems } = await openCapture(OUTER);
+  const { page, problems, requests } = await openCapture(OUTER);
   try {
     assert.equal(await page.getAttribute("body", "data-state"), "done", await page.textContent("#status"));
 
@@ -246,6 +259,11 @@ test("the page decapsulates the kernel capture as tshark decodes it and weft pca
     assert.ok(readFileSync(shot).subarray(1, 4).toString() === "PNG", "a PNG screenshot");
     if (process.env.WEFT_UI_SCREENSHOT) copyFileSync(shot, process.env.WEFT_UI_SCREENSHOT);
     assert.deepEqual(problems, [], "no script errors on the page");
+    assert.deepEqual(
+      requests.filter((r) => !r.startsWith("blob:")).sort(),
+      [url, `${url}weft-core.mjs`, `${url}weft-ui.js`],
+      "no request but the page's own files (the download is a blob: URL)",
+    );
   } finally {
     await page.close();
   }
