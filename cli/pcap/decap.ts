@@ -216,18 +216,17 @@ export interface LearntEntry {
  * The FDB a learning VTEP would hold after receiving the capture: a second core whose VNIs learn
  * (Linux's `vxlan_snoop` rule: inner source MAC → the sending VTEP, a move re-stamps it), fed the
  * packets in bursts that each hold one second of the capture's own clock (seconds since its first
- * packet), so ages are to the second and entries idle past the ageing time (300 s) are gone, as they
- * would be on a host. Every VTEP in the capture counts as
- * remote: a capture does not say which address was the capturing host's own.
+ * packet), so ages are to the second and entries idle past the ageing time (300 s) are gone, as
+ * they would be on a host. Every VTEP in the capture counts as remote: a capture does not say which
+ * address was the capturing host's own. VXLAN-GPE datagrams that decapsulate() refuses teach nothing.
  */
 export async function learnFdb<P extends CapturePacket>(
   packets: P[],
   o: DecapOptions,
   create: CoreFactory,
 ): Promise<LearntEntry[]> {
-  const datagrams = receive(packets, o.ports, new Map()).filter(({ d }) =>
-    !(d.dstPort === VXLAN_GPE_PORT && o.ports.includes(VXLAN_GPE_PORT) && gpeDropReason(d.payload))
-  );
+  const datagrams = receive(packets, o.ports, new Map())
+    .filter(({ d }) => !(d.dstPort === VXLAN_GPE_PORT && gpeDropReason(d.payload)));
   let largest = 0;
   for (const { d } of datagrams) largest = Math.max(largest, d.payload.length);
   const core = await create(coreConfig(largest, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1024 }));
