@@ -55,6 +55,12 @@ const IP_PROTOCOLS: Record<number, string> = {
   132: "SCTP",
 };
 
+/**
+ * The row of one inner Ethernet frame (IEEE 802.3, any number of 802.1Q/802.1ad tags): its MACs,
+ * the ARP sender/target or IPv4/IPv6 source/destination (RFC 5952 text), and the protocol: ARP,
+ * the IP protocol after IPv6 hop-by-hop/routing/destination options headers, else the EtherType
+ * as 0xNNNN. Never throws: fields a short frame lacks are "".
+ */
 export function describeFrame(frame: Uint8Array): FrameRow {
   const row: FrameRow = { srcMac: "", dstMac: "", src: "", dst: "", protocol: "", length: frame.length };
   if (frame.length < ETH_HEADER_LEN) return row;
