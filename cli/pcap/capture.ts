@@ -3,17 +3,8 @@
 // type and timestamp resolution, so a pcapng file whose interfaces differ reads as one list.
 // Pure functions over a Uint8Array, no runtime APIs: the CLI and the browser page share them.
 
-import { PcapError, type PcapPacket, readPcap } from "./pcap.ts";
+import { type CapturePacket, PcapError, readPcap } from "./pcap.ts";
 import { isPcapng, readPcapng } from "./pcapng.ts";
-
-export interface CapturePacket extends PcapPacket {
-  /** LINKTYPE_* of the interface it was captured on (tcpdump.org/linktypes.html). */
-  linkType: number;
-  /** pcapng interface index inside its section; 0 for classic pcap. */
-  interfaceId: number;
-  /** Timestamp units per second of its source: 1e6 (µs), 1e9 (ns), or a pcapng if_tsresol. */
-  resolution: number;
-}
 
 export interface Capture {
   format: "pcap" | "pcapng";
@@ -39,13 +30,7 @@ export function readCapture(file: Uint8Array): Capture {
     };
   }
   const pcap = readPcap(file);
-  const resolution = pcap.nanos ? 1e9 : 1e6;
-  return {
-    format: "pcap",
-    nanos: pcap.nanos,
-    linkTypes: [pcap.linkType],
-    packets: pcap.packets.map((p) => ({ ...p, linkType: pcap.linkType, interfaceId: 0, resolution })),
-  };
+  return { format: "pcap", nanos: pcap.nanos, linkTypes: [pcap.linkType], packets: pcap.packets };
 }
 
 export { PcapError };

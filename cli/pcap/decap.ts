@@ -7,9 +7,9 @@
 
 import { type CoreConfig, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
-import type { CapturePacket } from "./capture.ts";
 import { LINK_TYPE_NAMES } from "./link.ts";
-import type { PcapPacket } from "./pcap.ts";
+import type { CapturePacket, PcapPacket } from "./pcap.ts";
+import { REASSEMBLY_MAX_PAYLOAD } from "./reassembly.ts";
 import { type Datagram, type Received, UnderlayReader } from "./underlay.ts";
 import { gpeDropReason, VXLAN_GPE_PORT, vxlanVni } from "./vxlan.ts";
 
@@ -43,11 +43,11 @@ export interface DecapOptions {
 /** Makes a core instance with the given limits: `loadCore` (Deno) or `createCore` (the bundle). */
 export type CoreFactory = (config: Partial<CoreConfig>) => Promise<WeftCore>;
 
-/** One inner frame, of the record that completed its datagram, with its length on the wire. */
+/**
+ * One inner frame, of the record that completed its datagram, with its length on the wire and its
+ * VNI. `frame` is a view into the core's memory, valid during the call only.
+ */
 export type DecapEmit<P> = (packet: P, frame: Uint8Array, origLen: number, vni: number) => void;
-
-/** VNIs, ports and VTEPs one capture may bring; past them the core counts what it refused. */
-const CAPTURE_LIMITS: Partial<CoreConfig> = { maxVnis: 1024, maxPorts: 1024 };
 
 /**
  * Why weft refuses a capture with these link types, or undefined when it reads it. A pcapng file
@@ -61,37 +61,14 @@ export function linkTypeProblem(linkTypes: number[]): string | undefined {
 }
 
 /**
- * The UDP datagrams a host would receive from the capture's records, through its IP/UDP layers
- * (cli/pcap/underlay.ts: link types, VLAN tags, IPv6 extension headers, fragment reassembly): a
- * fragment gives nothing until its datagram is whole. Records that give none are counted in
- * `other` by reason.
- */
-function receive<P extends CapturePacket>(
-  packets: P[],
-  ports: number[],
-  other: Map<string, number>,
-): { packet: P; d: Datagram }[] {
-  const reader = new UnderlayReader(new Set(ports));
-  const datagrams: { packet: P; d: Datagram }[] = [];
-  const tally = (packet: P | undefined, results: Received[]) => {
-    for (const r of results) {
-      if (r.kind === "dropped") bump(other, r.reason, r.count);
-      else if (r.kind === "datagram") datagrams.push({ packet: packet!, d: r.datagram });
-    }
-  };
-  for (const p of packets) tally(p, reader.read(p));
-  tally(undefined, reader.finish());
-  return datagrams;
-}
-
-/**
  * Decapsulates every VXLAN packet of a capture; `emit` gets each inner frame in input order (a
- * reassembled datagram at its last fragment), with its length on the wire. Outer headers are
+ * reassembled datagram at its last fragment), with its length on the wire. `frame` is a view
+ * into the core's memory, valid during the call only: copy what you keep (PcapWriter does). Outer headers are
  * read as the receiving host would (cli/pcap/underlay.ts: link types, VLAN tags, IPv6 extension
  * headers, fragment reassembly); the datagram then enters the core as from a UDP socket. Each
  * VNI is a switch without learning whose one local port receives every frame (a flood), so no
  * frame is lost to split horizon as on a learning VTEP; what that VTEP would have learnt is
- * learnFdb(). `emit` also gets the frame's VNI.
+ * learnFdb().
  */
 export async function decapsulate<P extends CapturePacket>(
   packets: P[],
@@ -106,22 +83,26 @@ export async function decapsulate<P extends CapturePacket>(
     cut: 0,
     reassembled: { datagrams: 0, fragments: 0 },
   };
-  // The host's IP/UDP layers first: fragments wait for their datagram, so a record may give
-  // nothing now and a datagram later.
-  const datagrams = receive(packets, o.ports, summary.other);
-  let largest = 0;
-  for (const { d } of datagrams) largest = Math.max(largest, d.payload.length);
-  const core = await load(coreConfig(largest, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1 }));
+  // Slots for the largest record, or a whole reassembled datagram (at most 64 KiB).
+  let largest = REASSEMBLY_MAX_PAYLOAD;
+  for (const p of packets) largest = Math.max(largest, p.data.length);
+  const core = await load(coreConfig(largest, o.mtu, { maxVnis: 1024, maxPorts: 1024, maxVteps: 1 }));
   const gpePorts = new Set<number>(o.ports.filter((p) => p === VXLAN_GPE_PORT));
   const tooBig = core.slotCapacity;
   const burst = core.config.burst;
-  for (let start = 0; start < datagrams.length; start += burst) {
-    const chunk = datagrams.slice(start, start + burst);
+  // The host's IP/UDP layers first: a record may give nothing now (a fragment held) and a
+  // datagram later. Datagrams go through the core a burst at a time, in the order they complete.
+  const reader = new UnderlayReader(new Set(o.ports));
+  const batch: { packet: P; d: Datagram }[] = [];
+  const index: number[] = []; // descriptor → datagram of the batch
+  const vniOf: number[] = [];
+  const out: (Uint8Array | undefined)[] = new Array(burst);
+
+  const run = () => {
     let n = 0;
-    const index: number[] = []; // descriptor → datagram of this chunk
-    const vniOf: number[] = [];
-    for (let k = 0; k < chunk.length; k++) {
-      const { d } = chunk[k];
+    index.length = 0;
+    for (let k = 0; k < batch.length; k++) {
+      const { d } = batch[k];
       const vni = vxlanVni(d.payload);
       if (vni >= 0 && !summary.vnis.has(vni)) {
         summary.vnis.set(vni, { decapsulated: 0, dropped: new Map() });
@@ -149,21 +130,22 @@ export async function decapsulate<P extends CapturePacket>(
       }
       core.load(n, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
       vniOf[n] = vni;
-      index.push(start + k);
+      index.push(k);
       n++;
     }
     const tx = core.process(n, 0);
-    const out: (Uint8Array | undefined)[] = new Array(n);
+    out.fill(undefined);
     for (let t = 0; t < tx; t++) {
       const e = core.tx(t);
       if ((e.target & TARGET_REMOTE) !== 0 || out[e.rxIndex]) continue;
-      out[e.rxIndex] = core.txBytes(t);
+      out[e.rxIndex] = core.bytes.subarray(e.ptr, e.ptr + e.len); // a view: emit copies what it keeps
     }
     for (let i = 0; i < n; i++) {
       const verdict = core.verdict(i);
       const vni = vniOf[i];
       const s = vni >= 0 ? summary.vnis.get(vni)! : undefined;
-      if (verdict !== 0 || !out[i]) {
+      const frame = out[i];
+      if (verdict !== 0 || !frame) {
         const reason = verdict === 0
           ? "no_recipient"
           : DROP_REASONS[verdict - 1]?.[0] ?? `reason_${verdict - 1}`;
@@ -171,14 +153,27 @@ export async function decapsulate<P extends CapturePacket>(
         continue;
       }
       if (s) s.decapsulated++;
-      const { packet, d } = datagrams[index[i]];
+      const { packet, d } = batch[index[i]];
       // A cut record: the frame lacks what the snap length took; say how long it was.
       const missing = d.wireLen - d.payload.length;
       if (missing > 0) summary.cut++;
-      emit(packet, out[i]!, out[i]!.length + missing, vni);
+      emit(packet, frame, frame.length + missing, vni);
       summary.written++;
     }
-  }
+    batch.length = 0;
+  };
+  const take = (packet: P | undefined, results: Received[]) => {
+    for (const r of results) {
+      if (r.kind === "dropped") bump(summary.other, r.reason, r.count);
+      else if (r.kind === "datagram") {
+        batch.push({ packet: packet!, d: r.datagram });
+        if (batch.length === burst) run();
+      }
+    }
+  };
+  for (const p of packets) take(p, reader.read(p));
+  take(undefined, reader.finish());
+  run();
   return summary;
 }
 
@@ -225,33 +220,37 @@ export async function learnFdb<P extends CapturePacket>(
   o: DecapOptions,
   create: CoreFactory,
 ): Promise<LearntEntry[]> {
-  const datagrams = receive(packets, o.ports, new Map())
-    .filter(({ d }) => !(d.dstPort === VXLAN_GPE_PORT && gpeDropReason(d.payload)));
-  let largest = 0;
-  for (const { d } of datagrams) largest = Math.max(largest, d.payload.length);
-  const core = await create(coreConfig(largest, o.mtu, { ...CAPTURE_LIMITS, maxVteps: 1024 }));
+  let largest = REASSEMBLY_MAX_PAYLOAD;
+  for (const p of packets) largest = Math.max(largest, p.data.length);
+  const core = await create(coreConfig(largest, o.mtu, { maxVnis: 1024, maxPorts: 1024, maxVteps: 1024 }));
   const t0 = packets.length > 0 ? packets[0].time : 0;
   const clock = (p: PcapPacket) => Math.max(0, Math.floor(p.time - t0));
   // A burst ends when it is full or the clock ticks, so each entry is stamped with its frame's second.
   let now = 0;
   let n = 0;
-  for (const { packet, d } of datagrams) {
-    const t = clock(packet);
-    if (n === core.config.burst || (n > 0 && t > now)) {
-      core.process(n, now);
-      n = 0;
-    }
-    now = Math.max(now, t);
-    if (d.payload.length > core.slotCapacity) continue;
-    const vni = vxlanVni(d.payload);
-    if (vni >= 0 && !core.hasVni(vni)) {
-      try {
-        core.addVni(vni, { learning: true, suppress: false, mtu: o.mtu });
-      } catch {
-        // Table full: counted as unknown_vni by the core, nothing to learn.
+  const reader = new UnderlayReader(new Set(o.ports));
+  for (const p of packets) {
+    for (const r of reader.read(p)) {
+      if (r.kind !== "datagram") continue;
+      const d = r.datagram;
+      if (d.dstPort === VXLAN_GPE_PORT && gpeDropReason(d.payload)) continue;
+      if (d.payload.length > core.slotCapacity) continue;
+      const t = clock(p);
+      if (n === core.config.burst || (n > 0 && t > now)) {
+        core.process(n, now);
+        n = 0;
       }
+      now = Math.max(now, t);
+      const vni = vxlanVni(d.payload);
+      if (vni >= 0 && !core.hasVni(vni)) {
+        try {
+          core.addVni(vni, { learning: true, suppress: false, mtu: o.mtu });
+        } catch {
+          // Table full: counted as unknown_vni by the core, nothing to learn.
+        }
+      }
+      core.load(n++, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
     }
-    core.load(n++, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
   }
   if (n > 0) core.process(n, now);
   if (packets.length > 0) now = Math.max(now, clock(packets[packets.length - 1]));

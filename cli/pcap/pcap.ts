@@ -28,12 +28,22 @@ export interface PcapPacket {
   origLen: number;
 }
 
+/** A packet as every reader returns it (cli/pcap/capture.ts): with its link type and resolution. */
+export interface CapturePacket extends PcapPacket {
+  /** LINKTYPE_* of the interface it was captured on (tcpdump.org/linktypes.html). */
+  linkType: number;
+  /** pcapng interface index inside its section; 0 for classic pcap. */
+  interfaceId: number;
+  /** Timestamp units per second of its source: 1e6 (µs), 1e9 (ns), or a pcapng if_tsresol. */
+  resolution: number;
+}
+
 export interface Pcap {
   linkType: number;
   snapLen: number;
   /** True for the nanosecond magic. */
   nanos: boolean;
-  packets: PcapPacket[];
+  packets: CapturePacket[];
 }
 
 /** Parses a whole capture; throws PcapError naming what is wrong and where. */
@@ -60,7 +70,8 @@ export function readPcap(file: Uint8Array): Pcap {
   }
   const snapLen = view.getUint32(16, le);
   const linkType = view.getUint32(20, le) & 0x0fffffff;
-  const packets: PcapPacket[] = [];
+  const resolution = nanos ? 1e9 : 1e6;
+  const packets: CapturePacket[] = [];
   let off = GLOBAL_HEADER_LEN;
   while (off < file.length) {
     if (off + RECORD_HEADER_LEN > file.length) {
@@ -82,6 +93,9 @@ export function readPcap(file: Uint8Array): Pcap {
       nanos: nanos ? frac : frac * 1000,
       data: file.subarray(off, off + inclLen),
       origLen,
+      linkType,
+      interfaceId: 0,
+      resolution,
     });
     off += inclLen;
   }

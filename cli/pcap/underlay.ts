@@ -52,12 +52,14 @@ const IPPROTO_UDP = 17;
 const IPPROTO_ROUTING = 43;
 const IPPROTO_FRAGMENT = 44;
 const IPPROTO_DSTOPTS = 60;
+/** IPv4 sender addresses kept as 16-byte arrays before the cache starts again. */
+const PEER_CACHE_MAX = 4096;
 /** VXLAN header and an inner Ethernet header: less than this of a cut datagram is useless. */
 const CUT_MINIMUM = 8 + 14;
 
 /** A UDP datagram as the receiving socket would see it. */
 export interface Datagram {
-  /** Sender address, 16 bytes (IPv4 as ::ffff:a.b.c.d). */
+  /** Sender address, 16 bytes (IPv4 as ::ffff:a.b.c.d); shared between datagrams: read only. */
   peer: Uint8Array;
   peerPort: number;
   dstPort: number;
@@ -91,6 +93,7 @@ export interface UnderlayRecord {
 export class UnderlayReader {
   private readonly reassembler: Reassembler;
   private late: Received[] = [];
+  private peers = new Map<number, Uint8Array>();
 
   constructor(private readonly ports: ReadonlySet<number>, maxFragmentBytes?: number) {
     this.reassembler = new Reassembler(
@@ -124,6 +127,20 @@ export class UnderlayReader {
     return out;
   }
 
+  /** ::ffff:a.b.c.d for the IPv4 address at `at`; one array per address (a capture has few). */
+  private ipv4Peer(d: Uint8Array, at: number): Uint8Array {
+    const key = u32(d, at);
+    let peer = this.peers.get(key);
+    if (!peer) {
+      if (this.peers.size >= PEER_CACHE_MAX) this.peers.clear();
+      peer = new Uint8Array(16);
+      peer[10] = peer[11] = 0xff;
+      peer.set(d.subarray(at, at + 4), 12);
+      this.peers.set(key, peer);
+    }
+    return peer;
+  }
+
   private one(rec: UnderlayRecord): Received {
     const d = rec.data;
     const cut = d.length < rec.origLen;
@@ -138,9 +155,7 @@ export class UnderlayReader {
       if (ihl < IPV4_HEADER_LEN || total < ihl || d.length < ip + ihl) return bad();
       if (d.length < ip + total && !cut) return drop(UNDERLAY_MALFORMED);
       if (d[ip + IPV4_PROTO] !== IPPROTO_UDP) return drop(NOT_VXLAN);
-      const peer = new Uint8Array(16);
-      peer[10] = peer[11] = 0xff;
-      peer.set(d.subarray(ip + IPV4_SRC, ip + IPV4_SRC + 4), 12);
+      const peer = this.ipv4Peer(d, ip + IPV4_SRC);
       const flags = u16(d, ip + IPV4_FLAGS_OFFSET);
       const body = d.subarray(ip + ihl, Math.min(d.length, ip + total));
       if ((flags & (IPV4_MF | IPV4_OFFSET_MASK)) === 0) return this.udp(body, total - ihl, peer, 1);

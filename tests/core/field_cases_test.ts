@@ -127,6 +127,22 @@ Deno.test("outer-fragments: only one fragment, or overlapping ones, are counted 
   assert.deepEqual([...dup.summary.other], [["outer_fragment_duplicate", 1]]);
 });
 
+Deno.test("outer-fragments: out of order they reassemble; 31 s apart (IPv4) or 61 s (IPv6) they time out", async () => {
+  const reference = await decap(read("outer-fragments/reference-unfragmented.pcap"));
+  for (
+    const [file, timeout] of [["outer-ipv4-fragments.pcap", 30], ["outer-ipv6-fragments.pcap", 60]] as const
+  ) {
+    const [a, b] = read(`outer-fragments/${file}`);
+    const reversed = await decap([b, a]);
+    assert.equal(hex(reversed.frames[0].frame), hex(reference.frames[0].frame), file);
+    const late = await decap([a, { ...b, time: a.time + timeout + 1 }]);
+    assert.equal(late.frames.length, 0, file);
+    assert.deepEqual([...late.summary.other], [["outer_fragment_incomplete", 2]], file);
+    const inTime = await decap([a, { ...b, time: a.time + timeout - 1 }]);
+    assert.equal(inTime.frames.length, 1, file);
+  }
+});
+
 Deno.test("gpe: on 4790 the Ethernet payload decapsulates, the IPv4 and IPv6 ones are dropped, not written", async () => {
   const packets = read("gpe/gpe-4790.pcap");
   assert.equal(packets.length, 3);
