@@ -37,6 +37,7 @@ export interface Analysis {
   format: string;
   /** Records read from the capture. */
   packets: number;
+  /** The first `maxRows` decapsulated frames, described (`summary.written` counts them all). */
   frames: DecapRow[];
   fdb: LearntEntry[];
   /** The decapsulated capture, a classic pcap file: what `weft pcap decap IN OUT` writes. */
@@ -45,14 +46,17 @@ export interface Analysis {
 
 /**
  * Reads a capture (pcap or pcapng, any link type `weft pcap decap` reads), decapsulates it and
- * learns its FDB, as `weft pcap decap` does with the same options.
+ * learns its FDB, as `weft pcap decap` does with the same options. Only the first `maxRows`
+ * frames (default: all) are described: a table shows no more, and describing costs more per
+ * frame than decapsulating.
  * @throws PcapError when the bytes are not a capture weft reads (the message says why).
  */
 export async function analyseCapture(
   bytes: Uint8Array,
-  o: DecapOptions,
+  o: DecapOptions & { maxRows?: number },
   create: CoreFactory,
 ): Promise<Analysis> {
+  const maxRows = o.maxRows ?? Infinity;
   const capture = readCapture(bytes);
   const problem = linkTypeProblem(capture.linkTypes);
   if (problem) throw new PcapError(problem);
@@ -64,6 +68,7 @@ export async function analyseCapture(
   const frames: DecapRow[] = [];
   const summary = await decapsulate(packets, o, (p, frame, origLen, vni) => {
     writer.writeAt(p.seconds, p.nanos, frame, origLen);
+    if (frames.length >= maxRows) return;
     frames.push({
       number: number.get(p)!,
       time: p.time - t0,

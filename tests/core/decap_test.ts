@@ -1,11 +1,13 @@
 // cli/pcap/decap.ts's learnFdb(): the FDB a learning VTEP would hold after a capture (what the
-// `weft ui` page shows), on the kernel's VNI 42 capture with its clock and senders edited.
+// `weft ui` page shows), on the kernel's VNI 42 capture with its clock and senders edited; and
+// analyseCapture(), the page's model (the page itself: tests/node/ui.test.mjs).
 
 import assert from "node:assert/strict";
 import { formatMac } from "../../cli/core/addr.ts";
 import { loadCore } from "../../cli/core/load.ts";
 import { learnFdb } from "../../cli/pcap/decap.ts";
 import { type CapturePacket, readCapture } from "../../cli/pcap/mod.ts";
+import { analyseCapture } from "../../cli/ui/analyse.ts";
 
 const OUTER = new URL("../../../shared/fixtures/kernel-vxlan-vni42/outer.pcap", import.meta.url);
 /** Outer Ethernet (14) + IPv4 (20) + UDP (8) + VXLAN (8): where the inner frame starts. */
@@ -52,4 +54,16 @@ Deno.test("learnFdb: datagrams to another port teach nothing; the same port teac
     packets.map(innerSource).filter((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0),
   );
   assert.deepEqual(macs, [...unicast].sort());
+});
+
+Deno.test("analyseCapture (the page's model): maxRows describes the first rows only, the counts and the file stay whole", async () => {
+  const bytes = await Deno.readFile(OUTER);
+  const all = await analyseCapture(bytes, OPTIONS, loadCore);
+  const capped = await analyseCapture(bytes, { ...OPTIONS, maxRows: 10 }, loadCore);
+  assert.equal(all.frames.length, 63);
+  assert.deepEqual(capped.frames, all.frames.slice(0, 10));
+  assert.equal(capped.summary.written, 63);
+  assert.deepEqual(capped.lines, ["vni 42: 63 decapsulated, 0 dropped"]);
+  assert.deepEqual(capped.pcap, all.pcap);
+  assert.deepEqual(capped.fdb, all.fdb);
 });
