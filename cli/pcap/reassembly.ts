@@ -55,8 +55,9 @@ export type ReassemblyResult =
   | { kind: "dropped"; reason: string; fragments: number };
 
 interface Open {
-  started: number;
-  timeout: number;
+  key: string;
+  /** Capture time past which it is incomplete (first fragment + timeout). */
+  deadline: number;
   parts: { offset: number; end: number; data: Uint8Array }[];
   /** Payload length, once the last fragment (more = false) is seen. */
   total?: number;
@@ -68,6 +69,7 @@ interface Open {
 /** Reassembles fragments of many datagrams; `onDrop` hears of datagrams dropped on the way. */
 export class Reassembler {
   private open = new Map<string, Open>();
+  private deadlines = new DeadlineHeap();
   private buffered = 0;
 
   constructor(
@@ -96,8 +98,9 @@ export class Reassembler {
       return { kind: "dropped", reason: FRAGMENT_NO_MEMORY, fragments: 1 };
     }
     if (!q) {
-      q = { started: f.now, timeout: f.timeout, parts: [], held: 0, bytes: 0 };
+      q = { key: f.key, deadline: f.now + f.timeout, parts: [], held: 0, bytes: 0 };
       this.open.set(f.key, q);
+      this.deadlines.push(q);
     }
     if (!f.more) {
       // A second, different end, or data already past this end: the kernel treats both as
@@ -131,19 +134,29 @@ export class Reassembler {
     return { kind: "complete", payload, fragments: q.held, head: q.head };
   }
 
-  /** Drops every datagram whose time is up at `now`, as incomplete. */
+  /**
+   * Drops every datagram whose time is up at `now`, as incomplete. Deadlines sit in a min-heap,
+   * so a fragment costs O(log open), however many datagrams are open; entries of datagrams
+   * already gone are skipped when they surface, and the heap is rebuilt when they pile up.
+   */
   expire(now: number): void {
-    for (const [key, q] of this.open) {
-      if (now - q.started > q.timeout) {
-        this.forget(key, q);
-        this.onDrop(FRAGMENT_INCOMPLETE, q.held);
-      }
+    const h = this.deadlines;
+    while (h.size > 0 && h.peek()!.deadline < now) {
+      const q = h.pop()!;
+      if (this.open.get(q.key) !== q) continue; // completed or discarded before its time
+      this.forget(q.key, q);
+      this.onDrop(FRAGMENT_INCOMPLETE, q.held);
     }
+    if (h.size > 2 * this.open.size + 64) this.deadlines = DeadlineHeap.of([...this.open.values()]);
   }
 
   /** The capture ended: whatever is still open is incomplete. */
   finish(): void {
-    this.expire(Infinity);
+    for (const [key, q] of this.open) {
+      this.forget(key, q);
+      this.onDrop(FRAGMENT_INCOMPLETE, q.held);
+    }
+    this.deadlines = new DeadlineHeap();
   }
 
   /** Discards a datagram with this fragment: all its fragments are dropped for `reason`. */
@@ -160,5 +173,55 @@ export class Reassembler {
   private forget(key: string, q: Open): void {
     this.open.delete(key);
     this.buffered -= q.bytes;
+  }
+}
+
+/** A binary min-heap of open datagrams by deadline. */
+class DeadlineHeap {
+  private items: Open[] = [];
+
+  static of(items: Open[]): DeadlineHeap {
+    const h = new DeadlineHeap();
+    for (const q of items) h.push(q);
+    return h;
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): Open | undefined {
+    return this.items[0];
+  }
+
+  push(q: Open): void {
+    const a = this.items;
+    a.push(q);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent].deadline <= a[i].deadline) break;
+      [a[parent], a[i]] = [a[i], a[parent]];
+      i = parent;
+    }
+  }
+
+  pop(): Open | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < a.length && a[l].deadline < a[m].deadline) m = l;
+      if (r < a.length && a[r].deadline < a[m].deadline) m = r;
+      if (m === i) break;
+      [a[m], a[i]] = [a[i], a[m]];
+      i = m;
+    }
+    return top;
   }
 }
