@@ -67,7 +67,10 @@ before(async () => {
       }
     });
     server.stderr.on("data", (d) => (err += d));
-    server.on("exit", (code) => reject(new Error(`weft ui exited (${code}) before listening: ${err}`)));
+    server.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`weft ui exited (${code}) before listening: ${err}`));
+    });
   });
   browser = await chromium.launch({ ...CHROMIUM, timeout: TIMEOUT_MS });
 });
