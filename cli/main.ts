@@ -53,6 +53,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "run captures through the core: pcap decap IN OUT | pcap encap --vni N --src A --dst B IN OUT",
     load: async () => (await import("./commands/pcap.ts")).main,
   },
+  ui: {
+    summary: "ui [--port N]: a page on 127.0.0.1 that runs a capture through the core in the browser",
+    load: async () => (await import("./commands/ui.ts")).main,
+  },
   vtep: {
     summary:
       "one standalone VTEP: vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] [--peer ADDR[:PORT]]…",
