@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { Store } from "../../cli/control/cluster/store.ts";
-import { Agent, join } from "../../cli/control/cluster/agent.ts";
+import { Agent, type Credentials, join } from "../../cli/control/cluster/agent.ts";
 import { Manager } from "../../cli/control/cluster/manager.ts";
 import {
   allocateAddress,
@@ -98,7 +98,7 @@ Deno.test({
       const first = await join(manager.token(), remote, { hostname: "w1", addr: "127.0.0.2" });
       // The same address joins again (the host was reinstalled): the manager drops the old node.
       await join(manager.token(), remote, { hostname: "w1", addr: "127.0.0.2" });
-      agent = new Agent(first);
+      agent = new Agent(first as Credentials);
       agent.log = (m) => logs.push(m);
       agent.start();
       const deadline = Date.now() + 10000;

@@ -48,7 +48,12 @@ export class LineConn {
 
   /** Writes are queued so concurrent senders never interleave lines. */
   send(m: unknown): Promise<void> {
-    const bytes = this.enc.encode(JSON.stringify(m) + "\n");
+    return this.sendText(JSON.stringify(m));
+  }
+
+  /** One message already serialised (a manager counts the bytes it sends). */
+  sendText(text: string): Promise<void> {
+    const bytes = this.enc.encode(text + "\n");
     this.writing = this.writing.then(async () => {
       if (this.closed) return;
       let off = 0;
