@@ -11,6 +11,7 @@ import {
   applyDelta,
   type Delta,
   HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_TIMEOUT_MS,
   type Snapshot,
   type StoreConfig,
   visibleSnapshot,
@@ -151,6 +152,7 @@ export class Agent {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private hb?: ReturnType<typeof setInterval>;
   connected = false;
+  private silent = false;
   /** The manager of the current (or last) session. */
   current: { host: string; port: number };
   /** Why the manager refused this node, once it has: the agent then stops trying. */
@@ -249,10 +251,24 @@ export class Agent {
       if (Array.isArray(w.managers)) this.creds.managers = w.managers.map(String);
       this.connected = true;
       this.log(`connected to the manager at ${host}:${port}`);
-      this.hb = setInterval(() => conn.send({ type: "hb" }), HEARTBEAT_INTERVAL_MS);
+      let heard = Date.now();
+      this.hb = setInterval(() => {
+        // A manager behind a partition says nothing (TCP does not notice for minutes): go elsewhere.
+        if (Date.now() - heard > HEARTBEAT_TIMEOUT_MS) {
+          this.silent = true;
+          conn.close();
+        } else conn.send({ type: "hb" });
+      }, HEARTBEAT_INTERVAL_MS);
       for (;;) {
-        const msg = await conn.read();
-        if (!msg) break;
+        const msg = await conn.read().catch((e) => {
+          if (this.silent) return null;
+          throw e;
+        });
+        if (!msg) {
+          if (this.silent) throw new Error(`no word from the manager for ${HEARTBEAT_TIMEOUT_MS} ms`);
+          break;
+        }
+        heard = Date.now();
         if (msg.type === "snapshot") {
           this.received.snapshots++;
           this.state = msg.snapshot as Snapshot;
@@ -270,6 +286,7 @@ export class Agent {
         }
       }
     } finally {
+      this.silent = false;
       this.connected = false;
       clearInterval(this.hb);
       conn.close();

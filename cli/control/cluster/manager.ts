@@ -341,7 +341,11 @@ export class Manager {
         const m = await conn.read();
         if (!m) break;
         session.lastSeen = Date.now();
-        if (m.type === "hb") continue;
+        // Answered, so a node behind a partition notices the silence and fails over.
+        if (m.type === "hb") {
+          conn.send({ type: "hb" });
+          continue;
+        }
         if (m.type === "req") {
           try {
             const data = await this.request(nodeId, String(m.op), m.args ?? {});

@@ -576,6 +576,8 @@ export class Daemon {
       advertiseAddr: this.config?.advertiseAddr ?? null,
       dataPathPort: this.config?.dataPathPort ?? null,
       managerReachable: this.manager ? true : this.agent?.connected ?? false,
+      /** The manager this worker's session is with (or was last), "ip:port". */
+      manager: this.agent ? `${this.agent.current.host}:${this.agent.current.port}` : null,
       /** Why the manager refused this node (it has to leave and join again), or null. */
       refused: this.agent?.refusal ?? null,
       containers: this.containers.size,
