@@ -204,7 +204,14 @@ export class Manager {
       for (const id of this.sessions.keys()) this.sendSnapshot(id);
       this.pushLocal();
     };
-    this.state.onLeaseRenewed = () => this.announce().catch(() => {});
+    // A new lease (the old one expired while etcd was away): our presence and sessions again.
+    this.state.onLeaseRenewed = () => {
+      this.announce().catch(() => {});
+      for (const s of this.sessions.values()) {
+        this.state.txn([], [{ put: ["session", s.nodeId], value: { manager: this.localNodeId } }])
+          .then(() => s.keyRev = this.state.modRev("session", s.nodeId)).catch(() => {});
+      }
+    };
     this.state.log = (m) => this.log(m);
   }
 
