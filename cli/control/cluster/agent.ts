@@ -7,8 +7,8 @@
 import tls from "node:tls";
 import { caDigest, parseToken } from "./pki.ts";
 import { LineConn, withTimeout } from "./wire.ts";
+import { NodeState } from "./node_state.ts";
 import {
-  applyDelta,
   type Delta,
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_TIMEOUT_MS,
@@ -157,16 +157,29 @@ export class Agent {
   current: { host: string; port: number };
   /** Why the manager refused this node, once it has: the agent then stops trying. */
   refusal?: string;
-  /** Everything this node was told (Down nodes' endpoints included), at `state.version`. */
-  state?: Snapshot;
-  /** Deltas and snapshots received, and their bytes (bench:control). */
-  received = { deltas: 0, snapshots: 0, bytes: 0 };
-  onSnapshot: (s: Snapshot) => void = () => {};
+  /** Everything this node was told (Down nodes' endpoints included), at its revision. */
+  private known?: NodeState;
+  /** Deltas and snapshots received. */
+  received = { deltas: 0, snapshots: 0 };
+  /** Called with what the data plane should program after every change (if set). */
+  onSnapshot?: (s: Snapshot) => void;
+  /** Called with every delta (null: a full snapshot) as it arrives (bench:control). */
+  onUpdate?: (d: Delta | null) => void;
   log: (m: string) => void = (m) => console.error(m);
 
   constructor(readonly creds: Credentials, cached?: Snapshot) {
     this.current = creds.manager;
-    if (cached && cached.nodeId === creds.nodeId) this.state = cached;
+    if (cached && cached.nodeId === creds.nodeId) this.known = NodeState.from(cached);
+  }
+
+  /** Everything this node was told, as a snapshot (Down nodes' endpoints included). */
+  get state(): Snapshot | undefined {
+    return this.known?.snapshot();
+  }
+
+  /** The node's tables (bench:control reads them without building a snapshot). */
+  get tables(): NodeState | undefined {
+    return this.known;
   }
 
   start(): void {
@@ -185,7 +198,8 @@ export class Agent {
     add(this.creds.manager.host, this.creds.manager.port);
     const known = [
       ...(this.creds.managers ?? []),
-      ...(this.state?.nodes ?? []).filter((n) => n.role === "manager" && n.control).map((n) => n.control!),
+      ...[...(this.known?.nodes.values() ?? [])].filter((n) => n.role === "manager" && n.control)
+        .map((n) => n.control!),
     ];
     for (const a of known) {
       const i = a.lastIndexOf(":");
@@ -233,14 +247,14 @@ export class Agent {
     const conn = await connectVerified(host, port, this.creds.caCert);
     this.conn = conn;
     try {
-      const s = this.state;
+      const s = this.known;
       await conn.send({
         type: "hello",
         nodeId: this.creds.nodeId,
         nodeSecret: this.creds.nodeSecret,
         cluster: s?.clusterId,
         rev: s?.version,
-        have: s?.networks.map((n) => n.id),
+        have: s ? [...s.networks.keys()] : undefined,
       });
       const w = await withTimeout(conn.read(), CONNECT_MS, "waiting for the manager");
       if (!w) throw new Error("the manager closed the connection");
@@ -271,13 +285,15 @@ export class Agent {
         heard = Date.now();
         if (msg.type === "snapshot") {
           this.received.snapshots++;
-          this.state = msg.snapshot as Snapshot;
-          this.onSnapshot(visibleSnapshot(this.state));
+          this.known = NodeState.from(msg.snapshot as Snapshot);
+          this.onUpdate?.(null);
+          this.onSnapshot?.(visibleSnapshot(this.known.snapshot()));
         } else if (msg.type === "delta") {
           this.received.deltas++;
-          if (!this.state) continue;
-          applyDelta(this.state, msg as Delta);
-          this.onSnapshot(visibleSnapshot(this.state));
+          if (!this.known) continue;
+          this.known.apply(msg as Delta);
+          this.onUpdate?.(msg as Delta);
+          this.onSnapshot?.(visibleSnapshot(this.known.snapshot()));
         } else if (msg.type === "res") {
           const p = this.pending.get(msg.id);
           this.pending.delete(msg.id);

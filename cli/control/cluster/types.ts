@@ -111,40 +111,6 @@ export const HEARTBEAT_INTERVAL_MS = 1000;
 export const HEARTBEAT_TIMEOUT_MS = 5000;
 export const CONTROL_PORT = 2377;
 
-/** Applies a delta to a snapshot in place (a node's state between full resyncs). */
-export function applyDelta(s: Snapshot, d: Delta): void {
-  s.version = d.rev;
-  if (d.nodes) {
-    const byId = new Map(s.nodes.map((n) => [n.id, n]));
-    for (const n of d.nodes) byId.set(n.id, n);
-    s.nodes = [...byId.values()];
-  }
-  if (d.nodesGone?.length) {
-    const gone = new Set(d.nodesGone);
-    s.nodes = s.nodes.filter((n) => !gone.has(n.id));
-  }
-  if (d.networksGone?.length) {
-    const gone = new Set(d.networksGone);
-    s.networks = s.networks.filter((n) => !gone.has(n.id));
-    s.endpoints = s.endpoints.filter((e) => !gone.has(e.network));
-  }
-  if (d.networks) {
-    const byId = new Map(s.networks.map((n) => [n.id, n]));
-    for (const n of d.networks) byId.set(n.id, n);
-    s.networks = [...byId.values()];
-  }
-  if (d.endpointsGone?.length) {
-    const gone = new Set(d.endpointsGone);
-    s.endpoints = s.endpoints.filter((e) => !gone.has(e.id));
-  }
-  if (d.endpoints) {
-    const nets = new Set(s.networks.map((n) => n.id));
-    const byId = new Map(s.endpoints.map((e) => [e.id, e]));
-    for (const e of d.endpoints) if (nets.has(e.network)) byId.set(e.id, e);
-    s.endpoints = [...byId.values()];
-  }
-}
-
 /** The snapshot the data plane programs: endpoints of Down nodes left out (except the node's own). */
 export function visibleSnapshot(s: Snapshot): Snapshot {
   const down = new Set(s.nodes.filter((n) => n.status === "Down").map((n) => n.id));
