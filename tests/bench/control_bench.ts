@@ -224,7 +224,11 @@ async function runSwarm(nodes: number, managers: number, endpointsList: number[]
         addr: `127.1.${i >> 8}.${i & 255}`,
       }) as Credentials;
     });
-    for (const c of creds) {
+    // Nodes come up a hundred at a time (as hosts boot), not all in the same millisecond.
+    for (const [i, c] of creds.entries()) {
+      if (i && i % 100 === 0) {
+        await waitFor("a hundred more nodes connected", () => sims.every((s) => s.agent.connected && s.agent.tables), 120000, 50);
+      }
       const sim: Sim = { agent: new Agent(c), seen: new Map(), gone: new Map(), lastUpdate: 0 };
       sim.agent.log = () => {};
       sim.agent.onUpdate = (d: Delta | null) => {
@@ -236,7 +240,12 @@ async function runSwarm(nodes: number, managers: number, endpointsList: number[]
       sim.agent.start();
       sims.push(sim);
     }
-    await waitFor("every node connected", () => sims.every((s) => s.agent.connected && s.agent.tables), 120000, 100);
+    const tc = performance.now();
+    console.error(`  ${nodes} nodes joined in ${((tc - t0) / 1000).toFixed(1)} s`);
+    await waitFor("every node connected", () => sims.every((s) => s.agent.connected && s.agent.tables), 120000, 100)
+      .catch((e) => {
+        throw new Error(`${e.message} (${sims.filter((s) => s.agent.connected).length} connected)`);
+      });
     console.error(`  ${nodes} nodes joined and connected to ${managers} manager(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     for (const E of endpointsList) {

@@ -46,7 +46,9 @@ export interface ManagerJoin {
   store: StoreConfig;
 }
 
-const CONNECT_MS = 5000;
+const CONNECT_MS = 10000;
+/** Longest wait between rounds over every manager (full jitter below it). */
+const MAX_BACKOFF_MS = 5000;
 
 /** The CA the manager presents, fetched over TLS whose certificate we cannot verify yet. */
 function fetchCa(host: string, port: number): Promise<string> {
@@ -231,14 +233,14 @@ export class Agent {
         next++;
         // A full round over every manager failed: back off (with jitter, so a restarted manager
         // is not met by every node at once).
-        if (next % list.length === 0) backoff = Math.min(backoff * 2, 2000);
+        if (next % list.length === 0) backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         else {
           await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
           continue;
         }
       }
       if (this.stopped) break;
-      await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random())));
+      await new Promise((r) => setTimeout(r, backoff * Math.random()));
     }
   }
 

@@ -97,6 +97,7 @@ export class Manager {
   /** network id → node id → endpoints that node has on it. */
   private readonly interest = new Map<string, Map<string, number>>();
   private stopped = false;
+  private ticking = false;
   /** Bytes of deltas and snapshots sent to nodes (bench:control reads it). */
   bytesSent = 0;
   onLocalSnapshot: (s: Snapshot) => void = () => {};
@@ -256,7 +257,12 @@ export class Manager {
       for await (const conn of this.listener!) this.accept(conn).catch(() => {});
     })().catch(() => {});
     this.announce().catch((e) => this.log(`cannot announce this manager: ${e instanceof Error ? e.message : e}`));
-    this.timer = setInterval(() => this.tick().catch(() => {}), TICK_MS);
+    this.timer = setInterval(() => {
+      // One tick at a time: under load a tick's writes can take longer than TICK_MS.
+      if (this.ticking) return;
+      this.ticking = true;
+      this.tick().catch(() => {}).finally(() => this.ticking = false);
+    }, TICK_MS);
   }
 
   /** The manager's presence key (its lease keeps it): Reachable in `node ls`. */
@@ -334,15 +340,18 @@ export class Manager {
     });
     this.issued.delete(nodeId);
     this.log(`node ${node.hostname} (${nodeId.slice(0, 12)}) connected from ${remote}`);
-    try {
-      await this.state.txn([], [{ put: ["session", nodeId], value: { manager: this.localNodeId } }, {
-        del: ["down", nodeId],
-      }]);
-      session.keyRev = this.state.modRev("session", nodeId);
-      await this.resync(nodeId, first.type === "hello" ? first : {});
-    } catch (e) {
-      this.log(`session of ${node.hostname}: ${e instanceof Error ? e.message : e}`);
-    }
+    // The node's state first (from the mirror), then its session in the store.
+    await this.resync(nodeId, first.type === "hello" ? first : {}).catch((e) => {
+      this.log(`resync of ${node.hostname}: ${e instanceof Error ? e.message : e}`);
+      this.sendSnapshot(nodeId);
+    });
+    this.state.txn([], [{ put: ["session", nodeId], value: { manager: this.localNodeId } }, {
+      del: ["down", nodeId],
+    }]).then(() => session.keyRev = this.state.modRev("session", nodeId)).catch((e) => {
+      // Without its session key the leader would mark the node Down: end the session, it comes back.
+      this.log(`session of ${node.hostname} not recorded: ${e instanceof Error ? e.message : e}`);
+      conn.close();
+    });
     try {
       for (;;) {
         const m = await conn.read();
@@ -572,9 +581,30 @@ export class Manager {
     return out;
   }
 
+  /** Nodes that share a network with this one (and itself). */
+  private peersOf(nodeId: string): Set<string> {
+    const out = new Set([nodeId]);
+    for (const nodes of this.interest.values()) {
+      if (nodes.has(nodeId)) for (const n of nodes.keys()) out.add(n);
+    }
+    return out;
+  }
+
   /**
-   * What a node is told in full: every node, and the networks it has endpoints on with all their
-   * endpoints (Down nodes' too: the node leaves those out itself, see visibleSnapshot()).
+   * The nodes a node is told about: the managers (to fail over to), itself, and the nodes it
+   * shares a network with (their VTEP addresses). Not the whole swarm: a node joining would
+   * otherwise cost a message to every node, O(nodes²) for a swarm coming up.
+   */
+  private nodesFor(nodeId: string): NodeView[] {
+    const peers = this.peersOf(nodeId);
+    return this.state.all<NodeRecord>("node").filter((n) => n.role === "manager" || peers.has(n.id))
+      .map((n) => this.view(n));
+  }
+
+  /**
+   * What a node is told in full: the nodes it needs (nodesFor), and the networks it has
+   * endpoints on with all their endpoints (Down nodes' too: the node leaves those out itself,
+   * see visibleSnapshot()).
    */
   snapshotFor(nodeId: string): Snapshot {
     const mine = new Set(this.netsOf(nodeId));
@@ -583,7 +613,7 @@ export class Manager {
       clusterId: this.cluster.id,
       dataPathPort: this.cluster.dataPathPort,
       nodeId,
-      nodes: this.nodes(),
+      nodes: this.nodesFor(nodeId),
       networks: this.networks().filter((n) => mine.has(n.id)),
       endpoints: this.endpoints().filter((e) => mine.has(e.network)),
     };
@@ -636,8 +666,9 @@ export class Manager {
     const have = new Set<string>(hello.have.map(String));
     const mine = new Set(this.netsOf(nodeId));
     const d: Delta = { type: "delta", rev: this.state.revision };
+    const relevant = this.peersOf(nodeId);
     const changedNodes = this.state.all<NodeRecord>("node").filter((n) =>
-      Math.max(
+      (n.role === "manager" || relevant.has(n.id)) && Math.max(
         this.state.modRev("node", n.id),
         this.state.modRev("down", n.id),
         this.state.modRev("manager", n.id),
@@ -705,12 +736,19 @@ export class Manager {
               (delta(node).endpoints ??= []).push(e);
             }
             if (fresh) {
-              // First endpoint of this node on the network: the network and all its endpoints.
+              // First endpoint of this node on the network: to it, the network, all its endpoints
+              // and their nodes; to the others, this node (its VTEP address).
               const d = delta(e.node);
               const net = this.state.get<NetworkRecord>("network", e.network);
               if (net) (d.networks ??= []).push(net);
               (d.endpoints ??= []).push(...this.networkEndpoints(e.network));
               if (d.networksGone) d.networksGone = d.networksGone.filter((n) => n !== e.network);
+              const owners = [...this.interest.get(e.network)!.keys()];
+              const views = owners.map((id) => this.state.get<NodeRecord>("node", id)).filter((n) => n)
+                .map((n) => this.view(n!));
+              (d.nodes ??= []).push(...views);
+              const mine = views.find((v) => v.id === e.node);
+              if (mine) for (const node of owners) if (node !== e.node) (delta(node).nodes ??= []).push(mine);
             }
           }
           break;
@@ -718,16 +756,17 @@ export class Manager {
       }
     }
     if (changedNodes.size) {
-      const views: NodeView[] = [], gone: string[] = [];
+      const everyone = [...this.sessions.keys(), this.localNodeId];
       for (const id of changedNodes) {
         const n = this.state.get<NodeRecord>("node", id);
-        if (n) views.push(this.view(n));
-        else if (changes.some((c) => c.kind === "node" && c.id === id)) gone.push(id);
-      }
-      for (const node of [...this.sessions.keys(), this.localNodeId]) {
-        const d = delta(node);
-        if (views.length) d.nodes = views;
-        if (gone.length) d.nodesGone = gone;
+        if (!n) {
+          if (!changes.some((c) => c.kind === "node" && c.id === id)) continue;
+          for (const node of everyone) (delta(node).nodesGone ??= []).push(id);
+          continue;
+        }
+        // A manager concerns everyone (failover list); a worker only the nodes it shares a network with.
+        const v = this.view(n);
+        for (const node of n.role === "manager" ? everyone : this.peersOf(id)) (delta(node).nodes ??= []).push(v);
       }
     }
     for (const [node, d] of deltas) {
