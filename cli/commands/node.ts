@@ -6,11 +6,13 @@ import { api, HOST_OPTION } from "../control/daemon/client.ts";
 import { table } from "../table.ts";
 
 const USAGE = `Usage: weft node ls [-H unix:///path] [--format json]
-       weft node rm [-f|--force] NODE [-H unix:///path]`;
+       weft node rm [-f|--force] NODE… [-H unix:///path]
+       weft node promote|demote NODE… [-H unix:///path]`;
 
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === "rm") return await rm(rest);
+  if (sub === "promote" || sub === "demote") return await role(sub, rest);
   if (sub !== "ls") throw new UsageError(USAGE);
   let v;
   try {
@@ -58,6 +60,22 @@ async function rm(args: string[]): Promise<number> {
   for (const ref of positionals) {
     await api(v.host, "DELETE", `/nodes/${encodeURIComponent(ref)}${v.force ? "?force=1" : ""}`);
     console.log(ref);
+  }
+  return 0;
+}
+
+/** Docker's wording: "Node node2 promoted to a manager in the swarm." */
+async function role(to: "promote" | "demote", args: string[]): Promise<number> {
+  let v, positionals;
+  try {
+    ({ values: v, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: HOST_OPTION }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (positionals.length < 1) throw new UsageError(`node ${to} needs at least one node\n${USAGE}`);
+  for (const ref of positionals) {
+    await api(v.host, "POST", `/nodes/${encodeURIComponent(ref)}/${to}`);
+    console.log(`Node ${ref} ${to === "promote" ? "promoted to a manager" : "demoted"} in the swarm.`);
   }
   return 0;
 }

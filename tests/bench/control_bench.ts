@@ -36,6 +36,8 @@ const CHANGES = Number(v.changes);
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = `${ROOT}node_modules/.bin/deno`;
 const JOIN_PARALLEL = 25;
+const LOGS = Deno.makeTempDirSync({ prefix: "weft-bench-control-" });
+console.error(`manager logs in ${LOGS}`);
 const RPC_PARALLEL = 25;
 
 function freePort(): number {
@@ -52,6 +54,20 @@ async function waitFor(what: string, f: () => boolean | Promise<boolean>, ms: nu
     await new Promise((r) => setTimeout(r, step));
   }
   throw new Error(`timed out after ${ms} ms: ${what}`);
+}
+
+/** A request that survives a session lost under load: wait for the agent to reconnect, again. */
+async function rpc<T>(a: Agent, op: string, args: Record<string, unknown>): Promise<T> {
+  for (let i = 0;; i++) {
+    try {
+      return await a.rpc<T>(op, args);
+    } catch (e) {
+      const lost = /connection to the manager was lost|no manager is reachable/.test(String(e));
+      if (!lost || i === 20) throw e;
+      console.error(`  (retrying ${op}: ${e instanceof Error ? e.message : e})`);
+      await waitFor("the agent back", () => a.connected, 60000, 50);
+    }
+  }
 }
 
 async function pool<T>(items: T[], n: number, f: (t: T, i: number) => Promise<void>): Promise<void> {
@@ -144,8 +160,11 @@ class ManagerProc {
       env: { DENO_NO_UPDATE_CHECK: "1" },
       stdin: "piped",
       stdout: "piped",
-      stderr: "inherit",
+      stderr: "piped",
     }).spawn();
+    // The manager's log, for when a point goes wrong.
+    const log = Deno.openSync(`${LOGS}/manager-${this.host}.log`, { append: true, create: true, write: true });
+    this.proc.stderr.pipeTo(log.writable).catch(() => {});
     this.writer = this.proc.stdin.getWriter();
     this.lines = this.proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
     this.buf = "";
@@ -256,7 +275,7 @@ async function runSwarm(nodes: number, managers: number, endpointsList: number[]
       const t1 = performance.now();
       const ids: string[] = [];
       await pool(Array.from({ length: E }, (_, i) => i), RPC_PARALLEL, async (i) => {
-        const r = await sims[i % interested].agent.rpc<any>("endpoint.create", { network: net, container: `c${i}` });
+        const r = await rpc<any>(sims[i % interested].agent, "endpoint.create", { network: net, container: `c${i}` });
         ids.push(r.endpoint.id);
       });
       const owners = sims.slice(0, interested);
@@ -276,12 +295,12 @@ async function runSwarm(nodes: number, managers: number, endpointsList: number[]
       for (let c = 0; c < CHANGES; c++) {
         const owner = owners[c % owners.length];
         const tAdd = performance.now();
-        const r = await owner.agent.rpc<any>("endpoint.create", { network: net, container: `x${c}` });
+        const r = await rpc<any>(owner.agent, "endpoint.create", { network: net, container: `x${c}` });
         const id = r.endpoint.id as string;
         await waitFor("add converged", () => owners.every((s) => s.seen.has(id)), 30000, 2);
         for (const s of owners) conv.push(s.seen.get(id)! - tAdd);
         const tDel = performance.now();
-        await owner.agent.rpc("endpoint.delete", { id });
+        await rpc(owner.agent, "endpoint.delete", { id });
         await waitFor("remove converged", () => owners.every((s) => s.gone.has(id)), 30000, 2);
         for (const s of owners) conv.push(s.gone.get(id)! - tDel);
       }

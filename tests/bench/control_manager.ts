@@ -35,7 +35,7 @@ const m = v.init
   }, state)
   : await Manager.open(state, v["node-id"]);
 m.storeConfig = { url: v.store! };
-m.log = () => {};
+m.log = (line) => console.error(`${new Date().toISOString()} ${line}`);
 m.start();
 const out = (o: unknown) => console.log(JSON.stringify(o));
 out({

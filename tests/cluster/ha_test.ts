@@ -189,6 +189,25 @@ Deno.test({
       await lab.weft(w4, ["run", "-d", "--name", d4, "--network", "after"]);
       await waitFor("d4 → b5 after the failover", () => ping(lab, d4, b5ip), 15000, 100);
       assert.equal((await nodes(lab, alive[0])).find((n) => n.hostname === "node4")!.status, "Ready");
+
+      // Demote a manager: its daemon goes on as a worker; promote it back: it serves again.
+      const other = alive[1];
+      const dm = await lab.weft(alive[0], ["node", "demote", other.name]);
+      assert.equal(dm.stdout.trim(), `Node ${other.name} demoted in the swarm.`);
+      await waitFor(`${other.name} a Ready worker`, async () => {
+        const n = (await nodes(lab, alive[0])).find((x) => x.hostname === other.name)!;
+        return n.status === "Ready" && n.managerStatus === undefined && (await info(lab, other)).role === "worker" &&
+          (await info(lab, other)).managerReachable;
+      }, 20000, 200);
+      assert.match((await lab.weft(other, ["network", "ls"], false)).stdout, /^NETWORK ID/);
+      const pm = await lab.weft(alive[0], ["node", "promote", other.name]);
+      assert.equal(pm.stdout.trim(), `Node ${other.name} promoted to a manager in the swarm.`);
+      await waitFor(`${other.name} Reachable again`, async () =>
+        (await nodes(lab, alive[0])).find((x) => x.hostname === other.name)?.managerStatus === "Reachable" &&
+        (await info(lab, other)).role === "manager", 20000, 200);
+      assert.match((await lab.weft(other, ["network", "ls"])).stdout, /after/);
+      const last = await lab.weft(alive[0], ["node", "demote", "node9"], false);
+      assert.match(last.stderr, /^error: node node9 not found\n$/);
     } finally {
       await etcd.close();
       await lab.close();

@@ -165,6 +165,8 @@ export class Agent {
   received = { deltas: 0, snapshots: 0 };
   /** Called with what the data plane should program after every change (if set). */
   onSnapshot?: (s: Snapshot) => void;
+  /** The node was promoted to manager: the store to serve from (the agent has stopped). */
+  onPromote?: (store: StoreConfig) => void;
   /** Called with every delta (null: a full snapshot) as it arrives (bench:control). */
   onUpdate?: (d: Delta | null) => void;
   log: (m: string) => void = (m) => console.error(m);
@@ -264,6 +266,7 @@ export class Agent {
         if (w.retry) throw new Error(String(w.message));
         throw new RefusedError(String(w.message));
       }
+      if (w.type === "promote") return this.promoted(w.store);
       if (Array.isArray(w.managers)) this.creds.managers = w.managers.map(String);
       this.connected = true;
       this.log(`connected to the manager at ${host}:${port}`);
@@ -296,6 +299,8 @@ export class Agent {
           this.known.apply(msg as Delta);
           this.onUpdate?.(msg as Delta);
           this.onSnapshot?.(visibleSnapshot(this.known.snapshot()));
+        } else if (msg.type === "promote") {
+          return this.promoted(msg.store);
         } else if (msg.type === "res") {
           const p = this.pending.get(msg.id);
           this.pending.delete(msg.id);
@@ -311,6 +316,12 @@ export class Agent {
       for (const p of this.pending.values()) p.reject(new Error("the connection to the manager was lost"));
       this.pending.clear();
     }
+  }
+
+  private promoted(store: StoreConfig): void {
+    this.log("this node was promoted to manager");
+    this.stopped = true;
+    this.onPromote?.(store);
   }
 
   rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {

@@ -26,6 +26,7 @@ import {
   sha256Hex,
 } from "./pki.ts";
 import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
+import type { Credentials } from "./agent.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -51,6 +52,13 @@ import {
   visibleSnapshot,
 } from "./types.ts";
 import { type Change, type ClusterState, type Cond, EmbeddedState, type Op, StoreUnavailableError } from "./state.ts";
+
+/** A hello from a worker that was promoted meanwhile (not an error: it is answered "promote"). */
+class PromotedSignal extends Error {
+  constructor(readonly nodeId: string) {
+    super("promoted");
+  }
+}
 
 export class ClusterError extends Error {
   override name = "ClusterError";
@@ -101,6 +109,8 @@ export class Manager {
   /** Bytes of deltas and snapshots sent to nodes (bench:control reads it). */
   bytesSent = 0;
   onLocalSnapshot: (s: Snapshot) => void = () => {};
+  /** This manager was demoted: the daemon goes on as a worker with these credentials. */
+  onDemoted: (creds: Credentials) => void = () => {};
   log: (msg: string) => void = (m) => console.error(m);
 
   private constructor(readonly state: ClusterState, readonly localNodeId: string) {}
@@ -178,7 +188,8 @@ export class Manager {
     await state.start();
     nodeId ??= state.all<NodeRecord>("node").find((n) => n.role === "manager")?.id;
     const node = nodeId ? state.get<NodeRecord>("node", nodeId) : undefined;
-    if (!node || node.role !== "manager") {
+    // A manager demoted while it was down opens once more, to become a worker (becomeWorker()).
+    if (!node || (node.role !== "manager" && node.secretHash !== "")) {
       await state.close();
       throw new ClusterError(
         `this node is no longer a manager of the swarm in ${state.describe}: leave and join again`,
@@ -313,7 +324,15 @@ export class Manager {
           return conn.close();
         }
         nodeId = joined.id;
-      } else if (first.type === "hello") nodeId = await this.hello(first);
+      } else if (first.type === "hello") {
+        try {
+          nodeId = await this.hello(first);
+        } catch (e) {
+          if (!(e instanceof PromotedSignal)) throw e;
+          await conn.send(this.promotion(e.nodeId));
+          return conn.close();
+        }
+      }
       else {
         throw new ClusterError(`unexpected message "${String(first.type).slice(0, 40)}": expected join or hello`);
       }
@@ -447,6 +466,13 @@ export class Manager {
 
   private async hello(m: Record<string, any>): Promise<string> {
     const node = typeof m.nodeId === "string" ? this.state.get<NodeRecord>("node", m.nodeId) : undefined;
+    if (
+      node?.role === "manager" && typeof m.nodeSecret === "string" && node.secretHash &&
+      sameSecret(await sha256Hex(m.nodeSecret), node.secretHash)
+    ) {
+      // Promoted while away: it is told so and becomes a manager (no session as a worker).
+      throw new PromotedSignal(node.id);
+    }
     if (
       !node || node.role === "manager" || typeof m.nodeSecret !== "string" ||
       !sameSecret(await sha256Hex(m.nodeSecret), node.secretHash)
@@ -773,9 +799,16 @@ export class Manager {
       if (node === this.localNodeId) this.pushLocal();
       else this.send(node, d);
     }
-    // A session whose node was removed ends.
     for (const c of changes) {
-      if (c.kind === "node" && !c.value) this.sessions.get(c.id)?.conn.close();
+      if (c.kind !== "node") continue;
+      const now = c.value as NodeRecord | undefined, prev = c.prev as NodeRecord | undefined;
+      // A session whose node was removed ends.
+      if (!now) this.sessions.get(c.id)?.conn.close();
+      else if (now.role === "manager" && prev?.role === "worker" && this.sessions.has(c.id)) {
+        this.send(c.id, this.promotion(c.id));
+      } else if (c.id === this.localNodeId && now.role === "worker" && prev?.role === "manager") {
+        this.becomeWorker().catch((e) => this.log(`demotion: ${e instanceof Error ? e.message : e}`));
+      }
     }
   }
 
@@ -992,5 +1025,66 @@ export class Manager {
     const ops: Op[] = [{ del: ["node", this.localNodeId] }, { del: ["manager", this.localNodeId] }];
     if (this.isLeader()) ops.push({ del: ["leader", "leader"] });
     await this.write([], ops);
+  }
+
+  /** What a promoted worker is told: where the store is (over its authenticated session). */
+  private promotion(nodeId: string) {
+    return { type: "promote", nodeId, store: this.storeConfig };
+  }
+
+  /**
+   * `weft node promote`: a worker becomes a manager on the same store (Docker's node promote).
+   * Its daemon hears it over its session and starts serving. Needs a cluster store.
+   */
+  async promote(ref: string): Promise<NodeView> {
+    const n = this.findNode(ref);
+    if (n.role === "manager") throw new ClusterError(`node ${n.hostname} is already a manager`, 409);
+    if (this.state.describe === "embedded" || !this.storeConfig) {
+      throw new ClusterError(
+        "this swarm keeps its state in the embedded store of its one manager: more managers need a cluster store (weft swarm init --cluster-store etcd://H1:2379,…)",
+        409,
+      );
+    }
+    if (this.status(n) === "Down") throw new ClusterError(`node ${n.hostname} is Down: promote it once it is back`, 409);
+    const promoted: NodeRecord = { ...n, role: "manager", listen: `0.0.0.0:${this.listenOf(this.self)[1]}` };
+    if (!await this.write([{ unchanged: ["node", n.id], rev: this.state.modRev("node", n.id) }], [{ put: ["node", n.id], value: promoted }])) {
+      throw new ClusterError(`node ${n.hostname} changed meanwhile; try again`, 409);
+    }
+    return this.view(promoted);
+  }
+
+  /** `weft node demote`: a manager becomes a worker; the last one cannot. */
+  async demote(ref: string): Promise<NodeView> {
+    const n = this.findNode(ref);
+    if (n.role !== "manager") throw new ClusterError(`node ${n.hostname} is already a worker`, 409);
+    if (this.state.all<NodeRecord>("node").filter((x) => x.role === "manager").length < 2) {
+      throw new ClusterError(`node ${n.hostname} is the last manager of the swarm: it cannot be demoted`, 409);
+    }
+    const demoted: NodeRecord = { ...n, role: "worker", secretHash: "", listen: undefined };
+    const ops: Op[] = [{ put: ["node", n.id], value: demoted }, { del: ["manager", n.id] }];
+    if (this.state.get<{ id: string }>("leader", "leader")?.id === n.id) ops.push({ del: ["leader", "leader"] });
+    if (!await this.write([{ unchanged: ["node", n.id], rev: this.state.modRev("node", n.id) }], ops)) {
+      throw new ClusterError(`node ${n.hostname} changed meanwhile; try again`, 409);
+    }
+    return this.view(demoted);
+  }
+
+  /** This manager was demoted: a node secret of its own, then credentials for a worker's session. */
+  async becomeWorker(): Promise<void> {
+    const me = this.self;
+    const other = this.state.all<NodeRecord>("node").find((n) => n.role === "manager" && n.id !== me.id);
+    if (!other) throw new ClusterError("no other manager to become a worker of");
+    const nodeSecret = randomSecret(40);
+    await this.state.txn([], [{ put: ["node", me.id], value: { ...me, secretHash: await sha256Hex(nodeSecret) } }]);
+    const [host, port] = this.controlAddr(other).split(":");
+    this.log(`this node was demoted: it goes on as a worker of ${host}:${port}`);
+    this.onDemoted({
+      nodeId: me.id,
+      nodeSecret,
+      manager: { host, port: Number(port) },
+      managers: this.managerAddrs(),
+      caCert: this.ca.cert,
+      dataPathPort: this.cluster.dataPathPort,
+    });
   }
 }

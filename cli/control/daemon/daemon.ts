@@ -217,6 +217,12 @@ export class Daemon {
       this.manager = await Manager.open(this.stateFor(this.config!.store), this.config!.nodeId);
       this.manager.storeConfig = this.config!.store;
       this.managerProblem = undefined;
+      if (this.manager.self.role !== "manager") {
+        // Demoted while this daemon was down.
+        this.manager.onDemoted = (creds) => this.serial(() => this.becomeWorker(creds));
+        await this.manager.becomeWorker();
+        return;
+      }
       if (this.manager.state instanceof EmbeddedState) {
         this.log(`store replayed: ${this.manager.state.store.replayed} records`);
       }
@@ -228,9 +234,35 @@ export class Daemon {
     }
   }
 
+  /** `weft node promote` reached this worker: it serves as a manager from the same store. */
+  private async becomeManager(store: StoreConfig): Promise<void> {
+    const nodeId = this.config!.creds!.nodeId;
+    this.agent?.stop();
+    this.agent = undefined;
+    this.manager = await Manager.open(this.stateFor(store), nodeId);
+    this.manager.storeConfig = store;
+    this.startManager();
+    this.config = { ...this.config!, role: "manager", creds: undefined, nodeId, store };
+    this.writeJson("daemon.json", this.config);
+    this.log("promoted: this node is now a manager");
+  }
+
+  /** This manager was demoted: it goes on as a worker, its containers untouched. */
+  private async becomeWorker(creds: Credentials): Promise<void> {
+    await this.manager?.stop();
+    this.manager = undefined;
+    this.config = { ...this.config!, role: "worker", creds, store: undefined };
+    this.writeJson("daemon.json", this.config);
+    this.startAgent(creds, this.snapshot);
+    this.log("demoted: this node is now a worker");
+  }
+
   private startManager(): void {
     const m = this.manager!;
     m.log = (s) => this.log(s);
+    m.onDemoted = (creds) => {
+      this.serial(() => this.becomeWorker(creds)).catch((e) => this.log(`demotion: ${e}`));
+    };
     m.onLocalSnapshot = (s) => {
       this.apply(s).catch((e) => this.log(`apply: ${e}`));
     };
@@ -241,6 +273,9 @@ export class Daemon {
   private startAgent(creds: Credentials, cached?: Snapshot): void {
     const a = new Agent(creds, cached);
     a.log = (s) => this.log(s);
+    a.onPromote = (store) => {
+      this.serial(() => this.becomeManager(store)).catch((e) => this.log(`promotion: ${e}`));
+    };
     a.onSnapshot = (s) => {
       this.snapshot = s;
       try {
@@ -557,6 +592,16 @@ export class Daemon {
     this.requireManager();
   }
 
+  async nodeRole(ref: string, to: "promote" | "demote") {
+    const m = this.requireManager();
+    try {
+      return to === "promote" ? await m.promote(ref) : await m.demote(ref);
+    } catch (e) {
+      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      throw e;
+    }
+  }
+
   async nodeRemove(ref: string, force: boolean) {
     const m = this.requireManager();
     try {
@@ -815,6 +860,9 @@ export class Daemon {
         out = this.joinToken(url.searchParams.get("role") ?? "worker");
       } else if (a === "nodes" && !b && m === "GET") out = await this.nodes();
       else if (a === "nodes" && b && m === "DELETE") out = await this.nodeRemove(b, url.searchParams.get("force") === "1");
+      else if (a === "nodes" && b && (p[3] === "promote" || p[3] === "demote") && m === "POST") {
+        out = await this.nodeRole(b, p[3]);
+      }
       else if (a === "networks" && !b && m === "GET") out = this.networks();
       else if (a === "networks" && !b && m === "POST") out = await this.networkCreate(await body());
       else if (a === "networks" && b && m === "GET") out = this.networkInspect(b);
