@@ -106,6 +106,8 @@ export class Manager {
   private readonly interest = new Map<string, Map<string, number>>();
   private stopped = false;
   private ticking = false;
+  /** "network/address" pairs this manager's pending endpoint writes claim. */
+  private readonly inflight = new Set<string>();
   /** Bytes of deltas and snapshots sent to nodes (bench:control reads it). */
   bytesSent = 0;
   onLocalSnapshot: (s: Snapshot) => void = () => {};
@@ -382,12 +384,11 @@ export class Manager {
           continue;
         }
         if (m.type === "req") {
-          try {
-            const data = await this.request(nodeId, String(m.op), m.args ?? {});
-            await conn.send({ type: "res", id: m.id, ok: true, data });
-          } catch (e) {
-            await conn.send({ type: "res", id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });
-          }
+          // Not awaited: a request waiting on the store must not hold up the heartbeats behind it.
+          this.request(nodeId, String(m.op), m.args ?? {}).then(
+            (data) => conn.send({ type: "res", id: m.id, ok: true, data }),
+            (e) => conn.send({ type: "res", id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+          );
         }
       }
     } catch (e) {
@@ -951,11 +952,15 @@ export class Manager {
     ip?: string,
   ): Promise<{ endpoint: EndpointRecord; network: NetworkRecord }> {
     const wanted = ip;
-    return await this.cas(() => {
+    const claimed: string[] = [];
+    try {
+      return await this.cas(() => {
       const net = this.findNetwork(ref);
       if (!net || (net as { removing?: boolean }).removing) throw new ClusterError(`network ${ref} not found`, 404);
       const subnet = parseCidr(net.subnet);
       const used = new Set(this.networkEndpoints(net.id).map((e) => e.ip));
+      // Addresses this manager's other requests are writing now: not the same lowest free one.
+      for (const k of this.inflight) if (k.startsWith(`${net.id}/`)) used.add(k.slice(net.id.length + 1));
       let addr: string;
       if (wanted) {
         try {
@@ -978,6 +983,8 @@ export class Manager {
         }
       }
       const endpoint: EndpointRecord = { id: objectId(), network: net.id, node: nodeId, container, ip: addr, mac: macFor(addr) };
+      this.inflight.add(`${net.id}/${addr}`);
+      claimed.push(`${net.id}/${addr}`);
       return {
         conds: [
           { unchanged: ["network", net.id], rev: this.state.modRev("network", net.id) },
@@ -986,7 +993,10 @@ export class Manager {
         ops: [{ put: ["endpoint", endpoint.id], value: endpoint }, { put: ["ip", `${net.id}/${addr}`], value: endpoint.id }],
         result: { endpoint, network: net },
       };
-    });
+      });
+    } finally {
+      for (const k of claimed) this.inflight.delete(k);
+    }
   }
 
   private async deleteEndpoint(nodeId: string, id: string): Promise<{ deleted: boolean }> {
