@@ -31,7 +31,9 @@ export async function main(_args: string[]): Promise<number> {
     stop();
   }, 180_000);
   try {
-    console.log("# Five hosts on one underlay (198.18.0.1-5). node1-3: an etcd member and a weft manager each;");
+    console.log(
+      "# Five hosts on one underlay (198.18.0.1-5). node1-3: an etcd member and a weft manager each;",
+    );
     console.log("# node4-5: workers.\n");
     await lab.setup(5);
     const [m1, m2, m3, w4, w5] = lab.hosts;
@@ -60,7 +62,17 @@ export async function main(_args: string[]): Promise<number> {
     // The workers' sessions were with node1: they fail over within a second or two.
     for (const [h, c] of [[w4, c4], [w5, c5]] as const) {
       for (let i = 0;; i++) {
-        const r = await lab.weft(h, ["run", "-d", "--name", c, "--network", "uber-net", "--", "sleep", "3600"], false);
+        const r = await lab.weft(h, [
+          "run",
+          "-d",
+          "--name",
+          c,
+          "--network",
+          "uber-net",
+          "--",
+          "sleep",
+          "3600",
+        ], false);
         if (r.code === 0) {
           show(h.name, `weft run -d --name ${c} --network uber-net -- sleep 3600`, r.stdout);
           break;
@@ -76,7 +88,11 @@ export async function main(_args: string[]): Promise<number> {
       if (ping.code === 0) break;
     }
     show(c4, `ping -c 3 ${ip5}`, ping!.stdout);
-    console.log(`# leader killed → network created, two containers running, ping across: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    console.log(
+      `# leader killed → network created, two containers running, ping across: ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s\n`,
+    );
     await new Promise((r) => setTimeout(r, 3500)); // the dead manager's etcd lease (3 s) runs out
     await run(m3, ["node", "ls"]);
     console.log("# node1 restarts: it rejoins from its state and the store; nothing was lost.\n");

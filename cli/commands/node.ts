@@ -68,7 +68,12 @@ async function rm(args: string[]): Promise<number> {
 async function role(to: "promote" | "demote", args: string[]): Promise<number> {
   let v, positionals;
   try {
-    ({ values: v, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: HOST_OPTION }));
+    ({ values: v, positionals } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: HOST_OPTION,
+    }));
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n${USAGE}`);
   }

@@ -47,7 +47,12 @@ function freePort(): number {
   return p;
 }
 
-async function waitFor(what: string, f: () => boolean | Promise<boolean>, ms: number, step = 20): Promise<void> {
+async function waitFor(
+  what: string,
+  f: () => boolean | Promise<boolean>,
+  ms: number,
+  step = 20,
+): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (await f()) return;
@@ -96,26 +101,40 @@ class Etcd1 {
     const peer = freePort();
     this.proc = new Deno.Command("etcd", {
       args: [
-        "--name", "b", "--data-dir", `${this.dir}/data`,
-        "--listen-client-urls", `http://127.0.0.1:${this.port}`,
-        "--advertise-client-urls", `http://127.0.0.1:${this.port}`,
-        "--listen-peer-urls", `http://127.0.0.1:${peer}`,
-        "--initial-advertise-peer-urls", `http://127.0.0.1:${peer}`,
-        "--initial-cluster", `b=http://127.0.0.1:${peer}`,
-        "--listen-metrics-urls", `http://127.0.0.1:${freePort()}`,
+        "--name",
+        "b",
+        "--data-dir",
+        `${this.dir}/data`,
+        "--listen-client-urls",
+        `http://127.0.0.1:${this.port}`,
+        "--advertise-client-urls",
+        `http://127.0.0.1:${this.port}`,
+        "--listen-peer-urls",
+        `http://127.0.0.1:${peer}`,
+        "--initial-advertise-peer-urls",
+        `http://127.0.0.1:${peer}`,
+        "--initial-cluster",
+        `b=http://127.0.0.1:${peer}`,
+        "--listen-metrics-urls",
+        `http://127.0.0.1:${freePort()}`,
       ],
       stdout: "null",
       stderr: "null",
     }).spawn();
     const c = new Etcd(parseClusterStore(this.url));
-    await waitFor("etcd up", async () => {
-      try {
-        await c.range("/x/");
-        return true;
-      } catch {
-        return false;
-      }
-    }, 20000, 100);
+    await waitFor(
+      "etcd up",
+      async () => {
+        try {
+          await c.range("/x/");
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      20000,
+      100,
+    );
     c.close();
   }
 
@@ -154,8 +173,13 @@ class ManagerProc {
   async start(): Promise<void> {
     this.proc = new Deno.Command(DENO, {
       args: [
-        "run", "-A", `${ROOT}tests/bench/control_manager.ts`,
-        "--store", this.store, "--listen", `${this.host}:${this.port}`,
+        "run",
+        "-A",
+        `${ROOT}tests/bench/control_manager.ts`,
+        "--store",
+        this.store,
+        "--listen",
+        `${this.host}:${this.port}`,
         ...(this.nodeId ? ["--node-id", this.nodeId] : ["--init"]),
       ],
       env: { DENO_NO_UPDATE_CHECK: "1" },
@@ -164,7 +188,11 @@ class ManagerProc {
       stderr: "piped",
     }).spawn();
     // The manager's log, for when a point goes wrong.
-    const log = Deno.openSync(`${LOGS}/manager-${this.host}.log`, { append: true, create: true, write: true });
+    const log = Deno.openSync(`${LOGS}/manager-${this.host}.log`, {
+      append: true,
+      create: true,
+      write: true,
+    });
     this.proc.stderr.pipeTo(log.writable).catch(() => {});
     this.writer = this.proc.stdin.getWriter();
     this.lines = this.proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -247,7 +275,12 @@ async function runSwarm(nodes: number, managers: number, endpointsList: number[]
     // Nodes come up a hundred at a time (as hosts boot), not all in the same millisecond.
     for (const [i, c] of creds.entries()) {
       if (i && i % 100 === 0) {
-        await waitFor("a hundred more nodes connected", () => sims.every((s) => s.agent.connected && s.agent.tables), 120000, 50);
+        await waitFor(
+          "a hundred more nodes connected",
+          () => sims.every((s) => s.agent.connected && s.agent.tables),
+          120000,
+          50,
+        );
       }
       const sim: Sim = { agent: new Agent(c), seen: new Map(), gone: new Map(), lastUpdate: 0 };
       sim.agent.log = () => {};
@@ -262,21 +295,35 @@ async function runSwarm(nodes: number, managers: number, endpointsList: number[]
     }
     const tc = performance.now();
     console.error(`  ${nodes} nodes joined in ${((tc - t0) / 1000).toFixed(1)} s`);
-    await waitFor("every node connected", () => sims.every((s) => s.agent.connected && s.agent.tables), 120000, 100)
+    await waitFor(
+      "every node connected",
+      () => sims.every((s) => s.agent.connected && s.agent.tables),
+      120000,
+      100,
+    )
       .catch((e) => {
         throw new Error(`${e.message} (${sims.filter((s) => s.agent.connected).length} connected)`);
       });
-    console.error(`  ${nodes} nodes joined and connected to ${managers} manager(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.error(
+      `  ${nodes} nodes joined and connected to ${managers} manager(s) in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`,
+    );
 
     for (const E of endpointsList) {
       try {
         out.push(await measure(E));
       } catch (e) {
-        console.error(`  ${nodes} nodes, ${E} endpoints: not measured: ${e instanceof Error ? e.message : e}`);
+        console.error(
+          `  ${nodes} nodes, ${E} endpoints: not measured: ${e instanceof Error ? e.message : e}`,
+        );
       }
-      if (v.json) Deno.writeTextFileSync(`${v.json}.partial`, JSON.stringify([...results, ...out], null, 1) + "\n");
+      if (v.json) {
+        Deno.writeTextFileSync(`${v.json}.partial`, JSON.stringify([...results, ...out], null, 1) + "\n");
+      }
     }
-    async function measure(E: number) {
+    // deno-lint-ignore no-inner-declarations -- one point, over this swarm's state
+    async function measure(E: number): Promise<Record<string, number>> {
       const net = `bench-${E}`;
       // As `weft network create` on a manager would.
       const netId = (await ms[0].cmd(`create ${net}`)).id as string;
@@ -284,13 +331,24 @@ async function runSwarm(nodes: number, managers: number, endpointsList: number[]
       const t1 = performance.now();
       const ids: string[] = [];
       await pool(Array.from({ length: E }, (_, i) => i), RPC_PARALLEL, async (i) => {
-        const r = await rpc<any>(sims[i % interested].agent, "endpoint.create", { network: net, container: `c${i}` });
+        const r = await rpc<any>(sims[i % interested].agent, "endpoint.create", {
+          network: net,
+          container: `c${i}`,
+        });
         ids.push(r.endpoint.id);
       });
       const owners = sims.slice(0, interested);
-      await waitFor(`${interested} nodes hold ${E} endpoints`, () =>
-        owners.every((s) => ids.every((id) => s.agent.tables!.endpoints.get(id)?.network === netId)), 600000, 100);
-      console.error(`  network of ${E} endpoints on ${interested} nodes in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+      await waitFor(
+        `${interested} nodes hold ${E} endpoints`,
+        () => owners.every((s) => ids.every((id) => s.agent.tables!.endpoints.get(id)?.network === netId)),
+        600000,
+        100,
+      );
+      console.error(
+        `  network of ${E} endpoints on ${interested} nodes in ${
+          ((performance.now() - t1) / 1000).toFixed(1)
+        } s`,
+      );
 
       // Idle CPU (heartbeats) for a baseline.
       const idle0 = await statsAll(ms);
@@ -338,10 +396,19 @@ async function runSwarm(nodes: number, managers: number, endpointsList: number[]
     for (const m of ms) await m.kill();
     const marks = sims.map((s) => s.lastUpdate);
     for (const m of ms) await m.start();
-    await waitFor("every node resynced", () => sims.every((s, i) => s.agent.connected && s.lastUpdate > marks[i]), 120000, 50);
+    await waitFor(
+      "every node resynced",
+      () => sims.every((s, i) => s.agent.connected && s.lastUpdate > marks[i]),
+      120000,
+      50,
+    );
     const resync = (performance.now() - tKill) / 1000;
     const snaps = sims.reduce((a, s) => a + s.agent.received.snapshots, 0);
-    console.error(`  all ${managers} manager(s) restarted → ${nodes} nodes resynced in ${resync.toFixed(1)} s (${snaps - nodes} full snapshots after the first ones)`);
+    console.error(
+      `  all ${managers} manager(s) restarted → ${nodes} nodes resynced in ${resync.toFixed(1)} s (${
+        snaps - nodes
+      } full snapshots after the first ones)`,
+    );
     for (const p of out) p.resync_s = +resync.toFixed(2);
     return out;
   } finally {

@@ -54,7 +54,11 @@ for await (const chunk of lines) {
     buf = buf.slice(nl + 1);
     if (cmd === "stats") {
       const cpu = process.cpuUsage();
-      out({ bytes: m.bytesSent, cpuMs: (cpu.user + cpu.system) / 1000, rssMb: Deno.memoryUsage().rss / 2 ** 20 });
+      out({
+        bytes: m.bytesSent,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        rssMb: Deno.memoryUsage().rss / 2 ** 20,
+      });
     } else if (cmd.startsWith("create ")) {
       // `weft network create NAME` on this manager.
       try {

@@ -10,7 +10,11 @@ import { EtcdState } from "../../cli/control/cluster/state.ts";
 import { Etcd, EtcdError, parseClusterStore } from "../../cli/control/cluster/etcd.ts";
 import { waitFor } from "./lab.ts";
 
-const hasEtcd = (await new Deno.Command("sh", { args: ["-c", "command -v etcd"], stdout: "null" }).output()).code === 0;
+/** A condition as waitFor() takes it. */
+const ok = <T>(v: T) => Promise.resolve(v);
+
+const hasEtcd =
+  (await new Deno.Command("sh", { args: ["-c", "command -v etcd"], stdout: "null" }).output()).code === 0;
 if (!hasEtcd) throw new Error("tests/cluster/etcd_test.ts needs etcd: apt-get install etcd-server");
 
 function freePort(): number {
@@ -78,14 +82,17 @@ Deno.test("--cluster-store: etcd://HOST:PORT,… and clear errors for anything e
     "http://198.18.0.3:32379",
   ]);
   assert.deepEqual(parseClusterStore("etcd://h:2379", { ca: "x" }).endpoints, ["https://h:2379"]);
-  for (const bad of ["", "http://h:2379", "etcd://", "etcd://h:99999", "etcd://h:2379/path", "etcd://a b:1"]) {
+  for (
+    const bad of ["", "http://h:2379", "etcd://", "etcd://h:99999", "etcd://h:2379/path", "etcd://a b:1"]
+  ) {
     assert.throws(() => parseClusterStore(bad), EtcdError, bad);
   }
   assert.throws(() => parseClusterStore("etcd://h", { cert: "c" }), /go together/);
 });
 
 Deno.test({
-  name: "two managers on one etcd: races for names and addresses have one winner; nodes get deltas, resume, resync",
+  name:
+    "two managers on one etcd: races for names and addresses have one winner; nodes get deltas, resume, resync",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -111,7 +118,10 @@ Deno.test({
       m2.log = () => {};
       m2.start();
       await assert.rejects(
-        join(m1.token("worker").replace(/-[0-9a-z]{25}$/, "-" + "b".repeat(25)), { host: "127.0.0.12", port: p2 }, {
+        join(m1.token("worker").replace(/-[0-9a-z]{25}$/, "-" + "b".repeat(25)), {
+          host: "127.0.0.12",
+          port: p2,
+        }, {
           hostname: "x",
           addr: "127.0.0.30",
         }),
@@ -119,9 +129,15 @@ Deno.test({
       );
 
       // The same name on both managers at once: exactly one network.
-      const same = await Promise.allSettled([m1.createNetwork({ name: "n" }), m2.createNetwork({ name: "n" })]);
+      const same = await Promise.allSettled([
+        m1.createNetwork({ name: "n" }),
+        m2.createNetwork({ name: "n" }),
+      ]);
       assert.equal(same.filter((r) => r.status === "fulfilled").length, 1);
-      assert.match(String((same.find((r) => r.status === "rejected") as PromiseRejectedResult).reason), /already exists/);
+      assert.match(
+        String((same.find((r) => r.status === "rejected") as PromiseRejectedResult).reason),
+        /already exists/,
+      );
       // Ten networks from two managers at once: ten subnets, ten VNIs.
       const many = await Promise.all(
         Array.from({ length: 10 }, (_, i) => (i % 2 ? m1 : m2!).createNetwork({ name: `r${i}` })),
@@ -146,15 +162,21 @@ Deno.test({
         return a;
       };
       const [w1, w2] = [start(creds[0]), start(creds[1])];
-      await waitFor("both agents connected", async () => w1.connected && w2.connected && !!w1.state && !!w2.state);
+      await waitFor(
+        "both agents connected",
+        () => ok(w1.connected && w2.connected && !!w1.state && !!w2.state),
+      );
       // Twenty endpoints on "n" from both workers at once: twenty addresses, none twice.
       const eps = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => (i % 2 ? w1 : w2).rpc<any>("endpoint.create", { network: "n", container: `c${i}` })),
+        Array.from(
+          { length: 20 },
+          (_, i) => (i % 2 ? w1 : w2).rpc<any>("endpoint.create", { network: "n", container: `c${i}` }),
+        ),
       );
       const ips = eps.map((e) => e.endpoint.ip);
       assert.equal(new Set(ips).size, 20, `addresses: ${ips.join(" ")}`);
-      await waitFor("w1 has all 20", async () => w1.state!.endpoints.length === 20);
-      await waitFor("w2 has all 20", async () => w2.state!.endpoints.length === 20);
+      await waitFor("w1 has all 20", () => ok(w1.state!.endpoints.length === 20));
+      await waitFor("w2 has all 20", () => ok(w2.state!.endpoints.length === 20));
       assert.equal(w1.received.snapshots, 1, "one snapshot at connect, deltas after");
       assert.ok(w1.received.deltas >= 10);
 
@@ -163,8 +185,8 @@ Deno.test({
       const before = m1.bytesSent + m2.bytesSent;
       const d1 = w1.received.deltas;
       await w1.rpc("endpoint.create", { network: "n", container: "one-more" });
-      await waitFor("w2 sees it", async () => w2.state!.endpoints.length === 21);
-      await waitFor("w1 sees it", async () => w1.state!.endpoints.length === 21);
+      await waitFor("w2 sees it", () => ok(w2.state!.endpoints.length === 21));
+      await waitFor("w1 sees it", () => ok(w1.state!.endpoints.length === 21));
       const bytes = m1.bytesSent + m2.bytesSent - before;
       assert.ok(bytes < 2 * 400, `bytes for one endpoint to two nodes: ${bytes}`);
       assert.equal(w1.received.deltas, d1 + 1);
@@ -176,7 +198,10 @@ Deno.test({
       await w1.rpc("endpoint.delete", { id: gone });
       await w1.rpc("endpoint.create", { network: "n", container: "while-away" });
       const w2b = start(creds[1], cached);
-      await waitFor("w2 resumed", async () => w2b.connected && w2b.state!.endpoints.length === 21 && w2b.received.deltas > 0);
+      await waitFor(
+        "w2 resumed",
+        () => ok(w2b.connected && w2b.state!.endpoints.length === 21 && w2b.received.deltas > 0),
+      );
       assert.equal(w2b.received.snapshots, 0, "resumed from its revision: no full snapshot");
       assert.ok(!w2b.state!.endpoints.some((e) => e.id === gone), "the deletion reached it");
       assert.ok(w2b.state!.endpoints.some((e) => e.container === "while-away"));
@@ -200,13 +225,16 @@ Deno.test({
       m2b.log = () => {};
       m2b.start();
       const w2c = start(creds[1], old);
-      await waitFor("w2 resynced in full", async () => w2c.connected && w2c.received.snapshots === 1, 15000);
+      await waitFor("w2 resynced in full", () => ok(w2c.connected && w2c.received.snapshots === 1), 15000);
       assert.ok(w2c.state!.endpoints.some((e) => e.container === "after-compaction"));
 
       // etcd dies: the managers say so and take no changes.
       await etcd.kill();
-      await waitFor("m1 knows", async () => m1.state.unhealthy() !== undefined, 10000);
-      await assert.rejects(m1.createNetwork({ name: "nope" }), /this manager cannot reach its cluster store, so it takes no changes: cannot reach the cluster store etcd:\/\/127\.0\.0\.1:\d+/);
+      await waitFor("m1 knows", () => ok(m1.state.unhealthy() !== undefined), 10000);
+      await assert.rejects(
+        m1.createNetwork({ name: "nope" }),
+        /this manager cannot reach its cluster store, so it takes no changes: cannot reach the cluster store etcd:\/\/127\.0\.0\.1:\d+/,
+      );
       assert.equal(m1.nodes().find((n) => n.id === m1.localNodeId)!.managerStatus, "Unreachable");
     } finally {
       for (const a of agents) a.stop();

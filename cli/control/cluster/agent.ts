@@ -124,12 +124,24 @@ export async function join(
   }
   const conn = await connectVerified(remote.host, remote.port, caCert);
   try {
-    await conn.send({ type: "join", secret: t.secret, hostname: me.hostname, addr: me.addr, listen: me.listen });
+    await conn.send({
+      type: "join",
+      secret: t.secret,
+      hostname: me.hostname,
+      addr: me.addr,
+      listen: me.listen,
+    });
     const m = await withTimeout(conn.read(), CONNECT_MS, "waiting for the manager");
     if (!m) throw new JoinError("the manager closed the connection");
     if (m.type === "error") throw new JoinError(`the manager refused: ${m.message}`);
     if (m.type === "welcome" && m.role === "manager" && m.store?.url) {
-      return { role: "manager", nodeId: String(m.nodeId), cluster: String(m.cluster), caCert, store: m.store };
+      return {
+        role: "manager",
+        nodeId: String(m.nodeId),
+        cluster: String(m.cluster),
+        caCert,
+        store: m.store,
+      };
     }
     if (m.type !== "welcome" || typeof m.nodeSecret !== "string") {
       throw new JoinError("unexpected answer from the manager");
@@ -231,7 +243,9 @@ export class Agent {
           this.log(`the manager refused this node: ${msg}`);
           return;
         }
-        this.log(`manager ${m.host}:${m.port} unreachable: ${msg}; trying ${list.length > 1 ? "another" : "again"}`);
+        this.log(
+          `manager ${m.host}:${m.port} unreachable: ${msg}; trying ${list.length > 1 ? "another" : "again"}`,
+        );
         next++;
         // A full round over every manager failed: back off (with jitter, so a restarted manager
         // is not met by every node at once).

@@ -228,7 +228,11 @@ export class Etcd {
    * All compares hold → every op, atomically (etcd's Txn). Returns whether they held and the
    * revision after the transaction.
    */
-  async txn(compare: Compare[], success: TxnOp[], failure: TxnOp[] = []): Promise<{ ok: boolean; revision: number }> {
+  async txn(
+    compare: Compare[],
+    success: TxnOp[],
+    failure: TxnOp[] = [],
+  ): Promise<{ ok: boolean; revision: number }> {
     const r = await this.call("/v3/kv/txn", {
       compare: compare.map(compareJson),
       success: success.map(opJson),

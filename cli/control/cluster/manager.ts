@@ -51,7 +51,14 @@ import {
   validName,
   visibleSnapshot,
 } from "./types.ts";
-import { type Change, type ClusterState, type Cond, EmbeddedState, type Op, StoreUnavailableError } from "./state.ts";
+import {
+  type Change,
+  type ClusterState,
+  type Cond,
+  EmbeddedState,
+  type Op,
+  StoreUnavailableError,
+} from "./state.ts";
 
 /** A hello from a worker that was promoted meanwhile (not an error: it is answered "promote"). */
 class PromotedSignal extends Error {
@@ -178,7 +185,10 @@ export class Manager {
     ]);
     if (!ok) {
       await state.close();
-      throw new ClusterError(`another manager initialised a swarm in ${state.describe} at the same time`, 409);
+      throw new ClusterError(
+        `another manager initialised a swarm in ${state.describe} at the same time`,
+        409,
+      );
     }
     const m = new Manager(state, nodeId);
     await m.load();
@@ -269,7 +279,9 @@ export class Manager {
     (async () => {
       for await (const conn of this.listener!) this.accept(conn).catch(() => {});
     })().catch(() => {});
-    this.announce().catch((e) => this.log(`cannot announce this manager: ${e instanceof Error ? e.message : e}`));
+    this.announce().catch((e) =>
+      this.log(`cannot announce this manager: ${e instanceof Error ? e.message : e}`)
+    );
     this.timer = setInterval(() => {
       // One tick at a time: under load a tick's writes can take longer than TICK_MS.
       if (this.ticking) return;
@@ -280,7 +292,10 @@ export class Manager {
 
   /** The manager's presence key (its lease keeps it): Reachable in `node ls`. */
   private async announce(): Promise<void> {
-    await this.state.txn([], [{ put: ["manager", this.localNodeId], value: { since: new Date().toISOString() } }]);
+    await this.state.txn([], [{
+      put: ["manager", this.localNodeId],
+      value: { since: new Date().toISOString() },
+    }]);
   }
 
   async stop(): Promise<void> {
@@ -322,7 +337,13 @@ export class Manager {
       if (first.type === "join") {
         const joined = await this.join(first);
         if (joined.role === "manager") {
-          await conn.send({ type: "welcome", role: "manager", nodeId: joined.id, cluster: this.cluster.id, store: this.storeConfig });
+          await conn.send({
+            type: "welcome",
+            role: "manager",
+            nodeId: joined.id,
+            cluster: this.cluster.id,
+            store: this.storeConfig,
+          });
           return conn.close();
         }
         nodeId = joined.id;
@@ -334,15 +355,17 @@ export class Manager {
           await conn.send(this.promotion(e.nodeId));
           return conn.close();
         }
-      }
-      else {
-        throw new ClusterError(`unexpected message "${String(first.type).slice(0, 40)}": expected join or hello`);
+      } else {
+        throw new ClusterError(
+          `unexpected message "${String(first.type).slice(0, 40)}": expected join or hello`,
+        );
       }
       this.writable();
     } catch (e) {
-      const message = e instanceof ClusterError || e instanceof ProtocolError || e instanceof StoreUnavailableError
-        ? e.message
-        : `bad request: ${e instanceof Error ? e.message : e}`;
+      const message =
+        e instanceof ClusterError || e instanceof ProtocolError || e instanceof StoreUnavailableError
+          ? e.message
+          : `bad request: ${e instanceof Error ? e.message : e}`;
       this.log(`refused ${remote}: ${message}`);
       await conn.send({ type: "error", message, retry: e instanceof StoreUnavailableError });
       return conn.close();
@@ -387,7 +410,13 @@ export class Manager {
           // Not awaited: a request waiting on the store must not hold up the heartbeats behind it.
           this.request(nodeId, String(m.op), m.args ?? {}).then(
             (data) => conn.send({ type: "res", id: m.id, ok: true, data }),
-            (e) => conn.send({ type: "res", id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+            (e) =>
+              conn.send({
+                type: "res",
+                id: m.id,
+                ok: false,
+                error: e instanceof Error ? e.message : String(e),
+              }),
           );
         }
       }
@@ -397,7 +426,9 @@ export class Manager {
       if (this.sessions.get(nodeId) === session) {
         this.sessions.delete(nodeId);
         if (!this.stopped && session.keyRev) {
-          this.state.txn([{ unchanged: ["session", nodeId], rev: session.keyRev }], [{ del: ["session", nodeId] }])
+          this.state.txn([{ unchanged: ["session", nodeId], rev: session.keyRev }], [{
+            del: ["session", nodeId],
+          }])
             .catch(() => {});
         }
       }
@@ -491,14 +522,21 @@ export class Manager {
     const now = Date.now();
     for (const s of this.sessions.values()) {
       if (now - s.lastSeen > HEARTBEAT_TIMEOUT_MS) {
-        this.log(`node ${s.nodeId.slice(0, 12)}: no heartbeat for ${HEARTBEAT_TIMEOUT_MS} ms; closing its session`);
+        this.log(
+          `node ${s.nodeId.slice(0, 12)}: no heartbeat for ${HEARTBEAT_TIMEOUT_MS} ms; closing its session`,
+        );
         s.conn.close();
       }
     }
     if (this.state.unhealthy()) return;
     if (this.state.get("manager", this.localNodeId) === undefined && this.self) await this.announce();
     if (this.state.get("leader", "leader") === undefined && this.self?.role === "manager") {
-      if (await this.state.txn([{ absent: ["leader", "leader"] }], [{ put: ["leader", "leader"], value: { id: this.localNodeId } }])) {
+      if (
+        await this.state.txn([{ absent: ["leader", "leader"] }], [{
+          put: ["leader", "leader"],
+          value: { id: this.localNodeId },
+        }])
+      ) {
         this.log("this manager is now the leader");
         this.absentSince.clear();
       }
@@ -513,10 +551,15 @@ export class Manager {
       const since = this.absentSince.get(n.id) ?? now;
       this.absentSince.set(n.id, since);
       if (now - since > HEARTBEAT_TIMEOUT_MS) {
-        const ok = await this.state.txn([{ absent: ["session", n.id] }], [{ put: ["down", n.id], value: { since: new Date().toISOString() } }]);
+        const ok = await this.state.txn([{ absent: ["session", n.id] }], [{
+          put: ["down", n.id],
+          value: { since: new Date().toISOString() },
+        }]);
         if (ok) {
           this.log(
-            `node ${n.hostname} (${n.id.slice(0, 12)}) is Down: no session for ${HEARTBEAT_TIMEOUT_MS} ms; withdrawing its endpoints`,
+            `node ${n.hostname} (${
+              n.id.slice(0, 12)
+            }) is Down: no session for ${HEARTBEAT_TIMEOUT_MS} ms; withdrawing its endpoints`,
           );
         }
       }
@@ -542,7 +585,11 @@ export class Manager {
   /** Refuses writes when the store cannot be reached (rather than diverge from it). */
   private writable(): void {
     const why = this.state.unhealthy();
-    if (why) throw new StoreUnavailableError(`this manager cannot reach its cluster store, so it takes no changes: ${why}`);
+    if (why) {
+      throw new StoreUnavailableError(
+        `this manager cannot reach its cluster store, so it takes no changes: ${why}`,
+      );
+    }
   }
 
   private async write(conds: Cond[], ops: Op[]): Promise<boolean> {
@@ -581,7 +628,9 @@ export class Manager {
 
   /** Managers nodes can reach, for their failover list. */
   managerAddrs(): string[] {
-    return this.state.all<NodeRecord>("node").filter((n) => n.role === "manager").map((n) => this.controlAddr(n));
+    return this.state.all<NodeRecord>("node").filter((n) => n.role === "manager").map((n) =>
+      this.controlAddr(n)
+    );
   }
 
   networks(): NetworkRecord[] {
@@ -612,7 +661,7 @@ export class Manager {
   private peersOf(nodeId: string): Set<string> {
     const out = new Set([nodeId]);
     for (const nodes of this.interest.values()) {
-      if (nodes.has(nodeId)) for (const n of nodes.keys()) out.add(n);
+      if (nodes.has(nodeId)) { for (const n of nodes.keys()) out.add(n); }
     }
     return out;
   }
@@ -696,11 +745,12 @@ export class Manager {
     const relevant = this.peersOf(nodeId);
     const changedNodes = this.state.all<NodeRecord>("node").filter((n) =>
       (n.role === "manager" || relevant.has(n.id)) && Math.max(
-        this.state.modRev("node", n.id),
-        this.state.modRev("down", n.id),
-        this.state.modRev("manager", n.id),
-        this.state.modRev("leader", "leader"),
-      ) > rev || deleted.has(`down/${n.id}`) || deleted.has(`manager/${n.id}`) || deleted.has("leader/leader")
+            this.state.modRev("node", n.id),
+            this.state.modRev("down", n.id),
+            this.state.modRev("manager", n.id),
+            this.state.modRev("leader", "leader"),
+          ) > rev ||
+      deleted.has(`down/${n.id}`) || deleted.has(`manager/${n.id}`) || deleted.has("leader/leader")
     );
     d.nodes = changedNodes.map((n) => this.view(n));
     d.nodesGone = [...deleted].filter((k) => k.startsWith("node/")).map((k) => k.slice(5));
@@ -775,7 +825,9 @@ export class Manager {
                 .map((n) => this.view(n!));
               (d.nodes ??= []).push(...views);
               const mine = views.find((v) => v.id === e.node);
-              if (mine) for (const node of owners) if (node !== e.node) (delta(node).nodes ??= []).push(mine);
+              if (mine) {
+                for (const node of owners) if (node !== e.node) (delta(node).nodes ??= []).push(mine);
+              }
             }
           }
           break;
@@ -793,7 +845,9 @@ export class Manager {
         }
         // A manager concerns everyone (failover list); a worker only the nodes it shares a network with.
         const v = this.view(n);
-        for (const node of n.role === "manager" ? everyone : this.peersOf(id)) (delta(node).nodes ??= []).push(v);
+        for (const node of n.role === "manager" ? everyone : this.peersOf(id)) {
+          (delta(node).nodes ??= []).push(v);
+        }
       }
     }
     for (const [node, d] of deltas) {
@@ -927,7 +981,12 @@ export class Manager {
     // Two steps, so an endpoint another manager adds meanwhile is seen: mark the network (an
     // endpoint create requires it unchanged), then check again with the mirror at that revision.
     const rev = this.state.modRev("network", net.id);
-    if (!await this.write([{ unchanged: ["network", net.id], rev }], [{ put: ["network", net.id], value: { ...net, removing: true } }])) {
+    if (
+      !await this.write([{ unchanged: ["network", net.id], rev }], [{
+        put: ["network", net.id],
+        value: { ...net, removing: true },
+      }])
+    ) {
       throw new ClusterError(`network ${net.name} changed meanwhile; try again`, 409);
     }
     try {
@@ -955,44 +1014,58 @@ export class Manager {
     const claimed: string[] = [];
     try {
       return await this.cas(() => {
-      const net = this.findNetwork(ref);
-      if (!net || (net as { removing?: boolean }).removing) throw new ClusterError(`network ${ref} not found`, 404);
-      const subnet = parseCidr(net.subnet);
-      const used = new Set(this.networkEndpoints(net.id).map((e) => e.ip));
-      // Addresses this manager's other requests are writing now: not the same lowest free one.
-      for (const k of this.inflight) if (k.startsWith(`${net.id}/`)) used.add(k.slice(net.id.length + 1));
-      let addr: string;
-      if (wanted) {
-        try {
-          if (!contains(subnet, ipToInt(wanted))) {
-            throw new IpamError(`address ${wanted} is not in ${net.name}'s subnet ${net.subnet}`);
+        const net = this.findNetwork(ref);
+        if (!net || (net as { removing?: boolean }).removing) {
+          throw new ClusterError(`network ${ref} not found`, 404);
+        }
+        const subnet = parseCidr(net.subnet);
+        const used = new Set(this.networkEndpoints(net.id).map((e) => e.ip));
+        // Addresses this manager's other requests are writing now: not the same lowest free one.
+        for (const k of this.inflight) if (k.startsWith(`${net.id}/`)) used.add(k.slice(net.id.length + 1));
+        let addr: string;
+        if (wanted) {
+          try {
+            if (!contains(subnet, ipToInt(wanted))) {
+              throw new IpamError(`address ${wanted} is not in ${net.name}'s subnet ${net.subnet}`);
+            }
+          } catch (e) {
+            throw new ClusterError(e instanceof Error ? e.message : String(e));
           }
-        } catch (e) {
-          throw new ClusterError(e instanceof Error ? e.message : String(e));
+          if (wanted === net.gateway) {
+            throw new ClusterError(`address ${wanted} is the gateway of ${net.name}`, 409);
+          }
+          if (used.has(wanted) || this.state.get("ip", `${net.id}/${wanted}`)) {
+            throw new ClusterError(`address ${wanted} is already in use on ${net.name}`, 409);
+          }
+          addr = wanted;
+        } else {
+          try {
+            addr = allocateAddress(subnet, net.gateway, used);
+          } catch (e) {
+            throw new ClusterError(e instanceof Error ? e.message : String(e), 409);
+          }
         }
-        if (wanted === net.gateway) throw new ClusterError(`address ${wanted} is the gateway of ${net.name}`, 409);
-        if (used.has(wanted) || this.state.get("ip", `${net.id}/${wanted}`)) {
-          throw new ClusterError(`address ${wanted} is already in use on ${net.name}`, 409);
-        }
-        addr = wanted;
-      } else {
-        try {
-          addr = allocateAddress(subnet, net.gateway, used);
-        } catch (e) {
-          throw new ClusterError(e instanceof Error ? e.message : String(e), 409);
-        }
-      }
-      const endpoint: EndpointRecord = { id: objectId(), network: net.id, node: nodeId, container, ip: addr, mac: macFor(addr) };
-      this.inflight.add(`${net.id}/${addr}`);
-      claimed.push(`${net.id}/${addr}`);
-      return {
-        conds: [
-          { unchanged: ["network", net.id], rev: this.state.modRev("network", net.id) },
-          { absent: ["ip", `${net.id}/${addr}`] },
-        ],
-        ops: [{ put: ["endpoint", endpoint.id], value: endpoint }, { put: ["ip", `${net.id}/${addr}`], value: endpoint.id }],
-        result: { endpoint, network: net },
-      };
+        const endpoint: EndpointRecord = {
+          id: objectId(),
+          network: net.id,
+          node: nodeId,
+          container,
+          ip: addr,
+          mac: macFor(addr),
+        };
+        this.inflight.add(`${net.id}/${addr}`);
+        claimed.push(`${net.id}/${addr}`);
+        return {
+          conds: [
+            { unchanged: ["network", net.id], rev: this.state.modRev("network", net.id) },
+            { absent: ["ip", `${net.id}/${addr}`] },
+          ],
+          ops: [{ put: ["endpoint", endpoint.id], value: endpoint }, {
+            put: ["ip", `${net.id}/${addr}`],
+            value: endpoint.id,
+          }],
+          result: { endpoint, network: net },
+        };
       });
     } finally {
       for (const k of claimed) this.inflight.delete(k);
@@ -1010,7 +1083,9 @@ export class Manager {
   /** `weft node rm`: a node that is Down (or any, with force) and its endpoints. */
   async removeNodeByRef(ref: string, force: boolean): Promise<NodeView> {
     const n = this.findNode(ref);
-    if (n.id === this.localNodeId) throw new ClusterError("a manager cannot remove itself: use \"weft swarm leave\" on it", 409);
+    if (n.id === this.localNodeId) {
+      throw new ClusterError('a manager cannot remove itself: use "weft swarm leave" on it', 409);
+    }
     const v = this.view(n);
     if (!force && v.status !== "Down") {
       throw new ClusterError(
@@ -1055,9 +1130,16 @@ export class Manager {
         409,
       );
     }
-    if (this.status(n) === "Down") throw new ClusterError(`node ${n.hostname} is Down: promote it once it is back`, 409);
+    if (this.status(n) === "Down") {
+      throw new ClusterError(`node ${n.hostname} is Down: promote it once it is back`, 409);
+    }
     const promoted: NodeRecord = { ...n, role: "manager", listen: `0.0.0.0:${this.listenOf(this.self)[1]}` };
-    if (!await this.write([{ unchanged: ["node", n.id], rev: this.state.modRev("node", n.id) }], [{ put: ["node", n.id], value: promoted }])) {
+    if (
+      !await this.write([{ unchanged: ["node", n.id], rev: this.state.modRev("node", n.id) }], [{
+        put: ["node", n.id],
+        value: promoted,
+      }])
+    ) {
       throw new ClusterError(`node ${n.hostname} changed meanwhile; try again`, 409);
     }
     return this.view(promoted);
@@ -1068,11 +1150,16 @@ export class Manager {
     const n = this.findNode(ref);
     if (n.role !== "manager") throw new ClusterError(`node ${n.hostname} is already a worker`, 409);
     if (this.state.all<NodeRecord>("node").filter((x) => x.role === "manager").length < 2) {
-      throw new ClusterError(`node ${n.hostname} is the last manager of the swarm: it cannot be demoted`, 409);
+      throw new ClusterError(
+        `node ${n.hostname} is the last manager of the swarm: it cannot be demoted`,
+        409,
+      );
     }
     const demoted: NodeRecord = { ...n, role: "worker", secretHash: "", listen: undefined };
     const ops: Op[] = [{ put: ["node", n.id], value: demoted }, { del: ["manager", n.id] }];
-    if (this.state.get<{ id: string }>("leader", "leader")?.id === n.id) ops.push({ del: ["leader", "leader"] });
+    if (this.state.get<{ id: string }>("leader", "leader")?.id === n.id) {
+      ops.push({ del: ["leader", "leader"] });
+    }
     if (!await this.write([{ unchanged: ["node", n.id], rev: this.state.modRev("node", n.id) }], ops)) {
       throw new ClusterError(`node ${n.hostname} changed meanwhile; try again`, 409);
     }
@@ -1085,7 +1172,10 @@ export class Manager {
     const other = this.state.all<NodeRecord>("node").find((n) => n.role === "manager" && n.id !== me.id);
     if (!other) throw new ClusterError("no other manager to become a worker of");
     const nodeSecret = randomSecret(40);
-    await this.state.txn([], [{ put: ["node", me.id], value: { ...me, secretHash: await sha256Hex(nodeSecret) } }]);
+    await this.state.txn([], [{
+      put: ["node", me.id],
+      value: { ...me, secretHash: await sha256Hex(nodeSecret) },
+    }]);
     const [host, port] = this.controlAddr(other).split(":");
     this.log(`this node was demoted: it goes on as a worker of ${host}:${port}`);
     this.onDemoted({

@@ -110,11 +110,15 @@ export class EmbeddedState extends ClusterState {
   override async start(): Promise<void> {
     this.store.open();
     for (const kind of this.store_kinds()) {
-      for (const [id, e] of this.store.table(kind)) this.table(kind).set(id, { value: e.value, modRev: e.modRev });
+      for (const [id, e] of this.store.table(kind)) {
+        this.table(kind).set(id, { value: e.value, modRev: e.modRev });
+      }
     }
     this.revision = this.store.revision;
     // The previous run's ephemeral keys: as if its lease had expired.
-    const stale = EPHEMERAL.flatMap((k) => [...this.table(k).keys()].map((id) => ({ del: [k, id] as [string, string] })));
+    const stale = EPHEMERAL.flatMap((k) =>
+      [...this.table(k).keys()].map((id) => ({ del: [k, id] as [string, string] }))
+    );
     if (stale.length) await this.txn([], stale);
   }
 
@@ -129,7 +133,9 @@ export class EmbeddedState extends ClusterState {
   override txn(conds: Cond[], ops: Op[]): Promise<boolean> {
     for (const c of conds) {
       if ("absent" in c && this.get(c.absent[0], c.absent[1]) !== undefined) return Promise.resolve(false);
-      if ("unchanged" in c && this.modRev(c.unchanged[0], c.unchanged[1]) !== c.rev) return Promise.resolve(false);
+      if ("unchanged" in c && this.modRev(c.unchanged[0], c.unchanged[1]) !== c.rev) {
+        return Promise.resolve(false);
+      }
     }
     const lineOps = ops.map((o) =>
       "put" in o ? { kind: o.put[0], id: o.put[1], value: o.value } : { kind: o.del[0], id: o.del[1] }
@@ -290,11 +296,13 @@ export class EtcdState extends ClusterState {
         const i = this.waiters.indexOf(w);
         if (i < 0) return;
         this.waiters.splice(i, 1);
-        reject(new StoreUnavailableError(
-          `etcd took the change (revision ${rev}) but its watch has not delivered it within 10 s${
-            this.watchDown ? ` (${this.watchDown})` : ""
-          }`,
-        ));
+        reject(
+          new StoreUnavailableError(
+            `etcd took the change (revision ${rev}) but its watch has not delivered it within 10 s${
+              this.watchDown ? ` (${this.watchDown})` : ""
+            }`,
+          ),
+        );
       }, 10000);
     });
   }
@@ -302,7 +310,9 @@ export class EtcdState extends ClusterState {
   override async txn(conds: Cond[], ops: Op[]): Promise<boolean> {
     const key = (k: [string, string]) => `${PREFIX}${k[0]}/${k[1]}`;
     const compare = conds.map((c) =>
-      "absent" in c ? { key: key(c.absent), createRevision: 0 as const } : { key: key(c.unchanged), modRevision: c.rev }
+      "absent" in c
+        ? { key: key(c.absent), createRevision: 0 as const }
+        : { key: key(c.unchanged), modRevision: c.rev }
     );
     const success: TxnOp[] = ops.map((o) =>
       "put" in o
@@ -339,7 +349,7 @@ export class EtcdState extends ClusterState {
     let p = this.history.get(rev);
     if (!p) {
       p = this.replay(rev + 1, this.floor).then((s) => {
-        if (s) for (const k of mine()) s.add(k);
+        if (s) { for (const k of mine()) s.add(k); }
         return s;
       });
       this.history.set(rev, p);
@@ -365,17 +375,23 @@ export class EtcdState extends ClusterState {
       if (from > to) return done(out);
       // etcd sends the past at once after creating the watch: quiet for IDLE_MS means all sent.
       let idle = setTimeout(() => done(out), 2000);
-      this.etcd.watch(PREFIX, from, (events, revision) => {
-        clearTimeout(idle);
-        idle = setTimeout(() => done(out), 300);
-        for (const e of events) {
-          if (e.kv.modRevision > to) return done(out);
-          const [kind, id] = EtcdState.split(e.kv.key);
-          if (e.type === "DELETE") out.add(`${kind}/${id}`);
-          else out.delete(`${kind}/${id}`);
-        }
-        if (revision >= to) done(out);
-      }, ac.signal, () => done(null)).catch(() => done(null)).finally(() => clearTimeout(idle));
+      this.etcd.watch(
+        PREFIX,
+        from,
+        (events, revision) => {
+          clearTimeout(idle);
+          idle = setTimeout(() => done(out), 300);
+          for (const e of events) {
+            if (e.kv.modRevision > to) return done(out);
+            const [kind, id] = EtcdState.split(e.kv.key);
+            if (e.type === "DELETE") out.add(`${kind}/${id}`);
+            else out.delete(`${kind}/${id}`);
+          }
+          if (revision >= to) done(out);
+        },
+        ac.signal,
+        () => done(null),
+      ).catch(() => done(null)).finally(() => clearTimeout(idle));
     });
   }
 

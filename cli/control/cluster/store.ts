@@ -71,7 +71,9 @@ export class Store {
 
   private applyRecord(r: LogRecord): void {
     this.revision++;
-    const ops = r.op === "txn" ? r.ops ?? [] : [{ kind: r.kind!, id: r.id!, value: r.op === "put" ? r.value : undefined }];
+    const ops = r.op === "txn"
+      ? r.ops ?? []
+      : [{ kind: r.kind!, id: r.id!, value: r.op === "put" ? r.value : undefined }];
     for (const o of ops) {
       const key = `${o.kind}/${o.id}`;
       if (o.value !== undefined) {

@@ -421,7 +421,12 @@ export class Daemon {
       let state: ClusterState | undefined;
       if (b.clusterStore !== undefined) {
         try {
-          store = { url: String(b.clusterStore), ca: b.clusterStoreCa, cert: b.clusterStoreCert, key: b.clusterStoreKey };
+          store = {
+            url: String(b.clusterStore),
+            ca: b.clusterStoreCa,
+            cert: b.clusterStoreCert,
+            key: b.clusterStoreKey,
+          };
           state = this.stateFor(store);
         } catch (e) {
           throw new ApiError(e instanceof Error ? e.message : String(e));
@@ -509,7 +514,10 @@ export class Daemon {
         } catch (e) {
           await this.manager?.stop().catch(() => {});
           this.manager = undefined;
-          throw new ApiError(`joined, but cannot start this manager: ${e instanceof Error ? e.message : e}`, 503);
+          throw new ApiError(
+            `joined, but cannot start this manager: ${e instanceof Error ? e.message : e}`,
+            503,
+          );
         }
         this.config = {
           role: "manager",
@@ -542,7 +550,9 @@ export class Daemon {
   async swarmLeave(force: boolean) {
     return await this.serial(async () => {
       if (!this.config) throw new ApiError("this node is not part of a swarm", 409);
-      const others = this.manager?.nodes().filter((n) => n.role === "manager" && n.id !== this.manager!.localNodeId);
+      const others = this.manager?.nodes().filter((n) =>
+        n.role === "manager" && n.id !== this.manager!.localNodeId
+      );
       if (this.manager && others?.length) {
         // One of several managers: its node leaves the store; the swarm goes on.
         await this.manager.leave().catch((e) => this.log(`leave: ${e.message}`));
@@ -859,11 +869,11 @@ export class Daemon {
       } else if (a === "swarm" && b === "join-token" && m === "GET") {
         out = this.joinToken(url.searchParams.get("role") ?? "worker");
       } else if (a === "nodes" && !b && m === "GET") out = await this.nodes();
-      else if (a === "nodes" && b && m === "DELETE") out = await this.nodeRemove(b, url.searchParams.get("force") === "1");
-      else if (a === "nodes" && b && (p[3] === "promote" || p[3] === "demote") && m === "POST") {
+      else if (a === "nodes" && b && m === "DELETE") {
+        out = await this.nodeRemove(b, url.searchParams.get("force") === "1");
+      } else if (a === "nodes" && b && (p[3] === "promote" || p[3] === "demote") && m === "POST") {
         out = await this.nodeRole(b, p[3]);
-      }
-      else if (a === "networks" && !b && m === "GET") out = this.networks();
+      } else if (a === "networks" && !b && m === "GET") out = this.networks();
       else if (a === "networks" && !b && m === "POST") out = await this.networkCreate(await body());
       else if (a === "networks" && b && m === "GET") out = this.networkInspect(b);
       else if (a === "networks" && b && m === "DELETE") out = await this.networkRemove(b);

@@ -3,7 +3,7 @@
 // under the lab's temporary dir. Members are killed with the lab (close() kills every process
 // it started); killMember()/startMember() let a test take one away and bring it back.
 
-import { type Host, LAB_ENV, type Lab, sh, waitFor } from "./lab.ts";
+import { type Host, type Lab, LAB_ENV, sh, waitFor } from "./lab.ts";
 
 export interface Member {
   host: Host;
@@ -63,7 +63,15 @@ export class EtcdLab {
     // bash execs etcd (same pid) with its log appended to a file.
     m.proc = new Deno.Command("nsenter", {
       env: LAB_ENV,
-      args: [`--net=/run/netns/${m.host.ns}`, "--", "bash", "-c", `exec etcd "$@" >>'${m.log}' 2>&1`, "etcd", ...args],
+      args: [
+        `--net=/run/netns/${m.host.ns}`,
+        "--",
+        "bash",
+        "-c",
+        `exec etcd "$@" >>'${m.log}' 2>&1`,
+        "etcd",
+        ...args,
+      ],
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -81,25 +89,30 @@ export class EtcdLab {
 
   /** Every running member is healthy (etcdctl from its own namespace: the lab is not routed). */
   async healthy(timeoutMs = 30000): Promise<void> {
-    await waitFor("etcd cluster healthy", async () => {
-      for (const m of this.members.filter((x) => x.proc)) {
-        const r = await sh([
-          "ip",
-          "netns",
-          "exec",
-          m.host.ns,
-          "etcdctl",
-          "--endpoints",
-          `http://${m.host.addr}:2379`,
-          "--command-timeout",
-          "2s",
-          "endpoint",
-          "health",
-        ], { check: false, timeoutMs: 5000 });
-        if (r.code !== 0) return false;
-      }
-      return true;
-    }, timeoutMs, 200);
+    await waitFor(
+      "etcd cluster healthy",
+      async () => {
+        for (const m of this.members.filter((x) => x.proc)) {
+          const r = await sh([
+            "ip",
+            "netns",
+            "exec",
+            m.host.ns,
+            "etcdctl",
+            "--endpoints",
+            `http://${m.host.addr}:2379`,
+            "--command-timeout",
+            "2s",
+            "endpoint",
+            "health",
+          ], { check: false, timeoutMs: 5000 });
+          if (r.code !== 0) return false;
+        }
+        return true;
+      },
+      timeoutMs,
+      200,
+    );
   }
 
   /** Resident memory of each member, MB (bench:control). */
