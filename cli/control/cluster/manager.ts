@@ -56,6 +56,7 @@ import {
   type ClusterState,
   type Cond,
   EmbeddedState,
+  EtcdState,
   type Op,
   StoreUnavailableError,
 } from "./state.ts";
@@ -1103,6 +1104,11 @@ export class Manager {
       (ref.length >= 3 ? all.find((x) => x.id.startsWith(ref)) : undefined);
     if (!n) throw new ClusterError(`node ${ref} not found`, 404);
     return n;
+  }
+
+  /** The last manager leaves with --force: the swarm's keys go from the store. */
+  async destroy(): Promise<void> {
+    if (this.state instanceof EtcdState) await this.state.etcd.txn([], [{ delPrefix: "/weft/" }]);
   }
 
   /** One of several managers leaves: its node record and presence go; the others go on. */

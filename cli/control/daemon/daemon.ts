@@ -553,16 +553,19 @@ export class Daemon {
       const others = this.manager?.nodes().filter((n) =>
         n.role === "manager" && n.id !== this.manager!.localNodeId
       );
-      if (this.manager && others?.length) {
-        // One of several managers: its node leaves the store; the swarm goes on.
-        await this.manager.leave().catch((e) => this.log(`leave: ${e.message}`));
-      } else if (this.manager && !force) {
+      if (this.manager && !others?.length && !force) {
         throw new ApiError(
           "you are attempting to leave the swarm on a node that is its only manager: this erases the cluster state (networks, nodes). Use --force to do it anyway",
           409,
         );
       }
       for (const name of [...this.containers.keys()]) await this.removeContainer(name, true, false);
+      if (this.manager) {
+        // One of several managers: its node leaves the store and the swarm goes on. The last one
+        // erases the swarm from its store (a cluster store can then hold a new one).
+        const done = others?.length ? this.manager.leave() : this.manager.destroy();
+        await done.catch((e) => this.log(`leave: ${e.message}`));
+      }
       if (this.agent) {
         await this.agent.rpc("node.leave").catch((e) => this.log(`leave: ${e.message}`));
         this.agent.stop();
