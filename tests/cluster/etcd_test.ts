@@ -166,6 +166,16 @@ Deno.test({
         "both agents connected",
         () => ok(w1.connected && w2.connected && !!w1.state && !!w2.state),
       );
+      // A network created through one manager is usable at once through the other (which syncs
+      // its mirror before it says "not found").
+      for (let i = 0; i < 5; i++) {
+        await m1.createNetwork({ name: `fresh${i}` });
+        const r = await w2.rpc<any>("endpoint.create", { network: `fresh${i}`, container: `z${i}` });
+        await w2.rpc("endpoint.delete", { id: r.endpoint.id });
+      }
+      // Its last endpoint there gone, the node no longer hears of those networks (lazy extension).
+      await waitFor("w2 without the fresh networks", () => ok(w2.state!.networks.length === 0));
+
       // Twenty endpoints on "n" from both workers at once: twenty addresses, none twice.
       const eps = await Promise.all(
         Array.from(

@@ -219,6 +219,12 @@ export class Etcd {
     return { kvs: (r.kvs ?? []).map(kvOf), revision: Number(r.header?.revision ?? 0) };
   }
 
+  /** The store's revision now (a linearizable read of one key's count). */
+  async revision(): Promise<number> {
+    const r = await this.call("/v3/kv/range", { key: b64("/"), count_only: true });
+    return Number(r.header?.revision ?? 0);
+  }
+
   async get(key: string): Promise<KeyValue | undefined> {
     const r = await this.call("/v3/kv/range", { key: b64(key) });
     return r.kvs?.length ? kvOf(r.kvs[0]) : undefined;

@@ -965,6 +965,7 @@ export class Manager {
   }
 
   async removeNetwork(ref: string): Promise<NetworkRecord> {
+    if (!this.findNetwork(ref)) await this.state.sync();
     const net = this.findNetwork(ref);
     if (!net) throw new ClusterError(`network ${ref} not found`, 404);
     const inUse = () => {
@@ -1011,6 +1012,8 @@ export class Manager {
     container: string,
     ip?: string,
   ): Promise<{ endpoint: EndpointRecord; network: NetworkRecord }> {
+    // A network just created through another manager may not have reached this one's mirror.
+    if (!this.findNetwork(ref)) await this.state.sync();
     const wanted = ip;
     const claimed: string[] = [];
     try {

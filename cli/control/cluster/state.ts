@@ -87,6 +87,8 @@ export abstract class ClusterState {
   abstract txn(conds: Cond[], ops: Op[]): Promise<boolean>;
   /** Keys ("kind/id") deleted after `rev`, or null when that history is gone (resync in full). */
   abstract deletedSince(rev: number): Promise<Set<string> | null>;
+  /** Returns once the mirror has every change made before the call (read-your-writes across managers). */
+  abstract sync(): Promise<void>;
 
   /** Applies one change to the mirror and returns it with the previous value. */
   protected applyChange(kind: string, id: string, value: unknown, rev: number): Change {
@@ -146,6 +148,10 @@ export class EmbeddedState extends ClusterState {
     const changes = lineOps.map((o) => this.applyChange(o.kind, o.id, o.value, rev));
     this.onChange(changes, rev);
     return Promise.resolve(true);
+  }
+
+  override sync(): Promise<void> {
+    return Promise.resolve(); // the log is the mirror
   }
 
   override deletedSince(rev: number): Promise<Set<string> | null> {
@@ -335,6 +341,10 @@ export class EtcdState extends ClusterState {
     }
     if (r.ok) await this.waitFor(r.revision);
     return r.ok;
+  }
+
+  override async sync(): Promise<void> {
+    await this.waitFor(await this.etcd.revision());
   }
 
   override deletedSince(rev: number): Promise<Set<string> | null> {
