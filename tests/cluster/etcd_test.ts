@@ -24,20 +24,33 @@ function freePort(): number {
   return p;
 }
 
-/** One etcd member on 127.0.0.1; kill() is kill -9. */
-async function startEtcd(dir: string) {
+/** One etcd member on 127.0.0.1 (with TLS files: https and client certificates); kill() is kill -9. */
+async function startEtcd(dir: string, tls?: { ca: string; cert: string; key: string; files: string[] }) {
   const client = freePort(), peer = freePort();
   const url = `etcd://127.0.0.1:${client}`;
+  const scheme = tls ? "https" : "http";
+  const tlsArgs = tls
+    ? [
+      "--cert-file",
+      tls.files[0],
+      "--key-file",
+      tls.files[1],
+      "--trusted-ca-file",
+      tls.files[2],
+      "--client-cert-auth",
+    ]
+    : [];
   const proc = new Deno.Command("etcd", {
     args: [
+      ...tlsArgs,
       "--name",
       "t",
       "--data-dir",
       `${dir}/etcd`,
       "--listen-client-urls",
-      `http://127.0.0.1:${client}`,
+      `${scheme}://127.0.0.1:${client}`,
       "--advertise-client-urls",
-      `http://127.0.0.1:${client}`,
+      `${scheme}://127.0.0.1:${client}`,
       "--listen-peer-urls",
       `http://127.0.0.1:${peer}`,
       "--initial-advertise-peer-urls",
@@ -50,7 +63,7 @@ async function startEtcd(dir: string) {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const etcd = new Etcd(parseClusterStore(url));
+  const etcd = new Etcd(parseClusterStore(url, tls));
   await waitFor("etcd up", async () => (await etcd.range("/x/"), true), 20000, 100);
   etcd.close();
   return {
@@ -251,6 +264,87 @@ Deno.test({
       await m2b?.stop().catch(() => {});
       await m2?.stop().catch(() => {});
       await m1.stop().catch(() => {});
+      await etcd.kill();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** openssl: a CA, and a certificate for 127.0.0.1 signed by it (server and client use). */
+async function pki(dir: string) {
+  const run = async (args: string[]) => {
+    const r = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" }).output();
+    if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(r.stderr)}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  await run([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=weft-test-ca",
+  ]);
+  await run(["req", ...ec, "-keyout", "etcd.key", "-out", "etcd.csr", "-subj", "/CN=127.0.0.1"]);
+  Deno.writeTextFileSync(
+    `${dir}/ext.cnf`,
+    "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+  );
+  await run([
+    "x509",
+    "-req",
+    "-in",
+    "etcd.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "etcd.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "ext.cnf",
+  ]);
+  const read = (f: string) => Deno.readTextFileSync(`${dir}/${f}`);
+  return {
+    ca: read("ca.pem"),
+    cert: read("etcd.pem"),
+    key: read("etcd.key"),
+    files: [`${dir}/etcd.pem`, `${dir}/etcd.key`, `${dir}/ca.pem`],
+  };
+}
+
+Deno.test({
+  name: "--cluster-store-ca/-cert/-key: a manager on an etcd that speaks TLS and wants client certificates",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "weft-etcd-tls-" });
+    const tls = await pki(dir);
+    const etcd = await startEtcd(dir, tls);
+    let m: Manager | undefined;
+    try {
+      const store = parseClusterStore(etcd.url, tls);
+      assert.match(store.endpoints[0], /^https:/);
+      // Without a client certificate the member refuses the handshake: nothing is written.
+      const anonymous = new Etcd(parseClusterStore(etcd.url, { ca: tls.ca }));
+      await assert.rejects(anonymous.range("/weft/"), /cannot reach the cluster store/);
+      anonymous.close();
+      m = await Manager.init(dir, init(freePort(), "127.0.0.31"), new EtcdState(store));
+      const net = await m.createNetwork({ name: "over-tls" });
+      const check = new Etcd(store);
+      const kv = await check.get(`/weft/network/${net.id}`);
+      check.close();
+      assert.equal(JSON.parse(kv!.value).name, "over-tls");
+    } finally {
+      await m?.stop().catch(() => {});
       await etcd.kill();
       await Deno.remove(dir, { recursive: true });
     }
