@@ -201,7 +201,7 @@ Deno.test({
       await waitFor("w1 has all 20", () => ok(w1.state!.endpoints.length === 20));
       await waitFor("w2 has all 20", () => ok(w2.state!.endpoints.length === 20));
       assert.equal(w1.received.snapshots, 1, "one snapshot at connect, deltas after");
-      assert.ok(w1.received.deltas >= 10);
+      assert.ok(w1.received.deltas >= 1); // batched: a burst of changes can be one delta
 
       // One more endpoint: the managers send a delta to each node on the network, sized by one
       // endpoint, not by the network's twenty.

@@ -27,6 +27,7 @@ import {
 } from "./pki.ts";
 import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
 import type { Credentials } from "./agent.ts";
+import { PendingDelta } from "./node_state.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -79,6 +80,8 @@ const FIRST_VNI = 4096;
 const HANDSHAKE_MS = 5000;
 const FIRST_MESSAGE_MS = 10000;
 const TICK_MS = 500;
+/** Milliseconds a delta waits for others to the same node (one message for a burst of changes). */
+const DELTA_BATCH_MS = 2;
 /** Attempts of a conditional write that lost a race before giving up. */
 const CAS_ATTEMPTS = 20;
 
@@ -114,6 +117,9 @@ export class Manager {
   private readonly interest = new Map<string, Map<string, number>>();
   private stopped = false;
   private ticking = false;
+  private readonly pending = new Map<string, PendingDelta>();
+  private localDirty = false;
+  private flushTimer?: ReturnType<typeof setTimeout>;
   /** "network/address" pairs this manager's pending endpoint writes claim. */
   private readonly inflight = new Set<string>();
   /** Bytes of deltas and snapshots sent to nodes (bench:control reads it). */
@@ -303,6 +309,7 @@ export class Manager {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.flushTimer);
     try {
       this.listener?.close();
     } catch { /* closed */ }
@@ -720,7 +727,33 @@ export class Manager {
     s.conn.sendText(text);
   }
 
+  /**
+   * Deltas go out in batches: what one read of the watch brings (many revisions under load) is one
+   * message per node, not one per revision, and the local data plane is reprogrammed once.
+   */
+  private queue(nodeId: string, d: Delta): void {
+    if (nodeId === this.localNodeId) this.localDirty = true;
+    else {
+      let p = this.pending.get(nodeId);
+      if (!p) this.pending.set(nodeId, p = new PendingDelta());
+      p.add(d);
+    }
+    this.flushTimer ??= setTimeout(() => this.flush(), DELTA_BATCH_MS);
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    for (const [node, p] of this.pending) this.send(node, p.toDelta());
+    this.pending.clear();
+    if (this.localDirty) {
+      this.localDirty = false;
+      this.pushLocal();
+    }
+  }
+
   private sendSnapshot(nodeId: string): void {
+    // The snapshot has everything a pending delta would bring.
+    this.pending.delete(nodeId);
     this.send(nodeId, { type: "snapshot", snapshot: this.snapshotFor(nodeId) });
   }
 
@@ -735,6 +768,7 @@ export class Manager {
 
   /** A node's session starts: what changed since the revision it has, or everything. */
   private async resync(nodeId: string, hello: Record<string, any>): Promise<void> {
+    this.pending.delete(nodeId);
     const rev = Number(hello.rev);
     const deleted = hello.cluster === this.cluster.id && Number.isInteger(rev) && rev > 0
       ? await this.state.deletedSince(rev)
@@ -851,10 +885,7 @@ export class Manager {
         }
       }
     }
-    for (const [node, d] of deltas) {
-      if (node === this.localNodeId) this.pushLocal();
-      else this.send(node, d);
-    }
+    for (const [node, d] of deltas) this.queue(node, d);
     for (const c of changes) {
       if (c.kind !== "node") continue;
       const now = c.value as NodeRecord | undefined, prev = c.prev as NodeRecord | undefined;

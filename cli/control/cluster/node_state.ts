@@ -54,3 +54,44 @@ export class NodeState {
     };
   }
 }
+
+/**
+ * Deltas for one node merged until they are sent (a manager batches what its watch delivers in
+ * one go): the latest record wins, a removal cancels an earlier put, a put an earlier removal.
+ * Applying the merged delta gives what applying each in turn would.
+ */
+export class PendingDelta {
+  rev = 0;
+  private readonly nodes = new Map<string, NodeView>();
+  private readonly nodesGone = new Set<string>();
+  private readonly networks = new Map<string, NetworkRecord>();
+  private readonly networksGone = new Set<string>();
+  private readonly endpoints = new Map<string, EndpointRecord>();
+  private readonly endpointsGone = new Set<string>();
+
+  add(d: Delta): void {
+    this.rev = Math.max(this.rev, d.rev);
+    for (const v of d.nodes ?? []) this.nodes.set(v.id, v), this.nodesGone.delete(v.id);
+    for (const id of d.nodesGone ?? []) this.nodes.delete(id), this.nodesGone.add(id);
+    for (const id of d.networksGone ?? []) {
+      this.networks.delete(id);
+      for (const [eid, e] of this.endpoints) if (e.network === id) this.endpoints.delete(eid);
+      this.networksGone.add(id);
+    }
+    // A network gone and back in one batch: applied gone first, then put (NodeState.apply's order).
+    for (const n of d.networks ?? []) this.networks.set(n.id, n);
+    for (const id of d.endpointsGone ?? []) this.endpoints.delete(id), this.endpointsGone.add(id);
+    for (const e of d.endpoints ?? []) this.endpoints.set(e.id, e), this.endpointsGone.delete(e.id);
+  }
+
+  toDelta(): Delta {
+    const d: Delta = { type: "delta", rev: this.rev };
+    if (this.nodes.size) d.nodes = [...this.nodes.values()];
+    if (this.nodesGone.size) d.nodesGone = [...this.nodesGone];
+    if (this.networksGone.size) d.networksGone = [...this.networksGone];
+    if (this.networks.size) d.networks = [...this.networks.values()];
+    if (this.endpointsGone.size) d.endpointsGone = [...this.endpointsGone];
+    if (this.endpoints.size) d.endpoints = [...this.endpoints.values()];
+    return d;
+  }
+}
