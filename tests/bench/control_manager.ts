@@ -22,9 +22,20 @@ const { values: v } = parseArgs({
   },
 });
 const [host, port] = v.listen!.split(":");
-const state = new EtcdState(parseClusterStore(v.store!));
-const m = v.init
-  ? await Manager.init("/nonexistent", {
+// Opening retries while etcd is too busy to answer (as the daemon does).
+const open = async (): Promise<Manager> => {
+  for (let i = 0;; i++) {
+    try {
+      return await (v.init ? init() : Manager.open(new EtcdState(parseClusterStore(v.store!)), v["node-id"]));
+    } catch (e) {
+      if (i === 20) throw e;
+      console.error(`${e instanceof Error ? e.message : e}; retrying`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+};
+const init = () =>
+  Manager.init("/nonexistent", {
     advertiseAddr: host,
     listenAddr: host,
     listenPort: Number(port),
@@ -32,8 +43,8 @@ const m = v.init
     pool: "10.0.0.0/8",
     poolMaskLength: 16,
     hostname: `manager-${host}`,
-  }, state)
-  : await Manager.open(state, v["node-id"]);
+  }, new EtcdState(parseClusterStore(v.store!)));
+const m = await open();
 m.storeConfig = { url: v.store! };
 m.log = (line) => console.error(`${new Date().toISOString()} ${line}`);
 m.start();
