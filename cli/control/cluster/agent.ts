@@ -49,6 +49,8 @@ export interface ManagerJoin {
 const CONNECT_MS = 10000;
 /** Longest wait between rounds over every manager (full jitter below it). */
 const MAX_BACKOFF_MS = 5000;
+/** How long a request waits for a session when there is none (a failover under way). */
+const RPC_WAIT_MS = 10000;
 
 /** The CA the manager presents, fetched over TLS whose certificate we cannot verify yet. */
 function fetchCa(host: string, port: number): Promise<string> {
@@ -338,22 +340,30 @@ export class Agent {
     this.onPromote?.(store);
   }
 
-  rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+  /**
+   * A request to the manager of the session. Between sessions (a failover) it waits up to
+   * RPC_WAIT_MS for the next one rather than fail at once.
+   */
+  async rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const until = Date.now() + RPC_WAIT_MS;
+    while (
+      (!this.conn || !this.connected) && this.refusal === undefined && !this.stopped && Date.now() < until
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const { host, port } = this.current;
     if (this.refusal !== undefined) {
-      return Promise.reject(new Error(`the manager at ${host}:${port} refused this node: ${this.refusal}`));
+      throw new Error(`the manager at ${host}:${port} refused this node: ${this.refusal}`);
     }
     if (!this.conn || !this.connected) {
-      return Promise.reject(
-        new Error(`no manager is reachable (last tried ${host}:${port})`),
-      );
+      throw new Error(`no manager is reachable (last tried ${host}:${port})`);
     }
     const id = this.nextId++;
     const p = new Promise<T>((resolve, reject) =>
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
     );
     this.conn.send({ type: "req", id, op, args });
-    return withTimeout(p, 10000, `request ${op}`);
+    return await withTimeout(p, 10000, `request ${op}`);
   }
 
   stop(): void {
