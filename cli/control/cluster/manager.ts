@@ -77,7 +77,8 @@ export class ClusterError extends Error {
 }
 
 const FIRST_VNI = 4096;
-const HANDSHAKE_MS = 5000;
+// Generous: under load a slow handshake that completes beats a retry that starts another one.
+const HANDSHAKE_MS = 15000;
 const FIRST_MESSAGE_MS = 10000;
 const TICK_MS = 500;
 /** Milliseconds a delta waits for others to the same node (one message for a burst of changes). */
