@@ -196,7 +196,11 @@ export class Etcd {
       }
       // A member without quorum answers 503-ish errors ("etcdserver: no leader"): try another.
       if (!res.ok) {
-        const msg = String(data.error ?? data.message ?? `HTTP ${res.status}`);
+        // The gateway's error is a string or {message, code, …} depending on the path.
+        const err = data.error;
+        const msg = String(
+          (typeof err === "object" ? err?.message : err) ?? data.message ?? `HTTP ${res.status}`,
+        );
         if (/no leader|timed out|unavailable|not capable|stopped/i.test(msg)) {
           why.push(`${ep}: ${msg}`);
           continue;

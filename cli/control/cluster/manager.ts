@@ -83,6 +83,8 @@ const FIRST_MESSAGE_MS = 10000;
 const TICK_MS = 500;
 /** Milliseconds a delta waits for others to the same node (one message for a burst of changes). */
 const DELTA_BATCH_MS = 2;
+const SESSION_BATCH = 60;
+const SESSION_BATCH_MS = 10;
 /** Attempts of a conditional write that lost a race before giving up. */
 const CAS_ATTEMPTS = 20;
 
@@ -102,6 +104,8 @@ interface Session {
   lastSeen: number;
   /** Revision of this manager's session key: deleted at close only if still ours. */
   keyRev: number;
+  /** Failed attempts to write the session key. */
+  attempts: number;
 }
 
 export class Manager {
@@ -121,6 +125,8 @@ export class Manager {
   private readonly pending = new Map<string, PendingDelta>();
   private localDirty = false;
   private flushTimer?: ReturnType<typeof setTimeout>;
+  private readonly sessionWrites = new Map<string, Session>();
+  private sessionTimer?: ReturnType<typeof setTimeout>;
   /** "network/address" pairs this manager's pending endpoint writes claim. */
   private readonly inflight = new Set<string>();
   /** Bytes of deltas and snapshots sent to nodes (bench:control reads it). */
@@ -311,6 +317,7 @@ export class Manager {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.flushTimer);
+    clearTimeout(this.sessionTimer);
     try {
       this.listener?.close();
     } catch { /* closed */ }
@@ -381,7 +388,7 @@ export class Manager {
     }
     const node = this.state.get<NodeRecord>("node", nodeId)!;
     this.sessions.get(nodeId)?.conn.close();
-    const session: Session = { nodeId, conn, lastSeen: Date.now(), keyRev: 0 };
+    const session: Session = { nodeId, conn, lastSeen: Date.now(), keyRev: 0, attempts: 0 };
     this.sessions.set(nodeId, session);
     await conn.send({
       type: "welcome",
@@ -398,13 +405,7 @@ export class Manager {
       this.log(`resync of ${node.hostname}: ${e instanceof Error ? e.message : e}`);
       this.sendSnapshot(nodeId);
     });
-    this.state.txn([], [{ put: ["session", nodeId], value: { manager: this.localNodeId } }, {
-      del: ["down", nodeId],
-    }]).then(() => session.keyRev = this.state.modRev("session", nodeId)).catch((e) => {
-      // Without its session key the leader would mark the node Down: end the session, it comes back.
-      this.log(`session of ${node.hostname} not recorded: ${e instanceof Error ? e.message : e}`);
-      conn.close();
-    });
+    this.recordSession(session);
     try {
       for (;;) {
         const m = await conn.read();
@@ -442,6 +443,44 @@ export class Manager {
         }
       }
       conn.close();
+    }
+  }
+
+  /**
+   * Session keys are written in batches (SESSION_BATCH nodes per etcd transaction, within etcd's
+   * default 128 operations): a thousand nodes reconnecting at once are 16 writes, not 1,000.
+   */
+  private recordSession(s: Session): void {
+    this.sessionWrites.set(s.nodeId, s);
+    this.sessionTimer ??= setTimeout(() => this.flushSessions(), SESSION_BATCH_MS);
+  }
+
+  private async flushSessions(): Promise<void> {
+    const batch = [...this.sessionWrites.values()].filter((s) => this.sessions.get(s.nodeId) === s)
+      .slice(0, SESSION_BATCH);
+    this.sessionWrites.clear();
+    let failed = false;
+    if (batch.length && !this.stopped) {
+      const ops: Op[] = batch.flatMap((s): Op[] => [
+        { put: ["session", s.nodeId], value: { manager: this.localNodeId } },
+        { del: ["down", s.nodeId] },
+      ]);
+      try {
+        await this.state.txn([], ops);
+        for (const s of batch) s.keyRev = this.state.modRev("session", s.nodeId);
+      } catch (e) {
+        failed = true;
+        this.log(`${batch.length} sessions not recorded yet: ${e instanceof Error ? e.message : e}`);
+        for (const s of batch) {
+          // Without its session key the leader would mark the node Down: in the end, let it reconnect.
+          if (++s.attempts > 5) s.conn.close();
+          else this.sessionWrites.set(s.nodeId, s);
+        }
+      }
+    }
+    this.sessionTimer = undefined;
+    if (this.sessionWrites.size && !this.stopped) {
+      this.sessionTimer = setTimeout(() => this.flushSessions(), failed ? 1000 : SESSION_BATCH_MS);
     }
   }
 
