@@ -11,7 +11,14 @@
 // vanish TTL seconds after it dies), in the embedded store they are dropped at the next start.
 
 import { Store } from "./store.ts";
-import { Etcd, type EtcdConfig, EtcdUnreachableError, type TxnOp, type WatchEvent } from "./etcd.ts";
+import {
+  Etcd,
+  type EtcdConfig,
+  EtcdError,
+  EtcdUnreachableError,
+  type TxnOp,
+  type WatchEvent,
+} from "./etcd.ts";
 
 export const EPHEMERAL = ["manager", "leader", "session"];
 
@@ -173,6 +180,7 @@ export class EtcdState extends ClusterState {
   private readonly abort = new AbortController();
   private keepalive?: ReturnType<typeof setInterval>;
   private problem?: string;
+  private renewing?: Promise<void>;
   private watchDown?: string;
   private readonly waiters: { rev: number; resolve: () => void }[] = [];
   /** Deletions seen by the watch since start; earlier ones are asked of etcd's history. */
@@ -271,7 +279,12 @@ export class EtcdState extends ClusterState {
     }
   }
 
-  private async renew(): Promise<void> {
+  /** One renewal at a time (the keepalive timer and a write that found the lease gone). */
+  private renew(): Promise<void> {
+    return this.renewing ??= this.renewOnce().finally(() => this.renewing = undefined);
+  }
+
+  private async renewOnce(): Promise<void> {
     try {
       const alive = await this.etcd.leaseKeepAlive(this.lease);
       if (!alive) {
@@ -320,24 +333,27 @@ export class EtcdState extends ClusterState {
         ? { key: key(c.absent), createRevision: 0 as const }
         : { key: key(c.unchanged), modRevision: c.rev }
     );
-    const success: TxnOp[] = ops.map((o) =>
-      "put" in o
-        ? {
-          put: key(o.put),
-          value: JSON.stringify(o.value),
-          lease: EPHEMERAL.includes(o.put[0]) ? this.lease : undefined,
-        }
-        : { del: key(o.del) }
-    );
+    const success = (): TxnOp[] =>
+      ops.map((o) =>
+        "put" in o
+          ? {
+            put: key(o.put),
+            value: JSON.stringify(o.value),
+            lease: EPHEMERAL.includes(o.put[0]) ? this.lease : undefined,
+          }
+          : { del: key(o.del) }
+      );
     let r;
     try {
-      r = await this.etcd.txn(compare, success);
+      r = await this.etcd.txn(compare, success());
     } catch (e) {
-      if (e instanceof EtcdUnreachableError) {
-        this.problem = e.message;
-        throw new StoreUnavailableError(e.message);
-      }
-      throw e;
+      // A request that timed out under load is this write's failure; whether etcd is reachable
+      // at all is the keepalive's to say (unhealthy()), so a busy manager does not refuse nodes.
+      if (e instanceof EtcdUnreachableError) throw new StoreUnavailableError(e.message);
+      if (!(e instanceof EtcdError) || !/lease not found/.test(e.message)) throw e;
+      // Our lease ran out before the keepalive got through: take a new one, write again.
+      await this.renew();
+      r = await this.etcd.txn(compare, success());
     }
     if (r.ok) await this.waitFor(r.revision);
     return r.ok;
