@@ -49,6 +49,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "demo: the seed's two-host walkthrough in namespaces (root)",
     load: async () => (await import("./commands/demo.ts")).main,
   },
+  "demo-ha": {
+    summary: "demo-ha: managers over etcd, the leader killed -9, the swarm goes on (root)",
+    load: async () => (await import("./commands/demo_ha.ts")).main,
+  },
   pcap: {
     summary: "run captures through the core: pcap decap IN OUT | pcap encap --vni N --src A --dst B IN OUT",
     load: async () => (await import("./commands/pcap.ts")).main,

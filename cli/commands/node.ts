@@ -1,14 +1,18 @@
-// `weft node ls`: the swarm's nodes, on a manager.
+// `weft node ls` and `weft node rm`: the swarm's nodes, on a manager.
 
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { api, HOST_OPTION } from "../control/daemon/client.ts";
 import { table } from "../table.ts";
 
-const USAGE = "Usage: weft node ls [-H unix:///path] [--format json]";
+const USAGE = `Usage: weft node ls [-H unix:///path] [--format json]
+       weft node rm [-f|--force] NODE… [-H unix:///path]
+       weft node promote|demote NODE… [-H unix:///path]`;
 
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === "rm") return await rm(rest);
+  if (sub === "promote" || sub === "demote") return await role(sub, rest);
   if (sub !== "ls") throw new UsageError(USAGE);
   let v;
   try {
@@ -32,9 +36,51 @@ export async function main(args: string[]): Promise<number> {
       n.hostname,
       n.status,
       n.availability[0].toUpperCase() + n.availability.slice(1),
-      n.role === "manager" ? "Leader" : "",
+      n.managerStatus ?? "",
     ]);
   }
   console.log(table(rows));
+  for (const n of nodes) if (n.problem) console.error(`warning: this manager is Unreachable: ${n.problem}`);
+  return 0;
+}
+
+async function rm(args: string[]): Promise<number> {
+  let v, positionals;
+  try {
+    ({ values: v, positionals } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { ...HOST_OPTION, force: { type: "boolean", short: "f" } },
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (positionals.length < 1) throw new UsageError(`node rm needs at least one node\n${USAGE}`);
+  for (const ref of positionals) {
+    await api(v.host, "DELETE", `/nodes/${encodeURIComponent(ref)}${v.force ? "?force=1" : ""}`);
+    console.log(ref);
+  }
+  return 0;
+}
+
+/** Docker's wording: "Node node2 promoted to a manager in the swarm." */
+async function role(to: "promote" | "demote", args: string[]): Promise<number> {
+  let v, positionals;
+  try {
+    ({ values: v, positionals } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: HOST_OPTION,
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (positionals.length < 1) throw new UsageError(`node ${to} needs at least one node\n${USAGE}`);
+  for (const ref of positionals) {
+    await api(v.host, "POST", `/nodes/${encodeURIComponent(ref)}/${to}`);
+    console.log(`Node ${ref} ${to === "promote" ? "promoted to a manager" : "demoted"} in the swarm.`);
+  }
   return 0;
 }

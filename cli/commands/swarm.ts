@@ -6,8 +6,10 @@ import { api, parseCommand } from "../control/daemon/client.ts";
 const USAGE = `Usage:
   weft swarm init --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-port 4789] [--data-path-addr IP]
                   [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
+                  [--cluster-store etcd://H1:2379,H2:2379,H3:2379 [--cluster-store-ca FILE]
+                   [--cluster-store-cert FILE --cluster-store-key FILE]]
   weft swarm join --token TOKEN HOST[:2377] --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-addr IP]
-  weft swarm join-token worker [-q]
+  weft swarm join-token worker|manager [-q]
   weft swarm leave [--force]
 All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
 
@@ -24,6 +26,10 @@ export async function main(args: string[]): Promise<number> {
       "data-path-addr": { type: "string" },
       "default-addr-pool": { type: "string" },
       "default-addr-pool-mask-length": { type: "string" },
+      "cluster-store": { type: "string" },
+      "cluster-store-ca": { type: "string" },
+      "cluster-store-cert": { type: "string" },
+      "cluster-store-key": { type: "string" },
     });
     if (!v["advertise-addr"]) throw new UsageError(`--advertise-addr is required\n${USAGE}`);
     // Docker's range for --data-path-port: registered ports, none of the dynamic ones.
@@ -35,6 +41,17 @@ export async function main(args: string[]): Promise<number> {
     if (maskLen !== undefined && !/^\d{1,2}$/.test(maskLen)) {
       throw new UsageError(`--default-addr-pool-mask-length must be a prefix length, got "${maskLen}"`);
     }
+    // The TLS files are read here and their PEM text sent: the daemon may run elsewhere.
+    const pem = (flag: string): string | undefined => {
+      const f = v[flag] as string | undefined;
+      if (f === undefined) return undefined;
+      if (v["cluster-store"] === undefined) throw new UsageError(`--${flag} needs --cluster-store`);
+      try {
+        return Deno.readTextFileSync(f);
+      } catch (e) {
+        throw new UsageError(`cannot read --${flag} ${f}: ${e instanceof Error ? e.message : e}`);
+      }
+    };
     const listen = v["listen-addr"] as string | undefined;
     const r = await api(v.host as string | undefined, "POST", "/swarm/init", {
       advertiseAddr: v["advertise-addr"],
@@ -45,6 +62,10 @@ export async function main(args: string[]): Promise<number> {
       poolMaskLength: v["default-addr-pool-mask-length"]
         ? Number(v["default-addr-pool-mask-length"])
         : undefined,
+      clusterStore: v["cluster-store"],
+      clusterStoreCa: pem("cluster-store-ca"),
+      clusterStoreCert: pem("cluster-store-cert"),
+      clusterStoreKey: pem("cluster-store-key"),
     });
     console.log(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n`);
     console.log(
@@ -69,25 +90,26 @@ export async function main(args: string[]): Promise<number> {
         `--advertise-addr is required: the address other nodes reach this one at\n${USAGE}`,
       );
     }
-    await api(v.host as string | undefined, "POST", "/swarm/join", {
+    const r = await api(v.host as string | undefined, "POST", "/swarm/join", {
       token: v.token,
       remote: positionals[0],
       advertiseAddr: v["advertise-addr"],
       listenAddr: v["listen-addr"],
       dataPathAddr: v["data-path-addr"],
     });
-    console.log("This node joined a swarm as a worker.");
+    console.log(`This node joined a swarm as a ${r.role === "manager" ? "manager" : "worker"}.`);
     return 0;
   }
   if (sub === "join-token") {
     const { values: v, positionals } = parse(rest, { quiet: { type: "boolean", short: "q" } });
-    if (positionals[0] !== "worker") {
-      throw new UsageError(`only "weft swarm join-token worker" exists: weft has one manager\n${USAGE}`);
+    const role = positionals[0];
+    if (positionals.length !== 1 || (role !== "worker" && role !== "manager")) {
+      throw new UsageError(`expected "worker" or "manager"\n${USAGE}`);
     }
-    const r = await api(v.host as string | undefined, "GET", "/swarm/join-token");
+    const r = await api(v.host as string | undefined, "GET", `/swarm/join-token?role=${role}`);
     if (v.quiet) console.log(r.token);
     else {console.log(
-        `To add a worker to this swarm, run the following command:\n\n    weft swarm join --token ${r.token} ${r.join}\n`,
+        `To add a ${role} to this swarm, run the following command:\n\n    weft swarm join --token ${r.token} ${r.join}\n`,
       );}
     return 0;
   }

@@ -58,6 +58,13 @@ Deno.test({
       const token = /--token (\S+) /.exec(init.stdout)![1];
       const again = await lab.weft(h1, ["swarm", "join-token", "worker"]);
       assert.ok(again.stdout.includes(`weft swarm join --token ${token} 198.18.0.1:2377`));
+      // One manager on the embedded store: a manager token is refused with the reason.
+      const mtok = await lab.weft(h1, ["swarm", "join-token", "manager"], false);
+      assert.equal(mtok.code, 2); // a 4xx refusal: exit 2, as usage mistakes
+      assert.match(
+        mtok.stderr,
+        /^error: this swarm keeps its state in the embedded store of its one manager: more managers need a cluster store/,
+      );
 
       // Refusals before the good join: malformed, wrong secret, wrong CA digest, plain TCP, garbage.
       const digest = token.split("-")[2], secret = token.split("-")[3];

@@ -3,7 +3,9 @@
 
 import assert from "node:assert/strict";
 import { Store } from "../../cli/control/cluster/store.ts";
-import { Agent, join } from "../../cli/control/cluster/agent.ts";
+import { NodeState, PendingDelta } from "../../cli/control/cluster/node_state.ts";
+import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/cluster/types.ts";
+import { Agent, type Credentials, join } from "../../cli/control/cluster/agent.ts";
 import { Manager } from "../../cli/control/cluster/manager.ts";
 import {
   allocateAddress,
@@ -98,7 +100,7 @@ Deno.test({
       const first = await join(manager.token(), remote, { hostname: "w1", addr: "127.0.0.2" });
       // The same address joins again (the host was reinstalled): the manager drops the old node.
       await join(manager.token(), remote, { hostname: "w1", addr: "127.0.0.2" });
-      agent = new Agent(first);
+      agent = new Agent(first as Credentials);
       agent.log = (m) => logs.push(m);
       agent.start();
       const deadline = Date.now() + 10000;
@@ -118,4 +120,44 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("deltas merged for one send apply as the same deltas one by one would", () => {
+  const net = (id: string) => ({ id, name: id, vni: 4096 }) as unknown as NetworkRecord;
+  const ep = (id: string, network: string, ip: string) =>
+    ({ id, network, node: "w", container: id, ip, mac: "" }) as EndpointRecord;
+  const base = () =>
+    NodeState.from({
+      version: 1,
+      clusterId: "c",
+      dataPathPort: 4789,
+      nodeId: "me",
+      nodes: [],
+      networks: [net("a"), net("b")],
+      endpoints: [ep("a1", "a", "10.0.0.2"), ep("b1", "b", "10.0.1.2")],
+    });
+  const seq: Delta[] = [
+    { type: "delta", rev: 2, endpoints: [ep("a2", "a", "10.0.0.3")] },
+    { type: "delta", rev: 3, endpointsGone: ["a2"] }, // added then removed in one batch
+    { type: "delta", rev: 4, networksGone: ["b"] },
+    {
+      type: "delta",
+      rev: 5,
+      networks: [net("b")],
+      endpoints: [ep("b1", "b", "10.0.1.2"), ep("b2", "b", "10.0.1.3")],
+    },
+    { type: "delta", rev: 6, endpointsGone: ["a1"] },
+    { type: "delta", rev: 7, endpoints: [ep("a3", "a", "10.0.0.4")], networks: [net("c")] },
+    { type: "delta", rev: 8, networksGone: ["c"] }, // put then gone
+  ];
+  const one = base();
+  for (const d of seq) one.apply(d);
+  const merged = new PendingDelta();
+  for (const d of seq) merged.add(d);
+  const batched = base();
+  batched.apply(merged.toDelta());
+  const view = (n: NodeState) =>
+    JSON.stringify([n.version, [...n.networks.keys()].sort(), [...n.endpoints.keys()].sort()]);
+  assert.equal(view(batched), view(one));
+  assert.equal(view(one), JSON.stringify([8, ["a", "b"], ["a3", "b1", "b2"]]));
 });

@@ -1,11 +1,21 @@
 // A worker's side of the control plane: joining with a token (the CA is fetched, checked against
-// the token's digest, and only then trusted), and the session it keeps with the manager:
-// heartbeats out, snapshots and replies in, reconnecting with backoff when the manager goes away.
+// the token's digest, and only then trusted), and the session it keeps with a manager: heartbeats
+// out, deltas and replies in. It knows every manager (from the join and from the node list) and
+// when its manager goes away it tries the others, with exponential backoff and jitter, resuming
+// from the revision it has (the manager then sends only what changed since).
 
 import tls from "node:tls";
 import { caDigest, parseToken } from "./pki.ts";
 import { LineConn, withTimeout } from "./wire.ts";
-import { HEARTBEAT_INTERVAL_MS, type Snapshot } from "./types.ts";
+import { NodeState } from "./node_state.ts";
+import {
+  type Delta,
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_TIMEOUT_MS,
+  type Snapshot,
+  type StoreConfig,
+  visibleSnapshot,
+} from "./types.ts";
 
 export class JoinError extends Error {
   override name = "JoinError";
@@ -19,12 +29,28 @@ class RefusedError extends Error {
 export interface Credentials {
   nodeId: string;
   nodeSecret: string;
+  /** The manager joined through (tried first). */
   manager: { host: string; port: number };
+  /** Every manager known at the join ("ip:port"); the node list adds later ones. */
+  managers?: string[];
   caCert: string;
   dataPathPort: number;
 }
 
-const CONNECT_MS = 5000;
+/** A join with a manager token: the node becomes a manager on the swarm's cluster store. */
+export interface ManagerJoin {
+  role: "manager";
+  nodeId: string;
+  cluster: string;
+  caCert: string;
+  store: StoreConfig;
+}
+
+const CONNECT_MS = 10000;
+/** Longest wait between rounds over every manager (full jitter below it). */
+const MAX_BACKOFF_MS = 5000;
+/** How long a request waits for a session when there is none (a failover under way). */
+const RPC_WAIT_MS = 10000;
 
 /** The CA the manager presents, fetched over TLS whose certificate we cannot verify yet. */
 function fetchCa(host: string, port: number): Promise<string> {
@@ -89,8 +115,8 @@ export function parseRemote(text: string, defaultPort: number): { host: string; 
 export async function join(
   token: string,
   remote: { host: string; port: number },
-  me: { hostname: string; addr: string; dataAddr?: string },
-): Promise<Credentials> {
+  me: { hostname: string; addr: string; listen?: string; dataAddr?: string },
+): Promise<Credentials & { role?: "worker" } | ManagerJoin> {
   const t = parseToken(token);
   const caCert = await fetchCa(remote.host, remote.port);
   if ((await caDigest(caCert)) !== t.digest) {
@@ -100,10 +126,26 @@ export async function join(
   }
   const conn = await connectVerified(remote.host, remote.port, caCert);
   try {
-    await conn.send({ type: "join", secret: t.secret, hostname: me.hostname, addr: me.addr, dataAddr: me.dataAddr });
+    await conn.send({
+      type: "join",
+      secret: t.secret,
+      hostname: me.hostname,
+      addr: me.addr,
+      listen: me.listen,
+      dataAddr: me.dataAddr,
+    });
     const m = await withTimeout(conn.read(), CONNECT_MS, "waiting for the manager");
     if (!m) throw new JoinError("the manager closed the connection");
     if (m.type === "error") throw new JoinError(`the manager refused: ${m.message}`);
+    if (m.type === "welcome" && m.role === "manager" && m.store?.url) {
+      return {
+        role: "manager",
+        nodeId: String(m.nodeId),
+        cluster: String(m.cluster),
+        caCert,
+        store: m.store,
+      };
+    }
     if (m.type !== "welcome" || typeof m.nodeSecret !== "string") {
       throw new JoinError("unexpected answer from the manager");
     }
@@ -111,6 +153,7 @@ export async function join(
       nodeId: m.nodeId,
       nodeSecret: m.nodeSecret,
       manager: remote,
+      managers: Array.isArray(m.managers) ? m.managers.map(String) : undefined,
       caCert,
       dataPathPort: Number(m.dataPathPort) || 4789,
     };
@@ -126,23 +169,75 @@ export class Agent {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private hb?: ReturnType<typeof setInterval>;
   connected = false;
+  private silent = false;
+  /** The manager of the current (or last) session. */
+  current: { host: string; port: number };
   /** Why the manager refused this node, once it has: the agent then stops trying. */
   refusal?: string;
-  onSnapshot: (s: Snapshot) => void = () => {};
+  /** Everything this node was told (Down nodes' endpoints included), at its revision. */
+  private known?: NodeState;
+  /** Deltas and snapshots received. */
+  received = { deltas: 0, snapshots: 0 };
+  /** Called with what the data plane should program after every change (if set). */
+  onSnapshot?: (s: Snapshot) => void;
+  /** The node was promoted to manager: the store to serve from (the agent has stopped). */
+  onPromote?: (store: StoreConfig) => void;
+  /** Called with every delta (null: a full snapshot) as it arrives (bench:control). */
+  onUpdate?: (d: Delta | null) => void;
   log: (m: string) => void = (m) => console.error(m);
 
-  constructor(readonly creds: Credentials) {}
+  constructor(readonly creds: Credentials, cached?: Snapshot) {
+    this.current = creds.manager;
+    if (cached && cached.nodeId === creds.nodeId) this.known = NodeState.from(cached);
+  }
+
+  /** Everything this node was told, as a snapshot (Down nodes' endpoints included). */
+  get state(): Snapshot | undefined {
+    return this.known?.snapshot();
+  }
+
+  /** The node's tables (bench:control reads them without building a snapshot). */
+  get tables(): NodeState | undefined {
+    return this.known;
+  }
 
   start(): void {
     this.loop().catch((e) => this.log(`agent stopped: ${e}`));
   }
 
+  /** Managers to try, the current one first: from the join and from the node list. */
+  managers(): { host: string; port: number }[] {
+    const seen = new Set<string>();
+    const out: { host: string; port: number }[] = [];
+    const add = (h: string, p: number) => {
+      const k = `${h}:${p}`;
+      if (!seen.has(k)) seen.add(k), out.push({ host: h, port: p });
+    };
+    add(this.current.host, this.current.port);
+    add(this.creds.manager.host, this.creds.manager.port);
+    const known = [
+      ...(this.creds.managers ?? []),
+      ...[...(this.known?.nodes.values() ?? [])].filter((n) => n.role === "manager" && n.control)
+        .map((n) => n.control!),
+    ];
+    for (const a of known) {
+      const i = a.lastIndexOf(":");
+      add(a.slice(0, i), Number(a.slice(i + 1)));
+    }
+    return out;
+  }
+
   private async loop(): Promise<void> {
-    let backoff = 250;
+    let backoff = 100;
+    let next = 0;
     while (!this.stopped) {
+      const list = this.managers();
+      const m = list[next % list.length];
+      this.current = m;
       try {
-        await this.session();
-        backoff = 250;
+        await this.session(m);
+        backoff = 100;
+        next = 0;
       } catch (e) {
         if (this.stopped) break;
         const msg = e instanceof Error ? e.message : String(e);
@@ -152,39 +247,86 @@ export class Agent {
           return;
         }
         this.log(
-          `manager ${this.creds.manager.host}:${this.creds.manager.port} unreachable: ${msg}; retrying`,
+          `manager ${m.host}:${m.port} unreachable: ${msg}; trying ${list.length > 1 ? "another" : "again"}`,
         );
+        next++;
+        // A full round over every manager failed: back off (with jitter, so a restarted manager
+        // is not met by every node at once).
+        if (next % list.length === 0) backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        else {
+          await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+          continue;
+        }
       }
       if (this.stopped) break;
-      await new Promise((r) => setTimeout(r, backoff));
-      backoff = Math.min(backoff * 2, 2000);
+      await new Promise((r) => setTimeout(r, backoff * Math.random()));
     }
   }
 
-  private async session(): Promise<void> {
-    const { host, port } = this.creds.manager;
+  private async session(m: { host: string; port: number }): Promise<void> {
+    const { host, port } = m;
     const conn = await connectVerified(host, port, this.creds.caCert);
     this.conn = conn;
     try {
-      await conn.send({ type: "hello", nodeId: this.creds.nodeId, nodeSecret: this.creds.nodeSecret });
+      const s = this.known;
+      await conn.send({
+        type: "hello",
+        nodeId: this.creds.nodeId,
+        nodeSecret: this.creds.nodeSecret,
+        cluster: s?.clusterId,
+        rev: s?.version,
+        have: s ? [...s.networks.keys()] : undefined,
+      });
       const w = await withTimeout(conn.read(), CONNECT_MS, "waiting for the manager");
       if (!w) throw new Error("the manager closed the connection");
-      if (w.type === "error") throw new RefusedError(String(w.message));
+      if (w.type === "error") {
+        if (w.retry) throw new Error(String(w.message));
+        throw new RefusedError(String(w.message));
+      }
+      if (w.type === "promote") return this.promoted(w.store);
+      if (Array.isArray(w.managers)) this.creds.managers = w.managers.map(String);
       this.connected = true;
       this.log(`connected to the manager at ${host}:${port}`);
-      this.hb = setInterval(() => conn.send({ type: "hb" }), HEARTBEAT_INTERVAL_MS);
+      let heard = Date.now();
+      this.hb = setInterval(() => {
+        // A manager behind a partition says nothing (TCP does not notice for minutes): go elsewhere.
+        if (Date.now() - heard > HEARTBEAT_TIMEOUT_MS) {
+          this.silent = true;
+          conn.close();
+        } else conn.send({ type: "hb" });
+      }, HEARTBEAT_INTERVAL_MS);
       for (;;) {
-        const m = await conn.read();
-        if (!m) break;
-        if (m.type === "snapshot") this.onSnapshot(m.snapshot as Snapshot);
-        else if (m.type === "res") {
-          const p = this.pending.get(m.id);
-          this.pending.delete(m.id);
-          if (m.ok) p?.resolve(m.data);
-          else p?.reject(new Error(m.error));
+        const msg = await conn.read().catch((e) => {
+          if (this.silent) return null;
+          throw e;
+        });
+        if (!msg) {
+          if (this.silent) throw new Error(`no word from the manager for ${HEARTBEAT_TIMEOUT_MS} ms`);
+          break;
+        }
+        heard = Date.now();
+        if (msg.type === "snapshot") {
+          this.received.snapshots++;
+          this.known = NodeState.from(msg.snapshot as Snapshot);
+          this.onUpdate?.(null);
+          this.onSnapshot?.(visibleSnapshot(this.known.snapshot()));
+        } else if (msg.type === "delta") {
+          this.received.deltas++;
+          if (!this.known) continue;
+          this.known.apply(msg as Delta);
+          this.onUpdate?.(msg as Delta);
+          this.onSnapshot?.(visibleSnapshot(this.known.snapshot()));
+        } else if (msg.type === "promote") {
+          return this.promoted(msg.store);
+        } else if (msg.type === "res") {
+          const p = this.pending.get(msg.id);
+          this.pending.delete(msg.id);
+          if (msg.ok) p?.resolve(msg.data);
+          else p?.reject(new Error(msg.error));
         }
       }
     } finally {
+      this.silent = false;
       this.connected = false;
       clearInterval(this.hb);
       conn.close();
@@ -193,22 +335,36 @@ export class Agent {
     }
   }
 
-  rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const { host, port } = this.creds.manager;
+  private promoted(store: StoreConfig): void {
+    this.log("this node was promoted to manager");
+    this.stopped = true;
+    this.onPromote?.(store);
+  }
+
+  /**
+   * A request to the manager of the session. Between sessions (a failover) it waits up to
+   * RPC_WAIT_MS for the next one rather than fail at once.
+   */
+  async rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const until = Date.now() + RPC_WAIT_MS;
+    while (
+      (!this.conn || !this.connected) && this.refusal === undefined && !this.stopped && Date.now() < until
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { host, port } = this.current;
     if (this.refusal !== undefined) {
-      return Promise.reject(new Error(`the manager at ${host}:${port} refused this node: ${this.refusal}`));
+      throw new Error(`the manager at ${host}:${port} refused this node: ${this.refusal}`);
     }
     if (!this.conn || !this.connected) {
-      return Promise.reject(
-        new Error(`the manager at ${host}:${port} is not reachable`),
-      );
+      throw new Error(`no manager is reachable (last tried ${host}:${port})`);
     }
     const id = this.nextId++;
     const p = new Promise<T>((resolve, reject) =>
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
     );
     this.conn.send({ type: "req", id, op, args });
-    return withTimeout(p, 10000, `request ${op}`);
+    return await withTimeout(p, 10000, `request ${op}`);
   }
 
   stop(): void {

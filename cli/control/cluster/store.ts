@@ -1,23 +1,41 @@
-// The manager's embedded store: an append-only JSON-lines log under the state dir, one record per
-// change, each write fsync'ed (fdatasync) before the change is acknowledged. Replayed at start;
-// a torn last line (crash mid-write) is ignored. Records: {"op":"put","kind":K,"id":I,"value":V}
-// and {"op":"del","kind":K,"id":I}.
+// The manager's embedded store: an append-only JSON-lines log under the state dir, one line per
+// transaction, each write fsync'ed (fdatasync) before the change is acknowledged. Replayed at
+// start; a torn last line (crash mid-write) is ignored. A line is one revision (numbered from 1,
+// as etcd's are), so nodes can resume from a revision with either store. Lines:
+// {"op":"put","kind":K,"id":I,"value":V}, {"op":"del","kind":K,"id":I} (one change each) and
+// {"op":"txn","ops":[{"kind","id","value"?}, …]} (several at once; no value = delete).
 
-export type Kind = "cluster" | "node" | "network" | "endpoint";
+export type Kind = string;
 
 interface LogRecord {
-  op: "put" | "del";
-  kind: Kind;
-  id: string;
+  op: "put" | "del" | "txn";
+  kind?: Kind;
+  id?: string;
   value?: unknown;
+  ops?: { kind: Kind; id: string; value?: unknown }[];
 }
 
+export interface Entry {
+  value: unknown;
+  /** Revision of the line that last wrote it. */
+  modRev: number;
+}
+
+/** Deletions remembered for resuming nodes; older ones mean "fallen behind": resync in full. */
+const MAX_TOMBSTONES = 100_000;
+
 export class Store {
-  private readonly tables = new Map<Kind, Map<string, unknown>>();
+  private readonly tables = new Map<Kind, Map<string, Entry>>();
   private file?: Deno.FsFile;
   private readonly enc = new TextEncoder();
   /** Records replayed at open (for tests and `weft daemon` logs). */
   replayed = 0;
+  /** Revision of the last line. */
+  revision = 0;
+  /** Deleted keys ("kind/id") → revision of the deletion. */
+  readonly tombstones = new Map<string, number>();
+  /** Deletions before this revision were forgotten. */
+  tombstoneFloor = 0;
 
   constructor(readonly path: string) {}
 
@@ -45,24 +63,46 @@ export class Store {
     return this;
   }
 
-  private table(kind: Kind): Map<string, unknown> {
+  table(kind: Kind): Map<string, Entry> {
     let t = this.tables.get(kind);
     if (!t) this.tables.set(kind, t = new Map());
     return t;
   }
 
   private applyRecord(r: LogRecord): void {
-    if (r.op === "put") this.table(r.kind).set(r.id, r.value);
-    else this.table(r.kind).delete(r.id);
+    this.revision++;
+    const ops = r.op === "txn"
+      ? r.ops ?? []
+      : [{ kind: r.kind!, id: r.id!, value: r.op === "put" ? r.value : undefined }];
+    for (const o of ops) {
+      const key = `${o.kind}/${o.id}`;
+      if (o.value !== undefined) {
+        this.table(o.kind).set(o.id, { value: o.value, modRev: this.revision });
+        this.tombstones.delete(key);
+      } else if (this.table(o.kind).delete(o.id)) {
+        this.tombstones.set(key, this.revision);
+        if (this.tombstones.size > MAX_TOMBSTONES) {
+          const [oldest, rev] = this.tombstones.entries().next().value!;
+          this.tombstones.delete(oldest);
+          this.tombstoneFloor = rev;
+        }
+      }
+    }
   }
 
-  private write(r: LogRecord): void {
+  private write(r: LogRecord): number {
     if (!this.file) throw new Error("store is not open");
     const bytes = this.enc.encode(JSON.stringify(r) + "\n");
     let off = 0;
     while (off < bytes.length) off += this.file.writeSync(bytes.subarray(off));
     this.file.syncDataSync();
     this.applyRecord(r);
+    return this.revision;
+  }
+
+  /** Several puts (value given) and deletes (value undefined) as one line: all or none survive. */
+  txn(ops: { kind: Kind; id: string; value?: unknown }[]): number {
+    return this.write({ op: "txn", ops });
   }
 
   put<T>(kind: Kind, id: string, value: T): void {
@@ -74,11 +114,11 @@ export class Store {
   }
 
   get<T>(kind: Kind, id: string): T | undefined {
-    return this.table(kind).get(id) as T | undefined;
+    return this.table(kind).get(id)?.value as T | undefined;
   }
 
   all<T>(kind: Kind): T[] {
-    return [...this.table(kind).values()] as T[];
+    return [...this.table(kind).values()].map((e) => e.value) as T[];
   }
 
   close(): void {

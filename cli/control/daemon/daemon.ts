@@ -5,10 +5,13 @@
 //   daemon.json      role, addresses, and a worker's credentials (node id, secret, CA)
 //   containers.json  this host's containers: namespace, endpoint, address, process
 //   cache.json       a worker's last snapshot from the manager (replaced on every resync)
-//   store.jsonl, ca.pem, ca-key.pem   the manager's cluster store and CA
+//   store.jsonl      a manager's embedded cluster store (with the CA); with --cluster-store the
+//                    state lives in etcd and daemon.json says where
 
 import { ClusterError, type InitOptions, Manager } from "../cluster/manager.ts";
 import { Agent, type Credentials, join, JoinError, parseRemote } from "../cluster/agent.ts";
+import { type ClusterState, EmbeddedState, EtcdState, StoreUnavailableError } from "../cluster/state.ts";
+import { EtcdError, parseClusterStore } from "../cluster/etcd.ts";
 import { TokenError } from "../cluster/pki.ts";
 import { formatCidr, ipToInt, overlaps, parseCidr } from "../cluster/ipam.ts";
 import {
@@ -16,7 +19,9 @@ import {
   type EndpointRecord,
   type NetworkRecord,
   type Snapshot,
+  type StoreConfig,
   validName,
+  visibleSnapshot,
 } from "../cluster/types.ts";
 import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
 import { answering } from "../server.ts";
@@ -62,6 +67,10 @@ interface DaemonConfig {
   /** `--data-path-addr`: the VTEP's address when it is not advertiseAddr. */
   dataPathAddr?: string;
   creds?: Credentials;
+  /** A manager's node id (older configs: the store's one manager). */
+  nodeId?: string;
+  /** A manager's cluster store; absent: the embedded one. */
+  store?: StoreConfig;
 }
 
 export interface ContainerRecord {
@@ -263,12 +272,10 @@ export class Daemon {
       await this.dp.start(this.vtepAddr!, this.config.dataPathPort);
       this.underlayMtu = await mtuOfAddress(this.vtepAddr!);
       if (this.config.role === "manager") {
-        this.manager = await Manager.open(this.o.stateDir);
-        this.log(`store replayed: ${this.manager.store.replayed} records`);
-        this.startManager();
+        await this.openManager();
       } else {
-        this.snapshot = this.readJson<Snapshot>("cache.json");
-        this.startAgent(this.config.creds!);
+        this.startAgent(this.config.creds!, this.readJson<Snapshot>("cache.json"));
+        this.snapshot = this.agent!.state ? visibleSnapshot(this.agent!.state) : undefined;
       }
       // Containers outlive the daemon (their processes and namespaces stay); their eth0 died
       // with our fds. A process that still runs names its namespace even when this daemon runs
@@ -323,12 +330,13 @@ export class Daemon {
   }
 
   async shutdown(): Promise<void> {
+    clearTimeout(this.reopen);
     await this.server?.shutdown();
     try {
       Deno.removeSync(this.o.socket);
     } catch { /* gone */ }
     this.agent?.stop();
-    this.manager?.stop();
+    await this.manager?.stop();
     this.dns.close();
     for (const l of this.live.values()) if (l.tap) unplug(l.tap);
     await this.dp.stop();
@@ -337,23 +345,86 @@ export class Daemon {
     await this.gw.removeTable();
   }
 
+  /** The store this manager's state lives in. */
+  private stateFor(store?: StoreConfig): ClusterState {
+    if (!store) return new EmbeddedState(this.path("store.jsonl"));
+    return new EtcdState(parseClusterStore(store.url, { ca: store.ca, cert: store.cert, key: store.key }));
+  }
+
+  /** Why this manager is not serving (its store unreachable at start), or undefined. */
+  private managerProblem?: string;
+  private reopen?: ReturnType<typeof setTimeout>;
+
+  /** Opens the manager; a store unreachable at start is retried in the background. */
+  private async openManager(): Promise<void> {
+    try {
+      this.manager = await Manager.open(this.stateFor(this.config!.store), this.config!.nodeId);
+      this.manager.storeConfig = this.config!.store;
+      this.managerProblem = undefined;
+      if (this.manager.self.role !== "manager") {
+        // Demoted while this daemon was down.
+        this.manager.onDemoted = (creds) => this.serial(() => this.becomeWorker(creds));
+        await this.manager.becomeWorker();
+        return;
+      }
+      if (this.manager.state instanceof EmbeddedState) {
+        this.log(`store replayed: ${this.manager.state.store.replayed} records`);
+      }
+      this.startManager();
+    } catch (e) {
+      this.managerProblem = e instanceof Error ? e.message : String(e);
+      this.log(`${this.managerProblem}; retrying`);
+      this.reopen = setTimeout(() => this.openManager().catch(() => {}), 2000);
+    }
+  }
+
+  /** `weft node promote` reached this worker: it serves as a manager from the same store. */
+  private async becomeManager(store: StoreConfig): Promise<void> {
+    const nodeId = this.config!.creds!.nodeId;
+    this.agent?.stop();
+    this.agent = undefined;
+    this.manager = await Manager.open(this.stateFor(store), nodeId);
+    this.manager.storeConfig = store;
+    this.startManager();
+    this.config = { ...this.config!, role: "manager", creds: undefined, nodeId, store };
+    this.writeJson("daemon.json", this.config);
+    this.log("promoted: this node is now a manager");
+  }
+
+  /** This manager was demoted: it goes on as a worker, its containers untouched. */
+  private async becomeWorker(creds: Credentials): Promise<void> {
+    await this.manager?.stop();
+    this.manager = undefined;
+    this.config = { ...this.config!, role: "worker", creds, store: undefined };
+    this.writeJson("daemon.json", this.config);
+    this.startAgent(creds, this.snapshot);
+    this.log("demoted: this node is now a worker");
+  }
+
   private startManager(): void {
     const m = this.manager!;
     m.log = (s) => this.log(s);
+    m.onDemoted = (creds) => {
+      this.serial(() => this.becomeWorker(creds)).catch((e) => this.log(`demotion: ${e}`));
+    };
     m.onLocalSnapshot = (s) => {
       this.apply(s).catch((e) => this.log(`apply: ${e}`));
     };
     m.start();
-    this.apply(m.snapshotFor(m.localNodeId)).catch((e) => this.log(`apply: ${e}`));
+    this.apply(m.localSnapshot()).catch((e) => this.log(`apply: ${e}`));
   }
 
-  private startAgent(creds: Credentials): void {
-    const a = new Agent(creds);
+  private startAgent(creds: Credentials, cached?: Snapshot): void {
+    const a = new Agent(creds, cached);
     a.log = (s) => this.log(s);
+    a.onPromote = (store) => {
+      this.serial(() => this.becomeManager(store)).catch((e) => this.log(`promotion: ${e}`));
+    };
     a.onSnapshot = (s) => {
       this.snapshot = s;
       try {
-        this.writeJson("cache.json", s);
+        // Everything the node was told, with its revision: a restart resumes from there.
+        this.writeJson("cache.json", a.state);
       } catch { /* best effort */ }
       this.apply(s).catch((e) => this.log(`apply: ${e}`));
     };
@@ -505,6 +576,9 @@ export class Daemon {
 
   private requireManager(): Manager {
     if (this.manager) return this.manager;
+    if (this.config?.role === "manager" && this.managerProblem) {
+      throw new ApiError(`this manager is not serving: ${this.managerProblem}`, 503);
+    }
     if (this.config) {
       throw new ApiError("this node is not a swarm manager; run this command on a manager node", 503);
     }
@@ -547,6 +621,21 @@ export class Daemon {
       } catch (e) {
         throw new ApiError(`invalid --default-addr-pool: ${e instanceof Error ? e.message : e}`);
       }
+      let store: StoreConfig | undefined;
+      let state: ClusterState | undefined;
+      if (b.clusterStore !== undefined) {
+        try {
+          store = {
+            url: String(b.clusterStore),
+            ca: b.clusterStoreCa,
+            cert: b.clusterStoreCert,
+            key: b.clusterStoreKey,
+          };
+          state = this.stateFor(store);
+        } catch (e) {
+          throw new ApiError(e instanceof Error ? e.message : String(e));
+        }
+      }
       const o: InitOptions = {
         advertiseAddr,
         dataPathAddr,
@@ -557,20 +646,22 @@ export class Daemon {
         poolMaskLength: maskLen,
         hostname: this.o.hostname,
       };
-      await this.dp.start(dataPathAddr ?? advertiseAddr, dataPathPort);
-      this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
       try {
-        this.manager = await Manager.init(this.o.stateDir, o);
+        this.manager = await Manager.init(this.o.stateDir, o, state);
+        this.manager.storeConfig = store;
+        await this.dp.start(dataPathAddr ?? advertiseAddr, dataPathPort);
+        this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
         this.startManager();
+        await this.manager.ready().catch((e) => this.log(`manager: ${e instanceof Error ? e.message : e}`));
       } catch (e) {
-        this.manager?.stop();
+        await this.manager?.stop().catch(() => {});
         this.manager = undefined;
-        for (const f of ["store.jsonl", "ca.pem", "ca-key.pem"]) {
-          try {
-            Deno.removeSync(this.path(f));
-          } catch { /* not created */ }
-        }
+        try {
+          Deno.removeSync(this.path("store.jsonl"));
+        } catch { /* not created */ }
         await this.dp.stop();
+        if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+        if (e instanceof EtcdError) throw new ApiError(e.message, 503);
         throw new ApiError(`cannot start the manager: ${e instanceof Error ? e.message : e}`, 500);
       }
       this.config = {
@@ -580,6 +671,8 @@ export class Daemon {
         listenAddr: `${listen.host}:${listen.port}`,
         dataPathPort,
         ...(dataPathAddr ? { dataPathAddr } : {}),
+        nodeId: this.manager.localNodeId,
+        store,
       };
       this.writeJson("daemon.json", this.config);
       return {
@@ -590,26 +683,67 @@ export class Daemon {
     });
   }
 
-  joinToken() {
+  joinToken(role: string) {
     const m = this.requireManager();
-    return { token: m.token(), join: m.joinAddress() };
+    if (role !== "worker" && role !== "manager") {
+      throw new ApiError(`unknown role "${role.slice(0, 20)}": "worker" or "manager"`);
+    }
+    try {
+      return { token: m.token(role), join: m.joinAddress() };
+    } catch (e) {
+      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      throw e;
+    }
   }
 
   async swarmJoin(b: Record<string, any>) {
     return await this.serial(async () => {
       const advertiseAddr = this.outsideSwarm(b);
       const dataPathAddr = await this.dataPathAddr(b);
-      let creds: Credentials;
+      const remote = parseRemote(String(b.remote ?? ""), CONTROL_PORT);
+      const listen = parseRemote(String(b.listenAddr ?? `0.0.0.0:${CONTROL_PORT}`), CONTROL_PORT);
+      let joined;
       try {
-        creds = await join(String(b.token ?? ""), parseRemote(String(b.remote ?? ""), CONTROL_PORT), {
+        joined = await join(String(b.token ?? ""), remote, {
           hostname: this.o.hostname,
           addr: advertiseAddr,
+          listen: `${listen.host}:${listen.port}`,
           dataAddr: dataPathAddr,
         });
       } catch (e) {
         if (e instanceof JoinError || e instanceof TokenError) throw new ApiError(e.message, 400);
         throw new ApiError(`cannot join: ${e instanceof Error ? e.message : e}`, 502);
       }
+      if (joined.role === "manager") {
+        const store = joined.store;
+        try {
+          this.manager = await Manager.open(this.stateFor(store), joined.nodeId);
+          this.manager.storeConfig = store;
+          await this.dp.start(dataPathAddr ?? advertiseAddr, this.manager.cluster.dataPathPort);
+          this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
+          this.startManager();
+        } catch (e) {
+          await this.manager?.stop().catch(() => {});
+          this.manager = undefined;
+          throw new ApiError(
+            `joined, but cannot start this manager: ${e instanceof Error ? e.message : e}`,
+            503,
+          );
+        }
+        this.config = {
+          role: "manager",
+          hostname: this.o.hostname,
+          advertiseAddr,
+          listenAddr: `${listen.host}:${listen.port}`,
+          dataPathPort: this.manager.cluster.dataPathPort,
+          ...(dataPathAddr ? { dataPathAddr } : {}),
+          nodeId: joined.nodeId,
+          store,
+        };
+        this.writeJson("daemon.json", this.config);
+        return { nodeId: joined.nodeId, role: "manager" };
+      }
+      const creds: Credentials = joined;
       await this.dp.start(dataPathAddr ?? advertiseAddr, creds.dataPathPort);
       this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
       this.config = {
@@ -623,27 +757,36 @@ export class Daemon {
       };
       this.writeJson("daemon.json", this.config);
       this.startAgent(creds);
-      return { nodeId: creds.nodeId };
+      return { nodeId: creds.nodeId, role: "worker" };
     });
   }
 
   async swarmLeave(force: boolean) {
     return await this.serial(async () => {
       if (!this.config) throw new ApiError("this node is not part of a swarm", 409);
-      if (this.manager && !force) {
+      const others = this.manager?.nodes().filter((n) =>
+        n.role === "manager" && n.id !== this.manager!.localNodeId
+      );
+      if (this.manager && !others?.length && !force) {
         throw new ApiError(
           "you are attempting to leave the swarm on a node that is its only manager: this erases the cluster state (networks, nodes). Use --force to do it anyway",
           409,
         );
       }
       for (const name of [...this.containers.keys()]) await this.removeContainer(name, true, false);
+      if (this.manager) {
+        // One of several managers: its node leaves the store and the swarm goes on. The last one
+        // erases the swarm from its store (a cluster store can then hold a new one).
+        const done = others?.length ? this.manager.leave() : this.manager.destroy();
+        await done.catch((e) => this.log(`leave: ${e.message}`));
+      }
       if (this.agent) {
         await this.agent.rpc("node.leave").catch((e) => this.log(`leave: ${e.message}`));
         this.agent.stop();
         this.agent = undefined;
       }
       if (this.manager) {
-        this.manager.stop();
+        await this.manager.stop();
         this.manager = undefined;
         for (const f of ["store.jsonl", "ca.pem", "ca-key.pem"]) {
           try {
@@ -665,9 +808,35 @@ export class Daemon {
 
   nodes() {
     if (this.manager) {
-      return this.manager.nodes().map((n) => ({ ...n, self: n.id === this.manager!.localNodeId }));
+      const problem = this.manager.state.unhealthy();
+      return this.manager.nodes().map((n) => ({
+        ...n,
+        self: n.id === this.manager!.localNodeId,
+        // Why this manager is Unreachable from where it stands (its cluster store).
+        problem: n.id === this.manager!.localNodeId ? problem : undefined,
+      }));
     }
     this.requireManager();
+  }
+
+  async nodeRole(ref: string, to: "promote" | "demote") {
+    const m = this.requireManager();
+    try {
+      return to === "promote" ? await m.promote(ref) : await m.demote(ref);
+    } catch (e) {
+      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      throw e;
+    }
+  }
+
+  async nodeRemove(ref: string, force: boolean) {
+    const m = this.requireManager();
+    try {
+      return await m.removeNodeByRef(ref, force);
+    } catch (e) {
+      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      throw e;
+    }
   }
 
   info() {
@@ -680,6 +849,8 @@ export class Daemon {
       dataPathAddr: this.vtepAddr ?? null,
       dataPathPort: this.config?.dataPathPort ?? null,
       managerReachable: this.manager ? true : this.agent?.connected ?? false,
+      /** The manager this worker's session is with (or was last), "ip:port". */
+      manager: this.agent ? `${this.agent.current.host}:${this.agent.current.port}` : null,
       /** Why the manager refused this node (it has to leave and join again), or null. */
       refused: this.agent?.refusal ?? null,
       containers: this.containers.size,
@@ -717,7 +888,7 @@ export class Daemon {
     };
   }
 
-  networkCreate(b: Record<string, any>) {
+  async networkCreate(b: Record<string, any>) {
     const m = this.requireManager();
     if (b.driver && b.driver !== "overlay") {
       throw new ApiError(`driver "${b.driver}" is not supported: weft only has "overlay"`);
@@ -742,7 +913,7 @@ export class Daemon {
           );
         }
       }
-      return m.createNetwork({
+      return await m.createNetwork({
         name: String(b.name ?? ""),
         subnet: strings(b.subnet),
         gateway: strings(b.gateway),
@@ -759,10 +930,10 @@ export class Daemon {
     }
   }
 
-  networkRemove(ref: string) {
+  async networkRemove(ref: string) {
     const m = this.requireManager();
     try {
-      return m.removeNetwork(ref);
+      return await m.removeNetwork(ref);
     } catch (e) {
       if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
       throw e;
@@ -1087,12 +1258,17 @@ export class Daemon {
       else if (a === "swarm" && b === "join" && m === "POST") out = await this.swarmJoin(await body());
       else if (a === "swarm" && b === "leave" && m === "POST") {
         out = await this.swarmLeave(url.searchParams.get("force") === "1");
-      } else if (a === "swarm" && b === "join-token" && m === "GET") out = this.joinToken();
-      else if (a === "nodes" && m === "GET") out = await this.nodes();
-      else if (a === "networks" && !b && m === "GET") out = this.networks();
-      else if (a === "networks" && !b && m === "POST") out = this.networkCreate(await body());
+      } else if (a === "swarm" && b === "join-token" && m === "GET") {
+        out = this.joinToken(url.searchParams.get("role") ?? "worker");
+      } else if (a === "nodes" && !b && m === "GET") out = await this.nodes();
+      else if (a === "nodes" && b && m === "DELETE") {
+        out = await this.nodeRemove(b, url.searchParams.get("force") === "1");
+      } else if (a === "nodes" && b && (p[3] === "promote" || p[3] === "demote") && m === "POST") {
+        out = await this.nodeRole(b, p[3]);
+      } else if (a === "networks" && !b && m === "GET") out = this.networks();
+      else if (a === "networks" && !b && m === "POST") out = await this.networkCreate(await body());
       else if (a === "networks" && b && m === "GET") out = this.networkInspect(b);
-      else if (a === "networks" && b && m === "DELETE") out = this.networkRemove(b);
+      else if (a === "networks" && b && m === "DELETE") out = await this.networkRemove(b);
       else if (a === "networks" && b && p[3] === "connect" && m === "POST") {
         const body_ = await body();
         out = await this.connect(b, String(body_.container ?? ""), body_);
@@ -1112,6 +1288,7 @@ export class Daemon {
       return Response.json(out ?? null);
     } catch (e) {
       if (e instanceof ApiError) return Response.json({ message: e.message }, { status: e.status });
+      if (e instanceof StoreUnavailableError) return Response.json({ message: e.message }, { status: 503 });
       this.log(`internal error on ${req.method} ${url.pathname}: ${e instanceof Error ? e.stack : e}`);
       return Response.json({ message: e instanceof Error ? e.message : String(e) }, { status: 500 });
     }
