@@ -47,9 +47,15 @@ export const INNER_UDP_LEN = 8;
 export const ESP_HEADROOM = ESP_HEADER_LEN + ESP_IV_LEN + INNER_UDP_LEN;
 /** Bytes it may write after it: up to 3 of padding (4-byte alignment, RFC 4303 §2.4), trailer, ICV. */
 export const ESP_TAILROOM = 3 + ESP_TRAILER_LEN + ESP_ICV_LEN;
-/** The largest growth of a VXLAN datagram: with the outer UDP header for ESP_PORT, an encrypted
- *  network's MTU is the plain one less this (1450 − 42 = 1408 over IPv4). */
+/** The largest growth of a VXLAN datagram. */
 export const ESP_OVERHEAD = ESP_HEADROOM + ESP_TAILROOM;
+/**
+ * How much smaller an encrypted network's MTU is than a plain one's (1450 → 1408 on a 1500-byte
+ * IPv4 underlay): outer IP 20 + UDP 8 + ESP 8 + IV 8 + UDP 8 + VXLAN 8 + Ethernet 14 + MTU +
+ * padding + trailer 2 + ICV 16 ≤ 1500, and at MTU 1408 the padding is 0 (1438 + 2 is a multiple
+ * of 4), so 42 bytes less than the 50 of plain VXLAN; shorter frames pad to at most the same end.
+ */
+export const ESP_MTU_REDUCTION = 42;
 /** Key material per SA (RFC 4106 §8.1): a 16-byte AES-128 key then the 4-byte salt. */
 export const ESP_KEYMAT_LEN = 20;
 /** IANA protocol numbers for Next Header: UDP, and "no next header" (RFC 4303 §2.6 dummy packets). */

@@ -18,6 +18,8 @@ import {
   sha256Hex,
 } from "./pki.ts";
 import { Store } from "./store.ts";
+import { KeyError, NetworkKeys } from "./netkeys.ts";
+import { ESP_MTU_REDUCTION } from "../../esp/esp.ts";
 import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
 import {
   allocateAddress,
@@ -60,6 +62,8 @@ export interface InitOptions {
   pool: string;
   poolMaskLength: number;
   hostname: string;
+  /** `--key-rotation-interval` in ms (DEFAULT_KEY_ROTATION_MS when absent). */
+  keyRotationMs?: number;
 }
 
 interface Session {
@@ -84,10 +88,13 @@ export class Manager {
   private version = 0;
   /** The manager's own node: its snapshots go to the local daemon directly. */
   onLocalSnapshot: (s: Snapshot) => void = () => {};
+  /** Key rings and SAs of encrypted networks. */
+  readonly keys: NetworkKeys;
   log: (msg: string) => void = (m) => console.error(m);
 
   private constructor(readonly stateDir: string) {
     this.store = new Store(`${stateDir}/store.jsonl`);
+    this.keys = new NetworkKeys(this.store);
   }
 
   get cluster(): ClusterRecord {
@@ -117,6 +124,7 @@ export class Manager {
       poolMaskLength: o.poolMaskLength,
       caDigest: await caDigest(m.ca.cert),
       workerSecret: randomSecret(),
+      keyRotationMs: o.keyRotationMs,
     });
     const nodeId = objectId();
     m.store.put<NodeRecord>("node", nodeId, {
@@ -172,7 +180,11 @@ export class Manager {
     (async () => {
       for await (const conn of this.listener!) this.accept(conn).catch(() => {});
     })().catch(() => {});
-    this.timer = setInterval(() => this.checkHeartbeats(), 500);
+    if (c.keyRotationMs) this.keys.rotationMs = c.keyRotationMs;
+    this.timer = setInterval(() => {
+      this.checkHeartbeats();
+      if (this.keys.rotateDue()) this.broadcast();
+    }, 500);
   }
 
   stop(): void {
@@ -345,6 +357,7 @@ export class Manager {
   }
 
   private removeNode(id: string): void {
+    this.keys.removeNode(id);
     for (const e of this.store.all<EndpointRecord>("endpoint")) {
       if (e.node === id) this.store.del("endpoint", e.id);
     }
@@ -400,6 +413,7 @@ export class Manager {
       nodes,
       networks: this.networks().filter((n) => mine.has(n.id)),
       endpoints: eps.filter((e) => mine.has(e.network) && (e.node === nodeId || ready.has(e.node))),
+      ...this.keys.forNetworks(mine),
     };
   }
 
@@ -442,12 +456,25 @@ export class Manager {
         return { left: true };
       case "nodes":
         return this.nodes();
+      case "sa.announce": {
+        const mine = new Set(this.endpoints().filter((e) => e.node === nodeId).map((e) => e.network));
+        try {
+          const sa = this.keys.announce(nodeId, a, mine);
+          this.broadcast();
+          return sa;
+        } catch (e) {
+          if (e instanceof KeyError) throw new ClusterError(e.message);
+          throw e;
+        }
+      }
       default:
         throw new ClusterError(`unknown operation "${op.slice(0, 40)}"`);
     }
   }
 
-  createNetwork(o: { name: string; subnet?: string; gateway?: string; attachable?: boolean }): NetworkRecord {
+  createNetwork(
+    o: { name: string; subnet?: string; gateway?: string; attachable?: boolean; encrypted?: boolean },
+  ): NetworkRecord {
     if (!validName(o.name)) {
       throw new ClusterError(`invalid network name "${o.name}": letters, digits, "_", "." and "-", up to 63`);
     }
@@ -487,10 +514,14 @@ export class Manager {
       subnet: formatCidr(subnet),
       gateway,
       vni,
-      mtu: 1450,
+      mtu: o.encrypted ? 1450 - ESP_MTU_REDUCTION : 1450,
       attachable: o.attachable ?? false,
       createdAt: new Date().toISOString(),
     };
+    if (o.encrypted) {
+      net.encrypted = true;
+      this.keys.create(net.id);
+    }
     this.store.put("network", net.id, net);
     this.broadcast();
     return net;
@@ -509,6 +540,7 @@ export class Manager {
       );
     }
     this.store.del("network", net.id);
+    this.keys.remove(net.id);
     this.broadcast();
     return net;
   }
