@@ -58,6 +58,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
       "forwarding database: fdb [--network NAME] (the daemon's) | fdb --control PATH (a vtep's) [--json]",
     load: client(() => import("./commands/fdb.ts")),
   },
+  esp: {
+    summary: "esp sa: this node's ESP SAs as Wireshark's esp_sa table lines (root; prints keys)",
+    load: client(() => import("./commands/esp.ts")),
+  },
   stats: {
     summary: "counters, drops by reason: stats (the daemon's) | stats --control PATH (a vtep's) [--json]",
     load: client(() => import("./commands/stats.ts")),

@@ -5,7 +5,7 @@ import { api, parseCommand } from "../control/daemon/client.ts";
 import { table } from "../table.ts";
 
 const USAGE = `Usage:
-  weft network create -d overlay [--subnet CIDR] [--gateway IP] [--attachable] NAME
+  weft network create -d overlay [--subnet CIDR] [--gateway IP] [--attachable] [-o|--opt encrypted] NAME
   weft network ls
   weft network inspect NAME|ID
   weft network rm NAME|ID
@@ -22,14 +22,22 @@ export async function main(args: string[]): Promise<number> {
       subnet: { type: "string" },
       gateway: { type: "string" },
       attachable: { type: "boolean" },
+      opt: { type: "string", short: "o", multiple: true } as any,
     });
     if (positionals.length !== 1) throw new UsageError(`expected exactly one NAME\n${USAGE}`);
+    // Driver options as Docker's overlay takes them; "encrypted" (with or without "=VALUE").
+    let encrypted = false;
+    for (const o of (v.opt ?? []) as string[]) {
+      if (o === "encrypted" || o.startsWith("encrypted=")) encrypted = true;
+      else throw new UsageError(`unsupported driver option "${o}": weft's overlay takes "encrypted"\n${USAGE}`);
+    }
     const n = await api(v.host as string | undefined, "POST", "/networks", {
       name: positionals[0],
       driver: v.driver ?? "overlay",
       subnet: v.subnet,
       gateway: v.gateway,
       attachable: v.attachable,
+      encrypted,
     });
     console.log(n.id);
     return 0;

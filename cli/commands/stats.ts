@@ -43,6 +43,10 @@ export function formatStats(s: StatsReply): string {
   out.push(table(links));
   out.push(table(Object.entries(s.io).map(([k, v]) => [k, String(v)])));
   out.push(`fdb ${s.fdb.used} of ${s.fdb.capacity}`);
+  for (const e of s.esp ?? []) {
+    out.push(`ESP VNI ${e.vni} (${e.sending ? "sending" : "NOT sending: no key yet"}, ${e.inbound} inbound SAs)`);
+    out.push(table(Object.entries(e.counters).map(([k, v]) => [`  ${k}`, String(v)])));
+  }
   return out.join("\n");
 }
 

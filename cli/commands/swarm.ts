@@ -2,10 +2,12 @@
 
 import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
+import { parseDuration } from "../esp/keys.ts";
 
 const USAGE = `Usage:
   weft swarm init --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-port 4789]
                   [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
+                  [--key-rotation-interval 12h]   (keys of encrypted networks)
   weft swarm join --token TOKEN HOST[:2377] --advertise-addr IP [--listen-addr IP[:2377]]
   weft swarm join-token worker [-q]
   weft swarm leave [--force]
@@ -23,8 +25,15 @@ export async function main(args: string[]): Promise<number> {
       "data-path-port": { type: "string" },
       "default-addr-pool": { type: "string" },
       "default-addr-pool-mask-length": { type: "string" },
+      "key-rotation-interval": { type: "string" },
     });
     if (!v["advertise-addr"]) throw new UsageError(`--advertise-addr is required\n${USAGE}`);
+    let keyRotationMs: number | undefined;
+    try {
+      if (v["key-rotation-interval"] !== undefined) keyRotationMs = parseDuration(v["key-rotation-interval"]);
+    } catch (e) {
+      throw new UsageError(`--key-rotation-interval: ${(e as Error).message}`);
+    }
     const listen = v["listen-addr"] as string | undefined;
     const r = await api(v.host as string | undefined, "POST", "/swarm/init", {
       advertiseAddr: v["advertise-addr"],
@@ -34,6 +43,7 @@ export async function main(args: string[]): Promise<number> {
       poolMaskLength: v["default-addr-pool-mask-length"]
         ? Number(v["default-addr-pool-mask-length"])
         : undefined,
+      keyRotationMs,
     });
     console.log(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n`);
     console.log(

@@ -19,6 +19,9 @@ import {
   validName,
 } from "../cluster/types.ts";
 import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
+import { type EspDesired, NodeEncryption } from "./encryption.ts";
+import { espSaLines } from "../../esp/sad.ts";
+import { MIN_KEY_ROTATION_MS, type SaAnnouncement } from "../../esp/keys.ts";
 import { answering } from "../server.ts";
 import type { Tap } from "../../phy/tap.ts";
 import {
@@ -62,6 +65,8 @@ export interface ContainerRecord {
   cmd: string[];
   pid?: number;
   created: string;
+  /** The network is `--opt encrypted`: its VNI only ever carries ESP. */
+  encrypted?: boolean;
 }
 
 interface Live {
@@ -88,10 +93,25 @@ export class Daemon {
   private server?: Deno.HttpServer;
   /** Serialises container and swarm changes. */
   private lock: Promise<unknown> = Promise.resolve();
+  /** Encrypted networks: this node's SAs (cli/control/daemon/encryption.ts). */
+  private readonly enc: NodeEncryption;
+  /** The SAs last planned per network id. */
+  private readonly espPlans = new Map<string, EspDesired>();
 
   constructor(readonly o: DaemonOptions) {
     this.dp = new NodeDataplane(o.offload ?? true);
     this.dp.log = (m) => this.log(m);
+    this.enc = new NodeEncryption((a) => this.announceSa(a), (m) => this.log(m));
+    this.enc.onDue = () => {
+      if (this.snapshot) this.apply(this.snapshot).catch((e) => this.log(`apply: ${e}`));
+    };
+  }
+
+  /** Sends this node's SA to the manager (its own, in process, when this node is the manager). */
+  private announceSa(a: SaAnnouncement): Promise<unknown> {
+    if (this.manager) return this.manager.request(this.manager.localNodeId, "sa.announce", { ...a });
+    if (this.agent) return this.agent.rpc("sa.announce", { ...a });
+    return Promise.reject(new Error("not in a swarm"));
   }
 
   log(m: string): void {
@@ -187,6 +207,7 @@ export class Daemon {
     try {
       Deno.removeSync(this.o.socket);
     } catch { /* gone */ }
+    this.enc.stop();
     this.agent?.stop();
     this.manager?.stop();
     for (const l of this.live.values()) if (l.tap) unplug(l.tap);
@@ -232,8 +253,20 @@ export class Daemon {
     const addrOf = new Map(s.nodes.map((n) => [n.id, n.addr]));
     for (const net of s.networks) {
       if (!local.has(net.vni)) continue;
+      if (net.encrypted) {
+        // Fail closed: a node that cannot encrypt does not bring the network up at all.
+        if (this.dp.espError) {
+          if (this.enc.status.get(net.id) !== this.dp.espError) {
+            this.log(`network ${net.name} stays down: ${this.dp.espError}`);
+          }
+          this.enc.status.set(net.id, this.dp.espError);
+          continue;
+        }
+        this.espPlans.set(net.id, await this.enc.plan(net, s, this.nodeId!));
+      }
       await this.dp.reconcile(net.vni, this.desired(net.vni, net.mtu, net.id, s, addrOf));
     }
+    this.enc.prune(s);
     // VNIs of containers whose network the snapshot no longer has stay (the manager may be
     // resyncing); only VNIs without local containers are torn down.
     for (const vni of [...local.keys()]) if (!this.dp.hasVni(vni)) await this.ensureVni(local.get(vni)!);
@@ -252,10 +285,15 @@ export class Daemon {
       e.network === networkId && e.node !== me && addrOf!.has(e.node)
     )
       .map((e) => ({ mac: e.mac, ip: e.ip, addr: addrOf!.get(e.node)! }));
-    return { vni, mtu, remotes, floods: [...new Set(remotes.map((r) => r.addr))] };
+    const encrypted = s?.networks.find((n) => n.id === networkId)?.encrypted ??
+      [...this.containers.values()].some((c) => c.network === networkId && c.encrypted);
+    // An encrypted network without SAs yet is still encrypted: nothing crosses until keys come.
+    const esp = encrypted ? this.espPlans.get(networkId) ?? { in: [] } : undefined;
+    return { vni, mtu, remotes, floods: [...new Set(remotes.map((r) => r.addr))], esp };
   }
 
   private async ensureVni(c: ContainerRecord): Promise<void> {
+    if (c.encrypted && this.dp.espError) return; // stays down: apply() says why
     await this.dp.reconcile(c.vni, this.desired(c.vni, c.mtu, c.network, this.snapshot));
   }
 
@@ -352,6 +390,13 @@ export class Daemon {
         poolMaskLength: maskLen,
         hostname: this.o.hostname,
       };
+      if (b.keyRotationMs !== undefined) {
+        const ms = Number(b.keyRotationMs);
+        if (!Number.isInteger(ms) || ms < MIN_KEY_ROTATION_MS) {
+          throw new ApiError(`--key-rotation-interval must be at least 1s, got ${b.keyRotationMs} ms`);
+        }
+        o.keyRotationMs = ms;
+      }
       await this.dp.start(advertiseAddr, dataPathPort);
       try {
         this.manager = await Manager.init(this.o.stateDir, o);
@@ -498,6 +543,7 @@ export class Daemon {
         subnet: b.subnet,
         gateway: b.gateway,
         attachable: !!b.attachable,
+        encrypted: !!b.encrypted,
       });
     } catch (e) {
       if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
@@ -513,6 +559,26 @@ export class Daemon {
       if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
       throw e;
     }
+  }
+
+  /** `weft esp sa`: every SA this node holds, as Wireshark esp_sa lines. */
+  private async espSa(): Promise<string[]> {
+    const s = this.snapshot, me = this.nodeId;
+    if (!s || !me) return [];
+    const addrOf = new Map(s.nodes.map((n) => [n.id, n.addr]));
+    const local = new Set([...this.containers.values()].map((c) => c.network));
+    const sas = await this.enc.table(s, me, local, addrOf);
+    return espSaLines(sas);
+  }
+
+  /** ESP on this node for `network inspect`: up, or why not. */
+  private encryptionStatus(networkId: string) {
+    const local = [...this.containers.values()].some((c) => c.network === networkId);
+    return {
+      Protocol: "ESP in UDP (RFC 4303, RFC 3948), AES-128-GCM (RFC 4106), 64-bit ESN",
+      Status: this.dp.espError ?? this.enc.status.get(networkId) ??
+        (local ? "starting" : "not instantiated on this node (no local container)"),
+    };
   }
 
   networkInspect(ref: string) {
@@ -550,7 +616,9 @@ export class Daemon {
       Options: {
         "com.docker.network.driver.overlay.vxlanid_list": String(net.vni),
         "com.docker.network.driver.mtu": String(net.mtu),
+        ...(net.encrypted ? { encrypted: "" } : {}),
       },
+      ...(net.encrypted ? { Encryption: this.encryptionStatus(net.id) } : {}),
       Containers: containers,
       Peers: peers,
     }];
@@ -590,6 +658,7 @@ export class Daemon {
         mac: endpoint.mac,
         cmd,
         created: new Date().toISOString(),
+        encrypted: network.encrypted,
       };
       try {
         await createNamespace(name);
@@ -715,6 +784,7 @@ export class Daemon {
       } else if (a === "fdb" && m === "GET") {
         out = await this.fdb(url.searchParams.get("network") ?? undefined);
       } else if (a === "stats" && m === "GET") out = await this.stats();
+      else if (a === "esp" && b === "sa" && m === "GET") out = await this.espSa();
       else throw new ApiError(`no such endpoint ${m} ${url.pathname}`, 404);
       return Response.json(out ?? null);
     } catch (e) {
