@@ -5,7 +5,8 @@
 // every 2 s under ping with no loss, and a plain network beside it stays plain. Needs root.
 
 import assert from "node:assert/strict";
-import { type Host, isRoot, Lab, sh, waitFor } from "../cluster/lab.ts";
+import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../cluster/lab.ts";
+import { readPcap } from "../../cli/pcap/pcap.ts";
 
 const ignore = !isRoot();
 const opts = { ignore, sanitizeOps: false, sanitizeResources: false };
@@ -19,6 +20,14 @@ async function swarm(lab: Lab, n: number, init: string[] = []): Promise<void> {
   const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
   for (const h of rest) {
     await lab.weft(h, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h.addr]);
+  }
+}
+
+/** The daemons' logs, when a test fails (the lab's directory goes at close). */
+async function dumpLogs(lab: Lab) {
+  for (const h of lab.hosts) {
+    const log = await Deno.readTextFile(h.log).catch(() => "");
+    console.error(`── ${h.name} ──\n${log.split("\n").slice(-40).join("\n")}`);
   }
 }
 
@@ -57,6 +66,7 @@ function capture(h: Host, file: string) {
       "timeout",
       "60",
       "tcpdump",
+      "--immediate-mode",
       "-i",
       "eth0",
       "-U",
@@ -69,25 +79,22 @@ function capture(h: Host, file: string) {
     stdout: "null",
     stderr: "piped",
   }).spawn();
+  // Drain stderr the whole time: tcpdump must never block on (or die of) a closed pipe.
+  let text = "";
+  const drained = (async () => {
+    for await (const chunk of p.stderr) text += new TextDecoder().decode(chunk);
+  })().catch(() => {});
   return {
     async started() {
-      // tcpdump says "listening on" once the socket is open.
-      const reader = p.stderr.getReader();
-      let text = "";
-      const until = Date.now() + 10000;
-      while (!text.includes("listening on") && Date.now() < until) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += new TextDecoder().decode(value);
-      }
-      reader.releaseLock();
-      p.stderr.cancel().catch(() => {});
+      await waitFor("tcpdump listening", () => Promise.resolve(text.includes("listening on")), 10000, 50);
     },
     async stop() {
       try {
         p.kill("SIGINT");
       } catch { /* gone */ }
       await p.status;
+      await drained;
+      return text;
     },
   };
 }
@@ -219,6 +226,157 @@ Deno.test({
       assert.ok(s1.counters.encrypted >= 10 && s1.counters.decrypted >= 10, JSON.stringify(s1));
       assert.equal(s1.counters.auth_failed, 0);
       assert.equal(espOf(await stats(lab, h1), plainVni), undefined);
+    } catch (e) {
+      await dumpLogs(lab);
+      throw e;
+    } finally {
+      await lab.close();
+    }
+  },
+});
+
+/** Sends UDP datagrams (hex payloads) from inside host `h`'s namespace, from one of its processes. */
+async function sendFrom(lab: Lab, h: Host, dst: string, port: number, payloads: string[]) {
+  await sh([
+    "ip",
+    "netns",
+    "exec",
+    h.ns,
+    DENO,
+    "run",
+    "-A",
+    "--unstable-net",
+    `${ROOT}tests/esp/send_udp.ts`,
+    h.addr,
+    dst,
+    String(port),
+    ...payloads,
+  ]);
+}
+
+/** A VXLAN datagram (VNI `vni`) carrying an ICMP echo request to 10.0.0.2 from 10.0.0.3. */
+function forgedVxlan(vni: number, dstMac: string): string {
+  const eth = dstMac.replaceAll(":", "") + "02420a000003" + "0800";
+  const ip = "45000054000140004001" + "0000" + "0a0000030a000002";
+  const icmp = "0800" + "0000" + "1234" + "0001" + PATTERN.repeat(14);
+  return "08000000" + vni.toString(16).padStart(6, "0") + "00" + eth + ip + icmp;
+}
+
+Deno.test({
+  name:
+    "encrypted overlay, hostile: cleartext VXLAN from a peer's process never reaches a container; replays and bit flips are dropped and counted",
+  ...opts,
+  fn: async () => {
+    const lab = new Lab();
+    try {
+      await swarm(lab, 2);
+      const [h1, h2] = lab.hosts;
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "-o", "encrypted", "secret-net"]);
+      const [a1, a2] = [lab.c("a1"), lab.c("a2")];
+      await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
+      await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net", "--ip", "10.0.0.3"]);
+      await reachable(lab, a1, "10.0.0.3");
+      const vni = await vniOf(lab, h1, "secret-net");
+      const mac = JSON.parse((await lab.weft(h1, ["ps", "--format", "json"])).stdout)[0].mac;
+
+      // Cleartext VXLAN for the encrypted VNI, from a local process of the peer node (198.18.0.2).
+      const rx = async () =>
+        Number((await lab.inContainer(a1, ["cat", "/sys/class/net/eth0/statistics/rx_packets"])).stdout);
+      const before = await rx();
+      const clear0 = espOf(await stats(lab, h1), vni).counters.cleartext_dropped;
+      await sendFrom(lab, h2, h1.addr, 4789, Array(20).fill(forgedVxlan(vni, mac)));
+      const clear = await waitFor("cleartext_dropped", async () => {
+        const n = espOf(await stats(lab, h1), vni).counters.cleartext_dropped;
+        return n - clear0 >= 20 ? n - clear0 : undefined;
+      });
+      assert.equal(clear, 20);
+      assert.equal(await rx(), before, "a forged cleartext frame reached the container");
+
+      // Capture ESP datagrams to h1, then replay one and flip bits in copies of another.
+      const file = `${lab.dir}/esp.pcap`;
+      const cap = capture(h1, file);
+      await cap.started();
+      const genuine = await lab.inContainer(
+        a2,
+        ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"],
+        false,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      await cap.stop();
+      assert.match(genuine.stdout, / 0% packet loss/, genuine.stdout);
+      // UDP payloads to h1's ESP port, straight from the capture (Ethernet, IPv4 without options).
+      const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+      const payloads = readPcap(await Deno.readFile(file)).packets
+        .map((p) => p.data)
+        .filter((d) => hexOf(d.subarray(30, 34)) === "c6120001" && ((d[36] << 8) | d[37]) === 4500)
+        .map((d) => hexOf(d.subarray(42)));
+      assert.ok(
+        payloads.length >= 3,
+        `captured ESP to h1: ${payloads.length} of ${readPcap(await Deno.readFile(file)).packets.length}`,
+      );
+      const s0 = espOf(await stats(lab, h1), vni).counters;
+      // Copies of an accepted datagram under a sequence number never seen (else the replay check
+      // drops them first), one unchanged otherwise, one with a ciphertext bit flipped, one an ICV bit.
+      const flips = [[], [8 * 40 + 3], [payloads[1].length * 4 - 1]].map((more) => {
+        const b = payloads[1].match(/../g)!.map((x) => parseInt(x, 16));
+        for (const bit of [39, ...more]) b[bit >> 3] ^= 1 << (bit & 7);
+        return b.map((x) => x.toString(16).padStart(2, "0")).join("");
+      });
+      await sendFrom(lab, h2, h1.addr, 4500, [payloads[0], payloads[0], ...flips]);
+      const s1 = await waitFor("replay and auth counters", async () => {
+        const c = espOf(await stats(lab, h1), vni).counters;
+        return c.replayed - s0.replayed >= 2 && c.auth_failed - s0.auth_failed >= 3 ? c : undefined;
+      });
+      assert.equal(s1.replayed - s0.replayed, 2);
+      assert.equal(s1.auth_failed - s0.auth_failed, 3);
+      assert.equal(s1.decrypted, s0.decrypted, "nothing replayed or flipped was accepted");
+      assert.equal(await rx(), before + 3, "only the three genuine pings' frames arrived");
+    } catch (e) {
+      await dumpLogs(lab);
+      throw e;
+    } finally {
+      await lab.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "encrypted overlay: keys rotate every 2 s under continuous ping with no loss; a restarted node resumes with new keys",
+  ...opts,
+  fn: async () => {
+    const lab = new Lab();
+    try {
+      await swarm(lab, 2, ["--key-rotation-interval", "2s"]);
+      const [h1, h2] = lab.hosts;
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
+      const [a1, a2] = [lab.c("a1"), lab.c("a2")];
+      await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
+      await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net", "--ip", "10.0.0.3"]);
+      await reachable(lab, a1, "10.0.0.3");
+      const vni = await vniOf(lab, h1, "secret-net");
+      const spis = async (h: Host) => (await lab.weft(h, ["esp", "sa"])).stdout.trim().split("\n");
+      const before = await spis(h2);
+      const r0 = espOf(await stats(lab, h1), vni).counters.rekeys;
+      // 80 pings over 8 s: four rotations.
+      const p = await lab.inContainer(a1, ["ping", "-c", "80", "-i", "0.1", "-W", "2", "10.0.0.3"], false);
+      assert.match(p.stdout, / 0% packet loss/, p.stdout.split("\n").slice(-4).join("\n"));
+      const c = espOf(await stats(lab, h1), vni).counters;
+      assert.ok(c.rekeys - r0 >= 3, `rekeys during the ping: ${c.rekeys - r0}`);
+      assert.equal(c.auth_failed, 0);
+
+      // h2's daemon restarts: it draws new SAs (no SPI of before comes back) and traffic resumes.
+      await lab.stopDaemon(h2);
+      await lab.startDaemon(h2);
+      await reachable(lab, a1, "10.0.0.3");
+      const after = await spis(h2);
+      const spiOf = (l: string) => l.split(",")[3];
+      const old = new Set(before.map(spiOf));
+      const own = after.filter((l) => l.split(",")[1] === `"${h2.addr}"`);
+      assert.ok(own.length > 0 && own.every((l) => !old.has(spiOf(l))), `${before}\n→\n${after}`);
+    } catch (e) {
+      await dumpLogs(lab);
+      throw e;
     } finally {
       await lab.close();
     }

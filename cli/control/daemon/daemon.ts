@@ -294,6 +294,10 @@ export class Daemon {
 
   private async ensureVni(c: ContainerRecord): Promise<void> {
     if (c.encrypted && this.dp.espError) return; // stays down: apply() says why
+    // The first container of an encrypted network: announce this node's SAs now, not at the
+    // next snapshot (there may be none for a while).
+    const net = c.encrypted ? this.snapshot?.networks.find((n) => n.id === c.network) : undefined;
+    if (net && this.nodeId) this.espPlans.set(net.id, await this.enc.plan(net, this.snapshot!, this.nodeId));
     await this.dp.reconcile(c.vni, this.desired(c.vni, c.mtu, c.network, this.snapshot));
   }
 
