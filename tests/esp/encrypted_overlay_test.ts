@@ -236,7 +236,7 @@ Deno.test({
 });
 
 /** Sends UDP datagrams (hex payloads) from inside host `h`'s namespace, from one of its processes. */
-async function sendFrom(lab: Lab, h: Host, dst: string, port: number, payloads: string[]) {
+async function sendFrom(h: Host, dst: string, port: number, payloads: string[]) {
   await sh([
     "ip",
     "netns",
@@ -284,7 +284,7 @@ Deno.test({
         Number((await lab.inContainer(a1, ["cat", "/sys/class/net/eth0/statistics/rx_packets"])).stdout);
       const before = await rx();
       const clear0 = espOf(await stats(lab, h1), vni).counters.cleartext_dropped;
-      await sendFrom(lab, h2, h1.addr, 4789, Array(20).fill(forgedVxlan(vni, mac)));
+      await sendFrom(h2, h1.addr, 4789, Array(20).fill(forgedVxlan(vni, mac)));
       const clear = await waitFor("cleartext_dropped", async () => {
         const n = espOf(await stats(lab, h1), vni).counters.cleartext_dropped;
         return n - clear0 >= 20 ? n - clear0 : undefined;
@@ -322,7 +322,7 @@ Deno.test({
         for (const bit of [39, ...more]) b[bit >> 3] ^= 1 << (bit & 7);
         return b.map((x) => x.toString(16).padStart(2, "0")).join("");
       });
-      await sendFrom(lab, h2, h1.addr, 4500, [payloads[0], payloads[0], ...flips]);
+      await sendFrom(h2, h1.addr, 4500, [payloads[0], payloads[0], ...flips]);
       const s1 = await waitFor("replay and auth counters", async () => {
         const c = espOf(await stats(lab, h1), vni).counters;
         return c.replayed - s0.replayed >= 2 && c.auth_failed - s0.auth_failed >= 3 ? c : undefined;
