@@ -99,6 +99,58 @@ function capture(h: Host, file: string) {
   };
 }
 
+/** iperf3 TCP for `seconds` from container `client` to `server` (at `ip`), `reverse`: server sends. Gbit/s. */
+async function iperf(
+  client: string,
+  server: string,
+  ip: string,
+  reverse = false,
+  seconds = 2,
+): Promise<number> {
+  const srv = new Deno.Command("ip", {
+    args: ["netns", "exec", server, "timeout", "30", "iperf3", "-s", "-1", "-B", ip],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const r = await waitFor(
+      `iperf3 to ${ip}`,
+      async () => {
+        const c = await sh([
+          "ip",
+          "netns",
+          "exec",
+          client,
+          "timeout",
+          "20",
+          "iperf3",
+          "-c",
+          ip,
+          "-t",
+          String(seconds),
+          "-J",
+          ...(reverse ? ["-R"] : []),
+        ], { check: false });
+        // Until the server listens, iperf3 -J reports "connection refused" in its JSON.
+        return c.code === 0 && !/unable to connect/.test(c.stdout) ? c : undefined;
+      },
+      20000,
+      300,
+    );
+    const j = JSON.parse(r.stdout);
+    assert.ok(
+      j.end?.sum_received?.bytes > 1e6,
+      `iperf3 ${client} → ${ip}: ${j.error ?? JSON.stringify(j.end)}`,
+    );
+    return j.end.sum_received.bits_per_second / 1e9;
+  } finally {
+    try {
+      srv.kill("SIGKILL");
+    } catch { /* done */ }
+    await srv.status;
+  }
+}
+
 Deno.test({
   name:
     "encrypted overlay: ping crosses as ESP in UDP only; tshark decrypts it with `weft esp sa`; plain beside it",
@@ -222,6 +274,14 @@ Deno.test({
       for (const r of drows) assert.equal(Number(r[0]), vni, `decrypted VNI in ${r}`);
       for (const r of pings) assert.ok(r[2].includes(PATTERN.repeat(4)), "the pattern, once decrypted");
 
+      // TCP both ways (TSO super-frames cut and sealed per segment), and the plain network's for scale.
+      const enc = [await iperf(a1, a2, "10.0.0.3"), await iperf(a1, a2, "10.0.0.3", true)];
+      const clear = await iperf(p1, p2, "10.0.1.3");
+      console.log(
+        `iperf3 TCP 2 s: encrypted ${enc.map((g) => g.toFixed(2)).join(" / ")} Gbit/s (→ / ←), plain ${
+          clear.toFixed(2)
+        } Gbit/s`,
+      );
       const s1 = espOf(await stats(lab, h1), vni);
       assert.ok(s1.counters.encrypted >= 10 && s1.counters.decrypted >= 10, JSON.stringify(s1));
       assert.equal(s1.counters.auth_failed, 0);
