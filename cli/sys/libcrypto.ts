@@ -57,6 +57,9 @@ export class CryptoUnavailableError extends Error {
   override name = "CryptoUnavailableError";
 }
 
+/** The library dlopen() looks for; WEFT_LIBCRYPTO names another file (a test makes it missing). */
+export const LIBCRYPTO = "libcrypto.so.3";
+
 /**
  * The libcrypto symbol table, dlopened on first use in this thread.
  * @throws CryptoUnavailableError when libcrypto.so.3 is not on the machine (Debian: libssl3).
@@ -64,7 +67,7 @@ export class CryptoUnavailableError extends Error {
 export function libcrypto(): Libcrypto {
   if (!lib) {
     try {
-      lib = Deno.dlopen("libcrypto.so.3", symbols);
+      lib = Deno.dlopen(Deno.env.get("WEFT_LIBCRYPTO") || LIBCRYPTO, symbols);
     } catch (e) {
       throw new CryptoUnavailableError(
         `cannot load OpenSSL's libcrypto.so.3 (${(e as Error).message}) — install Debian's libssl3`,

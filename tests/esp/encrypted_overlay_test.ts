@@ -442,3 +442,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "encrypted overlay fails closed: a node without libcrypto does not bring the network up and says why",
+  ...opts,
+  fn: async () => {
+    const lab = new Lab();
+    try {
+      await lab.setup(2);
+      const [h1, h2] = lab.hosts;
+      await lab.startDaemon(h1);
+      // Only h2's daemon inherits a libcrypto that cannot be loaded.
+      Deno.env.set("WEFT_LIBCRYPTO", "/nonexistent/libcrypto.so.3");
+      try {
+        await lab.startDaemon(h2);
+      } finally {
+        Deno.env.delete("WEFT_LIBCRYPTO");
+      }
+      const r = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr]);
+      const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
+      await lab.weft(h2, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h2.addr]);
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "plain-net"]);
+      const [a1, a2, p1, p2] = [lab.c("a1"), lab.c("a2"), lab.c("p1"), lab.c("p2")];
+      await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
+      const refused = await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net"], false);
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stderr,
+        /^error: network secret-net is encrypted and this node cannot encrypt: cannot load OpenSSL's libcrypto.*nothing was created/,
+      );
+      const ps = JSON.parse((await lab.weft(h2, ["ps", "--format", "json"])).stdout);
+      assert.equal(ps.length, 0);
+      const eps = JSON.parse((await lab.weft(h1, ["network", "inspect", "secret-net"])).stdout)[0];
+      assert.deepEqual(eps.Peers.map((p: any) => p.IP), [h1.addr], "h2's endpoint was withdrawn");
+      // The node works otherwise: a plain network comes up; weft stats says why ESP cannot.
+      await lab.weft(h1, ["run", "-d", "--name", p1, "--network", "plain-net", "--ip", "10.0.1.2"]);
+      await lab.weft(h2, ["run", "-d", "--name", p2, "--network", "plain-net", "--ip", "10.0.1.3"]);
+      await reachable(lab, p1, "10.0.1.3");
+      assert.match((await stats(lab, h2)).espError, /cannot encrypt/);
+      assert.match(
+        await Deno.readTextFile(h2.log),
+        /this node cannot encrypt: cannot load OpenSSL's libcrypto/,
+      );
+    } catch (e) {
+      await dumpLogs(lab);
+      throw e;
+    } finally {
+      await lab.close();
+    }
+  },
+});

@@ -650,6 +650,11 @@ export class Daemon {
         throw new ApiError(e instanceof Error ? e.message : String(e), 409);
       }
       const { endpoint, network } = created;
+      if (network.encrypted && this.dp.espError) {
+        // Fail closed: no container on an encrypted network this node cannot encrypt for.
+        await this.endpointDelete(endpoint.id).catch(() => {});
+        throw new ApiError(`network ${network.name} is encrypted and ${this.dp.espError}; nothing was created`, 409);
+      }
       const c: ContainerRecord = {
         name,
         network: network.id,
@@ -749,7 +754,8 @@ export class Daemon {
     if (!this.dp.running) {
       throw new ApiError("the data plane is not running: this node is not part of a swarm", 409);
     }
-    return await this.dp.stats();
+    const s = await this.dp.stats();
+    return this.dp.espError ? { ...s, espError: this.dp.espError } : s;
   }
 
   // ── HTTP ───────────────────────────────────────────────────────────────────────────────────
