@@ -16,7 +16,7 @@
 import { PORT_UNDERLAY, RX, RX_DESC_LEN, type WeftCore } from "../core/core.ts";
 import {
   ESP_HEADROOM,
-  ESP_TAILROOM,
+  ESP_OVERHEAD,
   type EspCounters,
   espCounters,
   EspInbound,
@@ -29,9 +29,10 @@ import { SOCKADDR_IN6_LEN } from "../sys/libc.ts";
 import { type Region, region } from "../sys/mem.ts";
 
 const VXLAN_HEADER_LEN = 8;
-/** Sealed datagrams in flight per flush: the ring's slots, each with room for ESP around a datagram. */
-const RING = 512;
-const RING_SLOT = 2048;
+/** Bytes of sealed datagrams per flush (sixteen 64 KiB super-frames and their ESP overhead). */
+const RING_BYTES = 1 << 20;
+/** A UDP_SEGMENT message carries at most 64 KiB of UDP payload: sealed segments per message. */
+const GSO_BYTES = 60000;
 
 /** An encrypted network on this node. */
 interface EncryptedVni {
@@ -51,8 +52,9 @@ export class EspPath {
   private readonly saVni = new Map<number, number>();
   private readonly rx: UdpReceiver;
   private readonly tx: UdpSender;
-  private readonly ring: Region = region(RING * RING_SLOT);
-  private next = 0;
+  private readonly ring: Region = region(RING_BYTES);
+  /** Bytes of the ring used since the last flush. */
+  private used = 0;
   private readonly peers: Region;
   private peersBuilt = 0;
   private readonly saLen: number;
@@ -70,10 +72,13 @@ export class EspPath {
     family: number,
     burst: number,
     sent: SendCounters,
+    /** The socket has UDP_GRO on (several datagrams per read) / takes UDP_SEGMENT. */
+    private readonly gro = false,
+    gso = false,
   ) {
     this.rx = new UdpReceiver(fd, burst);
     for (let i = 0; i < burst; i++) this.rx.setBuffer(i, memBase + core.slotData(i), core.slotCapacity);
-    this.tx = new UdpSender(fd, false, sent);
+    this.tx = new UdpSender(fd, gso, sent);
     this.saLen = sockaddrLen(family);
     this.family = family;
     this.peers = region(core.config.maxVteps * SOCKADDR_IN6_LEN);
@@ -160,29 +165,61 @@ export class EspPath {
   receive(k: number, max: number, slotPtr: number[]): number {
     const n = this.rx.receive(k, max - k);
     if (n <= 0) return k;
-    const core = this.core, mem = core.view, names = this.rx.names.view;
+    const core = this.core, mem = core.view;
+    const bytes = new Uint8Array(mem.buffer);
     let d = k;
     for (let j = 0; j < n; j++) {
       const slot = slotPtr[k + j];
       const len = this.rx.length(k + j);
       if (this.rx.truncated(k + j)) continue;
-      if (this.sad.open(mem, this.memPtr, slot, len) !== null) continue;
-      const sa = this.sad.sa!;
-      const off = sa.vxlanOff, vlen = sa.vxlanLen;
-      if (
-        sa.dstPort !== this.vxlanPort || vlen < VXLAN_HEADER_LEN ||
-        vniAt(mem, off) !== this.saVni.get(sa.spi)
-      ) {
-        this.misdirected++;
-        continue;
+      // A UDP GRO buffer holds datagrams `stride` apart. Each is opened in place and its VXLAN
+      // datagram moved down to the run being built, so that equal-length ones lie back to back
+      // and reach the core as one GRO-style descriptor (RX.GSO_SIZE = their length), as the
+      // VXLAN port's GRO buffers do.
+      const stride = (this.gro && this.rx.gsoSize(k + j)) || len;
+      let run = slot, runEnd = slot, runLen = 0, count = 0;
+      for (let off = 0; off < len; off += stride) {
+        const dlen = Math.min(stride, len - off);
+        const vx = this.openOne(mem, slot + off, dlen);
+        if (vx < 0) continue;
+        const vlen = this.sad.sa!.vxlanLen;
+        // Only the last datagram of a run may be shorter: start another run otherwise.
+        if (count > 0 && (vlen > runLen || runEnd - run !== count * runLen)) {
+          if (d < max) this.emit(d++, k + j, run, runEnd - run, count > 1 ? runLen : 0);
+          run = runEnd;
+          count = 0;
+        }
+        if (count === 0) runLen = vlen;
+        bytes.copyWithin(runEnd, vx, vx + vlen);
+        runEnd += vlen;
+        count++;
       }
-      const desc = core.rxPtr + d * RX_DESC_LEN;
-      readSockaddrInto(names, this.rx.nameOffset(k + j), mem, desc + RX.PEER);
-      // The sender's VTEP is its address and VXLAN port, as the control plane programmed it.
-      core.describe(d, off, vlen, PORT_UNDERLAY, undefined, this.vxlanPort, {});
-      d++;
+      if (count > 0 && d < max) this.emit(d++, k + j, run, runEnd - run, count > 1 ? runLen : 0);
     }
     return d;
+  }
+
+  /** Opens one ESP datagram in place; the VXLAN datagram's address, or −1 when dropped. */
+  private openOne(mem: DataView, ptr: number, len: number): number {
+    if (this.sad.open(mem, this.memPtr, ptr, len) !== null) return -1;
+    const sa = this.sad.sa!;
+    if (
+      sa.dstPort !== this.vxlanPort || sa.vxlanLen < VXLAN_HEADER_LEN ||
+      vniAt(mem, sa.vxlanOff) !== this.saVni.get(sa.spi)
+    ) {
+      this.misdirected++;
+      return -1;
+    }
+    return sa.vxlanOff;
+  }
+
+  /** Descriptor `d`: VXLAN datagrams at ptr (`stride` apart when several) from message `m`'s sender. */
+  private emit(d: number, m: number, ptr: number, len: number, stride: number): void {
+    const core = this.core;
+    const desc = core.rxPtr + d * RX_DESC_LEN;
+    readSockaddrInto(this.rx.names.view, this.rx.nameOffset(m), core.view, desc + RX.PEER);
+    // The sender's VTEP is its address and VXLAN port, as the control plane programmed it.
+    core.describe(d, ptr, len, PORT_UNDERLAY, undefined, this.vxlanPort, { groStride: stride });
   }
 
   /**
@@ -196,30 +233,38 @@ export class EspPath {
     if (!n.out) return true; // no key yet: nothing leaves, in cleartext least of all
     if (vtep >= this.peersBuilt) this.buildPeers();
     const step = gso && len > gso ? gso : len;
+    const segs = Math.ceil(len / step);
+    if (segs * (step + ESP_OVERHEAD) > RING_BYTES) return true; // cannot happen: 64 KiB super-frames
+    if (this.used + segs * (step + ESP_OVERHEAD) > RING_BYTES) this.flush();
+    // Sealed segments back to back: equal-length ones leave as one UDP_SEGMENT message.
     const bytes = new Uint8Array(mem.buffer);
+    const ring = new Uint8Array(this.ring.buf);
+    const peer = this.peers.base + vtep * SOCKADDR_IN6_LEN;
+    let start = this.used, cur = start, full = 0, count = 0;
     for (let off = 0; off < len; off += step) {
       const dlen = Math.min(step, len - off);
-      if (dlen + ESP_HEADROOM + ESP_TAILROOM > RING_SLOT) continue;
-      if (this.next === RING) this.flush();
-      const at = this.next++ * RING_SLOT + ESP_HEADROOM;
-      new Uint8Array(this.ring.buf, at, dlen).set(bytes.subarray(ptr + off, ptr + off + dlen));
+      const at = cur + ESP_HEADROOM;
+      ring.set(bytes.subarray(ptr + off, ptr + off + dlen), at);
       const elen = n.out.seal(this.ringView, this.ring.ptr, at, dlen, srcPort, this.vxlanPort);
-      if (elen === 0) continue;
-      this.tx.add(
-        this.ring.base + at - ESP_HEADROOM,
-        elen,
-        0,
-        this.peers.base + vtep * SOCKADDR_IN6_LEN,
-        this.saLen,
-      );
+      if (elen === 0) break;
+      if (count === 0) full = elen;
+      cur += elen;
+      count++;
+      if ((count + 1) * full > GSO_BYTES) {
+        this.tx.add(this.ring.base + start, cur - start, count > 1 ? full : 0, peer, this.saLen);
+        start = cur;
+        count = 0;
+      }
     }
+    if (count > 0) this.tx.add(this.ring.base + start, cur - start, count > 1 ? full : 0, peer, this.saLen);
+    this.used = cur;
     return true;
   }
 
   /** Sends what send() queued; the ring is free again. */
   flush(): void {
     if (this.tx.pending > 0) this.tx.flush();
-    this.next = 0;
+    this.used = 0;
   }
 
   private buildPeers(): void {

@@ -152,6 +152,7 @@ export class FrameLoop {
     if (cfg.espFd !== undefined) {
       this.esp = new EspPath(
         core, this.memBase, cfg.espFd, cfg.espPort!, cfg.vxlanPort, cfg.family, BURST, this.sent,
+        cfg.espGro ?? false, cfg.espGso ?? false,
       );
     }
     for (let i = 0; i < BURST; i++) {

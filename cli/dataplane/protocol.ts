@@ -61,6 +61,9 @@ export interface StartConfig {
   /** The ESP-in-UDP socket (cli/dataplane/esp_path.ts) and its port; none: no encrypted network. */
   espFd?: number;
   espPort?: number;
+  /** The ESP socket has UDP_GRO on / takes UDP_SEGMENT (as udpGro/udpGso for the VXLAN port). */
+  espGro?: boolean;
+  espGso?: boolean;
 }
 
 export type ToWorker =

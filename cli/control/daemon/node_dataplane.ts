@@ -69,7 +69,7 @@ export class NodeDataplane {
       // Encrypted networks need libcrypto and the ESP port; without them only they stay down.
       try {
         libcrypto();
-        this.esp = openUdp(parseIp(addr), ESP_PORT);
+        this.esp = openUdp(parseIp(addr), ESP_PORT, { gso: this.offload, gro: this.offload });
         this.espError = undefined;
       } catch (e) {
         this.espError = `this node cannot encrypt: ${e instanceof Error ? e.message : e}`;
@@ -85,6 +85,8 @@ export class NodeDataplane {
         senderFds: senders.map((s) => s.fd),
         espFd: this.esp?.fd,
         espPort: ESP_PORT,
+        espGro: this.esp?.gro,
+        espGso: this.esp?.gso,
       });
     } catch (e) {
       if (this.esp) closeUdp(this.esp);
