@@ -9,6 +9,7 @@ const USAGE = `Usage:
                   [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
                   [--key-rotation-interval 12h]   (keys of encrypted networks)
   weft swarm join --token TOKEN HOST[:2377] --advertise-addr IP [--listen-addr IP[:2377]]
+  weft swarm update --key-rotation-interval D   (on a manager: e.g. 12h, 30m, 2s)
   weft swarm join-token worker [-q]
   weft swarm leave [--force]
 All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
@@ -74,6 +75,19 @@ export async function main(args: string[]): Promise<number> {
       listenAddr: v["listen-addr"],
     });
     console.log("This node joined a swarm as a worker.");
+    return 0;
+  }
+  if (sub === "update") {
+    const { values: v } = parse(rest, { "key-rotation-interval": { type: "string" } });
+    if (v["key-rotation-interval"] === undefined) throw new UsageError(`nothing to update\n${USAGE}`);
+    let keyRotationMs: number;
+    try {
+      keyRotationMs = parseDuration(v["key-rotation-interval"]);
+    } catch (e) {
+      throw new UsageError(`--key-rotation-interval: ${(e as Error).message}`);
+    }
+    await api(v.host as string | undefined, "POST", "/swarm/update", { keyRotationMs });
+    console.log("Swarm updated.");
     return 0;
   }
   if (sub === "join-token") {

@@ -158,6 +158,12 @@ export class Manager {
     this.server = await issueCert(this.ca, `weft-manager-${c.id.slice(0, 12)}`, ips);
   }
 
+  /** `swarm update --key-rotation-interval`, kept in the store. */
+  setKeyRotation(ms: number): void {
+    this.store.put<ClusterRecord>("cluster", "cluster", { ...this.cluster, keyRotationMs: ms });
+    this.keys.rotationMs = ms;
+  }
+
   token(): string {
     return formatToken({ digest: this.cluster.caDigest, secret: this.cluster.workerSecret });
   }

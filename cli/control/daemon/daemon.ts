@@ -501,6 +501,17 @@ export class Daemon {
     });
   }
 
+  /** `swarm update --key-rotation-interval`: the next rotation is due by the new interval. */
+  swarmUpdate(b: Record<string, any>) {
+    const m = this.requireManager();
+    const ms = Number(b.keyRotationMs);
+    if (!Number.isInteger(ms) || ms < MIN_KEY_ROTATION_MS) {
+      throw new ApiError(`--key-rotation-interval must be at least 1s, got ${b.keyRotationMs} ms`);
+    }
+    m.setKeyRotation(ms);
+    return { keyRotationMs: ms };
+  }
+
   nodes() {
     if (this.manager) {
       return this.manager.nodes().map((n) => ({ ...n, self: n.id === this.manager!.localNodeId }));
@@ -781,6 +792,7 @@ export class Daemon {
       else if (a === "swarm" && b === "leave" && m === "POST") {
         out = await this.swarmLeave(url.searchParams.get("force") === "1");
       } else if (a === "swarm" && b === "join-token" && m === "GET") out = this.joinToken();
+      else if (a === "swarm" && b === "update" && m === "POST") out = this.swarmUpdate(await body());
       else if (a === "nodes" && m === "GET") out = await this.nodes();
       else if (a === "networks" && !b && m === "GET") out = this.networks();
       else if (a === "networks" && !b && m === "POST") out = this.networkCreate(await body());
