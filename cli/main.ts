@@ -27,7 +27,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: client(() => import("./commands/node.ts")),
   },
   network: {
-    summary: "network create -d overlay [--subnet CIDR] NAME | ls | inspect NAME | rm NAME",
+    summary: "network create -d overlay [--subnet CIDR] [-o encrypted] NAME | ls | inspect NAME | rm NAME",
     load: client(() => import("./commands/network.ts")),
   },
   run: {
