@@ -1,7 +1,7 @@
 // ESP seal and open of one MTU-sized VXLAN datagram (1430 bytes: an encrypted network's 1408-byte
 // MTU + Ethernet + VXLAN), in place, through cli/esp/esp.ts and libcrypto: µs per datagram.
 // DENO_NO_UPDATE_CHECK=1 deno run -A tests/bench/esp_bench.ts
-import { espCounters, ESP_HEADROOM, EspInbound, EspOutbound } from "../../cli/esp/esp.ts";
+import { ESP_HEADROOM, espCounters, EspInbound, EspOutbound } from "../../cli/esp/esp.ts";
 import { addressOf } from "../../cli/sys/libc.ts";
 
 const LEN = 1430, N = 200_000, OPENS = 1000;
@@ -33,5 +33,7 @@ ok = 0;
 t = performance.now();
 for (let p = 0; p < PASSES; p++) pass();
 const opens = PASSES * OPENS;
-console.log(`open: ${((performance.now() - t) * 1000 / opens).toFixed(2)} µs per datagram (${ok}/${opens} verified)`);
+console.log(
+  `open: ${((performance.now() - t) * 1000 / opens).toFixed(2)} µs per datagram (${ok}/${opens} verified)`,
+);
 out.free();
