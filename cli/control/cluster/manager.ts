@@ -18,6 +18,8 @@ import {
   sha256Hex,
 } from "./pki.ts";
 import { Store } from "./store.ts";
+import { KeyError, NetworkKeys } from "./netkeys.ts";
+import { ESP_MTU_REDUCTION } from "../../esp/esp.ts";
 import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
 import { validAlias } from "../../dns/names.ts";
 import {
@@ -67,6 +69,8 @@ export interface InitOptions {
   pool: string;
   poolMaskLength: number;
   hostname: string;
+  /** `--key-rotation-interval` in ms (DEFAULT_KEY_ROTATION_MS when absent). */
+  keyRotationMs?: number;
 }
 
 interface Session {
@@ -91,10 +95,13 @@ export class Manager {
   private version = 0;
   /** The manager's own node: its snapshots go to the local daemon directly. */
   onLocalSnapshot: (s: Snapshot) => void = () => {};
+  /** Key rings and SAs of encrypted networks. */
+  readonly keys: NetworkKeys;
   log: (msg: string) => void = (m) => console.error(m);
 
   private constructor(readonly stateDir: string) {
     this.store = new Store(`${stateDir}/store.jsonl`);
+    this.keys = new NetworkKeys(this.store);
   }
 
   get cluster(): ClusterRecord {
@@ -124,6 +131,7 @@ export class Manager {
       poolMaskLength: o.poolMaskLength,
       caDigest: await caDigest(m.ca.cert),
       workerSecret: randomSecret(),
+      keyRotationMs: o.keyRotationMs,
     });
     const nodeId = objectId();
     m.store.put<NodeRecord>("node", nodeId, {
@@ -158,6 +166,12 @@ export class Manager {
     this.server = await issueCert(this.ca, `weft-manager-${c.id.slice(0, 12)}`, ips);
   }
 
+  /** `swarm update --key-rotation-interval`, kept in the store. */
+  setKeyRotation(ms: number): void {
+    this.store.put<ClusterRecord>("cluster", "cluster", { ...this.cluster, keyRotationMs: ms });
+    this.keys.rotationMs = ms;
+  }
+
   token(): string {
     return formatToken({ digest: this.cluster.caDigest, secret: this.cluster.workerSecret });
   }
@@ -180,7 +194,11 @@ export class Manager {
     (async () => {
       for await (const conn of this.listener!) this.accept(conn).catch(() => {});
     })().catch(() => {});
-    this.timer = setInterval(() => this.checkHeartbeats(), 500);
+    if (c.keyRotationMs) this.keys.rotationMs = c.keyRotationMs;
+    this.timer = setInterval(() => {
+      this.checkHeartbeats();
+      if (this.keys.rotateDue()) this.broadcast();
+    }, 500);
   }
 
   stop(): void {
@@ -362,6 +380,7 @@ export class Manager {
   }
 
   private removeNode(id: string): void {
+    this.keys.removeNode(id);
     for (const e of this.store.all<EndpointRecord>("endpoint")) {
       if (e.node === id) this.store.del("endpoint", e.id);
     }
@@ -418,6 +437,7 @@ export class Manager {
       nodes,
       networks: this.networks().filter((n) => mine.has(n.id)),
       endpoints: eps.filter((e) => mine.has(e.network) && (e.node === nodeId || ready.has(e.node))),
+      ...this.keys.forNetworks(mine),
     };
   }
 
@@ -462,6 +482,17 @@ export class Manager {
         return { left: true };
       case "nodes":
         return this.nodes();
+      case "sa.announce": {
+        const mine = new Set(this.endpoints().filter((e) => e.node === nodeId).map((e) => e.network));
+        try {
+          const sa = this.keys.announce(nodeId, a, mine);
+          this.broadcast();
+          return sa;
+        } catch (e) {
+          if (e instanceof KeyError) throw new ClusterError(e.message);
+          throw e;
+        }
+      }
       default:
         throw new ClusterError(`unknown operation "${op.slice(0, 40)}"`);
     }
@@ -476,6 +507,7 @@ export class Manager {
    * its underlay (NetworkRecord.mtu is then DEFAULT_MTU, what older nodes use).
    * An explicit subnet may overlap another network's: each overlay is its own L2 domain, kept
    * apart by its VNI (Docker refuses that); only pool allocation avoids subnets in use.
+   * `encrypted`: ESP between nodes, a key drawn now (netkeys.ts); its MTU gives up ESP_MTU_REDUCTION.
    * @throws ClusterError (400) for bad input, (409) for a name in use; nothing is stored then
    */
   createNetwork(o: NetworkOptions): NetworkRecord {
@@ -550,7 +582,7 @@ export class Manager {
       subnet: formatCidr(subnet),
       gateway,
       vni,
-      mtu: o.mtu ?? DEFAULT_MTU,
+      mtu: (o.mtu ?? DEFAULT_MTU) - (o.encrypted && o.mtu === undefined ? ESP_MTU_REDUCTION : 0),
       attachable: o.attachable ?? false,
       internal: o.internal ?? false,
       createdAt: new Date().toISOString(),
@@ -564,6 +596,10 @@ export class Manager {
     }
     if (o.mtu !== undefined) net.mtuOption = o.mtu;
     if (o.labels && Object.keys(o.labels).length) net.labels = { ...o.labels };
+    if (o.encrypted) {
+      net.encrypted = true;
+      this.keys.create(net.id);
+    }
     this.store.put("network", net.id, net);
     this.broadcast();
     return net;
@@ -582,6 +618,7 @@ export class Manager {
       );
     }
     this.store.del("network", net.id);
+    this.keys.remove(net.id);
     this.broadcast();
     return net;
   }
