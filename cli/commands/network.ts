@@ -53,7 +53,9 @@ export async function main(args: string[]): Promise<number> {
         if (!(mtu >= 68 && mtu <= 65535)) {
           throw new UsageError(`${MTU_OPTION} must be an integer in 68..65535, got "${value}"`);
         }
-      } else throw new UsageError(`unsupported option "${key}": weft's overlays take ${MTU_OPTION}=N and encrypted`);
+      } else {throw new UsageError(
+          `unsupported option "${key}": weft's overlays take ${MTU_OPTION}=N and encrypted`,
+        );}
     }
     const n = await api(v.host as string | undefined, "POST", "/networks", {
       name: positionals[0],
@@ -119,7 +121,9 @@ export async function main(args: string[]): Promise<number> {
     const { values: v, positionals } = parse(rest, { force: { type: "boolean", short: "f" } });
     if (positionals.length !== 2) throw new UsageError(`expected NETWORK CONTAINER\n${USAGE}`);
     const [net, container] = positionals;
-    await api(v.host as string | undefined, "POST", `/networks/${encodeURIComponent(net)}/disconnect`, { container });
+    await api(v.host as string | undefined, "POST", `/networks/${encodeURIComponent(net)}/disconnect`, {
+      container,
+    });
     return 0;
   }
   throw new UsageError(USAGE);

@@ -155,8 +155,16 @@ export class FrameLoop {
     if (cfg.vnetHdr) this.vnetTap = new VnetTap();
     if (cfg.espFd !== undefined) {
       this.esp = new EspPath(
-        core, this.memBase, cfg.espFd, cfg.espPort!, cfg.vxlanPort, cfg.family, BURST, this.sent,
-        cfg.espGro ?? false, cfg.espGso ?? false,
+        core,
+        this.memBase,
+        cfg.espFd,
+        cfg.espPort!,
+        cfg.vxlanPort,
+        cfg.family,
+        BURST,
+        this.sent,
+        cfg.espGro ?? false,
+        cfg.espGso ?? false,
       );
     }
     for (let i = 0; i < BURST; i++) {
@@ -201,10 +209,12 @@ export class FrameLoop {
     this.tapBusy = this.pollIds.map(() => false);
     const pfd = region(this.nfds * POLLFD_LEN);
     const esp = this.cfg.espFd !== undefined ? [this.cfg.espFd] : [];
-    [...this.pollIds.map((id) => this.portFd[id]), this.cfg.udpFd, ...esp, this.cfg.wakeFd].forEach((fd, i) => {
-      pfd.view.setInt32(i * POLLFD_LEN + PFD_FD, fd, true);
-      pfd.view.setInt16(i * POLLFD_LEN + PFD_EVENTS, POLLIN, true);
-    });
+    [...this.pollIds.map((id) => this.portFd[id]), this.cfg.udpFd, ...esp, this.cfg.wakeFd].forEach(
+      (fd, i) => {
+        pfd.view.setInt32(i * POLLFD_LEN + PFD_FD, fd, true);
+        pfd.view.setInt16(i * POLLFD_LEN + PFD_EVENTS, POLLIN, true);
+      },
+    );
     return pfd;
   }
 

@@ -467,7 +467,7 @@ Deno.test({
       const [a1, a2, p1, p2] = [lab.c("a1"), lab.c("a2"), lab.c("p1"), lab.c("p2")];
       await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
       const refused = await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net"], false);
-      assert.equal(refused.code, 1);
+      assert.equal(refused.code, 2); // a refusal by the daemon (4xx): nothing was created
       assert.match(
         refused.stderr,
         /^error: network secret-net is encrypted and this node cannot encrypt: cannot load OpenSSL's libcrypto.*nothing was created/,

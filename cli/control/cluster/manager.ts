@@ -34,13 +34,22 @@ import {
   objectId,
   parseCidr,
 } from "./ipam.ts";
-import { allocateAddress6, bigToIp6, type Cidr6, contains6, formatCidr6, ip6ToBig, isIpv6Cidr, parseCidr6 } from "./ipam6.ts";
+import {
+  allocateAddress6,
+  bigToIp6,
+  type Cidr6,
+  contains6,
+  formatCidr6,
+  ip6ToBig,
+  isIpv6Cidr,
+  parseCidr6,
+} from "./ipam6.ts";
 import {
   type ClusterRecord,
   DEFAULT_MTU,
-  type NetworkOptions,
   type EndpointRecord,
   HEARTBEAT_TIMEOUT_MS,
+  type NetworkOptions,
   type NetworkRecord,
   type NodeRecord,
   type NodeView,
@@ -317,7 +326,9 @@ export class Manager {
       try {
         ipToInt(dataAddr);
       } catch {
-        throw new ClusterError(`invalid data path address "${dataAddr.slice(0, 40)}": expected an IPv4 address`);
+        throw new ClusterError(
+          `invalid data path address "${dataAddr.slice(0, 40)}": expected an IPv4 address`,
+        );
       }
     }
     const clash = this.store.all<NodeRecord>("node").find((n) => n.addr === addr);
@@ -519,30 +530,39 @@ export class Manager {
     }
     const c = this.cluster;
     const used = this.networks().map((n) => parseCidr(n.subnet));
-    const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
+    const list = (v: string | string[] | undefined) =>
+      (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
     const subnets = list(o.subnet), gateways = list(o.gateway), ranges = list(o.ipRange);
     let v4: { subnet?: Cidr; gateway?: string; range?: Cidr } = {};
     let v6: { subnet?: Cidr6; gateway?: string; range?: Cidr6 } = {};
     try {
       for (const t of subnets) {
         if (isIpv6Cidr(t)) {
-          if (v6.subnet) throw new IpamError(`only one IPv6 --subnet per network, got ${formatCidr6(v6.subnet)} and ${t}`);
+          if (v6.subnet) {
+            throw new IpamError(`only one IPv6 --subnet per network, got ${formatCidr6(v6.subnet)} and ${t}`);
+          }
           v6.subnet = parseCidr6(t);
           if (v6.subnet.bits > 124) throw new IpamError(`subnet ${t} is too small: at most /124`);
         } else {
-          if (v4.subnet) throw new IpamError(`only one IPv4 --subnet per network, got ${formatCidr(v4.subnet)} and ${t}`);
+          if (v4.subnet) {
+            throw new IpamError(`only one IPv4 --subnet per network, got ${formatCidr(v4.subnet)} and ${t}`);
+          }
           v4.subnet = parseCidr(t);
           if (v4.subnet.bits > 30) throw new IpamError(`subnet ${t} is too small: at most /30`);
         }
       }
       if (v6.subnet && !o.ipv6) throw new IpamError(`IPv6 subnet ${formatCidr6(v6.subnet)} needs --ipv6`);
       if (o.ipv6 && !v6.subnet) {
-        throw new IpamError("--ipv6 needs an IPv6 --subnet (weft has no default IPv6 pool), e.g. --subnet fd00:10::/64");
+        throw new IpamError(
+          "--ipv6 needs an IPv6 --subnet (weft has no default IPv6 pool), e.g. --subnet fd00:10::/64",
+        );
       }
       v4.subnet ??= allocateSubnet(parseCidr(c.pool), c.poolMaskLength, used);
       for (const g of gateways) {
         if (g.includes(":")) {
-          if (!v6.subnet || !contains6(v6.subnet, ip6ToBig(g))) throw new IpamError(`no matching subnet for gateway ${g}`);
+          if (!v6.subnet || !contains6(v6.subnet, ip6ToBig(g))) {
+            throw new IpamError(`no matching subnet for gateway ${g}`);
+          }
           v6.gateway = bigToIp6(ip6ToBig(g));
         } else {
           if (!contains(v4.subnet, ipToInt(g))) throw new IpamError(`no matching subnet for gateway ${g}`);
@@ -558,7 +578,9 @@ export class Manager {
           v6.range = rr;
         } else {
           const rr = parseCidr(r);
-          if (!contains(v4.subnet, rr.base) || rr.bits < v4.subnet.bits) throw new IpamError(`no matching subnet for range ${r}`);
+          if (!contains(v4.subnet, rr.base) || rr.bits < v4.subnet.bits) {
+            throw new IpamError(`no matching subnet for range ${r}`);
+          }
           v4.range = rr;
         }
       }
@@ -634,7 +656,9 @@ export class Manager {
     const net = this.findNetwork(ref);
     if (!net) throw new ClusterError(`network ${ref} not found`, 404);
     const badAlias = aliases?.find((a) => !validAlias(a));
-    if (badAlias !== undefined) throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
+    if (badAlias !== undefined) {
+      throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
+    }
     const subnet = parseCidr(net.subnet);
     const mine = this.endpoints().filter((e) => e.network === net.id);
     const used = new Set(mine.map((e) => e.ip));
@@ -655,7 +679,9 @@ export class Manager {
         throw new ClusterError(e instanceof Error ? e.message : String(e), 409);
       }
     }
-    if (ip6 && !net.subnet6) throw new ClusterError(`network ${net.name} has no IPv6 subnet: --ip6 needs one`);
+    if (ip6 && !net.subnet6) {
+      throw new ClusterError(`network ${net.name} has no IPv6 subnet: --ip6 needs one`);
+    }
     if (net.subnet6) {
       const s6 = parseCidr6(net.subnet6);
       const used6 = new Set(mine.flatMap((e) => e.ip6 ? [e.ip6] : []));
@@ -663,11 +689,18 @@ export class Manager {
         if (ip6) {
           const n = ip6ToBig(ip6);
           ip6 = bigToIp6(n);
-          if (!contains6(s6, n)) throw new IpamError(`address ${ip6} is not in ${net.name}'s subnet ${net.subnet6}`);
+          if (!contains6(s6, n)) {
+            throw new IpamError(`address ${ip6} is not in ${net.name}'s subnet ${net.subnet6}`);
+          }
           if (ip6 === net.gateway6) throw new IpamError(`address ${ip6} is the gateway of ${net.name}`);
           if (used6.has(ip6)) throw new IpamError(`address ${ip6} is already in use on ${net.name}`);
         } else {
-          ip6 = allocateAddress6(s6, net.gateway6 ?? "", used6, net.ipRange6 ? parseCidr6(net.ipRange6) : undefined);
+          ip6 = allocateAddress6(
+            s6,
+            net.gateway6 ?? "",
+            used6,
+            net.ipRange6 ? parseCidr6(net.ipRange6) : undefined,
+          );
         }
       } catch (e) {
         throw new ClusterError(e instanceof Error ? e.message : String(e));

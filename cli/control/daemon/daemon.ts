@@ -313,7 +313,9 @@ export class Daemon {
           try {
             await this.plug(c.name, a);
           } catch (e) {
-            this.log(`container ${c.name}: cannot restore ${a.ifname}: ${e instanceof Error ? e.message : e}`);
+            this.log(
+              `container ${c.name}: cannot restore ${a.ifname}: ${e instanceof Error ? e.message : e}`,
+            );
           }
         }
         try {
@@ -490,7 +492,12 @@ export class Daemon {
   private async plug(name: string, a: Attachment): Promise<void> {
     const tap = await plugEth0(
       name,
-      { mac: a.mac, mtu: a.mtu, address: `${a.ip}/${a.prefix}`, address6: a.ip6 ? `${a.ip6}/${a.prefix6}` : undefined },
+      {
+        mac: a.mac,
+        mtu: a.mtu,
+        address: `${a.ip}/${a.prefix}`,
+        address6: a.ip6 ? `${a.ip6}/${a.prefix6}` : undefined,
+      },
       this.dp.offload,
       a.ifname,
     );
@@ -805,7 +812,9 @@ export class Daemon {
         }
         if (!b.internal && overlaps(sub, this.gw.subnet)) {
           throw new ApiError(
-            `subnet ${t} overlaps ${this.gw.name}'s ${formatCidr(this.gw.subnet)}: pick another, or start the daemons with another --gwbridge-subnet`,
+            `subnet ${t} overlaps ${this.gw.name}'s ${
+              formatCidr(this.gw.subnet)
+            }: pick another, or start the daemons with another --gwbridge-subnet`,
           );
         }
       }
@@ -860,7 +869,12 @@ export class Daemon {
   networkInspect(ref: string) {
     if (ref === this.gw.name && this.gwAddresses().length) {
       const members = [...this.containers.values()].filter((c) => c.gw)
-        .map((c) => ({ name: c.name, endpointId: `gw-${c.endpointId}`, mac: c.gw!.mac, ip: `${c.gw!.ip}/${this.gw.subnet.bits}` }));
+        .map((c) => ({
+          name: c.name,
+          endpointId: `gw-${c.endpointId}`,
+          mac: c.gw!.mac,
+          ip: `${c.gw!.ip}/${this.gw.subnet.bits}`,
+        }));
       return [bridgeInspect(this.gwNetwork(), members)];
     }
     const all = this.visibleNetworks();
@@ -880,7 +894,11 @@ export class Daemon {
     const view = networkInspect(net, this.mtuFor(net), members, peers);
     if (!net.encrypted) return [view];
     // Docker shows the encrypted overlay's driver option as `"encrypted": ""`.
-    return [{ ...view, Options: { ...view.Options, encrypted: "" }, Encryption: this.encryptionStatus(net.id) }];
+    return [{
+      ...view,
+      Options: { ...view.Options, encrypted: "" },
+      Encryption: this.encryptionStatus(net.id),
+    }];
   }
 
   async runContainer(b: Record<string, any>) {
@@ -897,7 +915,9 @@ export class Daemon {
       }
       if (!b.network) throw new ApiError("--network is required: weft containers live on overlay networks");
       const cmd: string[] = Array.isArray(b.cmd) ? b.cmd.map(String) : [];
-      const aliases: string[] = Array.isArray(b.aliases) ? [...new Set(b.aliases.map(String) as string[])] : [];
+      const aliases: string[] = Array.isArray(b.aliases)
+        ? [...new Set(b.aliases.map(String) as string[])]
+        : [];
       const badAlias = aliases.find((a) => !validAlias(a));
       if (badAlias !== undefined) {
         throw new ApiError(`invalid --network-alias "${badAlias}": letters, digits, "_", "-" and dots`);
@@ -919,13 +939,18 @@ export class Daemon {
       if (!network.internal && overlaps(parseCidr(network.subnet), this.gw.subnet)) {
         await this.endpointDelete(endpoint.id).catch(() => {});
         throw new ApiError(
-          `network ${network.name}'s subnet ${network.subnet} overlaps this node's ${this.gw.name} ${formatCidr(this.gw.subnet)} (--gwbridge-subnet)`,
+          `network ${network.name}'s subnet ${network.subnet} overlaps this node's ${this.gw.name} ${
+            formatCidr(this.gw.subnet)
+          } (--gwbridge-subnet)`,
         );
       }
       if (network.encrypted && this.dp.espError) {
         // Fail closed: no container on an encrypted network this node cannot encrypt for.
         await this.endpointDelete(endpoint.id).catch(() => {});
-        throw new ApiError(`network ${network.name} is encrypted and ${this.dp.espError}; nothing was created`, 409);
+        throw new ApiError(
+          `network ${network.name} is encrypted and ${this.dp.espError}; nothing was created`,
+          409,
+        );
       }
       const c: ContainerRecord = {
         name,
@@ -1019,7 +1044,9 @@ export class Daemon {
       const already = attachmentsOf(c).find((a) =>
         a.networkName === ref || a.network === ref || known.some((n) => n.id === a.network && n.name === ref)
       );
-      if (already) throw new ApiError(`container ${name} is already attached to network ${already.networkName}`, 409);
+      if (already) {
+        throw new ApiError(`container ${name} is already attached to network ${already.networkName}`, 409);
+      }
       let created;
       try {
         created = await this.endpointCreate(
@@ -1052,13 +1079,18 @@ export class Daemon {
         mac: endpoint.mac,
         ifname: `eth${i}`,
       };
-      if (endpoint.ip6 && network.subnet6) [a.ip6, a.prefix6] = [endpoint.ip6, Number(network.subnet6.split("/")[1])];
+      if (endpoint.ip6 && network.subnet6) {
+        [a.ip6, a.prefix6] = [endpoint.ip6, Number(network.subnet6.split("/")[1])];
+      }
       if (network.internal) a.internal = true;
       if (network.encrypted) {
         if (this.dp.espError) {
           // Fail closed, as `weft run` does.
           await this.endpointDelete(endpoint.id).catch(() => {});
-          throw new ApiError(`network ${network.name} is encrypted and ${this.dp.espError}; nothing was created`, 409);
+          throw new ApiError(
+            `network ${network.name} is encrypted and ${this.dp.espError}; nothing was created`,
+            409,
+          );
         }
         a.encrypted = true;
       }
@@ -1074,7 +1106,10 @@ export class Daemon {
         await this.unplugAttachment(name, a);
         await this.endpointDelete(endpoint.id).catch(() => {});
         await this.dropUnusedVnis([a.vni]);
-        throw new ApiError(`cannot connect ${name} to ${network.name}: ${e instanceof Error ? e.message : e}`, 500);
+        throw new ApiError(
+          `cannot connect ${name} to ${network.name}: ${e instanceof Error ? e.message : e}`,
+          500,
+        );
       } finally {
         this.saveContainers();
       }
@@ -1136,14 +1171,21 @@ export class Daemon {
     const c = this.containers.get(name);
     if (!c) throw new ApiError(`no such container: ${name}`, 404);
     const up = running(procOf(c));
-    return { ...c, pid: up ? c.pid : 0, status: up ? "running" : "exited", eth0: this.live.has(c.name) ? "up" : "down" };
+    return {
+      ...c,
+      pid: up ? c.pid : 0,
+      status: up ? "running" : "exited",
+      eth0: this.live.has(c.name) ? "up" : "down",
+    };
   }
 
   inspect(name: string) {
     const c = this.containers.get(name);
     if (!c) throw new ApiError(`no such container: ${name}`, 404);
     const nets = this.manager ? this.manager.networks() : this.snapshot?.networks ?? [];
-    const up = new Set(attachmentsOf(c).map((x) => x.ifname).filter((i) => this.live.has(liveKey(c.name, i))));
+    const up = new Set(
+      attachmentsOf(c).map((x) => x.ifname).filter((i) => this.live.has(liveKey(c.name, i))),
+    );
     return [containerInspect(c, running(procOf(c)), up, nets, this.gw)];
   }
 
@@ -1205,8 +1247,7 @@ export class Daemon {
         out = await this.connect(b, String(body_.container ?? ""), body_);
       } else if (a === "networks" && b && p[3] === "disconnect" && m === "POST") {
         out = await this.disconnect(b, String((await body()).container ?? ""));
-      }
-      else if (a === "containers" && !b && m === "GET") out = this.ps();
+      } else if (a === "containers" && !b && m === "GET") out = this.ps();
       else if (a === "containers" && !b && m === "POST") out = await this.runContainer(await body());
       else if (a === "containers" && b && p[3] === "json" && m === "GET") out = this.inspect(b);
       else if (a === "containers" && b && m === "GET") out = this.container(b);
