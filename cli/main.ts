@@ -28,7 +28,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
   network: {
     summary:
-      "network create -d overlay [--subnet CIDR]… [--ipv6] NAME | ls | inspect NAME | rm NAME | connect|disconnect NAME C",
+      "network create -d overlay [--subnet CIDR]… [--ipv6] [-o encrypted] NAME | ls | inspect NAME | rm NAME | connect|disconnect NAME C",
     load: client(() => import("./commands/network.ts")),
   },
   run: {
@@ -70,6 +70,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary:
       "forwarding database: fdb [--network NAME] (the daemon's) | fdb --control PATH (a vtep's) [--json]",
     load: client(() => import("./commands/fdb.ts")),
+  },
+  esp: {
+    summary: "esp sa: this node's ESP SAs as Wireshark's esp_sa table lines (root; prints keys)",
+    load: client(() => import("./commands/esp.ts")),
   },
   stats: {
     summary: "counters, drops by reason: stats (the daemon's) | stats --control PATH (a vtep's) [--json]",

@@ -2,13 +2,16 @@
 
 import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
+import { parseDuration } from "../esp/keys.ts";
 
 const USAGE = `Usage:
   weft swarm init --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-port 4789] [--data-path-addr IP]
                   [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
                   [--cluster-store etcd://H1:2379,H2:2379,H3:2379 [--cluster-store-ca FILE]
                    [--cluster-store-cert FILE --cluster-store-key FILE]]
+                  [--key-rotation-interval 12h]   (keys of encrypted networks)
   weft swarm join --token TOKEN HOST[:2377] --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-addr IP]
+  weft swarm update --key-rotation-interval D   (on a manager: e.g. 12h, 30m, 2s)
   weft swarm join-token worker|manager [-q]
   weft swarm leave [--force]
 All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
@@ -30,6 +33,7 @@ export async function main(args: string[]): Promise<number> {
       "cluster-store-ca": { type: "string" },
       "cluster-store-cert": { type: "string" },
       "cluster-store-key": { type: "string" },
+      "key-rotation-interval": { type: "string" },
     });
     if (!v["advertise-addr"]) throw new UsageError(`--advertise-addr is required\n${USAGE}`);
     // Docker's range for --data-path-port: registered ports, none of the dynamic ones.
@@ -52,6 +56,12 @@ export async function main(args: string[]): Promise<number> {
         throw new UsageError(`cannot read --${flag} ${f}: ${e instanceof Error ? e.message : e}`);
       }
     };
+    let keyRotationMs: number | undefined;
+    try {
+      if (v["key-rotation-interval"] !== undefined) keyRotationMs = parseDuration(v["key-rotation-interval"]);
+    } catch (e) {
+      throw new UsageError(`--key-rotation-interval: ${(e as Error).message}`);
+    }
     const listen = v["listen-addr"] as string | undefined;
     const r = await api(v.host as string | undefined, "POST", "/swarm/init", {
       advertiseAddr: v["advertise-addr"],
@@ -66,6 +76,7 @@ export async function main(args: string[]): Promise<number> {
       clusterStoreCa: pem("cluster-store-ca"),
       clusterStoreCert: pem("cluster-store-cert"),
       clusterStoreKey: pem("cluster-store-key"),
+      keyRotationMs,
     });
     console.log(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n`);
     console.log(
@@ -98,6 +109,19 @@ export async function main(args: string[]): Promise<number> {
       dataPathAddr: v["data-path-addr"],
     });
     console.log(`This node joined a swarm as a ${r.role === "manager" ? "manager" : "worker"}.`);
+    return 0;
+  }
+  if (sub === "update") {
+    const { values: v } = parse(rest, { "key-rotation-interval": { type: "string" } });
+    if (v["key-rotation-interval"] === undefined) throw new UsageError(`nothing to update\n${USAGE}`);
+    let keyRotationMs: number;
+    try {
+      keyRotationMs = parseDuration(v["key-rotation-interval"]);
+    } catch (e) {
+      throw new UsageError(`--key-rotation-interval: ${(e as Error).message}`);
+    }
+    await api(v.host as string | undefined, "POST", "/swarm/update", { keyRotationMs });
+    console.log("Swarm updated.");
     return 0;
   }
   if (sub === "join-token") {

@@ -4,6 +4,7 @@
 // Needs Debian's etcd-server (CI installs it).
 
 import assert from "node:assert/strict";
+import { newAnnouncement } from "../../cli/esp/keys.ts";
 import { Agent, type Credentials, join } from "../../cli/control/cluster/agent.ts";
 import { Manager } from "../../cli/control/cluster/manager.ts";
 import { EtcdState } from "../../cli/control/cluster/state.ts";
@@ -302,6 +303,35 @@ Deno.test({
       await w1.rpc("endpoint.delete", { id: dual[1].endpoint.id });
       const again = await w1.rpc<any>("endpoint.create", { network: "dual", container: "again", ip6: v6s[1] });
       assert.equal(again.endpoint.ip6, v6s[1]);
+
+      // Encrypted networks: the key ring is a record in etcd, written with the network; it and the
+      // SAs nodes announce reach only the nodes with endpoints on it, in deltas, through either
+      // manager; a rotation (the leader's) reaches them the same way and drops the old SAs.
+      const enc = await m1.createNetwork({ name: "secret", encrypted: true });
+      assert.equal(enc.encrypted, true);
+      assert.ok(m2b!.keys.ring(enc.id) || (await m2b!.state.sync(), m2b!.keys.ring(enc.id)), "m2b has the ring");
+      await w1.rpc("endpoint.create", { network: "secret", container: "s1" });
+      await waitFor("w1 has the ring", () => ok(w1.state!.keys?.[enc.id]?.[0]?.gen === 1));
+      assert.equal(w2c.state!.keys?.[enc.id], undefined, "a node without endpoints has no key");
+      const sa1 = newAnnouncement(enc.id, creds[0].nodeId, 1);
+      await w1.rpc("sa.announce", { ...sa1 });
+      await assert.rejects(w2c.rpc("sa.announce", { ...newAnnouncement(enc.id, creds[1].nodeId, 1) }), /no endpoint/);
+      await w2c.rpc("endpoint.create", { network: "secret", container: "s2" });
+      await waitFor(
+        "w2 has the ring and w1's SA",
+        () => ok(w2c.state!.keys?.[enc.id]?.length === 1 && w2c.state!.sas?.some((a) => a.spi === sa1.spi)),
+      );
+      await w2c.rpc("sa.announce", { ...newAnnouncement(enc.id, creds[1].nodeId, 1) });
+      await waitFor("w1 has w2's SA", () => ok(w1.state!.sas?.filter((a) => a.network === enc.id).length === 2));
+      const t0 = Date.parse(m1.keys.ring(enc.id)![0].createdAt);
+      assert.equal(await m2b!.rotateKeys(t0 + 13 * 3600 * 1000), true);
+      await waitFor("w1 has generation 2", () => ok(w1.state!.keys?.[enc.id]?.map((k) => k.gen).join() === "1,2"));
+      await waitFor("w2 has generation 2", () => ok(w2c.state!.keys?.[enc.id]?.map((k) => k.gen).join() === "1,2"));
+      assert.equal(await m1.rotateKeys(t0 + 26 * 3600 * 1000), true);
+      await waitFor(
+        "generation 1's SAs gone from w1",
+        () => ok(w1.state!.keys?.[enc.id]?.map((k) => k.gen).join() === "2,3" && !w1.state!.sas?.some((a) => a.network === enc.id)),
+      );
 
       // etcd dies: the managers say so and take no changes.
       await etcd.kill();

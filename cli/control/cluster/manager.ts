@@ -26,6 +26,9 @@ import {
   sha256Hex,
 } from "./pki.ts";
 import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
+import { KeyError, type KeyRing, NetworkKeys } from "./netkeys.ts";
+import { ESP_MTU_REDUCTION } from "../../esp/esp.ts";
+import type { SaAnnouncement } from "../../esp/keys.ts";
 import { validAlias } from "../../dns/names.ts";
 import type { Credentials } from "./agent.ts";
 import { PendingDelta } from "./node_state.ts";
@@ -103,6 +106,8 @@ export interface InitOptions {
   pool: string;
   poolMaskLength: number;
   hostname: string;
+  /** `--key-rotation-interval` in ms (DEFAULT_KEY_ROTATION_MS when absent). */
+  keyRotationMs?: number;
 }
 
 interface Session {
@@ -150,7 +155,12 @@ export class Manager {
   onDemoted: (creds: Credentials) => void = () => {};
   log: (msg: string) => void = (m) => console.error(m);
 
-  private constructor(readonly state: ClusterState, readonly localNodeId: string) {}
+  /** Key rings and SAs of encrypted networks (records of the state, like networks). */
+  readonly keys: NetworkKeys;
+
+  private constructor(readonly state: ClusterState, readonly localNodeId: string) {
+    this.keys = new NetworkKeys(state);
+  }
 
   /** Store configuration a joining manager needs (etcd only). */
   storeConfig?: StoreConfig;
@@ -195,6 +205,7 @@ export class Manager {
       caDigest: await caDigest(ca.cert),
       workerSecret: randomSecret(),
       managerSecret: randomSecret(),
+      ...(o.keyRotationMs ? { keyRotationMs: o.keyRotationMs } : {}),
     };
     const node: NodeRecord = {
       id: nodeId,
@@ -317,6 +328,31 @@ export class Manager {
       this.ticking = true;
       this.tick().catch(() => {}).finally(() => this.ticking = false);
     }, TICK_MS);
+  }
+
+  /** `swarm update --key-rotation-interval`, kept in the cluster record (every manager reads it). */
+  async setKeyRotation(ms: number): Promise<void> {
+    await this.cas(() => ({
+      conds: [{ unchanged: ["cluster", "cluster"], rev: this.state.modRev("cluster", "cluster") }],
+      ops: [{ put: ["cluster", "cluster"], value: { ...this.cluster, keyRotationMs: ms } }],
+      result: undefined,
+    }));
+    this.keys.rotationMs = ms;
+  }
+
+  /**
+   * Rotates the key rings that are due (the leader does, from its tick; a ring changed meanwhile
+   * by another manager is left for the next tick). True when any did.
+   */
+  async rotateKeys(now = Date.now()): Promise<boolean> {
+    const ms = this.cluster.keyRotationMs;
+    if (ms) this.keys.rotationMs = ms;
+    let any = false;
+    for (const net of this.keys.due(now)) {
+      const w = this.keys.rotateWrite(net, now);
+      if (w && await this.write(w.conds, w.ops)) any = true;
+    }
+    return any;
   }
 
   /** The leader key when no manager holds it (a conditional write: one manager wins). */
@@ -626,6 +662,7 @@ export class Manager {
     if (this.state.get("manager", this.localNodeId) === undefined && this.self) await this.announce();
     await this.claimLeader();
     if (!this.isLeader()) return;
+    await this.rotateKeys().catch((e) => this.log(`key rotation: ${e instanceof Error ? e.message : e}`));
     for (const n of this.state.all<NodeRecord>("node")) {
       if (n.role === "manager" || this.state.get("session", n.id) !== undefined) {
         this.absentSince.delete(n.id);
@@ -659,6 +696,7 @@ export class Manager {
     for (const e of this.state.all<EndpointRecord>("endpoint")) {
       if (e.node === id) ops.push(...endpointDels(e));
     }
+    ops.push(...this.keys.removeNodeOps(id));
     await this.write([], ops);
     this.sessions.get(id)?.conn.close();
     this.sessions.delete(id);
@@ -777,6 +815,7 @@ export class Manager {
       nodes: this.nodesFor(nodeId),
       networks: this.networks().filter((n) => mine.has(n.id)),
       endpoints: this.endpoints().filter((e) => mine.has(e.network)),
+      ...this.keys.forNetworks(mine),
     };
   }
 
@@ -877,7 +916,14 @@ export class Manager {
         if (e.network === netId && (fresh || r > rev)) d.endpoints.push(e);
         void id;
       }
+      const ring = this.keys.ring(netId);
+      if (ring && (fresh || this.state.modRev("netkey", netId) > rev)) (d.keys ??= {})[netId] = ring;
+      for (const [, a, r] of this.state.entries<SaAnnouncement>("sa")) {
+        if (a.network === netId && (fresh || r > rev)) (d.sas ??= []).push(a);
+      }
     }
+    const sasGone = [...deleted].filter((k) => k.startsWith("sa/")).map((k) => k.slice(3));
+    if (sasGone.length) d.sasGone = sasGone;
     d.networksGone = [...have].filter((n) => !mine.has(n));
     d.endpointsGone = [...deleted].filter((k) => k.startsWith("endpoint/")).map((k) => k.slice(9));
     this.send(nodeId, d);
@@ -910,6 +956,23 @@ export class Manager {
           }
           break;
         }
+        case "netkey": {
+          // A ring (new, or rotated): to the nodes on the network; a removal goes with the network.
+          const r = c.value as KeyRing | undefined;
+          if (!r) break;
+          for (const node of this.interest.get(c.id)?.keys() ?? []) (delta(node).keys ??= {})[c.id] = r.ring;
+          break;
+        }
+        case "sa": {
+          const a = (c.value ?? c.prev) as SaAnnouncement | undefined;
+          if (!a) break;
+          for (const node of this.interest.get(a.network)?.keys() ?? []) {
+            const d = delta(node);
+            if (c.value) (d.sas ??= []).push(c.value as SaAnnouncement);
+            else (d.sasGone ??= []).push(c.id);
+          }
+          break;
+        }
         case "endpoint": {
           const prev = c.prev as EndpointRecord | undefined, e = c.value as EndpointRecord | undefined;
           if (prev && this.addInterest(prev, -1)) (delta(prev.node).networksGone ??= []).push(prev.network);
@@ -931,6 +994,10 @@ export class Manager {
               const net = this.state.get<NetworkRecord>("network", e.network);
               if (net) (d.networks ??= []).push(net);
               (d.endpoints ??= []).push(...this.networkEndpoints(e.network));
+              // An encrypted network's key ring and SAs come with it.
+              const { keys, sas } = this.keys.forNetworks(new Set([e.network]));
+              if (keys[e.network]) (d.keys ??= {})[e.network] = keys[e.network];
+              if (sas.length) (d.sas ??= []).push(...sas);
               if (d.networksGone) d.networksGone = d.networksGone.filter((n) => n !== e.network);
               const owners = [...this.interest.get(e.network)!.keys()];
               const views = owners.map((id) => this.state.get<NodeRecord>("node", id)).filter((n) => n)
@@ -997,9 +1064,26 @@ export class Manager {
         return { left: true };
       case "nodes":
         return this.nodes();
+      case "sa.announce":
+        return await this.announceSa(nodeId, a);
       default:
         throw new ClusterError(`unknown operation "${op.slice(0, 40)}"`);
     }
+  }
+
+  /** A node's SA for an encrypted network it has endpoints on, recorded for that network's nodes. */
+  private async announceSa(nodeId: string, a: Record<string, any>): Promise<SaAnnouncement> {
+    // Its endpoint may have been written through another manager, not yet in this mirror.
+    if (!this.netsOf(nodeId).includes(String(a.network ?? ""))) await this.state.sync();
+    return await this.cas(() => {
+      try {
+        const { rec, conds, ops } = this.keys.announce(nodeId, a, new Set(this.netsOf(nodeId)));
+        return { conds, ops, result: rec };
+      } catch (e) {
+        if (e instanceof KeyError) throw new ClusterError(e.message);
+        throw e;
+      }
+    });
   }
 
   /** A conditional write retried against the refreshed mirror until it wins or `attempt` throws. */
@@ -1023,7 +1107,8 @@ export class Manager {
    * An explicit subnet may overlap another network's: each overlay is its own L2 domain, kept
    * apart by its VNI (Docker refuses that); only pool allocation avoids subnets in use, and only
    * a pool subnet is claimed in the store (`subnet/<cidr>`, CAS against other managers), as are
-   * the name and the VNI.
+   * the name and the VNI. `encrypted`: ESP between nodes, a key ring (netkey/<network>) written in
+   * the same transaction (netkeys.ts); its MTU gives up ESP_MTU_REDUCTION.
    * @throws ClusterError (400) for bad input, (409) for a name in use; nothing is stored then
    */
   async createNetwork(o: NetworkOptions): Promise<NetworkRecord> {
@@ -1114,7 +1199,7 @@ export class Manager {
         subnet: formatCidr(subnet),
         gateway,
         vni,
-        mtu: o.mtu ?? DEFAULT_MTU,
+        mtu: (o.mtu ?? DEFAULT_MTU) - (o.encrypted && o.mtu === undefined ? ESP_MTU_REDUCTION : 0),
         attachable: o.attachable ?? false,
         internal: o.internal ?? false,
         createdAt: new Date().toISOString(),
@@ -1137,6 +1222,11 @@ export class Manager {
       if (!v4.subnet) {
         conds.push({ absent: ["subnet", net.subnet] });
         ops.push({ put: ["subnet", net.subnet], value: net.id });
+      }
+      if (o.encrypted) {
+        // ESP between nodes: its first key generation in the same transaction as the network.
+        net.encrypted = true;
+        ops.push(...this.keys.createOps(net.id));
       }
       return { conds, ops, result: net };
     });
@@ -1181,6 +1271,7 @@ export class Manager {
       { del: ["vni", String(net.vni)] },
       // An explicit subnet is not claimed, and may overlap a pool subnet another network holds.
       ...(this.state.get("subnet", net.subnet) === net.id ? [{ del: ["subnet", net.subnet] } as Op] : []),
+      ...this.keys.removeOps(net.id),
     ]);
     return net;
   }

@@ -4,11 +4,17 @@
 // endpoint in O(1)); the Snapshot the data plane wants is built only when asked for.
 
 import type { Delta, EndpointRecord, NetworkRecord, NodeView, Snapshot } from "./types.ts";
+import type { NetworkKey, SaAnnouncement } from "../../esp/keys.ts";
+
+const saKey = (a: SaAnnouncement) => `${a.network}/${a.node}/${a.gen}`;
 
 export class NodeState {
   readonly nodes = new Map<string, NodeView>();
   readonly networks = new Map<string, NetworkRecord>();
   readonly endpoints = new Map<string, EndpointRecord>();
+  /** Encrypted networks among `networks`: their key rings, and the SAs announced (by saId). */
+  readonly keys = new Map<string, NetworkKey[]>();
+  readonly sas = new Map<string, SaAnnouncement>();
   private built?: Snapshot;
 
   private constructor(
@@ -23,6 +29,8 @@ export class NodeState {
     for (const x of s.nodes) n.nodes.set(x.id, x);
     for (const x of s.networks) n.networks.set(x.id, x);
     for (const x of s.endpoints) if (n.networks.has(x.network)) n.endpoints.set(x.id, x);
+    for (const [net, ring] of Object.entries(s.keys ?? {})) if (n.networks.has(net)) n.keys.set(net, ring);
+    for (const a of s.sas ?? []) if (n.networks.has(a.network)) n.sas.set(saKey(a), a);
     return n;
   }
 
@@ -36,10 +44,15 @@ export class NodeState {
       const gone = new Set(d.networksGone);
       for (const id of gone) this.networks.delete(id);
       for (const [id, e] of this.endpoints) if (gone.has(e.network)) this.endpoints.delete(id);
+      for (const id of gone) this.keys.delete(id);
+      for (const [id, a] of this.sas) if (gone.has(a.network)) this.sas.delete(id);
     }
     for (const n of d.networks ?? []) this.networks.set(n.id, n);
     for (const id of d.endpointsGone ?? []) this.endpoints.delete(id);
     for (const e of d.endpoints ?? []) if (this.networks.has(e.network)) this.endpoints.set(e.id, e);
+    for (const [net, ring] of Object.entries(d.keys ?? {})) if (this.networks.has(net)) this.keys.set(net, ring);
+    for (const id of d.sasGone ?? []) this.sas.delete(id);
+    for (const a of d.sas ?? []) if (this.networks.has(a.network)) this.sas.set(saKey(a), a);
   }
 
   snapshot(): Snapshot {
@@ -51,6 +64,8 @@ export class NodeState {
       nodes: [...this.nodes.values()],
       networks: [...this.networks.values()],
       endpoints: [...this.endpoints.values()],
+      keys: Object.fromEntries(this.keys),
+      sas: [...this.sas.values()],
     };
   }
 }
@@ -68,6 +83,9 @@ export class PendingDelta {
   private readonly networksGone = new Set<string>();
   private readonly endpoints = new Map<string, EndpointRecord>();
   private readonly endpointsGone = new Set<string>();
+  private readonly keys = new Map<string, NetworkKey[]>();
+  private readonly sas = new Map<string, SaAnnouncement>();
+  private readonly sasGone = new Set<string>();
 
   add(d: Delta): void {
     this.rev = Math.max(this.rev, d.rev);
@@ -76,12 +94,17 @@ export class PendingDelta {
     for (const id of d.networksGone ?? []) {
       this.networks.delete(id);
       for (const [eid, e] of this.endpoints) if (e.network === id) this.endpoints.delete(eid);
+      this.keys.delete(id);
+      for (const [sid, a] of this.sas) if (a.network === id) this.sas.delete(sid);
       this.networksGone.add(id);
     }
     // A network gone and back in one batch: applied gone first, then put (NodeState.apply's order).
     for (const n of d.networks ?? []) this.networks.set(n.id, n);
     for (const id of d.endpointsGone ?? []) this.endpoints.delete(id), this.endpointsGone.add(id);
     for (const e of d.endpoints ?? []) this.endpoints.set(e.id, e), this.endpointsGone.delete(e.id);
+    for (const [net, ring] of Object.entries(d.keys ?? {})) this.keys.set(net, ring);
+    for (const id of d.sasGone ?? []) this.sas.delete(id), this.sasGone.add(id);
+    for (const a of d.sas ?? []) this.sas.set(saKey(a), a), this.sasGone.delete(saKey(a));
   }
 
   toDelta(): Delta {
@@ -92,6 +115,9 @@ export class PendingDelta {
     if (this.networks.size) d.networks = [...this.networks.values()];
     if (this.endpointsGone.size) d.endpointsGone = [...this.endpointsGone];
     if (this.endpoints.size) d.endpoints = [...this.endpoints.values()];
+    if (this.keys.size) d.keys = Object.fromEntries(this.keys);
+    if (this.sasGone.size) d.sasGone = [...this.sasGone];
+    if (this.sas.size) d.sas = [...this.sas.values()];
     return d;
   }
 }

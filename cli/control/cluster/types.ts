@@ -1,5 +1,7 @@
 // Records of the cluster state (the manager's store) and the snapshot each node receives.
 
+import type { NetworkKey, SaAnnouncement } from "../../esp/keys.ts";
+
 /** Names of networks and containers (a container's is its namespace's): as Docker takes them. */
 export function validName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name);
@@ -20,6 +22,8 @@ export interface ClusterRecord {
   workerSecret: string;
   /** The secret half of the manager join token (swarms on a cluster store). */
   managerSecret?: string;
+  /** Encrypted overlays: key rotation interval (ms; DEFAULT_KEY_ROTATION_MS when absent). */
+  keyRotationMs?: number;
 }
 
 export interface NodeRecord {
@@ -62,6 +66,8 @@ export interface NetworkRecord {
   mtuOption?: number;
   /** `--label K=V`. */
   labels?: Record<string, string>;
+  /** `--opt encrypted`: ESP in UDP between nodes (cli/esp/), with keys from the manager. */
+  encrypted?: boolean;
 }
 
 /** What `weft network create` asks for (Docker's flags; repeatable ones as arrays). */
@@ -75,6 +81,8 @@ export interface NetworkOptions {
   internal?: boolean;
   mtu?: number;
   labels?: Record<string, string>;
+  /** `--opt encrypted`: ESP in UDP between nodes. */
+  encrypted?: boolean;
 }
 
 /** MTU of a network with no option, for nodes that do not derive one: 1500 − 50 (RFC 7348). */
@@ -121,6 +129,11 @@ export interface Delta {
   networksGone?: string[];
   endpoints?: EndpointRecord[];
   endpointsGone?: string[];
+  /** Key rings of encrypted networks this node has (a ring replaces the one it had). */
+  keys?: Record<string, NetworkKey[]>;
+  /** SAs announced on those networks, and those withdrawn (ids "<network>/<node>/<gen>"). */
+  sas?: SaAnnouncement[];
+  sasGone?: string[];
 }
 
 /** The cluster store a manager uses (absent: the embedded one). PEM texts, not paths. */
@@ -140,6 +153,9 @@ export interface Snapshot {
   nodes: NodeView[];
   networks: NetworkRecord[];
   endpoints: EndpointRecord[];
+  /** Encrypted networks among `networks`: their key rings, and the SAs nodes announced. */
+  keys?: Record<string, NetworkKey[]>;
+  sas?: SaAnnouncement[];
 }
 
 /** Seconds between heartbeats from a worker, and silence after which the manager marks it Down. */
