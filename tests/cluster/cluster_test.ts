@@ -253,7 +253,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "three hosts, two networks with the same addresses kept apart by VNI; a killed worker leaves every FDB",
+    "three hosts, two networks kept apart by VNI, an overlapping subnet refused; a killed worker leaves every FDB",
   ...opts,
   fn: async () => {
     const lab = new Lab();
@@ -261,9 +261,21 @@ Deno.test({
       const { token, joinAddr } = await swarm(lab, 2);
       const [h1, h2] = lab.hosts;
       await lab.weft(h1, ["network", "create", "-d", "overlay", "--subnet", "10.5.0.0/24", "red"]);
-      await lab.weft(h1, ["network", "create", "-d", "overlay", "--subnet", "10.5.0.0/24", "blue"]);
+      await lab.weft(h1, ["network", "create", "-d", "overlay", "--subnet", "10.6.0.0/24", "blue"]);
+      // Docker refuses a subnet that overlaps another network's, and so does weft: one line, exit 2.
+      const clash = await lab.weft(
+        h1,
+        ["network", "create", "-d", "overlay", "--subnet", "10.5.0.128/25", "green"],
+        false,
+      );
+      assert.equal(clash.code, 2, clash.stderr);
+      assert.match(
+        clash.stderr,
+        /^error: Pool overlaps with other one on this address space: subnet 10\.5\.0\.128\/25 and network red's 10\.5\.0\.0\/24\n$/,
+      );
       const nets = JSON.parse(JSON.stringify((await lab.weft(h1, ["network", "ls"])).stdout));
       assert.match(nets, /red/);
+      assert.doesNotMatch(nets, /green/);
       const a1 = lab.c("a1"), a2 = lab.c("a2"), b1 = lab.c("b1"), b2 = lab.c("b2");
       await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "red", "--ip", "10.5.0.2"]);
       await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "red", "--ip", "10.5.0.3"]);
@@ -283,9 +295,9 @@ Deno.test({
         20,
       );
       const tReady = performance.now();
-      await lab.weft(host3, ["run", "-d", "--name", b1, "--network", "blue", "--ip", "10.5.0.3"]);
+      await lab.weft(host3, ["run", "-d", "--name", b1, "--network", "blue", "--ip", "10.6.0.3"]);
       const tRun = performance.now();
-      await lab.weft(h1, ["run", "-d", "--name", b2, "--network", "blue", "--ip", "10.5.0.2"]);
+      await lab.weft(h1, ["run", "-d", "--name", b2, "--network", "blue", "--ip", "10.6.0.2"]);
       await waitFor(
         "b1 in node1's FDB",
         async () => (await fdbMacs(lab, h1, "blue")).some((e) => e.endsWith("198.18.0.3:4789")),
@@ -300,19 +312,21 @@ Deno.test({
       );
       void h3;
 
-      // Same IPs, same MACs (02:42 + IP) on both networks: only the VNI tells them apart.
+      // Each network's frames stay on its VNI: neither container sees the other network's pings.
       const bBefore = await rxPackets(lab, b1);
       await waitFor("red: a1 → a2", async () => (await ping(lab, a1, "10.5.0.3", 5)).code === 0);
-      assert.ok(await rxPackets(lab, b1) - bBefore < 5, "blue's 10.5.0.3 must not see red's pings");
+      assert.ok(await rxPackets(lab, b1) - bBefore < 5, "blue's 10.6.0.3 must not see red's pings");
       const aBefore = await rxPackets(lab, a2);
-      await waitFor("blue: b2 → b1", async () => (await ping(lab, b2, "10.5.0.3", 5)).code === 0);
+      await waitFor("blue: b2 → b1", async () => (await ping(lab, b2, "10.6.0.3", 5)).code === 0);
       assert.ok(await rxPackets(lab, a2) - aBefore < 5, "red's 10.5.0.3 must not see blue's pings");
       const f1 = JSON.parse((await lab.weft(h1, ["fdb", "--json"])).stdout).entries;
-      const same = f1.filter((e: { mac: string }) => e.mac === "02:42:0a:05:00:03");
-      assert.deepEqual(same.map((e: { vni: number; where: string }) => `${e.vni} ${e.where}`).sort(), [
-        "4096 198.18.0.2:4789",
-        "4097 198.18.0.3:4789",
-      ]);
+      // a2 (red, node2) and b1 (blue, node3): each MAC (02:42 + its IP) on its own VNI only.
+      const where = (mac: string) =>
+        f1.filter((e: { mac: string }) => e.mac === mac).map((e: { vni: number; where: string }) =>
+          `${e.vni} ${e.where}`
+        );
+      assert.deepEqual(where("02:42:0a:05:00:03"), ["4096 198.18.0.2:4789"]);
+      assert.deepEqual(where("02:42:0a:06:00:03"), ["4097 198.18.0.3:4789"]);
 
       // node3's daemon dies: the manager lists it Down once its session closes, and after the
       // heartbeat timeout (5 s) node1 drops b1's MAC (no static entry left to a dead VTEP).
@@ -343,7 +357,9 @@ Deno.test({
         `b1 left node1's FDB ${tGone.toFixed(0)} ms after the kill, before the heartbeat timeout`,
       );
       console.log(
-        `worker killed → removed from peers' FDB ${tGone.toFixed(0)} ms (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS} ms)`,
+        `worker killed → removed from peers' FDB ${
+          tGone.toFixed(0)
+        } ms (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS} ms)`,
       );
       assert.ok((await fdbMacs(lab, h1, "red")).includes("02:42:0a:05:00:03 198.18.0.2:4789"), "others stay");
     } finally {

@@ -42,16 +42,27 @@ import {
   ipToInt,
   macFor,
   objectId,
+  overlaps,
   parseCidr,
 } from "./ipam.ts";
-import { allocateAddress6, bigToIp6, type Cidr6, contains6, formatCidr6, ip6ToBig, isIpv6Cidr, parseCidr6 } from "./ipam6.ts";
+import {
+  allocateAddress6,
+  bigToIp6,
+  type Cidr6,
+  contains6,
+  formatCidr6,
+  ip6ToBig,
+  isIpv6Cidr,
+  overlaps6,
+  parseCidr6,
+} from "./ipam6.ts";
 import {
   type ClusterRecord,
   DEFAULT_MTU,
-  type NetworkOptions,
   type Delta,
   type EndpointRecord,
   HEARTBEAT_TIMEOUT_MS,
+  type NetworkOptions,
   type NetworkRecord,
   type NodeRecord,
   type NodeView,
@@ -588,7 +599,9 @@ export class Manager {
       try {
         ipToInt(dataAddr);
       } catch {
-        throw new ClusterError(`invalid data path address "${dataAddr.slice(0, 40)}": expected an IPv4 address`);
+        throw new ClusterError(
+          `invalid data path address "${dataAddr.slice(0, 40)}": expected an IPv4 address`,
+        );
       }
     }
     let listen: string | undefined;
@@ -1115,7 +1128,8 @@ export class Manager {
     if (!validName(o.name)) {
       throw new ClusterError(`invalid network name "${o.name}": letters, digits, "_", "." and "-", up to 63`);
     }
-    const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
+    const list = (v: string | string[] | undefined) =>
+      (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
     const subnets = list(o.subnet), gateways = list(o.gateway), ranges = list(o.ipRange);
     // Everything but the pool subnet depends on the input only: checked once, before any write.
     const v4: { subnet?: Cidr; gateway?: string; range?: Cidr } = {};
@@ -1123,26 +1137,36 @@ export class Manager {
     try {
       for (const t of subnets) {
         if (isIpv6Cidr(t)) {
-          if (v6.subnet) throw new IpamError(`only one IPv6 --subnet per network, got ${formatCidr6(v6.subnet)} and ${t}`);
+          if (v6.subnet) {
+            throw new IpamError(`only one IPv6 --subnet per network, got ${formatCidr6(v6.subnet)} and ${t}`);
+          }
           v6.subnet = parseCidr6(t);
           if (v6.subnet.bits > 124) throw new IpamError(`subnet ${t} is too small: at most /124`);
         } else {
-          if (v4.subnet) throw new IpamError(`only one IPv4 --subnet per network, got ${formatCidr(v4.subnet)} and ${t}`);
+          if (v4.subnet) {
+            throw new IpamError(`only one IPv4 --subnet per network, got ${formatCidr(v4.subnet)} and ${t}`);
+          }
           v4.subnet = parseCidr(t);
           if (v4.subnet.bits > 30) throw new IpamError(`subnet ${t} is too small: at most /30`);
         }
       }
       if (v6.subnet && !o.ipv6) throw new IpamError(`IPv6 subnet ${formatCidr6(v6.subnet)} needs --ipv6`);
       if (o.ipv6 && !v6.subnet) {
-        throw new IpamError("--ipv6 needs an IPv6 --subnet (weft has no default IPv6 pool), e.g. --subnet fd00:10::/64");
+        throw new IpamError(
+          "--ipv6 needs an IPv6 --subnet (weft has no default IPv6 pool), e.g. --subnet fd00:10::/64",
+        );
       }
       for (const g of gateways) {
         if (g.includes(":")) {
-          if (!v6.subnet || !contains6(v6.subnet, ip6ToBig(g))) throw new IpamError(`no matching subnet for gateway ${g}`);
+          if (!v6.subnet || !contains6(v6.subnet, ip6ToBig(g))) {
+            throw new IpamError(`no matching subnet for gateway ${g}`);
+          }
           v6.gateway = bigToIp6(ip6ToBig(g));
         } else {
           // No explicit IPv4 subnet: a pool subnet cannot be known to contain it.
-          if (!v4.subnet || !contains(v4.subnet, ipToInt(g))) throw new IpamError(`no matching subnet for gateway ${g}`);
+          if (!v4.subnet || !contains(v4.subnet, ipToInt(g))) {
+            throw new IpamError(`no matching subnet for gateway ${g}`);
+          }
           v4.gateway = g;
         }
       }
@@ -1174,6 +1198,22 @@ export class Manager {
         throw new ClusterError(`network with name ${o.name} already exists`, 409);
       }
       const c = this.cluster;
+      // Docker refuses a subnet that overlaps another network's ("Pool overlaps with other one on
+      // this address space"): an address must name one container, whichever overlay it is on.
+      for (const n of this.networks()) {
+        let mine = "", theirs = "";
+        if (v4.subnet && overlaps(v4.subnet, parseCidr(n.subnet))) {
+          [mine, theirs] = [formatCidr(v4.subnet), n.subnet];
+        } else if (v6.subnet && n.subnet6 && overlaps6(v6.subnet, parseCidr6(n.subnet6))) {
+          [mine, theirs] = [formatCidr6(v6.subnet), n.subnet6];
+        }
+        if (mine) {
+          throw new ClusterError(
+            `Pool overlaps with other one on this address space: subnet ${mine} and network ${n.name}'s ${theirs}`,
+            409,
+          );
+        }
+      }
       let subnet: Cidr;
       try {
         if (v4.subnet) subnet = v4.subnet;
@@ -1285,7 +1325,9 @@ export class Manager {
     aliases?: string[],
   ): Promise<{ endpoint: EndpointRecord; network: NetworkRecord }> {
     const badAlias = aliases?.find((a) => !validAlias(a));
-    if (badAlias !== undefined) throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
+    if (badAlias !== undefined) {
+      throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
+    }
     // A network just created through another manager may not have reached this one's mirror.
     if (!this.findNetwork(ref)) await this.state.sync();
     const wanted = ip, wanted6 = ip6;
@@ -1326,7 +1368,12 @@ export class Manager {
           addr = wanted;
         } else {
           try {
-            addr = allocateAddress(subnet, net.gateway, used, net.ipRange ? parseCidr(net.ipRange) : undefined);
+            addr = allocateAddress(
+              subnet,
+              net.gateway,
+              used,
+              net.ipRange ? parseCidr(net.ipRange) : undefined,
+            );
           } catch (e) {
             throw new ClusterError(e instanceof Error ? e.message : String(e), 409);
           }
@@ -1341,8 +1388,12 @@ export class Manager {
             if (wanted6) {
               const n = ip6ToBig(wanted6);
               addr6 = bigToIp6(n);
-              if (!contains6(s6, n)) throw new IpamError(`address ${addr6} is not in ${net.name}'s subnet ${net.subnet6}`);
-              if (addr6 === net.gateway6) throw new IpamError(`address ${addr6} is the gateway of ${net.name}`);
+              if (!contains6(s6, n)) {
+                throw new IpamError(`address ${addr6} is not in ${net.name}'s subnet ${net.subnet6}`);
+              }
+              if (addr6 === net.gateway6) {
+                throw new IpamError(`address ${addr6} is the gateway of ${net.name}`);
+              }
               if (used6.has(addr6) || this.state.get("ip6", `${net.id}/${addr6}`)) {
                 throw new IpamError(`address ${addr6} is already in use on ${net.name}`);
               }
@@ -1350,7 +1401,12 @@ export class Manager {
               for (const [k] of this.state.entries("ip6")) {
                 if (k.startsWith(`${net.id}/`)) used6.add(k.slice(net.id.length + 1));
               }
-              addr6 = allocateAddress6(s6, net.gateway6 ?? "", used6, net.ipRange6 ? parseCidr6(net.ipRange6) : undefined);
+              addr6 = allocateAddress6(
+                s6,
+                net.gateway6 ?? "",
+                used6,
+                net.ipRange6 ? parseCidr6(net.ipRange6) : undefined,
+              );
             }
           } catch (e) {
             throw new ClusterError(e instanceof Error ? e.message : String(e));
