@@ -23,17 +23,63 @@ import { setPortRange as setRange } from "./pipeline/flowhash";
 import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
 import { macIsGroup, macKey, storeMacKey } from "./wire/ethernet";
 
-// Error codes of control calls (negative; cli/core/errors.ts names them).
-@inline const OK: i32 = 0;
-@inline const E_STATE: i32 = -1;
-@inline const E_RANGE: i32 = -2;
-@inline const E_NO_MEMORY: i32 = -3;
-@inline const E_FULL: i32 = -4;
-@inline const E_NOT_FOUND: i32 = -5;
-@inline const E_BUSY: i32 = -6;
+import * as abi from "./abi";
+import { DUMP_MAX, DUMP_RESERVED, OK } from "./abi";
 
-@inline const DUMP_RECORD_LEN: u32 = 24;
-@inline const DUMP_MAX: u32 = 256;
+// ── the ABI, as immutable globals of the same names (assembly/abi.ts) ──────────────────────
+// The binding compares its constants with these when it loads the module (cli/core/abi.ts).
+export const RX_DESC_LEN: u32 = abi.RX_DESC_LEN;
+export const RX_PTR: u32 = abi.RX_PTR;
+export const RX_LEN: u32 = abi.RX_LEN;
+export const RX_PORT: u32 = abi.RX_PORT;
+export const RX_PEER_PORT: u32 = abi.RX_PEER_PORT;
+export const RX_VERDICT: u32 = abi.RX_VERDICT;
+export const RX_FLAGS: u32 = abi.RX_FLAGS;
+export const RX_PEER: u32 = abi.RX_PEER;
+export const RX_GSO_SIZE: u32 = abi.RX_GSO_SIZE;
+export const RX_VNET_HDR: u32 = abi.RX_VNET_HDR;
+export const TX_ENTRY_LEN: u32 = abi.TX_ENTRY_LEN;
+export const TX_PTR: u32 = abi.TX_PTR;
+export const TX_LEN: u32 = abi.TX_LEN;
+export const TX_TARGET: u32 = abi.TX_TARGET;
+export const TX_SRC_PORT: u32 = abi.TX_SRC_PORT;
+export const TX_RX_INDEX: u32 = abi.TX_RX_INDEX;
+export const TX_GSO_SIZE: u32 = abi.TX_GSO_SIZE;
+export const TX_FLAGS: u32 = abi.TX_FLAGS;
+export const TX_VNET: u32 = abi.TX_VNET;
+export const TX_HAS_VNET: u32 = abi.TX_HAS_VNET;
+export const TARGET_REMOTE: u32 = abi.TARGET_REMOTE;
+export const PORT_UNDERLAY: u32 = abi.PORT_UNDERLAY;
+export const PORT_UNDERLAY_ETH: u32 = abi.PORT_UNDERLAY_ETH;
+export const VNI_FLAG_LEARN: u32 = abi.VNI_FLAG_LEARN;
+export const VNI_FLAG_SUPPRESS: u32 = abi.VNI_FLAG_SUPPRESS;
+export const E_STATE: i32 = abi.E_STATE;
+export const E_RANGE: i32 = abi.E_RANGE;
+export const E_NO_MEMORY: i32 = abi.E_NO_MEMORY;
+export const E_FULL: i32 = abi.E_FULL;
+export const E_NOT_FOUND: i32 = abi.E_NOT_FOUND;
+export const E_BUSY: i32 = abi.E_BUSY;
+export const DUMP_RECORD_LEN: u32 = abi.DUMP_RECORD_LEN;
+export const DUMP_VNI: u32 = abi.DUMP_VNI;
+export const DUMP_MAC: u32 = abi.DUMP_MAC;
+export const DUMP_FLAGS: u32 = abi.DUMP_FLAGS;
+export const DUMP_TARGET: u32 = abi.DUMP_TARGET;
+export const DUMP_AGE: u32 = abi.DUMP_AGE;
+export const DUMP_STATIC: u32 = abi.DUMP_STATIC;
+export const VTEP_ADDRESS: u32 = abi.VTEP_ADDRESS;
+export const VTEP_PORT: u32 = abi.VTEP_PORT;
+export const ARGS_LEN: u32 = abi.ARGS_LEN;
+export const ARGS_ADDRESS: u32 = abi.ARGS_ADDRESS;
+export const ARGS_MAC: u32 = abi.ARGS_MAC;
+export const ARGS_SOURCE_MAC: u32 = abi.ARGS_SOURCE_MAC;
+export const ARGS_PEER: u32 = abi.ARGS_PEER;
+export const HEADROOM: u32 = L.HEADROOM;
+export const TAILROOM: u32 = L.TAILROOM;
+/** Counters per VNI block (named counters, then one per drop reason), and per port/VTEP. */
+export const VNI_COUNTER_COUNT: u32 = C.DROP_BASE;
+export const DROP_REASON_COUNT: u32 = C.DROP_REASONS;
+export const LINK_COUNTER_COUNT: u32 = C.LINK_COUNTERS;
+
 let dumpPtr: usize = 0;
 let dumpNext: u32 = 0;
 let ageCursor: u32 = 0;
@@ -283,12 +329,12 @@ export function fdbDump(cursor: u32, now: u32): u32 {
     // Past its ageing time an entry is already a miss for lookups: do not show it either.
     if (!isStatic && now - fdb.entryStamp(e) > vnis.ageingOf(slot)) continue;
     let r = dumpPtr + <usize>n * DUMP_RECORD_LEN;
-    store<u32>(r, vnis.vniOf(slot));
-    storeMacKey(r + 4, k & 0xffffffffffff);
-    store<u16>(r, isStatic ? 1 : 0, 10);
-    store<u32>(r, fdb.entryTarget(e), 12);
-    store<u32>(r, isStatic ? 0 : now - fdb.entryStamp(e), 16);
-    store<u32>(r, 0, 20);
+    store<u32>(r, vnis.vniOf(slot), DUMP_VNI);
+    storeMacKey(r + DUMP_MAC, k & 0xffffffffffff);
+    store<u16>(r, isStatic ? <u16>DUMP_STATIC : 0, DUMP_FLAGS);
+    store<u32>(r, fdb.entryTarget(e), DUMP_TARGET);
+    store<u32>(r, isStatic ? 0 : now - fdb.entryStamp(e), DUMP_AGE);
+    store<u32>(r, 0, DUMP_RESERVED);
     n++;
   }
   dumpNext = i > fdb.mask ? 0 : i;
@@ -305,7 +351,7 @@ export function fdbCapacity(): u32 { return fdb.loadLimit; }
 export function neighAdd(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
-  return neigh.put(slot, L.argsPtr, L.argsPtr + 16) ? OK : E_FULL;
+  return neigh.put(slot, L.argsPtr + ARGS_ADDRESS, L.argsPtr + ARGS_MAC) ? OK : E_FULL;
 }
 
 export function neighRemove(vni: u32): i32 {
@@ -329,7 +375,7 @@ export function setSourcePortRange(min: u32, max: u32): i32 {
 
 /** VNI of an outer Ethernet/IP/UDP/VXLAN packet (peer address → args[32..48)), or -1. */
 export function underlayVni(ptr: usize, len: u32): i32 {
-  if (underlay.parse(ptr, len, L.argsPtr + 32) != underlay.UNDERLAY_OK) return -1;
+  if (underlay.parse(ptr, len, L.argsPtr + ARGS_PEER) != underlay.UNDERLAY_OK) return -1;
   if (underlay.datagramLen < 8) return -1;
   let p = ptr + underlay.datagramOffset;
   return hasVni(p) ? <i32>vxlanVni(p) : -1;
@@ -343,5 +389,5 @@ export function underlayEmit(ptr: usize, len: u32, vtep: u32, sport: u32): usize
   if (vtep >= vteps.vtepCount || !L.initialized) return 0;
   let base = (ptr - L.slotsPtr) & ~(<usize>L.slotSize - 1);
   if (ptr < L.slotsPtr || ptr >= L.slotsEnd || ptr - L.slotsPtr - base < 70) return 0;
-  return underlay.emit(ptr, len, vtep, L.argsPtr, <u16>sport, L.argsPtr + 16);
+  return underlay.emit(ptr, len, vtep, L.argsPtr + ARGS_ADDRESS, <u16>sport, L.argsPtr + ARGS_MAC);
 }

@@ -2,9 +2,9 @@
 // the pointers it hands to the kernel (iovecs into frame slots) stay valid for the module's life.
 //
 //  __heap_base
-//  ├─ args        256 B      host ↔ core scratch for addresses and MACs of control calls
-//  ├─ rx descs    burst × 48 B    (see pipeline/burst.ts)
-//  ├─ tx list     txMax × 32 B
+//  ├─ args        ARGS_LEN (256 B)   host ↔ core scratch for addresses and MACs of control calls
+//  ├─ rx descs    burst × RX_DESC_LEN (48 B)    (abi.ts; pipeline/burst.ts draws it)
+//  ├─ tx list     txMax × TX_ENTRY_LEN (32 B)
 //  ├─ slots       slotCount × slotSize: [headroom | frame … | tailroom]
 //  ├─ counters    u64 blocks: global, per VNI, per port, per VTEP
 //  ├─ vni table, port table, vtep table, flood lists, neighbour table
@@ -12,6 +12,8 @@
 //  └─ arena       segmentation output (offloads), reset every burst
 //
 // Nothing here allocates per frame; `--runtime stub` never frees, and nothing needs it to.
+
+import { ARGS_LEN, RX_DESC_LEN, TX_ENTRY_LEN } from "./abi";
 
 /** Headroom before each frame: outer Ethernet + IPv6 + UDP + VXLAN (14 + 40 + 8 + 8) fits. */
 @inline export const HEADROOM: u32 = 128;
@@ -43,11 +45,11 @@ export let initialized = false;
 
 /** Lays out the I/O regions; returns false when memory cannot grow that far. */
 export function layoutIo(burst: u32, tx: u32, slots: u32, size: u32): bool {
-  argsPtr = reserve(256);
+  argsPtr = reserve(ARGS_LEN);
   burstMax = burst;
-  rxPtr = reserve(<usize>burst * 48);
+  rxPtr = reserve(<usize>burst * RX_DESC_LEN);
   txMax = tx;
-  txPtr = reserve(<usize>tx * 32);
+  txPtr = reserve(<usize>tx * TX_ENTRY_LEN);
   slotSize = size;
   slotsPtr = reserve(<usize>slots * size);
   slotsEnd = slotsPtr + <usize>slots * size;

@@ -8,6 +8,7 @@
 //  └────────────────────────────────────┘
 
 import { allocate } from "../layout";
+import * as abi from "../abi";
 
 @inline export const MAX_PORTS_PER_VNI: u32 = 256;
 @inline export const MAX_FLOOD_PER_VNI: u32 = 256;
@@ -21,8 +22,8 @@ import { allocate } from "../layout";
 @inline const PORT_COUNT: u32 = 24;
 @inline const FLOOD_COUNT: u32 = 28;
 
-@inline export const FLAG_LEARN: u32 = 1;
-@inline export const FLAG_SUPPRESS: u32 = 2;
+@inline export const FLAG_LEARN: u32 = abi.VNI_FLAG_LEARN;
+@inline export const FLAG_SUPPRESS: u32 = abi.VNI_FLAG_SUPPRESS;
 
 export let maxVnis: u32 = 0;
 let recordsPtr: usize = 0;
