@@ -5,6 +5,32 @@
 import { DROP_REASONS, LINK_COUNTERS, readLinkBlock, readVniBlock, VNI_COUNTERS } from "./counters.ts";
 import type { LinkCounters, VniCounters } from "./counters.ts";
 import { formatIp, formatMac, parseIp, parseMac } from "./addr.ts";
+import {
+  ARGS,
+  checkAbi,
+  DUMP,
+  DUMP_STATIC,
+  E_BUSY,
+  E_FULL,
+  E_NO_MEMORY,
+  E_NOT_FOUND,
+  E_RANGE,
+  E_STATE,
+  ERROR_MESSAGES,
+  PORT_UNDERLAY,
+  PORT_UNDERLAY_ETH,
+  RX,
+  RX_DESC_LEN,
+  RX_VNET_HDR,
+  TARGET_REMOTE,
+  TX,
+  TX_ENTRY_LEN,
+  TX_HAS_VNET,
+  VNET_HDR_LEN,
+  VNI_FLAG_LEARN,
+  VNI_FLAG_SUPPRESS,
+  VTEP_RECORD,
+} from "./abi.ts";
 
 /** Exports of build/weft.wasm (assembly/index.ts). */
 interface Exports {
@@ -117,54 +143,31 @@ export interface VniOptions {
   suppress?: boolean;
 }
 
-export const TARGET_REMOTE = 0x80000000;
-/** Descriptor port: a VXLAN datagram from the UDP socket; its sender in `peer`. */
-export const PORT_UNDERLAY = 0xffff;
-/** Descriptor port: a whole Ethernet/IP/UDP/VXLAN packet (captures). */
-export const PORT_UNDERLAY_ETH = 0xfffe;
-export const RX_DESC_LEN = 48;
-export const TX_ENTRY_LEN = 32;
-/** Field offsets of an RX descriptor (assembly/pipeline/burst.ts draws the layout). */
-export const RX = {
-  PTR: 0,
-  LEN: 4,
-  PORT: 8,
-  PEER_PORT: 10,
-  VERDICT: 12,
-  FLAGS: 14,
-  PEER: 16,
-  GSO_SIZE: 32,
-} as const;
-/** Field offsets of a TX entry. */
-export const TX = {
-  PTR: 0,
-  LEN: 4,
-  TARGET: 8,
-  SRC_PORT: 12,
-  RX_INDEX: 14,
-  GSO_SIZE: 16,
-  FLAGS: 18,
-  VNET: 20,
-} as const;
-/** TX flag: the entry's vnet bytes hold a virtio_net_hdr (else write a zero one). */
-export const TX_HAS_VNET = 1;
-/** RX descriptor flag: a 10-byte virtio_net_hdr precedes the frame (TAP with IFF_VNET_HDR). */
-export const RX_VNET_HDR = 1;
-export const VNET_HDR_LEN = 10;
-
-const ERRORS: Record<number, string> = {
-  [-1]: "the core is not initialised, or already is",
-  [-2]: "value out of range",
-  [-3]: "linear memory cannot grow that far",
-  [-4]: "table full",
-  [-5]: "not found",
-  [-6]: "still in use",
+export {
+  ARGS,
+  DUMP,
+  E_BUSY,
+  E_FULL,
+  E_NO_MEMORY,
+  E_NOT_FOUND,
+  E_RANGE,
+  E_STATE,
+  PORT_UNDERLAY,
+  PORT_UNDERLAY_ETH,
+  RX,
+  RX_DESC_LEN,
+  RX_VNET_HDR,
+  TARGET_REMOTE,
+  TX,
+  TX_ENTRY_LEN,
+  TX_HAS_VNET,
+  VNET_HDR_LEN,
 };
 
 export class CoreError extends Error {
   override name = "CoreError";
   constructor(readonly op: string, readonly code: number) {
-    super(`${op}: ${ERRORS[code] ?? `error ${code}`}`);
+    super(`${op}: ${ERROR_MESSAGES[code] ?? `error ${code}`}`);
   }
 }
 
@@ -210,6 +213,7 @@ export class WeftCore {
   private readonly vniBlockLen: number;
 
   private constructor(exports: Exports, config: CoreConfig) {
+    checkAbi(exports as unknown as Record<string, unknown>);
     this.exports = exports;
     this.config = config;
     const rc = exports.init(
@@ -340,7 +344,7 @@ export class WeftCore {
   // ── configuration ──────────────────────────────────────────────────────────────────────────
 
   addVni(vni: number, o: VniOptions = {}): number {
-    const flags = (o.learning ?? true ? 1 : 0) | (o.suppress ?? true ? 2 : 0);
+    const flags = (o.learning ?? true ? VNI_FLAG_LEARN : 0) | (o.suppress ?? true ? VNI_FLAG_SUPPRESS : 0);
     return this.check(
       `add VNI ${vni}`,
       this.exports.vniAdd(vni >>> 0, o.mtu ?? 1450, o.learnMax ?? 0xffffffff, o.ageing ?? 300, flags),
@@ -365,20 +369,20 @@ export class WeftCore {
 
   /** Adds (or finds) a remote VTEP; returns its id. */
   addVtep(address: string | Uint8Array, port = 4789): number {
-    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr);
+    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr + ARGS.ADDRESS);
     return this.check(`add VTEP ${address}`, this.exports.vtepAdd(port));
   }
 
   findVtep(address: string | Uint8Array): number {
-    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr);
+    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr + ARGS.ADDRESS);
     return this.exports.vtepFind();
   }
 
   vtep(id: number): { address: string; raw: Uint8Array; port: number } {
     const r = this.exports.vtepRecord(id);
-    if (r === 0) throw new CoreError(`VTEP ${id}`, -5);
-    const raw = this.bytes.slice(r, r + 16);
-    return { address: formatIp(raw), raw, port: this.view.getUint16(r + 16, true) };
+    if (r === 0) throw new CoreError(`VTEP ${id}`, E_NOT_FOUND);
+    const raw = this.bytes.slice(r + VTEP_RECORD.ADDRESS, r + VTEP_RECORD.ADDRESS + 16);
+    return { address: formatIp(raw), raw, port: this.view.getUint16(r + VTEP_RECORD.PORT, true) };
   }
 
   get vtepCount(): number {
@@ -400,13 +404,13 @@ export class WeftCore {
 
   /** A static FDB entry: `{ port }` for a local port, `{ vtep }` for a remote VTEP id. */
   addStatic(vni: number, mac: string | Uint8Array, to: { port: number } | { vtep: number }): void {
-    this.bytes.set(typeof mac === "string" ? parseMac(mac) : mac, this.argsPtr);
+    this.bytes.set(typeof mac === "string" ? parseMac(mac) : mac, this.argsPtr + ARGS.ADDRESS);
     const target = "port" in to ? to.port : (TARGET_REMOTE | to.vtep) >>> 0;
     this.check(`add static FDB entry ${mac}`, this.exports.fdbAdd(vni, target));
   }
 
   removeFdb(vni: number, mac: string | Uint8Array): boolean {
-    this.bytes.set(typeof mac === "string" ? parseMac(mac) : mac, this.argsPtr);
+    this.bytes.set(typeof mac === "string" ? parseMac(mac) : mac, this.argsPtr + ARGS.ADDRESS);
     return this.exports.fdbRemove(vni) === 0;
   }
 
@@ -426,16 +430,16 @@ export class WeftCore {
     do {
       const n = this.exports.fdbDump(cursor, now);
       for (let i = 0; i < n; i++) {
-        const r = region + i * 24;
-        const target = this.view.getUint32(r + 12, true);
+        const r = region + i * DUMP.RECORD_LEN;
+        const target = this.view.getUint32(r + DUMP.TARGET, true);
         const remote = (target & TARGET_REMOTE) !== 0;
         out.push({
-          vni: this.view.getUint32(r, true),
-          mac: formatMac(this.bytes.subarray(r + 4, r + 10)),
-          static: (this.view.getUint16(r + 10, true) & 1) !== 0,
+          vni: this.view.getUint32(r + DUMP.VNI, true),
+          mac: formatMac(this.bytes.subarray(r + DUMP.MAC, r + DUMP.MAC + 6)),
+          static: (this.view.getUint16(r + DUMP.FLAGS, true) & DUMP_STATIC) !== 0,
           port: remote ? undefined : target,
           vtep: remote ? (target & ~TARGET_REMOTE) >>> 0 : undefined,
-          age: this.view.getUint32(r + 16, true),
+          age: this.view.getUint32(r + DUMP.AGE, true),
         });
       }
       cursor = this.exports.fdbDumpNext();
@@ -452,13 +456,13 @@ export class WeftCore {
   }
 
   addNeighbour(vni: number, ip: string, mac: string): void {
-    this.bytes.set(parseIp(ip), this.argsPtr);
-    this.bytes.set(parseMac(mac), this.argsPtr + 16);
+    this.bytes.set(parseIp(ip), this.argsPtr + ARGS.ADDRESS);
+    this.bytes.set(parseMac(mac), this.argsPtr + ARGS.MAC);
     this.check(`add neighbour ${ip} in VNI ${vni}`, this.exports.neighAdd(vni));
   }
 
   removeNeighbour(vni: number, ip: string): boolean {
-    this.bytes.set(parseIp(ip), this.argsPtr);
+    this.bytes.set(parseIp(ip), this.argsPtr + ARGS.ADDRESS);
     return this.exports.neighRemove(vni) === 0;
   }
 
@@ -477,7 +481,7 @@ export class WeftCore {
     let slot = -1;
     if (vni !== undefined) {
       slot = this.exports.vniSlot(vni);
-      if (slot < 0) throw new CoreError(`counters of VNI ${vni}`, -5);
+      if (slot < 0) throw new CoreError(`counters of VNI ${vni}`, E_NOT_FOUND);
     }
     return readVniBlock(this.counters64, (this.exports.counters() >> 3) + (slot + 1) * this.vniBlockLen);
   }

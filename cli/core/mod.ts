@@ -2,4 +2,5 @@
 export * from "./core.ts";
 export * from "./addr.ts";
 export * from "./counters.ts";
+export { ABI, abiDifferences, AbiMismatchError, checkAbi, DUMP_STATIC, HEADROOM, TAILROOM, VNI_FLAG_LEARN, VNI_FLAG_SUPPRESS } from "./abi.ts";
 export * from "../pcap/pcap.ts";
