@@ -4,6 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { UNDERLAY_MTU, VNI_MAX, VNI_MIN, VXLAN_PORT } from "../defaults.ts";
 import { loadCore } from "../core/load.ts";
 import {
   AddressError,
@@ -41,9 +42,8 @@ Both:
            here is 1500, not the overlay's 1450, because captures are offline and usually
            come from 1500-byte links.`;
 
-const DEFAULT_MTU = 1500;
+const DEFAULT_MTU = UNDERLAY_MTU;
 const MAX_MTU = 65000;
-const VNI_MAX = 0xffffff;
 /** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
 const SLOT_OVERHEAD = 128 + 64 + 26;
 const MAX_SLOT_LOG2 = 17;
@@ -79,7 +79,7 @@ async function decapCommand(args: string[]): Promise<number> {
     mtu: { type: "string" },
   });
   const [input, output] = files(positionals);
-  const port = values.port === undefined ? 4789 : integer("--port", values.port, 1, 65535);
+  const port = values.port === undefined ? VXLAN_PORT : integer("--port", values.port, 1, 65535);
   const mtu = values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU);
   const packets = await readCapture(input);
   const writer = new PcapWriter();
@@ -198,7 +198,7 @@ async function encapCommand(args: string[]): Promise<number> {
   }
   if (values.dst === undefined) throw new UsageError("pcap encap needs --dst IP[:PORT], the remote VTEP");
   const [input, output] = files(positionals);
-  const vni = integer("--vni", values.vni, 1, VNI_MAX);
+  const vni = integer("--vni", values.vni, VNI_MIN, VNI_MAX);
   const src = endpoint("--src", values.src);
   const dst = endpoint("--dst", values.dst);
   if (isMappedIpv4(src.address) !== isMappedIpv4(dst.address)) {
@@ -209,7 +209,7 @@ async function encapCommand(args: string[]): Promise<number> {
     src: src.address,
     srcPort: src.port,
     dst: dst.address,
-    dstPort: dst.port ?? 4789,
+    dstPort: dst.port ?? VXLAN_PORT,
     srcMac: mac("--src-mac", values["src-mac"], src.address),
     dstMac: mac("--dst-mac", values["dst-mac"], dst.address),
     mtu: values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU),
@@ -326,7 +326,7 @@ function endpoint(name: string, text: string): { address: Uint8Array; port?: num
     try {
       return { address: parseIp(bare) };
     } catch {
-      return parseEndpoint(text, 4789);
+      return parseEndpoint(text, VXLAN_PORT);
     }
   } catch (e) {
     if (e instanceof AddressError) throw new UsageError(`invalid ${name}: ${e.message}`);
