@@ -1,7 +1,11 @@
 // weft's data-plane core: the exports the host binds to (cli/core/core.ts wraps them).
 // Control calls pass addresses and MACs through the `args` region, so only numbers cross.
+// Control calls return 0 (OK) or a non-negative result, or one of the negative codes of
+// assembly/abi.ts, listed on each export: E_STATE -1, E_RANGE -2, E_NO_MEMORY -3, E_FULL -4,
+// E_NOT_FOUND -5, E_BUSY -6. The frame path (process) never returns an error: bad frames are
+// verdicts and counters.
 //
-//  args region (256 B), by call:
+//  args region (ARGS_LEN, 256 B), by call (offsets named in assembly/abi.ts):
 //    vtepAdd / neighAdd / neighRemove: [0..16) address (IPv4 as ::ffff:a.b.c.d)
 //    neighAdd: [16..22) MAC         fdbAdd / fdbRemove: [0..6) MAC
 //    underlayEmit: [0..16) local address, [16..22) destination MAC, [22..28) source MAC
@@ -88,6 +92,7 @@ let ageCursor: u32 = 0;
  * Lays out all memory. slotSizeLog2: 11 (2 KiB) carries MTU-sized frames, 17 (128 KiB) the
  * 64 KiB super-frames of TAP offloads and UDP GRO; fdbBits: the FDB has 2^fdbBits buckets and
  * holds 7/8 of that; arenaBytes: room per burst for segmented super-frames (0: no offloads).
+ * Returns OK, E_STATE (called twice), E_RANGE (a limit out of range) or E_NO_MEMORY.
  */
 export function init(
   burst: u32, txEntries: u32, slots: u32, slotSizeLog2: u32,
@@ -125,7 +130,8 @@ export function memoryUsed(): usize { return L.memoryUsed(); }
 export function arena(): usize { return arenaBase(); }
 export function arenaBytes(): usize { return arenaSize(); }
 
-/** Switches a burst; see pipeline/burst.ts for the descriptor and TX entry layouts. */
+/** Switches a burst; see pipeline/burst.ts for the descriptor and TX entry layouts. Returns
+ *  the number of TX entries (0 before init); never a negative code. */
 export function process(count: u32, now: u32): u32 {
   if (!L.initialized) return 0;
   return processBurst(count, now);
@@ -133,7 +139,8 @@ export function process(count: u32, now: u32): u32 {
 
 // ── switch instances ────────────────────────────────────────────────────────────────────────
 
-/** flags: 1 learn, 2 suppress ARP/ND. Returns the VNI's slot (its counter block) or an error. */
+/** flags: VNI_FLAG_LEARN, VNI_FLAG_SUPPRESS. Returns the VNI's slot (its counter block);
+ *  E_STATE, E_RANGE (VNI 0 or above VNI_MAX, MTU below 68 or too large for a slot), E_FULL. */
 export function vniAdd(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u32): i32 {
   if (!L.initialized) return E_STATE;
   if (vni == 0 || vni > VNI_MAX || mtu < 68 || mtu + 14 + 4 + 8 + L.HEADROOM + L.TAILROOM > L.slotSize) {
@@ -143,11 +150,13 @@ export function vniAdd(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u3
   return slot < 0 ? E_FULL : slot;
 }
 
+/** The VNI's slot; -1 when it is not configured, E_STATE before init. */
 export function vniSlot(vni: u32): i32 {
   return L.initialized ? vnis.slotOf(vni) : E_STATE;
 }
 
-/** Removes a VNI with no local ports left, its FDB and neighbour entries and its counters. */
+/** Removes a VNI with no local ports left, its FDB and neighbour entries and its counters.
+ *  Returns OK, E_NOT_FOUND or E_BUSY (ports still attached). */
 export function vniRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -159,6 +168,8 @@ export function vniRemove(vni: u32): i32 {
   return OK;
 }
 
+/** Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (port ≥ maxPorts), E_BUSY (attached
+ *  already) or E_FULL (the VNI's port list is full). */
 export function portAttach(port: u32, vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -170,7 +181,8 @@ export function portAttach(port: u32, vni: u32): i32 {
   return OK;
 }
 
-/** Detaches a port and forgets every MAC learned (or configured) behind it. */
+/** Detaches a port and forgets every MAC learned (or configured) behind it. Returns OK,
+ *  E_RANGE (before init, or port ≥ maxPorts) or E_NOT_FOUND (not attached). */
 export function portDetach(port: u32): i32 {
   if (!L.initialized || port >= maxPorts) return E_RANGE;
   let slot = slotOfPort(port);
@@ -183,24 +195,28 @@ export function portDetach(port: u32): i32 {
 
 // ── remote VTEPs ────────────────────────────────────────────────────────────────────────────
 
-/** A configured VTEP at args[0..16) and UDP `port`; returns its id. */
+/** A configured VTEP at args[ARGS_ADDRESS..+16) and UDP `port`; returns its id (an existing
+ *  one's if known), E_STATE or E_FULL. */
 export function vtepAdd(port: u32): i32 {
   if (!L.initialized) return E_STATE;
   let id = vteps.add(L.argsPtr, <u16>port, vteps.VTEP_STATIC);
   return id < 0 ? E_FULL : id;
 }
 
+/** Id of the VTEP at args[ARGS_ADDRESS..+16); -1 when unknown, E_STATE before init. */
 export function vtepFind(): i32 {
   return L.initialized ? vteps.find(L.argsPtr) : E_STATE;
 }
 
-/** Address (16 B) then port (u16) of a VTEP, for the host's socket addresses. */
+/** Address of a VTEP's record: address (16 B) at VTEP_ADDRESS, port (u16) at VTEP_PORT; 0
+ *  when there is no such VTEP. */
 export function vtepRecord(id: u32): usize {
   return id < vteps.vtepCount ? vteps.record(id) : 0;
 }
 
 export function vtepCount(): u32 { return vteps.vtepCount; }
 
+/** Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (no such VTEP) or E_FULL. */
 export function floodAdd(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -208,13 +224,15 @@ export function floodAdd(vni: u32, vtep: u32): i32 {
   return vnis.addFlood(slot, vtep) ? OK : E_FULL;
 }
 
+/** Returns OK or E_NOT_FOUND (no such VNI, or the VTEP is not on its list). */
 export function floodRemove(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
   return vnis.removeFlood(slot, vtep) ? OK : E_NOT_FOUND;
 }
 
-/** A VTEP gone from a VNI: out of its flood list, and every MAC behind it forgotten. */
+/** A VTEP gone from a VNI: out of its flood list, and every MAC behind it forgotten. Returns
+ *  how many entries went, or E_NOT_FOUND (no such VNI). */
 export function vtepForget(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -224,7 +242,9 @@ export function vtepForget(vni: u32, vtep: u32): i32 {
 
 // ── FDB ─────────────────────────────────────────────────────────────────────────────────────
 
-/** A static entry (MAC at args[0..6)) that learning never moves; target as in TX entries. */
+/** A static entry (MAC at args[ARGS_ADDRESS..+6)) that learning never moves; target as in TX
+ *  entries. Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (group or zero MAC, no such
+ *  port/VTEP) or E_FULL (the FDB is at its load limit). */
 export function fdbAdd(vni: u32, target: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -246,6 +266,7 @@ export function fdbAdd(vni: u32, target: u32): i32 {
   return fdb.insert(key, target, fdb.STATIC) != 0 ? OK : E_FULL;
 }
 
+/** Removes the entry of the MAC at args[ARGS_ADDRESS..+6); OK or E_NOT_FOUND. */
 export function fdbRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -276,6 +297,7 @@ function flushWhere(slot: i32, target: u32, byTarget: bool, learnedOnly: bool): 
   return removed;
 }
 
+/** Removes a VNI's entries (learned only, or all); returns how many, or E_NOT_FOUND. */
 export function fdbFlush(vni: u32, learnedOnly: bool): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -284,7 +306,8 @@ export function fdbFlush(vni: u32, learnedOnly: bool): i32 {
 
 /**
  * Ages out learned entries, scanning at most `budget` buckets from where the last call stopped,
- * so a large table never stalls a burst. Returns the number removed.
+ * so a large table never stalls a burst. Returns the number removed (0 before init); never a
+ * negative code.
  */
 export function fdbAge(now: u32, budget: u32): u32 {
   if (!L.initialized) return 0;
@@ -312,8 +335,9 @@ export function fdbAge(now: u32, budget: u32): u32 {
 
 /**
  * Copies up to DUMP_MAX entries from bucket `cursor` on into the dump region; the next cursor is
- * `fdbDumpNext()` (0 when done).
- *  record (24 B): vni u32 │ mac[6] │ flags u16 (1 static) │ target u32 │ age u32 │ reserved u32
+ * `fdbDumpNext()` (0 when done). Returns the number of records (0 before init).
+ *  record (DUMP_RECORD_LEN, 24 B): vni u32 │ mac[6] │ flags u16 (DUMP_STATIC) │ target u32 │
+ *  age u32 (seconds) │ reserved u32
  */
 export function fdbDump(cursor: u32, now: u32): u32 {
   if (!L.initialized) return 0;
@@ -348,12 +372,14 @@ export function fdbCapacity(): u32 { return fdb.loadLimit; }
 
 // ── neighbours (ARP/ND suppression) ─────────────────────────────────────────────────────────
 
+/** IP at args[ARGS_ADDRESS..+16) → MAC at args[ARGS_MAC..+6); OK, E_NOT_FOUND or E_FULL. */
 export function neighAdd(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
   return neigh.put(slot, L.argsPtr + ARGS_ADDRESS, L.argsPtr + ARGS_MAC) ? OK : E_FULL;
 }
 
+/** Removes the IP at args[ARGS_ADDRESS..+16); OK or E_NOT_FOUND. */
 export function neighRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -367,13 +393,15 @@ export function setVxlanPort(port: u32): void { underlay.setVxlanPort(<u16>port)
 /** Merge decapsulated TCP segments into super-frames: only when every TAP has IFF_VNET_HDR. */
 export function setCoalescing(on: u32): void { setGro(on != 0); }
 
+/** The UDP source ports [min, max) the flow hash maps into; OK or E_RANGE. */
 export function setSourcePortRange(min: u32, max: u32): i32 {
   if (min == 0 || min >= max || max > 65536) return E_RANGE;
   setRange(min, max);
   return OK;
 }
 
-/** VNI of an outer Ethernet/IP/UDP/VXLAN packet (peer address → args[32..48)), or -1. */
+/** VNI of an outer Ethernet/IP/UDP/VXLAN packet (peer address → args[ARGS_PEER..+16)), or
+ *  -1 when it is not one (not an error code: no state is involved). */
 export function underlayVni(ptr: usize, len: u32): i32 {
   if (underlay.parse(ptr, len, L.argsPtr + ARGS_PEER) != underlay.UNDERLAY_OK) return -1;
   if (underlay.datagramLen < 8) return -1;
@@ -383,7 +411,9 @@ export function underlayVni(ptr: usize, len: u32): i32 {
 
 /**
  * Wraps the VXLAN datagram of a TX entry in Ethernet/IP/UDP, in its headroom; returns the new
- * start (the length grows by the difference). Local address and MACs come from args.
+ * start (the length grows by the difference), or 0 when the VTEP or pointer is bad. Local
+ * address at args[ARGS_ADDRESS], destination MAC at args[ARGS_MAC], source MAC at
+ * args[ARGS_SOURCE_MAC].
  */
 export function underlayEmit(ptr: usize, len: u32, vtep: u32, sport: u32): usize {
   if (vtep >= vteps.vtepCount || !L.initialized) return 0;

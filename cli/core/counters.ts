@@ -1,5 +1,9 @@
-// Counter names, in the order of assembly/counters.ts. The core's blocks are u64 arrays.
+// Counter names, in the order of assembly/counters.ts (npm run build stops when the two lists
+// differ; the core's block lengths are checked when it loads). The core's blocks are u64 arrays.
+// A new counter goes at the end of its list here and in assembly/counters.ts.
 
+/** Named counters of a VNI block (frames, bytes, events), in the core's order; the drop
+ *  reasons follow them in the block. As `weft stats` prints them. */
 export const VNI_COUNTERS = [
   "rx_frames",
   "rx_bytes",
@@ -43,20 +47,25 @@ export const DROP_REASONS = [
   ["arena_full", "no room left this burst to segment a super-frame"],
 ] as const;
 
+/** A drop reason's name: "runt", "unknown_vni", … */
 export type DropReason = typeof DROP_REASONS[number][0];
 
-/** The descriptor verdict of a drop reason (its index + 1). */
+/** The descriptor verdict of a drop reason (its index + 1); 0 for a name not in DROP_REASONS. */
 export function verdictOf(reason: DropReason): number {
   return DROP_REASONS.findIndex(([n]) => n === reason) + 1;
 }
 
+/** Counters of a port or VTEP block, in the core's order. */
 export const LINK_COUNTERS = ["rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "drops"] as const;
 
+/** A VNI block read out: each named counter, and `dropped` by reason (frames). */
 export type VniCounters = Record<typeof VNI_COUNTERS[number], number> & {
   dropped: Record<DropReason, number>;
 };
+/** A port or VTEP block read out (frames and bytes). */
 export type LinkCounters = Record<typeof LINK_COUNTERS[number], number>;
 
+/** Reads the VNI block that starts at u64 index `start` of `view` (the core's memory). */
 export function readVniBlock(view: BigUint64Array, start: number): VniCounters {
   const out = {} as VniCounters;
   VNI_COUNTERS.forEach((name, i) => (out[name] = Number(view[start + i])));
@@ -66,6 +75,7 @@ export function readVniBlock(view: BigUint64Array, start: number): VniCounters {
   return out;
 }
 
+/** Reads the port/VTEP block that starts at u64 index `start` of `view`. */
 export function readLinkBlock(view: BigUint64Array, start: number): LinkCounters {
   const out = {} as LinkCounters;
   LINK_COUNTERS.forEach((name, i) => (out[name] = Number(view[start + i])));
