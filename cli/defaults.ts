@@ -5,8 +5,10 @@
 /** IANA's VXLAN UDP port (RFC 7348 §5); Docker's --data-path-port default. Linux's old one: 8472. */
 export const VXLAN_PORT = 4789;
 
-/** The first and last VNI a network may have: 24 bits, 0 reserved here (RFC 7348 §5). */
+/** The first VNI a network may have: the core refuses VNI 0 (vniAdd gives E_RANGE), though
+ *  RFC 7348 §5 gives 24 bits and reserves none. */
 export const VNI_MIN = 1;
+/** The last VNI: 2^24 − 1 (RFC 7348 §5, a 24-bit field). */
 export const VNI_MAX = 0xffffff;
 
 /** Docker's overlay driver allocates network VNIs from here up (libnetwork's vxlanIDStart). */

@@ -59,16 +59,22 @@ export const TARGET_REMOTE = 0x80000000;
 export const PORT_UNDERLAY = 0xffff;
 /** Descriptor port: a whole Ethernet/IP/UDP/VXLAN packet (captures). */
 export const PORT_UNDERLAY_ETH = 0xfffe;
-/** vniAdd flags. */
+/** vniAdd flag: learn source MACs (VniOptions.learning). */
 export const VNI_FLAG_LEARN = 1;
+/** vniAdd flag: answer ARP/ND from the neighbour table (VniOptions.suppress). */
 export const VNI_FLAG_SUPPRESS = 2;
 
-/** Error codes of the core's control calls (negative i32 results). */
+/** Error code (negative i32 result of a control call): the core is not initialised, or already is. */
 export const E_STATE = -1;
+/** Error code: a value out of range (a VNI, a port id, an MTU, a limit). */
 export const E_RANGE = -2;
+/** Error code: linear memory cannot grow to hold the requested limits. */
 export const E_NO_MEMORY = -3;
+/** Error code: a table (VNIs, VTEPs, FDB, neighbours, a flood or port list) is full. */
 export const E_FULL = -4;
+/** Error code: no such VNI, port attachment, entry or VTEP. */
 export const E_NOT_FOUND = -5;
+/** Error code: still in use (a VNI with ports, a port already attached). */
 export const E_BUSY = -6;
 /** What each code means, for CoreError messages. */
 export const ERROR_MESSAGES: Readonly<Record<number, string>> = {
@@ -94,14 +100,18 @@ export const DUMP = {
   /** u32: seconds since last seen, 0 for static entries */
   AGE: 16,
 } as const;
+/** DUMP.FLAGS bit: a static entry. */
 export const DUMP_STATIC = 1;
 /** VTEP record (vtepRecord): 16-byte address, then the UDP port as u16. */
 export const VTEP_RECORD = { ADDRESS: 0, PORT: 16 } as const;
 /** The args region: where control calls take addresses and MACs (assembly/abi.ts says which). */
 export const ARGS = { LEN: 256, ADDRESS: 0, MAC: 16, SOURCE_MAC: 22, PEER: 32 } as const;
-/** Headroom before and tailroom after each frame in a slot, in bytes (assembly/layout.ts). */
+/** Headroom before each frame in a slot, bytes: outer Ethernet + IPv6 + UDP + VXLAN fit
+ *  (assembly/layout.ts). */
 export const HEADROOM = 128;
+/** Tailroom after each frame, bytes: an answered neighbour solicitation may grow by an option. */
 export const TAILROOM = 64;
+/** Bytes of a virtio_net_hdr (include/uapi/linux/virtio_net.h, without num_buffers). */
 export const VNET_HDR_LEN = 10;
 
 /** Every value the core exports as a global, by its export name. */
