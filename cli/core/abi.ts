@@ -172,7 +172,9 @@ export const ABI: Readonly<Record<string, number>> = {
 export class AbiMismatchError extends Error {
   override name = "AbiMismatchError";
   constructor(readonly differences: string[]) {
-    super(`the Wasm core does not match this binding (rebuild with "npm run build"): ${differences.join("; ")}`);
+    super(
+      `the Wasm core does not match this binding (rebuild with "npm run build"): ${differences.join("; ")}`,
+    );
   }
 }
 

@@ -15,7 +15,7 @@ import {
   TX_ENTRY_LEN,
 } from "../../cli/core/abi.ts";
 import { CoreError, WeftCore } from "../../cli/core/core.ts";
-import { DROP_REASONS, LINK_COUNTERS, VNI_COUNTERS, verdictOf } from "../../cli/core/counters.ts";
+import { DROP_REASONS, LINK_COUNTERS, verdictOf, VNI_COUNTERS } from "../../cli/core/counters.ts";
 import { coreCounterNames, counterDifferences } from "../../build/counters_check.mjs";
 import { eth } from "./frames.ts";
 
@@ -43,10 +43,26 @@ Deno.test("every ABI value of the binding equals the global the Wasm core export
 
 Deno.test("RX and TX field offsets lie inside their records and do not overlap", () => {
   // Field widths as drawn in assembly/pipeline/burst.ts.
-  const rx: [number, number][] = [[RX.PTR, 4], [RX.LEN, 4], [RX.PORT, 2], [RX.PEER_PORT, 2], [RX.VERDICT, 2],
-    [RX.FLAGS, 2], [RX.PEER, 16], [RX.GSO_SIZE, 2]];
-  const tx: [number, number][] = [[TX.PTR, 4], [TX.LEN, 4], [TX.TARGET, 4], [TX.SRC_PORT, 2], [TX.RX_INDEX, 2],
-    [TX.GSO_SIZE, 2], [TX.FLAGS, 2], [TX.VNET, 10]];
+  const rx: [number, number][] = [
+    [RX.PTR, 4],
+    [RX.LEN, 4],
+    [RX.PORT, 2],
+    [RX.PEER_PORT, 2],
+    [RX.VERDICT, 2],
+    [RX.FLAGS, 2],
+    [RX.PEER, 16],
+    [RX.GSO_SIZE, 2],
+  ];
+  const tx: [number, number][] = [
+    [TX.PTR, 4],
+    [TX.LEN, 4],
+    [TX.TARGET, 4],
+    [TX.SRC_PORT, 2],
+    [TX.RX_INDEX, 2],
+    [TX.GSO_SIZE, 2],
+    [TX.FLAGS, 2],
+    [TX.VNET, 10],
+  ];
   for (const [fields, len] of [[rx, RX_DESC_LEN], [tx, TX_ENTRY_LEN]] as const) {
     const sorted = [...fields].sort((a, b) => a[0] - b[0]);
     sorted.forEach(([off, width], i) => {
@@ -93,7 +109,10 @@ Deno.test("a reordered counter in the core is found by the counter check", async
     `vni counter ${VNI_COUNTERS.indexOf("fdb_hit")}: core fdb_miss, binding fdb_hit`,
   ]);
   // A gap (a counter removed without renumbering) is refused outright.
-  assert.throws(() => coreCounterNames(source.replace(/RUNT: u32 = 1;/, "RUNT: u32 = 99;")), /gap or duplicate/);
+  assert.throws(
+    () => coreCounterNames(source.replace(/RUNT: u32 = 1;/, "RUNT: u32 = 99;")),
+    /gap or duplicate/,
+  );
 });
 
 Deno.test("the core counts a drop under the name and verdict the binding gives it", async () => {
