@@ -1,5 +1,6 @@
 // The binding's @example (createCore in cli/core/bundle.ts) runs as written against the built
-// bundle and prints what its `// →` lines say: the documented example cannot rot.
+// bundle in Node (the runtime it names; also when `deno test tests/` picks this file up) and
+// prints what its `// →` lines say: the documented example cannot rot.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -20,6 +21,6 @@ test("the createCore @example runs in Node and prints what it documents", () => 
   const expected = [...code.matchAll(/^\/\/ → (.*)$/gm)].map((m) => m[1]);
   assert.ok(expected.length > 0, "the example documents its output");
   const runnable = code.replace('"./build/weft-core.mjs"', JSON.stringify(new URL("build/weft-core.mjs", root).href));
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e", runnable], { encoding: "utf8", timeout: 60_000 });
+  const out = execFileSync("node", ["--input-type=module", "-e", runnable], { encoding: "utf8", timeout: 60_000 });
   assert.deepEqual(out.trim().split("\n"), expected);
 });
