@@ -6,6 +6,7 @@ import tls from "node:tls";
 import { caDigest, parseToken } from "./pki.ts";
 import { LineConn, withTimeout } from "./wire.ts";
 import { HEARTBEAT_INTERVAL_MS, type Snapshot } from "./types.ts";
+import { VXLAN_PORT } from "../../defaults.ts";
 
 export class JoinError extends Error {
   override name = "JoinError";
@@ -112,7 +113,7 @@ export async function join(
       nodeSecret: m.nodeSecret,
       manager: remote,
       caCert,
-      dataPathPort: Number(m.dataPathPort) || 4789,
+      dataPathPort: Number(m.dataPathPort) || VXLAN_PORT,
     };
   } finally {
     conn.close();

@@ -33,6 +33,7 @@ import {
   parseCidr,
 } from "./ipam.ts";
 import { allocateAddress6, bigToIp6, type Cidr6, contains6, formatCidr6, ip6ToBig, isIpv6Cidr, parseCidr6 } from "./ipam6.ts";
+import { FIRST_VNI } from "../../defaults.ts";
 import {
   type ClusterRecord,
   DEFAULT_MTU,
@@ -53,7 +54,6 @@ export class ClusterError extends Error {
   }
 }
 
-const FIRST_VNI = 4096;
 const HANDSHAKE_MS = 5000;
 const FIRST_MESSAGE_MS = 10000;
 
