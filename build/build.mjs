@@ -45,4 +45,27 @@ await esbuild.build({
   legalComments: "none",
   logLevel: "warning",
 });
-console.log("built build/weft.wasm and build/weft-core.mjs");
+// The page of `weft ui` (cli/ui/): its own code only. Every module of the core and the capture
+// readers it imports is taken from build/weft-core.mjs, which the browser loads beside it, so the
+// page runs the bundle Node and Deno run, not a second copy of it.
+const fromCoreBundle = {
+  name: "weft-core",
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/(core|pcap)\/[a-z_]+\.ts$/ }, () => ({
+      path: "./weft-core.mjs",
+      external: true,
+    }));
+  },
+};
+await esbuild.build({
+  entryPoints: [join(root, "cli/ui/page.ts")],
+  outfile: join(root, "build/weft-ui.js"),
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2022",
+  plugins: [fromCoreBundle],
+  legalComments: "none",
+  logLevel: "warning",
+});
+console.log("built build/weft.wasm, build/weft-core.mjs and build/weft-ui.js");

@@ -28,7 +28,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
   network: {
     summary:
-      "network create -d overlay [--subnet CIDR]… [--ipv6] NAME | ls | inspect NAME | rm NAME | connect|disconnect NAME C",
+      "network create -d overlay [--subnet CIDR]… [--ipv6] [-o encrypted] NAME | ls | inspect NAME | rm NAME | connect|disconnect NAME C",
     load: client(() => import("./commands/network.ts")),
   },
   run: {
@@ -53,6 +53,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "run captures through the core: pcap decap IN OUT | pcap encap --vni N --src A --dst B IN OUT",
     load: async () => (await import("./commands/pcap.ts")).main,
   },
+  ui: {
+    summary: "ui [--port N]: a page on 127.0.0.1 that runs a capture through the core in the browser",
+    load: async () => (await import("./commands/ui.ts")).main,
+  },
   vtep: {
     summary:
       "one standalone VTEP: vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] [--peer ADDR[:PORT]]…",
@@ -62,6 +66,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary:
       "forwarding database: fdb [--network NAME] (the daemon's) | fdb --control PATH (a vtep's) [--json]",
     load: client(() => import("./commands/fdb.ts")),
+  },
+  esp: {
+    summary: "esp sa: this node's ESP SAs as Wireshark's esp_sa table lines (root; prints keys)",
+    load: client(() => import("./commands/esp.ts")),
   },
   stats: {
     summary: "counters, drops by reason: stats (the daemon's) | stats --control PATH (a vtep's) [--json]",

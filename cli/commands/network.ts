@@ -6,7 +6,8 @@ import { table } from "../table.ts";
 
 const USAGE = `Usage:
   weft network create -d overlay [--subnet CIDR]… [--gateway IP]… [--ip-range CIDR]… [--ipv6]
-                      [--attachable] [--internal] [--label K=V]… [-o com.docker.network.driver.mtu=N] NAME
+                      [--attachable] [--internal] [--label K=V]… [-o com.docker.network.driver.mtu=N]
+                      [-o|--opt encrypted] NAME
   weft network ls
   weft network inspect NAME|ID
   weft network rm NAME|ID
@@ -41,15 +42,20 @@ export async function main(args: string[]): Promise<number> {
       labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
     }
     let mtu: number | undefined;
+    // Driver options as Docker's overlay takes them: the MTU, and "encrypted" (with or without =VALUE).
+    let encrypted = false;
     for (const o of (v.opt ?? []) as string[]) {
       const i = o.indexOf("=");
       const key = i < 0 ? o : o.slice(0, i), value = i < 0 ? "" : o.slice(i + 1);
-      if (key === MTU_OPTION) {
+      if (key === "encrypted") encrypted = true;
+      else if (key === MTU_OPTION) {
         mtu = /^\d+$/.test(value) ? Number(value) : NaN;
         if (!(mtu >= 68 && mtu <= 65535)) {
           throw new UsageError(`${MTU_OPTION} must be an integer in 68..65535, got "${value}"`);
         }
-      } else throw new UsageError(`unsupported option "${key}": weft's overlays take ${MTU_OPTION}=N`);
+      } else {throw new UsageError(
+          `unsupported option "${key}": weft's overlays take ${MTU_OPTION}=N and encrypted`,
+        );}
     }
     const n = await api(v.host as string | undefined, "POST", "/networks", {
       name: positionals[0],
@@ -62,6 +68,7 @@ export async function main(args: string[]): Promise<number> {
       internal: v.internal,
       labels,
       mtu,
+      encrypted,
     });
     console.log(n.id);
     return 0;
@@ -114,7 +121,9 @@ export async function main(args: string[]): Promise<number> {
     const { values: v, positionals } = parse(rest, { force: { type: "boolean", short: "f" } });
     if (positionals.length !== 2) throw new UsageError(`expected NETWORK CONTAINER\n${USAGE}`);
     const [net, container] = positionals;
-    await api(v.host as string | undefined, "POST", `/networks/${encodeURIComponent(net)}/disconnect`, { container });
+    await api(v.host as string | undefined, "POST", `/networks/${encodeURIComponent(net)}/disconnect`, {
+      container,
+    });
     return 0;
   }
   throw new UsageError(USAGE);

@@ -22,7 +22,6 @@ import {
 import {
   type Capture,
   type CapturePacket,
-  LINK_TYPE_NAMES,
   LINKTYPE_ETHERNET,
   linkTypeName,
   PcapError,
@@ -31,10 +30,15 @@ import {
   readCapture,
 } from "../pcap/mod.ts";
 import {
+  bump,
   coreConfig,
   type DecapOptions,
   decapsulate as decapsulateWith,
   type DecapSummary,
+  linkTypeProblem,
+  reasons,
+  sum,
+  summaryLines,
 } from "../pcap/decap.ts";
 
 export type { DecapOptions, DecapSummary };
@@ -113,14 +117,8 @@ async function decapCommand(args: string[]): Promise<number> {
     : [...new Set(values.port.map((p) => integer("--port", p, 1, 65535)))];
   const mtu = values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU);
   const capture = await readInput(input);
-  // A pcapng file may mix interfaces: those weft cannot read are counted (unsupported_link_type);
-  // a file with none it can read is refused.
-  if (!capture.linkTypes.some((t) => LINK_TYPE_NAMES.has(t))) {
-    throw new UsageError(
-      `${input}: link type ${capture.linkTypes.join(", ")} is not one weft reads (Ethernet, ` +
-        "Linux cooked SLL/SLL2, raw IPv4/IPv6); capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)",
-    );
-  }
+  const problem = linkTypeProblem(capture.linkTypes);
+  if (problem) throw new UsageError(`${input}: ${problem}`);
   // Nanosecond timestamps in, nanosecond timestamps out (tcpdump --nano reads them).
   const writer = new PcapWriter(LINKTYPE_ETHERNET, 262144, { nanos: capture.nanos });
   const summary = await decapsulate(
@@ -129,19 +127,7 @@ async function decapCommand(args: string[]): Promise<number> {
     (p, frame, origLen) => writer.writeAt(p.seconds, p.nanos, frame, origLen),
   );
   await writeCapture(output, writer);
-  for (const [vni, s] of summary.vnis) {
-    const drops = sum(s.dropped);
-    console.log(`vni ${vni}: ${s.decapsulated} decapsulated, ${drops} dropped${reasons(s.dropped)}`);
-  }
-  const other = sum(summary.other);
-  if (other > 0) console.log(`not VXLAN or malformed: ${other}${reasons(summary.other)}`);
-  const r = summary.reassembled;
-  if (r.datagrams > 0) {
-    console.log(`outer fragments: ${r.fragments} reassembled into ${r.datagrams} datagrams`);
-  }
-  if (summary.cut > 0) {
-    console.log(`cut by the snap length: ${summary.cut} frames, written with their original length`);
-  }
+  for (const line of summaryLines(summary)) console.log(line);
   console.log(`wrote ${summary.written} frames to ${output}`);
   return 0;
 }
@@ -383,19 +369,4 @@ async function writeCapture(path: string, writer: PcapWriter): Promise<void> {
   } catch (e) {
     throw new UsageError(`cannot write ${path}: ${(e as Error).message}`);
   }
-}
-
-function bump(m: Map<string, number>, key: string, by = 1): void {
-  m.set(key, (m.get(key) ?? 0) + by);
-}
-
-function sum(m: Map<string, number>): number {
-  let n = 0;
-  for (const v of m.values()) n += v;
-  return n;
-}
-
-function reasons(m: Map<string, number>): string {
-  if (m.size === 0) return "";
-  return ` (${[...m].map(([k, v]) => `${k} ${v}`).join(", ")})`;
 }

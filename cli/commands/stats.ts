@@ -50,6 +50,10 @@ export function formatStats(s: StatsReply): string {
     out.push("DNS (127.0.0.11 in the containers)");
     out.push(table(DNS_COUNTERS.map(([n, why]) => [`  ${n}`, String(dns[n] ?? 0), why])));
   }
+  for (const e of s.esp ?? []) {
+    out.push(`ESP VNI ${e.vni} (${e.sending ? "sending" : "NOT sending: no key yet"}, ${e.inbound} inbound SAs)`);
+    out.push(table(Object.entries(e.counters).map(([k, v]) => [`  ${k}`, String(v)])));
+  }
   return out.join("\n");
 }
 

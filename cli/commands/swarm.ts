@@ -3,11 +3,14 @@
 import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
 import { CONTROL_PORT, VXLAN_PORT } from "../defaults.ts";
+import { parseDuration } from "../esp/keys.ts";
 
 const USAGE = `Usage:
   weft swarm init --advertise-addr IP [--listen-addr IP[:${CONTROL_PORT}]] [--data-path-port ${VXLAN_PORT}] [--data-path-addr IP]
                   [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
+                  [--key-rotation-interval 12h]   (keys of encrypted networks)
   weft swarm join --token TOKEN HOST[:${CONTROL_PORT}] --advertise-addr IP [--listen-addr IP[:${CONTROL_PORT}]] [--data-path-addr IP]
+  weft swarm update --key-rotation-interval D   (on a manager: e.g. 12h, 30m, 2s)
   weft swarm join-token worker [-q]
   weft swarm leave [--force]
 All take -H/--host unix:///path (or WEFT_HOST) to pick the daemon.`;
@@ -25,6 +28,7 @@ export async function main(args: string[]): Promise<number> {
       "data-path-addr": { type: "string" },
       "default-addr-pool": { type: "string" },
       "default-addr-pool-mask-length": { type: "string" },
+      "key-rotation-interval": { type: "string" },
     });
     if (!v["advertise-addr"]) throw new UsageError(`--advertise-addr is required\n${USAGE}`);
     // Docker's range for --data-path-port: registered ports, none of the dynamic ones.
@@ -36,6 +40,12 @@ export async function main(args: string[]): Promise<number> {
     if (maskLen !== undefined && !/^\d{1,2}$/.test(maskLen)) {
       throw new UsageError(`--default-addr-pool-mask-length must be a prefix length, got "${maskLen}"`);
     }
+    let keyRotationMs: number | undefined;
+    try {
+      if (v["key-rotation-interval"] !== undefined) keyRotationMs = parseDuration(v["key-rotation-interval"]);
+    } catch (e) {
+      throw new UsageError(`--key-rotation-interval: ${(e as Error).message}`);
+    }
     const listen = v["listen-addr"] as string | undefined;
     const r = await api(v.host as string | undefined, "POST", "/swarm/init", {
       advertiseAddr: v["advertise-addr"],
@@ -46,6 +56,7 @@ export async function main(args: string[]): Promise<number> {
       poolMaskLength: v["default-addr-pool-mask-length"]
         ? Number(v["default-addr-pool-mask-length"])
         : undefined,
+      keyRotationMs,
     });
     console.log(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n`);
     console.log(
@@ -78,6 +89,19 @@ export async function main(args: string[]): Promise<number> {
       dataPathAddr: v["data-path-addr"],
     });
     console.log("This node joined a swarm as a worker.");
+    return 0;
+  }
+  if (sub === "update") {
+    const { values: v } = parse(rest, { "key-rotation-interval": { type: "string" } });
+    if (v["key-rotation-interval"] === undefined) throw new UsageError(`nothing to update\n${USAGE}`);
+    let keyRotationMs: number;
+    try {
+      keyRotationMs = parseDuration(v["key-rotation-interval"]);
+    } catch (e) {
+      throw new UsageError(`--key-rotation-interval: ${(e as Error).message}`);
+    }
+    await api(v.host as string | undefined, "POST", "/swarm/update", { keyRotationMs });
+    console.log("Swarm updated.");
     return 0;
   }
   if (sub === "join-token") {

@@ -50,6 +50,7 @@ import { type Region, region, setPtr } from "../sys/mem.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
 import { type SendCounters, sendCounters, UdpReceiver, UdpSender, VnetTap } from "../phy/offload.ts";
 import type { IoCounters, StartConfig } from "./protocol.ts";
+import { EspPath } from "./esp_path.ts";
 
 /** Frames per burst: DPDK's and OVS's 32 is a latency choice; 64 halves the poll()s at load. */
 export const BURST = 64;
@@ -133,6 +134,8 @@ export class FrameLoop {
   private tapWriteErrors = 0;
   private pcapErrors = 0;
   private pcapRecords = 0;
+  /** Encrypted networks (cli/dataplane/esp_path.ts): present when the ESP socket is open. */
+  readonly esp?: EspPath;
 
   constructor(core: WeftCore, cfg: StartConfig) {
     this.core = core;
@@ -150,6 +153,20 @@ export class FrameLoop {
     this.udpOut = senders.map((fd) => new UdpSender(fd, cfg.udpGso ?? false, this.sent, cfg.family));
     this.dfInherit = cfg.df === "inherit";
     if (cfg.vnetHdr) this.vnetTap = new VnetTap();
+    if (cfg.espFd !== undefined) {
+      this.esp = new EspPath(
+        core,
+        this.memBase,
+        cfg.espFd,
+        cfg.espPort!,
+        cfg.vxlanPort,
+        cfg.family,
+        BURST,
+        this.sent,
+        cfg.espGro ?? false,
+        cfg.espGso ?? false,
+      );
+    }
     for (let i = 0; i < BURST; i++) {
       this.slotPtr.push(core.slotData(i));
       this.udpIn.setBuffer(i, this.memBase + core.slotData(i), this.slotCap);
@@ -188,13 +205,16 @@ export class FrameLoop {
   private buildPoll(): Region {
     this.pollIds = [];
     this.portFd.forEach((fd, id) => fd !== NO_FD && this.pollIds.push(id));
-    this.nfds = this.pollIds.length + POLL_EXTRA;
+    this.nfds = this.pollIds.length + POLL_EXTRA + (this.cfg.espFd !== undefined ? 1 : 0);
     this.tapBusy = this.pollIds.map(() => false);
     const pfd = region(this.nfds * POLLFD_LEN);
-    [...this.pollIds.map((id) => this.portFd[id]), this.cfg.udpFd, this.cfg.wakeFd].forEach((fd, i) => {
-      pfd.view.setInt32(i * POLLFD_LEN + PFD_FD, fd, true);
-      pfd.view.setInt16(i * POLLFD_LEN + PFD_EVENTS, POLLIN, true);
-    });
+    const esp = this.cfg.espFd !== undefined ? [this.cfg.espFd] : [];
+    [...this.pollIds.map((id) => this.portFd[id]), this.cfg.udpFd, ...esp, this.cfg.wakeFd].forEach(
+      (fd, i) => {
+        pfd.view.setInt32(i * POLLFD_LEN + PFD_FD, fd, true);
+        pfd.view.setInt16(i * POLLFD_LEN + PFD_EVENTS, POLLIN, true);
+      },
+    );
     return pfd;
   }
 
@@ -235,7 +255,8 @@ export class FrameLoop {
   private burst(now: number): void {
     const taps = this.pollIds.length;
     const udpReady = (this.revents(taps) & (POLLIN | POLLERR)) !== 0;
-    let ready = udpReady ? 1 : 0;
+    const espReady = this.esp !== undefined && (this.revents(taps + 1) & (POLLIN | POLLERR)) !== 0;
+    let ready = (udpReady ? 1 : 0) + (espReady ? 1 : 0);
     for (let i = 0; i < taps; i++) if (this.revents(i) & POLLIN) ready++;
     if (ready === 0) return;
     // Share the burst among ready sources so a busy TAP cannot starve the tunnel (or TCP's ACKs).
@@ -265,12 +286,17 @@ export class FrameLoop {
         // The sender's address goes straight into the descriptor (describe() leaves PEER alone).
         const d = this.core.rxPtr + k * RX_DESC_LEN;
         const port = readSockaddrInto(names, this.udpIn.nameOffset(k), this.mem, d + RX.PEER);
-        this.core.describe(k, this.slotPtr[k], this.udpIn.length(k), PORT_UNDERLAY, undefined, port, PLAIN);
-        this.mem.setUint16(d + RX.GSO_SIZE, this.udpIn.control(k), true);
+        // control() reads the datagram's cmsgs: the UDP GRO stride, and the outer TOS (udpIn.tos).
+        const len = this.udpIn.length(k), stride = this.udpIn.control(k);
+        // Fail closed: cleartext for an encrypted VNI becomes an empty (runt) datagram.
+        const refused = this.esp?.refuseCleartext(this.mem, this.slotPtr[k], len, stride) ?? false;
+        this.core.describe(k, this.slotPtr[k], refused ? 0 : len, PORT_UNDERLAY, undefined, port, PLAIN);
+        this.mem.setUint16(d + RX.GSO_SIZE, stride, true);
         // The outer ECN the core applies to the inner packet (RFC 6040 decapsulation).
         this.mem.setUint8(d + RX.TOS, this.udpIn.tos);
       }
     }
+    if (espReady && k < BURST) k = this.esp!.receive(k, BURST, this.slotPtr);
     if (k === 0) return;
     this.bursts++;
     const tx = this.core.process(k, now);
@@ -355,6 +381,7 @@ export class FrameLoop {
         const vtep = target - TARGET_REMOTE;
         if (vtep >= this.peersBuilt) this.buildPeers(); // a VTEP the core just learned
         const gso = mem.getUint16(e + TX.GSO_SIZE, true);
+        if (this.esp?.send(mem, ptr, len, gso, mem.getUint16(e + TX.SRC_PORT, true), vtep)) continue;
         const out = senders[mem.getUint16(e + TX.SRC_PORT, true) % senders.length];
         const peerOff = vtep * SOCKADDR_IN6_LEN; // the VTEP's sockaddr in this.peers
         // RFC 6040: the outer ECN field the core chose (inner ECN, CE as ECT(0)); 0 for most traffic.
@@ -374,6 +401,7 @@ export class FrameLoop {
       }
       this.writeLocal(e, ptr, len, target);
     }
+    this.esp?.flush();
     // A sender that filled its batch flushed by itself, and may be listed twice: flush is a no-op then.
     if (queued.length === 0) return;
     for (let i = 0; i < queued.length; i++) if (queued[i].pending > 0) queued[i].flush();

@@ -7,10 +7,20 @@
 
 import type { DfMode, FdbEntry } from "../core/core.ts";
 import type { LinkCounters, VniCounters } from "../core/counters.ts";
+import type { EspCounters } from "../esp/esp.ts";
 
 export type DpOp =
   /** A switch for `vni`; `suppress` answers ARP/ND from the neighbour table (port/remote ips). */
-  | { op: "vni.add"; vni: number; mtu: number; ageing?: number; learnMax?: number; suppress?: boolean }
+  | {
+    op: "vni.add";
+    vni: number;
+    mtu: number;
+    ageing?: number;
+    learnMax?: number;
+    suppress?: boolean;
+    /** Encrypted network: only ESP in and out (fails when the ESP socket is not open). */
+    encrypted?: boolean;
+  }
   /** Removes the VNI with its ports. */
   | { op: "vni.remove"; vni: number }
   /** A TAP on `vni`; with `mac` and `ip` (and `ip6`), also a static FDB entry and neighbour entries. */
@@ -21,7 +31,12 @@ export type DpOp =
   | { op: "remote.remove"; vni: number; mac: string; ip: string; ip6?: string }
   /** A VTEP that gets a copy of every broadcast, multicast and unknown unicast of `vni`. */
   | { op: "flood.add"; vni: number; addr: string; port: number }
-  | { op: "flood.remove"; vni: number; addr: string; port: number };
+  | { op: "flood.remove"; vni: number; addr: string; port: number }
+  /** This node's SA for an encrypted `vni` (replaces the previous one); keymat: key ‖ salt. */
+  | { op: "esp.out"; vni: number; spi: number; keymat: number[] }
+  /** A peer's SA this node accepts for `vni`; and its removal. */
+  | { op: "esp.in"; vni: number; spi: number; keymat: number[] }
+  | { op: "esp.in.remove"; spi: number };
 
 export interface StartConfig {
   udpFd: number;
@@ -48,6 +63,12 @@ export interface StartConfig {
   df?: DfMode;
   /** This host's own VTEP addresses: datagrams from them are dropped (self_vtep), never learned. */
   localAddresses?: string[];
+  /** The ESP-in-UDP socket (cli/dataplane/esp_path.ts) and its port; none: no encrypted network. */
+  espFd?: number;
+  espPort?: number;
+  /** The ESP socket has UDP_GRO on / takes UDP_SEGMENT (as udpGro/udpGso for the VXLAN port). */
+  espGro?: boolean;
+  espGso?: boolean;
 }
 
 export type ToWorker =
@@ -105,4 +126,6 @@ export interface StatsReply {
   vteps: LinkStats[];
   io: IoCounters;
   fdb: { used: number; capacity: number };
+  /** Encrypted networks: ESP counters per VNI, whether it has a key to send with, inbound SAs. */
+  esp?: { vni: number; counters: EspCounters; sending: boolean; inbound: number }[];
 }

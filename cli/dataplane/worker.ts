@@ -51,6 +51,10 @@ class Dataplane {
           });
         }
         this.vnis.add(o.vni);
+        if (o.encrypted) {
+          if (!this.loop.esp) throw new Error(`VNI ${o.vni} is encrypted but this node has no ESP socket`);
+          this.loop.esp.encrypt(o.vni);
+        }
         break;
       case "vni.remove":
         for (const p of [...this.ports.values()]) {
@@ -58,6 +62,7 @@ class Dataplane {
         }
         if (core.hasVni(o.vni)) core.removeVni(o.vni);
         this.vnis.delete(o.vni);
+        this.loop.esp?.unencrypt(o.vni);
         break;
       case "port.add":
         core.attachPort(o.port, o.vni);
@@ -101,12 +106,26 @@ class Dataplane {
         core.addFlood(o.vni, core.addVtep(parseIp(o.addr), o.port));
         this.loop.buildPeers();
         break;
+      case "esp.out":
+        this.espOf(o.op).setOutbound(o.vni, o.spi, Uint8Array.from(o.keymat));
+        break;
+      case "esp.in":
+        this.espOf(o.op).addInbound(o.vni, o.spi, Uint8Array.from(o.keymat));
+        break;
+      case "esp.in.remove":
+        this.loop.esp?.removeInbound(o.spi);
+        break;
       case "flood.remove": {
         const id = core.findVtep(parseIp(o.addr));
         if (id >= 0 && core.hasVni(o.vni)) core.forgetVtep(o.vni, id);
         break;
       }
     }
+  }
+
+  private espOf(op: string) {
+    if (!this.loop.esp) throw new Error(`${op}: this node has no ESP socket`);
+    return this.loop.esp;
   }
 
   /** Applies every op it can; the failures, if any, in one message. */
@@ -160,6 +179,7 @@ class Dataplane {
       vteps,
       io: this.loop.io,
       fdb: { used: this.core.fdbSize, capacity: this.core.fdbCapacity },
+      esp: this.loop.esp?.stats(),
     };
   }
 }

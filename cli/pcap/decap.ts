@@ -2,17 +2,21 @@
 // a host would receive it. Outer headers are read as the receiving kernel reads them
 // (underlay.ts); each datagram then enters the core as from a UDP socket (PORT_UNDERLAY), in
 // bursts, and the inner frames come out. No runtime APIs: the CLI and the browser page share it,
-// each passing its own way to instantiate the core.
+// each passing its own way to instantiate the core. learnFdb() is what a learning VTEP would
+// have made of the same datagrams (the page shows it).
 
 import { type CoreConfig, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
+import { HEADROOM, TAILROOM } from "../core/abi.ts";
+import { LINK_TYPE_NAMES } from "./link.ts";
 import type { CapturePacket, PcapPacket } from "./pcap.ts";
 import { REASSEMBLY_MAX_PAYLOAD } from "./reassembly.ts";
 import { type Datagram, type Received, UnderlayReader } from "./underlay.ts";
 import { gpeDropReason, VXLAN_GPE_PORT, vxlanVni } from "./vxlan.ts";
 
-/** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
-const SLOT_OVERHEAD = 128 + 64 + 26;
+/** A slot holds headroom + frame + tailroom; vniAdd also wants room for the inner Ethernet
+ *  header, a VLAN tag and the VXLAN header (14 + 4 + 8). */
+const SLOT_OVERHEAD = HEADROOM + TAILROOM + 26;
 const MAX_SLOT_LOG2 = 17;
 const VXLAN_HEADER_LEN = 8;
 const ETH_HEADER_LEN = 14;
@@ -34,7 +38,28 @@ export interface DecapSummary {
 export interface DecapOptions {
   /** UDP destination ports that mean VXLAN (4790: VXLAN-GPE). */
   ports: number[];
+  /** Network MTU in bytes of L3 payload: larger inner frames are dropped as over_mtu. */
   mtu: number;
+}
+
+/** Makes a core instance with the given limits: `loadCore` (Deno) or `createCore` (the bundle). */
+export type CoreFactory = (config: Partial<CoreConfig>) => Promise<WeftCore>;
+
+/**
+ * One inner frame, of the record that completed its datagram, with its length on the wire and its
+ * VNI. `frame` is a view into the core's memory, valid during the call only.
+ */
+export type DecapEmit<P> = (packet: P, frame: Uint8Array, origLen: number, vni: number) => void;
+
+/**
+ * Why weft refuses a capture with these link types, or undefined when it reads it. A pcapng file
+ * may mix interfaces: those weft cannot read are counted (unsupported_link_type); a file with none
+ * it can read is refused.
+ */
+export function linkTypeProblem(linkTypes: number[]): string | undefined {
+  if (linkTypes.some((t) => LINK_TYPE_NAMES.has(t))) return undefined;
+  return `link type ${linkTypes.join(", ")} is not one weft reads (Ethernet, ` +
+    "Linux cooked SLL/SLL2, raw IPv4/IPv6); capture on one interface (tcpdump -i IFACE) or as Ethernet (-y EN10MB)";
 }
 
 /**
@@ -42,13 +67,16 @@ export interface DecapOptions {
  * reassembled datagram at its last fragment), with its length on the wire. `frame` is a view
  * into the core's memory, valid during the call only: copy what you keep (PcapWriter does). Outer headers are
  * read as the receiving host would (cli/pcap/underlay.ts: link types, VLAN tags, IPv6 extension
- * headers, fragment reassembly); the datagram then enters the core as from a UDP socket.
+ * headers, fragment reassembly); the datagram then enters the core as from a UDP socket. Each
+ * VNI is a switch without learning whose one local port receives every frame (a flood), so no
+ * frame is lost to split horizon as on a learning VTEP; what that VTEP would have learnt is
+ * learnFdb().
  */
 export async function decapsulate<P extends CapturePacket>(
   packets: P[],
   o: DecapOptions,
-  emit: (packet: P, frame: Uint8Array, origLen: number) => void,
-  load: (config: Partial<CoreConfig>) => Promise<WeftCore>,
+  emit: DecapEmit<P>,
+  load: CoreFactory,
 ): Promise<DecapSummary> {
   const summary: DecapSummary = {
     vnis: new Map(),
@@ -131,7 +159,7 @@ export async function decapsulate<P extends CapturePacket>(
       // A cut record: the frame lacks what the snap length took; say how long it was.
       const missing = d.wireLen - d.payload.length;
       if (missing > 0) summary.cut++;
-      emit(packet, frame, frame.length + missing);
+      emit(packet, frame, frame.length + missing, vni);
       summary.written++;
     }
     batch.length = 0;
@@ -171,6 +199,94 @@ function addSinkVni(core: WeftCore, vni: number, port: number, mtu: number): voi
   }
 }
 
+/** A learnt FDB entry: the inner source MAC behind the outer source address of its datagrams. */
+export interface LearntEntry {
+  vni: number;
+  mac: string;
+  /** The VTEP's underlay address (the outer IP source), as formatIp() writes it. */
+  vtep: string;
+  /** Seconds between the entry's last frame and the capture's last packet. */
+  age: number;
+}
+
+/**
+ * The FDB a learning VTEP would hold after receiving the capture: a second core whose VNIs learn
+ * (Linux's `vxlan_snoop` rule: inner source MAC → the sending VTEP, a move re-stamps it), fed the
+ * packets in bursts that each hold one second of the capture's own clock (seconds since its first
+ * packet), so ages are to the second and entries idle past the ageing time (300 s) are gone, as
+ * they would be on a host. Every VTEP in the capture counts as remote: a capture does not say which
+ * address was the capturing host's own. VXLAN-GPE datagrams that decapsulate() refuses teach nothing.
+ */
+export async function learnFdb<P extends CapturePacket>(
+  packets: P[],
+  o: DecapOptions,
+  create: CoreFactory,
+): Promise<LearntEntry[]> {
+  let largest = REASSEMBLY_MAX_PAYLOAD;
+  for (const p of packets) largest = Math.max(largest, p.data.length);
+  const core = await create(coreConfig(largest, o.mtu, { maxVnis: 1024, maxPorts: 1024, maxVteps: 1024 }));
+  const t0 = packets.length > 0 ? packets[0].time : 0;
+  const clock = (p: PcapPacket) => Math.max(0, Math.floor(p.time - t0));
+  // A burst ends when it is full or the clock ticks, so each entry is stamped with its frame's second.
+  let now = 0;
+  let n = 0;
+  const reader = new UnderlayReader(new Set(o.ports));
+  for (const p of packets) {
+    for (const r of reader.read(p)) {
+      if (r.kind !== "datagram") continue;
+      const d = r.datagram;
+      if (d.dstPort === VXLAN_GPE_PORT && gpeDropReason(d.payload)) continue;
+      if (d.payload.length > core.slotCapacity) continue;
+      const t = clock(p);
+      if (n === core.config.burst || (n > 0 && t > now)) {
+        core.process(n, now);
+        n = 0;
+      }
+      now = Math.max(now, t);
+      const vni = vxlanVni(d.payload);
+      if (vni >= 0 && !core.hasVni(vni)) {
+        try {
+          core.addVni(vni, { learning: true, suppress: false, mtu: o.mtu });
+        } catch {
+          // Table full: counted as unknown_vni by the core, nothing to learn.
+        }
+      }
+      core.load(n++, d.payload, PORT_UNDERLAY, d.peer, d.peerPort);
+    }
+  }
+  if (n > 0) core.process(n, now);
+  if (packets.length > 0) now = Math.max(now, clock(packets[packets.length - 1]));
+  return core.fdb(now).filter((e) => e.vtep !== undefined).map((e) => ({
+    vni: e.vni,
+    mac: e.mac,
+    vtep: core.vtep(e.vtep!).address,
+    age: e.age,
+  }));
+}
+
+/**
+ * What `weft pcap decap` prints: one line per VNI, one for records with no VNI, one for outer
+ * fragments reassembled and one for frames cut by the snap length (each of the last three only
+ * when it counted something).
+ */
+export function summaryLines(summary: DecapSummary): string[] {
+  const lines: string[] = [];
+  for (const [vni, s] of summary.vnis) {
+    const drops = sum(s.dropped);
+    lines.push(`vni ${vni}: ${s.decapsulated} decapsulated, ${drops} dropped${reasons(s.dropped)}`);
+  }
+  const other = sum(summary.other);
+  if (other > 0) lines.push(`not VXLAN or malformed: ${other}${reasons(summary.other)}`);
+  const r = summary.reassembled;
+  if (r.datagrams > 0) {
+    lines.push(`outer fragments: ${r.fragments} reassembled into ${r.datagrams} datagrams`);
+  }
+  if (summary.cut > 0) {
+    lines.push(`cut by the snap length: ${summary.cut} frames, written with their original length`);
+  }
+  return lines;
+}
+
 /** Slots big enough for the largest packet of the capture (GSO super-frames too) and the MTU. */
 export function coreConfig(
   packets: PcapPacket[] | number,
@@ -185,6 +301,18 @@ export function coreConfig(
   return { burst: 64, slots: 64, txEntries: 4096, slotSizeLog2: log2, ...limits };
 }
 
-function bump(m: Map<string, number>, key: string, by = 1): void {
+export function bump(m: Map<string, number>, key: string, by = 1): void {
   m.set(key, (m.get(key) ?? 0) + by);
+}
+
+export function sum(m: Map<string, number>): number {
+  let n = 0;
+  for (const v of m.values()) n += v;
+  return n;
+}
+
+/** " (reason n, reason n)" or "" when nothing was counted. */
+export function reasons(m: Map<string, number>): string {
+  if (m.size === 0) return "";
+  return ` (${[...m].map(([k, v]) => `${k} ${v}`).join(", ")})`;
 }

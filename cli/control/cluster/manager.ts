@@ -18,6 +18,8 @@ import {
   sha256Hex,
 } from "./pki.ts";
 import { Store } from "./store.ts";
+import { KeyError, NetworkKeys } from "./netkeys.ts";
+import { ESP_MTU_REDUCTION } from "../../esp/esp.ts";
 import { LineConn, ProtocolError, withTimeout } from "./wire.ts";
 import { validAlias } from "../../dns/names.ts";
 import {
@@ -32,14 +34,23 @@ import {
   objectId,
   parseCidr,
 } from "./ipam.ts";
-import { allocateAddress6, bigToIp6, type Cidr6, contains6, formatCidr6, ip6ToBig, isIpv6Cidr, parseCidr6 } from "./ipam6.ts";
+import {
+  allocateAddress6,
+  bigToIp6,
+  type Cidr6,
+  contains6,
+  formatCidr6,
+  ip6ToBig,
+  isIpv6Cidr,
+  parseCidr6,
+} from "./ipam6.ts";
 import { FIRST_VNI } from "../../defaults.ts";
 import {
   type ClusterRecord,
   DEFAULT_MTU,
-  type NetworkOptions,
   type EndpointRecord,
   HEARTBEAT_TIMEOUT_MS,
+  type NetworkOptions,
   type NetworkRecord,
   type NodeRecord,
   type NodeView,
@@ -67,6 +78,8 @@ export interface InitOptions {
   pool: string;
   poolMaskLength: number;
   hostname: string;
+  /** `--key-rotation-interval` in ms (DEFAULT_KEY_ROTATION_MS when absent). */
+  keyRotationMs?: number;
 }
 
 interface Session {
@@ -91,10 +104,13 @@ export class Manager {
   private version = 0;
   /** The manager's own node: its snapshots go to the local daemon directly. */
   onLocalSnapshot: (s: Snapshot) => void = () => {};
+  /** Key rings and SAs of encrypted networks. */
+  readonly keys: NetworkKeys;
   log: (msg: string) => void = (m) => console.error(m);
 
   private constructor(readonly stateDir: string) {
     this.store = new Store(`${stateDir}/store.jsonl`);
+    this.keys = new NetworkKeys(this.store);
   }
 
   get cluster(): ClusterRecord {
@@ -124,6 +140,7 @@ export class Manager {
       poolMaskLength: o.poolMaskLength,
       caDigest: await caDigest(m.ca.cert),
       workerSecret: randomSecret(),
+      keyRotationMs: o.keyRotationMs,
     });
     const nodeId = objectId();
     m.store.put<NodeRecord>("node", nodeId, {
@@ -158,6 +175,12 @@ export class Manager {
     this.server = await issueCert(this.ca, `weft-manager-${c.id.slice(0, 12)}`, ips);
   }
 
+  /** `swarm update --key-rotation-interval`, kept in the store. */
+  setKeyRotation(ms: number): void {
+    this.store.put<ClusterRecord>("cluster", "cluster", { ...this.cluster, keyRotationMs: ms });
+    this.keys.rotationMs = ms;
+  }
+
   token(): string {
     return formatToken({ digest: this.cluster.caDigest, secret: this.cluster.workerSecret });
   }
@@ -180,7 +203,11 @@ export class Manager {
     (async () => {
       for await (const conn of this.listener!) this.accept(conn).catch(() => {});
     })().catch(() => {});
-    this.timer = setInterval(() => this.checkHeartbeats(), 500);
+    if (c.keyRotationMs) this.keys.rotationMs = c.keyRotationMs;
+    this.timer = setInterval(() => {
+      this.checkHeartbeats();
+      if (this.keys.rotateDue()) this.broadcast();
+    }, 500);
   }
 
   stop(): void {
@@ -299,7 +326,9 @@ export class Manager {
       try {
         ipToInt(dataAddr);
       } catch {
-        throw new ClusterError(`invalid data path address "${dataAddr.slice(0, 40)}": expected an IPv4 address`);
+        throw new ClusterError(
+          `invalid data path address "${dataAddr.slice(0, 40)}": expected an IPv4 address`,
+        );
       }
     }
     const clash = this.store.all<NodeRecord>("node").find((n) => n.addr === addr);
@@ -362,6 +391,7 @@ export class Manager {
   }
 
   private removeNode(id: string): void {
+    this.keys.removeNode(id);
     for (const e of this.store.all<EndpointRecord>("endpoint")) {
       if (e.node === id) this.store.del("endpoint", e.id);
     }
@@ -418,6 +448,7 @@ export class Manager {
       nodes,
       networks: this.networks().filter((n) => mine.has(n.id)),
       endpoints: eps.filter((e) => mine.has(e.network) && (e.node === nodeId || ready.has(e.node))),
+      ...this.keys.forNetworks(mine),
     };
   }
 
@@ -462,6 +493,17 @@ export class Manager {
         return { left: true };
       case "nodes":
         return this.nodes();
+      case "sa.announce": {
+        const mine = new Set(this.endpoints().filter((e) => e.node === nodeId).map((e) => e.network));
+        try {
+          const sa = this.keys.announce(nodeId, a, mine);
+          this.broadcast();
+          return sa;
+        } catch (e) {
+          if (e instanceof KeyError) throw new ClusterError(e.message);
+          throw e;
+        }
+      }
       default:
         throw new ClusterError(`unknown operation "${op.slice(0, 40)}"`);
     }
@@ -476,6 +518,7 @@ export class Manager {
    * its underlay (NetworkRecord.mtu is then DEFAULT_MTU, what older nodes use).
    * An explicit subnet may overlap another network's: each overlay is its own L2 domain, kept
    * apart by its VNI (Docker refuses that); only pool allocation avoids subnets in use.
+   * `encrypted`: ESP between nodes, a key drawn now (netkeys.ts); its MTU gives up ESP_MTU_REDUCTION.
    * @throws ClusterError (400) for bad input, (409) for a name in use; nothing is stored then
    */
   createNetwork(o: NetworkOptions): NetworkRecord {
@@ -487,30 +530,39 @@ export class Manager {
     }
     const c = this.cluster;
     const used = this.networks().map((n) => parseCidr(n.subnet));
-    const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
+    const list = (v: string | string[] | undefined) =>
+      (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
     const subnets = list(o.subnet), gateways = list(o.gateway), ranges = list(o.ipRange);
     let v4: { subnet?: Cidr; gateway?: string; range?: Cidr } = {};
     let v6: { subnet?: Cidr6; gateway?: string; range?: Cidr6 } = {};
     try {
       for (const t of subnets) {
         if (isIpv6Cidr(t)) {
-          if (v6.subnet) throw new IpamError(`only one IPv6 --subnet per network, got ${formatCidr6(v6.subnet)} and ${t}`);
+          if (v6.subnet) {
+            throw new IpamError(`only one IPv6 --subnet per network, got ${formatCidr6(v6.subnet)} and ${t}`);
+          }
           v6.subnet = parseCidr6(t);
           if (v6.subnet.bits > 124) throw new IpamError(`subnet ${t} is too small: at most /124`);
         } else {
-          if (v4.subnet) throw new IpamError(`only one IPv4 --subnet per network, got ${formatCidr(v4.subnet)} and ${t}`);
+          if (v4.subnet) {
+            throw new IpamError(`only one IPv4 --subnet per network, got ${formatCidr(v4.subnet)} and ${t}`);
+          }
           v4.subnet = parseCidr(t);
           if (v4.subnet.bits > 30) throw new IpamError(`subnet ${t} is too small: at most /30`);
         }
       }
       if (v6.subnet && !o.ipv6) throw new IpamError(`IPv6 subnet ${formatCidr6(v6.subnet)} needs --ipv6`);
       if (o.ipv6 && !v6.subnet) {
-        throw new IpamError("--ipv6 needs an IPv6 --subnet (weft has no default IPv6 pool), e.g. --subnet fd00:10::/64");
+        throw new IpamError(
+          "--ipv6 needs an IPv6 --subnet (weft has no default IPv6 pool), e.g. --subnet fd00:10::/64",
+        );
       }
       v4.subnet ??= allocateSubnet(parseCidr(c.pool), c.poolMaskLength, used);
       for (const g of gateways) {
         if (g.includes(":")) {
-          if (!v6.subnet || !contains6(v6.subnet, ip6ToBig(g))) throw new IpamError(`no matching subnet for gateway ${g}`);
+          if (!v6.subnet || !contains6(v6.subnet, ip6ToBig(g))) {
+            throw new IpamError(`no matching subnet for gateway ${g}`);
+          }
           v6.gateway = bigToIp6(ip6ToBig(g));
         } else {
           if (!contains(v4.subnet, ipToInt(g))) throw new IpamError(`no matching subnet for gateway ${g}`);
@@ -526,7 +578,9 @@ export class Manager {
           v6.range = rr;
         } else {
           const rr = parseCidr(r);
-          if (!contains(v4.subnet, rr.base) || rr.bits < v4.subnet.bits) throw new IpamError(`no matching subnet for range ${r}`);
+          if (!contains(v4.subnet, rr.base) || rr.bits < v4.subnet.bits) {
+            throw new IpamError(`no matching subnet for range ${r}`);
+          }
           v4.range = rr;
         }
       }
@@ -550,7 +604,7 @@ export class Manager {
       subnet: formatCidr(subnet),
       gateway,
       vni,
-      mtu: o.mtu ?? DEFAULT_MTU,
+      mtu: (o.mtu ?? DEFAULT_MTU) - (o.encrypted && o.mtu === undefined ? ESP_MTU_REDUCTION : 0),
       attachable: o.attachable ?? false,
       internal: o.internal ?? false,
       createdAt: new Date().toISOString(),
@@ -564,6 +618,10 @@ export class Manager {
     }
     if (o.mtu !== undefined) net.mtuOption = o.mtu;
     if (o.labels && Object.keys(o.labels).length) net.labels = { ...o.labels };
+    if (o.encrypted) {
+      net.encrypted = true;
+      this.keys.create(net.id);
+    }
     this.store.put("network", net.id, net);
     this.broadcast();
     return net;
@@ -582,6 +640,7 @@ export class Manager {
       );
     }
     this.store.del("network", net.id);
+    this.keys.remove(net.id);
     this.broadcast();
     return net;
   }
@@ -597,7 +656,9 @@ export class Manager {
     const net = this.findNetwork(ref);
     if (!net) throw new ClusterError(`network ${ref} not found`, 404);
     const badAlias = aliases?.find((a) => !validAlias(a));
-    if (badAlias !== undefined) throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
+    if (badAlias !== undefined) {
+      throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
+    }
     const subnet = parseCidr(net.subnet);
     const mine = this.endpoints().filter((e) => e.network === net.id);
     const used = new Set(mine.map((e) => e.ip));
@@ -618,7 +679,9 @@ export class Manager {
         throw new ClusterError(e instanceof Error ? e.message : String(e), 409);
       }
     }
-    if (ip6 && !net.subnet6) throw new ClusterError(`network ${net.name} has no IPv6 subnet: --ip6 needs one`);
+    if (ip6 && !net.subnet6) {
+      throw new ClusterError(`network ${net.name} has no IPv6 subnet: --ip6 needs one`);
+    }
     if (net.subnet6) {
       const s6 = parseCidr6(net.subnet6);
       const used6 = new Set(mine.flatMap((e) => e.ip6 ? [e.ip6] : []));
@@ -626,11 +689,18 @@ export class Manager {
         if (ip6) {
           const n = ip6ToBig(ip6);
           ip6 = bigToIp6(n);
-          if (!contains6(s6, n)) throw new IpamError(`address ${ip6} is not in ${net.name}'s subnet ${net.subnet6}`);
+          if (!contains6(s6, n)) {
+            throw new IpamError(`address ${ip6} is not in ${net.name}'s subnet ${net.subnet6}`);
+          }
           if (ip6 === net.gateway6) throw new IpamError(`address ${ip6} is the gateway of ${net.name}`);
           if (used6.has(ip6)) throw new IpamError(`address ${ip6} is already in use on ${net.name}`);
         } else {
-          ip6 = allocateAddress6(s6, net.gateway6 ?? "", used6, net.ipRange6 ? parseCidr6(net.ipRange6) : undefined);
+          ip6 = allocateAddress6(
+            s6,
+            net.gateway6 ?? "",
+            used6,
+            net.ipRange6 ? parseCidr6(net.ipRange6) : undefined,
+          );
         }
       } catch (e) {
         throw new ClusterError(e instanceof Error ? e.message : String(e));

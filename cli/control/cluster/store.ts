@@ -3,7 +3,7 @@
 // a torn last line (crash mid-write) is ignored. Records: {"op":"put","kind":K,"id":I,"value":V}
 // and {"op":"del","kind":K,"id":I}.
 
-export type Kind = "cluster" | "node" | "network" | "endpoint";
+export type Kind = "cluster" | "node" | "network" | "endpoint" | "netkey" | "sa";
 
 interface LogRecord {
   op: "put" | "del";

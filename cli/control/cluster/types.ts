@@ -1,5 +1,7 @@
 // Records of the cluster state (the manager's store) and the snapshot each node receives.
 
+import type { NetworkKey, SaAnnouncement } from "../../esp/keys.ts";
+
 /** Names of networks and containers (a container's is its namespace's): as Docker takes them. */
 export function validName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name);
@@ -18,6 +20,8 @@ export interface ClusterRecord {
   caDigest: string;
   /** The secret half of the worker join token. */
   workerSecret: string;
+  /** Encrypted overlays: key rotation interval (ms; DEFAULT_KEY_ROTATION_MS when absent). */
+  keyRotationMs?: number;
 }
 
 export interface NodeRecord {
@@ -58,6 +62,8 @@ export interface NetworkRecord {
   mtuOption?: number;
   /** `--label K=V`. */
   labels?: Record<string, string>;
+  /** `--opt encrypted`: ESP in UDP between nodes (cli/esp/), with keys from the manager. */
+  encrypted?: boolean;
 }
 
 /** What `weft network create` asks for (Docker's flags; repeatable ones as arrays). */
@@ -71,6 +77,8 @@ export interface NetworkOptions {
   internal?: boolean;
   mtu?: number;
   labels?: Record<string, string>;
+  /** `--opt encrypted`: ESP in UDP between nodes. */
+  encrypted?: boolean;
 }
 
 /** MTU of a network with no option, for nodes that do not derive one (cli/defaults.ts). */
@@ -108,6 +116,9 @@ export interface Snapshot {
   nodes: NodeView[];
   networks: NetworkRecord[];
   endpoints: EndpointRecord[];
+  /** Encrypted networks among `networks`: their key rings, and the SAs nodes announced. */
+  keys?: Record<string, NetworkKey[]>;
+  sas?: SaAnnouncement[];
 }
 
 /** Seconds between heartbeats from a worker, and silence after which the manager marks it Down. */

@@ -19,6 +19,10 @@ import {
   validName,
 } from "../cluster/types.ts";
 import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
+import { type EspDesired, NodeEncryption } from "./encryption.ts";
+import { espSaLines } from "../../esp/sad.ts";
+import { ESP_MTU_REDUCTION } from "../../esp/esp.ts";
+import { MIN_KEY_ROTATION_MS, type SaAnnouncement } from "../../esp/keys.ts";
 import { answering } from "../server.ts";
 import { bridgeInspect, containerInspect, networkInspect } from "./inspect.ts";
 import { GatewayBridge, type GwEndpoint } from "./gwbridge.ts";
@@ -93,6 +97,8 @@ export interface ContainerRecord {
   created: string;
   /** --network-alias names (absent: none). */
   aliases?: string[];
+  /** The network is `--opt encrypted`: its VNI only ever carries ESP. */
+  encrypted?: boolean;
 }
 
 /** A container's place on one network: its interface there and its endpoint record. */
@@ -108,6 +114,8 @@ export interface Attachment {
   ip6?: string;
   prefix6?: number;
   internal?: boolean;
+  /** The network is `--opt encrypted`. */
+  encrypted?: boolean;
   /** eth0 for the network given to `weft run`, eth2… for connected ones (eth1 is weft_gwbridge's). */
   ifname: string;
 }
@@ -126,6 +134,7 @@ export function attachmentsOf(c: ContainerRecord): Attachment[] {
     ip6: c.ip6,
     prefix6: c.prefix6,
     internal: c.internal,
+    encrypted: c.encrypted,
     ifname: "eth0",
   };
   return [first, ...(c.connected ?? [])];
@@ -181,6 +190,10 @@ export class Daemon {
   private underlayMtu?: number;
   /** Serialises container and swarm changes. */
   private lock: Promise<unknown> = Promise.resolve();
+  /** Encrypted networks: this node's SAs (cli/control/daemon/encryption.ts). */
+  private readonly enc: NodeEncryption;
+  /** The SAs last planned per network id. */
+  private readonly espPlans = new Map<string, EspDesired>();
 
   readonly gw: GatewayBridge;
 
@@ -203,6 +216,10 @@ export class Daemon {
       },
       log: (m) => this.log(m),
     });
+    this.enc = new NodeEncryption((a) => this.announceSa(a), (m) => this.log(m));
+    this.enc.onDue = () => {
+      if (this.snapshot) this.apply(this.snapshot).catch((e) => this.log(`apply: ${e}`));
+    };
   }
 
   private upstreams(): Upstream[] {
@@ -215,6 +232,13 @@ export class Daemon {
     const ups = this.upstreams().map((u) => `${u.hostname}${u.port === 53 ? "" : `:${u.port}`}`);
     writeContainerResolvConf(c.name, containerResolvConf(readHostResolvConf(), ups));
     this.dns.attach(c.name);
+  }
+
+  /** Sends this node's SA to the manager (its own, in process, when this node is the manager). */
+  private announceSa(a: SaAnnouncement): Promise<unknown> {
+    if (this.manager) return this.manager.request(this.manager.localNodeId, "sa.announce", { ...a });
+    if (this.agent) return this.agent.rpc("sa.announce", { ...a });
+    return Promise.reject(new Error("not in a swarm"));
   }
 
   log(m: string): void {
@@ -290,7 +314,9 @@ export class Daemon {
           try {
             await this.plug(c.name, a);
           } catch (e) {
-            this.log(`container ${c.name}: cannot restore ${a.ifname}: ${e instanceof Error ? e.message : e}`);
+            this.log(
+              `container ${c.name}: cannot restore ${a.ifname}: ${e instanceof Error ? e.message : e}`,
+            );
           }
         }
         try {
@@ -328,6 +354,7 @@ export class Daemon {
     try {
       Deno.removeSync(this.o.socket);
     } catch { /* gone */ }
+    this.enc.stop();
     this.agent?.stop();
     this.manager?.stop();
     this.dns.close();
@@ -399,8 +426,20 @@ export class Daemon {
     const addrOf = new Map(s.nodes.map((n) => [n.id, n.dataAddr ?? n.addr]));
     for (const net of s.networks) {
       if (!local.has(net.vni)) continue;
+      if (net.encrypted) {
+        // Fail closed: a node that cannot encrypt does not bring the network up at all.
+        if (this.dp.espError) {
+          if (this.enc.status.get(net.id) !== this.dp.espError) {
+            this.log(`network ${net.name} stays down: ${this.dp.espError}`);
+          }
+          this.enc.status.set(net.id, this.dp.espError);
+          continue;
+        }
+        this.espPlans.set(net.id, await this.enc.plan(net, s, this.nodeId!));
+      }
       await this.dp.reconcile(net.vni, this.desired(net.vni, this.mtuFor(net), net.id, s, addrOf));
     }
+    this.enc.prune(s);
     // VNIs of containers whose network the snapshot no longer has stay (the manager may be
     // resyncing); only VNIs without local containers are torn down.
     for (const vni of [...local.keys()]) if (!this.dp.hasVni(vni)) await this.ensureVni(local.get(vni)!);
@@ -419,22 +458,34 @@ export class Daemon {
       e.network === networkId && e.node !== me && addrOf!.has(e.node)
     )
       .map((e) => ({ mac: e.mac, ip: e.ip, ip6: e.ip6, addr: addrOf!.get(e.node)! }));
-    return { vni, mtu, remotes, floods: [...new Set(remotes.map((r) => r.addr))] };
+    const encrypted = s?.networks.find((n) => n.id === networkId)?.encrypted ??
+      [...this.containers.values()].some((c) =>
+        attachmentsOf(c).some((a) => a.network === networkId && a.encrypted)
+      );
+    // An encrypted network without SAs yet is still encrypted: nothing crosses until keys come.
+    const esp = encrypted ? this.espPlans.get(networkId) ?? { in: [] } : undefined;
+    return { vni, mtu, remotes, floods: [...new Set(remotes.map((r) => r.addr))], esp };
   }
 
   /**
    * A network's MTU on this node: -o com.docker.network.driver.mtu when given, else the underlay
    * device's MTU minus 50 (outer IPv4 + UDP + VXLAN + inner Ethernet; 70 over IPv6), not an
-   * assumed 1500 (libnetwork#1021, #2661). Without an underlay device found: NetworkRecord.mtu.
+   * assumed 1500 (libnetwork#1021, #2661); an encrypted network also gives up ESP's overhead
+   * (ESP_MTU_REDUCTION). Without an underlay device found: NetworkRecord.mtu.
    */
   private mtuFor(net: NetworkRecord): number {
     if (net.mtuOption) return net.mtuOption;
     if (!this.underlayMtu) return net.mtu;
     const overhead = (this.vtepAddr ?? "").includes(":") ? VXLAN_OVERHEAD_IPV6 : VXLAN_OVERHEAD_IPV4;
-    return this.underlayMtu - overhead;
+    return this.underlayMtu - overhead - (net.encrypted ? ESP_MTU_REDUCTION : 0);
   }
 
   private async ensureVni(a: Attachment): Promise<void> {
+    if (a.encrypted && this.dp.espError) return; // stays down: apply() says why
+    // The first container of an encrypted network: announce this node's SAs now, not at the
+    // next snapshot (there may be none for a while).
+    const net = a.encrypted ? this.snapshot?.networks.find((n) => n.id === a.network) : undefined;
+    if (net && this.nodeId) this.espPlans.set(net.id, await this.enc.plan(net, this.snapshot!, this.nodeId));
     await this.dp.reconcile(a.vni, this.desired(a.vni, a.mtu, a.network, this.snapshot));
   }
 
@@ -442,7 +493,12 @@ export class Daemon {
   private async plug(name: string, a: Attachment): Promise<void> {
     const tap = await plugEth0(
       name,
-      { mac: a.mac, mtu: a.mtu, address: `${a.ip}/${a.prefix}`, address6: a.ip6 ? `${a.ip6}/${a.prefix6}` : undefined },
+      {
+        mac: a.mac,
+        mtu: a.mtu,
+        address: `${a.ip}/${a.prefix}`,
+        address6: a.ip6 ? `${a.ip6}/${a.prefix6}` : undefined,
+      },
       this.dp.offload,
       a.ifname,
     );
@@ -558,6 +614,13 @@ export class Daemon {
         poolMaskLength: maskLen,
         hostname: this.o.hostname,
       };
+      if (b.keyRotationMs !== undefined) {
+        const ms = Number(b.keyRotationMs);
+        if (!Number.isInteger(ms) || ms < MIN_KEY_ROTATION_MS) {
+          throw new ApiError(`--key-rotation-interval must be at least 1s, got ${b.keyRotationMs} ms`);
+        }
+        o.keyRotationMs = ms;
+      }
       await this.dp.start(dataPathAddr ?? advertiseAddr, dataPathPort);
       this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
       try {
@@ -664,6 +727,17 @@ export class Daemon {
     });
   }
 
+  /** `swarm update --key-rotation-interval`: the next rotation is due by the new interval. */
+  swarmUpdate(b: Record<string, any>) {
+    const m = this.requireManager();
+    const ms = Number(b.keyRotationMs);
+    if (!Number.isInteger(ms) || ms < MIN_KEY_ROTATION_MS) {
+      throw new ApiError(`--key-rotation-interval must be at least 1s, got ${b.keyRotationMs} ms`);
+    }
+    m.setKeyRotation(ms);
+    return { keyRotationMs: ms };
+  }
+
   nodes() {
     if (this.manager) {
       return this.manager.nodes().map((n) => ({ ...n, self: n.id === this.manager!.localNodeId }));
@@ -739,7 +813,9 @@ export class Daemon {
         }
         if (!b.internal && overlaps(sub, this.gw.subnet)) {
           throw new ApiError(
-            `subnet ${t} overlaps ${this.gw.name}'s ${formatCidr(this.gw.subnet)}: pick another, or start the daemons with another --gwbridge-subnet`,
+            `subnet ${t} overlaps ${this.gw.name}'s ${
+              formatCidr(this.gw.subnet)
+            }: pick another, or start the daemons with another --gwbridge-subnet`,
           );
         }
       }
@@ -753,6 +829,7 @@ export class Daemon {
         internal: !!b.internal,
         mtu: b.mtu === undefined || b.mtu === null ? undefined : Number(b.mtu),
         labels,
+        encrypted: !!b.encrypted,
       });
     } catch (e) {
       if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
@@ -770,10 +847,35 @@ export class Daemon {
     }
   }
 
+  /** `weft esp sa`: every SA this node holds, as Wireshark esp_sa lines. */
+  private async espSa(): Promise<string[]> {
+    const s = this.snapshot, me = this.nodeId;
+    if (!s || !me) return [];
+    const addrOf = new Map(s.nodes.map((n) => [n.id, n.addr]));
+    const local = new Set([...this.containers.values()].map((c) => c.network));
+    const sas = await this.enc.table(s, me, local, addrOf);
+    return espSaLines(sas);
+  }
+
+  /** ESP on this node for `network inspect`: up, or why not. */
+  private encryptionStatus(networkId: string) {
+    const local = [...this.containers.values()].some((c) => c.network === networkId);
+    return {
+      Protocol: "ESP in UDP (RFC 4303, RFC 3948), AES-128-GCM (RFC 4106), 64-bit ESN",
+      Status: this.dp.espError ?? this.enc.status.get(networkId) ??
+        (local ? "starting" : "not instantiated on this node (no local container)"),
+    };
+  }
+
   networkInspect(ref: string) {
     if (ref === this.gw.name && this.gwAddresses().length) {
       const members = [...this.containers.values()].filter((c) => c.gw)
-        .map((c) => ({ name: c.name, endpointId: `gw-${c.endpointId}`, mac: c.gw!.mac, ip: `${c.gw!.ip}/${this.gw.subnet.bits}` }));
+        .map((c) => ({
+          name: c.name,
+          endpointId: `gw-${c.endpointId}`,
+          mac: c.gw!.mac,
+          ip: `${c.gw!.ip}/${this.gw.subnet.bits}`,
+        }));
       return [bridgeInspect(this.gwNetwork(), members)];
     }
     const all = this.visibleNetworks();
@@ -790,7 +892,14 @@ export class Daemon {
     const members = [...this.containers.values()].flatMap((c) =>
       attachmentsOf(c).filter((a) => a.network === net.id).map((a) => ({ name: c.name, ...a }))
     );
-    return [networkInspect(net, this.mtuFor(net), members, peers)];
+    const view = networkInspect(net, this.mtuFor(net), members, peers);
+    if (!net.encrypted) return [view];
+    // Docker shows the encrypted overlay's driver option as `"encrypted": ""`.
+    return [{
+      ...view,
+      Options: { ...view.Options, encrypted: "" },
+      Encryption: this.encryptionStatus(net.id),
+    }];
   }
 
   async runContainer(b: Record<string, any>) {
@@ -807,7 +916,9 @@ export class Daemon {
       }
       if (!b.network) throw new ApiError("--network is required: weft containers live on overlay networks");
       const cmd: string[] = Array.isArray(b.cmd) ? b.cmd.map(String) : [];
-      const aliases: string[] = Array.isArray(b.aliases) ? [...new Set(b.aliases.map(String) as string[])] : [];
+      const aliases: string[] = Array.isArray(b.aliases)
+        ? [...new Set(b.aliases.map(String) as string[])]
+        : [];
       const badAlias = aliases.find((a) => !validAlias(a));
       if (badAlias !== undefined) {
         throw new ApiError(`invalid --network-alias "${badAlias}": letters, digits, "_", "-" and dots`);
@@ -829,7 +940,17 @@ export class Daemon {
       if (!network.internal && overlaps(parseCidr(network.subnet), this.gw.subnet)) {
         await this.endpointDelete(endpoint.id).catch(() => {});
         throw new ApiError(
-          `network ${network.name}'s subnet ${network.subnet} overlaps this node's ${this.gw.name} ${formatCidr(this.gw.subnet)} (--gwbridge-subnet)`,
+          `network ${network.name}'s subnet ${network.subnet} overlaps this node's ${this.gw.name} ${
+            formatCidr(this.gw.subnet)
+          } (--gwbridge-subnet)`,
+        );
+      }
+      if (network.encrypted && this.dp.espError) {
+        // Fail closed: no container on an encrypted network this node cannot encrypt for.
+        await this.endpointDelete(endpoint.id).catch(() => {});
+        throw new ApiError(
+          `network ${network.name} is encrypted and ${this.dp.espError}; nothing was created`,
+          409,
         );
       }
       const c: ContainerRecord = {
@@ -845,6 +966,7 @@ export class Daemon {
         cmd,
         created: new Date().toISOString(),
         ...(aliases.length ? { aliases } : {}),
+        encrypted: network.encrypted,
       };
       if (endpoint.ip6 && network.subnet6) {
         c.ip6 = endpoint.ip6;
@@ -923,7 +1045,9 @@ export class Daemon {
       const already = attachmentsOf(c).find((a) =>
         a.networkName === ref || a.network === ref || known.some((n) => n.id === a.network && n.name === ref)
       );
-      if (already) throw new ApiError(`container ${name} is already attached to network ${already.networkName}`, 409);
+      if (already) {
+        throw new ApiError(`container ${name} is already attached to network ${already.networkName}`, 409);
+      }
       let created;
       try {
         created = await this.endpointCreate(
@@ -956,8 +1080,21 @@ export class Daemon {
         mac: endpoint.mac,
         ifname: `eth${i}`,
       };
-      if (endpoint.ip6 && network.subnet6) [a.ip6, a.prefix6] = [endpoint.ip6, Number(network.subnet6.split("/")[1])];
+      if (endpoint.ip6 && network.subnet6) {
+        [a.ip6, a.prefix6] = [endpoint.ip6, Number(network.subnet6.split("/")[1])];
+      }
       if (network.internal) a.internal = true;
+      if (network.encrypted) {
+        if (this.dp.espError) {
+          // Fail closed, as `weft run` does.
+          await this.endpointDelete(endpoint.id).catch(() => {});
+          throw new ApiError(
+            `network ${network.name} is encrypted and ${this.dp.espError}; nothing was created`,
+            409,
+          );
+        }
+        a.encrypted = true;
+      }
       try {
         await this.plug(name, a);
         (c.connected ??= []).push(a);
@@ -970,7 +1107,10 @@ export class Daemon {
         await this.unplugAttachment(name, a);
         await this.endpointDelete(endpoint.id).catch(() => {});
         await this.dropUnusedVnis([a.vni]);
-        throw new ApiError(`cannot connect ${name} to ${network.name}: ${e instanceof Error ? e.message : e}`, 500);
+        throw new ApiError(
+          `cannot connect ${name} to ${network.name}: ${e instanceof Error ? e.message : e}`,
+          500,
+        );
       } finally {
         this.saveContainers();
       }
@@ -1032,14 +1172,21 @@ export class Daemon {
     const c = this.containers.get(name);
     if (!c) throw new ApiError(`no such container: ${name}`, 404);
     const up = running(procOf(c));
-    return { ...c, pid: up ? c.pid : 0, status: up ? "running" : "exited", eth0: this.live.has(c.name) ? "up" : "down" };
+    return {
+      ...c,
+      pid: up ? c.pid : 0,
+      status: up ? "running" : "exited",
+      eth0: this.live.has(c.name) ? "up" : "down",
+    };
   }
 
   inspect(name: string) {
     const c = this.containers.get(name);
     if (!c) throw new ApiError(`no such container: ${name}`, 404);
     const nets = this.manager ? this.manager.networks() : this.snapshot?.networks ?? [];
-    const up = new Set(attachmentsOf(c).map((x) => x.ifname).filter((i) => this.live.has(liveKey(c.name, i))));
+    const up = new Set(
+      attachmentsOf(c).map((x) => x.ifname).filter((i) => this.live.has(liveKey(c.name, i))),
+    );
     return [containerInspect(c, running(procOf(c)), up, nets, this.gw)];
   }
 
@@ -1063,7 +1210,8 @@ export class Daemon {
     if (!this.dp.running) {
       throw new ApiError("the data plane is not running: this node is not part of a swarm", 409);
     }
-    return { ...await this.dp.stats(), dns: this.dns.counters };
+    const s = { ...await this.dp.stats(), dns: this.dns.counters };
+    return this.dp.espError ? { ...s, espError: this.dp.espError } : s;
   }
 
   // ── HTTP ───────────────────────────────────────────────────────────────────────────────────
@@ -1089,6 +1237,7 @@ export class Daemon {
       else if (a === "swarm" && b === "leave" && m === "POST") {
         out = await this.swarmLeave(url.searchParams.get("force") === "1");
       } else if (a === "swarm" && b === "join-token" && m === "GET") out = this.joinToken();
+      else if (a === "swarm" && b === "update" && m === "POST") out = this.swarmUpdate(await body());
       else if (a === "nodes" && m === "GET") out = await this.nodes();
       else if (a === "networks" && !b && m === "GET") out = this.networks();
       else if (a === "networks" && !b && m === "POST") out = this.networkCreate(await body());
@@ -1099,8 +1248,7 @@ export class Daemon {
         out = await this.connect(b, String(body_.container ?? ""), body_);
       } else if (a === "networks" && b && p[3] === "disconnect" && m === "POST") {
         out = await this.disconnect(b, String((await body()).container ?? ""));
-      }
-      else if (a === "containers" && !b && m === "GET") out = this.ps();
+      } else if (a === "containers" && !b && m === "GET") out = this.ps();
       else if (a === "containers" && !b && m === "POST") out = await this.runContainer(await body());
       else if (a === "containers" && b && p[3] === "json" && m === "GET") out = this.inspect(b);
       else if (a === "containers" && b && m === "GET") out = this.container(b);
@@ -1109,6 +1257,7 @@ export class Daemon {
       } else if (a === "fdb" && m === "GET") {
         out = await this.fdb(url.searchParams.get("network") ?? undefined);
       } else if (a === "stats" && m === "GET") out = await this.stats();
+      else if (a === "esp" && b === "sa" && m === "GET") out = await this.espSa();
       else throw new ApiError(`no such endpoint ${m} ${url.pathname}`, 404);
       return Response.json(out ?? null);
     } catch (e) {

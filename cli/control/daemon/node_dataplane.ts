@@ -9,6 +9,9 @@ import { SOURCE_PORTS, VXLAN_PORT } from "../../defaults.ts";
 import { formatIp, parseIp } from "../../core/addr.ts";
 import { Dataplane } from "../../dataplane/dataplane.ts";
 import type { DpOp, FdbReply, StatsReply } from "../../dataplane/protocol.ts";
+import type { EspDesired } from "./encryption.ts";
+import { ESP_PORT } from "../../esp/esp.ts";
+import { libcrypto } from "../../sys/libcrypto.ts";
 
 export interface RemoteEndpoint {
   mac: string;
@@ -23,11 +26,16 @@ export interface DesiredVni {
   remotes: RemoteEndpoint[];
   /** Underlay addresses of the other nodes with endpoints on this VNI. */
   floods: string[];
+  /** An encrypted network: only ESP, with these SAs. */
+  esp?: EspDesired;
 }
 
 interface Programmed {
   remotes: Map<string, RemoteEndpoint>;
   floods: Set<string>;
+  /** SPIs of the SAs the worker holds. */
+  espOut?: number;
+  espIn: Set<number>;
 }
 
 const NOT_RUNNING = "the data plane is not running: this node is not in a swarm";
@@ -38,6 +46,9 @@ export class NodeDataplane {
   private dp?: Dataplane;
   private udp?: UdpSocket;
   private senders: UdpSocket[] = [];
+  private esp?: UdpSocket;
+  /** Why this node cannot encrypt (libcrypto missing, ESP port taken); undefined when it can. */
+  espError?: string;
   private readonly vnis = new Map<number, Programmed>();
   /** Serialises reconciliations. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -61,6 +72,15 @@ export class NodeDataplane {
     let senders: UdpSocket[] = [];
     try {
       senders = openSenders(parseIp(addr), SOURCE_PORTS, { gso: this.offload });
+      // Encrypted networks need libcrypto and the ESP port; without them only they stay down.
+      try {
+        libcrypto();
+        this.esp = openUdp(parseIp(addr), ESP_PORT, { gso: this.offload, gro: this.offload });
+        this.espError = undefined;
+      } catch (e) {
+        this.espError = `this node cannot encrypt: ${e instanceof Error ? e.message : e}`;
+        this.log(this.espError);
+      }
       this.dp = await Dataplane.start({
         udpFd: udp.fd,
         family: udp.family,
@@ -70,8 +90,14 @@ export class NodeDataplane {
         udpGro: udp.gro,
         senderFds: senders.map((s) => s.fd),
         localAddresses: [this.ownAddress],
+        espFd: this.esp?.fd,
+        espPort: ESP_PORT,
+        espGro: this.esp?.gro,
+        espGso: this.esp?.gso,
       });
     } catch (e) {
+      if (this.esp) closeUdp(this.esp);
+      this.esp = undefined;
       closeUdp(udp);
       senders.forEach(closeUdp);
       throw e;
@@ -126,8 +152,8 @@ export class NodeDataplane {
     const ops: DpOp[] = [];
     let p = have;
     if (!p) {
-      ops.push({ op: "vni.add", vni, mtu: want.mtu, suppress: true });
-      p = { remotes: new Map(), floods: new Set() };
+      ops.push({ op: "vni.add", vni, mtu: want.mtu, suppress: true, encrypted: want.esp !== undefined });
+      p = { remotes: new Map(), floods: new Set(), espIn: new Set() };
       this.vnis.set(vni, p);
     }
     const port = this.dataPort;
@@ -158,6 +184,16 @@ export class NodeDataplane {
     }
     p.floods = wantFloods;
     p.remotes = wantRemotes;
+    if (want.esp) {
+      // Inbound SAs before the outbound one: a peer's first datagram under a new SA finds it.
+      const wantIn = new Map(want.esp.in.map((s) => [s.spi, s]));
+      for (const [spi, s] of wantIn) if (!p.espIn.has(spi)) ops.push({ op: "esp.in", vni, spi, keymat: s.keymat });
+      for (const spi of p.espIn) if (!wantIn.has(spi)) ops.push({ op: "esp.in.remove", spi });
+      p.espIn = new Set(wantIn.keys());
+      const out = want.esp.out;
+      if (out && out.spi !== p.espOut) ops.push({ op: "esp.out", vni, spi: out.spi, keymat: out.keymat });
+      if (out) p.espOut = out.spi;
+    }
     return ops;
   }
 
@@ -170,6 +206,8 @@ export class NodeDataplane {
     this.udp = undefined;
     this.senders.forEach(closeUdp);
     this.senders = [];
+    if (this.esp) closeUdp(this.esp);
+    this.esp = undefined;
     this.vnis.clear();
   }
 }
