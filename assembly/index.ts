@@ -1,7 +1,11 @@
 // weft's data-plane core: the exports the host binds to (cli/core/core.ts wraps them).
 // Control calls pass addresses and MACs through the `args` region, so only numbers cross.
+// Control calls return 0 (OK) or a non-negative result, or one of the negative codes of
+// assembly/abi.ts, listed on each export: E_STATE -1, E_RANGE -2, E_NO_MEMORY -3, E_FULL -4,
+// E_NOT_FOUND -5, E_BUSY -6. The frame path (process) never returns an error: bad frames are
+// verdicts and counters.
 //
-//  args region (256 B), by call:
+//  args region (ARGS_LEN, 256 B), by call (offsets named in assembly/abi.ts):
 //    vtepAdd / neighAdd / neighRemove: [0..16) address (IPv4 as ::ffff:a.b.c.d)
 //    neighAdd: [16..22) MAC         fdbAdd / fdbRemove: [0..6) MAC
 //    underlayEmit: [0..16) local address, [16..22) destination MAC, [22..28) source MAC
@@ -25,17 +29,75 @@ import { setPortRange as setRange } from "./pipeline/flowhash";
 import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
 import { macIsGroup, macKey, storeMacKey } from "./wire/ethernet";
 
-// Error codes of control calls (negative; cli/core/errors.ts names them).
-@inline const OK: i32 = 0;
-@inline const E_STATE: i32 = -1;
-@inline const E_RANGE: i32 = -2;
-@inline const E_NO_MEMORY: i32 = -3;
-@inline const E_FULL: i32 = -4;
-@inline const E_NOT_FOUND: i32 = -5;
-@inline const E_BUSY: i32 = -6;
+import * as abi from "./abi";
+import { DUMP_MAX, DUMP_RESERVED, OK } from "./abi";
 
-@inline const DUMP_RECORD_LEN: u32 = 24;
-@inline const DUMP_MAX: u32 = 256;
+// ── the ABI, as immutable globals of the same names (assembly/abi.ts) ──────────────────────
+// The binding compares its constants with these when it loads the module (cli/core/abi.ts).
+export const RX_DESC_LEN: u32 = abi.RX_DESC_LEN;
+export const RX_PTR: u32 = abi.RX_PTR;
+export const RX_LEN: u32 = abi.RX_LEN;
+export const RX_PORT: u32 = abi.RX_PORT;
+export const RX_PEER_PORT: u32 = abi.RX_PEER_PORT;
+export const RX_VERDICT: u32 = abi.RX_VERDICT;
+export const RX_FLAGS: u32 = abi.RX_FLAGS;
+export const RX_PEER: u32 = abi.RX_PEER;
+export const RX_GSO_SIZE: u32 = abi.RX_GSO_SIZE;
+export const RX_TOS: u32 = abi.RX_TOS;
+export const RX_VNET_HDR: u32 = abi.RX_VNET_HDR;
+export const TX_ENTRY_LEN: u32 = abi.TX_ENTRY_LEN;
+export const TX_PTR: u32 = abi.TX_PTR;
+export const TX_LEN: u32 = abi.TX_LEN;
+export const TX_TARGET: u32 = abi.TX_TARGET;
+export const TX_SRC_PORT: u32 = abi.TX_SRC_PORT;
+export const TX_RX_INDEX: u32 = abi.TX_RX_INDEX;
+export const TX_GSO_SIZE: u32 = abi.TX_GSO_SIZE;
+export const TX_FLAGS: u32 = abi.TX_FLAGS;
+export const TX_VNET: u32 = abi.TX_VNET;
+export const TX_TOS: u32 = abi.TX_TOS;
+export const TX_HAS_VNET: u32 = abi.TX_HAS_VNET;
+export const TX_INNER_DF: u32 = abi.TX_INNER_DF;
+export const TARGET_REMOTE: u32 = abi.TARGET_REMOTE;
+export const PORT_UNDERLAY: u32 = abi.PORT_UNDERLAY;
+export const PORT_UNDERLAY_ETH: u32 = abi.PORT_UNDERLAY_ETH;
+export const VNI_FLAG_LEARN: u32 = abi.VNI_FLAG_LEARN;
+export const VNI_FLAG_SUPPRESS: u32 = abi.VNI_FLAG_SUPPRESS;
+export const VNI_FLAG_PMTU: u32 = abi.VNI_FLAG_PMTU;
+export const EMIT_DF: u32 = abi.EMIT_DF;
+export const EMIT_UDP_CSUM: u32 = abi.EMIT_UDP_CSUM;
+export const E_STATE: i32 = abi.E_STATE;
+export const E_RANGE: i32 = abi.E_RANGE;
+export const E_NO_MEMORY: i32 = abi.E_NO_MEMORY;
+export const E_FULL: i32 = abi.E_FULL;
+export const E_NOT_FOUND: i32 = abi.E_NOT_FOUND;
+export const E_BUSY: i32 = abi.E_BUSY;
+export const DUMP_RECORD_LEN: u32 = abi.DUMP_RECORD_LEN;
+export const DUMP_VNI: u32 = abi.DUMP_VNI;
+export const DUMP_MAC: u32 = abi.DUMP_MAC;
+export const DUMP_FLAGS: u32 = abi.DUMP_FLAGS;
+export const DUMP_TARGET: u32 = abi.DUMP_TARGET;
+export const DUMP_AGE: u32 = abi.DUMP_AGE;
+export const DUMP_STATIC: u32 = abi.DUMP_STATIC;
+export const VTEP_ADDRESS: u32 = abi.VTEP_ADDRESS;
+export const VTEP_PORT: u32 = abi.VTEP_PORT;
+export const LOCAL_MAX: u32 = abi.LOCAL_MAX;
+export const REGION_RECORD_LEN: u32 = abi.REGION_RECORD_LEN;
+export const REGION_START: u32 = abi.REGION_START;
+export const REGION_SIZE: u32 = abi.REGION_SIZE;
+export const ARGS_LEN: u32 = abi.ARGS_LEN;
+export const ARGS_ADDRESS: u32 = abi.ARGS_ADDRESS;
+export const ARGS_MAC: u32 = abi.ARGS_MAC;
+export const ARGS_SOURCE_MAC: u32 = abi.ARGS_SOURCE_MAC;
+export const ARGS_PEER: u32 = abi.ARGS_PEER;
+export const HEADROOM: u32 = L.HEADROOM;
+export const TAILROOM: u32 = L.TAILROOM;
+/** Counters per VNI block (named counters, then one per drop reason, then the late counters
+ *  added after the drop reasons), and per port/VTEP. */
+export const VNI_COUNTER_COUNT: u32 = C.DROP_BASE;
+export const DROP_REASON_COUNT: u32 = C.DROP_REASONS;
+export const LATE_COUNTER_COUNT: u32 = C.BLOCK_COUNTERS - C.DROP_BASE - C.DROP_REASONS;
+export const LINK_COUNTER_COUNT: u32 = C.LINK_COUNTERS;
+
 let dumpPtr: usize = 0;
 let dumpNext: u32 = 0;
 let ageCursor: u32 = 0;
@@ -44,6 +106,7 @@ let ageCursor: u32 = 0;
  * Lays out all memory. slotSizeLog2: 11 (2 KiB) carries MTU-sized frames, 17 (128 KiB) the
  * 64 KiB super-frames of TAP offloads and UDP GRO; fdbBits: the FDB has 2^fdbBits buckets and
  * holds 7/8 of that; arenaBytes: room per burst for segmented super-frames (0: no offloads).
+ * Returns OK, E_STATE (called twice), E_RANGE (a limit out of range) or E_NO_MEMORY.
  */
 export function init(
   burst: u32, txEntries: u32, slots: u32, slotSizeLog2: u32,
@@ -77,7 +140,8 @@ export function portCounters(): usize { return C.portCountersPtr; }
 export function vtepCounters(): usize { return C.vtepCountersPtr; }
 export function counterBlockLength(): u32 { return C.BLOCK_COUNTERS; }
 export function memoryUsed(): usize { return L.memoryUsed(); }
-/** The regions init laid out, in order: `layoutRegionCount()` records of u32 start, u32 size. */
+/** The regions init laid out, in order: `layoutRegionCount()` records of REGION_RECORD_LEN
+ *  bytes (u32 start at REGION_START, u32 size at REGION_SIZE). */
 export function layoutRegions(): usize { return L.regionTable; }
 export function layoutRegionCount(): u32 { return L.regionCount; }
 /** Where segmented super-frames are laid out (TX entries may point there). */
@@ -87,7 +151,8 @@ export function arenaBytes(): usize { return arenaSize(); }
 export function pmtuRegion(): usize { return replyRegion(); }
 export function pmtuRegionBytes(): u32 { return replyRegionBytes(); }
 
-/** Switches a burst; see pipeline/burst.ts for the descriptor and TX entry layouts. */
+/** Switches a burst; see pipeline/burst.ts for the descriptor and TX entry layouts. Returns
+ *  the number of TX entries (0 before init); never a negative code. */
 export function process(count: u32, now: u32): u32 {
   if (!L.initialized) return 0;
   return processBurst(count, now);
@@ -95,7 +160,9 @@ export function process(count: u32, now: u32): u32 {
 
 // ── switch instances ────────────────────────────────────────────────────────────────────────
 
-/** flags: 1 learn, 2 suppress ARP/ND, 4 ICMP replies to over-MTU packets. Returns the VNI's slot (its counter block) or an error. */
+/** flags: VNI_FLAG_LEARN, VNI_FLAG_SUPPRESS, VNI_FLAG_PMTU (ICMP replies to over-MTU packets).
+ *  Returns the VNI's slot (its counter block); E_STATE, E_RANGE (above VNI_MAX, MTU below 68 or
+ *  too large for a slot), E_FULL. VNI 0 is valid. */
 export function vniAdd(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u32): i32 {
   if (!L.initialized) return E_STATE;
   // VNI 0 is valid (RFC 7348 §5 reserves none; the kernel takes `id 0`).
@@ -106,11 +173,13 @@ export function vniAdd(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u3
   return slot < 0 ? E_FULL : slot;
 }
 
+/** The VNI's slot; -1 when it is not configured, E_STATE before init. */
 export function vniSlot(vni: u32): i32 {
   return L.initialized ? vnis.slotOf(vni) : E_STATE;
 }
 
-/** Removes a VNI with no local ports left, its FDB and neighbour entries and its counters. */
+/** Removes a VNI with no local ports left, its FDB and neighbour entries and its counters.
+ *  Returns OK, E_NOT_FOUND or E_BUSY (ports still attached). */
 export function vniRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -122,6 +191,8 @@ export function vniRemove(vni: u32): i32 {
   return OK;
 }
 
+/** Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (port ≥ maxPorts), E_BUSY (attached
+ *  already) or E_FULL (the VNI's port list is full). */
 export function portAttach(port: u32, vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -133,7 +204,8 @@ export function portAttach(port: u32, vni: u32): i32 {
   return OK;
 }
 
-/** Detaches a port and forgets every MAC learned (or configured) behind it. */
+/** Detaches a port and forgets every MAC learned (or configured) behind it. Returns OK,
+ *  E_RANGE (before init, or port ≥ maxPorts) or E_NOT_FOUND (not attached). */
 export function portDetach(port: u32): i32 {
   if (!L.initialized || port >= maxPorts) return E_RANGE;
   let slot = slotOfPort(port);
@@ -146,18 +218,21 @@ export function portDetach(port: u32): i32 {
 
 // ── remote VTEPs ────────────────────────────────────────────────────────────────────────────
 
-/** A configured VTEP at args[0..16) and UDP `port`; returns its id. */
+/** A configured VTEP at args[ARGS_ADDRESS..+16) and UDP `port`; returns its id (an existing
+ *  one's if known), E_STATE or E_FULL. */
 export function vtepAdd(port: u32): i32 {
   if (!L.initialized) return E_STATE;
   let id = vteps.add(L.argsPtr, <u16>port, vteps.VTEP_STATIC);
   return id < 0 ? E_FULL : id;
 }
 
+/** Id of the VTEP at args[ARGS_ADDRESS..+16); -1 when unknown, E_STATE before init. */
 export function vtepFind(): i32 {
   return L.initialized ? vteps.find(L.argsPtr) : E_STATE;
 }
 
-/** Address (16 B) then port (u16) of a VTEP, for the host's socket addresses. */
+/** Address of a VTEP's record: address (16 B) at VTEP_ADDRESS, port (u16) at VTEP_PORT; 0
+ *  when there is no such VTEP. */
 export function vtepRecord(id: u32): usize {
   return id < vteps.vtepCount ? vteps.record(id) : 0;
 }
@@ -165,14 +240,15 @@ export function vtepRecord(id: u32): usize {
 export function vtepCount(): u32 { return vteps.vtepCount; }
 
 /**
- * One of this host's own VTEP addresses (args[0..16)): datagrams from it are dropped and counted
- * (self_vtep), never learned from. E_FULL past vteps.MAX_LOCAL.
+ * One of this host's own VTEP addresses (args[ARGS_ADDRESS..+16)): datagrams from it are dropped
+ * and counted (self_vtep), never learned from. Returns OK, E_STATE or E_FULL (past LOCAL_MAX).
  */
 export function localAdd(): i32 {
   if (!L.initialized) return E_STATE;
-  return vteps.addLocal(L.argsPtr) ? OK : E_FULL;
+  return vteps.addLocal(L.argsPtr + ARGS_ADDRESS) ? OK : E_FULL;
 }
 
+/** Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (no such VTEP) or E_FULL. */
 export function floodAdd(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -180,13 +256,15 @@ export function floodAdd(vni: u32, vtep: u32): i32 {
   return vnis.addFlood(slot, vtep) ? OK : E_FULL;
 }
 
+/** Returns OK or E_NOT_FOUND (no such VNI, or the VTEP is not on its list). */
 export function floodRemove(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
   return vnis.removeFlood(slot, vtep) ? OK : E_NOT_FOUND;
 }
 
-/** A VTEP gone from a VNI: out of its flood list, and every MAC behind it forgotten. */
+/** A VTEP gone from a VNI: out of its flood list, and every MAC behind it forgotten. Returns
+ *  how many entries went, or E_NOT_FOUND (no such VNI). */
 export function vtepForget(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -196,7 +274,9 @@ export function vtepForget(vni: u32, vtep: u32): i32 {
 
 // ── FDB ─────────────────────────────────────────────────────────────────────────────────────
 
-/** A static entry (MAC at args[0..6)) that learning never moves; target as in TX entries. */
+/** A static entry (MAC at args[ARGS_ADDRESS..+6)) that learning never moves; target as in TX
+ *  entries. Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (group or zero MAC, no such
+ *  port/VTEP) or E_FULL (the FDB is at its load limit). */
 export function fdbAdd(vni: u32, target: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -218,6 +298,7 @@ export function fdbAdd(vni: u32, target: u32): i32 {
   return fdb.insert(key, target, fdb.STATIC) != 0 ? OK : E_FULL;
 }
 
+/** Removes the entry of the MAC at args[ARGS_ADDRESS..+6); OK or E_NOT_FOUND. */
 export function fdbRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -248,6 +329,7 @@ function flushWhere(slot: i32, target: u32, byTarget: bool, learnedOnly: bool): 
   return removed;
 }
 
+/** Removes a VNI's entries (learned only, or all); returns how many, or E_NOT_FOUND. */
 export function fdbFlush(vni: u32, learnedOnly: bool): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -256,7 +338,8 @@ export function fdbFlush(vni: u32, learnedOnly: bool): i32 {
 
 /**
  * Ages out learned entries, scanning at most `budget` buckets from where the last call stopped,
- * so a large table never stalls a burst. Returns the number removed.
+ * so a large table never stalls a burst. Returns the number removed (0 before init); never a
+ * negative code.
  */
 export function fdbAge(now: u32, budget: u32): u32 {
   if (!L.initialized) return 0;
@@ -284,8 +367,9 @@ export function fdbAge(now: u32, budget: u32): u32 {
 
 /**
  * Copies up to DUMP_MAX entries from bucket `cursor` on into the dump region; the next cursor is
- * `fdbDumpNext()` (0 when done).
- *  record (24 B): vni u32 │ mac[6] │ flags u16 (1 static) │ target u32 │ age u32 │ reserved u32
+ * `fdbDumpNext()` (0 when done). Returns the number of records (0 before init).
+ *  record (DUMP_RECORD_LEN, 24 B): vni u32 │ mac[6] │ flags u16 (DUMP_STATIC) │ target u32 │
+ *  age u32 (seconds) │ reserved u32
  */
 export function fdbDump(cursor: u32, now: u32): u32 {
   if (!L.initialized) return 0;
@@ -301,12 +385,12 @@ export function fdbDump(cursor: u32, now: u32): u32 {
     // Past its ageing time an entry is already a miss for lookups: do not show it either.
     if (!isStatic && now - fdb.entryStamp(e) > vnis.ageingOf(slot)) continue;
     let r = dumpPtr + <usize>n * DUMP_RECORD_LEN;
-    store<u32>(r, vnis.vniOf(slot));
-    storeMacKey(r + 4, k & 0xffffffffffff);
-    store<u16>(r, isStatic ? 1 : 0, 10);
-    store<u32>(r, fdb.entryTarget(e), 12);
-    store<u32>(r, isStatic ? 0 : now - fdb.entryStamp(e), 16);
-    store<u32>(r, 0, 20);
+    store<u32>(r, vnis.vniOf(slot), DUMP_VNI);
+    storeMacKey(r + DUMP_MAC, k & 0xffffffffffff);
+    store<u16>(r, isStatic ? <u16>DUMP_STATIC : 0, DUMP_FLAGS);
+    store<u32>(r, fdb.entryTarget(e), DUMP_TARGET);
+    store<u32>(r, isStatic ? 0 : now - fdb.entryStamp(e), DUMP_AGE);
+    store<u32>(r, 0, DUMP_RESERVED);
     n++;
   }
   dumpNext = i > fdb.mask ? 0 : i;
@@ -320,12 +404,14 @@ export function fdbCapacity(): u32 { return fdb.loadLimit; }
 
 // ── neighbours (ARP/ND suppression) ─────────────────────────────────────────────────────────
 
+/** IP at args[ARGS_ADDRESS..+16) → MAC at args[ARGS_MAC..+6); OK, E_NOT_FOUND or E_FULL. */
 export function neighAdd(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
-  return neigh.put(slot, L.argsPtr, L.argsPtr + 16) ? OK : E_FULL;
+  return neigh.put(slot, L.argsPtr + ARGS_ADDRESS, L.argsPtr + ARGS_MAC) ? OK : E_FULL;
 }
 
+/** Removes the IP at args[ARGS_ADDRESS..+16); OK or E_NOT_FOUND. */
 export function neighRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -339,15 +425,17 @@ export function setVxlanPort(port: u32): void { underlay.setVxlanPort(<u16>port)
 /** Merge decapsulated TCP segments into super-frames: only when every TAP has IFF_VNET_HDR. */
 export function setCoalescing(on: u32): void { setGro(on != 0); }
 
+/** The UDP source ports [min, max) the flow hash maps into; OK or E_RANGE. */
 export function setSourcePortRange(min: u32, max: u32): i32 {
   if (min == 0 || min >= max || max > 65536) return E_RANGE;
   setRange(min, max);
   return OK;
 }
 
-/** VNI of an outer Ethernet/IP/UDP/VXLAN packet (peer address → args[32..48)), or -1. */
+/** VNI of an outer Ethernet/IP/UDP/VXLAN packet (peer address → args[ARGS_PEER..+16)), or
+ *  -1 when it is not one (not an error code: no state is involved). */
 export function underlayVni(ptr: usize, len: u32): i32 {
-  if (underlay.parse(ptr, len, L.argsPtr + 32) != underlay.UNDERLAY_OK) return -1;
+  if (underlay.parse(ptr, len, L.argsPtr + ARGS_PEER) != underlay.UNDERLAY_OK) return -1;
   if (underlay.datagramLen < 8) return -1;
   let p = ptr + underlay.datagramOffset;
   return hasVni(p) ? <i32>vxlanVni(p) : -1;
@@ -355,12 +443,13 @@ export function underlayVni(ptr: usize, len: u32): i32 {
 
 /**
  * Wraps the VXLAN datagram of a TX entry in Ethernet/IP/UDP, in its headroom; returns the new
- * start (the length grows by the difference). Local address and MACs come from args; `tos` is
- * the entry's outer TOS, `flags` underlay.EMIT_DF (1) | EMIT_UDP_CSUM (2).
+ * start (the length grows by the difference), or 0 when the VTEP or pointer is bad. Local
+ * address at args[ARGS_ADDRESS], destination MAC at args[ARGS_MAC], source MAC at
+ * args[ARGS_SOURCE_MAC]; `tos` is the entry's outer TOS (TX_TOS), `flags` EMIT_DF | EMIT_UDP_CSUM.
  */
 export function underlayEmit(ptr: usize, len: u32, vtep: u32, sport: u32, tos: u32, flags: u32): usize {
   if (vtep >= vteps.vtepCount || !L.initialized) return 0;
   let base = (ptr - L.slotsPtr) & ~(<usize>L.slotSize - 1);
   if (ptr < L.slotsPtr || ptr >= L.slotsEnd || ptr - L.slotsPtr - base < 70) return 0;
-  return underlay.emit(ptr, len, vtep, L.argsPtr, <u16>sport, L.argsPtr + 16, <u8>tos, flags);
+  return underlay.emit(ptr, len, vtep, L.argsPtr + ARGS_ADDRESS, <u16>sport, L.argsPtr + ARGS_MAC, <u8>tos, flags);
 }

@@ -2,9 +2,9 @@
 // the pointers it hands to the kernel (iovecs into frame slots) stay valid for the module's life.
 //
 //  __heap_base
-//  ├─ args        256 B      host ↔ core scratch for addresses and MACs of control calls
-//  ├─ rx descs    burst × 48 B    (see pipeline/burst.ts)
-//  ├─ tx list     txMax × 32 B
+//  ├─ args        ARGS_LEN (256 B)   host ↔ core scratch for addresses and MACs of control calls
+//  ├─ rx descs    burst × RX_DESC_LEN (48 B)    (abi.ts; pipeline/burst.ts draws it)
+//  ├─ tx list     txMax × TX_ENTRY_LEN (32 B)
 //  ├─ slots       slotCount × slotSize: [headroom | frame … | tailroom]
 //  ├─ counters    u64 blocks: global, per VNI, per port, per VTEP
 //  ├─ vni table, port table, vtep table, flood lists, neighbour table
@@ -12,6 +12,8 @@
 //  └─ arena       segmentation output (offloads), reset every burst
 //
 // Nothing here allocates per frame; `--runtime stub` never frees, and nothing needs it to.
+
+import { ARGS_LEN, REGION_RECORD_LEN, REGION_SIZE, REGION_START, RX_DESC_LEN, TX_ENTRY_LEN } from "./abi";
 
 /** Headroom before each frame: outer Ethernet + IPv6 + UDP + VXLAN (14 + 40 + 8 + 8) fits. */
 @inline export const HEADROOM: u32 = 128;
@@ -22,8 +24,9 @@ let top: usize = 0;
 
 /** Most regions `reserve` records (init lays out 16). */
 @inline const REGIONS_MAX: u32 = 32;
-/** Every region laid out, in order: u32 start, u32 size. Static data, below __heap_base. */
-export const regionTable: usize = memory.data(REGIONS_MAX * 8);
+/** Every region laid out, in order: records of u32 start, u32 size (REGION_* in abi.ts). Static
+ *  data, below __heap_base. */
+export const regionTable: usize = memory.data(REGIONS_MAX * REGION_RECORD_LEN);
 export let regionCount: u32 = 0;
 
 function reserve(size: usize): usize {
@@ -35,8 +38,9 @@ function reserve(size: usize): usize {
   memory.fill(p, 0, size);
   // Recorded so that a test can tell every byte the data path may write from those it may not.
   if (regionCount < REGIONS_MAX) {
-    store<u32>(regionTable + (<usize>regionCount << 3), <u32>p);
-    store<u32>(regionTable + (<usize>regionCount << 3), <u32>size, 4);
+    let r = regionTable + <usize>regionCount * REGION_RECORD_LEN;
+    store<u32>(r, <u32>p, REGION_START);
+    store<u32>(r, <u32>size, REGION_SIZE);
     regionCount++;
   }
   return p;
@@ -55,11 +59,11 @@ export let initialized = false;
 
 /** Lays out the I/O regions; returns false when memory cannot grow that far. */
 export function layoutIo(burst: u32, tx: u32, slots: u32, size: u32): bool {
-  argsPtr = reserve(256);
+  argsPtr = reserve(ARGS_LEN);
   burstMax = burst;
-  rxPtr = reserve(<usize>burst * 48);
+  rxPtr = reserve(<usize>burst * RX_DESC_LEN);
   txMax = tx;
-  txPtr = reserve(<usize>tx * 32);
+  txPtr = reserve(<usize>tx * TX_ENTRY_LEN);
   slotSize = size;
   slotsPtr = reserve(<usize>slots * size);
   slotsEnd = slotsPtr + <usize>slots * size;

@@ -46,31 +46,7 @@ import * as ecn from "./ecn";
 import * as pmtu from "./pmtu";
 import { UNDERLAY_OK, UNDERLAY_MALFORMED, datagramLen, datagramOffset, datagramPeerPort, parse as parseUnderlay, vxlanPort } from "./underlay";
 
-@inline export const RX_DESC_LEN: u32 = 48;
-@inline const RX_PTR: u32 = 0;
-@inline const RX_LEN: u32 = 4;
-@inline const RX_PORT: u32 = 8;
-@inline const RX_PEER_PORT: u32 = 10;
-@inline const RX_VERDICT: u32 = 12;
-@inline const RX_FLAGS: u32 = 14;
-@inline const RX_PEER: u32 = 16;
-@inline const RX_GSO_SIZE: u32 = 32;
-@inline const RX_TOS: u32 = 34;
-@inline export const RX_VNET_HDR: u16 = 1;
-@inline export const TX_ENTRY_LEN: u32 = 32;
-@inline const TX_PTR: u32 = 0;
-@inline const TX_LEN: u32 = 4;
-@inline const TX_TARGET: u32 = 8;
-@inline const TX_SPORT: u32 = 12;
-@inline const TX_RX_INDEX: u32 = 14;
-@inline const TX_GSO_SIZE: u32 = 16;
-@inline const TX_FLAGS: u32 = 18;
-@inline const TX_VNET: u32 = 20;
-@inline const TX_TOS: u32 = 30;
-/** TX flag: the entry's vnet bytes hold a header; without it the host writes a zero one. */
-@inline export const TX_HAS_VNET: u16 = 1;
-/** TX flag (remote): the inner packet is IPv4 with DF, or IPv6 (ecn.ts INNER_DF). */
-@inline export const TX_INNER_DF: u16 = 2;
+import { RX_DESC_LEN, RX_FLAGS, RX_GSO_SIZE, RX_LEN, RX_PEER, RX_PEER_PORT, RX_PORT, RX_PTR, RX_TOS, RX_VERDICT, RX_VNET_HDR, TX_ENTRY_LEN, TX_FLAGS, TX_GSO_SIZE, TX_HAS_VNET, TX_INNER_DF, TX_LEN, TX_PTR, TX_RX_INDEX, TX_SRC_PORT, TX_TARGET, TX_TOS, TX_VNET, ARGS_VNET } from "../abi";
 @inline const FORWARDED: u32 = 0;
 @inline const FROM_REMOTE: u32 = 0xffffffff;
 
@@ -126,7 +102,7 @@ function switchOne(d: usize, index: u32): u32 {
     return fromUnderlay(ptr + datagramOffset, datagramLen, d + RX_PEER, index, 0);
   }
   if (load<u16>(d, RX_FLAGS) & RX_VNET_HDR) {
-    vnet = argsPtr + 192; // args[192..202): scratch for the header
+    vnet = argsPtr + ARGS_VNET; // scratch for the header
     memory.copy(vnet, ptr - VNET_HDR_LEN, VNET_HDR_LEN);
   }
   return fromLocal(ptr, len, port, index);
@@ -436,7 +412,7 @@ let lastLearned: usize = 0;
   store<u32>(t, <u32>ptr, TX_PTR);
   store<u32>(t, len, TX_LEN);
   store<u32>(t, target, TX_TARGET);
-  store<u16>(t, <u16>sport, TX_SPORT);
+  store<u16>(t, <u16>sport, TX_SRC_PORT);
   store<u16>(t, <u16>index, TX_RX_INDEX);
   store<u16>(t, <u16>gsoSize, TX_GSO_SIZE);
   // Local copies of a super-frame pass its virtio_net_hdr on: the receiving TAP segments it.

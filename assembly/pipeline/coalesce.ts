@@ -12,6 +12,7 @@ import { IPPROTO_TCP, pseudoHeaderSum as ipv4PseudoHeaderSum, refreshChecksum, s
 import { pseudoHeaderSum as ipv6PseudoHeaderSum, setPayloadLen } from "../wire/ipv6";
 import { TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_FLAGS, TCP_PSH, flags as tcpFlags, seq } from "../wire/tcp";
 import { finish } from "../wire/checksum";
+import { TX_FLAGS, TX_HAS_VNET, TX_LEN, TX_VNET } from "../abi";
 import { F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, emitVnet } from "../wire/virtio_net";
 import { ipEnd, isV6, l3, l4, l4ChecksumValid, l4Proto, parseL4, payloadAt } from "./offload";
 
@@ -55,7 +56,7 @@ export function offer(tx: usize, frame: usize, len: u32, target: u32): bool {
     headLen += payload;
     nextSeq += payload;
     merged++;
-    store<u32>(headTx, headLen, 4);
+    store<u32>(headTx, headLen, TX_LEN);
     store<u32>(headFrame + headL4, ack, TCP_ACK);
     store<u16>(headFrame + headL4, window, 14);
     if ((fl & TCP_PSH) != 0 || payload < mss) {
@@ -123,8 +124,8 @@ export function flush(): void {
   let t = headFrame + headL4;
   let sum = headV6 ? ipv6PseudoHeaderSum(ip, upper, IPPROTO_TCP) : ipv4PseudoHeaderSum(ip, upper, IPPROTO_TCP);
   store<u16>(t, bswap<u16>(<u16>~finish(sum)), TCP_CHECKSUM);
-  emitVnet(headTx + 20, F_NEEDS_CSUM, headV6 ? GSO_TCPV6 : GSO_TCPV4, hdr, mss, headL4, TCP_CHECKSUM);
-  store<u16>(headTx, 1, 18); // TX_HAS_VNET
+  emitVnet(headTx + TX_VNET, F_NEEDS_CSUM, headV6 ? GSO_TCPV6 : GSO_TCPV4, hdr, mss, headL4, TCP_CHECKSUM);
+  store<u16>(headTx, TX_HAS_VNET, TX_FLAGS);
 }
 
 export function reset(): void {

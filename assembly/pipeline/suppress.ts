@@ -22,6 +22,7 @@ import { ND_TARGET, isAnswerableSolicitation, rewriteAsAdvertisement } from "../
 import { IPV6_HEADER_LEN } from "../wire/ipv6";
 import { NEIGH_MAC, find } from "../switch/neigh";
 import { argsPtr } from "../layout";
+import { ARGS_ARP_KEY } from "../abi";
 
 @inline export const NOT_ANSWERED: u32 = 0;
 @inline export const ANSWERED_ARP: u32 = 1;
@@ -38,7 +39,7 @@ export function answer(slot: i32, frame: usize, len: u32): u32 {
     let spa = load<u32>(p, ARP_SPA);
     if (spa == load<u32>(p, ARP_TPA)) return 0; // gratuitous: an announcement, flood it
     // The table is keyed by 16-byte addresses: IPv4 as ::ffff:a.b.c.d.
-    let key = argsPtr + 128;
+    let key = argsPtr + ARGS_ARP_KEY;
     store<u64>(key, 0);
     store<u32>(key, 0xffff0000, 8);
     store<u32>(key, load<u32>(p, ARP_TPA), 12);

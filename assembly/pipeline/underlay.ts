@@ -11,6 +11,7 @@ import { UDP_HEADER_LEN, check as udpCheck, dstPort, emitUdp, length as udpLengt
 import { finish, sumBytes } from "../wire/checksum";
 import { record, vtepPort } from "../switch/vtep";
 import { VXLAN_PORT } from "../wire/vxlan";
+import * as abi from "../abi";
 
 /** UDP destination port that marks VXLAN (RFC 7348: 4789; configurable, as on Linux). */
 export let vxlanPort: u16 = VXLAN_PORT;
@@ -70,11 +71,9 @@ export function parse(frame: usize, len: u32, peer: usize): u32 {
 
 let ipIdent: u16 = 0;
 
-/** `emit` flag: set DF in an outer IPv4 header (`df set`, or `df inherit` over a DF inner packet). */
-@inline export const EMIT_DF: u32 = 1;
-/** `emit` flag: fill the UDP checksum over IPv4 (the kernel's default `udpcsum`); without it,
- *  zero (`noudpcsum`, which RFC 7348 §5 allows). Over IPv6 the checksum is always filled. */
-@inline export const EMIT_UDP_CSUM: u32 = 2;
+/** `emit` flags (abi.ts, where each is described): outer IPv4 DF; a UDP checksum over IPv4. */
+@inline export const EMIT_DF: u32 = abi.EMIT_DF;
+@inline export const EMIT_UDP_CSUM: u32 = abi.EMIT_UDP_CSUM;
 
 /**
  * Prepends Ethernet/IP/UDP in front of the VXLAN datagram at `p` (into its headroom) for the

@@ -10,13 +10,14 @@
 //  S (bit 31) marks a static entry: the control plane's, never aged, never moved by learning.
 
 import { allocate } from "../layout";
+import * as abi from "../abi";
 
 @inline export const ENTRY_LEN: u32 = 16;
 @inline const KEY: u32 = 0;
 @inline const TARGET: u32 = 8;
 @inline const STAMP: u32 = 12;
 @inline export const STATIC: u32 = 0x80000000;
-@inline export const TARGET_REMOTE: u32 = 0x80000000;
+@inline export const TARGET_REMOTE: u32 = abi.TARGET_REMOTE;
 @inline const GOLDEN: u64 = 0x9e3779b97f4a7c15;
 
 export let tablePtr: usize = 0;

@@ -1,11 +1,12 @@
 // Local ports: the TAP endpoints (the seed's veths into br0). A port belongs to one VNI.
 
 import { allocate } from "../layout";
+import * as abi from "../abi";
 
 /** Descriptor port numbers at and above this are not local ports but the underlay. */
-@inline export const PORT_UNDERLAY_ETH: u32 = 0xfffe;
+@inline export const PORT_UNDERLAY_ETH: u32 = abi.PORT_UNDERLAY_ETH;
 /** Ingress from the UDP socket: the frame starts with the VXLAN header. */
-@inline export const PORT_UNDERLAY: u32 = 0xffff;
+@inline export const PORT_UNDERLAY: u32 = abi.PORT_UNDERLAY;
 
 export let maxPorts: u32 = 0;
 let portsPtr: usize = 0; // u32 per port: VNI slot + 1, 0 = unattached

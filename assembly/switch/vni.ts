@@ -8,6 +8,7 @@
 //  └────────────────────────────────────┘
 
 import { allocate } from "../layout";
+import * as abi from "../abi";
 
 @inline export const MAX_PORTS_PER_VNI: u32 = 256;
 @inline export const MAX_FLOOD_PER_VNI: u32 = 256;
@@ -21,10 +22,10 @@ import { allocate } from "../layout";
 @inline const PORT_COUNT: u32 = 24;
 @inline const FLOOD_COUNT: u32 = 28;
 
-@inline export const FLAG_LEARN: u32 = 1;
-@inline export const FLAG_SUPPRESS: u32 = 2;
+@inline export const FLAG_LEARN: u32 = abi.VNI_FLAG_LEARN;
+@inline export const FLAG_SUPPRESS: u32 = abi.VNI_FLAG_SUPPRESS;
 /** Answer over-MTU packets from local ports with ICMP (pipeline/pmtu.ts). */
-@inline export const FLAG_PMTU: u32 = 4;
+@inline export const FLAG_PMTU: u32 = abi.VNI_FLAG_PMTU;
 /** The record holds a VNI. Not the VNI's value: 0 is a valid VNI (RFC 7348 §5, the kernel's `id 0`). */
 @inline const FLAG_IN_USE: u32 = 0x80000000;
 

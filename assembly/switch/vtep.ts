@@ -7,6 +7,7 @@
 //  local: MAX_LOCAL × 16 B, this host's own VTEP addresses (a datagram from one is our own echo).
 
 import { allocate } from "../layout";
+import * as abi from "../abi";
 import { mix64 } from "../hash";
 
 @inline const RECORD_LEN: u32 = 32;
@@ -26,7 +27,7 @@ let lastLo: u64 = 0;
 let lastId: i32 = -1;
 
 /** This host's own VTEP addresses (16 B each): a datagram from one of them is our own echo. */
-@inline export const MAX_LOCAL: u32 = 8;
+@inline export const MAX_LOCAL: u32 = abi.LOCAL_MAX;
 let localPtr: usize = 0;
 export let localCount: u32 = 0;
 

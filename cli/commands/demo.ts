@@ -9,7 +9,7 @@ import { PacketCapture } from "../phy/packet.ts";
 import { PcapWriter } from "../pcap/pcap.ts";
 import { main as pcapMain } from "./pcap.ts";
 
-const VXLAN_PORT = 4789;
+import { CONTROL_PORT, VXLAN_PORT } from "../defaults.ts";
 
 function show(prompt: string, cmd: string, out: string): void {
   console.log(`${prompt}$ ${cmd}`);
@@ -50,10 +50,10 @@ export async function main(_args: string[]): Promise<number> {
       "--advertise-addr",
       h1.addr,
       "--listen-addr",
-      `${h1.addr}:2377`,
+      `${h1.addr}:${CONTROL_PORT}`,
     ]);
     const join = init.split("\n").find((l) => l.includes("weft swarm join"))!.trim().split(/\s+/).slice(1);
-    await run(h2, [...join, "--advertise-addr", h2.addr, "--listen-addr", `${h2.addr}:2377`]);
+    await run(h2, [...join, "--advertise-addr", h2.addr, "--listen-addr", `${h2.addr}:${CONTROL_PORT}`]);
     await run(h1, ["node", "ls"]);
     await run(h1, ["network", "create", "-d", "overlay", "uber-net"]);
     await run(h1, ["network", "ls"]);

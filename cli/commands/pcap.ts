@@ -4,6 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { UNDERLAY_MTU, VNI_MAX, VNI_MIN, VXLAN_PORT } from "../defaults.ts";
 import { loadCore } from "../core/load.ts";
 import {
   AddressError,
@@ -76,9 +77,8 @@ Both:
            here is 1500, not the overlay's 1450, because captures are offline and usually
            come from 1500-byte links.`;
 
-const DEFAULT_MTU = 1500;
+const DEFAULT_MTU = UNDERLAY_MTU;
 const MAX_MTU = 65000;
-const VNI_MAX = 0xffffff;
 
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -113,7 +113,7 @@ async function decapCommand(args: string[]): Promise<number> {
   });
   const [input, output] = files(positionals);
   const ports = values.port === undefined || values.port.length === 0
-    ? [4789]
+    ? [VXLAN_PORT]
     : [...new Set(values.port.map((p) => integer("--port", p, 1, 65535)))];
   const mtu = values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU);
   const capture = await readInput(input);
@@ -179,7 +179,7 @@ async function encapCommand(args: string[]): Promise<number> {
   }
   if (values.dst === undefined) throw new UsageError("pcap encap needs --dst IP[:PORT], the remote VTEP");
   const [input, output] = files(positionals);
-  const vni = integer("--vni", values.vni, 0, VNI_MAX);
+  const vni = integer("--vni", values.vni, VNI_MIN, VNI_MAX);
   const src = endpoint("--src", values.src);
   const dst = endpoint("--dst", values.dst);
   if (isMappedIpv4(src.address) !== isMappedIpv4(dst.address)) {
@@ -190,7 +190,7 @@ async function encapCommand(args: string[]): Promise<number> {
     src: src.address,
     srcPort: src.port,
     dst: dst.address,
-    dstPort: dst.port ?? 4789,
+    dstPort: dst.port ?? VXLAN_PORT,
     srcMac: mac("--src-mac", values["src-mac"], src.address),
     dstMac: mac("--dst-mac", values["dst-mac"], dst.address),
     mtu: values.mtu === undefined ? DEFAULT_MTU : integer("--mtu", values.mtu, 68, MAX_MTU),
@@ -312,7 +312,7 @@ function endpoint(name: string, text: string): { address: Uint8Array; port?: num
     try {
       return { address: parseIp(bare) };
     } catch {
-      return parseEndpoint(text, 4789);
+      return parseEndpoint(text, VXLAN_PORT);
     }
   } catch (e) {
     if (e instanceof AddressError) throw new UsageError(`invalid ${name}: ${e.message}`);

@@ -2,15 +2,16 @@
 
 import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
+import { CONTROL_PORT, VXLAN_PORT } from "../defaults.ts";
 import { parseDuration } from "../esp/keys.ts";
 
 const USAGE = `Usage:
-  weft swarm init --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-port 4789] [--data-path-addr IP]
+  weft swarm init --advertise-addr IP [--listen-addr IP[:${CONTROL_PORT}]] [--data-path-port ${VXLAN_PORT}] [--data-path-addr IP]
                   [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
                   [--cluster-store etcd://H1:2379,H2:2379,H3:2379 [--cluster-store-ca FILE]
                    [--cluster-store-cert FILE --cluster-store-key FILE]]
                   [--key-rotation-interval 12h]   (keys of encrypted networks)
-  weft swarm join --token TOKEN HOST[:2377] --advertise-addr IP [--listen-addr IP[:2377]] [--data-path-addr IP]
+  weft swarm join --token TOKEN HOST[:${CONTROL_PORT}] --advertise-addr IP [--listen-addr IP[:${CONTROL_PORT}]] [--data-path-addr IP]
   weft swarm update --key-rotation-interval D   (on a manager: e.g. 12h, 30m, 2s)
   weft swarm join-token worker|manager [-q]
   weft swarm leave [--force]
@@ -65,7 +66,7 @@ export async function main(args: string[]): Promise<number> {
     const listen = v["listen-addr"] as string | undefined;
     const r = await api(v.host as string | undefined, "POST", "/swarm/init", {
       advertiseAddr: v["advertise-addr"],
-      listenAddr: listen ? (listen.includes(":") ? listen : `${listen}:2377`) : undefined,
+      listenAddr: listen ? (listen.includes(":") ? listen : `${listen}:${CONTROL_PORT}`) : undefined,
       dataPathPort: v["data-path-port"] ? Number(v["data-path-port"]) : undefined,
       dataPathAddr: v["data-path-addr"],
       pool: v["default-addr-pool"],
@@ -94,7 +95,7 @@ export async function main(args: string[]): Promise<number> {
     });
     if (!v.token) throw new UsageError(`--token is required\n${USAGE}`);
     if (positionals.length !== 1) {
-      throw new UsageError(`expected exactly one manager address HOST[:2377]\n${USAGE}`);
+      throw new UsageError(`expected exactly one manager address HOST[:${CONTROL_PORT}]\n${USAGE}`);
     }
     if (!v["advertise-addr"]) {
       throw new UsageError(

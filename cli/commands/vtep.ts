@@ -15,21 +15,19 @@ import { type ControlServer, serveControl } from "../control/server.ts";
 import { AF_INET, libc } from "../sys/libc.ts";
 import { DF_DEFAULT, DF_MODES, type DfMode } from "../core/core.ts";
 
-/** VNI 0 is valid: RFC 7348 reserves none, and the kernel takes `id 0`. */
-const VNI_MIN = 0;
-const VNI_MAX = 0xffffff;
-const VXLAN_PORT = 4789;
-/** Docker's overlay default: 1500 − 50 bytes of outer Ethernet/IPv4/UDP/VXLAN. */
-const DEFAULT_MTU = 1450;
-/** Over an IPv6 underlay the outer headers take 20 bytes more (RFC 7348 forbids fragmenting). */
-const DEFAULT_MTU_IPV6 = 1430;
-const MTU_MIN = 68;
+import {
+  DEFAULT_AGEING,
+  DEFAULT_MTU,
+  DEFAULT_MTU_IPV6,
+  MTU_MIN,
+  SOURCE_PORTS,
+  VNI_MAX,
+  VNI_MIN,
+  VXLAN_PORT,
+} from "../defaults.ts";
+
 /** What a 2 KiB frame slot carries: 2048 − 128 headroom − 64 tailroom − 14 − 4 − 8. */
 const MTU_MAX = 1830;
-/** Sockets to send from: the inner flow's hash picks one, so its port varies per flow. */
-const SOURCE_PORTS = 16;
-/** Linux vxlan's default ageing (drivers/net/vxlan: FDB_AGE_DEFAULT). */
-const DEFAULT_AGEING = 300;
 
 /** One line, appended to usage errors: bad input gets one clear line. */
 const USAGE = "(usage: weft vtep --vni N --listen ADDR[:PORT] --tap NAME [--netns NS] [--address CIDR] " +

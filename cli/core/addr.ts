@@ -1,13 +1,14 @@
 // Addresses as the core stores them: 16 bytes, IPv4 IPv4-mapped (::ffff:a.b.c.d); MACs as 6 bytes.
 // Plain TypeScript, no runtime APIs: this file is bundled for Node and browsers too.
 
+/** An address, MAC or endpoint text that does not parse; the message quotes it. */
 export class AddressError extends Error {
   override name = "AddressError";
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
-/** Parses dotted-quad IPv4 into 4 bytes, or null. */
+/** Parses dotted-quad IPv4 (four decimal parts 0..255) into 4 bytes, or null. */
 export function parseIpv4(text: string): Uint8Array | null {
   const m = IPV4.exec(text);
   if (!m) return null;
@@ -20,7 +21,8 @@ export function parseIpv4(text: string): Uint8Array | null {
   return out;
 }
 
-/** Parses an IPv6 address (RFC 4291 text forms, with an embedded IPv4 tail) into 16 bytes. */
+/** Parses an IPv6 address (RFC 4291 §2.2 text forms, with an embedded IPv4 tail) into 16
+ *  bytes, or null. */
 export function parseIpv6(text: string): Uint8Array | null {
   if (!/^[0-9a-fA-F:.]+$/.test(text) || text.length < 2) return null;
   const halves = text.split("::");
@@ -56,7 +58,8 @@ export function parseIpv6(text: string): Uint8Array | null {
   return out;
 }
 
-/** Any IP address as the core's 16-byte form. */
+/** Any IP address as the core's 16-byte form (IPv4 as ::ffff:a.b.c.d, RFC 4291 §2.5.5.2).
+ *  @throws {AddressError} when the text is neither. */
 export function parseIp(text: string): Uint8Array {
   const v4 = parseIpv4(text);
   if (v4) return mapIpv4(v4);
@@ -65,6 +68,7 @@ export function parseIp(text: string): Uint8Array {
   throw new AddressError(`Invalid IP address "${text}": expected dotted IPv4 or IPv6`);
 }
 
+/** 4 IPv4 bytes as the 16-byte IPv4-mapped form. */
 export function mapIpv4(v4: Uint8Array): Uint8Array {
   const out = new Uint8Array(16);
   out[10] = 0xff;
@@ -73,11 +77,13 @@ export function mapIpv4(v4: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Whether 16 bytes hold an IPv4-mapped address (::ffff:0:0/96). */
 export function isMappedIpv4(a: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
   return a[10] === 0xff && a[11] === 0xff;
 }
 
+/** The 16-byte form as text: dotted IPv4 when mapped, else RFC 5952 IPv6 ("2001:db8::2"). */
 export function formatIp(a: Uint8Array): string {
   if (isMappedIpv4(a)) return `${a[12]}.${a[13]}.${a[14]}.${a[15]}`;
   const words: number[] = [];
@@ -102,7 +108,8 @@ export function formatIp(a: Uint8Array): string {
   return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }
 
-/** "host:port", "[v6]:port" or a bare address, with a default port. */
+/** "host:port", "[v6]:port" or a bare address (then `defaultPort`, e.g. VXLAN_PORT).
+ *  @throws {AddressError} for a bad address or a port outside 1..65535. */
 export function parseEndpoint(text: string, defaultPort: number): { address: Uint8Array; port: number } {
   let host = text, port = defaultPort;
   const bracket = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
@@ -125,6 +132,8 @@ export function formatEndpoint(a: Uint8Array, port: number): string {
   return isMappedIpv4(a) ? `${formatIp(a)}:${port}` : `[${formatIp(a)}]:${port}`;
 }
 
+/** "02:42:0a:00:00:01" (or with "-") as 6 bytes.
+ *  @throws {AddressError} for anything but six hex pairs with one separator. */
 export function parseMac(text: string): Uint8Array {
   const m =
     /^([0-9a-fA-F]{2})([:-])([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})$/
@@ -135,6 +144,7 @@ export function parseMac(text: string): Uint8Array {
   return Uint8Array.from([m[1], m[3], m[4], m[5], m[6], m[7]].map((h) => parseInt(h, 16)));
 }
 
+/** The first 6 bytes as "02:42:0a:00:00:01" (lower-case, the kernel's and Docker's form). */
 export function formatMac(b: Uint8Array): string {
   return Array.from(b.subarray(0, 6), (x) => x.toString(16).padStart(2, "0")).join(":");
 }

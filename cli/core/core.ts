@@ -12,6 +12,39 @@ import {
 } from "./counters.ts";
 import type { LinkCounters, VniCounters } from "./counters.ts";
 import { formatIp, formatMac, parseIp, parseMac } from "./addr.ts";
+import { DEFAULT_AGEING, DEFAULT_LEARN_MAX, DEFAULT_MTU, VXLAN_PORT } from "../defaults.ts";
+import {
+  ARGS,
+  checkAbi,
+  DUMP,
+  DUMP_STATIC,
+  E_BUSY,
+  E_FULL,
+  E_NO_MEMORY,
+  E_NOT_FOUND,
+  E_RANGE,
+  E_STATE,
+  EMIT_DF,
+  EMIT_UDP_CSUM,
+  ERROR_MESSAGES,
+  LOCAL_MAX,
+  PORT_UNDERLAY,
+  PORT_UNDERLAY_ETH,
+  REGION,
+  RX,
+  RX_DESC_LEN,
+  RX_VNET_HDR,
+  TARGET_REMOTE,
+  TX,
+  TX_ENTRY_LEN,
+  TX_HAS_VNET,
+  TX_INNER_DF,
+  VNET_HDR_LEN,
+  VNI_FLAG_LEARN,
+  VNI_FLAG_PMTU,
+  VNI_FLAG_SUPPRESS,
+  VTEP_RECORD,
+} from "./abi.ts";
 
 /** Exports of build/weft.wasm (assembly/index.ts). */
 interface Exports {
@@ -78,25 +111,37 @@ interface Exports {
   localAdd(): number;
 }
 
+/**
+ * Limits of one core instance, fixed at creation: init() lays out all linear memory from them
+ * and never grows it afterwards. Ranges are the core's (assembly/index.ts init); a value
+ * outside them fails creation with CoreError E_RANGE (-2).
+ */
 export interface CoreConfig {
-  /** Frames per burst (RX descriptors). */
+  /** Frames per burst (RX descriptors), 1..65535. DPDK/OVS bursts are 32; weft uses 64. */
   burst: number;
-  /** TX entries per burst; a flood takes one per recipient. */
+  /** TX entries per burst, ≥ 1; a flood takes one per recipient. */
   txEntries: number;
   /** Frame slots; at least `burst`. */
   slots: number;
-  /** log2 of the slot size: 11 = 2 KiB, room for MTU-sized frames. */
+  /** log2 of the slot size in bytes, 9..17: 11 = 2 KiB, room for MTU-sized frames; 17 = 128 KiB
+   *  for 64 KiB super-frames (OFFLOAD_CONFIG). */
   slotSizeLog2: number;
+  /** VNIs (switch instances) at once, ≥ 1. */
   maxVnis: number;
+  /** Local port ids 0..maxPorts-1, 1..65533 (0xfffe and up are PORT_UNDERLAY_ETH/PORT_UNDERLAY). */
   maxPorts: number;
+  /** Remote VTEPs (configured and learned), 1..2^31-1. */
   maxVteps: number;
-  /** The FDB has 2^fdbBits buckets and holds 7/8 of them. */
+  /** The FDB has 2^fdbBits buckets (4..26) of 16 bytes and holds 7/8 of them. */
   fdbBits: number;
+  /** The ARP/ND neighbour table has 2^neighBits buckets (4..24). */
   neighBits: number;
   /** Bytes per burst for segmenting super-frames (TAP offloads); 0 disables them. */
   arenaBytes: number;
 }
 
+/** Limits of createCore/loadCore when none are given: 64-frame bursts, 2 KiB slots, a 2^16-bucket
+ *  FDB (57,344 MACs), no offload arena. The daemon and `weft vtep` use these or OFFLOAD_CONFIG. */
 export const DEFAULT_CONFIG: CoreConfig = {
   burst: 64,
   txEntries: 4096,
@@ -117,62 +162,24 @@ export const OFFLOAD_CONFIG: Partial<CoreConfig> = {
   arenaBytes: 64 * 72 * 1024,
 };
 
+/** Options of one VNI's switch (WeftCore.addVni); every field is optional. */
 export interface VniOptions {
-  /** Largest L3 payload of an inner frame (Docker's overlay default: 1450). */
+  /** Largest L3 payload of an inner frame, bytes, ≥ 68 (default DEFAULT_MTU, Docker's overlay
+   *  1450); larger frames are dropped as over_mtu. Must fit a slot with the VXLAN overhead. */
   mtu?: number;
-  /** Most learned MACs in this VNI; learning stops there, forwarding does not. */
+  /** Most learned MACs in this VNI (default DEFAULT_LEARN_MAX: no limit); learning stops there,
+   *  forwarding does not (VPP's learn limit), counted as fdb_learn_limit. */
   learnMax?: number;
-  /** Seconds a learned entry lives without traffic (Linux default 300). */
+  /** Seconds a learned entry lives without traffic (default DEFAULT_AGEING, Linux vxlan's 300). */
   ageing?: number;
+  /** Learn source MACs, as the kernel's vxlan_snoop (default true). */
   learning?: boolean;
-  /** Answer ARP/ND for addresses in the neighbour table instead of flooding. */
+  /** Answer ARP/ND for addresses in the neighbour table instead of flooding (default true). */
   suppress?: boolean;
   /** Answer an over-MTU packet from a local port with ICMP frag-needed / packet-too-big
    *  (default true, as the kernel's VXLAN on a bridge: skb_tunnel_check_pmtu). */
   pmtu?: boolean;
 }
-
-export const TARGET_REMOTE = 0x80000000;
-/** Descriptor port: a VXLAN datagram from the UDP socket; its sender in `peer`. */
-export const PORT_UNDERLAY = 0xffff;
-/** Descriptor port: a whole Ethernet/IP/UDP/VXLAN packet (captures). */
-export const PORT_UNDERLAY_ETH = 0xfffe;
-export const RX_DESC_LEN = 48;
-export const TX_ENTRY_LEN = 32;
-/** Field offsets of an RX descriptor (assembly/pipeline/burst.ts draws the layout). */
-export const RX = {
-  PTR: 0,
-  LEN: 4,
-  PORT: 8,
-  PEER_PORT: 10,
-  VERDICT: 12,
-  FLAGS: 14,
-  PEER: 16,
-  GSO_SIZE: 32,
-  /** u8: the outer TOS / traffic class of a PORT_UNDERLAY datagram (its ECN is applied). */
-  TOS: 34,
-} as const;
-/** Field offsets of a TX entry. */
-export const TX = {
-  PTR: 0,
-  LEN: 4,
-  TARGET: 8,
-  SRC_PORT: 12,
-  RX_INDEX: 14,
-  GSO_SIZE: 16,
-  FLAGS: 18,
-  VNET: 20,
-  /** u8 (remote entries): the outer TOS / traffic class, RFC 6040 ECN of the inner packet. */
-  TOS: 30,
-} as const;
-/** TX flag: the entry's vnet bytes hold a virtio_net_hdr (else write a zero one). */
-export const TX_HAS_VNET = 1;
-/** TX flag (remote entries): the inner packet is IPv4 with DF, or IPv6 — `df inherit` sets DF. */
-export const TX_INNER_DF = 2;
-/** underlayEmit flag: DF in the outer IPv4 header. */
-export const EMIT_DF = 1;
-/** underlayEmit flag: a UDP checksum over IPv4 (always over IPv6). */
-export const EMIT_UDP_CSUM = 2;
 
 /**
  * The kernel's VXLAN `df` choices (IFLA_VXLAN_DF): unset (outer DF 0, its default), set (DF 1),
@@ -182,29 +189,48 @@ export type DfMode = "unset" | "set" | "inherit";
 export const DF_MODES: readonly DfMode[] = ["unset", "set", "inherit"];
 /** The kernel's default: outer DF = 0, as every packet of fixture kernel-vxlan-vni42 shows. */
 export const DF_DEFAULT: DfMode = "unset";
-/** RX descriptor flag: a 10-byte virtio_net_hdr precedes the frame (TAP with IFF_VNET_HDR). */
-export const RX_VNET_HDR = 1;
-export const VNET_HDR_LEN = 10;
 
-const ERRORS: Record<number, string> = {
-  [-1]: "the core is not initialised, or already is",
-  [-2]: "value out of range",
-  [-3]: "linear memory cannot grow that far",
-  [-4]: "table full",
-  [-5]: "not found",
-  [-6]: "still in use",
+export {
+  ARGS,
+  DUMP,
+  E_BUSY,
+  E_FULL,
+  E_NO_MEMORY,
+  E_NOT_FOUND,
+  E_RANGE,
+  E_STATE,
+  EMIT_DF,
+  EMIT_UDP_CSUM,
+  LOCAL_MAX,
+  PORT_UNDERLAY,
+  PORT_UNDERLAY_ETH,
+  REGION,
+  RX,
+  RX_DESC_LEN,
+  RX_VNET_HDR,
+  TARGET_REMOTE,
+  TX,
+  TX_ENTRY_LEN,
+  TX_HAS_VNET,
+  TX_INNER_DF,
+  VNET_HDR_LEN,
 };
 
+/** A control call of the core returned a negative code: `code` is one of E_STATE, E_RANGE,
+ *  E_NO_MEMORY, E_FULL, E_NOT_FOUND, E_BUSY (cli/core/abi.ts); `op` says what was tried. */
 export class CoreError extends Error {
   override name = "CoreError";
   constructor(readonly op: string, readonly code: number) {
-    super(`${op}: ${ERRORS[code] ?? `error ${code}`}`);
+    super(`${op}: ${ERROR_MESSAGES[code] ?? `error ${code}`}`);
   }
 }
 
+/** One forwarding entry as WeftCore.fdb() reports it (from the core's 24-byte dump record). */
 export interface FdbEntry {
   vni: number;
+  /** "02:42:0a:00:00:01" */
   mac: string;
+  /** Configured (never learned over, never aged), as the kernel's NUD_PERMANENT entries. */
   static: boolean;
   /** Local port id, or undefined for a remote entry. */
   port?: number;
@@ -214,11 +240,17 @@ export interface FdbEntry {
   age: number;
 }
 
+/** One TX entry (cli/core/abi.ts TX; assembly/pipeline/burst.ts draws it). */
 export interface TxEntry {
+  /** Address in linear memory (core.bytes) of the bytes to send. */
   ptr: number;
+  /** Length in bytes: an Ethernet frame (local) or a VXLAN datagram, header included (remote). */
   len: number;
+  /** A local port id, or TARGET_REMOTE | VTEP id. */
   target: number;
+  /** UDP source port for a remote target: a hash of the inner flow (RFC 7348 §5). */
   srcPort: number;
+  /** Index of the RX descriptor the entry came from. */
   rxIndex: number;
   /** Remote: stride of back-to-back datagrams (UDP_SEGMENT size); 0 for one datagram. */
   gsoSize: number;
@@ -231,23 +263,38 @@ export interface TxEntry {
   innerDf: boolean;
 }
 
-/** One instance of the core: a set of switches (one per VNI) and the memory they work in. */
+/**
+ * One instance of the core: a set of learning switches (one per VNI, the seed's br0 per
+ * overlay network) and the linear memory they work in. Control methods throw CoreError with
+ * the core's code; the frame path (load/describe, process, verdict, tx) never throws on bad
+ * frames: they become drop verdicts and named counters (DROP_REASONS).
+ * Create it with WeftCore.create (or createCore from the bundle, loadCore in Deno).
+ */
 export class WeftCore {
+  /** The module's raw exports (assembly/index.ts), for callers that need a call not wrapped here. */
   readonly exports: Exports;
+  /** The limits it was created with (DEFAULT_CONFIG overridden by the caller's fields). */
   readonly config: CoreConfig;
   /** Whole linear memory. Valid for the core's life (memory never grows after init). */
   readonly bytes: Uint8Array;
+  /** The same memory for little-endian field access. */
   readonly view: DataView;
+  /** Address of RX descriptor 0 (RX_DESC_LEN bytes each, config.burst of them). */
   readonly rxPtr: number;
+  /** Address of TX entry 0 (TX_ENTRY_LEN bytes each, config.txEntries of them). */
   readonly txPtr: number;
+  /** Address of slot 0; slot i starts at slotBase + i * slotSize. */
   readonly slotBase: number;
+  /** Bytes per slot: 2^config.slotSizeLog2. */
   readonly slotSize: number;
+  /** Bytes before each frame in its slot (HEADROOM), where encapsulation prepends headers. */
   readonly headroom: number;
   private readonly argsPtr: number;
   private readonly counters64: BigUint64Array;
   private readonly vniBlockLen: number;
 
   private constructor(exports: Exports, config: CoreConfig) {
+    checkAbi(exports as unknown as Record<string, unknown>);
     this.exports = exports;
     this.config = config;
     const rc = exports.init(
@@ -275,13 +322,21 @@ export class WeftCore {
     this.vniBlockLen = exports.counterBlockLength();
   }
 
-  /** Instantiates the module (bytes or compiled) with the given limits. */
+  /**
+   * Instantiates the module (bytes or compiled) with DEFAULT_CONFIG overridden by `config`.
+   * @throws {AbiMismatchError} when the module's layouts, flags or error codes differ from this
+   *   binding's (a stale build): nothing is initialised.
+   * @throws {CoreError} E_RANGE (-2) for limits outside CoreConfig's ranges, E_NO_MEMORY (-3)
+   *   when linear memory cannot grow to hold them.
+   */
   static async create(wasm: BufferSource | WebAssembly.Module, config: Partial<CoreConfig> = {}) {
     const module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
     const instance = await WebAssembly.instantiate(module, {});
     return new WeftCore(instance.exports as unknown as Exports, { ...DEFAULT_CONFIG, ...config });
   }
 
+  /** create(), synchronously (a module this small compiles fast enough on any thread).
+   *  @throws as create(). */
   static createSync(wasm: BufferSource | WebAssembly.Module, config: Partial<CoreConfig> = {}) {
     const module = wasm instanceof WebAssembly.Module ? wasm : new WebAssembly.Module(wasm);
     const instance = new WebAssembly.Instance(module, {});
@@ -295,17 +350,22 @@ export class WeftCore {
 
   // ── frames ─────────────────────────────────────────────────────────────────────────────────
 
-  /** Address where slot `i`'s frame starts (after the headroom). */
+  /** Address where slot `i`'s frame starts (after the headroom); i in 0..config.slots-1. */
   slotData(i: number): number {
     return this.slotBase + i * this.slotSize + this.headroom;
   }
 
-  /** Largest frame a slot holds. */
+  /** Largest frame a slot holds, bytes: slotSize − HEADROOM − TAILROOM. */
   get slotCapacity(): number {
     return this.slotSize - this.headroom - this.exports.tailroom();
   }
 
-  /** Copies a frame into slot `i` and describes it as RX entry `i` (tests and captures). */
+  /**
+   * Copies a frame into slot `i` and describes it as RX descriptor `i` (tests and captures).
+   * `port`: a local port id, PORT_UNDERLAY (frame = VXLAN datagram from `peer`, a 16-byte
+   * address, and `peerPort`) or PORT_UNDERLAY_ETH (a whole outer packet).
+   * @throws {RangeError} when the frame is longer than slotCapacity.
+   */
   load(i: number, frame: Uint8Array, port: number, peer?: Uint8Array, peerPort = 0): void {
     if (frame.length > this.slotCapacity) {
       throw new RangeError(`frame of ${frame.length} bytes exceeds a slot`);
@@ -315,6 +375,13 @@ export class WeftCore {
     this.describe(i, ptr, frame.length, port, peer, peerPort);
   }
 
+  /**
+   * Writes RX descriptor `i` for a frame already at `ptr` (a receive loop that read into the
+   * slot): fields as load(); `opts.vnet`: a 10-byte virtio_net_hdr precedes the frame
+   * (RX_VNET_HDR); `opts.groStride`: PORT_UNDERLAY only, the datagram stride of a UDP GRO
+   * buffer. A descriptor pointing outside the slots is not an error here: process() drops it
+   * as bad_descriptor.
+   */
   describe(
     i: number,
     ptr: number,
@@ -341,7 +408,12 @@ export class WeftCore {
     this.exports.setCoalescing(on ? 1 : 0);
   }
 
-  /** Switches RX entries 0..count-1; returns the number of TX entries. */
+  /**
+   * Switches RX descriptors 0..count-1 (count ≤ config.burst; more are ignored) in one Wasm
+   * call; `now` in seconds (any epoch, for ageing; 31 bits used). Returns the number of TX
+   * entries written (≤ config.txEntries; a frame that finds no room is dropped as tx_full).
+   * Each descriptor's verdict is set (see verdict()).
+   */
   process(count: number, now: number): number {
     return this.exports.process(count, now);
   }
@@ -357,11 +429,13 @@ export class WeftCore {
     return this.view.getUint16(this.rxPtr + i * RX_DESC_LEN + RX.PEER_PORT, true);
   }
 
-  /** 0 forwarded, else the drop reason's index + 1 (see DROP_REASONS). */
+  /** Verdict of RX descriptor i after process(): 0 forwarded, else the drop reason's index + 1
+   *  (DROP_REASONS; verdictOf() maps a name to it). */
   verdict(i: number): number {
     return this.view.getUint16(this.rxPtr + i * RX_DESC_LEN + RX.VERDICT, true);
   }
 
+  /** TX entry i (0..process()'s result − 1), decoded. */
   tx(i: number): TxEntry {
     const t = this.txPtr + i * TX_ENTRY_LEN;
     return {
@@ -385,48 +459,78 @@ export class WeftCore {
 
   // ── configuration ──────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Adds a VNI's switch (an overlay network), or sets the options of one that exists. Returns
+   * its slot, the index of its counter block.
+   * @throws {CoreError} E_RANGE (-2): vni outside VNI_MIN..VNI_MAX or mtu < 68 or too large for a
+   *   slot; E_FULL (-4): config.maxVnis reached; E_STATE (-1): not initialised.
+   */
   addVni(vni: number, o: VniOptions = {}): number {
-    const flags = (o.learning ?? true ? 1 : 0) | (o.suppress ?? true ? 2 : 0) | (o.pmtu ?? true ? 4 : 0);
+    const flags = (o.learning ?? true ? VNI_FLAG_LEARN : 0) | (o.suppress ?? true ? VNI_FLAG_SUPPRESS : 0) |
+      (o.pmtu ?? true ? VNI_FLAG_PMTU : 0);
     return this.check(
       `add VNI ${vni}`,
-      this.exports.vniAdd(vni >>> 0, o.mtu ?? 1450, o.learnMax ?? 0xffffffff, o.ageing ?? 300, flags),
+      this.exports.vniAdd(
+        vni >>> 0,
+        o.mtu ?? DEFAULT_MTU,
+        o.learnMax ?? DEFAULT_LEARN_MAX,
+        o.ageing ?? DEFAULT_AGEING,
+        flags,
+      ),
     );
   }
 
+  /** Removes a VNI with no ports left, with its FDB, neighbour entries and counters.
+   *  @throws {CoreError} E_NOT_FOUND (-5): no such VNI; E_BUSY (-6): ports still attached. */
   removeVni(vni: number): void {
     this.check(`remove VNI ${vni}`, this.exports.vniRemove(vni));
   }
 
+  /** Whether the VNI is configured. */
   hasVni(vni: number): boolean {
     return this.exports.vniSlot(vni) >= 0;
   }
 
+  /** Attaches local port `port` (0..config.maxPorts-1; a TAP, the seed's veth into br0) to a VNI.
+   *  @throws {CoreError} E_NOT_FOUND (-5): no such VNI; E_RANGE (-2): port out of range;
+   *  E_BUSY (-6): the port is attached already; E_FULL (-4): the VNI's port list is full. */
   attachPort(port: number, vni: number): void {
     this.check(`attach port ${port} to VNI ${vni}`, this.exports.portAttach(port, vni));
   }
 
+  /** Detaches a port and forgets every MAC behind it (learned or static).
+   *  @throws {CoreError} E_RANGE (-2): port out of range; E_NOT_FOUND (-5): not attached. */
   detachPort(port: number): void {
     this.check(`detach port ${port}`, this.exports.portDetach(port));
   }
 
-  /** Adds (or finds) a remote VTEP; returns its id. */
-  addVtep(address: string | Uint8Array, port = 4789): number {
-    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr);
+  /**
+   * Adds (or finds) a remote VTEP: an IPv4/IPv6 address (text or the 16-byte form) and UDP port
+   * (default VXLAN_PORT). Returns its id, for addFlood/addStatic and TX targets.
+   * @throws {AddressError} for an unparsable address. {CoreError} E_FULL (-4): config.maxVteps
+   *   reached; E_STATE (-1): not initialised.
+   */
+  addVtep(address: string | Uint8Array, port = VXLAN_PORT): number {
+    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr + ARGS.ADDRESS);
     return this.check(`add VTEP ${address}`, this.exports.vtepAdd(port));
   }
 
+  /** The id of a known VTEP, or -1 when there is none. */
   findVtep(address: string | Uint8Array): number {
-    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr);
+    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr + ARGS.ADDRESS);
     return this.exports.vtepFind();
   }
 
+  /** A VTEP's address (text and 16-byte form) and UDP port.
+   *  @throws {CoreError} E_NOT_FOUND (-5): no VTEP with that id. */
   vtep(id: number): { address: string; raw: Uint8Array; port: number } {
     const r = this.exports.vtepRecord(id);
-    if (r === 0) throw new CoreError(`VTEP ${id}`, -5);
-    const raw = this.bytes.slice(r, r + 16);
-    return { address: formatIp(raw), raw, port: this.view.getUint16(r + 16, true) };
+    if (r === 0) throw new CoreError(`VTEP ${id}`, E_NOT_FOUND);
+    const raw = this.bytes.slice(r + VTEP_RECORD.ADDRESS, r + VTEP_RECORD.ADDRESS + 16);
+    return { address: formatIp(raw), raw, port: this.view.getUint16(r + VTEP_RECORD.PORT, true) };
   }
 
+  /** VTEPs known (configured and learned); ids are 0..vtepCount-1. */
   get vtepCount(): number {
     return this.exports.vtepCount();
   }
@@ -434,48 +538,66 @@ export class WeftCore {
   /**
    * One of this host's own VTEP addresses: datagrams from it are dropped (`self_vtep`) instead of
    * being learned from — a flood list that names this host would otherwise move local MACs to
-   * "remote self". At most 8.
-   * @throws CoreError "table full" past 8 addresses.
+   * "remote self". At most LOCAL_MAX (8).
+   * @throws {AddressError} for an unparsable address. {CoreError} E_FULL (-4): LOCAL_MAX
+   *   addresses already; E_STATE (-1): not initialised.
    */
   addLocalAddress(address: string | Uint8Array): void {
-    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr);
+    this.bytes.set(typeof address === "string" ? parseIp(address) : address, this.argsPtr + ARGS.ADDRESS);
     this.check(`add local address ${address}`, this.exports.localAdd());
   }
 
+  /** Adds a VTEP to a VNI's flood list (head-end replication of BUM traffic, RFC 7348 §4.2
+   *  without multicast). @throws {CoreError} E_NOT_FOUND (-5): no such VNI; E_RANGE (-2): no
+   *  such VTEP; E_FULL (-4): the flood list is full. */
   addFlood(vni: number, vtep: number): void {
     this.check(`add VTEP ${vtep} to the flood list of VNI ${vni}`, this.exports.floodAdd(vni, vtep));
   }
 
+  /** Removes a VTEP from a VNI's flood list.
+   *  @throws {CoreError} E_NOT_FOUND (-5): no such VNI, or the VTEP is not on its list. */
   removeFlood(vni: number, vtep: number): void {
     this.check(`remove VTEP ${vtep} from VNI ${vni}`, this.exports.floodRemove(vni, vtep));
   }
 
-  /** Removes a VTEP from a VNI's flood list and forgets the MACs behind it; returns how many. */
+  /** Removes a VTEP from a VNI's flood list and forgets the MACs behind it; returns how many.
+   *  @throws {CoreError} E_NOT_FOUND (-5): no such VNI. */
   forgetVtep(vni: number, vtep: number): number {
     return this.check(`forget VTEP ${vtep} in VNI ${vni}`, this.exports.vtepForget(vni, vtep));
   }
 
-  /** A static FDB entry: `{ port }` for a local port, `{ vtep }` for a remote VTEP id. */
+  /**
+   * A static FDB entry (`bridge fdb add … permanent`): `{ port }` for a local port, `{ vtep }`
+   * for a remote VTEP id. Learning never moves it; it replaces a learned entry for the MAC.
+   * @throws {AddressError} for an unparsable MAC. {CoreError} E_NOT_FOUND (-5): no such VNI;
+   *   E_RANGE (-2): group or all-zero MAC, or no such port/VTEP; E_FULL (-4): FDB full.
+   */
   addStatic(vni: number, mac: string | Uint8Array, to: { port: number } | { vtep: number }): void {
-    this.bytes.set(typeof mac === "string" ? parseMac(mac) : mac, this.argsPtr);
+    this.bytes.set(typeof mac === "string" ? parseMac(mac) : mac, this.argsPtr + ARGS.ADDRESS);
     const target = "port" in to ? to.port : (TARGET_REMOTE | to.vtep) >>> 0;
     this.check(`add static FDB entry ${mac}`, this.exports.fdbAdd(vni, target));
   }
 
+  /** Removes one FDB entry (static or learned); false when the VNI or entry does not exist. */
   removeFdb(vni: number, mac: string | Uint8Array): boolean {
-    this.bytes.set(typeof mac === "string" ? parseMac(mac) : mac, this.argsPtr);
+    this.bytes.set(typeof mac === "string" ? parseMac(mac) : mac, this.argsPtr + ARGS.ADDRESS);
     return this.exports.fdbRemove(vni) === 0;
   }
 
+  /** Removes a VNI's learned entries (all entries with learnedOnly false); returns how many.
+   *  @throws {CoreError} E_NOT_FOUND (-5): no such VNI. */
   flushFdb(vni: number, learnedOnly = true): number {
     return this.check(`flush FDB of VNI ${vni}`, this.exports.fdbFlush(vni, learnedOnly ? 1 : 0));
   }
 
-  /** Ages learned entries, scanning at most `budget` buckets; returns how many were removed. */
+  /** Ages learned entries older than their VNI's ageing (seconds, `now` as for process()),
+   *  scanning at most `budget` buckets from where the last call stopped; returns how many were
+   *  removed (counted as fdb_aged). Never throws. */
   age(now: number, budget = 1 << 30): number {
     return this.exports.fdbAge(now, budget);
   }
 
+  /** Every live FDB entry of every VNI (expired learned entries are not shown), `now` in seconds. */
   fdb(now: number): FdbEntry[] {
     const out: FdbEntry[] = [];
     const region = this.exports.fdbDumpRegion();
@@ -483,16 +605,16 @@ export class WeftCore {
     do {
       const n = this.exports.fdbDump(cursor, now);
       for (let i = 0; i < n; i++) {
-        const r = region + i * 24;
-        const target = this.view.getUint32(r + 12, true);
+        const r = region + i * DUMP.RECORD_LEN;
+        const target = this.view.getUint32(r + DUMP.TARGET, true);
         const remote = (target & TARGET_REMOTE) !== 0;
         out.push({
-          vni: this.view.getUint32(r, true),
-          mac: formatMac(this.bytes.subarray(r + 4, r + 10)),
-          static: (this.view.getUint16(r + 10, true) & 1) !== 0,
+          vni: this.view.getUint32(r + DUMP.VNI, true),
+          mac: formatMac(this.bytes.subarray(r + DUMP.MAC, r + DUMP.MAC + 6)),
+          static: (this.view.getUint16(r + DUMP.FLAGS, true) & DUMP_STATIC) !== 0,
           port: remote ? undefined : target,
           vtep: remote ? (target & ~TARGET_REMOTE) >>> 0 : undefined,
-          age: this.view.getUint32(r + 16, true),
+          age: this.view.getUint32(r + DUMP.AGE, true),
         });
       }
       cursor = this.exports.fdbDumpNext();
@@ -500,49 +622,64 @@ export class WeftCore {
     return out;
   }
 
+  /** FDB entries in use, all VNIs. */
   get fdbSize(): number {
     return this.exports.fdbUsed();
   }
 
+  /** Entries the FDB holds: 7/8 of 2^config.fdbBits. */
   get fdbCapacity(): number {
     return this.exports.fdbCapacity();
   }
 
+  /** An IP → MAC entry that ARP/ND suppression answers from (the kernel's neigh proxy on a
+   *  vxlan device with `proxy`). @throws {AddressError} for a bad address or MAC;
+   *  {CoreError} E_NOT_FOUND (-5): no such VNI; E_FULL (-4): the neighbour table is full. */
   addNeighbour(vni: number, ip: string, mac: string): void {
-    this.bytes.set(parseIp(ip), this.argsPtr);
-    this.bytes.set(parseMac(mac), this.argsPtr + 16);
+    this.bytes.set(parseIp(ip), this.argsPtr + ARGS.ADDRESS);
+    this.bytes.set(parseMac(mac), this.argsPtr + ARGS.MAC);
     this.check(`add neighbour ${ip} in VNI ${vni}`, this.exports.neighAdd(vni));
   }
 
+  /** Removes a neighbour entry; false when the VNI or entry does not exist. */
   removeNeighbour(vni: number, ip: string): boolean {
-    this.bytes.set(parseIp(ip), this.argsPtr);
+    this.bytes.set(parseIp(ip), this.argsPtr + ARGS.ADDRESS);
     return this.exports.neighRemove(vni) === 0;
   }
 
+  /** The UDP destination port that means VXLAN in PORT_UNDERLAY_ETH packets (default
+   *  VXLAN_PORT, 4789; Linux's old default was 8472). */
   setVxlanPort(port: number): void {
     this.exports.setVxlanPort(port);
   }
 
+  /** The UDP source port range [min, max) the flow hash maps into (default 32768..61000, Linux's
+   *  ip_local_port_range; RFC 7348 §5 recommends 49152..65535).
+   *  @throws {CoreError} E_RANGE (-2): min 0, min ≥ max or max > 65536. */
   setSourcePortRange(min: number, max: number): void {
     this.check("set source port range", this.exports.setSourcePortRange(min, max));
   }
 
   // ── counters ───────────────────────────────────────────────────────────────────────────────
 
-  /** Counters of a VNI, or the global block (frames with no VNI known) when vni is omitted. */
+  /** Counters of a VNI, or the global block (frames with no VNI known) when vni is omitted;
+   *  frames and bytes since the VNI was added (u64 read as number).
+   *  @throws {CoreError} E_NOT_FOUND (-5): no such VNI. */
   counters(vni?: number): VniCounters {
     let slot = -1;
     if (vni !== undefined) {
       slot = this.exports.vniSlot(vni);
-      if (slot < 0) throw new CoreError(`counters of VNI ${vni}`, -5);
+      if (slot < 0) throw new CoreError(`counters of VNI ${vni}`, E_NOT_FOUND);
     }
     return readVniBlock(this.counters64, (this.exports.counters() >> 3) + (slot + 1) * this.vniBlockLen);
   }
 
+  /** Counters of local port `port` (since it was attached). */
   portCounters(port: number): LinkCounters {
     return readLinkBlock(this.counters64, (this.exports.portCounters() >> 3) + port * LINK_COUNTERS.length);
   }
 
+  /** Counters of VTEP `id`. */
   vtepCounters(id: number): LinkCounters {
     return readLinkBlock(this.counters64, (this.exports.vtepCounters() >> 3) + id * LINK_COUNTERS.length);
   }
@@ -560,16 +697,19 @@ export class WeftCore {
     return [base, base + this.exports.pmtuRegionBytes()];
   }
 
+  /** Bytes of linear memory laid out (all regions and tables). */
   get memoryUsed(): number {
     return this.exports.memoryUsed();
   }
 
-  /** [start, end) of every region init laid out, in order (see assembly/layout.ts). */
+  /** [start, end) of every region init laid out, in order (see assembly/layout.ts; records
+   *  as REGION). */
   get layoutRegions(): [number, number][] {
     const t = this.exports.layoutRegions(), out: [number, number][] = [];
     for (let i = 0; i < this.exports.layoutRegionCount(); i++) {
-      const start = this.view.getUint32(t + 8 * i, true);
-      out.push([start, start + this.view.getUint32(t + 8 * i + 4, true)]);
+      const r = t + i * REGION.RECORD_LEN;
+      const start = this.view.getUint32(r + REGION.START, true);
+      out.push([start, start + this.view.getUint32(r + REGION.SIZE, true)]);
     }
     return out;
   }

@@ -1,5 +1,11 @@
-// Counter names, in the order of assembly/counters.ts. The core's blocks are u64 arrays.
+// Counter names, in the order of assembly/counters.ts (npm run build stops when the two lists
+// differ; the core's block lengths are checked when it loads). The core's blocks are u64 arrays.
+// A new counter goes at the end of its list here and in assembly/counters.ts: a new VNI-block
+// counter at the end of LATE_COUNTERS (after the drop reasons, so the block only grows at its
+// end), a new drop reason at the end of DROP_REASONS.
 
+/** Named counters of a VNI block (frames, bytes, events), in the core's order; the drop
+ *  reasons follow them in the block, then LATE_COUNTERS. As `weft stats` prints them. */
 export const VNI_COUNTERS = [
   "rx_frames",
   "rx_bytes",
@@ -55,20 +61,26 @@ export const LATE_COUNTERS = [
   "ecn_ce_marked",
 ] as const;
 
+/** A drop reason's name: "runt", "unknown_vni", … */
 export type DropReason = typeof DROP_REASONS[number][0];
 
-/** The descriptor verdict of a drop reason (its index + 1). */
+/** The descriptor verdict of a drop reason (its index + 1); 0 for a name not in DROP_REASONS. */
 export function verdictOf(reason: DropReason): number {
   return DROP_REASONS.findIndex(([n]) => n === reason) + 1;
 }
 
+/** Counters of a port or VTEP block, in the core's order. */
 export const LINK_COUNTERS = ["rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "drops"] as const;
 
+/** A VNI block read out: each named counter (late ones included), and `dropped` by reason
+ *  (frames). */
 export type VniCounters = Record<typeof VNI_COUNTERS[number] | typeof LATE_COUNTERS[number], number> & {
   dropped: Record<DropReason, number>;
 };
+/** A port or VTEP block read out (frames and bytes). */
 export type LinkCounters = Record<typeof LINK_COUNTERS[number], number>;
 
+/** Reads the VNI block that starts at u64 index `start` of `view` (the core's memory). */
 export function readVniBlock(view: BigUint64Array, start: number): VniCounters {
   const out = {} as VniCounters;
   VNI_COUNTERS.forEach((name, i) => (out[name] = Number(view[start + i])));
@@ -80,6 +92,7 @@ export function readVniBlock(view: BigUint64Array, start: number): VniCounters {
   return out;
 }
 
+/** Reads the port/VTEP block that starts at u64 index `start` of `view`. */
 export function readLinkBlock(view: BigUint64Array, start: number): LinkCounters {
   const out = {} as LinkCounters;
   LINK_COUNTERS.forEach((name, i) => (out[name] = Number(view[start + i])));

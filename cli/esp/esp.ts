@@ -78,34 +78,33 @@ const AAD_LEN = 12;
 /** Why an ESP datagram was dropped, as `weft stats` names it. */
 export type EspDrop = "esp_malformed" | "unknown_spi" | "replayed" | "auth_failed" | "esp_dummy";
 
-/** Per-network ESP counters (`weft stats`). */
-export interface EspCounters {
-  /** Datagrams sealed and handed to the socket. */
-  encrypted: number;
-  /** Datagrams that verified and were handed to the core. */
-  decrypted: number;
-  auth_failed: number;
-  replayed: number;
-  unknown_spi: number;
-  /** Cleartext VXLAN for this network's VNI, dropped (fail closed). */
-  cleartext_dropped: number;
-  /** Key generations installed after the first. */
-  rekeys: number;
-  /** Too short, bad padding or a next header other than UDP. */
-  esp_malformed: number;
-}
+/**
+ * Per-network ESP counters, in the order `weft stats` prints them, with what each counts: one
+ * list, as the core's DROP_REASONS (cli/core/counters.ts) and DNS_COUNTERS are; EspCounters and
+ * espCounters() follow from it. Host-side only: ESP is sealed and opened in TypeScript
+ * (cli/dataplane/esp_path.ts), so these have no block in the core's memory; a cleartext datagram
+ * refused for an encrypted VNI reaches the core empty and is also counted there (vxlan_runt).
+ */
+export const ESP_COUNTERS = [
+  ["encrypted", "datagrams sealed and handed to the socket"],
+  ["decrypted", "datagrams that verified and were handed to the core"],
+  ["auth_failed", "ICV did not verify (wrong key, or altered in transit)"],
+  ["replayed", "sequence number already seen, or older than the anti-replay window"],
+  ["unknown_spi", "no inbound SA with that SPI"],
+  ["cleartext_dropped", "cleartext VXLAN for this network's VNI, dropped (fail closed)"],
+  ["rekeys", "key generations installed after the first"],
+  ["esp_malformed", "too short, bad padding or a next header other than UDP"],
+] as const;
 
+/** An ESP counter's name: "encrypted", "auth_failed", … */
+export type EspCounter = typeof ESP_COUNTERS[number][0];
+
+/** Per-network ESP counters (`weft stats`): one number per ESP_COUNTERS name. */
+export type EspCounters = Record<EspCounter, number>;
+
+/** A zeroed set of ESP counters, in ESP_COUNTERS order. */
 export function espCounters(): EspCounters {
-  return {
-    encrypted: 0,
-    decrypted: 0,
-    auth_failed: 0,
-    replayed: 0,
-    unknown_spi: 0,
-    cleartext_dropped: 0,
-    rekeys: 0,
-    esp_malformed: 0,
-  };
+  return Object.fromEntries(ESP_COUNTERS.map(([name]) => [name, 0])) as EspCounters;
 }
 
 /** Shared by both directions: the AEAD context and a scratch area for nonce and AAD. */

@@ -7,14 +7,16 @@
 
 import { type CoreConfig, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
+import { HEADROOM, TAILROOM } from "../core/abi.ts";
 import { LINK_TYPE_NAMES } from "./link.ts";
 import type { CapturePacket, PcapPacket } from "./pcap.ts";
 import { REASSEMBLY_MAX_PAYLOAD } from "./reassembly.ts";
 import { type Datagram, type Received, UnderlayReader } from "./underlay.ts";
 import { gpeDropReason, VXLAN_GPE_PORT, vxlanVni } from "./vxlan.ts";
 
-/** A slot holds headroom + frame + tailroom; vniAdd also wants room for the VXLAN overhead. */
-const SLOT_OVERHEAD = 128 + 64 + 26;
+/** A slot holds headroom + frame + tailroom; vniAdd also wants room for the inner Ethernet
+ *  header, a VLAN tag and the VXLAN header (14 + 4 + 8). */
+const SLOT_OVERHEAD = HEADROOM + TAILROOM + 26;
 const MAX_SLOT_LOG2 = 17;
 const VXLAN_HEADER_LEN = 8;
 const ETH_HEADER_LEN = 14;

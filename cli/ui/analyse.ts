@@ -14,9 +14,10 @@ import {
 } from "../pcap/decap.ts";
 import { LINKTYPE_ETHERNET, PcapError, PcapWriter, readCapture } from "../pcap/mod.ts";
 import { describeFrame, type FrameRow } from "./frames.ts";
+import { UNDERLAY_MTU, VXLAN_PORT } from "../defaults.ts";
 
 /** `weft pcap decap`'s defaults: VXLAN's IANA port and a 1500-byte capture link. */
-export const DEFAULT_OPTIONS: DecapOptions = { ports: [4789], mtu: 1500 };
+export const DEFAULT_OPTIONS: DecapOptions = { ports: [VXLAN_PORT], mtu: UNDERLAY_MTU };
 
 export interface DecapRow extends FrameRow {
   /** 1-based number of the record in the capture (the last fragment's, for a reassembled

@@ -28,6 +28,15 @@ import { DROP_REASONS, LATE_COUNTERS, LINK_COUNTERS, VNI_COUNTERS } from "../../
 import type { LinkCounters, VniCounters } from "../../cli/core/counters.ts";
 import { parseIp, parseMac } from "../../cli/core/addr.ts";
 import {
+  HEADROOM,
+  RX,
+  TAILROOM,
+  TX,
+  TX_INNER_DF,
+  VNI_FLAG_LEARN as FLAG_LEARN,
+  VNI_FLAG_SUPPRESS as FLAG_SUPPRESS,
+} from "../../cli/core/abi.ts";
+import {
   type CoreConfig,
   PORT_UNDERLAY,
   PORT_UNDERLAY_ETH,
@@ -39,11 +48,13 @@ import {
   type VniOptions,
 } from "../../cli/core/core.ts";
 
-export const HEADROOM = 128;
-export const TAILROOM = 64;
-// Descriptor and TX-entry fields (pipeline/burst.ts); the lengths come from the binding.
-const RX_FLAGS = 14, RX_PEER = 16, RX_GSO_SIZE = 32;
-const TX_GSO_SIZE = 16, TX_FLAGS = 18, TX_VNET = 20, TX_TOS = 30, TX_INNER_DF = 2;
+export { HEADROOM, TAILROOM };
+// Descriptor and TX-entry fields from the binding (cli/core/abi.ts, checked against the core at
+// load), as module constants so the hot loops see plain numbers.
+const { PTR: RX_PTR, LEN: RX_LEN, PORT: RX_PORT, PEER_PORT: RX_PEER_PORT, VERDICT: RX_VERDICT } = RX;
+const { FLAGS: RX_FLAGS, PEER: RX_PEER, GSO_SIZE: RX_GSO_SIZE } = RX;
+const { PTR: TX_PTR, LEN: TX_LEN, TARGET: TX_TARGET, SRC_PORT: TX_SRC_PORT, RX_INDEX: TX_RX_INDEX } = TX;
+const { GSO_SIZE: TX_GSO_SIZE, FLAGS: TX_FLAGS, VNET: TX_VNET, TOS: TX_TOS } = TX;
 const STATIC = 0x80000000;
 const FROM_REMOTE = 0xffffffff;
 const FORWARDED = 0;
@@ -55,8 +66,6 @@ const ETHERTYPE_ARP = 0x0806;
 const ETHERTYPE_VLAN = 0x8100;
 const ETHERTYPE_QINQ = 0x88a8;
 const ETHERTYPE_IPV6 = 0x86dd;
-const FLAG_LEARN = 1;
-const FLAG_SUPPRESS = 2;
 
 // Counter indices, as in assembly/counters.ts (by name, from the binding's list).
 const at = (name: typeof VNI_COUNTERS[number]) => VNI_COUNTERS.indexOf(name);
@@ -233,28 +242,28 @@ export class TsSwitch {
 
   describe(i: number, ptr: number, len: number, port: number, peer?: Uint8Array, peerPort = 0): void {
     const d = this.rxPtr + i * RX_DESC_LEN;
-    this.u32[d >> 2] = ptr;
-    this.u32[(d >> 2) + 1] = len;
-    this.u16[(d + 8) >> 1] = port;
-    this.u16[(d + 10) >> 1] = peerPort;
-    this.u16[(d + 12) >> 1] = 0;
+    this.u32[(d + RX_PTR) >> 2] = ptr;
+    this.u32[(d + RX_LEN) >> 2] = len;
+    this.u16[(d + RX_PORT) >> 1] = port;
+    this.u16[(d + RX_PEER_PORT) >> 1] = peerPort;
+    this.u16[(d + RX_VERDICT) >> 1] = 0;
     this.u16[(d + RX_FLAGS) >> 1] = 0;
     if (peer) this.bytes.set(peer, d + RX_PEER);
     this.u16[(d + RX_GSO_SIZE) >> 1] = 0;
   }
 
   verdict(i: number): number {
-    return this.u16[(this.rxPtr + i * RX_DESC_LEN + 12) >> 1];
+    return this.u16[(this.rxPtr + i * RX_DESC_LEN + RX_VERDICT) >> 1];
   }
 
   tx(i: number): TxEntry {
     const t = (this.txPtr + i * TX_ENTRY_LEN) >> 2;
     return {
-      ptr: this.u32[t],
-      len: this.u32[t + 1],
-      target: this.u32[t + 2],
-      srcPort: this.u16[(t + 3) * 2],
-      rxIndex: this.u16[(t + 3) * 2 + 1],
+      ptr: this.u32[t + (TX_PTR >> 2)],
+      len: this.u32[t + (TX_LEN >> 2)],
+      target: this.u32[t + (TX_TARGET >> 2)],
+      srcPort: this.u16[(t << 1) + (TX_SRC_PORT >> 1)],
+      rxIndex: this.u16[(t << 1) + (TX_RX_INDEX >> 1)],
       gsoSize: this.u16[(t << 1) + (TX_GSO_SIZE >> 1)],
       vnet: (t << 2) + TX_VNET,
       tos: this.bytes[(t << 2) + TX_TOS],
@@ -374,7 +383,7 @@ export class TsSwitch {
     const u16 = this.u16;
     for (let i = 0; i < count; i++) {
       const d = this.rxPtr + i * RX_DESC_LEN;
-      u16[(d + 12) >> 1] = this.switchOne(d, i);
+      u16[(d + RX_VERDICT) >> 1] = this.switchOne(d, i);
     }
     this.flushRxRun();
     this.flushTxRun();
@@ -426,9 +435,9 @@ export class TsSwitch {
   }
 
   private switchOne(d: number, index: number): number {
-    const ptr = this.u32[d >> 2];
-    const len = this.u32[(d >> 2) + 1];
-    const port = this.u16[(d + 8) >> 1];
+    const ptr = this.u32[(d + RX_PTR) >> 2];
+    const len = this.u32[(d + RX_LEN) >> 2];
+    const port = this.u16[(d + RX_PORT) >> 1];
     if (ptr < this.slotBase || ptr >= this.slotsEnd) return this.drop(-1, DROP_BAD_DESCRIPTOR);
     const off = (ptr - this.slotBase) & (this.slotSize - 1);
     if (off < HEADROOM || off + len + TAILROOM > this.slotSize) return this.drop(-1, DROP_BAD_DESCRIPTOR);
@@ -626,10 +635,11 @@ export class TsSwitch {
     if (this.txCount >= this.txMax) return false;
     const t = (this.txPtr + this.txCount * TX_ENTRY_LEN) >> 2;
     const u32 = this.u32;
-    u32[t] = ptr;
-    u32[t + 1] = len;
-    u32[t + 2] = target;
-    u32[t + 3] = (sport & 0xffff) | (index & 0xffff) << 16;
+    u32[t + (TX_PTR >> 2)] = ptr;
+    u32[t + (TX_LEN >> 2)] = len;
+    u32[t + (TX_TARGET >> 2)] = target;
+    this.u16[(t << 1) + (TX_SRC_PORT >> 1)] = sport;
+    this.u16[(t << 1) + (TX_RX_INDEX >> 1)] = index;
     u32[t + (TX_GSO_SIZE >> 2)] = 0; // one datagram, no GSO
     u32[t + (TX_VNET >> 2)] = 0; // no virtio_net_hdr: 10 zero bytes
     u32[t + (TX_VNET >> 2) + 1] = 0;

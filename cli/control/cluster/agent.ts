@@ -16,6 +16,7 @@ import {
   type StoreConfig,
   visibleSnapshot,
 } from "./types.ts";
+import { VXLAN_PORT } from "../../defaults.ts";
 
 export class JoinError extends Error {
   override name = "JoinError";
@@ -155,7 +156,7 @@ export async function join(
       manager: remote,
       managers: Array.isArray(m.managers) ? m.managers.map(String) : undefined,
       caCert,
-      dataPathPort: Number(m.dataPathPort) || 4789,
+      dataPathPort: Number(m.dataPathPort) || VXLAN_PORT,
     };
   } finally {
     conn.close();

@@ -56,6 +56,7 @@ import {
   overlaps6,
   parseCidr6,
 } from "./ipam6.ts";
+import { FIRST_VNI } from "../../defaults.ts";
 import {
   type ClusterRecord,
   DEFAULT_MTU,
@@ -95,7 +96,6 @@ export class ClusterError extends Error {
   }
 }
 
-const FIRST_VNI = 4096;
 // Generous: under load a slow handshake that completes beats a retry that starts another one.
 const HANDSHAKE_MS = 15000;
 const FIRST_MESSAGE_MS = 10000;

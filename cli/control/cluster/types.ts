@@ -85,8 +85,8 @@ export interface NetworkOptions {
   encrypted?: boolean;
 }
 
-/** MTU of a network with no option, for nodes that do not derive one: 1500 − 50 (RFC 7348). */
-export const DEFAULT_MTU = 1450;
+/** MTU of a network with no option, for nodes that do not derive one (cli/defaults.ts). */
+export { CONTROL_PORT, DEFAULT_MTU } from "../../defaults.ts";
 
 export interface EndpointRecord {
   id: string;
@@ -161,8 +161,6 @@ export interface Snapshot {
 /** Seconds between heartbeats from a worker, and silence after which the manager marks it Down. */
 export const HEARTBEAT_INTERVAL_MS = 1000;
 export const HEARTBEAT_TIMEOUT_MS = 5000;
-export const CONTROL_PORT = 2377;
-
 /** The snapshot the data plane programs: endpoints of Down nodes left out (except the node's own). */
 export function visibleSnapshot(s: Snapshot): Snapshot {
   const down = new Set(s.nodes.filter((n) => n.status === "Down").map((n) => n.id));

@@ -32,6 +32,7 @@ import { answering } from "../server.ts";
 import { bridgeInspect, containerInspect, networkInspect } from "./inspect.ts";
 import { GatewayBridge, type GwEndpoint } from "./gwbridge.ts";
 import type { Tap } from "../../phy/tap.ts";
+import { VXLAN_OVERHEAD_IPV4, VXLAN_OVERHEAD_IPV6, VXLAN_PORT } from "../../defaults.ts";
 import {
   attachNamespace,
   createNamespace,
@@ -546,7 +547,7 @@ export class Daemon {
   private mtuFor(net: NetworkRecord): number {
     if (net.mtuOption) return net.mtuOption;
     if (!this.underlayMtu) return net.mtu;
-    const overhead = (this.vtepAddr ?? "").includes(":") ? 70 : 50;
+    const overhead = (this.vtepAddr ?? "").includes(":") ? VXLAN_OVERHEAD_IPV6 : VXLAN_OVERHEAD_IPV4;
     return this.underlayMtu - overhead - (net.encrypted ? ESP_MTU_REDUCTION : 0);
   }
 
@@ -663,7 +664,7 @@ export class Daemon {
       const advertiseAddr = this.outsideSwarm(b);
       const dataPathAddr = await this.dataPathAddr(b);
       const listen = parseRemote(String(b.listenAddr ?? `0.0.0.0:${CONTROL_PORT}`), CONTROL_PORT);
-      const dataPathPort = Number(b.dataPathPort ?? 4789);
+      const dataPathPort = Number(b.dataPathPort ?? VXLAN_PORT);
       if (!Number.isInteger(dataPathPort) || dataPathPort < 1024 || dataPathPort > 49151) {
         throw new ApiError(`--data-path-port must be in 1024..49151, got ${b.dataPathPort}`);
       }

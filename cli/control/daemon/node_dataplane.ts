@@ -5,8 +5,7 @@
 
 import { closeUdp, openSenders, openUdp, type UdpSocket } from "../../phy/udp.ts";
 
-/** Source ports the inner flow hash spreads tunnelled flows over (RFC 7348 §5). */
-const SOURCE_PORTS = 16;
+import { SOURCE_PORTS, VXLAN_PORT } from "../../defaults.ts";
 import { formatIp, parseIp } from "../../core/addr.ts";
 import { Dataplane } from "../../dataplane/dataplane.ts";
 import type { DpOp, FdbReply, StatsReply } from "../../dataplane/protocol.ts";
@@ -53,7 +52,7 @@ export class NodeDataplane {
   private readonly vnis = new Map<number, Programmed>();
   /** Serialises reconciliations. */
   private chain: Promise<unknown> = Promise.resolve();
-  private dataPort = 4789;
+  private dataPort = VXLAN_PORT;
   /** This node's VTEP address (formatIp form), never programmed as a peer of itself. */
   private ownAddress?: string;
   /** "VNI addr" pairs already logged as skipped, so a reconcile loop logs each once. */
