@@ -29,8 +29,21 @@ export function readCapture(file: Uint8Array): Capture {
       packets: ng.packets,
     };
   }
+  if (!isClassicPcap(file)) {
+    const magic = file.length >= 4 ? new DataView(file.buffer, file.byteOffset, 4).getUint32(0, false) : 0;
+    throw new PcapError(
+      `not a capture: neither pcap nor pcapng (first bytes 0x${magic.toString(16).padStart(8, "0")})`,
+    );
+  }
   const pcap = readPcap(file);
   return { format: "pcap", nanos: pcap.nanos, linkTypes: [pcap.linkType], packets: pcap.packets };
 }
 
 export { PcapError };
+
+/** The classic pcap magic in either byte order, µs or ns (what readPcap takes). */
+function isClassicPcap(file: Uint8Array): boolean {
+  if (file.length < 4) return false;
+  const m = new DataView(file.buffer, file.byteOffset, 4).getUint32(0, true);
+  return [0xa1b2c3d4, 0xa1b23c4d, 0xd4c3b2a1, 0x4d3cb2a1].includes(m);
+}

@@ -63,7 +63,7 @@ export function readPcap(file: Uint8Array): Pcap {
       const hint = magicLE === 0x0a0d0d0a
         ? " (this is pcapng: convert it with `editcap -F pcap IN OUT`, or read it with readCapture())"
         : "";
-      throw new PcapError(`Not a classic pcap file: magic 0x${magicBE.toString(16).padStart(8, "0")}${hint}`);
+      throw new PcapError(`not a classic pcap file: magic 0x${magicBE.toString(16).padStart(8, "0")}${hint}`);
     }
     le = false;
     nanos = magicBE === MAGIC_NS;

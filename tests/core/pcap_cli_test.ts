@@ -254,7 +254,7 @@ Deno.test("pcap errors: one line and exit 2 for missing, non-pcap, truncated inp
     await Deno.writeTextFile(`${dir}/notes.txt`, "these are notes, not a capture\n");
     assertUsageError(
       await weft("decap", `${dir}/notes.txt`, `${dir}/o.pcap`),
-      /notes\.txt: Not a classic pcap file/,
+      /notes\.txt: not a capture: neither pcap nor pcapng/,
     );
 
     const head = (await Deno.readFile(OUTER)).subarray(0, 100);

@@ -150,7 +150,7 @@ Deno.test("anything else is refused with its magic", () => {
   assert.throws(
     () => readPcap(text),
     (e: unknown) =>
-      e instanceof PcapError && /Not a classic pcap file: magic 0x74686973/.test(e.message) &&
+      e instanceof PcapError && /not a classic pcap file: magic 0x74686973/.test(e.message) &&
       !/pcapng/.test(e.message),
   );
 });

@@ -431,7 +431,7 @@ test("the page refuses a file that is not a capture with one error line and show
   const { page } = await openCapture(readme);
   try {
     assert.equal(await page.getAttribute("body", "data-state"), "error");
-    assert.match(await page.textContent("#status"), /^error: README\.md: Not a classic pcap file: magic 0x/);
+    assert.match(await page.textContent("#status"), /^error: README\.md: not a capture: neither pcap nor pcapng \(first bytes 0x/);
     assert.equal(await page.$$eval("table tr", (r) => r.length), 0);
     assert.equal(await page.isHidden("#download"), true);
   } finally {
