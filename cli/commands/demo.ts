@@ -8,10 +8,10 @@ import { type Host, Lab, sh } from "../control/daemon/lab.ts";
 import { PacketCapture } from "../phy/packet.ts";
 import { PcapWriter } from "../pcap/pcap.ts";
 import { main as pcapMain } from "./pcap.ts";
-
 import { CONTROL_PORT, VXLAN_PORT } from "../defaults.ts";
 
-function show(prompt: string, cmd: string, out: string): void {
+/** One transcript step: the prompt and command, its output, a blank line (demo and demo-ha). */
+export function show(prompt: string, cmd: string, out: string): void {
   console.log(`${prompt}$ ${cmd}`);
   const text = out.trimEnd();
   if (text) console.log(text);

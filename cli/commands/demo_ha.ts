@@ -5,13 +5,7 @@
 
 import { type Host, Lab } from "../control/daemon/lab.ts";
 import { EtcdLab } from "../control/daemon/etcd_lab.ts";
-
-function show(prompt: string, cmd: string, out: string): void {
-  console.log(`${prompt}$ ${cmd}`);
-  const text = out.trimEnd();
-  if (text) console.log(text);
-  console.log();
-}
+import { show } from "./demo.ts";
 
 export async function main(_args: string[]): Promise<number> {
   if (Deno.uid() !== 0) {

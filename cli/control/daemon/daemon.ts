@@ -78,12 +78,32 @@ interface DaemonConfig {
   store?: StoreConfig;
 }
 
-export interface ContainerRecord {
+/**
+ * A container of this host, as containers.json keeps it: eth0's attachment (the network given
+ * to `weft run`) inline, the networks joined later in `connected`.
+ */
+export interface ContainerRecord extends Omit<Attachment, "ifname"> {
   name: string;
+  cmd: string[];
+  /** The container's process (CMD, or sandbox.ts PLACEHOLDER when cmd is empty). */
+  pid?: number;
+  /** Its start time (/proc/PID/stat starttime): pid and start name the process across restarts. */
+  pidStart?: number;
+  /** eth1 on weft_gwbridge (containers on non-internal networks). */
+  gw?: GwEndpoint;
+  /** Networks joined with `weft network connect`: eth2, eth3, … */
+  connected?: Attachment[];
+  created: string;
+  /** --network-alias names (absent: none). */
+  aliases?: string[];
+}
+
+/** A container's place on one network: its interface there and its endpoint record. */
+export interface Attachment {
   network: string;
   networkName: string;
   vni: number;
-  /** eth0's MTU: the network's option, or this node's underlay MTU minus the VXLAN overhead. */
+  /** The interface's MTU: the network's option, or this node's underlay MTU minus the overhead. */
   mtu: number;
   prefix: number;
   endpointId: string;
@@ -92,36 +112,7 @@ export interface ContainerRecord {
   /** The IPv6 address and prefix length on networks with --ipv6. */
   ip6?: string;
   prefix6?: number;
-  cmd: string[];
-  /** The container's process (CMD, or sandbox.ts PLACEHOLDER when cmd is empty). */
-  pid?: number;
-  /** Its start time (/proc/PID/stat starttime): pid and start name the process across restarts. */
-  pidStart?: number;
-  /** eth1 on weft_gwbridge (containers on non-internal networks). */
-  gw?: GwEndpoint;
-  /** The first network is --internal. */
-  internal?: boolean;
-  /** Networks joined with `weft network connect`: eth2, eth3, … */
-  connected?: Attachment[];
-  created: string;
-  /** --network-alias names (absent: none). */
-  aliases?: string[];
-  /** The network is `--opt encrypted`: its VNI only ever carries ESP. */
-  encrypted?: boolean;
-}
-
-/** A container's place on one network: its interface there and its endpoint record. */
-export interface Attachment {
-  network: string;
-  networkName: string;
-  vni: number;
-  mtu: number;
-  prefix: number;
-  endpointId: string;
-  ip: string;
-  mac: string;
-  ip6?: string;
-  prefix6?: number;
+  /** The network is --internal: no eth1 on weft_gwbridge for it. */
   internal?: boolean;
   /** The network is `--opt encrypted`. */
   encrypted?: boolean;
