@@ -9,7 +9,7 @@
 // asks one network only (libnetwork's Sandbox.ResolveName strips a suffix that names one of the
 // sandbox's networks).
 
-/** What the table needs of an endpoint record (cli/control/cluster/types.ts EndpointRecord). */
+/** What the table needs of an endpoint record (cli/control/swarm/types.ts EndpointRecord). */
 export interface NamedEndpoint {
   /** Network id. */
   network: string;

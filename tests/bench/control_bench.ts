@@ -18,9 +18,9 @@
 //   --nodes 10,100,1000  --endpoints 10,100,1000  --managers 1,3  --changes 20
 
 import { parseArgs } from "node:util";
-import { Agent, type Credentials, join } from "../../cli/control/cluster/agent.ts";
-import type { Delta } from "../../cli/control/cluster/types.ts";
-import { Etcd, parseClusterStore } from "../../cli/control/cluster/etcd.ts";
+import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
+import type { Delta } from "../../cli/control/swarm/types.ts";
+import { Etcd, parseClusterStore } from "../../cli/control/swarm/etcd.ts";
 
 const { values: v } = parseArgs({
   options: {

@@ -9,9 +9,9 @@
 
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { Manager } from "../../cli/control/cluster/manager.ts";
-import { EtcdState } from "../../cli/control/cluster/state.ts";
-import { parseClusterStore } from "../../cli/control/cluster/etcd.ts";
+import { Manager } from "../../cli/control/swarm/manager.ts";
+import { EtcdState } from "../../cli/control/swarm/state.ts";
+import { parseClusterStore } from "../../cli/control/swarm/etcd.ts";
 
 const { values: v } = parseArgs({
   options: {

@@ -2,7 +2,7 @@
 // endpoints on the network, announcements are checked, rotation keeps two generations and drops
 // the SAs of the one that left, a removed node's SAs go.
 import assert from "node:assert/strict";
-import { Manager } from "../../cli/control/cluster/manager.ts";
+import { Manager } from "../../cli/control/swarm/manager.ts";
 import { newAnnouncement } from "../../cli/esp/keys.ts";
 
 async function manager(dir: string): Promise<Manager> {

@@ -8,12 +8,12 @@
 //   store.jsonl      a manager's embedded cluster store (with the CA); with --cluster-store the
 //                    state lives in etcd and daemon.json says where
 
-import { ClusterError, type InitOptions, Manager } from "../cluster/manager.ts";
-import { Agent, type Credentials, join, JoinError, parseRemote } from "../cluster/agent.ts";
-import { type ClusterState, EmbeddedState, EtcdState, StoreUnavailableError } from "../cluster/state.ts";
-import { EtcdError, parseClusterStore } from "../cluster/etcd.ts";
-import { TokenError } from "../cluster/pki.ts";
-import { formatCidr, ipToInt, overlaps, parseCidr } from "../cluster/ipam.ts";
+import { SwarmError, type InitOptions, Manager } from "../swarm/manager.ts";
+import { Agent, type Credentials, join, JoinError, parseRemote } from "../swarm/agent.ts";
+import { type SwarmState, EmbeddedState, EtcdState, StoreUnavailableError } from "../swarm/state.ts";
+import { EtcdError, parseClusterStore } from "../swarm/etcd.ts";
+import { TokenError } from "../swarm/pki.ts";
+import { formatCidr, ipToInt, overlaps, parseCidr } from "../swarm/ipam.ts";
 import {
   CONTROL_PORT,
   type EndpointRecord,
@@ -22,7 +22,7 @@ import {
   type StoreConfig,
   validName,
   visibleSnapshot,
-} from "../cluster/types.ts";
+} from "../swarm/types.ts";
 import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
 import { type EspDesired, NodeEncryption } from "./encryption.ts";
 import { espSaLines } from "../../esp/sad.ts";
@@ -365,7 +365,7 @@ export class Daemon {
   }
 
   /** The store this manager's state lives in. */
-  private stateFor(store?: StoreConfig): ClusterState {
+  private stateFor(store?: StoreConfig): SwarmState {
     if (!store) return new EmbeddedState(this.path("store.jsonl"));
     return new EtcdState(parseClusterStore(store.url, { ca: store.ca, cert: store.cert, key: store.key }));
   }
@@ -670,7 +670,7 @@ export class Daemon {
         throw new ApiError(`invalid --default-addr-pool: ${e instanceof Error ? e.message : e}`);
       }
       let store: StoreConfig | undefined;
-      let state: ClusterState | undefined;
+      let state: SwarmState | undefined;
       if (b.clusterStore !== undefined) {
         try {
           store = {
@@ -715,7 +715,7 @@ export class Daemon {
           Deno.removeSync(this.path("store.jsonl"));
         } catch { /* not created */ }
         await this.dp.stop();
-        if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+        if (e instanceof SwarmError) throw new ApiError(e.message, e.status);
         if (e instanceof EtcdError) throw new ApiError(e.message, 503);
         throw new ApiError(`cannot start the manager: ${e instanceof Error ? e.message : e}`, 500);
       }
@@ -746,7 +746,7 @@ export class Daemon {
     try {
       return { token: m.token(role), join: m.joinAddress() };
     } catch (e) {
-      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      if (e instanceof SwarmError) throw new ApiError(e.message, e.status);
       throw e;
     }
   }
@@ -871,7 +871,7 @@ export class Daemon {
     try {
       await m.setKeyRotation(ms);
     } catch (e) {
-      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      if (e instanceof SwarmError) throw new ApiError(e.message, e.status);
       throw e;
     }
     return { keyRotationMs: ms };
@@ -895,7 +895,7 @@ export class Daemon {
     try {
       return to === "promote" ? await m.promote(ref) : await m.demote(ref);
     } catch (e) {
-      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      if (e instanceof SwarmError) throw new ApiError(e.message, e.status);
       throw e;
     }
   }
@@ -905,7 +905,7 @@ export class Daemon {
     try {
       return await m.removeNodeByRef(ref, force);
     } catch (e) {
-      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      if (e instanceof SwarmError) throw new ApiError(e.message, e.status);
       throw e;
     }
   }
@@ -999,7 +999,7 @@ export class Daemon {
         encrypted: !!b.encrypted,
       });
     } catch (e) {
-      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      if (e instanceof SwarmError) throw new ApiError(e.message, e.status);
       throw e;
     }
   }
@@ -1009,7 +1009,7 @@ export class Daemon {
     try {
       return await m.removeNetwork(ref);
     } catch (e) {
-      if (e instanceof ClusterError) throw new ApiError(e.message, e.status);
+      if (e instanceof SwarmError) throw new ApiError(e.message, e.status);
       throw e;
     }
   }

@@ -10,7 +10,7 @@
 //   `network inspect` and the log.
 
 import { deriveKeymat, type NetworkKey, newAnnouncement, type SaAnnouncement } from "../../esp/keys.ts";
-import type { NetworkRecord, Snapshot } from "../cluster/types.ts";
+import type { NetworkRecord, Snapshot } from "../swarm/types.ts";
 import type { SaDescription } from "../../esp/sad.ts";
 
 /** How long a new generation's SA is announced before this node sends with it. */

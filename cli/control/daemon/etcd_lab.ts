@@ -1,4 +1,4 @@
-// etcd members for a Lab (tests/cluster/ha_test.ts, `weft demo ha`): one Debian `etcd` (3.4)
+// etcd members for a Lab (tests/swarm/ha_test.ts, `weft demo ha`): one Debian `etcd` (3.4)
 // per host namespace, listening only on that host's lab address (client 2379, peer 2380), data
 // under the lab's temporary dir. Members are killed with the lab (close() kills every process
 // it started); killMember()/startMember() let a test take one away and bring it back.

@@ -9,7 +9,7 @@
 // The overlay is never NATed: eth0 is a TAP switched by the daemon, its frames never cross the
 // host's IP stack.
 
-import { allocateAddress, type Cidr, formatCidr, intToIp, IpamError, macFor, parseCidr } from "../cluster/ipam.ts";
+import { allocateAddress, type Cidr, formatCidr, intToIp, IpamError, macFor, parseCidr } from "../swarm/ipam.ts";
 import { ip, SandboxError } from "./sandbox.ts";
 
 /** Docker's docker_gwbridge defaults, with weft's name. */

@@ -2,7 +2,7 @@
 // network inspect` print (Docker Engine API: ContainerInspectResponse, NetworkResource), from the
 // daemon's records. Pure functions: the daemon hands in what it knows.
 
-import type { NetworkRecord } from "../cluster/types.ts";
+import type { NetworkRecord } from "../swarm/types.ts";
 import { attachmentsOf, type Attachment, type ContainerRecord } from "./daemon.ts";
 import type { GatewayBridge } from "./gwbridge.ts";
 

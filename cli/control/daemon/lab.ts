@@ -1,4 +1,4 @@
-// A lab of weft hosts (used by tests/cluster/ and `weft demo`) on one machine: an underlay namespace with a bridge, N host namespaces
+// A lab of weft hosts (used by tests/swarm/ and `weft demo`) on one machine: an underlay namespace with a bridge, N host namespaces
 // (198.18.0.i/24 on eth0), and one weft daemon per host started in its namespace with nsenter
 // (network namespace only, so the containers it creates under /run/netns are visible to all).
 // Every name carries a per-run random prefix; close() kills what it started and deletes every

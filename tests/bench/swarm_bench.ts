@@ -1,4 +1,4 @@
-// npm run bench:cluster — the control plane's timings on 2 hosts in namespaces (root), each from
+// npm run bench:swarm — the control plane's timings on 2 hosts in namespaces (root), each from
 // one command and measured without another CLI start in the way: the daemons' state is polled
 // through their API socket (what `weft node ls` / `weft fdb` ask, minus the Deno start of a CLI).
 //

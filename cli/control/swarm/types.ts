@@ -7,7 +7,7 @@ export function validName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name);
 }
 
-export interface ClusterRecord {
+export interface SwarmRecord {
   id: string;
   createdAt: string;
   advertiseAddr: string;

@@ -1,4 +1,4 @@
-// A manager: the swarm's state (a ClusterState: the embedded log for one manager, etcd for
+// A manager: the swarm's state (a SwarmState: the embedded log for one manager, etcd for
 // several), the CA, and the TLS listener on 2377 that nodes join through and keep a session on.
 // Any manager serves every request and every node session; managers never talk to each other,
 // only to the store:
@@ -58,7 +58,7 @@ import {
 } from "./ipam6.ts";
 import { FIRST_VNI } from "../../defaults.ts";
 import {
-  type ClusterRecord,
+  type SwarmRecord,
   DEFAULT_MTU,
   type Delta,
   type EndpointRecord,
@@ -74,7 +74,7 @@ import {
 } from "./types.ts";
 import {
   type Change,
-  type ClusterState,
+  type SwarmState,
   type Cond,
   EmbeddedState,
   EtcdState,
@@ -89,8 +89,8 @@ class PromotedSignal extends Error {
   }
 }
 
-export class ClusterError extends Error {
-  override name = "ClusterError";
+export class SwarmError extends Error {
+  override name = "SwarmError";
   constructor(message: string, readonly status = 400) {
     super(message);
   }
@@ -169,15 +169,15 @@ export class Manager {
   /** Key rings and SAs of encrypted networks (records of the state, like networks). */
   readonly keys: NetworkKeys;
 
-  private constructor(readonly state: ClusterState, readonly localNodeId: string) {
+  private constructor(readonly state: SwarmState, readonly localNodeId: string) {
     this.keys = new NetworkKeys(state);
   }
 
   /** Store configuration a joining manager needs (etcd only). */
   storeConfig?: StoreConfig;
 
-  get cluster(): ClusterRecord {
-    return this.state.get<ClusterRecord>("cluster", "cluster")!;
+  get cluster(): SwarmRecord {
+    return this.state.get<SwarmRecord>("cluster", "cluster")!;
   }
 
   get self(): NodeRecord {
@@ -186,16 +186,16 @@ export class Manager {
 
   /**
    * A new swarm in `state` (default: the embedded store under stateDir).
-   * @throws ClusterError when the store already holds a swarm; StoreUnavailableError/EtcdError
+   * @throws SwarmError when the store already holds a swarm; StoreUnavailableError/EtcdError
    * when it cannot be reached.
    */
-  static async init(stateDir: string, o: InitOptions, state?: ClusterState): Promise<Manager> {
+  static async init(stateDir: string, o: InitOptions, state?: SwarmState): Promise<Manager> {
     state ??= new EmbeddedState(`${stateDir}/store.jsonl`);
     await state.start();
-    const existing = state.get<ClusterRecord>("cluster", "cluster");
+    const existing = state.get<SwarmRecord>("cluster", "cluster");
     if (existing) {
       await state.close();
-      throw new ClusterError(
+      throw new SwarmError(
         `the cluster store ${state.describe} already holds swarm ${existing.id}: join it with a manager token ("weft swarm join-token manager" on one of its managers), or use another store`,
         409,
       );
@@ -204,7 +204,7 @@ export class Manager {
     const id = objectId();
     const ca = await createCa(id);
     const nodeId = objectId();
-    const cluster: ClusterRecord = {
+    const cluster: SwarmRecord = {
       id,
       createdAt: new Date().toISOString(),
       advertiseAddr: o.advertiseAddr,
@@ -236,7 +236,7 @@ export class Manager {
     ]);
     if (!ok) {
       await state.close();
-      throw new ClusterError(
+      throw new SwarmError(
         `another manager initialised a swarm in ${state.describe} at the same time`,
         409,
       );
@@ -247,14 +247,14 @@ export class Manager {
   }
 
   /** This manager again, on a store that has its node record. */
-  static async open(state: ClusterState, nodeId?: string): Promise<Manager> {
+  static async open(state: SwarmState, nodeId?: string): Promise<Manager> {
     await state.start();
     nodeId ??= state.all<NodeRecord>("node").find((n) => n.role === "manager")?.id;
     const node = nodeId ? state.get<NodeRecord>("node", nodeId) : undefined;
     // A manager demoted while it was down opens once more, to become a worker (becomeWorker()).
     if (!node || (node.role !== "manager" && node.secretHash !== "")) {
       await state.close();
-      throw new ClusterError(
+      throw new SwarmError(
         `this node is no longer a manager of the swarm in ${state.describe}: leave and join again`,
         409,
       );
@@ -308,7 +308,7 @@ export class Manager {
     const c = this.cluster;
     if (role === "manager") {
       if (!c.managerSecret || this.state.describe === "embedded") {
-        throw new ClusterError(
+        throw new SwarmError(
           "this swarm keeps its state in the embedded store of its one manager: more managers need a cluster store (weft swarm init --cluster-store etcd://H1:2379,…)",
           409,
         );
@@ -456,14 +456,14 @@ export class Manager {
           return conn.close();
         }
       } else {
-        throw new ClusterError(
+        throw new SwarmError(
           `unexpected message "${String(first.type).slice(0, 40)}": expected join or hello`,
         );
       }
       this.writable();
     } catch (e) {
       const message =
-        e instanceof ClusterError || e instanceof ProtocolError || e instanceof StoreUnavailableError
+        e instanceof SwarmError || e instanceof ProtocolError || e instanceof StoreUnavailableError
           ? e.message
           : `bad request: ${e instanceof Error ? e.message : e}`;
       this.log(`refused ${remote}: ${message}`);
@@ -578,28 +578,28 @@ export class Manager {
       ? "manager"
       : undefined;
     if (!role) {
-      throw new ClusterError(
+      throw new SwarmError(
         'invalid join token: its secret is not this swarm\'s; get the current one with "weft swarm join-token worker" on a manager',
         401,
       );
     }
     if (role === "manager" && this.state.describe === "embedded") {
-      throw new ClusterError("this swarm has one manager and no cluster store: more managers need one", 409);
+      throw new SwarmError("this swarm has one manager and no cluster store: more managers need one", 409);
     }
     const hostname = String(m.hostname ?? "").slice(0, 64);
     const addr = String(m.addr ?? "");
     try {
       ipToInt(addr);
     } catch {
-      throw new ClusterError(`invalid advertise address "${addr.slice(0, 40)}": expected an IPv4 address`);
+      throw new SwarmError(`invalid advertise address "${addr.slice(0, 40)}": expected an IPv4 address`);
     }
-    if (!hostname) throw new ClusterError("a joining node must send its hostname");
+    if (!hostname) throw new SwarmError("a joining node must send its hostname");
     const dataAddr = m.dataAddr === undefined || m.dataAddr === null ? undefined : String(m.dataAddr);
     if (dataAddr !== undefined) {
       try {
         ipToInt(dataAddr);
       } catch {
-        throw new ClusterError(
+        throw new SwarmError(
           `invalid data path address "${dataAddr.slice(0, 40)}": expected an IPv4 address`,
         );
       }
@@ -607,14 +607,14 @@ export class Manager {
     let listen: string | undefined;
     if (role === "manager") {
       const l = String(m.listen ?? `0.0.0.0:${this.listenOf(this.self)[1]}`);
-      if (!/^[0-9.]+:\d{1,5}$/.test(l)) throw new ClusterError(`invalid listen address "${l.slice(0, 40)}"`);
+      if (!/^[0-9.]+:\d{1,5}$/.test(l)) throw new SwarmError(`invalid listen address "${l.slice(0, 40)}"`);
       listen = l;
     }
     const clash = this.state.all<NodeRecord>("node").find((n) => n.addr === addr);
     if (clash) {
       // The same host joining again (after a leave it did not announce): replace its record.
       if (clash.role === "manager" && this.state.get("manager", clash.id) !== undefined) {
-        throw new ClusterError(`address ${addr} is a running manager's (${clash.hostname})`, 409);
+        throw new SwarmError(`address ${addr} is a running manager's (${clash.hostname})`, 409);
       }
       await this.removeNode(clash.id);
     }
@@ -652,7 +652,7 @@ export class Manager {
       !node || node.role === "manager" || typeof m.nodeSecret !== "string" ||
       !sameSecret(await sha256Hex(m.nodeSecret), node.secretHash)
     ) {
-      throw new ClusterError(
+      throw new SwarmError(
         "unknown node or wrong node secret: this node is not (or no longer) part of the swarm; join again",
         401,
       );
@@ -1072,7 +1072,7 @@ export class Manager {
       case "endpoint.delete":
         return await this.deleteEndpoint(nodeId, String(a.id ?? ""));
       case "node.leave":
-        if (nodeId === this.localNodeId) throw new ClusterError("the manager cannot leave this way");
+        if (nodeId === this.localNodeId) throw new SwarmError("the manager cannot leave this way");
         await this.removeNode(nodeId);
         return { left: true };
       case "nodes":
@@ -1080,7 +1080,7 @@ export class Manager {
       case "sa.announce":
         return await this.announceSa(nodeId, a);
       default:
-        throw new ClusterError(`unknown operation "${op.slice(0, 40)}"`);
+        throw new SwarmError(`unknown operation "${op.slice(0, 40)}"`);
     }
   }
 
@@ -1093,7 +1093,7 @@ export class Manager {
         const { rec, conds, ops } = this.keys.announce(nodeId, a, new Set(this.netsOf(nodeId)));
         return { conds, ops, result: rec };
       } catch (e) {
-        if (e instanceof KeyError) throw new ClusterError(e.message);
+        if (e instanceof KeyError) throw new SwarmError(e.message);
         throw e;
       }
     });
@@ -1107,7 +1107,7 @@ export class Manager {
       // Lost to another manager: its write reaches our mirror shortly.
       await new Promise((r) => setTimeout(r, 20 + Math.random() * 30 * (i + 1)));
     }
-    throw new ClusterError("the cluster store is too busy: the change lost every race; try again", 503);
+    throw new SwarmError("the cluster store is too busy: the change lost every race; try again", 503);
   }
 
   /**
@@ -1122,11 +1122,11 @@ export class Manager {
    * a pool subnet is claimed in the store (`subnet/<cidr>`, CAS against other managers), as are
    * the name and the VNI. `encrypted`: ESP between nodes, a key ring (netkey/<network>) written in
    * the same transaction (netkeys.ts); its MTU gives up ESP_MTU_REDUCTION.
-   * @throws ClusterError (400) for bad input, (409) for a name in use; nothing is stored then
+   * @throws SwarmError (400) for bad input, (409) for a name in use; nothing is stored then
    */
   async createNetwork(o: NetworkOptions): Promise<NetworkRecord> {
     if (!validName(o.name)) {
-      throw new ClusterError(`invalid network name "${o.name}": letters, digits, "_", "." and "-", up to 63`);
+      throw new SwarmError(`invalid network name "${o.name}": letters, digits, "_", "." and "-", up to 63`);
     }
     const list = (v: string | string[] | undefined) =>
       (v === undefined ? [] : Array.isArray(v) ? v : [v]).map(String);
@@ -1189,13 +1189,13 @@ export class Manager {
         throw new IpamError(`com.docker.network.driver.mtu must be an integer in 68..65535, got ${o.mtu}`);
       }
     } catch (e) {
-      if (e instanceof IpamError) throw new ClusterError(e.message);
-      if (e instanceof Error && !(e instanceof ClusterError)) throw new ClusterError(e.message);
+      if (e instanceof IpamError) throw new SwarmError(e.message);
+      if (e instanceof Error && !(e instanceof SwarmError)) throw new SwarmError(e.message);
       throw e;
     }
     return await this.cas(() => {
       if (this.findNetwork(o.name)?.name === o.name || this.state.get("name", `network/${o.name}`)) {
-        throw new ClusterError(`network with name ${o.name} already exists`, 409);
+        throw new SwarmError(`network with name ${o.name} already exists`, 409);
       }
       const c = this.cluster;
       // Docker refuses a subnet that overlaps another network's ("Pool overlaps with other one on
@@ -1208,7 +1208,7 @@ export class Manager {
           [mine, theirs] = [formatCidr6(v6.subnet), n.subnet6];
         }
         if (mine) {
-          throw new ClusterError(
+          throw new SwarmError(
             `Pool overlaps with other one on this address space: subnet ${mine} and network ${n.name}'s ${theirs}`,
             409,
           );
@@ -1224,7 +1224,7 @@ export class Manager {
           subnet = allocateSubnet(parseCidr(c.pool), c.poolMaskLength, used);
         }
       } catch (e) {
-        if (e instanceof IpamError) throw new ClusterError(e.message);
+        if (e instanceof IpamError) throw new SwarmError(e.message);
         throw e;
       }
       const gateway = v4.gateway ?? allocateAddress(subnet, "", new Set());
@@ -1275,11 +1275,11 @@ export class Manager {
   async removeNetwork(ref: string): Promise<NetworkRecord> {
     if (!this.findNetwork(ref)) await this.state.sync();
     const net = this.findNetwork(ref);
-    if (!net) throw new ClusterError(`network ${ref} not found`, 404);
+    if (!net) throw new SwarmError(`network ${ref} not found`, 404);
     const inUse = () => {
       const users = this.networkEndpoints(net.id);
       if (users.length) {
-        throw new ClusterError(
+        throw new SwarmError(
           `network ${net.name} is in use by ${users.length} container(s): ${
             users.map((u) => u.container).join(", ")
           }; remove them first`,
@@ -1297,7 +1297,7 @@ export class Manager {
         value: { ...net, removing: true },
       }])
     ) {
-      throw new ClusterError(`network ${net.name} changed meanwhile; try again`, 409);
+      throw new SwarmError(`network ${net.name} changed meanwhile; try again`, 409);
     }
     try {
       inUse();
@@ -1326,7 +1326,7 @@ export class Manager {
   ): Promise<{ endpoint: EndpointRecord; network: NetworkRecord }> {
     const badAlias = aliases?.find((a) => !validAlias(a));
     if (badAlias !== undefined) {
-      throw new ClusterError(`invalid --network-alias "${badAlias}": not a hostname`);
+      throw new SwarmError(`invalid --network-alias "${badAlias}": not a hostname`);
     }
     // A network just created through another manager may not have reached this one's mirror.
     if (!this.findNetwork(ref)) await this.state.sync();
@@ -1336,7 +1336,7 @@ export class Manager {
       return await this.cas(() => {
         const net = this.findNetwork(ref);
         if (!net || (net as { removing?: boolean }).removing) {
-          throw new ClusterError(`network ${ref} not found`, 404);
+          throw new SwarmError(`network ${ref} not found`, 404);
         }
         const subnet = parseCidr(net.subnet);
         const mine = this.networkEndpoints(net.id);
@@ -1357,13 +1357,13 @@ export class Manager {
               throw new IpamError(`address ${wanted} is not in ${net.name}'s subnet ${net.subnet}`);
             }
           } catch (e) {
-            throw new ClusterError(e instanceof Error ? e.message : String(e));
+            throw new SwarmError(e instanceof Error ? e.message : String(e));
           }
           if (wanted === net.gateway) {
-            throw new ClusterError(`address ${wanted} is the gateway of ${net.name}`, 409);
+            throw new SwarmError(`address ${wanted} is the gateway of ${net.name}`, 409);
           }
           if (used.has(wanted) || this.state.get("ip", `${net.id}/${wanted}`)) {
-            throw new ClusterError(`address ${wanted} is already in use on ${net.name}`, 409);
+            throw new SwarmError(`address ${wanted} is already in use on ${net.name}`, 409);
           }
           addr = wanted;
         } else {
@@ -1375,11 +1375,11 @@ export class Manager {
               net.ipRange ? parseCidr(net.ipRange) : undefined,
             );
           } catch (e) {
-            throw new ClusterError(e instanceof Error ? e.message : String(e), 409);
+            throw new SwarmError(e instanceof Error ? e.message : String(e), 409);
           }
         }
         if (wanted6 && !net.subnet6) {
-          throw new ClusterError(`network ${net.name} has no IPv6 subnet: --ip6 needs one`);
+          throw new SwarmError(`network ${net.name} has no IPv6 subnet: --ip6 needs one`);
         }
         let addr6: string | undefined;
         if (net.subnet6) {
@@ -1409,7 +1409,7 @@ export class Manager {
               );
             }
           } catch (e) {
-            throw new ClusterError(e instanceof Error ? e.message : String(e));
+            throw new SwarmError(e instanceof Error ? e.message : String(e));
           }
         }
         const endpoint: EndpointRecord = {
@@ -1449,7 +1449,7 @@ export class Manager {
   private async deleteEndpoint(nodeId: string, id: string): Promise<{ deleted: boolean }> {
     const e = this.state.get<EndpointRecord>("endpoint", id);
     if (!e) return { deleted: false };
-    if (e.node !== nodeId) throw new ClusterError(`endpoint ${id} belongs to another node`, 403);
+    if (e.node !== nodeId) throw new SwarmError(`endpoint ${id} belongs to another node`, 403);
     await this.write([], endpointDels(e));
     return { deleted: true };
   }
@@ -1458,11 +1458,11 @@ export class Manager {
   async removeNodeByRef(ref: string, force: boolean): Promise<NodeView> {
     const n = this.findNode(ref);
     if (n.id === this.localNodeId) {
-      throw new ClusterError('a manager cannot remove itself: use "weft swarm leave" on it', 409);
+      throw new SwarmError('a manager cannot remove itself: use "weft swarm leave" on it', 409);
     }
     const v = this.view(n);
     if (!force && v.status !== "Down") {
-      throw new ClusterError(
+      throw new SwarmError(
         `node ${n.hostname} is not down and can't be removed: stop it first or use --force`,
         409,
       );
@@ -1475,7 +1475,7 @@ export class Manager {
     const all = this.state.all<NodeRecord>("node");
     const n = all.find((x) => x.id === ref) ?? all.find((x) => x.hostname === ref) ??
       (ref.length >= 3 ? all.find((x) => x.id.startsWith(ref)) : undefined);
-    if (!n) throw new ClusterError(`node ${ref} not found`, 404);
+    if (!n) throw new SwarmError(`node ${ref} not found`, 404);
     return n;
   }
 
@@ -1502,15 +1502,15 @@ export class Manager {
    */
   async promote(ref: string): Promise<NodeView> {
     const n = this.findNode(ref);
-    if (n.role === "manager") throw new ClusterError(`node ${n.hostname} is already a manager`, 409);
+    if (n.role === "manager") throw new SwarmError(`node ${n.hostname} is already a manager`, 409);
     if (this.state.describe === "embedded" || !this.storeConfig) {
-      throw new ClusterError(
+      throw new SwarmError(
         "this swarm keeps its state in the embedded store of its one manager: more managers need a cluster store (weft swarm init --cluster-store etcd://H1:2379,…)",
         409,
       );
     }
     if (this.status(n) === "Down") {
-      throw new ClusterError(`node ${n.hostname} is Down: promote it once it is back`, 409);
+      throw new SwarmError(`node ${n.hostname} is Down: promote it once it is back`, 409);
     }
     const promoted: NodeRecord = { ...n, role: "manager", listen: `0.0.0.0:${this.listenOf(this.self)[1]}` };
     if (
@@ -1519,7 +1519,7 @@ export class Manager {
         value: promoted,
       }])
     ) {
-      throw new ClusterError(`node ${n.hostname} changed meanwhile; try again`, 409);
+      throw new SwarmError(`node ${n.hostname} changed meanwhile; try again`, 409);
     }
     return this.view(promoted);
   }
@@ -1527,9 +1527,9 @@ export class Manager {
   /** `weft node demote`: a manager becomes a worker; the last one cannot. */
   async demote(ref: string): Promise<NodeView> {
     const n = this.findNode(ref);
-    if (n.role !== "manager") throw new ClusterError(`node ${n.hostname} is already a worker`, 409);
+    if (n.role !== "manager") throw new SwarmError(`node ${n.hostname} is already a worker`, 409);
     if (this.state.all<NodeRecord>("node").filter((x) => x.role === "manager").length < 2) {
-      throw new ClusterError(
+      throw new SwarmError(
         `node ${n.hostname} is the last manager of the swarm: it cannot be demoted`,
         409,
       );
@@ -1540,7 +1540,7 @@ export class Manager {
       ops.push({ del: ["leader", "leader"] });
     }
     if (!await this.write([{ unchanged: ["node", n.id], rev: this.state.modRev("node", n.id) }], ops)) {
-      throw new ClusterError(`node ${n.hostname} changed meanwhile; try again`, 409);
+      throw new SwarmError(`node ${n.hostname} changed meanwhile; try again`, 409);
     }
     return this.view(demoted);
   }
@@ -1549,7 +1549,7 @@ export class Manager {
   async becomeWorker(): Promise<void> {
     const me = this.self;
     const other = this.state.all<NodeRecord>("node").find((n) => n.role === "manager" && n.id !== me.id);
-    if (!other) throw new ClusterError("no other manager to become a worker of");
+    if (!other) throw new SwarmError("no other manager to become a worker of");
     const nodeSecret = randomSecret(40);
     await this.state.txn([], [{
       put: ["node", me.id],

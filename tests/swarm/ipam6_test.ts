@@ -1,8 +1,8 @@
-// IPv6 IPAM (cli/control/cluster/ipam6.ts) and --ip-range allocation: no root needed.
+// IPv6 IPAM (cli/control/swarm/ipam6.ts) and --ip-range allocation: no root needed.
 
 import assert from "node:assert/strict";
-import { allocateAddress6, bigToIp6, ip6ToBig, parseCidr6 } from "../../cli/control/cluster/ipam6.ts";
-import { allocateAddress, IpamError, parseCidr } from "../../cli/control/cluster/ipam.ts";
+import { allocateAddress6, bigToIp6, ip6ToBig, parseCidr6 } from "../../cli/control/swarm/ipam6.ts";
+import { allocateAddress, IpamError, parseCidr } from "../../cli/control/swarm/ipam.ts";
 
 Deno.test("ipam6: addresses print as RFC 5952 §4 says (lower case, longest zero run, first of equals)", () => {
   const cases: [string, string][] = [

@@ -2,11 +2,11 @@
 // a manager and an agent talking over loopback.
 
 import assert from "node:assert/strict";
-import { Store } from "../../cli/control/cluster/store.ts";
-import { NodeState, PendingDelta } from "../../cli/control/cluster/node_state.ts";
-import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/cluster/types.ts";
-import { Agent, type Credentials, join } from "../../cli/control/cluster/agent.ts";
-import { Manager } from "../../cli/control/cluster/manager.ts";
+import { Store } from "../../cli/control/swarm/store.ts";
+import { NodeState, PendingDelta } from "../../cli/control/swarm/node_state.ts";
+import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/swarm/types.ts";
+import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
+import { Manager } from "../../cli/control/swarm/manager.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -14,7 +14,7 @@ import {
   macFor,
   objectId,
   parseCidr,
-} from "../../cli/control/cluster/ipam.ts";
+} from "../../cli/control/swarm/ipam.ts";
 import {
   caDigest,
   createCa,
@@ -22,7 +22,7 @@ import {
   parseToken,
   randomSecret,
   TokenError,
-} from "../../cli/control/cluster/pki.ts";
+} from "../../cli/control/swarm/pki.ts";
 
 Deno.test("store: every put and del survives a reopen; a torn last line is ignored", () => {
   const dir = Deno.makeTempDirSync();

@@ -13,7 +13,7 @@ const hasEtcd =
   (await sh(["sh", "-c", "command -v etcd && command -v etcdctl"], { check: false })).code === 0;
 if (isRoot() && !hasEtcd) {
   // Not a silent skip: the suite says what is missing (CI installs etcd-server).
-  throw new Error("tests/cluster/ha_test.ts needs etcd and etcdctl: apt-get install etcd-server etcd-client");
+  throw new Error("tests/swarm/ha_test.ts needs etcd and etcdctl: apt-get install etcd-server etcd-client");
 }
 const opts = { ignore: !isRoot(), sanitizeOps: false, sanitizeResources: false };
 

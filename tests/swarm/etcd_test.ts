@@ -5,10 +5,10 @@
 
 import assert from "node:assert/strict";
 import { newAnnouncement } from "../../cli/esp/keys.ts";
-import { Agent, type Credentials, join } from "../../cli/control/cluster/agent.ts";
-import { Manager } from "../../cli/control/cluster/manager.ts";
-import { EtcdState } from "../../cli/control/cluster/state.ts";
-import { Etcd, EtcdError, parseClusterStore } from "../../cli/control/cluster/etcd.ts";
+import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
+import { Manager } from "../../cli/control/swarm/manager.ts";
+import { EtcdState } from "../../cli/control/swarm/state.ts";
+import { Etcd, EtcdError, parseClusterStore } from "../../cli/control/swarm/etcd.ts";
 import { waitFor } from "./lab.ts";
 
 /** A condition as waitFor() takes it. */
@@ -16,7 +16,7 @@ const ok = <T>(v: T) => Promise.resolve(v);
 
 const hasEtcd =
   (await new Deno.Command("sh", { args: ["-c", "command -v etcd"], stdout: "null" }).output()).code === 0;
-if (!hasEtcd) throw new Error("tests/cluster/etcd_test.ts needs etcd: apt-get install etcd-server");
+if (!hasEtcd) throw new Error("tests/swarm/etcd_test.ts needs etcd: apt-get install etcd-server");
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });

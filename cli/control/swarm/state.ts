@@ -53,7 +53,7 @@ interface Entry {
   modRev: number;
 }
 
-export abstract class ClusterState {
+export abstract class SwarmState {
   abstract readonly describe: string;
   protected readonly tables = new Map<string, Map<string, Entry>>();
   revision = 0;
@@ -107,7 +107,7 @@ export abstract class ClusterState {
   }
 }
 
-export class EmbeddedState extends ClusterState {
+export class EmbeddedState extends SwarmState {
   readonly describe = "embedded";
   readonly store: Store;
 
@@ -174,7 +174,7 @@ export class EmbeddedState extends ClusterState {
   }
 }
 
-export class EtcdState extends ClusterState {
+export class EtcdState extends SwarmState {
   readonly etcd: Etcd;
   private lease = "";
   private readonly abort = new AbortController();

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { type Host, isRoot, Lab, sh, waitFor } from "./lab.ts";
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from "../../cli/control/cluster/types.ts";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from "../../cli/control/swarm/types.ts";
 
 const ignore = !isRoot();
 const opts = { ignore, sanitizeOps: false, sanitizeResources: false };

@@ -1,6 +1,6 @@
 // The manager's side of encrypted overlays (cli/esp/keys.ts says how nonces stay unique): a key
 // ring per encrypted network (`netkey/<network>`) and the SAs nodes announce
-// (`sa/<network>/<node>/<gen>`), both records of the swarm's state (ClusterState: the embedded log
+// (`sa/<network>/<node>/<gen>`), both records of the swarm's state (SwarmState: the embedded log
 // or etcd), so every manager has them and they reach nodes in the same revisioned deltas as the
 // network: only nodes with endpoints on it. Reads are from the manager's mirror; writes are store
 // operations the manager commits (rotation: by the leader only, conditional on the ring unchanged).
@@ -16,7 +16,7 @@ import {
   type SaAnnouncement,
 } from "../../esp/keys.ts";
 import { SPI_MIN } from "../../esp/esp.ts";
-import type { ClusterState, Cond, Op } from "./state.ts";
+import type { SwarmState, Cond, Op } from "./state.ts";
 
 export interface KeyRing {
   network: string;
@@ -31,7 +31,7 @@ export class KeyError extends Error {
 export const saId = (a: SaAnnouncement) => `${a.network}/${a.node}/${a.gen}`;
 
 export class NetworkKeys {
-  constructor(private readonly state: ClusterState, public rotationMs = DEFAULT_KEY_ROTATION_MS) {}
+  constructor(private readonly state: SwarmState, public rotationMs = DEFAULT_KEY_ROTATION_MS) {}
 
   /** The write that gives a new encrypted network its first generation. */
   createOps(network: string): Op[] {
