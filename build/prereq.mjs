@@ -21,60 +21,58 @@ import { pathToFileURL } from "node:url";
 export const EXIT_MISSING = 2;
 
 /**
- * What each part needs. `bin`: an executable looked up in PATH; `lib`: a shared library by its
- * soname. `pkg`: the Debian package that provides it (bookworm names; `alt` lists later names
- * apt may know instead, e.g. trixie's 64-bit-time_t renames). `optional`: the part degrades
- * without it. Other branches rely on these entries: add a tool here, not a check of your own.
+ * Every tool and library a part may need, by name. `bin`: an executable looked up in PATH; `lib`:
+ * a shared library by its soname. `pkg`: the Debian package that provides it (bookworm names; `alt`
+ * lists later names apt may know instead, e.g. trixie's 64-bit-time_t renames). Named once here so
+ * that the groups below, which share most of them, cannot disagree on a package.
+ */
+const NEEDS = {
+  ip: { bin: "ip", pkg: "iproute2" },
+  nsenter: { bin: "nsenter", pkg: "util-linux" },
+  ping: { bin: "ping", pkg: "iputils-ping" },
+  sysctl: { bin: "sysctl", pkg: "procps" },
+  ps: { bin: "ps", pkg: "procps" },
+  tcpdump: { bin: "tcpdump", pkg: "tcpdump" },
+  tshark: { bin: "tshark", pkg: "tshark" },
+  iperf3: { bin: "iperf3", pkg: "iperf3" },
+  ethtool: { bin: "ethtool", pkg: "ethtool" },
+  tincd: { bin: "tincd", pkg: "tinc" },
+  etcd: { bin: "etcd", pkg: "etcd-server" },
+  etcdctl: { bin: "etcdctl", pkg: "etcd-client" },
+  nft: { bin: "nft", pkg: "nftables" },
+  chromium: { bin: "chromium", pkg: "chromium" },
+  wireguardGo: { bin: "wireguard-go", pkg: "wireguard-go" },
+  wg: { bin: "wg", pkg: "wireguard-tools" },
+  dig: { bin: "dig", pkg: "dnsutils" },
+  libcrypto: { lib: "libcrypto.so.3", pkg: "libssl3", alt: ["libssl3t64"] },
+  libsodium: { lib: "libsodium.so.23", pkg: "libsodium23" },
+};
+
+/**
+ * What each part needs, in the order it is checked and reported: entries of NEEDS; `optional`: the
+ * part degrades without it. Other branches rely on these entries: add a tool to NEEDS and here, not
+ * a check of your own.
  */
 export const GROUPS = {
   required: {
     why: "every part (network namespaces, links, TAP devices)",
-    needs: [{ bin: "ip", pkg: "iproute2" }],
+    needs: [NEEDS.ip],
   },
   demo: {
     why: "the demo",
-    needs: [
-      { bin: "nsenter", pkg: "util-linux" },
-      { bin: "ping", pkg: "iputils-ping" },
-      { bin: "sysctl", pkg: "procps" },
-      // The demo captures and decodes with weft itself; tshark adds an independent decode.
-      { bin: "tshark", pkg: "tshark", optional: true },
-    ],
+    // The demo captures and decodes with weft itself; tshark adds an independent decode.
+    needs: [NEEDS.nsenter, NEEDS.ping, NEEDS.sysctl, { ...NEEDS.tshark, optional: true }],
   },
   tests: {
     why: "the tests",
     needs: [
-      { bin: "nsenter", pkg: "util-linux" },
-      { bin: "ping", pkg: "iputils-ping" },
-      { bin: "sysctl", pkg: "procps" },
-      { bin: "ps", pkg: "procps" },
-      { bin: "tcpdump", pkg: "tcpdump" },
-      { bin: "tshark", pkg: "tshark" },
-      { bin: "iperf3", pkg: "iperf3" },
-      { bin: "ethtool", pkg: "ethtool" },
-      { bin: "tincd", pkg: "tinc" },
-      { bin: "etcd", pkg: "etcd-server" },
-      { bin: "etcdctl", pkg: "etcd-client" },
-      { bin: "nft", pkg: "nftables" },
-      { bin: "chromium", pkg: "chromium" },
-      { bin: "wireguard-go", pkg: "wireguard-go" },
-      { bin: "wg", pkg: "wireguard-tools" },
-      { bin: "dig", pkg: "dnsutils" },
-      { lib: "libcrypto.so.3", pkg: "libssl3", alt: ["libssl3t64"] },
-      { lib: "libsodium.so.23", pkg: "libsodium23" },
-    ],
+      "nsenter", "ping", "sysctl", "ps", "tcpdump", "tshark", "iperf3", "ethtool", "tincd", "etcd", "etcdctl",
+      "nft", "chromium", "wireguardGo", "wg", "dig", "libcrypto", "libsodium",
+    ].map((name) => NEEDS[name]),
   },
   benchmarks: {
     why: "the benchmarks",
-    needs: [
-      { bin: "ping", pkg: "iputils-ping" },
-      { bin: "sysctl", pkg: "procps" },
-      { bin: "iperf3", pkg: "iperf3" },
-      { bin: "ethtool", pkg: "ethtool" },
-      { bin: "tincd", pkg: "tinc" },
-      { bin: "wireguard-go", pkg: "wireguard-go" },
-      { bin: "wg", pkg: "wireguard-tools" },
-    ],
+    needs: [NEEDS.ping, NEEDS.sysctl, NEEDS.iperf3, NEEDS.ethtool, NEEDS.tincd, NEEDS.wireguardGo, NEEDS.wg],
   },
 };
 

@@ -18,18 +18,38 @@ export function show(prompt: string, cmd: string, out: string): void {
   console.log();
 }
 
-export async function main(_args: string[]): Promise<number> {
-  if (Deno.uid() !== 0) {
-    console.error("error: weft demo needs root (network namespaces, TAP devices): run it with sudo");
-    return 2;
-  }
-  const lab = new Lab();
-  const stop = () => lab.close().finally(() => Deno.exit(130));
+/** Exit status of a demo run without root: weft's bad-input status, as `weft vtep` and prereq.mjs. */
+export const EXIT_NOT_ROOT = 2;
+
+/** Prints `error: weft NAME needs root …` when this process is not root: false then, true when it is. */
+export function checkRoot(name: string): boolean {
+  if (Deno.uid() === 0) return true;
+  console.error(`error: weft ${name} needs root (network namespaces, TAP devices): run it with sudo`);
+  return false;
+}
+
+/**
+ * On SIGINT, or `seconds` after the start (a demo must not hang a terminal or CI), runs `cleanup` and
+ * exits 130 (128 + SIGINT, the shell's status for an interrupted command). Returns the timer, which
+ * the demo clears when it ends by itself.
+ */
+export function stopOnInterrupt(
+  name: string,
+  seconds: number,
+  cleanup: () => Promise<void>,
+): ReturnType<typeof setTimeout> {
+  const stop = () => cleanup().finally(() => Deno.exit(130));
   Deno.addSignalListener("SIGINT", stop);
-  const timer = setTimeout(() => {
-    console.error("error: weft demo timed out after 120 s; cleaning up");
+  return setTimeout(() => {
+    console.error(`error: weft ${name} timed out after ${seconds} s; cleaning up`);
     stop();
-  }, 120_000);
+  }, seconds * 1000);
+}
+
+export async function main(_args: string[]): Promise<number> {
+  if (!checkRoot("demo")) return EXIT_NOT_ROOT;
+  const lab = new Lab();
+  const timer = stopOnInterrupt("demo", 120, () => lab.close());
   try {
     console.log(
       "# Two hosts, node1 (198.18.0.1) and node2 (198.18.0.2), on one underlay; a weft daemon on each.\n" +

@@ -5,25 +5,17 @@
 
 import { type Host, Lab } from "../control/daemon/lab.ts";
 import { EtcdLab } from "../control/daemon/etcd_lab.ts";
-import { show } from "./demo.ts";
+import { checkRoot, EXIT_NOT_ROOT, show, stopOnInterrupt } from "./demo.ts";
 
 export async function main(_args: string[]): Promise<number> {
-  if (Deno.uid() !== 0) {
-    console.error("weft demo-ha needs root (network namespaces, TAP devices): run it with sudo");
-    return 1;
-  }
+  if (!checkRoot("demo-ha")) return EXIT_NOT_ROOT;
   const lab = new Lab();
   let etcd: EtcdLab | undefined;
   const cleanup = async () => {
     await etcd?.close();
     await lab.close();
   };
-  const stop = () => cleanup().finally(() => Deno.exit(130));
-  Deno.addSignalListener("SIGINT", stop);
-  const timer = setTimeout(() => {
-    console.error("weft demo-ha: timed out after 180 s; cleaning up");
-    stop();
-  }, 180_000);
+  const timer = stopOnInterrupt("demo-ha", 180, cleanup);
   try {
     console.log(
       "# Five hosts on one underlay (198.18.0.1-5). node1-3: an etcd member and a weft manager each;",
