@@ -113,7 +113,7 @@ function mul64(ah: number, al: number, bh: number, bl: number): void {
   R[HI] = hi + Math.imul(ah, bl) + Math.imul(al, bh);
 }
 
-/** High 32 bits of splitmix64's finaliser of (h:l), as flowhash.ts's mix() >>> 32 (as int32). */
+/** High 32 bits of splitmix64's finaliser of (h:l), as assembly/hash.ts's mix64() >>> 32 (as int32). */
 function mixHigh(h: number, l: number): number {
   l = l ^ ((l >>> 30) | (h << 2));
   h = h ^ (h >>> 30);

@@ -285,7 +285,7 @@ Deno.test("pcap errors: one line and exit 2 for missing, non-pcap, truncated inp
 
 Deno.test("pcap encap errors: bad VNI, bad address, mixed families, missing options", async () => {
   const base = ["--src", "198.18.0.1", "--dst", "198.18.0.2", INNER, "/nonexistent/out.pcap"];
-  // VNI 0 is valid (RFC 7348, the kernel's `id 0`): tests/core/wire_kernel_test.ts runs it.
+  // VNI 0 is valid (RFC 7348, the kernel's `id 0`): tests/core/kernel_wire_test.ts runs it.
   for (const vni of ["16777216", "-1", "42x", "0x2a"]) {
     assertUsageError(await weft("encap", `--vni=${vni}`, ...base), /invalid --vni .*0\.\.16777215/);
   }

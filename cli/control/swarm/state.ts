@@ -399,7 +399,7 @@ export class EtcdState extends SwarmState {
         resolve(v);
       };
       if (from > to) return done(out);
-      // etcd sends the past at once after creating the watch: quiet for IDLE_MS means all sent.
+      // etcd sends the past at once after creating the watch: 300 ms quiet (2 s before any event) means all sent.
       let idle = setTimeout(() => done(out), 2000);
       this.etcd.watch(
         PREFIX,
