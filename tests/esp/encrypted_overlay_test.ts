@@ -5,151 +5,24 @@
 // every 2 s under ping with no loss, and a plain network beside it stays plain. Needs root.
 
 import assert from "node:assert/strict";
-import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../swarm/lab.ts";
+import { type Host, isRoot, Lab, sh, waitFor } from "../swarm/lab.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
+import {
+  capture,
+  dumpLogs,
+  espOf,
+  forgedVxlan,
+  iperf,
+  PATTERN,
+  reachable,
+  sendFrom,
+  stats,
+  swarm,
+  vniOf,
+} from "./esp_lab.ts";
 
 const ignore = !isRoot();
 const opts = { ignore, sanitizeOps: false, sanitizeResources: false };
-const PATTERN = "c0ffee5a";
-
-async function swarm(lab: Lab, n: number, init: string[] = []): Promise<void> {
-  await lab.setup(n);
-  await Promise.all(lab.hosts.map((h) => lab.startDaemon(h)));
-  const [h1, ...rest] = lab.hosts;
-  const r = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr, ...init]);
-  const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
-  for (const h of rest) {
-    await lab.weft(h, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h.addr]);
-  }
-}
-
-/** The daemons' logs, when a test fails (the lab's directory goes at close). */
-async function dumpLogs(lab: Lab) {
-  for (const h of lab.hosts) {
-    const log = await Deno.readTextFile(h.log).catch(() => "");
-    console.error(`── ${h.name} ──\n${log.split("\n").slice(-40).join("\n")}`);
-  }
-}
-
-async function stats(lab: Lab, h: Host) {
-  return JSON.parse((await lab.weft(h, ["stats", "--json"])).stdout);
-}
-
-function espOf(s: any, vni: number) {
-  return (s.esp ?? []).find((e: any) => e.vni === vni);
-}
-
-async function vniOf(lab: Lab, h: Host, net: string): Promise<number> {
-  return JSON.parse((await lab.weft(h, ["network", "inspect", net])).stdout)[0].VNI;
-}
-
-/** Pings until one answer comes back (the control plane converges first). */
-async function reachable(lab: Lab, from: string, to: string): Promise<void> {
-  await waitFor(
-    `${from} → ${to}`,
-    async () => {
-      const r = await lab.inContainer(from, ["ping", "-c", "1", "-W", "1", to], false);
-      return r.code === 0;
-    },
-    20000,
-    200,
-  );
-}
-
-/** tcpdump on host `h`'s underlay interface into `file`, until stop() (bounded: 60 s, 5000 packets). */
-function capture(h: Host, file: string) {
-  const p = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      h.ns,
-      "timeout",
-      "60",
-      "tcpdump",
-      "--immediate-mode",
-      "-i",
-      "eth0",
-      "-U",
-      "-c",
-      "5000",
-      "-w",
-      file,
-      "udp",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // Drain stderr the whole time: tcpdump must never block on (or die of) a closed pipe.
-  let text = "";
-  const drained = (async () => {
-    for await (const chunk of p.stderr) text += new TextDecoder().decode(chunk);
-  })().catch(() => {});
-  return {
-    async started() {
-      await waitFor("tcpdump listening", () => Promise.resolve(text.includes("listening on")), 10000, 50);
-    },
-    async stop() {
-      try {
-        p.kill("SIGINT");
-      } catch { /* gone */ }
-      await p.status;
-      await drained;
-      return text;
-    },
-  };
-}
-
-/** iperf3 TCP for `seconds` from container `client` to `server` (at `ip`), `reverse`: server sends. Gbit/s. */
-async function iperf(
-  client: string,
-  server: string,
-  ip: string,
-  reverse = false,
-  seconds = 2,
-): Promise<number> {
-  const srv = new Deno.Command("ip", {
-    args: ["netns", "exec", server, "timeout", "30", "iperf3", "-s", "-1", "-B", ip],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    const r = await waitFor(
-      `iperf3 to ${ip}`,
-      async () => {
-        const c = await sh([
-          "ip",
-          "netns",
-          "exec",
-          client,
-          "timeout",
-          "20",
-          "iperf3",
-          "-c",
-          ip,
-          "-t",
-          String(seconds),
-          "-J",
-          ...(reverse ? ["-R"] : []),
-        ], { check: false });
-        // Until the server listens, iperf3 -J reports "connection refused" in its JSON.
-        return c.code === 0 && !/unable to connect/.test(c.stdout) ? c : undefined;
-      },
-      20000,
-      300,
-    );
-    const j = JSON.parse(r.stdout);
-    assert.ok(
-      j.end?.sum_received?.bytes > 1e6,
-      `iperf3 ${client} → ${ip}: ${j.error ?? JSON.stringify(j.end)}`,
-    );
-    return j.end.sum_received.bits_per_second / 1e9;
-  } finally {
-    try {
-      srv.kill("SIGKILL");
-    } catch { /* done */ }
-    await srv.status;
-  }
-}
 
 Deno.test({
   name:
@@ -294,33 +167,6 @@ Deno.test({
     }
   },
 });
-
-/** Sends UDP datagrams (hex payloads) from inside host `h`'s namespace, from one of its processes. */
-async function sendFrom(h: Host, dst: string, port: number, payloads: string[]) {
-  await sh([
-    "ip",
-    "netns",
-    "exec",
-    h.ns,
-    DENO,
-    "run",
-    "-A",
-    "--unstable-net",
-    `${ROOT}tests/esp/send_udp.ts`,
-    h.addr,
-    dst,
-    String(port),
-    ...payloads,
-  ]);
-}
-
-/** A VXLAN datagram (VNI `vni`) carrying an ICMP echo request to 10.0.0.2 from 10.0.0.3. */
-function forgedVxlan(vni: number, dstMac: string): string {
-  const eth = dstMac.replaceAll(":", "") + "02420a000003" + "0800";
-  const ip = "45000054000140004001" + "0000" + "0a0000030a000002";
-  const icmp = "0800" + "0000" + "1234" + "0001" + PATTERN.repeat(14);
-  return "08000000" + vni.toString(16).padStart(6, "0") + "00" + eth + ip + icmp;
-}
 
 Deno.test({
   name:

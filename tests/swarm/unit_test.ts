@@ -7,6 +7,7 @@ import { NodeState, PendingDelta } from "../../cli/control/swarm/node_state.ts";
 import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/swarm/types.ts";
 import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
 import { Manager } from "../../cli/control/swarm/manager.ts";
+import { EmbeddedState } from "../../cli/control/swarm/state.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -117,6 +118,44 @@ Deno.test({
     } finally {
       agent?.stop();
       manager.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "--esp-port is the swarm's: kept in its record across a reopen, and told to every node that joins",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "weft-unit-" });
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    let manager = await Manager.init(dir, {
+      advertiseAddr: "127.0.0.1",
+      listenAddr: "127.0.0.1",
+      listenPort: port,
+      dataPathPort: 4789,
+      espPort: 4600,
+      pool: "10.0.0.0/8",
+      poolMaskLength: 24,
+      hostname: "m1",
+    });
+    try {
+      manager.log = () => {};
+      manager.start();
+      const creds = await join(manager.token(), { host: "127.0.0.1", port }, {
+        hostname: "w1",
+        addr: "127.0.0.2",
+      });
+      assert.equal((creds as Credentials).espPort, 4600);
+      assert.equal((creds as Credentials).dataPathPort, 4789);
+      await manager.stop();
+      manager = await Manager.open(new EmbeddedState(`${dir}/store.jsonl`));
+      assert.equal(manager.cluster.espPort, 4600);
+    } finally {
+      await manager.stop();
       await Deno.remove(dir, { recursive: true });
     }
   },
