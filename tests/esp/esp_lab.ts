@@ -185,3 +185,40 @@ export function forgedVxlan(vni: number, dstMac: string): string {
   const icmp = "0800" + "0000" + "1234" + "0001" + PATTERN.repeat(14);
   return "08000000" + vni.toString(16).padStart(6, "0") + "00" + eth + ip + icmp;
 }
+
+/** Hex of bytes. */
+export function hexOf(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * What tshark makes of the ESP in UDP datagrams to `port` in capture `file`, given the `esp_sa`
+ * lines `sas` (`weft esp sa`) and `more` options (e.g. `-d udp.port==N,udpencap`): how many there
+ * are, and the inner Ethernet frame of each it decrypted (hex). The frame is cut from tshark's
+ * "Decrypted Data" (inner UDP 8 | VXLAN 8 | frame | padding | trailer) by the inner UDP length.
+ */
+export async function decryptedFrames(
+  file: string,
+  sas: string[],
+  port: number,
+  more: string[] = [],
+): Promise<{ esp: number; frames: string[] }> {
+  const uat = [...new Set(sas)].flatMap((l) => ["-o", `uat:esp_sa:${l}`]);
+  const filter = ["-Y", `udp.dstport == ${port}`];
+  const base = ["tshark", "-n", "-r", file, "-o", "esp.enable_encryption_decode:TRUE", ...uat, ...more];
+  const esp = (await sh([...base, ...filter, "-T", "fields", "-e", "frame.number"])).stdout.trim()
+    .split("\n").filter(Boolean).length;
+  const dump = (await sh([...base, ...filter, "-x"])).stdout;
+  const frames: string[] = [];
+  for (const block of dump.split(/^Decrypted Data \(\d+ bytes\):\n/m).slice(1)) {
+    let hex = "";
+    for (const line of block.split("\n")) {
+      const m = /^[0-9a-f]{4}  ((?:[0-9a-f]{2} ?)+)/.exec(line);
+      if (!m) break;
+      hex += m[1].replaceAll(" ", "");
+    }
+    const udpLen = parseInt(hex.slice(8, 12), 16);
+    frames.push(hex.slice(32, 2 * udpLen));
+  }
+  return { esp, frames };
+}
