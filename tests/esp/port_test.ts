@@ -149,6 +149,21 @@ Deno.test({
       assert.deepEqual(await sockets(h1), []);
 
       await swarmOn(lab, [...init, "--esp-port", "4600"]);
+      // Keys and secrets rest in the state dirs (docs/encryption.md): root's only.
+      const mode = (p: string) => (Deno.statSync(p).mode! & 0o777).toString(8);
+      for (
+        const [p, m] of [
+          [h1.stateDir, "700"],
+          [`${h1.stateDir}/store.jsonl`, "600"],
+          [`${h1.stateDir}/daemon.json`, "600"],
+          [h1.sock, "600"],
+          [h2.stateDir, "700"],
+          [`${h2.stateDir}/daemon.json`, "600"],
+          [h2.sock, "600"],
+        ]
+      ) {
+        assert.equal(mode(p), m, p);
+      }
       for (const h of lab.hosts) {
         const s = await sockets(h);
         assert.ok(s.includes(`${h.addr}:4600`), `${h.name} listens on 4600: ${s}`);

@@ -2,7 +2,7 @@
 // a manager and an agent talking over loopback.
 
 import assert from "node:assert/strict";
-import { Store } from "../../cli/control/swarm/store.ts";
+import { Store, STORE_MODE } from "../../cli/control/swarm/store.ts";
 import { NodeState, PendingDelta } from "../../cli/control/swarm/node_state.ts";
 import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/swarm/types.ts";
 import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
@@ -121,6 +121,25 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("store: the log is its owner's only (0600), an older log with the umask's mode included", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const mode = (p: string) => Deno.statSync(p).mode! & 0o777;
+    const s = new Store(`${dir}/store.jsonl`).open();
+    s.put("netkey", "n1", { key: "secret" });
+    s.close();
+    assert.equal(mode(`${dir}/store.jsonl`), STORE_MODE);
+    assert.equal(STORE_MODE, 0o600);
+    Deno.chmodSync(`${dir}/store.jsonl`, 0o644);
+    const again = new Store(`${dir}/store.jsonl`).open();
+    again.close();
+    assert.equal(mode(`${dir}/store.jsonl`), 0o600);
+    assert.equal(again.replayed, 1);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test({

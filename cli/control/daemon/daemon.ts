@@ -284,6 +284,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     Deno.mkdirSync(this.o.stateDir, { recursive: true, mode: 0o700 });
+    Deno.chmodSync(this.o.stateDir, 0o700); // keys and secrets inside (docs/encryption.md)
     Deno.mkdirSync(`${this.o.stateDir}/logs`, { recursive: true });
     this.config = this.readJson<DaemonConfig>("daemon.json");
     for (const c of this.readJson<ContainerRecord[]>("containers.json") ?? []) this.containers.set(c.name, c);
@@ -348,6 +349,8 @@ export class Daemon {
       Deno.removeSync(sock);
     } catch { /* none */ }
     this.server = Deno.serve({ path: sock, onListen() {} }, (req) => this.handle(req));
+    // Root only, whatever the umask: the API hands out keys (GET /esp/sa) and runs containers.
+    Deno.chmodSync(sock, 0o600);
   }
 
   async shutdown(): Promise<void> {
