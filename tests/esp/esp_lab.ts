@@ -3,21 +3,106 @@
 // a host's own processes. The lab itself is tests/swarm/lab.ts.
 
 import assert from "node:assert/strict";
-import { DENO, type Host, Lab, ROOT, sh, waitFor } from "../swarm/lab.ts";
+import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../swarm/lab.ts";
+
+/** Deno.test options of a test in namespaces: root only; daemons and captures outlive a test step. */
+export const LAB_TEST = { ignore: !isRoot(), sanitizeOps: false, sanitizeResources: false };
+
+/**
+ * A Deno test in namespaces (root only, else ignored): `fn` gets a fresh Lab, whose daemons' logs
+ * are printed when it fails, and which is torn down after (namespaces, daemons, containers).
+ */
+export function labTest(name: string, fn: (lab: Lab) => Promise<void>): void {
+  Deno.test({
+    name,
+    ...LAB_TEST,
+    fn: async () => {
+      const lab = new Lab();
+      try {
+        await fn(lab);
+      } catch (e) {
+        await dumpLogs(lab);
+        throw e;
+      } finally {
+        await lab.close();
+      }
+    },
+  });
+}
 
 /** The ping pattern searched for in underlay captures (it must never appear there). */
 export const PATTERN = "c0ffee5a";
 
-/** `n` lab hosts with daemons; host 1 runs `weft swarm init` (with `init` flags), the rest join. */
-export async function swarm(lab: Lab, n: number, init: string[] = []): Promise<void> {
+/** `n` lab hosts with daemons running, in no swarm yet. */
+export async function startHosts(lab: Lab, n: number): Promise<void> {
   await lab.setup(n);
   await Promise.all(lab.hosts.map((h) => lab.startDaemon(h)));
+}
+
+/** Hosts already running: host 1 runs `weft swarm init --advertise-addr IP` + `init`, the rest join. */
+export async function initAndJoin(lab: Lab, init: string[] = []): Promise<void> {
   const [h1, ...rest] = lab.hosts;
   const r = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr, ...init]);
   const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
   for (const h of rest) {
     await lab.weft(h, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h.addr]);
   }
+}
+
+/** `n` lab hosts with daemons; host 1 runs `weft swarm init` (with `init` flags), the rest join. */
+export async function swarm(lab: Lab, n: number, init: string[] = []): Promise<void> {
+  await startHosts(lab, n);
+  await initAndJoin(lab, init);
+}
+
+/** `count` pings from container `from` to `to` carrying PATTERN (`more`: further ping flags); never throws. */
+export function patternPing(lab: Lab, from: string, to: string, count = 5, more: string[] = []) {
+  return lab.inContainer(from, [
+    "ping",
+    "-c",
+    String(count),
+    "-i",
+    "0.2",
+    "-W",
+    "2",
+    ...more,
+    "-p",
+    PATTERN,
+    to,
+  ], false);
+}
+
+/** Fails when the bytes of capture `file` hold PATTERN twice in a row (a ping's payload in clear). */
+export function assertNoPattern(file: string, where = "the underlay"): void {
+  const hex = hexOf(Deno.readFileSync(file));
+  assert.ok(!hex.includes(PATTERN.repeat(2)), `the ping's pattern crossed ${where} in cleartext`);
+}
+
+/**
+ * tshark's `fields` for the packets of capture `file` that match `filter`, one row each, with ESP
+ * decrypted by the `esp_sa` lines `sas` (`weft esp sa`); `more`: further options (`-d …`).
+ */
+export async function tsharkFields(
+  file: string,
+  fields: string[],
+  o: { sas?: string[]; filter?: string; more?: string[] } = {},
+): Promise<string[][]> {
+  const r = await sh([
+    ...tsharkEsp(file, o.sas ?? [], o.more ?? []),
+    ...(o.filter ? ["-Y", o.filter] : []),
+    "-T",
+    "fields",
+    "-E",
+    "separator=;",
+    ...fields.flatMap((f) => ["-e", f]),
+  ]);
+  return r.stdout.trim().split("\n").filter(Boolean).map((l) => l.split(";"));
+}
+
+/** tshark reading `file` with ESP decryption on and the SAs `sas` in its esp_sa table. */
+function tsharkEsp(file: string, sas: string[], more: string[]): string[] {
+  const uat = [...new Set(sas)].flatMap((l) => ["-o", `uat:esp_sa:${l}`]);
+  return ["tshark", "-n", "-r", file, "-o", "esp.enable_encryption_decode:TRUE", ...uat, ...more];
 }
 
 /** The daemons' logs, when a test fails (the lab's directory goes at close). */
@@ -41,6 +126,20 @@ export function espOf(s: any, vni: number) {
 /** The VNI of network `net` as `weft network inspect` on host `h` gives it. */
 export async function vniOf(lab: Lab, h: Host, net: string): Promise<number> {
   return JSON.parse((await lab.weft(h, ["network", "inspect", net])).stdout)[0].VNI;
+}
+
+/**
+ * Encrypted network "secret-net" created on host 1, container a1 (10.0.0.2) on host 1 and a2
+ * (10.0.0.3) on host 2, once a1 reaches a2; their names and the network's VNI.
+ */
+export async function secretPair(lab: Lab): Promise<{ a1: string; a2: string; vni: number }> {
+  const [h1, h2] = lab.hosts;
+  await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
+  const [a1, a2] = [lab.c("a1"), lab.c("a2")];
+  await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
+  await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net", "--ip", "10.0.0.3"]);
+  await reachable(lab, a1, "10.0.0.3");
+  return { a1, a2, vni: await vniOf(lab, h1, "secret-net") };
 }
 
 /** Pings until one answer comes back (the control plane converges first). */
@@ -203,17 +302,14 @@ export async function decryptedFrames(
   port: number,
   more: string[] = [],
 ): Promise<{ esp: number; frames: string[] }> {
-  const uat = [...new Set(sas)].flatMap((l) => ["-o", `uat:esp_sa:${l}`]);
-  const filter = ["-Y", `udp.dstport == ${port}`];
-  const base = ["tshark", "-n", "-r", file, "-o", "esp.enable_encryption_decode:TRUE", ...uat, ...more];
-  const esp = (await sh([...base, ...filter, "-T", "fields", "-e", "frame.number"])).stdout.trim()
-    .split("\n").filter(Boolean).length;
-  const dump = (await sh([...base, ...filter, "-x"])).stdout;
+  const filter = `udp.dstport == ${port}`;
+  const esp = (await tsharkFields(file, ["frame.number"], { sas, filter, more })).length;
+  const dump = (await sh([...tsharkEsp(file, sas, more), "-Y", filter, "-x"])).stdout;
   const frames: string[] = [];
   for (const block of dump.split(/^Decrypted Data \(\d+ bytes\):\n/m).slice(1)) {
     let hex = "";
     for (const line of block.split("\n")) {
-      const m = /^[0-9a-f]{4}  ((?:[0-9a-f]{2} ?)+)/.exec(line);
+      const m = /^[0-9a-f]{4} {2}((?:[0-9a-f]{2} ?)+)/.exec(line);
       if (!m) break;
       hex += m[1].replaceAll(" ", "");
     }

@@ -9,8 +9,21 @@ import { addressOf } from "../../cli/sys/libc.ts";
 import { formatStats } from "../../cli/commands/stats.ts";
 import { tsharkHint } from "../../cli/commands/esp.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
-import { type Host, isRoot, Lab, sh, waitFor } from "../swarm/lab.ts";
-import { capture, dumpLogs, espOf, PATTERN, reachable, sendFrom, stats, vniOf } from "./esp_lab.ts";
+import { type Host, sh, waitFor } from "../swarm/lab.ts";
+import {
+  assertNoPattern,
+  capture,
+  espOf,
+  initAndJoin,
+  labTest,
+  PATTERN,
+  patternPing,
+  secretPair,
+  sendFrom,
+  startHosts,
+  stats,
+  tsharkFields,
+} from "./esp_lab.ts";
 
 const VXLAN_PORT = 4789;
 
@@ -104,189 +117,124 @@ async function post(h: Host, path: string, body: unknown): Promise<{ status: num
   }
 }
 
-Deno.test({
-  name:
-    "esp port: a swarm on --esp-port 4600 sends ESP there and nothing on 4500; bad ports refused, nothing changed; an unknown SPI counts node-wide",
-  ignore: !isRoot(),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const lab = new Lab();
-    try {
-      await lab.setup(2);
-      const [h1, h2] = lab.hosts;
-      await Promise.all(lab.hosts.map((h) => lab.startDaemon(h)));
-      const init = ["swarm", "init", "--advertise-addr", h1.addr];
-      for (
-        const [flags, why] of [
-          [["--esp-port", "80"], /^error: --esp-port must be in 1024\.\.49151, got "80"\n$/],
-          [["--esp-port", "65000"], /^error: --esp-port must be in 1024\.\.49151, got "65000"\n$/],
-          [
-            ["--esp-port", "4789"],
-            /^error: --esp-port must differ from the data path port \(VXLAN\), both are 4789\n$/,
-          ],
-          [
-            ["--data-path-port", "5000", "--esp-port", "5000"],
-            /^error: --esp-port must differ from the data path port \(VXLAN\), both are 5000\n$/,
-          ],
-        ] as [string[], RegExp][]
-      ) {
-        const r = await lab.weft(h1, [...init, ...flags], false);
-        assert.equal(r.code, 2, r.stderr);
-        assert.match(r.stderr, why);
-      }
-      // The daemon's own check, for callers of the API.
-      const api = await post(h1, "/swarm/init", { advertiseAddr: h1.addr, espPort: 4789 });
-      assert.equal(api.status, 400, api.text);
-      assert.match(api.text, /--esp-port must differ from the data path port/);
-      // Nothing changed: no swarm, no ESP socket; a valid init then succeeds (a second one is a 409).
-      const ls = await lab.weft(h1, ["node", "ls"], false);
-      assert.notEqual(ls.code, 0);
-      assert.match(ls.stderr, /not (part of )?a swarm|not a manager/i);
-      const sockets = async (h: Host) =>
-        (await sh(["ip", "netns", "exec", h.ns, "ss", "-Hnlu"])).stdout.split("\n")
-          .map((l) => l.trim().split(/\s+/)[3]).filter(Boolean);
-      assert.deepEqual(await sockets(h1), []);
-
-      await swarmOn(lab, [...init, "--esp-port", "4600"]);
-      // Keys and secrets rest in the state dirs (docs/encryption.md): root's only.
-      const mode = (p: string) => (Deno.statSync(p).mode! & 0o777).toString(8);
-      for (
-        const [p, m] of [
-          [h1.stateDir, "700"],
-          [`${h1.stateDir}/store.jsonl`, "600"],
-          [`${h1.stateDir}/daemon.json`, "600"],
-          [h1.sock, "600"],
-          [h2.stateDir, "700"],
-          [`${h2.stateDir}/daemon.json`, "600"],
-          [h2.sock, "600"],
-        ]
-      ) {
-        assert.equal(mode(p), m, p);
-      }
-      for (const h of lab.hosts) {
-        const s = await sockets(h);
-        assert.ok(s.includes(`${h.addr}:4600`), `${h.name} listens on 4600: ${s}`);
-        assert.ok(!s.some((a) => a.endsWith(":4500")), `${h.name} has no socket on 4500: ${s}`);
-      }
-      await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
-      const [a1, a2] = [lab.c("a1"), lab.c("a2")];
-      await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
-      await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net", "--ip", "10.0.0.3"]);
-      await reachable(lab, a1, "10.0.0.3");
-      const vni = await vniOf(lab, h1, "secret-net");
-
-      const file = `${lab.dir}/underlay.pcap`;
-      const cap = capture(h1, file);
-      await cap.started();
-      const ping = (from: string, to: string) =>
-        lab.inContainer(from, ["ping", "-c", "5", "-i", "0.2", "-W", "2", "-p", PATTERN, to], false);
-      const [p1, p2] = [await ping(a1, "10.0.0.3"), await ping(a2, "10.0.0.2")];
-      await new Promise((r) => setTimeout(r, 300));
-      await cap.stop();
-      assert.match(p1.stdout, / 0% packet loss/, p1.stdout);
-      assert.match(p2.stdout, / 0% packet loss/, p2.stdout);
-      const raw = await Deno.readFile(file);
-      const hex = Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
-      assert.ok(!hex.includes(PATTERN.repeat(2)), "the ping's pattern crossed the underlay in cleartext");
-      const ports = (await sh([
-        "tshark",
-        "-n",
-        "-r",
-        file,
-        "-T",
-        "fields",
-        "-E",
-        "separator=;",
-        "-e",
-        "udp.srcport",
-        "-e",
-        "udp.dstport",
-      ]))
-        .stdout.trim().split("\n").map((l) => l.split(";").map(Number));
-      const between = ports.filter(([s, d]) => s !== 2377 && d !== 2377); // not the control plane
-      assert.ok(
-        between.filter(([, d]) => d === 4600).length >= 20,
-        `ESP on 4600: ${JSON.stringify(between)}`,
-      );
-      assert.deepEqual(
-        between.filter(([s, d]) => s === 4500 || d === 4500 || d === 4789),
-        [],
-        "nothing on 4500 or 4789",
-      );
-
-      // `weft esp sa` says how tshark decodes 4600; with that and the SAs, every datagram opens.
-      const sa = await Promise.all(lab.hosts.map((h) => lab.weft(h, ["esp", "sa"])));
-      for (const r of sa) assert.equal(r.stderr.trim(), tsharkHint(4600));
-      const decode = /tshark (-d \S+)/.exec(sa[0].stderr)![1].split(" ");
-      const uat = [...new Set(sa.flatMap((r) => r.stdout.trim().split("\n")))].flatMap((
-        l,
-      ) => ["-o", `uat:esp_sa:${l}`]);
-      const tshark = (more: string[]) =>
-        sh([
-          "tshark",
-          "-n",
-          "-r",
-          file,
-          "-o",
-          "esp.enable_encryption_decode:TRUE",
-          ...uat,
-          ...more,
-          "-Y",
-          "udp.dstport == 4600",
-          "-T",
-          "fields",
-          "-E",
-          "separator=;",
-          "-e",
-          "vxlan.vni",
-          "-e",
-          "icmp.type",
-          "-e",
-          "data.data",
-        ]);
-      const rows = (await tshark(decode)).stdout.trim().split("\n").map((l) => l.split(";"));
-      assert.equal(rows.length, between.filter(([, d]) => d === 4600).length);
-      for (const r of rows) assert.equal(Number(r[0]), vni, `decrypted VNI in ${r}`);
-      const pings = rows.filter((r) => r[1] === "8" || r[1] === "0");
-      assert.ok(
-        pings.length >= 20 && pings.every((r) => r[2].includes(PATTERN.repeat(4))),
-        JSON.stringify(rows),
-      );
-      // Without the hint tshark sees plain UDP: the hint is what makes the difference.
-      const blind = (await tshark([])).stdout.trim().split("\n").map((l) => l.split(";"));
-      assert.ok(blind.every((r) => r[0] === ""), "tshark decodes port 4600 as ESP on its own?");
-
-      // A datagram of an SPI no SA has, from a process on h2: the node's counter, no network's.
-      const before = await stats(lab, h1);
-      const spi = 0x7000_0000 + Math.floor(Math.random() * 0x0fff_ffff);
-      await sendFrom(h2, h1.addr, 4600, [spi.toString(16).padStart(8, "0") + "00000001" + "ab".repeat(40)]);
-      const after = await waitFor("unknown_spi +1", async () => {
-        const s = await stats(lab, h1);
-        return s.espNode.unknown_spi > before.espNode.unknown_spi ? s : undefined;
-      });
-      assert.equal(after.espNode.unknown_spi, before.espNode.unknown_spi + 1);
-      assert.deepEqual(espOf(after, vni).counters, espOf(before, vni).counters, "a network's counters moved");
-      const text = (await lab.weft(h1, ["stats"])).stdout;
-      assert.match(
-        text,
-        new RegExp(`^ESP node \\(no network\\)\\n {2}unknown_spi +${after.espNode.unknown_spi} `, "m"),
-      );
-    } catch (e) {
-      await dumpLogs(lab);
-      throw e;
-    } finally {
-      await lab.close();
+labTest(
+  "esp port: a swarm on --esp-port 4600 sends ESP there and nothing on 4500; bad ports refused, nothing changed; an unknown SPI counts node-wide",
+  async (lab) => {
+    await startHosts(lab, 2);
+    const [h1, h2] = lab.hosts;
+    const init = ["swarm", "init", "--advertise-addr", h1.addr];
+    for (
+      const [flags, why] of [
+        [["--esp-port", "80"], /^error: --esp-port must be in 1024\.\.49151, got "80"\n$/],
+        [["--esp-port", "65000"], /^error: --esp-port must be in 1024\.\.49151, got "65000"\n$/],
+        [
+          ["--esp-port", "4789"],
+          /^error: --esp-port must differ from the data path port \(VXLAN\), both are 4789\n$/,
+        ],
+        [
+          ["--data-path-port", "5000", "--esp-port", "5000"],
+          /^error: --esp-port must differ from the data path port \(VXLAN\), both are 5000\n$/,
+        ],
+      ] as [string[], RegExp][]
+    ) {
+      const r = await lab.weft(h1, [...init, ...flags], false);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, why);
     }
-  },
-});
+    // The daemon's own check, for callers of the API.
+    const api = await post(h1, "/swarm/init", { advertiseAddr: h1.addr, espPort: 4789 });
+    assert.equal(api.status, 400, api.text);
+    assert.match(api.text, /--esp-port must differ from the data path port/);
+    // Nothing changed: no swarm, no ESP socket; a valid init then succeeds (a second one is a 409).
+    const ls = await lab.weft(h1, ["node", "ls"], false);
+    assert.notEqual(ls.code, 0);
+    assert.match(ls.stderr, /not (part of )?a swarm|not a manager/i);
+    const sockets = async (h: Host) =>
+      (await sh(["ip", "netns", "exec", h.ns, "ss", "-Hnlu"])).stdout.split("\n")
+        .map((l) => l.trim().split(/\s+/)[3]).filter(Boolean);
+    assert.deepEqual(await sockets(h1), []);
 
-/** Hosts already set up and running: host 1 runs `init`, the rest join. */
-async function swarmOn(lab: Lab, init: string[]): Promise<void> {
-  const [h1, ...rest] = lab.hosts;
-  const r = await lab.weft(h1, init);
-  const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
-  for (const h of rest) {
-    await lab.weft(h, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h.addr]);
-  }
-}
+    await initAndJoin(lab, ["--esp-port", "4600"]);
+    // Keys and secrets rest in the state dirs (docs/encryption.md): root's only.
+    const mode = (p: string) => (Deno.statSync(p).mode! & 0o777).toString(8);
+    for (
+      const [p, m] of [
+        [h1.stateDir, "700"],
+        [`${h1.stateDir}/store.jsonl`, "600"],
+        [`${h1.stateDir}/daemon.json`, "600"],
+        [h1.sock, "600"],
+        [h2.stateDir, "700"],
+        [`${h2.stateDir}/daemon.json`, "600"],
+        [h2.sock, "600"],
+      ]
+    ) {
+      assert.equal(mode(p), m, p);
+    }
+    for (const h of lab.hosts) {
+      const s = await sockets(h);
+      assert.ok(s.includes(`${h.addr}:4600`), `${h.name} listens on 4600: ${s}`);
+      assert.ok(!s.some((a) => a.endsWith(":4500")), `${h.name} has no socket on 4500: ${s}`);
+    }
+    const { a1, a2, vni } = await secretPair(lab);
+
+    const file = `${lab.dir}/underlay.pcap`;
+    const cap = capture(h1, file);
+    await cap.started();
+    const [p1, p2] = [await patternPing(lab, a1, "10.0.0.3"), await patternPing(lab, a2, "10.0.0.2")];
+    await new Promise((r) => setTimeout(r, 300));
+    await cap.stop();
+    assert.match(p1.stdout, / 0% packet loss/, p1.stdout);
+    assert.match(p2.stdout, / 0% packet loss/, p2.stdout);
+    assertNoPattern(file);
+    const ports = (await tsharkFields(file, ["udp.srcport", "udp.dstport"])).map((r) => r.map(Number));
+    const between = ports.filter(([s, d]) => s !== 2377 && d !== 2377); // not the control plane
+    assert.ok(
+      between.filter(([, d]) => d === 4600).length >= 20,
+      `ESP on 4600: ${JSON.stringify(between)}`,
+    );
+    assert.deepEqual(
+      between.filter(([s, d]) => s === 4500 || d === 4500 || d === 4789),
+      [],
+      "nothing on 4500 or 4789",
+    );
+
+    // `weft esp sa` says how tshark decodes 4600; with that and the SAs, every datagram opens.
+    const sa = await Promise.all(lab.hosts.map((h) => lab.weft(h, ["esp", "sa"])));
+    for (const r of sa) assert.equal(r.stderr.trim(), tsharkHint(4600));
+    const decode = /tshark (-d \S+)/.exec(sa[0].stderr)![1].split(" ");
+    const sas = sa.flatMap((r) => r.stdout.trim().split("\n"));
+    const tshark = (more: string[]) =>
+      tsharkFields(file, ["vxlan.vni", "icmp.type", "data.data"], {
+        sas,
+        more,
+        filter: "udp.dstport == 4600",
+      });
+    const rows = await tshark(decode);
+    assert.equal(rows.length, between.filter(([, d]) => d === 4600).length);
+    for (const r of rows) assert.equal(Number(r[0]), vni, `decrypted VNI in ${r}`);
+    const pings = rows.filter((r) => r[1] === "8" || r[1] === "0");
+    assert.ok(
+      pings.length >= 20 && pings.every((r) => r[2].includes(PATTERN.repeat(4))),
+      JSON.stringify(rows),
+    );
+    // Without the hint tshark sees plain UDP: the hint is what makes the difference.
+    const blind = await tshark([]);
+    assert.ok(blind.every((r) => r[0] === ""), "tshark decodes port 4600 as ESP on its own?");
+
+    // A datagram of an SPI no SA has, from a process on h2: the node's counter, no network's.
+    const before = await stats(lab, h1);
+    const spi = 0x7000_0000 + Math.floor(Math.random() * 0x0fff_ffff);
+    await sendFrom(h2, h1.addr, 4600, [spi.toString(16).padStart(8, "0") + "00000001" + "ab".repeat(40)]);
+    const after = await waitFor("unknown_spi +1", async () => {
+      const s = await stats(lab, h1);
+      return s.espNode.unknown_spi > before.espNode.unknown_spi ? s : undefined;
+    });
+    assert.equal(after.espNode.unknown_spi, before.espNode.unknown_spi + 1);
+    assert.deepEqual(espOf(after, vni).counters, espOf(before, vni).counters, "a network's counters moved");
+    const text = (await lab.weft(h1, ["stats"])).stdout;
+    assert.match(
+      text,
+      new RegExp(`^ESP node \\(no network\\)\\n {2}unknown_spi +${after.espNode.unknown_spi} `, "m"),
+    );
+  },
+);

@@ -6,7 +6,7 @@ import { Store, STORE_MODE } from "../../cli/control/swarm/store.ts";
 import { NodeState, PendingDelta } from "../../cli/control/swarm/node_state.ts";
 import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/swarm/types.ts";
 import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
-import { Manager } from "../../cli/control/swarm/manager.ts";
+import { type InitOptions, Manager } from "../../cli/control/swarm/manager.ts";
 import { EmbeddedState } from "../../cli/control/swarm/state.ts";
 import {
   allocateAddress,
@@ -74,25 +74,32 @@ Deno.test("token: WFTKN-1-<digest of the CA>-<secret>, and nothing else parses",
   assert.notEqual(await caDigest((await createCa("other")).cert), digest);
 });
 
+/** A manager on 127.0.0.1 (a free control port) in a fresh state dir; `more`: further init options. */
+async function loopbackManager(more: Partial<InitOptions> = {}) {
+  const dir = await Deno.makeTempDir({ prefix: "weft-unit-" });
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const manager = await Manager.init(dir, {
+    advertiseAddr: "127.0.0.1",
+    listenAddr: "127.0.0.1",
+    listenPort: port,
+    dataPathPort: 4789,
+    pool: "10.0.0.0/8",
+    poolMaskLength: 24,
+    hostname: "m1",
+    ...more,
+  });
+  return { dir, port, manager };
+}
+
 Deno.test({
   name: "a node the manager no longer knows is told so: its agent stops and every request says why",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "weft-unit-" });
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (probe.addr as Deno.NetAddr).port;
-    probe.close();
+    const { dir, port, manager } = await loopbackManager();
     const logs: string[] = [];
-    const manager = await Manager.init(dir, {
-      advertiseAddr: "127.0.0.1",
-      listenAddr: "127.0.0.1",
-      listenPort: port,
-      dataPathPort: 4789,
-      pool: "10.0.0.0/8",
-      poolMaskLength: 24,
-      hostname: "m1",
-    });
     manager.log = () => {};
     manager.start();
     let agent: Agent | undefined;
@@ -147,20 +154,9 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "weft-unit-" });
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (probe.addr as Deno.NetAddr).port;
-    probe.close();
-    let manager = await Manager.init(dir, {
-      advertiseAddr: "127.0.0.1",
-      listenAddr: "127.0.0.1",
-      listenPort: port,
-      dataPathPort: 4789,
-      espPort: 4600,
-      pool: "10.0.0.0/8",
-      poolMaskLength: 24,
-      hostname: "m1",
-    });
+    const first = await loopbackManager({ espPort: 4600 });
+    const { dir, port } = first;
+    let manager = first.manager;
     try {
       manager.log = () => {};
       manager.start();
