@@ -6,6 +6,7 @@ import type { StatsReply } from "../dataplane/protocol.ts";
 import { table } from "../table.ts";
 import { target } from "./target.ts";
 import { DNS_COUNTERS, type DnsCounter } from "../dns/server.ts";
+import { ESP_NODE_COUNTERS } from "../esp/esp.ts";
 
 const USAGE = "(usage: weft stats [-H HOST] [--json] | weft stats --control PATH [--json])";
 
@@ -53,6 +54,12 @@ export function formatStats(s: StatsReply): string {
   for (const e of s.esp ?? []) {
     out.push(`ESP VNI ${e.vni} (${e.sending ? "sending" : "NOT sending: no key yet"}, ${e.inbound} inbound SAs)`);
     out.push(table(Object.entries(e.counters).map(([k, v]) => [`  ${k}`, String(v)])));
+  }
+  // What arrived on the ESP port for no network: counted once, for the node.
+  if (s.espNode) {
+    const n = s.espNode;
+    out.push("ESP node (no network)");
+    out.push(table(ESP_NODE_COUNTERS.map(([k, why]) => [`  ${k}`, String(n[k]), why])));
   }
   return out.join("\n");
 }

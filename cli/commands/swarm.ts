@@ -4,13 +4,14 @@ import { UsageError } from "../errors.ts";
 import { api, parseCommand } from "../control/daemon/client.ts";
 import { CONTROL_PORT, VXLAN_PORT } from "../defaults.ts";
 import { parseDuration } from "../esp/keys.ts";
+import { ESP_PORT, espPortProblem } from "../esp/port.ts";
 
 const USAGE = `Usage:
   weft swarm init --advertise-addr IP [--listen-addr IP[:${CONTROL_PORT}]] [--data-path-port ${VXLAN_PORT}] [--data-path-addr IP]
                   [--default-addr-pool 10.0.0.0/8] [--default-addr-pool-mask-length 24]
                   [--cluster-store etcd://H1:2379,H2:2379,H3:2379 [--cluster-store-ca FILE]
                    [--cluster-store-cert FILE --cluster-store-key FILE]]
-                  [--key-rotation-interval 12h]   (keys of encrypted networks)
+                  [--key-rotation-interval 12h] [--esp-port ${ESP_PORT}]   (encrypted networks)
   weft swarm join --token TOKEN HOST[:${CONTROL_PORT}] --advertise-addr IP [--listen-addr IP[:${CONTROL_PORT}]] [--data-path-addr IP]
   weft swarm update --key-rotation-interval D   (on a manager: e.g. 12h, 30m, 2s)
   weft swarm join-token worker|manager [-q]
@@ -35,12 +36,18 @@ export async function main(args: string[]): Promise<number> {
       "cluster-store-cert": { type: "string" },
       "cluster-store-key": { type: "string" },
       "key-rotation-interval": { type: "string" },
+      "esp-port": { type: "string" },
     });
     if (!v["advertise-addr"]) throw new UsageError(`--advertise-addr is required\n${USAGE}`);
     // Docker's range for --data-path-port: registered ports, none of the dynamic ones.
     const port = v["data-path-port"] as string | undefined;
     if (port !== undefined && !(/^\d+$/.test(port) && Number(port) >= 1024 && Number(port) <= 49151)) {
       throw new UsageError(`--data-path-port must be in 1024..49151, got "${port}"`);
+    }
+    const espPort = v["esp-port"] as string | undefined;
+    if (espPort !== undefined) {
+      const problem = espPortProblem(espPort, port === undefined ? VXLAN_PORT : Number(port));
+      if (problem) throw new UsageError(problem);
     }
     const maskLen = v["default-addr-pool-mask-length"] as string | undefined;
     if (maskLen !== undefined && !/^\d{1,2}$/.test(maskLen)) {
@@ -78,6 +85,7 @@ export async function main(args: string[]): Promise<number> {
       clusterStoreCert: pem("cluster-store-cert"),
       clusterStoreKey: pem("cluster-store-key"),
       keyRotationMs,
+      espPort: espPort === undefined ? undefined : Number(espPort),
     });
     console.log(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n`);
     console.log(

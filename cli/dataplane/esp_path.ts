@@ -20,6 +20,7 @@ import {
   type EspCounters,
   espCounters,
   EspInbound,
+  type EspNodeCounters,
   EspOutbound,
 } from "../esp/esp.ts";
 import { InboundSad } from "../esp/sad.ts";
@@ -60,7 +61,7 @@ export class EspPath {
   private readonly saLen: number;
   private readonly memPtr: bigint;
   private readonly ringView: DataView;
-  /** ESP datagrams dropped for their contents after they verified (wrong VNI or port). */
+  /** ESP datagrams dropped for their contents after they verified (wrong VNI or port): node-wide. */
   misdirected = 0;
 
   constructor(
@@ -131,10 +132,15 @@ export class EspPath {
   stats(): { vni: number; counters: EspCounters; sending: boolean; inbound: number }[] {
     return [...this.nets].map(([vni, n]) => ({
       vni,
-      counters: { ...n.counters, unknown_spi: this.sad.unclaimed.unknown_spi },
+      counters: { ...n.counters },
       sending: n.out !== undefined,
       inbound: [...this.saVni.values()].filter((v) => v === vni).length,
     }));
+  }
+
+  /** The node-wide counters (ESP_NODE_COUNTERS): datagrams no network can be blamed for. */
+  nodeCounters(): EspNodeCounters {
+    return { unknown_spi: this.sad.unknownSpi, misdirected: this.misdirected };
   }
 
   // ── frame path ─────────────────────────────────────────────────────────────────────────────

@@ -7,7 +7,7 @@
 
 import type { DfMode, FdbEntry } from "../core/core.ts";
 import type { LinkCounters, VniCounters } from "../core/counters.ts";
-import type { EspCounters } from "../esp/esp.ts";
+import type { EspCounters, EspNodeCounters } from "../esp/esp.ts";
 
 export type DpOp =
   /** A switch for `vni`; `suppress` answers ARP/ND from the neighbour table (port/remote ips). */
@@ -128,4 +128,6 @@ export interface StatsReply {
   fdb: { used: number; capacity: number };
   /** Encrypted networks: ESP counters per VNI, whether it has a key to send with, inbound SAs. */
   esp?: { vni: number; counters: EspCounters; sending: boolean; inbound: number }[];
+  /** ESP datagrams no network can be blamed for (unknown SPI, …); present with the ESP socket. */
+  espNode?: EspNodeCounters;
 }

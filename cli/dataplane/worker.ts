@@ -180,6 +180,7 @@ class Dataplane {
       io: this.loop.io,
       fdb: { used: this.core.fdbSize, capacity: this.core.fdbCapacity },
       esp: this.loop.esp?.stats(),
+      espNode: this.loop.esp?.nodeCounters(),
     };
   }
 }

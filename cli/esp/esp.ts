@@ -4,7 +4,8 @@
 // headroom and tailroom): the VXLAN datagram gets its UDP header and the ESP header in front,
 // the trailer and ICV behind, and is encrypted where it lies. No allocation per datagram.
 //
-// What the underlay carries (outer UDP from the socket, destination port ESP_PORT):
+// What the underlay carries (outer UDP from the socket, destination port the swarm's ESP port,
+// ESP_PORT by default; cli/esp/port.ts):
 //
 //    0                   1                   2                   3
 //    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -31,8 +32,7 @@ import { AesGcm, GCM_TAG_LEN } from "../sys/libcrypto.ts";
 import { type Region, region } from "../sys/mem.ts";
 import { ReplayWindow } from "./replay.ts";
 
-/** UDP port of ESP in UDP (RFC 3948 §2; IKE's NAT-T port), weft's default. */
-export const ESP_PORT = 4500;
+export { ESP_PORT } from "./port.ts";
 /** SPI and sequence number. */
 export const ESP_HEADER_LEN = 8;
 /** The explicit IV of AES-GCM in ESP (RFC 4106 §3.1). */
@@ -90,7 +90,6 @@ export const ESP_COUNTERS = [
   ["decrypted", "datagrams that verified and were handed to the core"],
   ["auth_failed", "ICV did not verify (wrong key, or altered in transit)"],
   ["replayed", "sequence number already seen, or older than the anti-replay window"],
-  ["unknown_spi", "no inbound SA with that SPI"],
   ["cleartext_dropped", "cleartext VXLAN for this network's VNI, dropped (fail closed)"],
   ["rekeys", "key generations installed after the first"],
   ["esp_malformed", "too short, bad padding or a next header other than UDP"],
@@ -106,6 +105,23 @@ export type EspCounters = Record<EspCounter, number>;
 export function espCounters(): EspCounters {
   return Object.fromEntries(ESP_COUNTERS.map(([name]) => [name, 0])) as EspCounters;
 }
+
+/**
+ * Node-wide ESP counters (`weft stats`, the "ESP node" block): datagrams on the ESP port that
+ * cannot be put down to a network. A datagram's network is its SA's, and the SPI is the only
+ * clear field: with no SA for it, no network's counters may move (a stranger could otherwise
+ * make any network's counters climb).
+ */
+export const ESP_NODE_COUNTERS = [
+  ["unknown_spi", "no inbound SA with that SPI, or too short to carry one"],
+  ["misdirected", "verified under an SA, but the VNI or inner port is not that SA's"],
+] as const;
+
+/** A node-wide ESP counter's name. */
+export type EspNodeCounter = typeof ESP_NODE_COUNTERS[number][0];
+
+/** Node-wide ESP counters: one number per ESP_NODE_COUNTERS name. */
+export type EspNodeCounters = Record<EspNodeCounter, number>;
 
 /** Shared by both directions: the AEAD context and a scratch area for nonce and AAD. */
 class SaBase {
@@ -235,7 +251,8 @@ export class EspInbound extends SaBase {
   }
 }
 
-function drop(c: EspCounters, why: EspDrop): EspDrop {
+/** Counts a drop under an SA (its network's counters; unknown_spi is the SAD's, node-wide). */
+function drop(c: EspCounters, why: Exclude<EspDrop, "unknown_spi">): EspDrop {
   if (why !== "esp_dummy") c[why]++;
   return why;
 }

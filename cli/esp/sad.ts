@@ -2,7 +2,7 @@
 // inbound SAs by SPI, so a datagram on the ESP port finds its SA in one map lookup, and the
 // description of every SA for `weft esp sa`, in the format of Wireshark's ESP SA table.
 
-import { type EspCounters, espCounters, type EspDrop, type EspInbound, spiOf } from "./esp.ts";
+import { type EspDrop, type EspInbound, spiOf } from "./esp.ts";
 
 /** One SA as tshark needs it to decrypt a capture (RFC 4106 key material: key ‖ salt). */
 export interface SaDescription {
@@ -43,8 +43,8 @@ export function espSaLines(sas: SaDescription[]): string[] {
 /** Inbound SAs by SPI. */
 export class InboundSad {
   private readonly bySpi = new Map<number, EspInbound>();
-  /** Datagrams no SA claims: they cannot be put down to a network. */
-  readonly unclaimed: EspCounters = espCounters();
+  /** Datagrams no SA claims (ESP_NODE_COUNTERS' unknown_spi): they cannot be put down to a network. */
+  unknownSpi = 0;
   /** The SA the last open() used (valid when it returned null). */
   sa?: EspInbound;
 
@@ -74,7 +74,7 @@ export class InboundSad {
   open(mem: DataView, memPtr: bigint, off: number, len: number): EspDrop | null {
     const sa = this.bySpi.get(spiOf(mem, off, len));
     if (!sa) {
-      this.unclaimed.unknown_spi++;
+      this.unknownSpi++;
       return "unknown_spi";
     }
     this.sa = sa;

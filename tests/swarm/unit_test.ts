@@ -2,11 +2,12 @@
 // a manager and an agent talking over loopback.
 
 import assert from "node:assert/strict";
-import { Store } from "../../cli/control/swarm/store.ts";
+import { Store, STORE_MODE } from "../../cli/control/swarm/store.ts";
 import { NodeState, PendingDelta } from "../../cli/control/swarm/node_state.ts";
 import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/swarm/types.ts";
 import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
-import { Manager } from "../../cli/control/swarm/manager.ts";
+import { type InitOptions, Manager } from "../../cli/control/swarm/manager.ts";
+import { EmbeddedState } from "../../cli/control/swarm/state.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -73,25 +74,32 @@ Deno.test("token: WFTKN-1-<digest of the CA>-<secret>, and nothing else parses",
   assert.notEqual(await caDigest((await createCa("other")).cert), digest);
 });
 
+/** A manager on 127.0.0.1 (a free control port) in a fresh state dir; `more`: further init options. */
+async function loopbackManager(more: Partial<InitOptions> = {}) {
+  const dir = await Deno.makeTempDir({ prefix: "weft-unit-" });
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const manager = await Manager.init(dir, {
+    advertiseAddr: "127.0.0.1",
+    listenAddr: "127.0.0.1",
+    listenPort: port,
+    dataPathPort: 4789,
+    pool: "10.0.0.0/8",
+    poolMaskLength: 24,
+    hostname: "m1",
+    ...more,
+  });
+  return { dir, port, manager };
+}
+
 Deno.test({
   name: "a node the manager no longer knows is told so: its agent stops and every request says why",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "weft-unit-" });
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (probe.addr as Deno.NetAddr).port;
-    probe.close();
+    const { dir, port, manager } = await loopbackManager();
     const logs: string[] = [];
-    const manager = await Manager.init(dir, {
-      advertiseAddr: "127.0.0.1",
-      listenAddr: "127.0.0.1",
-      listenPort: port,
-      dataPathPort: 4789,
-      pool: "10.0.0.0/8",
-      poolMaskLength: 24,
-      hostname: "m1",
-    });
     manager.log = () => {};
     manager.start();
     let agent: Agent | undefined;
@@ -117,6 +125,52 @@ Deno.test({
     } finally {
       agent?.stop();
       manager.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("store: the log is its owner's only (0600), an older log with the umask's mode included", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const mode = (p: string) => Deno.statSync(p).mode! & 0o777;
+    const s = new Store(`${dir}/store.jsonl`).open();
+    s.put("netkey", "n1", { key: "secret" });
+    s.close();
+    assert.equal(mode(`${dir}/store.jsonl`), STORE_MODE);
+    assert.equal(STORE_MODE, 0o600);
+    Deno.chmodSync(`${dir}/store.jsonl`, 0o644);
+    const again = new Store(`${dir}/store.jsonl`).open();
+    again.close();
+    assert.equal(mode(`${dir}/store.jsonl`), 0o600);
+    assert.equal(again.replayed, 1);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "--esp-port is the swarm's: kept in its record across a reopen, and told to every node that joins",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const first = await loopbackManager({ espPort: 4600 });
+    const { dir, port } = first;
+    let manager = first.manager;
+    try {
+      manager.log = () => {};
+      manager.start();
+      const creds = await join(manager.token(), { host: "127.0.0.1", port }, {
+        hostname: "w1",
+        addr: "127.0.0.2",
+      });
+      assert.equal((creds as Credentials).espPort, 4600);
+      assert.equal((creds as Credentials).dataPathPort, 4789);
+      await manager.stop();
+      manager = await Manager.open(new EmbeddedState(`${dir}/store.jsonl`));
+      assert.equal(manager.cluster.espPort, 4600);
+    } finally {
+      await manager.stop();
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -27,6 +27,7 @@ import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
 import { type EspDesired, NodeEncryption } from "./encryption.ts";
 import { espSaLines } from "../../esp/sad.ts";
 import { ESP_MTU_REDUCTION } from "../../esp/esp.ts";
+import { ESP_PORT, espPortProblem } from "../../esp/port.ts";
 import { MIN_KEY_ROTATION_MS, type SaAnnouncement } from "../../esp/keys.ts";
 import { answering } from "../server.ts";
 import { bridgeInspect, containerInspect, networkInspect } from "./inspect.ts";
@@ -69,6 +70,8 @@ interface DaemonConfig {
   advertiseAddr: string;
   listenAddr: string;
   dataPathPort: number;
+  /** The swarm's `--esp-port` (ESP_PORT when absent). */
+  espPort?: number;
   /** `--data-path-addr`: the VTEP's address when it is not advertiseAddr. */
   dataPathAddr?: string;
   creds?: Credentials;
@@ -281,11 +284,12 @@ export class Daemon {
 
   async start(): Promise<void> {
     Deno.mkdirSync(this.o.stateDir, { recursive: true, mode: 0o700 });
+    Deno.chmodSync(this.o.stateDir, 0o700); // keys and secrets inside (docs/encryption.md)
     Deno.mkdirSync(`${this.o.stateDir}/logs`, { recursive: true });
     this.config = this.readJson<DaemonConfig>("daemon.json");
     for (const c of this.readJson<ContainerRecord[]>("containers.json") ?? []) this.containers.set(c.name, c);
     if (this.config) {
-      await this.dp.start(this.vtepAddr!, this.config.dataPathPort);
+      await this.dp.start(this.vtepAddr!, this.config.dataPathPort, this.config.espPort);
       this.underlayMtu = await mtuOfAddress(this.vtepAddr!);
       if (this.config.role === "manager") {
         await this.openManager();
@@ -345,6 +349,8 @@ export class Daemon {
       Deno.removeSync(sock);
     } catch { /* none */ }
     this.server = Deno.serve({ path: sock, onListen() {} }, (req) => this.handle(req));
+    // Root only, whatever the umask: the API hands out keys (GET /esp/sa) and runs containers.
+    Deno.chmodSync(sock, 0o600);
   }
 
   async shutdown(): Promise<void> {
@@ -659,6 +665,9 @@ export class Daemon {
       if (!Number.isInteger(dataPathPort) || dataPathPort < 1024 || dataPathPort > 49151) {
         throw new ApiError(`--data-path-port must be in 1024..49151, got ${b.dataPathPort}`);
       }
+      const espProblem = espPortProblem(b.espPort ?? ESP_PORT, dataPathPort);
+      if (espProblem) throw new ApiError(espProblem);
+      const espPort = Number(b.espPort ?? ESP_PORT);
       const pool = String(b.pool ?? "10.0.0.0/8");
       const maskLen = Number(b.poolMaskLength ?? 24);
       try {
@@ -690,6 +699,7 @@ export class Daemon {
         listenAddr: listen.host,
         listenPort: listen.port,
         dataPathPort,
+        ...(espPort !== ESP_PORT ? { espPort } : {}),
         pool,
         poolMaskLength: maskLen,
         hostname: this.o.hostname,
@@ -704,7 +714,7 @@ export class Daemon {
       try {
         this.manager = await Manager.init(this.o.stateDir, o, state);
         this.manager.storeConfig = store;
-        await this.dp.start(dataPathAddr ?? advertiseAddr, dataPathPort);
+        await this.dp.start(dataPathAddr ?? advertiseAddr, dataPathPort, espPort);
         this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
         this.startManager();
         await this.manager.ready().catch((e) => this.log(`manager: ${e instanceof Error ? e.message : e}`));
@@ -725,6 +735,7 @@ export class Daemon {
         advertiseAddr,
         listenAddr: `${listen.host}:${listen.port}`,
         dataPathPort,
+        ...(espPort !== ESP_PORT ? { espPort } : {}),
         ...(dataPathAddr ? { dataPathAddr } : {}),
         nodeId: this.manager.localNodeId,
         store,
@@ -774,7 +785,8 @@ export class Daemon {
         try {
           this.manager = await Manager.open(this.stateFor(store), joined.nodeId);
           this.manager.storeConfig = store;
-          await this.dp.start(dataPathAddr ?? advertiseAddr, this.manager.cluster.dataPathPort);
+          const { dataPathPort, espPort } = this.manager.cluster;
+          await this.dp.start(dataPathAddr ?? advertiseAddr, dataPathPort, espPort);
           this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
           this.startManager();
         } catch (e) {
@@ -791,6 +803,7 @@ export class Daemon {
           advertiseAddr,
           listenAddr: `${listen.host}:${listen.port}`,
           dataPathPort: this.manager.cluster.dataPathPort,
+          ...(this.manager.cluster.espPort ? { espPort: this.manager.cluster.espPort } : {}),
           ...(dataPathAddr ? { dataPathAddr } : {}),
           nodeId: joined.nodeId,
           store,
@@ -799,7 +812,7 @@ export class Daemon {
         return { nodeId: joined.nodeId, role: "manager" };
       }
       const creds: Credentials = joined;
-      await this.dp.start(dataPathAddr ?? advertiseAddr, creds.dataPathPort);
+      await this.dp.start(dataPathAddr ?? advertiseAddr, creds.dataPathPort, creds.espPort);
       this.underlayMtu = await mtuOfAddress(dataPathAddr ?? advertiseAddr);
       this.config = {
         role: "worker",
@@ -807,6 +820,7 @@ export class Daemon {
         advertiseAddr,
         listenAddr: String(b.listenAddr ?? ""),
         dataPathPort: creds.dataPathPort,
+        ...(creds.espPort ? { espPort: creds.espPort } : {}),
         ...(dataPathAddr ? { dataPathAddr } : {}),
         creds,
       };
@@ -919,6 +933,7 @@ export class Daemon {
       advertiseAddr: this.config?.advertiseAddr ?? null,
       dataPathAddr: this.vtepAddr ?? null,
       dataPathPort: this.config?.dataPathPort ?? null,
+      espPort: this.config ? this.config.espPort ?? ESP_PORT : null,
       managerReachable: this.manager ? true : this.agent?.connected ?? false,
       /** The manager this worker's session is with (or was last), "ip:port". */
       manager: this.agent ? `${this.agent.current.host}:${this.agent.current.port}` : null,

@@ -10,7 +10,7 @@ import { formatIp, parseIp } from "../../core/addr.ts";
 import { Dataplane } from "../../dataplane/dataplane.ts";
 import type { DpOp, FdbReply, StatsReply } from "../../dataplane/protocol.ts";
 import type { EspDesired } from "./encryption.ts";
-import { ESP_PORT } from "../../esp/esp.ts";
+import { ESP_PORT } from "../../esp/port.ts";
 import { libcrypto } from "../../sys/libcrypto.ts";
 
 export interface RemoteEndpoint {
@@ -63,7 +63,11 @@ export class NodeDataplane {
     return this.dp !== undefined;
   }
 
-  async start(addr: string, port: number): Promise<void> {
+  /**
+   * Opens the underlay sockets on `addr`: VXLAN on `port`, ESP in UDP on `espPort` (the swarm's
+   * `--esp-port`, ESP_PORT by default), and starts the data-plane worker.
+   */
+  async start(addr: string, port: number, espPort = ESP_PORT): Promise<void> {
     if (this.dp) return;
     this.dataPort = port;
     this.ownAddress = formatIp(parseIp(addr));
@@ -75,7 +79,7 @@ export class NodeDataplane {
       // Encrypted networks need libcrypto and the ESP port; without them only they stay down.
       try {
         libcrypto();
-        this.esp = openUdp(parseIp(addr), ESP_PORT, { gso: this.offload, gro: this.offload });
+        this.esp = openUdp(parseIp(addr), espPort, { gso: this.offload, gro: this.offload });
         this.espError = undefined;
       } catch (e) {
         this.espError = `this node cannot encrypt: ${e instanceof Error ? e.message : e}`;
@@ -91,7 +95,7 @@ export class NodeDataplane {
         senderFds: senders.map((s) => s.fd),
         localAddresses: [this.ownAddress],
         espFd: this.esp?.fd,
-        espPort: ESP_PORT,
+        espPort,
         espGro: this.esp?.gro,
         espGso: this.esp?.gso,
       });

@@ -36,6 +36,8 @@ export interface Credentials {
   managers?: string[];
   caCert: string;
   dataPathPort: number;
+  /** The swarm's ESP port (ESP_PORT when absent: credentials from before --esp-port). */
+  espPort?: number;
 }
 
 /** A join with a manager token: the node becomes a manager on the swarm's cluster store. */
@@ -157,6 +159,7 @@ export async function join(
       managers: Array.isArray(m.managers) ? m.managers.map(String) : undefined,
       caCert,
       dataPathPort: Number(m.dataPathPort) || VXLAN_PORT,
+      ...(m.espPort ? { espPort: Number(m.espPort) } : {}),
     };
   } finally {
     conn.close();

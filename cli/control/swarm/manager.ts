@@ -119,6 +119,8 @@ export interface InitOptions {
   hostname: string;
   /** `--key-rotation-interval` in ms (DEFAULT_KEY_ROTATION_MS when absent). */
   keyRotationMs?: number;
+  /** `--esp-port` (ESP_PORT when absent). */
+  espPort?: number;
 }
 
 interface Session {
@@ -217,6 +219,7 @@ export class Manager {
       workerSecret: randomSecret(),
       managerSecret: randomSecret(),
       ...(o.keyRotationMs ? { keyRotationMs: o.keyRotationMs } : {}),
+      ...(o.espPort ? { espPort: o.espPort } : {}),
     };
     const node: NodeRecord = {
       id: nodeId,
@@ -479,6 +482,7 @@ export class Manager {
       nodeId,
       cluster: this.cluster.id,
       dataPathPort: this.cluster.dataPathPort,
+      espPort: this.cluster.espPort,
       nodeSecret: this.issued.get(nodeId),
       managers: this.managerAddrs(),
     });
@@ -1564,6 +1568,7 @@ export class Manager {
       managers: this.managerAddrs(),
       caCert: this.ca.cert,
       dataPathPort: this.cluster.dataPathPort,
+      espPort: this.cluster.espPort,
     });
   }
 }

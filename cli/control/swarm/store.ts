@@ -21,6 +21,9 @@ export interface Entry {
   modRev: number;
 }
 
+/** File mode of the log: read and write for its owner only. */
+export const STORE_MODE = 0o600;
+
 /** Deletions remembered for resuming nodes; older ones mean "fallen behind": resync in full. */
 const MAX_TOMBSTONES = 100_000;
 
@@ -59,7 +62,10 @@ export class Store {
       this.applyRecord(r);
       this.replayed++;
     }
-    this.file = Deno.openSync(this.path, { append: true, create: true });
+    // The log holds the CA's private key, join-token secrets and encrypted networks' keys in
+    // clear: owner (root) only, also for a log an older weft created with the umask's mode.
+    this.file = Deno.openSync(this.path, { append: true, create: true, mode: STORE_MODE });
+    Deno.chmodSync(this.path, STORE_MODE);
     return this;
   }
 

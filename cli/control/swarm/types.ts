@@ -24,6 +24,8 @@ export interface SwarmRecord {
   managerSecret?: string;
   /** Encrypted overlays: key rotation interval (ms; DEFAULT_KEY_ROTATION_MS when absent). */
   keyRotationMs?: number;
+  /** `--esp-port`: UDP port of ESP in UDP on every node (ESP_PORT when absent). */
+  espPort?: number;
 }
 
 export interface NodeRecord {

@@ -1,0 +1,320 @@
+// What the encrypted-overlay tests in namespaces share (tests/esp/*_test.ts): a swarm of lab
+// hosts, stats and VNIs through the CLI, captures, iperf3 between containers, datagrams sent from
+// a host's own processes. The lab itself is tests/swarm/lab.ts.
+
+import assert from "node:assert/strict";
+import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../swarm/lab.ts";
+
+/** Deno.test options of a test in namespaces: root only; daemons and captures outlive a test step. */
+export const LAB_TEST = { ignore: !isRoot(), sanitizeOps: false, sanitizeResources: false };
+
+/**
+ * A Deno test in namespaces (root only, else ignored): `fn` gets a fresh Lab, whose daemons' logs
+ * are printed when it fails, and which is torn down after (namespaces, daemons, containers).
+ */
+export function labTest(name: string, fn: (lab: Lab) => Promise<void>): void {
+  Deno.test({
+    name,
+    ...LAB_TEST,
+    fn: async () => {
+      const lab = new Lab();
+      try {
+        await fn(lab);
+      } catch (e) {
+        await dumpLogs(lab);
+        throw e;
+      } finally {
+        await lab.close();
+      }
+    },
+  });
+}
+
+/** The ping pattern searched for in underlay captures (it must never appear there). */
+export const PATTERN = "c0ffee5a";
+
+/** `n` lab hosts with daemons running, in no swarm yet. */
+export async function startHosts(lab: Lab, n: number): Promise<void> {
+  await lab.setup(n);
+  await Promise.all(lab.hosts.map((h) => lab.startDaemon(h)));
+}
+
+/** Hosts already running: host 1 runs `weft swarm init --advertise-addr IP` + `init`, the rest join. */
+export async function initAndJoin(lab: Lab, init: string[] = []): Promise<void> {
+  const [h1, ...rest] = lab.hosts;
+  const r = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr, ...init]);
+  const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
+  for (const h of rest) {
+    await lab.weft(h, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h.addr]);
+  }
+}
+
+/** `n` lab hosts with daemons; host 1 runs `weft swarm init` (with `init` flags), the rest join. */
+export async function swarm(lab: Lab, n: number, init: string[] = []): Promise<void> {
+  await startHosts(lab, n);
+  await initAndJoin(lab, init);
+}
+
+/** `count` pings from container `from` to `to` carrying PATTERN (`more`: further ping flags); never throws. */
+export function patternPing(lab: Lab, from: string, to: string, count = 5, more: string[] = []) {
+  return lab.inContainer(from, [
+    "ping",
+    "-c",
+    String(count),
+    "-i",
+    "0.2",
+    "-W",
+    "2",
+    ...more,
+    "-p",
+    PATTERN,
+    to,
+  ], false);
+}
+
+/** Fails when the bytes of capture `file` hold PATTERN twice in a row (a ping's payload in clear). */
+export function assertNoPattern(file: string, where = "the underlay"): void {
+  const hex = hexOf(Deno.readFileSync(file));
+  assert.ok(!hex.includes(PATTERN.repeat(2)), `the ping's pattern crossed ${where} in cleartext`);
+}
+
+/**
+ * tshark's `fields` for the packets of capture `file` that match `filter`, one row each, with ESP
+ * decrypted by the `esp_sa` lines `sas` (`weft esp sa`); `more`: further options (`-d …`).
+ */
+export async function tsharkFields(
+  file: string,
+  fields: string[],
+  o: { sas?: string[]; filter?: string; more?: string[] } = {},
+): Promise<string[][]> {
+  const r = await sh([
+    ...tsharkEsp(file, o.sas ?? [], o.more ?? []),
+    ...(o.filter ? ["-Y", o.filter] : []),
+    "-T",
+    "fields",
+    "-E",
+    "separator=;",
+    ...fields.flatMap((f) => ["-e", f]),
+  ]);
+  return r.stdout.trim().split("\n").filter(Boolean).map((l) => l.split(";"));
+}
+
+/** tshark reading `file` with ESP decryption on and the SAs `sas` in its esp_sa table. */
+function tsharkEsp(file: string, sas: string[], more: string[]): string[] {
+  const uat = [...new Set(sas)].flatMap((l) => ["-o", `uat:esp_sa:${l}`]);
+  return ["tshark", "-n", "-r", file, "-o", "esp.enable_encryption_decode:TRUE", ...uat, ...more];
+}
+
+/** The daemons' logs, when a test fails (the lab's directory goes at close). */
+export async function dumpLogs(lab: Lab) {
+  for (const h of lab.hosts) {
+    const log = await Deno.readTextFile(h.log).catch(() => "");
+    console.error(`── ${h.name} ──\n${log.split("\n").slice(-40).join("\n")}`);
+  }
+}
+
+/** `weft stats --json` of host `h`. */
+export async function stats(lab: Lab, h: Host) {
+  return JSON.parse((await lab.weft(h, ["stats", "--json"])).stdout);
+}
+
+/** The ESP block of VNI `vni` in stats `s` (undefined: not an encrypted network there). */
+export function espOf(s: any, vni: number) {
+  return (s.esp ?? []).find((e: any) => e.vni === vni);
+}
+
+/** The VNI of network `net` as `weft network inspect` on host `h` gives it. */
+export async function vniOf(lab: Lab, h: Host, net: string): Promise<number> {
+  return JSON.parse((await lab.weft(h, ["network", "inspect", net])).stdout)[0].VNI;
+}
+
+/**
+ * Encrypted network "secret-net" created on host 1, container a1 (10.0.0.2) on host 1 and a2
+ * (10.0.0.3) on host 2, once a1 reaches a2; their names and the network's VNI.
+ */
+export async function secretPair(lab: Lab): Promise<{ a1: string; a2: string; vni: number }> {
+  const [h1, h2] = lab.hosts;
+  await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
+  const [a1, a2] = [lab.c("a1"), lab.c("a2")];
+  await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
+  await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net", "--ip", "10.0.0.3"]);
+  await reachable(lab, a1, "10.0.0.3");
+  return { a1, a2, vni: await vniOf(lab, h1, "secret-net") };
+}
+
+/** Pings until one answer comes back (the control plane converges first). */
+export async function reachable(lab: Lab, from: string, to: string): Promise<void> {
+  await waitFor(
+    `${from} → ${to}`,
+    async () => {
+      const r = await lab.inContainer(from, ["ping", "-c", "1", "-W", "1", to], false);
+      return r.code === 0;
+    },
+    20000,
+    200,
+  );
+}
+
+/**
+ * tcpdump into `file` until stop(), bounded (60 s, `count` packets): by default on host `h`'s
+ * underlay interface, UDP only; `ns`/`iface`/`filter` pick another place (the underlay bridge, a
+ * container's eth0).
+ */
+export function capture(
+  h: Host | undefined,
+  file: string,
+  o: { ns?: string; iface?: string; filter?: string[]; count?: number } = {},
+) {
+  const p = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      o.ns ?? h!.ns,
+      "timeout",
+      "60",
+      "tcpdump",
+      "--immediate-mode",
+      "-i",
+      o.iface ?? "eth0",
+      "-U",
+      "-c",
+      String(o.count ?? 5000),
+      "-w",
+      file,
+      ...(o.filter ?? ["udp"]),
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Drain stderr the whole time: tcpdump must never block on (or die of) a closed pipe.
+  let text = "";
+  const drained = (async () => {
+    for await (const chunk of p.stderr) text += new TextDecoder().decode(chunk);
+  })().catch(() => {});
+  return {
+    async started() {
+      await waitFor("tcpdump listening", () => Promise.resolve(text.includes("listening on")), 10000, 50);
+    },
+    async stop() {
+      try {
+        p.kill("SIGINT");
+      } catch { /* gone */ }
+      await p.status;
+      await drained;
+      return text;
+    },
+  };
+}
+
+/** iperf3 TCP for `seconds` from container `client` to `server` (at `ip`), `reverse`: server sends. Gbit/s. */
+export async function iperf(
+  client: string,
+  server: string,
+  ip: string,
+  reverse = false,
+  seconds = 2,
+): Promise<number> {
+  const srv = new Deno.Command("ip", {
+    args: ["netns", "exec", server, "timeout", "30", "iperf3", "-s", "-1", "-B", ip],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const r = await waitFor(
+      `iperf3 to ${ip}`,
+      async () => {
+        const c = await sh([
+          "ip",
+          "netns",
+          "exec",
+          client,
+          "timeout",
+          "20",
+          "iperf3",
+          "-c",
+          ip,
+          "-t",
+          String(seconds),
+          "-J",
+          ...(reverse ? ["-R"] : []),
+        ], { check: false });
+        // Until the server listens, iperf3 -J reports "connection refused" in its JSON.
+        return c.code === 0 && !/unable to connect/.test(c.stdout) ? c : undefined;
+      },
+      20000,
+      300,
+    );
+    const j = JSON.parse(r.stdout);
+    assert.ok(
+      j.end?.sum_received?.bytes > 1e6,
+      `iperf3 ${client} → ${ip}: ${j.error ?? JSON.stringify(j.end)}`,
+    );
+    return j.end.sum_received.bits_per_second / 1e9;
+  } finally {
+    try {
+      srv.kill("SIGKILL");
+    } catch { /* done */ }
+    await srv.status;
+  }
+}
+
+/** Sends UDP datagrams (hex payloads) from inside host `h`'s namespace, from one of its processes. */
+export async function sendFrom(h: Host, dst: string, port: number, payloads: string[]) {
+  await sh([
+    "ip",
+    "netns",
+    "exec",
+    h.ns,
+    DENO,
+    "run",
+    "-A",
+    "--unstable-net",
+    `${ROOT}tests/esp/send_udp.ts`,
+    h.addr,
+    dst,
+    String(port),
+    ...payloads,
+  ]);
+}
+
+/** A VXLAN datagram (VNI `vni`) carrying an ICMP echo request to 10.0.0.2 from 10.0.0.3. */
+export function forgedVxlan(vni: number, dstMac: string): string {
+  const eth = dstMac.replaceAll(":", "") + "02420a000003" + "0800";
+  const ip = "45000054000140004001" + "0000" + "0a0000030a000002";
+  const icmp = "0800" + "0000" + "1234" + "0001" + PATTERN.repeat(14);
+  return "08000000" + vni.toString(16).padStart(6, "0") + "00" + eth + ip + icmp;
+}
+
+/** Hex of bytes. */
+export function hexOf(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * What tshark makes of the ESP in UDP datagrams to `port` in capture `file`, given the `esp_sa`
+ * lines `sas` (`weft esp sa`) and `more` options (e.g. `-d udp.port==N,udpencap`): how many there
+ * are, and the inner Ethernet frame of each it decrypted (hex). The frame is cut from tshark's
+ * "Decrypted Data" (inner UDP 8 | VXLAN 8 | frame | padding | trailer) by the inner UDP length.
+ */
+export async function decryptedFrames(
+  file: string,
+  sas: string[],
+  port: number,
+  more: string[] = [],
+): Promise<{ esp: number; frames: string[] }> {
+  const filter = `udp.dstport == ${port}`;
+  const esp = (await tsharkFields(file, ["frame.number"], { sas, filter, more })).length;
+  const dump = (await sh([...tsharkEsp(file, sas, more), "-Y", filter, "-x"])).stdout;
+  const frames: string[] = [];
+  for (const block of dump.split(/^Decrypted Data \(\d+ bytes\):\n/m).slice(1)) {
+    let hex = "";
+    for (const line of block.split("\n")) {
+      const m = /^[0-9a-f]{4} {2}((?:[0-9a-f]{2} ?)+)/.exec(line);
+      if (!m) break;
+      hex += m[1].replaceAll(" ", "");
+    }
+    const udpLen = parseInt(hex.slice(8, 12), 16);
+    frames.push(hex.slice(32, 2 * udpLen));
+  }
+  return { esp, frames };
+}
