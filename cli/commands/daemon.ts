@@ -37,7 +37,9 @@ export async function main(args: string[]): Promise<number> {
   }
   const table = values["nft-table"];
   if (table !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table)) {
-    throw new UsageError(`invalid --nft-table "${table}": a letter, then letters, digits, "_" or "-", up to 64`);
+    throw new UsageError(
+      `invalid --nft-table "${table}": a letter, then letters, digits, "_" or "-", up to 64`,
+    );
   }
   const dns = (values.dns as string[] ?? []).map((text) => {
     const u = parseUpstream(text);

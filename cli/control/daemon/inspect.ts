@@ -3,7 +3,7 @@
 // daemon's records. Pure functions: the daemon hands in what it knows.
 
 import type { NetworkRecord } from "../swarm/types.ts";
-import { attachmentsOf, type Attachment, type ContainerRecord } from "./daemon.ts";
+import { type Attachment, attachmentsOf, type ContainerRecord } from "./records.ts";
 import type { GatewayBridge } from "./gwbridge.ts";
 
 /** Docker's option names for what weft shows in Options. */
