@@ -126,6 +126,8 @@ export async function endpointCreate(
   );
 }
 
+/** Deletes endpoint `id` at the manager (nothing outside a swarm).
+ * @throws the manager's error (callers log it: the container goes anyway) */
 export async function endpointDelete(d: Daemon, id: string): Promise<void> {
   if (d.manager) await d.manager.request(d.manager.localNodeId, "endpoint.delete", { id });
   else if (d.agent) await d.agent.rpc("endpoint.delete", { id });

@@ -32,6 +32,7 @@ import { openManager, startAgentFromCache } from "./role.ts";
 import { handle } from "./routes.ts";
 import type { NetworkRecord } from "../swarm/types.ts";
 
+/** What `weft daemon` passes in (its flags). */
 export interface DaemonOptions {
   /** `--state-dir` (DEFAULT_STATE_DIR): state_files.ts says what lives there. */
   stateDir: string;
@@ -137,11 +138,13 @@ export class Daemon {
     console.error(`${new Date().toISOString()} weftd[${this.o.hostname}]: ${m}`);
   }
 
+  /** Sets and persists daemon.json (atomically). */
   saveConfig(config: DaemonConfig): void {
     this.config = config;
     this.files.write(DAEMON_JSON, config);
   }
 
+  /** Persists containers.json from `containers` (atomically). */
   saveContainers(): void {
     this.files.write(CONTAINERS_JSON, [...this.containers.values()]);
   }
@@ -157,7 +160,6 @@ export class Daemon {
   attachments(): Attachment[] {
     return [...this.containers.values()].flatMap(attachmentsOf);
   }
-
 
   /**
    * Reads the state dir, restarts the VTEP, the role and the containers it names, then serves
@@ -212,12 +214,12 @@ export class Daemon {
     await this.gw.removeTable();
   }
 
-
   /** The VTEP's underlay address: --data-path-addr, else --advertise-addr. */
   get vtepAddr(): string | undefined {
     return this.config?.dataPathAddr ?? this.config?.advertiseAddr;
   }
 
+  /** This node's id in the swarm (undefined outside one). */
   get nodeId(): string | undefined {
     return this.manager?.localNodeId ?? this.config?.creds?.nodeId;
   }

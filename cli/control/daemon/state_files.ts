@@ -11,13 +11,19 @@
 import type { Credentials } from "../swarm/agent.ts";
 import type { StoreConfig } from "../swarm/types.ts";
 
+/** The files of the header above, by name relative to the state dir. */
 export const DAEMON_JSON = "daemon.json";
+/** See DAEMON_JSON. */
 export const CONTAINERS_JSON = "containers.json";
+/** See DAEMON_JSON. */
 export const CACHE_JSON = "cache.json";
+/** See DAEMON_JSON. */
 export const STORE_JSONL = "store.jsonl";
+/** See DAEMON_JSON. */
 export const GWBRIDGE_JSON = "gwbridge.json";
 /** What a manager's store leaves beside daemon.json (removed when the last manager leaves). */
 export const MANAGER_FILES = [STORE_JSONL, "ca.pem", "ca-key.pem"];
+/** The containers' logs: LOGS_DIR/NAME.log. */
 export const LOGS_DIR = "logs";
 
 /** daemon.json: this node's place in a swarm (absent: not in one). */
@@ -50,6 +56,7 @@ export class StateDir {
     Deno.mkdirSync(this.path(LOGS_DIR), { recursive: true });
   }
 
+  /** The full path of state file `f`. */
   path(f: string): string {
     return `${this.dir}/${f}`;
   }

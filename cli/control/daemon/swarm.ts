@@ -18,8 +18,9 @@ import { CACHE_JSON, DAEMON_JSON, type DaemonConfig, MANAGER_FILES, STORE_JSONL 
 import { startAgent, startManager, stateFor } from "./role.ts";
 import { removeContainer } from "./containers.ts";
 
-/** `--default-addr-pool` and `--default-addr-pool-mask-length` defaults (Docker's). */
+/** `--default-addr-pool` default (Docker's): where networks without --subnet get theirs. */
 export const DEFAULT_POOL = "10.0.0.0/8";
+/** `--default-addr-pool-mask-length` default (Docker's): the prefix length of those subnets. */
 export const DEFAULT_POOL_MASK_LENGTH = 24;
 /** Largest pool mask length: a /29 still leaves addresses after network, gateway, broadcast. */
 const MAX_POOL_MASK_LENGTH = 29;
