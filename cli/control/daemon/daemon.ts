@@ -8,13 +8,15 @@
 //   role.ts         manager or worker: opening the store, promotion, demotion
 //   swarm.ts        swarm init/join/leave/update, join tokens, nodes
 //   containers.ts   run, rm, network connect/disconnect, ps, inspect
+//   attach.ts       a container's parts: TAPs on the switch, endpoints, eth1, DNS; restart
+//   records.ts      the container and attachment records, network lookup by name or id
 //   networks.ts     network ls/create/rm/inspect, fdb, stats, ESP SAs
 //   reconcile.ts    snapshot → data-plane actions (pure)
 //   inspect.ts      the Docker-shaped views
 
 import type { Manager } from "../swarm/manager.ts";
 import type { Agent } from "../swarm/agent.ts";
-import type { Snapshot } from "../swarm/types.ts";
+import type { NetworkRecord, Snapshot } from "../swarm/types.ts";
 import { NodeDataplane } from "./node_dataplane.ts";
 import { type EspDesired, NodeEncryption } from "./encryption.ts";
 import type { SaAnnouncement } from "../../esp/keys.ts";
@@ -30,7 +32,6 @@ import { desiredVni, localNetworks, networkMtu, type NodeState, reconcile } from
 import { restoreContainers } from "./attach.ts";
 import { openManager, startAgentFromCache } from "./role.ts";
 import { handle } from "./routes.ts";
-import type { NetworkRecord } from "../swarm/types.ts";
 
 /** What `weft daemon` passes in (its flags). */
 export interface DaemonOptions {
