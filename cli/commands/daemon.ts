@@ -2,8 +2,8 @@
 // per-host daemon. Run it in the host's network namespace (the underlay one); every other
 // command talks to it over the socket.
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { parseOptions } from "../args.ts";
 import { Daemon } from "../control/daemon/daemon.ts";
 import { DEFAULT_HOST, DEFAULT_STATE_DIR, socketPath } from "../control/daemon/client.ts";
 import { parseUpstream } from "../dns/server.ts";
@@ -18,25 +18,16 @@ const USAGE =
   the nameservers of this host's /etc/resolv.conf, asked from the daemon's network namespace.`;
 
 export async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        "state-dir": { type: "string", default: DEFAULT_STATE_DIR },
-        host: { type: "string", short: "H", default: Deno.env.get("WEFT_HOST") ?? DEFAULT_HOST },
-        hostname: { type: "string", default: Deno.hostname() },
-        dns: { type: "string", multiple: true },
-        help: { type: "boolean", short: "h" },
-        "no-offload": { type: "boolean" },
-        "gwbridge-subnet": { type: "string" },
-        "nft-table": { type: "string" },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values } = parseOptions(args, {
+    "state-dir": { type: "string", default: DEFAULT_STATE_DIR },
+    host: { type: "string", short: "H", default: Deno.env.get("WEFT_HOST") ?? DEFAULT_HOST },
+    hostname: { type: "string", default: Deno.hostname() },
+    dns: { type: "string", multiple: true },
+    help: { type: "boolean", short: "h" },
+    "no-offload": { type: "boolean" },
+    "gwbridge-subnet": { type: "string" },
+    "nft-table": { type: "string" },
+  }, USAGE);
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -46,9 +37,11 @@ export async function main(args: string[]): Promise<number> {
   }
   const table = values["nft-table"];
   if (table !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(table)) {
-    throw new UsageError(`invalid --nft-table "${table}": a letter, then letters, digits, "_" or "-", up to 64`);
+    throw new UsageError(
+      `invalid --nft-table "${table}": a letter, then letters, digits, "_" or "-", up to 64`,
+    );
   }
-  const dns = (values.dns ?? []).map((text) => {
+  const dns = (values.dns as string[] ?? []).map((text) => {
     const u = parseUpstream(text);
     if (!u) throw new UsageError(`invalid --dns "${text}": expected an IP address, IP:PORT or [IPv6]:PORT`);
     return u;

@@ -4,25 +4,15 @@
 // tshark decodes ESP in UDP on port 4500 only (its `udpencap` dissector); on a swarm with another
 // `--esp-port` the command says on stderr how to decode that port, so stdout stays the table.
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { parseOptions } from "../args.ts";
 import { api, HOST_OPTION } from "../control/daemon/client.ts";
 import { ESP_PORT } from "../esp/port.ts";
 
 const USAGE = "Usage: weft esp sa [-H HOST]   (root only: prints keys)";
 
 export async function main(args: string[]): Promise<number> {
-  let v, positionals;
-  try {
-    ({ values: v, positionals } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: HOST_OPTION,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: v, positionals } = parseOptions(args, HOST_OPTION, USAGE, { positionals: true });
   if (positionals.length !== 1 || positionals[0] !== "sa") throw new UsageError(USAGE);
   if (Deno.uid() !== 0) throw new UsageError("weft esp sa prints secret keys: run it as root");
   const lines = await api<string[]>(v.host, "GET", "/esp/sa");

@@ -3,8 +3,8 @@
 // namespaces (nsenter, util-linux) through /proc/PID/ns, so it works from any mount or network
 // namespace of the host: the /run/netns/C file is only a name in the daemon's mount namespace.
 
-import { UsageError } from "../errors.ts";
-import { api, DaemonError } from "../control/daemon/client.ts";
+import { ApiError, UsageError } from "../errors.ts";
+import { api } from "../control/daemon/client.ts";
 
 const USAGE = "Usage: weft exec [-H unix:///path] NAME [--] CMD [ARG…]";
 
@@ -19,7 +19,7 @@ export async function main(args: string[]): Promise<number> {
   if (a[0] === "--") a.shift();
   if (!name || !a.length) throw new UsageError(USAGE);
   const c = await api(host, "GET", `/containers/${encodeURIComponent(name)}`);
-  if (!c.pid) throw new DaemonError(`container ${name} is not running`, 409);
+  if (!c.pid) throw new ApiError(`container ${name} is not running`, 409);
   // -w: the working directory of the container's process (/), as Docker's default WorkingDir.
   const child = new Deno.Command("nsenter", {
     args: ["-t", String(c.pid), "-n", "-m", "-w", "--", ...a],
@@ -31,7 +31,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     st = await child.spawn().status;
   } catch (e) {
-    throw new DaemonError(`cannot run nsenter (util-linux): ${e instanceof Error ? e.message : e}`, 500);
+    throw new ApiError(`cannot run nsenter (util-linux): ${e instanceof Error ? e.message : e}`, 500);
   }
   return st.code;
 }

@@ -1,7 +1,7 @@
 // `weft node ls` and `weft node rm`: the swarm's nodes, on a manager.
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { parseOptions } from "../args.ts";
 import { api, HOST_OPTION } from "../control/daemon/client.ts";
 import { table } from "../table.ts";
 
@@ -14,16 +14,7 @@ export async function main(args: string[]): Promise<number> {
   if (sub === "rm") return await rm(rest);
   if (sub === "promote" || sub === "demote") return await role(sub, rest);
   if (sub !== "ls") throw new UsageError(USAGE);
-  let v;
-  try {
-    ({ values: v } = parseArgs({
-      args: rest,
-      strict: true,
-      options: { ...HOST_OPTION, format: { type: "string" } },
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: v } = parseOptions(rest, { ...HOST_OPTION, format: { type: "string" } }, USAGE);
   const nodes = await api<any[]>(v.host, "GET", "/nodes");
   if (v.format === "json") {
     console.log(JSON.stringify(nodes, null, 2));
@@ -45,17 +36,12 @@ export async function main(args: string[]): Promise<number> {
 }
 
 async function rm(args: string[]): Promise<number> {
-  let v, positionals;
-  try {
-    ({ values: v, positionals } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: { ...HOST_OPTION, force: { type: "boolean", short: "f" } },
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: v, positionals } = parseOptions(
+    args,
+    { ...HOST_OPTION, force: { type: "boolean", short: "f" } },
+    USAGE,
+    { positionals: true },
+  );
   if (positionals.length < 1) throw new UsageError(`node rm needs at least one node\n${USAGE}`);
   for (const ref of positionals) {
     await api(v.host, "DELETE", `/nodes/${encodeURIComponent(ref)}${v.force ? "?force=1" : ""}`);
@@ -66,17 +52,7 @@ async function rm(args: string[]): Promise<number> {
 
 /** Docker's wording: "Node node2 promoted to a manager in the swarm." */
 async function role(to: "promote" | "demote", args: string[]): Promise<number> {
-  let v, positionals;
-  try {
-    ({ values: v, positionals } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: HOST_OPTION,
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: v, positionals } = parseOptions(args, HOST_OPTION, USAGE, { positionals: true });
   if (positionals.length < 1) throw new UsageError(`node ${to} needs at least one node\n${USAGE}`);
   for (const ref of positionals) {
     await api(v.host, "POST", `/nodes/${encodeURIComponent(ref)}/${to}`);

@@ -1,21 +1,15 @@
 // `weft ps`: this host's containers.
 
-import { parseArgs } from "node:util";
-import { UsageError } from "../errors.ts";
+import { parseOptions } from "../args.ts";
 import { api, HOST_OPTION } from "../control/daemon/client.ts";
 import { table } from "../table.ts";
 
 export async function main(args: string[]): Promise<number> {
-  let v;
-  try {
-    ({ values: v } = parseArgs({
-      args,
-      strict: true,
-      options: { ...HOST_OPTION, all: { type: "boolean", short: "a" }, format: { type: "string" } },
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nUsage: weft ps [-a] [--format json]`);
-  }
+  const { values: v } = parseOptions(
+    args,
+    { ...HOST_OPTION, all: { type: "boolean", short: "a" }, format: { type: "string" } },
+    "Usage: weft ps [-a] [--format json]",
+  );
   const cs = await api<any[]>(v.host, "GET", "/containers");
   if (v.format === "json") {
     console.log(JSON.stringify(cs, null, 2));

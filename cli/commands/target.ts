@@ -1,8 +1,8 @@
 // Where `weft fdb` and `weft stats` read from: a standalone `weft vtep` (--control PATH, its unix
 // socket) or, without --control, the local daemon (-H / WEFT_HOST, as every daemon command).
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
+import { parseOptions } from "../args.ts";
 import { controlGet } from "../control/client.ts";
 import { api, HOST_OPTION } from "../control/daemon/client.ts";
 
@@ -14,21 +14,17 @@ export interface Target {
 }
 
 export function target(args: string[], usage: string, withNetwork = false): Target {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        ...HOST_OPTION,
-        control: { type: "string" },
-        json: { type: "boolean", default: false },
-        ...(withNetwork ? { network: { type: "string" } } : {}),
-      },
-    }));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message} ${usage}`);
-  }
+  const { values } = parseOptions(
+    args,
+    {
+      ...HOST_OPTION,
+      control: { type: "string" },
+      json: { type: "boolean", default: false },
+      ...(withNetwork ? { network: { type: "string" } } : {}),
+    },
+    usage,
+    { sep: " " },
+  );
   const v = values as { host?: string; control?: string; json?: boolean; network?: string };
   if (v.control && v.network) {
     throw new UsageError(`--network is for the daemon, not a vtep's --control ${usage}`);

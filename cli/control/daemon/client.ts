@@ -1,19 +1,19 @@
 // The CLI side of the daemon API: HTTP/JSON over the daemon's unix socket. `-H`/`--host` or
 // WEFT_HOST picks the daemon (unix:///path), as DOCKER_HOST does for docker.
 
-import { parseArgs } from "node:util";
-import { UsageError } from "../../errors.ts";
+import { ApiError, UsageError } from "../../errors.ts";
+import { type OptionTable, parseOptions } from "../../args.ts";
+import { UnixConnectError, unixRequest } from "../client.ts";
 
+/** The daemon's socket when neither -H nor WEFT_HOST says otherwise (Docker: /run/docker.sock). */
 export const DEFAULT_HOST = "unix:///run/weft/weft.sock";
+/** `weft daemon --state-dir` default (Docker: /var/lib/docker). */
 export const DEFAULT_STATE_DIR = "/var/lib/weft";
 
-export class DaemonError extends Error {
-  override name = "DaemonError";
-  constructor(message: string, readonly status: number) {
-    super(message);
-  }
-}
-
+/**
+ * The socket path of a host: `host`, else WEFT_HOST, else DEFAULT_HOST; "unix:///path" or "/path".
+ * @throws UsageError for any other scheme (weft has no TCP API)
+ */
 export function socketPath(host?: string): string {
   const h = host ?? Deno.env.get("WEFT_HOST") ?? DEFAULT_HOST;
   if (h.startsWith("unix://")) return h.slice("unix://".length);
@@ -24,19 +24,24 @@ export function socketPath(host?: string): string {
 /** Options every client command takes. */
 export const HOST_OPTION = { host: { type: "string" as const, short: "H" } };
 
-/** parseArgs for a daemon command: its options plus -H; a mistake is a UsageError with `usage`. */
+/**
+ * parseArgs for a daemon command: its options plus -H, positionals allowed.
+ * @throws UsageError for a mistake, with `usage` on the next line
+ */
 export function parseCommand(
   args: string[],
-  options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>,
+  options: OptionTable,
   usage: string,
 ): { values: Record<string, any>; positionals: string[] } {
-  try {
-    return parseArgs({ args, strict: true, allowPositionals: true, options: { ...HOST_OPTION, ...options } });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${usage}`);
-  }
+  return parseOptions(args, { ...HOST_OPTION, ...options }, usage, { positionals: true });
 }
 
+/**
+ * One call of the daemon API: `method` on /v1`path` of the daemon at `host` (socketPath), `body`
+ * as JSON; T is the route's answer (cli/control/daemon/routes.ts).
+ * @throws ApiError with the daemon's message and HTTP status when it refuses (4xx, 5xx), or with
+ *   status 0 when no daemon answers at the socket
+ */
 export async function api<T = any>(
   host: string | undefined,
   method: string,
@@ -44,41 +49,33 @@ export async function api<T = any>(
   body?: unknown,
 ): Promise<T> {
   const sock = socketPath(host);
-  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: sock } } as any);
-  let res: Response;
+  let reply;
   try {
-    res = await fetch(`http://weft/v1${path}`, {
-      method,
-      client,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    } as RequestInit);
-  } catch {
-    client.close();
-    throw new DaemonError(
+    reply = await unixRequest(sock, method, `/v1${path}`, body);
+  } catch (e) {
+    if (!(e instanceof UnixConnectError)) throw e;
+    throw new ApiError(
       `cannot connect to the weft daemon at unix://${sock}. Is "weft daemon" running? (-H or WEFT_HOST picks another)`,
       0,
     );
   }
-  try {
-    const data = await res.json();
-    if (!res.ok) throw new DaemonError(data?.message ?? `HTTP ${res.status}`, res.status);
-    return data as T;
-  } finally {
-    client.close();
+  if (reply.status < 200 || reply.status > 299) {
+    throw new ApiError(reply.data?.message ?? `HTTP ${reply.status}`, reply.status);
   }
+  return reply.data as T;
 }
 
 /**
  * Daemon refusals become one "error: …" line: exit 2 for what the request got wrong (4xx: bad
- * input, unknown names, names taken, as usage mistakes), 1 for failures while running.
+ * input, unknown names, names taken, as usage mistakes), 1 for failures while running (5xx, or
+ * no daemon). Other errors pass through to cli/main.ts.
  */
 export function withDaemonErrors(main: (args: string[]) => Promise<number | void>) {
   return async (args: string[]): Promise<number | void> => {
     try {
       return await main(args);
     } catch (e) {
-      if (e instanceof DaemonError) {
+      if (e instanceof ApiError) {
         console.error(`error: ${e.message}`);
         return e.status >= 400 && e.status < 500 ? 2 : 1;
       }

@@ -16,16 +16,24 @@ import type { SaDescription } from "../../esp/sad.ts";
 /** How long a new generation's SA is announced before this node sends with it. */
 export const SWITCH_DELAY_MS = 500;
 
+/** One SA as the data plane takes it: its SPI and its key material (AES-128-GCM key + salt,
+ * RFC 4106 §8.1, as bytes). */
 export interface SaKeys {
   spi: number;
   keymat: number[];
 }
 
+/** What one encrypted network's VNI holds: the SA to send with (none yet: nothing is sent) and
+ * every SA accepted (RFC 4303 inbound SAD entries). */
 export interface EspDesired {
   out?: SaKeys;
   in: SaKeys[];
 }
 
+/**
+ * This node's SAs for every encrypted network (the rules in the header above). `announce` sends
+ * one of its SAs to the manager; `log` gets status changes.
+ */
 export class NodeEncryption {
   /** This daemon's announcements, by network/generation. */
   private readonly mine = new Map<string, SaAnnouncement>();
@@ -142,6 +150,7 @@ export class NodeEncryption {
   }
 
   /** Forgets key material no longer in `s` (rotated out, removed networks). */
+  /** Forgets derived key material of SAs the snapshot no longer has. */
   prune(s: Snapshot): void {
     const live = new Set((s.sas ?? []).map((a) => key(a)));
     for (const id of this.keymats.keys()) {
@@ -149,6 +158,7 @@ export class NodeEncryption {
     }
   }
 
+  /** Cancels the pending re-apply timer (daemon shutdown). */
   stop(): void {
     clearTimeout(this.dueTimer);
     this.dueTimer = undefined;

@@ -9,13 +9,23 @@
 // The overlay is never NATed: eth0 is a TAP switched by the daemon, its frames never cross the
 // host's IP stack.
 
-import { allocateAddress, type Cidr, formatCidr, intToIp, IpamError, macFor, parseCidr } from "../swarm/ipam.ts";
+import {
+  allocateAddress,
+  type Cidr,
+  formatCidr,
+  intToIp,
+  IpamError,
+  macFor,
+  parseCidr,
+} from "../swarm/ipam.ts";
 import { ip, SandboxError } from "./sandbox.ts";
 
 /** Docker's docker_gwbridge defaults, with weft's name. */
 export const GWBRIDGE_NAME = "weft_gwbridge";
+/** Default subnet of weft_gwbridge (docker_gwbridge's); `weft daemon --gwbridge-subnet` changes it. */
 export const GWBRIDGE_SUBNET = "172.18.0.0/16";
 
+/** A container's eth1 on weft_gwbridge, as containers.json keeps it. */
 export interface GwEndpoint {
   /** eth1's address (no prefix) on the bridge's subnet. */
   ip: string;
@@ -51,7 +61,9 @@ async function run(cmd: string, args: string[], stdin?: string): Promise<string>
   return new TextDecoder().decode(out.stdout);
 }
 
+/** How the daemon sets up its weft_gwbridge. */
 export interface GatewayBridgeOptions {
+  /** The bridge device's name (default GWBRIDGE_NAME). */
   name?: string;
   /** CIDR; the host takes its first address (GWBRIDGE_SUBNET's 172.18.0.1). */
   subnet?: string;
@@ -62,6 +74,11 @@ export interface GatewayBridgeOptions {
   log?: (m: string) => void;
 }
 
+/**
+ * weft_gwbridge of this host: the bridge, its NAT table, the forwarding sysctls it switched on,
+ * and the eth1 veth pairs of containers.
+ * @throws IpamError from the constructor for a subnet that is not an IPv4 CIDR
+ */
 export class GatewayBridge {
   readonly name: string;
   readonly subnet: Cidr;
@@ -73,7 +90,9 @@ export class GatewayBridge {
   constructor(readonly o: GatewayBridgeOptions) {
     this.name = o.name ?? GWBRIDGE_NAME;
     this.subnet = parseCidr(o.subnet ?? GWBRIDGE_SUBNET);
-    if (this.subnet.bits > 30) throw new IpamError(`gateway bridge subnet ${o.subnet} is too small: at most /30`);
+    if (this.subnet.bits > 30) {
+      throw new IpamError(`gateway bridge subnet ${o.subnet} is too small: at most /30`);
+    }
     this.gateway = intToIp(this.subnet.base + 1);
     this.table = o.table;
     this.log = o.log ?? (() => {});
@@ -108,7 +127,10 @@ export class GatewayBridge {
    */
   async ensureTable(): Promise<void> {
     const sub = formatCidr(this.subnet);
-    await run("nft", ["-f", "-"], `table ip ${this.table}
+    await run(
+      "nft",
+      ["-f", "-"],
+      `table ip ${this.table}
 delete table ip ${this.table}
 table ip ${this.table} {
   chain postrouting {
@@ -116,9 +138,11 @@ table ip ${this.table} {
     ip saddr ${sub} oifname != "${this.name}" masquerade
   }
 }
-`);
+`,
+    );
   }
 
+  /** Deletes this instance's nftables table (its masquerade rule), if there is one. */
   async removeTable(): Promise<void> {
     await run("nft", ["delete", "table", "ip", this.table]).catch(() => {});
   }
@@ -153,7 +177,10 @@ table ip ${this.table} {
 
   private async enableForwarding(uplinkAddr?: string): Promise<void> {
     const saved = this.readSaved();
-    saved.id ??= Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0"))
+    saved.id ??= Array.from(
+      crypto.getRandomValues(new Uint8Array(32)),
+      (b) => b.toString(16).padStart(2, "0"),
+    )
       .join("");
     for (const dev of [this.name, ...await this.uplinks(uplinkAddr)]) {
       const path = `/proc/sys/net/ipv4/conf/${dev}/forwarding`;
@@ -181,7 +208,10 @@ table ip ${this.table} {
    * @throws SandboxError from ip
    */
   async attach(ns: string, addr: string): Promise<GwEndpoint> {
-    const hostIf = `veth${crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0")}`.slice(0, 11);
+    const hostIf = `veth${crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, "0")}`.slice(
+      0,
+      11,
+    );
     const mac = macFor(addr);
     await ip(["link", "add", hostIf, "type", "veth", "peer", "name", "eth1", "netns", ns]);
     try {
@@ -200,6 +230,7 @@ table ip ${this.table} {
     return { ip: addr, mac, hostIf };
   }
 
+  /** Deletes eth1's veth pair (both ends go); a pair already gone is fine. */
   async detach(e: GwEndpoint): Promise<void> {
     await ip(["link", "del", e.hostIf]).catch(() => {});
   }

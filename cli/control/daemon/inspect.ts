@@ -3,7 +3,7 @@
 // daemon's records. Pure functions: the daemon hands in what it knows.
 
 import type { NetworkRecord } from "../swarm/types.ts";
-import { attachmentsOf, type Attachment, type ContainerRecord } from "./daemon.ts";
+import { type Attachment, attachmentsOf, type ContainerRecord } from "./records.ts";
 import type { GatewayBridge } from "./gwbridge.ts";
 
 /** Docker's option names for what weft shows in Options. */
@@ -83,14 +83,15 @@ export function containerInspect(
   };
 }
 
+/** A container on a network, for NetworkResource.Containers. */
 interface Member {
   name: string;
   endpointId: string;
   mac: string;
-  /** CIDR */
+  /** Its IPv4 address with the prefix length ("10.0.1.2/24"). */
   ip: string;
+  /** Its IPv6 address with the prefix length, on an IPv6 network. */
   ip6?: string;
-  prefix6?: number;
 }
 
 /**
@@ -115,16 +116,15 @@ export function networkInspect(
       Gateway: net.gateway6 ?? "",
     });
   }
-  const containers: Record<string, unknown> = {};
-  for (const m of members) {
-    containers[m.endpointId] = {
-      Name: m.name,
-      EndpointID: m.endpointId,
-      MacAddress: m.mac,
-      IPv4Address: `${m.ip}/${m.prefix}`,
-      IPv6Address: m.ip6 ? `${m.ip6}/${m.prefix6}` : "",
-    };
-  }
+  const containers = containersByEndpoint(
+    members.map((m) => ({
+      name: m.name,
+      endpointId: m.endpointId,
+      mac: m.mac,
+      ip: `${m.ip}/${m.prefix}`,
+      ip6: m.ip6 ? `${m.ip6}/${m.prefix6}` : undefined,
+    })),
+  );
   const options: Record<string, string> = { [VXLANID_LIST]: String(net.vni) };
   if (net.mtuOption) options[MTU_OPTION] = String(net.mtuOption);
   return {
@@ -155,16 +155,7 @@ export function bridgeInspect(
   net: { id: string; name: string; subnet: string; gateway: string },
   members: Member[],
 ) {
-  const containers: Record<string, unknown> = {};
-  for (const m of members) {
-    containers[m.endpointId] = {
-      Name: m.name,
-      EndpointID: m.endpointId,
-      MacAddress: m.mac,
-      IPv4Address: m.ip,
-      IPv6Address: "",
-    };
-  }
+  const containers = containersByEndpoint(members);
   return {
     Name: net.name,
     Id: net.id,
@@ -183,4 +174,19 @@ export function bridgeInspect(
     },
     Labels: {},
   };
+}
+
+/** NetworkResource.Containers: each member by its endpoint id (addresses with their prefix). */
+function containersByEndpoint(members: Member[]): Record<string, unknown> {
+  const containers: Record<string, unknown> = {};
+  for (const m of members) {
+    containers[m.endpointId] = {
+      Name: m.name,
+      EndpointID: m.endpointId,
+      MacAddress: m.mac,
+      IPv4Address: m.ip,
+      IPv6Address: m.ip6 ?? "",
+    };
+  }
+  return containers;
 }

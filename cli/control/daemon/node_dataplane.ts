@@ -13,6 +13,7 @@ import type { EspDesired } from "./encryption.ts";
 import { ESP_PORT } from "../../esp/port.ts";
 import { libcrypto } from "../../sys/libcrypto.ts";
 
+/** An endpoint on another node: its MAC and addresses, and that node's VTEP address `addr`. */
 export interface RemoteEndpoint {
   mac: string;
   ip: string;
@@ -20,6 +21,7 @@ export interface RemoteEndpoint {
   addr: string;
 }
 
+/** What one VNI of this node's data plane should hold (reconcile.ts desiredVni makes it). */
 export interface DesiredVni {
   vni: number;
   mtu: number;
@@ -40,6 +42,10 @@ interface Programmed {
 
 const NOT_RUNNING = "the data plane is not running: this node is not in a swarm";
 
+/**
+ * This node's data plane: the UDP sockets on the underlay (VXLAN, its source ports, ESP) and the
+ * worker that switches (cli/dataplane/), with what is programmed per VNI.
+ */
 export class NodeDataplane {
   /** TAP offloads and UDP GSO/GRO: containers' TAPs must then be opened with IFF_VNET_HDR. */
   constructor(readonly offload = true) {}
@@ -59,13 +65,17 @@ export class NodeDataplane {
   private readonly skippedSelf = new Set<string>();
   log: (m: string) => void = (m) => console.error(m);
 
+  /** Whether start() has run (and stop() not since). */
   get running(): boolean {
     return this.dp !== undefined;
   }
 
   /**
-   * Opens the underlay sockets on `addr`: VXLAN on `port`, ESP in UDP on `espPort` (the swarm's
-   * `--esp-port`, ESP_PORT by default), and starts the data-plane worker.
+   * Opens the VTEP at `addr`:`port` (VXLAN_PORT by default in the swarm), SOURCE_PORTS senders and,
+   * when libcrypto loads, ESP in UDP on `espPort` (the swarm's `--esp-port`, ESP_PORT by default);
+   * starts the worker. A second call does nothing. A node that cannot encrypt still starts:
+   * `espError` says why.
+   * @throws Error from the sockets (address not on this host, port in use) or the worker
    */
   async start(addr: string, port: number, espPort = ESP_PORT): Promise<void> {
     if (this.dp) return;
@@ -116,6 +126,8 @@ export class NodeDataplane {
     return this.dp;
   }
 
+  /** Sends data-plane ops (port.add, remote.add, …) to the worker, in order.
+   * @throws Error when the data plane is not running or the worker refuses an op (logged too) */
   async ops(ops: DpOp[]): Promise<void> {
     try {
       await this.handle.ops(ops);
@@ -125,14 +137,17 @@ export class NodeDataplane {
     }
   }
 
+  /** The switch's FDB. @throws Error when not running */
   async fdb(): Promise<FdbReply> {
     return await this.handle.fdb();
   }
 
+  /** The data plane's counters. @throws Error when not running */
   async stats(): Promise<StatsReply> {
     return await this.handle.stats();
   }
 
+  /** Whether `vni` is programmed. */
   hasVni(vni: number): boolean {
     return this.vnis.has(vni);
   }
@@ -191,7 +206,9 @@ export class NodeDataplane {
     if (want.esp) {
       // Inbound SAs before the outbound one: a peer's first datagram under a new SA finds it.
       const wantIn = new Map(want.esp.in.map((s) => [s.spi, s]));
-      for (const [spi, s] of wantIn) if (!p.espIn.has(spi)) ops.push({ op: "esp.in", vni, spi, keymat: s.keymat });
+      for (const [spi, s] of wantIn) {
+        if (!p.espIn.has(spi)) ops.push({ op: "esp.in", vni, spi, keymat: s.keymat });
+      }
       for (const spi of p.espIn) if (!wantIn.has(spi)) ops.push({ op: "esp.in.remove", spi });
       p.espIn = new Set(wantIn.keys());
       const out = want.esp.out;
@@ -201,6 +218,7 @@ export class NodeDataplane {
     return ops;
   }
 
+  /** Stops the worker and closes the sockets; forgets what was programmed. */
   async stop(): Promise<void> {
     const dp = this.dp;
     if (!dp) return;

@@ -6,10 +6,12 @@
 import { closeTap, openTap, type Tap } from "../../phy/tap.ts";
 import { namespaceExists } from "../../phy/link.ts";
 
+/** A step of making or changing a container's sandbox failed (`ip`, `nsenter`, a process). */
 export class SandboxError extends Error {
   override name = "SandboxError";
 }
 
+/** Runs `ip ARGS…` (iproute2). @throws SandboxError with ip's first line of stderr */
 export async function ip(args: string[]): Promise<void> {
   const out = await new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
   if (!out.success) {
@@ -20,6 +22,10 @@ export async function ip(args: string[]): Promise<void> {
 
 export { namespaceExists };
 
+/**
+ * A new network namespace `name` (/run/netns/NAME) with lo up and IPv6 off (Docker's default).
+ * @throws SandboxError when it exists already or `ip` fails
+ */
 export async function createNamespace(name: string): Promise<void> {
   if (namespaceExists(name)) {
     throw new SandboxError(`a network namespace named "${name}" exists already; pick another --name`);
@@ -39,10 +45,12 @@ export async function createNamespace(name: string): Promise<void> {
     .catch(() => {});
 }
 
+/** Deletes namespace `name` if it exists. @throws SandboxError when `ip netns del` fails */
 export async function deleteNamespace(name: string): Promise<void> {
   if (namespaceExists(name)) await ip(["netns", "del", name]);
 }
 
+/** An interface's settings inside a container (MTU in bytes). */
 export interface Eth0 {
   mac: string;
   mtu: number;
@@ -83,6 +91,7 @@ export async function plugEth0(ns: string, e: Eth0, vnetHdr = false, ifname = "e
   }
 }
 
+/** Closes the TAP: the kernel removes the interface from the container with its last fd. */
 export function unplug(tap: Tap): void {
   closeTap(tap);
 }
@@ -107,7 +116,17 @@ export interface Proc {
  */
 export async function startProcess(ns: string, cmd: string[], log: string): Promise<Proc> {
   const child = new Deno.Command("setsid", {
-    args: ["sh", "-c", 'exec "$@" </dev/null >>"$0" 2>&1', log, "ip", "netns", "exec", ns, ...(cmd.length ? cmd : PLACEHOLDER)],
+    args: [
+      "sh",
+      "-c",
+      'exec "$@" </dev/null >>"$0" 2>&1',
+      log,
+      "ip",
+      "netns",
+      "exec",
+      ns,
+      ...(cmd.length ? cmd : PLACEHOLDER),
+    ],
     cwd: "/",
     stdin: "null",
     stdout: "null",
@@ -165,6 +184,7 @@ export async function attachNamespace(ns: string, p: Proc): Promise<void> {
   await ip(["netns", "attach", ns, String(p.pid)]);
 }
 
+/** SIGKILL to the container's process if it still runs (and is still the same process). */
 export function killProcess(p: Proc | undefined): void {
   if (!running(p)) return;
   try {
@@ -178,7 +198,11 @@ export function killProcess(p: Proc | undefined): void {
  */
 export async function mtuOfAddress(addr: string): Promise<number | undefined> {
   try {
-    const out = await new Deno.Command("ip", { args: ["-j", "addr", "show"], stdout: "piped", stderr: "null" }).output();
+    const out = await new Deno.Command("ip", {
+      args: ["-j", "addr", "show"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
     const links = JSON.parse(new TextDecoder().decode(out.stdout)) as {
       mtu: number;
       addr_info?: { local: string }[];
