@@ -13,7 +13,7 @@ import { openPcap } from "../phy/pcapfile.ts";
 import { Dataplane } from "../dataplane/dataplane.ts";
 import { type ControlServer, serveControl } from "../control/server.ts";
 import { AF_INET, libc } from "../sys/libc.ts";
-import { DF_DEFAULT, DF_MODES, type DfMode } from "../core/core.ts";
+import { DF_DEFAULT, DF_MODES, type DfMode } from "../core/config.ts";
 
 import {
   DEFAULT_AGEING,

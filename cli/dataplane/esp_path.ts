@@ -13,7 +13,7 @@
 // The VNI is read here from the VXLAN header (RFC 7348 §5: bytes 4–6); the core is not told which
 // datagrams were encrypted.
 
-import { PORT_UNDERLAY, RX, RX_DESC_LEN, type WeftCore } from "../core/core.ts";
+import { PORT_UNDERLAY, RX, RX_DESC_LEN, type WeftCore } from "../core/mod.ts";
 import {
   ESP_HEADROOM,
   ESP_OVERHEAD,

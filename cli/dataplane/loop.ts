@@ -29,8 +29,8 @@ import {
   TX_ENTRY_LEN,
   TX_HAS_VNET,
   TX_INNER_DF,
-  type WeftCore,
-} from "../core/core.ts";
+} from "../core/abi.ts";
+import type { WeftCore } from "../core/core.ts";
 import { type DropReason, verdictOf } from "../core/counters.ts";
 import {
   addressOf,

@@ -5,7 +5,7 @@
 // `start`, the main thread writes 1 to the worker's eventfd for every message it posts, so a
 // worker blocked in poll() wakes and knows how many messages to wait for.
 
-import type { DfMode, FdbEntry } from "../core/core.ts";
+import type { DfMode, FdbEntry } from "../core/mod.ts";
 import type { LinkCounters, VniCounters } from "../core/counters.ts";
 import type { EspCounters } from "../esp/esp.ts";
 

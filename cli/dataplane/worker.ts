@@ -5,7 +5,8 @@
 /// <reference lib="deno.worker" />
 
 import { loadCore } from "../core/load.ts";
-import { OFFLOAD_CONFIG, type WeftCore } from "../core/core.ts";
+import { OFFLOAD_CONFIG } from "../core/config.ts";
+import type { WeftCore } from "../core/core.ts";
 import { formatEndpoint, parseIp } from "../core/addr.ts";
 import { BURST, FrameLoop, TX_MAX } from "./loop.ts";
 import type { DpOp, FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } from "./protocol.ts";

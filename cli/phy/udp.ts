@@ -3,7 +3,7 @@
 // unconnected because the kernel's VXLAN sends from flow-hashed source ports (RFC 7348 §5).
 
 import { formatEndpoint } from "../core/addr.ts";
-import { DF_DEFAULT, type DfMode } from "../core/core.ts";
+import { DF_DEFAULT, type DfMode } from "../core/config.ts";
 import { check, EADDRINUSE, EADDRNOTAVAIL, EPERM, errnoOf } from "../sys/errno.ts";
 import {
   AF_INET,
