@@ -23,7 +23,7 @@ import {
   EspOutbound,
 } from "../esp/esp.ts";
 import { InboundSad } from "../esp/sad.ts";
-import { type SendCounters, UdpReceiver, UdpSender } from "../phy/offload.ts";
+import { type SendCounters, UdpReceiver, UdpSender } from "../phy/udp_batch.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
 import { SOCKADDR_IN6_LEN } from "../sys/libc.ts";
 import { type Region, region } from "../sys/mem.ts";

@@ -15,8 +15,8 @@
 //            of one datagram (a ping, an ACK) skips the batching: one sendto()
 // No frame is copied between buffers on the way: kernel → slot → (core edits in place) → kernel.
 //
-// With offloads (cli/phy/offload.ts) the same turn moves 64 KiB at a time: TAP reads return
-// TSO super-frames behind a virtio_net_hdr (RX_VNET_HDR), which the core cuts into MTU-sized
+// With offloads (VnetTap in cli/phy/tap.ts, cli/phy/udp_batch.ts) the same turn moves 64 KiB at
+// a time: TAP reads return TSO super-frames behind a virtio_net_hdr (RX_VNET_HDR), which the core cuts into MTU-sized
 // VXLAN datagrams sent with one UDP_SEGMENT message per super-frame; recvmmsg returns UDP GRO
 // buffers (RX gsoSize), whose TCP segments the core merges back into super-frames for the TAP.
 
@@ -48,7 +48,8 @@ import {
 } from "../sys/libc.ts";
 import { type Region, region, setPtr } from "../sys/mem.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
-import { type SendCounters, sendCounters, UdpReceiver, UdpSender, VnetTap } from "../phy/offload.ts";
+import { type SendCounters, sendCounters, UdpReceiver, UdpSender } from "../phy/udp_batch.ts";
+import { VnetTap } from "../phy/tap.ts";
 import type { IoCounters, StartConfig } from "./protocol.ts";
 import { EspPath } from "./esp_path.ts";
 

@@ -24,7 +24,16 @@ export type DpOp =
   /** Removes the VNI with its ports. */
   | { op: "vni.remove"; vni: number }
   /** A TAP on `vni`; with `mac` and `ip` (and `ip6`), also a static FDB entry and neighbour entries. */
-  | { op: "port.add"; port: number; fd: number; name: string; vni: number; mac?: string; ip?: string; ip6?: string }
+  | {
+    op: "port.add";
+    port: number;
+    fd: number;
+    name: string;
+    vni: number;
+    mac?: string;
+    ip?: string;
+    ip6?: string;
+  }
   | { op: "port.remove"; port: number }
   /** A container behind another VTEP: static FDB entry and neighbour entry. */
   | { op: "remote.add"; vni: number; mac: string; ip: string; ip6?: string; addr: string; port: number }
@@ -49,7 +58,7 @@ export interface StartConfig {
   wakeFd: number;
   /** One Int32: seconds since the data plane started, plus 1, kept by the main thread (CLOCK_TICK_MS). */
   clock: SharedArrayBuffer;
-  /** The TAPs were opened with IFF_VNET_HDR and TSO/checksum offloads (cli/phy/offload.ts). */
+  /** The TAPs were opened with IFF_VNET_HDR and TSO/checksum offloads (cli/phy/tap.ts). */
   vnetHdr?: boolean;
   /** The socket takes UDP_SEGMENT: a cut super-frame leaves in one message. */
   udpGso?: boolean;

@@ -29,7 +29,7 @@ import {
 } from "../sys/libc.ts";
 import { int } from "../sys/mem.ts";
 import { familyOf, sockaddr } from "./sockaddr.ts";
-import { enableUdpGro, enableUdpGso } from "./offload.ts";
+import { enableUdpGro, enableUdpGso } from "./udp_batch.ts";
 
 /** Socket buffers sized for bursts at line rate: a few ms of 10 Gbit/s. */
 export const SOCKET_BUFFER_BYTES = 8 << 20;
