@@ -77,6 +77,7 @@ export interface VniOptions {
  * inherit (DF when the inner packet is IPv4 with DF, or IPv6: vxlan_xmit_one()).
  */
 export type DfMode = "unset" | "set" | "inherit";
+/** Every DfMode, as `weft vtep --df` takes them. */
 export const DF_MODES: readonly DfMode[] = ["unset", "set", "inherit"];
 /** The kernel's default: outer DF = 0, as every packet of fixture kernel-vxlan-vni42 shows. */
 export const DF_DEFAULT: DfMode = "unset";

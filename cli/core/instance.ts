@@ -13,7 +13,10 @@ import type { CoreConfig } from "./config.ts";
  * seconds. WeftCore wraps each; `core.exports` is for a call it does not wrap.
  */
 export interface CoreExports {
+  /** The core's linear memory; never grows after init(). */
   memory: WebAssembly.Memory;
+  /** Lays out all memory for the limits (CoreConfig, in this order); 0, or E_STATE (called
+   *  twice), E_RANGE (a limit out of range), E_NO_MEMORY. */
   init(
     burst: number,
     tx: number,
@@ -26,6 +29,7 @@ export interface CoreExports {
     neighBits: number,
     arenaBytes: number,
   ): number;
+  // Addresses and sizes of what init() laid out (bytes); 0 before init.
   args(): number;
   rxDescriptors(): number;
   txList(): number;
@@ -44,7 +48,10 @@ export interface CoreExports {
   arenaBytes(): number;
   pmtuRegion(): number;
   pmtuRegionBytes(): number;
+  /** Switches RX descriptors 0..count-1; returns TX entries written (never negative). */
   process(count: number, now: number): number;
+  // Configuration: ≥ 0 (ok, a slot, an id, a count) or a negative E_* code; see WeftCore's
+  // method of the same job for which codes each returns. Addresses and MACs go in ARGS first.
   vniAdd(vni: number, mtu: number, learnMax: number, ageing: number, flags: number): number;
   vniSlot(vni: number): number;
   vniRemove(vni: number): number;
@@ -71,7 +78,12 @@ export interface CoreExports {
   setVxlanPort(port: number): void;
   setSourcePortRange(min: number, max: number): number;
   setCoalescing(on: number): void;
+  /** VNI of the outer Ethernet/IP/UDP/VXLAN packet at `ptr` (`len` bytes; peer address → ARGS.PEER),
+   *  or -1 when it is not one. Used by the ESP path, not wrapped by WeftCore. */
   underlayVni(ptr: number, len: number): number;
+  /** Wraps the VXLAN datagram of a TX entry at `ptr` in Ethernet/IP/UDP inside its headroom
+   *  (local address at ARGS.ADDRESS, MACs at ARGS.MAC / ARGS.SOURCE_MAC; flags EMIT_DF |
+   *  EMIT_UDP_CSUM); the new start address, or 0 for a bad VTEP or pointer. Not wrapped. */
   underlayEmit(ptr: number, len: number, vtep: number, sport: number, tos: number, flags: number): number;
   localAdd(): number;
 }

@@ -22,6 +22,7 @@ import { DEFAULT_AGEING, DEFAULT_LEARN_MAX, DEFAULT_MTU, VXLAN_PORT } from "../d
 
 /** One forwarding entry as WeftCore.fdb() reports it (from the core's 24-byte dump record). */
 export interface FdbEntry {
+  /** The VNI whose switch holds the entry. */
   vni: number;
   /** "02:42:0a:00:00:01" */
   mac: string;

@@ -79,6 +79,13 @@ const NOT_INNER = new Set(
 
 const c = libc();
 
+/**
+ * The frame loop of the data-plane worker: one poll() over the TAPs, the underlay socket (and
+ * the ESP one), and the main thread's eventfd; each turn reads a burst of at most BURST frames
+ * into the core's slots, switches it in one Wasm call (WeftCore.process) and sends the TX
+ * entries (at most TX_MAX) with sendmmsg and TAP writes. Runs on the worker's only thread;
+ * never throws on a bad frame (counted: the core's drop reasons, IoCounters).
+ */
 export class FrameLoop {
   private readonly core: WeftCore;
   private readonly cfg: StartConfig;
@@ -138,6 +145,8 @@ export class FrameLoop {
   /** Encrypted networks (cli/dataplane/esp_path.ts): present when the ESP socket is open. */
   readonly esp?: EspPath;
 
+  /** A loop over `core` (created with burst ≥ BURST, txEntries ≥ TX_MAX) and the fds in `cfg`;
+   *  TAPs arrive later with setPort(). */
   constructor(core: WeftCore, cfg: StartConfig) {
     this.core = core;
     this.cfg = cfg;
@@ -178,6 +187,7 @@ export class FrameLoop {
     }
   }
 
+  /** Host-side counters since the loop started (bursts, datagrams sent, send and write errors). */
   get io(): IoCounters {
     return {
       bursts: this.bursts,

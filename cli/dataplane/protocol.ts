@@ -9,6 +9,13 @@ import type { DfMode, FdbEntry } from "../core/mod.ts";
 import type { LinkCounters, VniCounters } from "../core/counters.ts";
 import type { EspCounters } from "../esp/esp.ts";
 
+/**
+ * One change to the worker's switch, applied between bursts in the order sent. Addresses are
+ * text (IPv4 or IPv6), MACs "02:42:0a:00:00:01", ports UDP ports (VXLAN_PORT unless configured),
+ * `mtu` bytes of L3 payload, `ageing` seconds (default DEFAULT_AGEING), `learnMax` MACs (default
+ * DEFAULT_LEARN_MAX). A failing op raises the core's CoreError (E_* codes) in the worker, which
+ * the reply names (DataplaneWorker.ops).
+ */
 export type DpOp =
   /** A switch for `vni`; `suppress` answers ARP/ND from the neighbour table (port/remote ips). */
   | {
@@ -47,10 +54,13 @@ export type DpOp =
   | { op: "esp.in"; vni: number; spi: number; keymat: number[] }
   | { op: "esp.in.remove"; spi: number };
 
+/** What the worker starts with: fds opened by the main thread (NodeVtep.open), and options. */
 export interface StartConfig {
+  /** The underlay socket on the VXLAN port: receives, and sends when there are no senderFds. */
   udpFd: number;
   /** AF_INET or AF_INET6 of the underlay socket. */
   family: number;
+  /** UDP port that means VXLAN (WeftCore.setVxlanPort): the one udpFd is bound to. */
   vxlanPort: number;
   /** An open pcap file (global header written) the worker appends records to. */
   pcapFd?: number;
@@ -74,11 +84,14 @@ export interface StartConfig {
   localAddresses?: string[];
   /** The ESP-in-UDP socket (cli/dataplane/esp_path.ts) and its port; none: no encrypted network. */
   espFd?: number;
+  /** UDP port of ESP in UDP (ESP_PORT unless configured). */
   espPort?: number;
   /** The ESP socket has UDP_GRO on / takes UDP_SEGMENT (as udpGro/udpGso for the VXLAN port). */
   espGro?: boolean;
   espGso?: boolean;
 }
+
+/** Main thread → worker: `start` once, then requests with an id its reply carries, then `stop`. */
 
 export type ToWorker =
   | { type: "start"; config: StartConfig }
@@ -87,6 +100,7 @@ export type ToWorker =
   | { type: "stats"; id: number }
   | { type: "stop" };
 
+/** Worker → main thread: `ready` after start, a `reply` per request, `fatal` when it dies. */
 export type FromWorker =
   | { type: "ready" }
   /** `error` says which ops failed; the others were applied. */
@@ -100,33 +114,48 @@ export interface FdbRow extends FdbEntry {
   where: string;
 }
 
+/** The answer to an `fdb` request. */
 export interface FdbReply {
+  /** Entries in use, all VNIs (WeftCore.fdbSize). */
   used: number;
+  /** Entries the table holds (WeftCore.fdbCapacity: 7/8 of its buckets). */
   capacity: number;
   entries: FdbRow[];
 }
 
+/** Counters of one port or VTEP, with its id and a name to show. */
 export interface LinkStats extends LinkCounters {
+  /** Port id, or VTEP id. */
   id: number;
+  /** The TAP's name, or "198.18.0.2:4789" for a VTEP. */
   name: string;
 }
 
+/** Counters of a local port (a TAP) and the VNI it is attached to. */
 export interface PortStats extends LinkStats {
   vni: number;
 }
 
 /** Failures on the host side of the data path, which the core cannot see. */
 export interface IoCounters {
+  /** Turns of the frame loop that switched at least one frame. */
   bursts: number;
   /** Datagrams the kernel took (each GSO segment counts). */
   udp_datagrams: number;
+  /** Datagrams the kernel refused (no route, unreachable, too big): SendCounters.errors. */
   udp_send_errors: number;
+  /** Datagrams dropped because the send buffer stayed full (SendCounters.dropped). */
   udp_send_dropped: number;
+  /** Frames a TAP write refused (the TAP down or gone, its queue full). */
   tap_write_errors: number;
+  /** pcap writes that failed (one writev per batch of records). */
   pcap_errors: number;
+  /** pcap records written. */
   pcap_records: number;
 }
 
+/** The answer to a `stats` request; every count since the worker started (or the VNI, port or
+ *  VTEP was added). */
 export interface StatsReply {
   vnis: { vni: number; counters: VniCounters }[];
   /** Frames the core could not assign to a VNI (unknown VNI, bad flags, …). */

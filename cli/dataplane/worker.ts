@@ -26,7 +26,11 @@ function vtepText(core: WeftCore, id: number): string {
   return formatEndpoint(v.raw, v.port);
 }
 
-class Dataplane {
+/**
+ * The worker's side of the data plane: the core and its frame loop, plus what the ops put in it
+ * (ports by id, VNIs in order), from which it answers FDB and counter requests.
+ */
+class WorkerSwitch {
   private readonly ports = new Map<number, Port>();
   /** VNIs in the order they were added, for stats. */
   private readonly vnis = new Set<number>();
@@ -214,7 +218,7 @@ async function run(): Promise<void> {
   // Merged super-frames can only go to TAPs that take a virtio_net_hdr; a pcap wants the segments
   // as they crossed the wire, so it keeps them apart.
   core.setCoalescing(cfg.vnetHdr === true && cfg.pcapFd === undefined);
-  const dp = new Dataplane(core, cfg);
+  const dp = new WorkerSwitch(core, cfg);
   post({ type: "ready" });
   for (;;) {
     if (!dp.loop.poll()) continue;

@@ -74,6 +74,7 @@ function udpDstPortFilter(port: number): Uint8Array {
   return out;
 }
 
+/** What PacketCapture.open captures, and where. */
 export interface CaptureOptions {
   /** Interface to capture on, e.g. "eth0". */
   ifname: string;
@@ -173,6 +174,7 @@ export class PacketCapture {
     return out;
   }
 
+  /** Closes the socket; frames still queued are dropped. Closing twice is harmless. */
   close(): void {
     if (this.fd >= 0) libc().close(this.fd);
     this.fd = -1;

@@ -45,8 +45,11 @@ const VNET_HDR_BYTES = BigInt(VIRTIO_NET_HDR_LEN);
 const c = libc();
 const IFR_FLAGS = IFNAMSIZ;
 
+/** An open TAP: its fd reads and writes one Ethernet frame per call (no packet-info prefix). */
 export interface Tap {
+  /** Interface name, 1..15 bytes (IFNAMSIZ − 1). */
   name: string;
+  /** Non-blocking, close-on-exec fd on /dev/net/tun. */
   fd: number;
   /** False for a persistent TAP that existed before: it stays when we close. */
   created: boolean;
@@ -56,8 +59,10 @@ export interface Tap {
   offloads?: number;
 }
 
+/** How to open a TAP; every field is optional. */
 export interface TapOptions {
-  /** IFF_VNET_HDR and TUNSETOFFLOAD: 64 KiB super-frames instead of MTU-sized frames. */
+  /** IFF_VNET_HDR and TUNSETOFFLOAD (TAP_OFFLOADS): 64 KiB super-frames instead of MTU-sized
+   *  frames, each behind a 10-byte virtio_net_hdr (default false). */
   vnetHdr?: boolean;
 }
 
@@ -66,6 +71,14 @@ export function validTapName(name: string): boolean {
   return name.length > 0 && name.length < IFNAMSIZ && name !== "." && name !== ".." && !/[/:\s]/.test(name);
 }
 
+/**
+ * Creates TAP `name` (or attaches to the persistent TAP of that name) with IFF_TAP | IFF_NO_PI
+ * (tun_set_iff), non-blocking; with `opts.vnetHdr` also IFF_VNET_HDR and enableTapOffloads().
+ * @throws {UsageError} for a name validTapName() refuses.
+ * @throws {SysError} open of /dev/net/tun (ENOENT: no tun module); TUNSETIFF (EBUSY: a TAP
+ *   another process holds, EINVAL: a device of that name is not a TAP, EPERM: needs root or
+ *   CAP_NET_ADMIN); TUNSETVNETHDRSZ / TUNSETOFFLOAD as enableTapOffloads(). The fd is closed.
+ */
 export function openTap(name: string, opts: TapOptions = {}): Tap {
   if (!validTapName(name)) {
     throw new UsageError(`invalid TAP name "${name}": 1 to 15 characters, no "/", ":" or spaces`);
@@ -100,6 +113,7 @@ export function openTap(name: string, opts: TapOptions = {}): Tap {
   }
 }
 
+/** Closes the TAP's fd; the kernel then removes a TAP we created (`created`), wherever it is. */
 export function closeTap(tap: Tap): void {
   c.close(tap.fd);
 }
@@ -109,9 +123,11 @@ export const TAP_OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN
 
 /**
  * Sets the virtio_net_hdr size (10: no num_buffers field) and the offloads the reader takes on a
- * TAP opened with IFF_VNET_HDR; returns the flags the kernel accepted. TUNSETOFFLOAD is all or
- * nothing (set_offload() answers EINVAL to a flag it does not know), so USO, new in 6.2, is
- * dropped and the rest tried again.
+ * TAP opened with IFF_VNET_HDR; returns the TUN_F_* flags the kernel accepted (`wanted`, default
+ * TAP_OFFLOADS, or it without USO). TUNSETOFFLOAD is all or nothing (set_offload() answers
+ * EINVAL to a flag it does not know), so USO, new in 6.2, is dropped and the rest tried again.
+ * `name` only labels errors.
+ * @throws {SysError} ioctl TUNSETVNETHDRSZ or TUNSETOFFLOAD failed (not EINVAL for USO).
  */
 export function enableTapOffloads(fd: number, name = `fd ${fd}`, wanted = TAP_OFFLOADS): number {
   check(
@@ -134,7 +150,9 @@ export function enableTapOffloads(fd: number, name = `fd ${fd}`, wanted = TAP_OF
 export class VnetTap {
   private readonly iov = region(2 * IOVEC_LEN);
 
-  /** Reads one frame to `frame` (header at frame − 10); returns the frame's length, or −1. */
+  /** Reads one frame to address `frame` (its struct virtio_net_hdr, include/uapi/linux/virtio_net.h,
+   *  lands at frame − 10: tun_put_user writes it first); `capacity`: bytes of room for the frame.
+   *  Returns the frame's length in bytes, or −1 with errno set (EAGAIN: none queued). */
   read(fd: number, frame: bigint, capacity: number): number {
     const n = c.read(fd, frame - VNET_HDR_BYTES, BigInt(capacity + VIRTIO_NET_HDR_LEN));
     return n < VIRTIO_NET_HDR_LEN ? -1 : n - VIRTIO_NET_HDR_LEN;
@@ -143,7 +161,8 @@ export class VnetTap {
   /**
    * Writes the 10 header bytes at `vnet` (a TX entry's vnet field) and the frame, as one packet:
    * one writev of two iovecs, so the frame's bytes (maybe shared with other TX entries) are
-   * never touched. Returns the bytes written or −1.
+   * never touched (tun_get_user takes the header from the first iovec). `vnet`, `frame`:
+   * addresses; `len`: frame bytes. Returns the bytes written (10 + len) or −1 with errno set.
    */
   write(fd: number, vnet: number, frame: number, len: number): number {
     const v = this.iov.view;
@@ -154,7 +173,8 @@ export class VnetTap {
     return c.writev(fd, this.iov.ptr, 2);
   }
 
-  /** The header already sits in the 10 bytes before `frame`: one plain write. */
+  /** The header already sits in the 10 bytes before address `frame`: one plain write of
+   *  10 + `len` bytes. Returns the bytes written or −1 with errno set. */
   writeInPlace(fd: number, frame: bigint, len: number): number {
     return c.write(fd, frame - VNET_HDR_BYTES, BigInt(len + VIRTIO_NET_HDR_LEN));
   }

@@ -77,9 +77,11 @@ export function enableUdpGro(fd: number): boolean {
   return c.setsockopt(fd, SOL_UDP, UDP_GRO, int(1), 4) === 0;
 }
 
+/** What senders did since their counters were made (sendCounters); all counts, never reset. */
 export interface SendCounters {
   /** Datagrams the kernel took (each GSO segment counts). */
   datagrams: number;
+  /** sendmmsg/sendto calls made. */
   syscalls: number;
   /** Datagrams dropped because the send buffer stayed full. */
   dropped: number;
@@ -115,12 +117,11 @@ export class UdpSender {
   private queued = 0;
 
   /**
-   * `counters` may be shared by several senders (the frame loop's source-port sockets), so that
-   * totals need no loop over them per burst.
-   */
-  /**
-   * `family` (AF_INET or AF_INET6) picks the TOS control message: IP_TOS or IPV6_TCLASS, both an
-   * int (ip_cmsg_send() takes an int or a byte, ip6_datagram_send_ctl() only an int).
+   * A sender on socket `fd`; `gso`: the socket takes UDP_SEGMENT (UdpSocket.gso). `counters` may
+   * be shared by several senders (the frame loop's source-port sockets), so that totals need no
+   * loop over them per burst. `family` (AF_INET or AF_INET6, default AF_INET) picks the TOS
+   * control message: IP_TOS or IPV6_TCLASS, both an int (ip_cmsg_send() takes an int or a byte,
+   * ip6_datagram_send_ctl() only an int). Lays out UIO_MAXIOV messages once.
    */
   constructor(
     readonly fd: number,
@@ -150,6 +151,7 @@ export class UdpSender {
     this.waitPfd.view.setInt16(PFD_EVENTS, POLLOUT, true);
   }
 
+  /** Messages queued and not yet sent (≤ UIO_MAXIOV). */
   get pending(): number {
     return this.queued;
   }
@@ -167,8 +169,9 @@ export class UdpSender {
   }
 
   /**
-   * Queues `len` bytes at `addr` for the sockaddr at `name` (`nameLen` bytes). With `gsoSize`
-   * and len > gsoSize: datagrams of gsoSize bytes back to back, the last one shorter or equal.
+   * Queues `len` bytes at address `addr` for the sockaddr at address `name` (`nameLen` bytes).
+   * With `gsoSize` and len > gsoSize: datagrams of gsoSize bytes back to back, the last one
+   * shorter or equal. `tos`: the outer TOS / traffic class, 0 for the socket's default.
    */
   add(addr: number, len: number, gsoSize: number, name: number, nameLen: number, tos = 0): void {
     if (gsoSize === 0 || len <= gsoSize) {
@@ -296,6 +299,7 @@ export class UdpSender {
  * a shorter one truncates a GRO buffer (MSG_TRUNC) and loses its tail.
  */
 export class UdpReceiver {
+  /** The senders' sockaddrs, SOCKADDR_IN6_LEN bytes per message (nameOffset(i)). */
   readonly names: Region;
   private readonly vec: Region;
   private readonly iov: Region;
@@ -305,6 +309,7 @@ export class UdpReceiver {
   private dirtyFrom = 0;
   private dirtyTo = 0;
 
+  /** A receiver on socket `fd` with `count` messages (a burst: BURST), laid out once. */
   constructor(readonly fd: number, count: number) {
     this.vec = region(count * MMSGHDR_LEN);
     this.iov = region(count * IOVEC_LEN);
@@ -321,13 +326,14 @@ export class UdpReceiver {
     }
   }
 
-  /** Points message `i` at `capacity` bytes at `addr` (once, at setup). */
+  /** Points message `i` at `capacity` bytes at address `addr` (once, at setup: a frame slot). */
   setBuffer(i: number, addr: number, capacity: number): void {
     setPtr(this.iov.view, i * IOVEC_LEN + IOV_BASE, addr);
     setPtr(this.iov.view, i * IOVEC_LEN + IOV_LEN, capacity);
   }
 
-  /** Receives into messages first … first+max−1 without blocking; how many arrived, or −1. */
+  /** Receives into messages first … first+max−1 without blocking (recvmmsg, MSG_DONTWAIT); how
+   *  many arrived, or −1 with errno set (EAGAIN: nothing queued). */
   receive(first: number, max: number): number {
     // The kernel wrote back lengths only into the messages it filled: give those their full room
     // again, not all of them (a cold JS loop over 64 messages costs a ping its microseconds).

@@ -23,7 +23,7 @@ import {
   validName,
   visibleSnapshot,
 } from "../swarm/types.ts";
-import { type DesiredVni, NodeDataplane } from "./node_dataplane.ts";
+import { type DesiredVni, VtepReconciler } from "./node_dataplane.ts";
 import { type EspDesired, NodeEncryption } from "./encryption.ts";
 import { espSaLines } from "../../esp/sad.ts";
 import { ESP_MTU_REDUCTION } from "../../esp/esp.ts";
@@ -179,7 +179,7 @@ export class Daemon {
   private config?: DaemonConfig;
   private manager?: Manager;
   private agent?: Agent;
-  readonly dp: NodeDataplane;
+  readonly dp: VtepReconciler;
   /** 127.0.0.11 in every container: names from the snapshot's endpoints. */
   readonly dns: EmbeddedDns;
   private containers = new Map<string, ContainerRecord>();
@@ -199,7 +199,7 @@ export class Daemon {
 
   /** @throws IpamError for a bad gwbridgeSubnet */
   constructor(readonly o: DaemonOptions) {
-    this.dp = new NodeDataplane(o.offload ?? true);
+    this.dp = new VtepReconciler(o.offload ?? true);
     this.dp.log = (m) => this.log(m);
     this.gw = new GatewayBridge({
       subnet: o.gwbridgeSubnet,

@@ -1,17 +1,15 @@
-// The daemon's side of the shared data plane (cli/dataplane/): it owns the underlay UDP socket
+// The daemon's side of the shared data plane (cli/dataplane/): it owns this node's VTEP (NodeVtep)
 // and remembers what it programmed per VNI, so the control plane can hand it the desired state
 // and only the difference goes to the worker as ops (static FDB + ARP/ND entries per remote
 // endpoint, a flood list per VNI).
 
-import { closeUdp, openSenders, openUdp, type UdpSocket } from "../../phy/udp.ts";
-
-import { SOURCE_PORTS, VXLAN_PORT } from "../../defaults.ts";
+import { VXLAN_PORT } from "../../defaults.ts";
 import { formatIp, parseIp } from "../../core/addr.ts";
-import { Dataplane } from "../../dataplane/dataplane.ts";
+import type { DataplaneWorker } from "../../dataplane/dataplane.ts";
+import { NodeVtep } from "../../dataplane/node_vtep.ts";
 import type { DpOp, FdbReply, StatsReply } from "../../dataplane/protocol.ts";
 import type { EspDesired } from "./encryption.ts";
 import { ESP_PORT } from "../../esp/esp.ts";
-import { libcrypto } from "../../sys/libcrypto.ts";
 
 export interface RemoteEndpoint {
   mac: string;
@@ -40,13 +38,15 @@ interface Programmed {
 
 const NOT_RUNNING = "the data plane is not running: this node is not in a swarm";
 
-export class NodeDataplane {
+/**
+ * This node's VTEP as the daemon runs it: opened (NodeVtep.open) when the node joins a swarm,
+ * closed when it leaves, and programmed by reconcile(), which turns the desired state of a VNI
+ * into only the ops that differ from what was programmed before.
+ */
+export class VtepReconciler {
   /** TAP offloads and UDP GSO/GRO: containers' TAPs must then be opened with IFF_VNET_HDR. */
   constructor(readonly offload = true) {}
-  private dp?: Dataplane;
-  private udp?: UdpSocket;
-  private senders: UdpSocket[] = [];
-  private esp?: UdpSocket;
+  private vtep?: NodeVtep;
   /** Why this node cannot encrypt (libcrypto missing, ESP port taken); undefined when it can. */
   espError?: string;
   private readonly vnis = new Map<number, Programmed>();
@@ -59,57 +59,39 @@ export class NodeDataplane {
   private readonly skippedSelf = new Set<string>();
   log: (m: string) => void = (m) => console.error(m);
 
+  /** Whether the VTEP is open (start() succeeded, stop() not called since). */
   get running(): boolean {
-    return this.dp !== undefined;
+    return this.vtep !== undefined;
   }
 
+  /**
+   * Opens this node's VTEP on `addr` (IPv4 or IPv6 text) and UDP `port` (the swarm's data path
+   * port, VXLAN_PORT by default), with SOURCE_PORTS senders and, when libcrypto loads, the ESP
+   * socket; nothing when it is open already. The kernel's defaults on the wire: DF 0, a UDP
+   * checksum; the outer ECN is read for RFC 6040.
+   * @throws as NodeVtep.open; {AddressError} for an unparsable address.
+   */
   async start(addr: string, port: number): Promise<void> {
-    if (this.dp) return;
+    if (this.vtep) return;
     this.dataPort = port;
     this.ownAddress = formatIp(parseIp(addr));
-    // The kernel's defaults on the wire: DF 0, a UDP checksum; the outer ECN read for RFC 6040.
-    const udp = openUdp(parseIp(addr), port, { gso: this.offload, gro: this.offload, recvTos: true });
-    let senders: UdpSocket[] = [];
-    try {
-      senders = openSenders(parseIp(addr), SOURCE_PORTS, { gso: this.offload });
-      // Encrypted networks need libcrypto and the ESP port; without them only they stay down.
-      try {
-        libcrypto();
-        this.esp = openUdp(parseIp(addr), ESP_PORT, { gso: this.offload, gro: this.offload });
-        this.espError = undefined;
-      } catch (e) {
-        this.espError = `this node cannot encrypt: ${e instanceof Error ? e.message : e}`;
-        this.log(this.espError);
-      }
-      this.dp = await Dataplane.start({
-        udpFd: udp.fd,
-        family: udp.family,
-        vxlanPort: port,
-        vnetHdr: this.offload,
-        udpGso: udp.gso,
-        udpGro: udp.gro,
-        senderFds: senders.map((s) => s.fd),
-        localAddresses: [this.ownAddress],
-        espFd: this.esp?.fd,
-        espPort: ESP_PORT,
-        espGro: this.esp?.gro,
-        espGso: this.esp?.gso,
-      });
-    } catch (e) {
-      if (this.esp) closeUdp(this.esp);
-      this.esp = undefined;
-      closeUdp(udp);
-      senders.forEach(closeUdp);
-      throw e;
-    }
-    this.udp = udp;
-    this.senders = senders;
-    this.dp.failed.catch((e: Error) => this.log(e.message));
+    const on = this.offload;
+    this.vtep = await NodeVtep.open(
+      {
+        address: parseIp(addr),
+        port,
+        offload: { tap: on, gso: on, gro: on },
+        esp: { port: ESP_PORT, optional: true },
+      },
+      (m) => this.log(m),
+    );
+    this.espError = this.vtep.espError;
+    this.vtep.worker.failed.catch((e: Error) => this.log(e.message));
   }
 
-  private get handle(): Dataplane {
-    if (!this.dp) throw new Error(NOT_RUNNING);
-    return this.dp;
+  private get handle(): DataplaneWorker {
+    if (!this.vtep) throw new Error(NOT_RUNNING);
+    return this.vtep.worker;
   }
 
   async ops(ops: DpOp[]): Promise<void> {
@@ -187,7 +169,9 @@ export class NodeDataplane {
     if (want.esp) {
       // Inbound SAs before the outbound one: a peer's first datagram under a new SA finds it.
       const wantIn = new Map(want.esp.in.map((s) => [s.spi, s]));
-      for (const [spi, s] of wantIn) if (!p.espIn.has(spi)) ops.push({ op: "esp.in", vni, spi, keymat: s.keymat });
+      for (const [spi, s] of wantIn) {
+        if (!p.espIn.has(spi)) ops.push({ op: "esp.in", vni, spi, keymat: s.keymat });
+      }
       for (const spi of p.espIn) if (!wantIn.has(spi)) ops.push({ op: "esp.in.remove", spi });
       p.espIn = new Set(wantIn.keys());
       const out = want.esp.out;
@@ -197,17 +181,12 @@ export class NodeDataplane {
     return ops;
   }
 
+  /** Closes the VTEP (worker, sockets) and forgets what was programmed. */
   async stop(): Promise<void> {
-    const dp = this.dp;
-    if (!dp) return;
-    this.dp = undefined;
-    await dp.stop();
-    if (this.udp) closeUdp(this.udp);
-    this.udp = undefined;
-    this.senders.forEach(closeUdp);
-    this.senders = [];
-    if (this.esp) closeUdp(this.esp);
-    this.esp = undefined;
+    const vtep = this.vtep;
+    if (!vtep) return;
+    this.vtep = undefined;
+    await vtep.close();
     this.vnis.clear();
   }
 }
