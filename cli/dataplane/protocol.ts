@@ -120,6 +120,7 @@ export interface FdbReply {
   used: number;
   /** Entries the table holds (WeftCore.fdbCapacity: 7/8 of its buckets). */
   capacity: number;
+  /** Every live entry, in table order (`weft fdb` sorts them). */
   entries: FdbRow[];
 }
 
@@ -157,12 +158,17 @@ export interface IoCounters {
 /** The answer to a `stats` request; every count since the worker started (or the VNI, port or
  *  VTEP was added). */
 export interface StatsReply {
+  /** Each VNI's counters (VNI_COUNTERS, drops by DROP_REASONS), in the order they were added. */
   vnis: { vni: number; counters: VniCounters }[];
   /** Frames the core could not assign to a VNI (unknown VNI, bad flags, …). */
   global: VniCounters;
+  /** Local ports (TAPs), in the order they were added. */
   ports: PortStats[];
+  /** Remote VTEPs by id (configured and learned). */
   vteps: LinkStats[];
+  /** The host side: syscalls' failures the core cannot see. */
   io: IoCounters;
+  /** FDB entries in use and the table's capacity, as FdbReply. */
   fdb: { used: number; capacity: number };
   /** Encrypted networks: ESP counters per VNI, whether it has a key to send with, inbound SAs. */
   esp?: { vni: number; counters: EspCounters; sending: boolean; inbound: number }[];

@@ -42,6 +42,9 @@ class WorkerSwitch {
     this.loop = new FrameLoop(core, cfg);
   }
 
+  /** Applies one op to the core and the loop.
+   *  @throws {CoreError} with the core's code (E_NOT_FOUND, E_FULL, …), {AddressError}, or
+   *  Error for an ESP op on a node without the ESP socket. */
   apply(o: DpOp): void {
     const core = this.core;
     switch (o.op) {
@@ -156,6 +159,7 @@ class WorkerSwitch {
     return now;
   }
 
+  /** The FDB after a full ageing sweep, each entry with its TAP name or VTEP endpoint. */
   fdb(): FdbReply {
     const entries = this.core.fdb(this.ageAll()).map((e) => ({
       ...e,
@@ -166,6 +170,7 @@ class WorkerSwitch {
     return { used: this.core.fdbSize, capacity: this.core.fdbCapacity, entries };
   }
 
+  /** Every counter the core and the loop keep (see StatsReply). */
   stats(): StatsReply {
     this.ageAll();
     const vteps = [];
