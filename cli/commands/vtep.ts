@@ -1,6 +1,7 @@
-// `weft vtep`: one standalone VTEP. Validates everything first, then opens the underlay socket,
-// the pcap file and the TAPs, configures the links, starts the data-plane worker and the control
-// socket — undoing what it did if any step fails — and runs until SIGINT/SIGTERM.
+// `weft vtep`: one standalone VTEP. Validates everything first, then opens this node's VTEP
+// (NodeVtep.open, as the daemon does: underlay sockets, pcap file, TAPs and their links, the
+// data-plane worker), programs its one VNI and starts the control socket — undoing what it did if
+// any step fails — and runs until SIGINT/SIGTERM.
 
 import { parseArgs } from "node:util";
 import { formatEndpoint, formatIp, parseEndpoint, parseIp } from "../core/addr.ts";
