@@ -1,19 +1,18 @@
-// `weft vtep`: one standalone VTEP. Validates everything first, then opens the underlay socket,
-// the pcap file and the TAPs, configures the links, starts the data-plane worker and the control
-// socket — undoing what it did if any step fails — and runs until SIGINT/SIGTERM.
+// `weft vtep`: one standalone VTEP. Validates everything first, then opens this node's VTEP
+// (NodeVtep.open, as the daemon does: underlay sockets, pcap file, TAPs and their links, the
+// data-plane worker), programs its one VNI and starts the control socket — undoing what it did if
+// any step fails — and runs until SIGINT/SIGTERM.
 
 import { parseArgs } from "node:util";
 import { formatEndpoint, formatIp, parseEndpoint, parseIp } from "../core/addr.ts";
 import { UsageError } from "../errors.ts";
-import { closeTap, openTap, type Tap, validTapName } from "../phy/tap.ts";
-import { closeUdp, openSenders, openUdp, type UdpSocket } from "../phy/udp.ts";
-import { configureLink, namespaceExists } from "../phy/link.ts";
+import { validTapName } from "../phy/tap.ts";
+import { namespaceExists } from "../phy/link.ts";
 import { familyOf } from "../phy/sockaddr.ts";
-import { openPcap } from "../phy/pcapfile.ts";
-import { Dataplane } from "../dataplane/dataplane.ts";
+import { NodeVtep, type Offloads, type VtepTap } from "../dataplane/node_vtep.ts";
 import { type ControlServer, serveControl } from "../control/server.ts";
-import { AF_INET, libc } from "../sys/libc.ts";
-import { DF_DEFAULT, DF_MODES, type DfMode } from "../core/core.ts";
+import { AF_INET } from "../sys/libc.ts";
+import { DF_DEFAULT, DF_MODES, type DfMode } from "../core/config.ts";
 
 import {
   DEFAULT_AGEING,
@@ -41,7 +40,7 @@ export interface PeerSpec {
 
 export interface VtepOptions {
   vni: number;
-  taps: { name: string; netns?: string; address?: string }[];
+  taps: VtepTap[];
   mtu: number;
   listen: { address: Uint8Array; port: number };
   peers: PeerSpec[];
@@ -57,17 +56,6 @@ export interface VtepOptions {
   df: DfMode;
   /** Outer UDP checksum over IPv4, as the kernel's `udpcsum` (default) / `noudpcsum`. */
   udpCsum: boolean;
-}
-
-/**
- * tap: IFF_VNET_HDR TAPs hand over TSO super-frames, which the core cuts; gso: the socket sends a
- * cut super-frame as one UDP_SEGMENT message; gro: the socket returns UDP GRO buffers and the core
- * merges TCP segments back into super-frames for the TAPs (needs tap).
- */
-export interface Offloads {
-  tap: boolean;
-  gso: boolean;
-  gro: boolean;
 }
 
 function offloads(list: string | undefined, none: boolean): Offloads {
@@ -216,77 +204,41 @@ export function parseVtepArgs(args: string[]): VtepOptions {
   };
 }
 
-/** What has been set up so far, torn down in reverse order. */
-class Resources {
-  udp?: UdpSocket;
-  senders: UdpSocket[] = [];
-  pcapFd?: number;
-  taps: Tap[] = [];
-  dataplane?: Dataplane;
-  control?: ControlServer;
-
-  async release(): Promise<void> {
-    await this.control?.close().catch(() => {});
-    await this.dataplane?.stop().catch(() => {});
-    // Closing the last fd of a TAP we created removes it, in whichever namespace it now is.
-    for (const t of this.taps.reverse()) closeTap(t);
-    if (this.pcapFd !== undefined) libc().close(this.pcapFd);
-    if (this.udp) closeUdp(this.udp);
-    this.senders.forEach(closeUdp);
-    this.senders = [];
-    this.taps = [];
-    this.udp =
-      this.pcapFd =
-      this.dataplane =
-      this.control =
-        undefined;
-  }
-}
-
 export async function main(args: string[]): Promise<number> {
   const o = parseVtepArgs(args);
-  const r = new Resources();
   const signals = ["SIGINT", "SIGTERM"] as const;
   let stop!: (signal: string) => void;
   const stopped = new Promise<string>((resolve) => (stop = resolve));
   const handlers = signals.map((s) => [s, () => stop(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  let vtep: NodeVtep | undefined, control: ControlServer | undefined;
+  const release = async () => {
+    await control?.close().catch(() => {});
+    await vtep?.close();
+    vtep = control = undefined;
+  };
   try {
-    const wire = { df: o.df, udpCsum: o.udpCsum };
-    r.udp = openUdp(o.listen.address, o.listen.port, {
-      gso: o.offload.gso,
-      gro: o.offload.gro,
-      recvTos: true,
-      ...wire,
-    });
-    r.senders = openSenders(o.listen.address, o.sourcePorts, { gso: o.offload.gso, ...wire });
-    if (o.pcap) r.pcapFd = openPcap(o.pcap);
-    for (const t of o.taps) r.taps.push(openTap(t.name, { vnetHdr: o.offload.tap }));
-    for (const t of o.taps) {
-      await configureLink({ name: t.name, netns: t.netns, mtu: o.mtu, address: t.address });
-    }
-    r.dataplane = await Dataplane.start({
-      udpFd: r.udp.fd,
-      family: r.udp.family,
-      vxlanPort: o.listen.port,
-      pcapFd: r.pcapFd,
-      vnetHdr: o.offload.tap,
-      udpGso: r.udp.gso,
-      udpGro: r.udp.gro,
-      senderFds: r.senders.map((u) => u.fd),
+    vtep = await NodeVtep.open({
+      address: o.listen.address,
+      port: o.listen.port,
+      offload: o.offload,
+      sourcePorts: o.sourcePorts,
       df: o.df,
-      localAddresses: [formatIp(o.listen.address)],
+      udpCsum: o.udpCsum,
+      pcap: o.pcap,
+      taps: o.taps,
+      mtu: o.mtu,
     });
     // One VNI, learning, no ARP suppression (a standalone VTEP has no endpoint records); port ids
     // are the --tap indexes.
-    await r.dataplane.ops([
+    await vtep.worker.ops([
       { op: "vni.add", vni: o.vni, mtu: o.mtu, ageing: o.ageing, learnMax: o.learnMax, suppress: false },
-      ...r.taps.map((t, port) => ({ op: "port.add" as const, port, fd: t.fd, name: t.name, vni: o.vni })),
+      ...vtep.taps.map((t, port) => ({ op: "port.add" as const, port, fd: t.fd, name: t.name, vni: o.vni })),
       ...o.peers.map((p) => ({ op: "flood.add" as const, vni: o.vni, addr: p.address, port: p.port })),
     ]);
-    if (o.control) r.control = await serveControl(o.control, r.dataplane);
+    if (o.control) control = await serveControl(o.control, vtep.worker);
   } catch (e) {
-    await r.release();
+    await release();
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     throw e;
   }
@@ -297,12 +249,12 @@ export async function main(args: string[]): Promise<number> {
       (o.control ? `, control ${o.control}` : ""),
   );
   let code = 0;
-  const outcome = await Promise.race([stopped, r.dataplane.failed.catch((e: Error) => e)]);
+  const outcome = await Promise.race([stopped, vtep.worker.failed.catch((e: Error) => e)]);
   if (outcome instanceof Error) {
     console.error(`error: ${outcome.message}`);
     code = 1;
   }
-  await r.release();
+  await release();
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
   return code;
 }

@@ -3,7 +3,7 @@
 // Answers come from the data-plane worker; the main thread only relays.
 
 import { UsageError } from "../errors.ts";
-import type { Dataplane } from "../dataplane/dataplane.ts";
+import type { DataplaneWorker } from "../dataplane/dataplane.ts";
 
 export interface ControlServer {
   path: string;
@@ -21,7 +21,7 @@ export async function answering(path: string): Promise<boolean> {
 }
 
 /** Serves the API at `path`; a stale socket file is replaced, a live one is an error. */
-export async function serveControl(path: string, dp: Dataplane): Promise<ControlServer> {
+export async function serveControl(path: string, dp: DataplaneWorker): Promise<ControlServer> {
   try {
     const st = Deno.lstatSync(path);
     if (await answering(path)) throw new UsageError(`control socket ${path} is in use by a running process`);

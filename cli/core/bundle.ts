@@ -3,7 +3,8 @@
 // it loads build/weft.wasm through cli/core/load.ts.
 // @ts-ignore: esbuild's binary loader turns this import into a Uint8Array.
 import wasm from "../../build/weft.wasm";
-import { type CoreConfig, WeftCore } from "./core.ts";
+import type { CoreConfig } from "./config.ts";
+import { WeftCore } from "./core.ts";
 
 export * from "./mod.ts";
 

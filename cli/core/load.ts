@@ -1,5 +1,6 @@
 // Loads build/weft.wasm for the Deno CLI and tests.
-import { type CoreConfig, WeftCore } from "./core.ts";
+import type { CoreConfig } from "./config.ts";
+import { WeftCore } from "./core.ts";
 
 /** Where `npm run build` writes the core (build/weft.wasm). */
 export const WASM_PATH = new URL("../../build/weft.wasm", import.meta.url);

@@ -1,17 +1,10 @@
-// The core's public surface, the same for Deno, Node and browsers.
-export * from "./core.ts";
+// The core's public surface, the same for Deno, Node and browsers. Re-exports only.
+export * from "./abi.ts";
 export * from "./addr.ts";
+export * from "./config.ts";
 export * from "./counters.ts";
-export {
-  ABI,
-  abiDifferences,
-  AbiMismatchError,
-  checkAbi,
-  DUMP_STATIC,
-  HEADROOM,
-  TAILROOM,
-  VNI_FLAG_LEARN,
-  VNI_FLAG_PMTU,
-  VNI_FLAG_SUPPRESS,
-} from "./abi.ts";
+export { CoreError, type CoreExports } from "./instance.ts";
+export type { TxEntry } from "./burst.ts";
+export type { FdbEntry } from "./switch.ts";
+export { WeftCore } from "./core.ts";
 export * from "../pcap/mod.ts";

@@ -16,13 +16,20 @@ const STOP_TIMEOUT_MS = 2000;
  */
 export const CLOCK_TICK_MS = 500;
 
+/** The worker died ("data plane failed: …"), refused ops ("data plane: vni.add: …", the names
+ *  of the ops that failed), or was asked something after stop(). */
 export class DataplaneError extends Error {
   override name = "DataplaneError";
 }
 
 type Pending = { resolve: (data: unknown) => void; reject: (e: Error) => void };
 
-export class Dataplane {
+/**
+ * The main thread's handle on the data-plane worker (cli/dataplane/worker.ts, which holds the
+ * Wasm core and the frame loop). Every request is a message plus an eventfd write; replies come
+ * back in order of the worker's turns. Made by start(); NodeVtep.open starts one.
+ */
+export class DataplaneWorker {
   private readonly worker: Worker;
   private readonly wakeFd: number;
   /** The eventfd increment, as the u64 write(2) takes. */
@@ -44,15 +51,18 @@ export class Dataplane {
     this.failed.catch(() => {});
   }
 
-  /** Spawns the worker, hands it the underlay socket, and resolves once it is polling. */
-  static async start(config: Omit<StartConfig, "wakeFd" | "clock">): Promise<Dataplane> {
+  /** Spawns the worker, hands it the underlay socket and the other fds in `config`, starts the
+   *  seconds clock (CLOCK_TICK_MS), and resolves once the worker is polling.
+   *  @throws {SysError} eventfd() failed. {DataplaneError} the worker failed to start (the core
+   *  did not load, a CoreError at init): it is terminated and the eventfd closed. */
+  static async start(config: Omit<StartConfig, "wakeFd" | "clock">): Promise<DataplaneWorker> {
     const wakeFd = check(
       libc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
       "eventfd",
       "cannot create an eventfd",
     );
     const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
-    const dp = new Dataplane(worker, wakeFd);
+    const dp = new DataplaneWorker(worker, wakeFd);
     const clock = new Int32Array(new SharedArrayBuffer(4));
     const origin = performance.now();
     const tick = () => (clock[0] = Math.floor((performance.now() - origin) / 1000) + 1);
@@ -123,20 +133,28 @@ export class Dataplane {
     });
   }
 
-  /** Applies ops in order; rejects naming the ones that failed (the rest are applied). */
+  /** Applies ops in order (protocol.ts DpOp); resolves once all are applied.
+   *  @throws {DataplaneError} naming the ops that failed with their CoreError messages (the rest
+   *  are applied), or when the worker is stopped or dead. */
   async ops(ops: DpOp[]): Promise<void> {
     if (ops.length) await this.request({ type: "ops", ops });
   }
 
+  /** Every live FDB entry (after a full ageing sweep), with where it points and the table's fill.
+   *  @throws {DataplaneError} when the worker is stopped or dead. */
   fdb(): Promise<FdbReply> {
     return this.request({ type: "fdb" });
   }
 
+  /** The core's counters per VNI, port and VTEP, and the host side's IoCounters.
+   *  @throws {DataplaneError} when the worker is stopped or dead. */
   stats(): Promise<StatsReply> {
     return this.request({ type: "stats" });
   }
 
-  /** Stops the loop (the worker leaves poll() at once) and ends the worker. */
+  /** Stops the loop (the worker leaves poll() at once) and ends the worker, terminating it after
+   *  `timeoutMs` (default STOP_TIMEOUT_MS, 2000 ms); pending requests reject. The fds handed to it
+   *  stay open: their owner (NodeVtep) closes them. Never throws; a second call does nothing. */
   async stop(timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -13,7 +13,7 @@
 // The VNI is read here from the VXLAN header (RFC 7348 §5: bytes 4–6); the core is not told which
 // datagrams were encrypted.
 
-import { PORT_UNDERLAY, RX, RX_DESC_LEN, type WeftCore } from "../core/core.ts";
+import { PORT_UNDERLAY, RX, RX_DESC_LEN, type WeftCore } from "../core/mod.ts";
 import {
   ESP_HEADROOM,
   ESP_OVERHEAD,
@@ -24,7 +24,7 @@ import {
   EspOutbound,
 } from "../esp/esp.ts";
 import { InboundSad } from "../esp/sad.ts";
-import { type SendCounters, UdpReceiver, UdpSender } from "../phy/offload.ts";
+import { type SendCounters, UdpReceiver, UdpSender } from "../phy/udp_batch.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
 import { SOCKADDR_IN6_LEN } from "../sys/libc.ts";
 import { type Region, region } from "../sys/mem.ts";

@@ -8,15 +8,15 @@
 //   ├─ UDP:  one recvmmsg() whose iovecs point into the next free slots; the sender's sockaddr
 //   │        becomes the descriptor's 16-byte peer, port = PORT_UNDERLAY
 //   ├─ ONE core.process() for the whole burst
-//   ├─ pcap: one writev() of every inner frame the switch accepted (record header + frame bytes)
+//   ├─ pcap: one writev() of every inner frame the switch accepted (pcap_record.ts BurstRecorder)
 //   └─ TX:   local entries write() to the port's TAP; remote entries ONE sendmmsg() per source
 //            port used (the inner flow's hash picks the socket, RFC 7348 §5) whose iovecs point
 //            at the entry's bytes and whose msg_name is the VTEP's prebuilt sockaddr; a burst
 //            of one datagram (a ping, an ACK) skips the batching: one sendto()
 // No frame is copied between buffers on the way: kernel → slot → (core edits in place) → kernel.
 //
-// With offloads (cli/phy/offload.ts) the same turn moves 64 KiB at a time: TAP reads return
-// TSO super-frames behind a virtio_net_hdr (RX_VNET_HDR), which the core cuts into MTU-sized
+// With offloads (VnetTap in cli/phy/tap.ts, cli/phy/udp_batch.ts) the same turn moves 64 KiB at
+// a time: TAP reads return TSO super-frames behind a virtio_net_hdr (RX_VNET_HDR), which the core cuts into MTU-sized
 // VXLAN datagrams sent with one UDP_SEGMENT message per super-frame; recvmmsg returns UDP GRO
 // buffers (RX gsoSize), whose TCP segments the core merges back into super-frames for the TAP.
 
@@ -29,14 +29,10 @@ import {
   TX_ENTRY_LEN,
   TX_HAS_VNET,
   TX_INNER_DF,
-  type WeftCore,
-} from "../core/core.ts";
-import { type DropReason, verdictOf } from "../core/counters.ts";
+} from "../core/abi.ts";
+import type { WeftCore } from "../core/core.ts";
 import {
   addressOf,
-  IOV_BASE,
-  IOV_LEN,
-  IOVEC_LEN,
   libc,
   PFD_EVENTS,
   PFD_FD,
@@ -46,21 +42,18 @@ import {
   POLLIN,
   SOCKADDR_IN6_LEN,
 } from "../sys/libc.ts";
-import { type Region, region, setPtr } from "../sys/mem.ts";
+import { type Region, region } from "../sys/mem.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
-import { type SendCounters, sendCounters, UdpReceiver, UdpSender, VnetTap } from "../phy/offload.ts";
+import { type SendCounters, sendCounters, UdpReceiver, UdpSender } from "../phy/udp_batch.ts";
+import { VnetTap } from "../phy/tap.ts";
 import type { IoCounters, StartConfig } from "./protocol.ts";
 import { EspPath } from "./esp_path.ts";
+import { BurstRecorder } from "./pcap_record.ts";
 
 /** Frames per burst: DPDK's and OVS's 32 is a latency choice; 64 halves the poll()s at load. */
 export const BURST = 64;
 /** TX entries per burst: a flood takes one per recipient. */
 export const TX_MAX = 4096;
-const VXLAN_HEADER_LEN = 8;
-const ETH_HEADER_LEN = 14;
-const PCAP_RECORD_HEADER_LEN = 16;
-/** Records per writev: two iovecs each, and writev takes at most UIO_MAXIOV (1024). */
-const PCAP_BATCH = 512;
 /** poll() timeout when idle: the cadence of FDB ageing. */
 const IDLE_POLL_MS = 1000;
 /** Buckets fdbAge() scans per call, so a big table never stalls a burst. */
@@ -71,13 +64,15 @@ const NO_FD = -1;
 const VNET = { vnet: true };
 const PLAIN = {};
 
-/** Verdicts (reason + 1) of frames that never became an inner frame of a VNI: not recorded. */
-const NOT_INNER = new Set(
-  (["bad_descriptor", "vxlan_runt", "vxlan_bad_flags", "unknown_vni"] as DropReason[]).map(verdictOf),
-);
-
 const c = libc();
 
+/**
+ * The frame loop of the data-plane worker: one poll() over the TAPs, the underlay socket (and
+ * the ESP one), and the main thread's eventfd; each turn reads a burst of at most BURST frames
+ * into the core's slots, switches it in one Wasm call (WeftCore.process) and sends the TX
+ * entries (at most TX_MAX) with sendmmsg and TAP writes. Runs on the worker's only thread;
+ * never throws on a bad frame (counted: the core's drop reasons, IoCounters).
+ */
 export class FrameLoop {
   private readonly core: WeftCore;
   private readonly cfg: StartConfig;
@@ -120,23 +115,18 @@ export class FrameLoop {
   private readonly peers: Region;
   private readonly saLen: number;
   private peersBuilt = 0;
-  // pcap: record headers, and iovecs alternating header / frame.
-  private readonly pcapHdr = region(PCAP_BATCH * PCAP_RECORD_HEADER_LEN);
-  private readonly pcapIov = region(2 * PCAP_BATCH * IOVEC_LEN);
-  /** Records queued in pcapIov, and the burst's timestamp they carry. */
-  private recCount = 0;
-  private recSec = 0;
-  private recUsec = 0;
+  /** Writes each burst's inner frames to the pcap file, when there is one. */
+  private readonly recorder?: BurstRecorder;
   /** Seconds since start, + 1, as the main thread keeps them (StartConfig.clock). */
   private readonly clock: Int32Array;
   private lastAge = 0;
   private bursts = 0;
   private tapWriteErrors = 0;
-  private pcapErrors = 0;
-  private pcapRecords = 0;
   /** Encrypted networks (cli/dataplane/esp_path.ts): present when the ESP socket is open. */
   readonly esp?: EspPath;
 
+  /** A loop over `core` (created with burst ≥ BURST, txEntries ≥ TX_MAX) and the fds in `cfg`;
+   *  TAPs arrive later with setPort(). */
   constructor(core: WeftCore, cfg: StartConfig) {
     this.core = core;
     this.cfg = cfg;
@@ -171,12 +161,10 @@ export class FrameLoop {
       this.slotPtr.push(core.slotData(i));
       this.udpIn.setBuffer(i, this.memBase + core.slotData(i), this.slotCap);
     }
-    for (let i = 0; i < PCAP_BATCH; i++) {
-      setPtr(this.pcapIov.view, 2 * i * IOVEC_LEN + IOV_BASE, this.pcapHdr.base + i * PCAP_RECORD_HEADER_LEN);
-      setPtr(this.pcapIov.view, 2 * i * IOVEC_LEN + IOV_LEN, PCAP_RECORD_HEADER_LEN);
-    }
+    if (cfg.pcapFd !== undefined) this.recorder = new BurstRecorder(core, this.memBase, cfg.pcapFd);
   }
 
+  /** Host-side counters since the loop started (bursts, datagrams sent, send and write errors). */
   get io(): IoCounters {
     return {
       bursts: this.bursts,
@@ -184,8 +172,8 @@ export class FrameLoop {
       udp_send_errors: this.sent.errors,
       udp_send_dropped: this.sent.dropped,
       tap_write_errors: this.tapWriteErrors,
-      pcap_errors: this.pcapErrors,
-      pcap_records: this.pcapRecords,
+      pcap_errors: this.recorder?.errors ?? 0,
+      pcap_records: this.recorder?.records ?? 0,
     };
   }
 
@@ -300,57 +288,8 @@ export class FrameLoop {
     if (k === 0) return;
     this.bursts++;
     const tx = this.core.process(k, now);
-    if (this.cfg.pcapFd !== undefined) this.record(k, this.cfg.pcapFd);
+    this.recorder?.record(k);
     this.transmit(tx);
-  }
-
-  /** Appends every inner frame of the burst the switch took in, as pcap records, in one writev. */
-  private record(k: number, fd: number): void {
-    const t = Date.now();
-    this.recSec = Math.floor(t / 1000);
-    this.recUsec = (t % 1000) * 1000;
-    this.recCount = 0;
-    for (let i = 0; i < k; i++) {
-      if (NOT_INNER.has(this.core.verdict(i))) continue;
-      const d = this.core.rxPtr + i * RX_DESC_LEN;
-      const ptr = this.mem.getUint32(d + RX.PTR, true);
-      const len = this.mem.getUint32(d + RX.LEN, true);
-      if (this.mem.getUint16(d + RX.PORT, true) !== PORT_UNDERLAY) {
-        this.recordFrame(fd, ptr, len);
-        continue;
-      }
-      // A UDP GRO buffer holds several datagrams, `stride` apart: one record per inner frame.
-      const stride = this.mem.getUint16(d + RX.GSO_SIZE, true) || len;
-      for (let off = 0; off < len; off += stride) {
-        const dlen = Math.min(stride, len - off);
-        if (dlen >= VXLAN_HEADER_LEN + ETH_HEADER_LEN) {
-          this.recordFrame(fd, ptr + off + VXLAN_HEADER_LEN, dlen - VXLAN_HEADER_LEN);
-        }
-      }
-    }
-    this.flushRecords(fd);
-  }
-
-  /** Queues one pcap record (header + the frame's bytes in linear memory) for the next writev. */
-  private recordFrame(fd: number, ptr: number, len: number): void {
-    if (this.recCount === PCAP_BATCH) this.flushRecords(fd);
-    const m = this.recCount++;
-    const hv = this.pcapHdr.view, iv = this.pcapIov.view;
-    const h = m * PCAP_RECORD_HEADER_LEN;
-    hv.setUint32(h, this.recSec, true);
-    hv.setUint32(h + 4, this.recUsec, true);
-    hv.setUint32(h + 8, len, true);
-    hv.setUint32(h + 12, len, true);
-    setPtr(iv, (2 * m + 1) * IOVEC_LEN + IOV_BASE, this.memBase + ptr);
-    setPtr(iv, (2 * m + 1) * IOVEC_LEN + IOV_LEN, len);
-  }
-
-  private flushRecords(fd: number): void {
-    const m = this.recCount;
-    this.recCount = 0;
-    if (m === 0) return;
-    if (c.writev(fd, this.pcapIov.ptr, 2 * m) < 0) this.pcapErrors++;
-    else this.pcapRecords += m;
   }
 
   /** TX entry `e` (frame at ptr, len) to the TAP of port `target`, behind its virtio_net_hdr if any. */

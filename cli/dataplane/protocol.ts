@@ -5,10 +5,17 @@
 // `start`, the main thread writes 1 to the worker's eventfd for every message it posts, so a
 // worker blocked in poll() wakes and knows how many messages to wait for.
 
-import type { DfMode, FdbEntry } from "../core/core.ts";
+import type { DfMode, FdbEntry } from "../core/mod.ts";
 import type { LinkCounters, VniCounters } from "../core/counters.ts";
 import type { EspCounters, EspNodeCounters } from "../esp/esp.ts";
 
+/**
+ * One change to the worker's switch, applied between bursts in the order sent. Addresses are
+ * text (IPv4 or IPv6), MACs "02:42:0a:00:00:01", ports UDP ports (VXLAN_PORT unless configured),
+ * `mtu` bytes of L3 payload, `ageing` seconds (default DEFAULT_AGEING), `learnMax` MACs (default
+ * DEFAULT_LEARN_MAX). A failing op raises the core's CoreError (E_* codes) in the worker, which
+ * the reply names (DataplaneWorker.ops).
+ */
 export type DpOp =
   /** A switch for `vni`; `suppress` answers ARP/ND from the neighbour table (port/remote ips). */
   | {
@@ -24,7 +31,16 @@ export type DpOp =
   /** Removes the VNI with its ports. */
   | { op: "vni.remove"; vni: number }
   /** A TAP on `vni`; with `mac` and `ip` (and `ip6`), also a static FDB entry and neighbour entries. */
-  | { op: "port.add"; port: number; fd: number; name: string; vni: number; mac?: string; ip?: string; ip6?: string }
+  | {
+    op: "port.add";
+    port: number;
+    fd: number;
+    name: string;
+    vni: number;
+    mac?: string;
+    ip?: string;
+    ip6?: string;
+  }
   | { op: "port.remove"; port: number }
   /** A container behind another VTEP: static FDB entry and neighbour entry. */
   | { op: "remote.add"; vni: number; mac: string; ip: string; ip6?: string; addr: string; port: number }
@@ -38,10 +54,13 @@ export type DpOp =
   | { op: "esp.in"; vni: number; spi: number; keymat: number[] }
   | { op: "esp.in.remove"; spi: number };
 
+/** What the worker starts with: fds opened by the main thread (NodeVtep.open), and options. */
 export interface StartConfig {
+  /** The underlay socket on the VXLAN port: receives, and sends when there are no senderFds. */
   udpFd: number;
   /** AF_INET or AF_INET6 of the underlay socket. */
   family: number;
+  /** UDP port that means VXLAN (WeftCore.setVxlanPort): the one udpFd is bound to. */
   vxlanPort: number;
   /** An open pcap file (global header written) the worker appends records to. */
   pcapFd?: number;
@@ -49,7 +68,7 @@ export interface StartConfig {
   wakeFd: number;
   /** One Int32: seconds since the data plane started, plus 1, kept by the main thread (CLOCK_TICK_MS). */
   clock: SharedArrayBuffer;
-  /** The TAPs were opened with IFF_VNET_HDR and TSO/checksum offloads (cli/phy/offload.ts). */
+  /** The TAPs were opened with IFF_VNET_HDR and TSO/checksum offloads (cli/phy/tap.ts). */
   vnetHdr?: boolean;
   /** The socket takes UDP_SEGMENT: a cut super-frame leaves in one message. */
   udpGso?: boolean;
@@ -65,11 +84,14 @@ export interface StartConfig {
   localAddresses?: string[];
   /** The ESP-in-UDP socket (cli/dataplane/esp_path.ts) and its port; none: no encrypted network. */
   espFd?: number;
+  /** UDP port of ESP in UDP (ESP_PORT unless configured). */
   espPort?: number;
   /** The ESP socket has UDP_GRO on / takes UDP_SEGMENT (as udpGro/udpGso for the VXLAN port). */
   espGro?: boolean;
   espGso?: boolean;
 }
+
+/** Main thread → worker: `start` once, then requests with an id its reply carries, then `stop`. */
 
 export type ToWorker =
   | { type: "start"; config: StartConfig }
@@ -78,6 +100,7 @@ export type ToWorker =
   | { type: "stats"; id: number }
   | { type: "stop" };
 
+/** Worker → main thread: `ready` after start, a `reply` per request, `fatal` when it dies. */
 export type FromWorker =
   | { type: "ready" }
   /** `error` says which ops failed; the others were applied. */
@@ -91,40 +114,61 @@ export interface FdbRow extends FdbEntry {
   where: string;
 }
 
+/** The answer to an `fdb` request. */
 export interface FdbReply {
+  /** Entries in use, all VNIs (WeftCore.fdbSize). */
   used: number;
+  /** Entries the table holds (WeftCore.fdbCapacity: 7/8 of its buckets). */
   capacity: number;
+  /** Every live entry, in table order (`weft fdb` sorts them). */
   entries: FdbRow[];
 }
 
+/** Counters of one port or VTEP, with its id and a name to show. */
 export interface LinkStats extends LinkCounters {
+  /** Port id, or VTEP id. */
   id: number;
+  /** The TAP's name, or "198.18.0.2:4789" for a VTEP. */
   name: string;
 }
 
+/** Counters of a local port (a TAP) and the VNI it is attached to. */
 export interface PortStats extends LinkStats {
   vni: number;
 }
 
 /** Failures on the host side of the data path, which the core cannot see. */
 export interface IoCounters {
+  /** Turns of the frame loop that switched at least one frame. */
   bursts: number;
   /** Datagrams the kernel took (each GSO segment counts). */
   udp_datagrams: number;
+  /** Datagrams the kernel refused (no route, unreachable, too big): SendCounters.errors. */
   udp_send_errors: number;
+  /** Datagrams dropped because the send buffer stayed full (SendCounters.dropped). */
   udp_send_dropped: number;
+  /** Frames a TAP write refused (the TAP down or gone, its queue full). */
   tap_write_errors: number;
+  /** pcap writes that failed (one writev per batch of records). */
   pcap_errors: number;
+  /** pcap records written. */
   pcap_records: number;
 }
 
+/** The answer to a `stats` request; every count since the worker started (or the VNI, port or
+ *  VTEP was added). */
 export interface StatsReply {
+  /** Each VNI's counters (VNI_COUNTERS, drops by DROP_REASONS), in the order they were added. */
   vnis: { vni: number; counters: VniCounters }[];
   /** Frames the core could not assign to a VNI (unknown VNI, bad flags, …). */
   global: VniCounters;
+  /** Local ports (TAPs), in the order they were added. */
   ports: PortStats[];
+  /** Remote VTEPs by id (configured and learned). */
   vteps: LinkStats[];
+  /** The host side: syscalls' failures the core cannot see. */
   io: IoCounters;
+  /** FDB entries in use and the table's capacity, as FdbReply. */
   fdb: { used: number; capacity: number };
   /** Encrypted networks: ESP counters per VNI, whether it has a key to send with, inbound SAs. */
   esp?: { vni: number; counters: EspCounters; sending: boolean; inbound: number }[];

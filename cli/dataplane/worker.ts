@@ -5,7 +5,8 @@
 /// <reference lib="deno.worker" />
 
 import { loadCore } from "../core/load.ts";
-import { OFFLOAD_CONFIG, type WeftCore } from "../core/core.ts";
+import { OFFLOAD_CONFIG } from "../core/config.ts";
+import type { WeftCore } from "../core/core.ts";
 import { formatEndpoint, parseIp } from "../core/addr.ts";
 import { BURST, FrameLoop, TX_MAX } from "./loop.ts";
 import type { DpOp, FdbReply, FromWorker, StartConfig, StatsReply, ToWorker } from "./protocol.ts";
@@ -25,7 +26,11 @@ function vtepText(core: WeftCore, id: number): string {
   return formatEndpoint(v.raw, v.port);
 }
 
-class Dataplane {
+/**
+ * The worker's side of the data plane: the core and its frame loop, plus what the ops put in it
+ * (ports by id, VNIs in order), from which it answers FDB and counter requests.
+ */
+class WorkerSwitch {
   private readonly ports = new Map<number, Port>();
   /** VNIs in the order they were added, for stats. */
   private readonly vnis = new Set<number>();
@@ -37,6 +42,9 @@ class Dataplane {
     this.loop = new FrameLoop(core, cfg);
   }
 
+  /** Applies one op to the core and the loop.
+   *  @throws {CoreError} with the core's code (E_NOT_FOUND, E_FULL, …), {AddressError}, or
+   *  Error for an ESP op on a node without the ESP socket. */
   apply(o: DpOp): void {
     const core = this.core;
     switch (o.op) {
@@ -151,6 +159,7 @@ class Dataplane {
     return now;
   }
 
+  /** The FDB after a full ageing sweep, each entry with its TAP name or VTEP endpoint. */
   fdb(): FdbReply {
     const entries = this.core.fdb(this.ageAll()).map((e) => ({
       ...e,
@@ -161,6 +170,7 @@ class Dataplane {
     return { used: this.core.fdbSize, capacity: this.core.fdbCapacity, entries };
   }
 
+  /** Every counter the core and the loop keep (see StatsReply). */
   stats(): StatsReply {
     this.ageAll();
     const vteps = [];
@@ -214,7 +224,7 @@ async function run(): Promise<void> {
   // Merged super-frames can only go to TAPs that take a virtio_net_hdr; a pcap wants the segments
   // as they crossed the wire, so it keeps them apart.
   core.setCoalescing(cfg.vnetHdr === true && cfg.pcapFd === undefined);
-  const dp = new Dataplane(core, cfg);
+  const dp = new WorkerSwitch(core, cfg);
   post({ type: "ready" });
   for (;;) {
     if (!dp.loop.poll()) continue;

@@ -5,9 +5,10 @@
 // each passing its own way to instantiate the core. learnFdb() is what a learning VTEP would
 // have made of the same datagrams (the page shows it).
 
-import { type CoreConfig, PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../core/core.ts";
+import type { CoreConfig } from "../core/config.ts";
+import type { WeftCore } from "../core/core.ts";
 import { DROP_REASONS } from "../core/counters.ts";
-import { HEADROOM, TAILROOM } from "../core/abi.ts";
+import { HEADROOM, PORT_UNDERLAY, TAILROOM, TARGET_REMOTE } from "../core/abi.ts";
 import { LINK_TYPE_NAMES } from "./link.ts";
 import type { CapturePacket, PcapPacket } from "./pcap.ts";
 import { REASSEMBLY_MAX_PAYLOAD } from "./reassembly.ts";

@@ -3,6 +3,7 @@
 
 import { UsageError } from "../errors.ts";
 
+/** `ip` is missing or refused a change; the message is its first line of stderr. */
 export class LinkError extends UsageError {
   override name = "LinkError";
 }
@@ -32,15 +33,21 @@ export function namespaceExists(ns: string): boolean {
   }
 }
 
+/** One link to set up (configureLink). */
 export interface LinkConfig {
+  /** Interface name (a TAP weft opened). */
   name: string;
+  /** Named network namespace to move it into first (ip-netns(8)); default: stay here. */
   netns?: string;
+  /** MTU, bytes of L3 payload (DEFAULT_MTU for an overlay over IPv4). */
   mtu: number;
   /** CIDR, e.g. 10.0.0.1/24. */
   address?: string;
 }
 
-/** Moves the link into its namespace (if any), then sets MTU, address and up, there. */
+/** Moves the link into its namespace (if any), then sets MTU, address and up, there, as
+ *  `ip link set … netns`, `ip link set … mtu`, `ip addr replace`, `ip link set … up`.
+ *  @throws {LinkError} when `ip` cannot run ("install iproute2") or one step fails. */
 export async function configureLink(c: LinkConfig): Promise<void> {
   if (c.netns) {
     await ip(["link", "set", "dev", c.name, "netns", c.netns], `move ${c.name} into namespace ${c.netns}`);

@@ -7,39 +7,30 @@
 
 import { check, EAGAIN, errnoOf, SysError } from "../sys/errno.ts";
 import {
+  AF_PACKET,
+  CLONE_NEWNET,
   cString,
+  ETH_P_ALL,
   IFNAMSIZ,
   IFREQ_LEN,
   libc,
+  MSG_DONTWAIT,
   O_CLOEXEC,
+  O_RDONLY,
+  SIOCGIFINDEX,
+  SIOCGSTAMP,
+  SO_ATTACH_FILTER,
   SOCK_CLOEXEC,
+  SOCK_FILTER_LEN,
+  SOCK_FPROG_LEN,
   SOCK_NONBLOCK,
+  SOCK_RAW,
+  SOCKADDR_LL_LEN,
   SOL_SOCKET,
 } from "../sys/libc.ts";
 import { region, setPtr } from "../sys/mem.ts";
 import type { PcapPacket } from "../pcap/pcap.ts";
 
-/** include/linux/socket.h */
-const AF_PACKET = 17;
-/** include/linux/net.h: SOCK_RAW keeps the link-layer header. */
-const SOCK_RAW = 3;
-/** include/uapi/linux/if_ether.h: every protocol. */
-const ETH_P_ALL = 0x0003;
-/** include/uapi/asm-generic/socket.h */
-const SO_ATTACH_FILTER = 26;
-/** include/uapi/linux/sockios.h */
-const SIOCGIFINDEX = 0x8933;
-const SIOCGSTAMP = 0x8906;
-/** include/uapi/linux/sched.h */
-const CLONE_NEWNET = 0x40000000;
-const O_RDONLY = 0;
-const MSG_DONTWAIT = 0x40;
-/** struct sockaddr_ll (include/uapi/linux/if_packet.h): family, protocol, ifindex, … */
-const SOCKADDR_LL_LEN = 20;
-/** struct sock_filter (include/uapi/linux/filter.h): u16 code, u8 jt, u8 jf, u32 k. */
-const SOCK_FILTER_LEN = 8;
-/** struct sock_fprog: u16 len, then the pointer at offset 8. */
-const SOCK_FPROG_LEN = 16;
 /** Largest frame read (a 64 KiB GSO frame never reaches a packet socket whole on a veth). */
 const SNAPLEN = 65535;
 
@@ -83,6 +74,7 @@ function udpDstPortFilter(port: number): Uint8Array {
   return out;
 }
 
+/** What PacketCapture.open captures, and where. */
 export interface CaptureOptions {
   /** Interface to capture on, e.g. "eth0". */
   ifname: string;
@@ -182,6 +174,7 @@ export class PacketCapture {
     return out;
   }
 
+  /** Closes the socket; frames still queued are dropped. Closing twice is harmless. */
   close(): void {
     if (this.fd >= 0) libc().close(this.fd);
     this.fd = -1;

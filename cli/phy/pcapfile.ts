@@ -8,6 +8,11 @@ import { addressOf, cString, libc, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY } from 
 
 const FILE_MODE = 0o644;
 
+/**
+ * Creates (or truncates) the pcap file at `path`, mode 0644, and writes its global header
+ * (PcapWriter: classic pcap, LINKTYPE_ETHERNET); returns the fd, open for writing, close-on-exec.
+ * @throws {SysError} open() (ENOENT: no such directory, EACCES) or a short write of the header.
+ */
 export function openPcap(path: string): number {
   const c = libc();
   const fd = check(

@@ -9,15 +9,19 @@ const SIN_PORT = 2;
 const SIN_ADDR = 4;
 const SIN6_ADDR = 8;
 
+/** AF_INET for an IPv4-mapped 16-byte address (::ffff:a.b.c.d), else AF_INET6. */
 export function familyOf(address: Uint8Array): number {
   return isMappedIpv4(address) ? AF_INET : AF_INET6;
 }
 
+/** Bytes of a sockaddr of `family`: SOCKADDR_IN_LEN (16) or SOCKADDR_IN6_LEN (28). */
 export function sockaddrLen(family: number): number {
   return family === AF_INET ? SOCKADDR_IN_LEN : SOCKADDR_IN6_LEN;
 }
 
-/** Writes a sockaddr for (address, port) at `off` of `view`; returns its length. */
+/** Writes a sockaddr for (address, port) at byte `off` of `view`, zeroing it first: family
+ *  (host order), port and address (network order). `address` is 16-byte form; `family` must
+ *  be familyOf(address). Returns its length in bytes (sockaddrLen). */
 export function writeSockaddr(
   view: DataView,
   off: number,
@@ -37,6 +41,7 @@ export function writeSockaddr(
   return len;
 }
 
+/** A new sockaddr_in / sockaddr_in6 for (address, port), for bind() and sendto(). */
 export function sockaddr(address: Uint8Array, port: number): Uint8Array {
   const family = familyOf(address);
   const out = new Uint8Array(sockaddrLen(family));
@@ -45,8 +50,8 @@ export function sockaddr(address: Uint8Array, port: number): Uint8Array {
 }
 
 /**
- * Copies a received sockaddr's address into a 16-byte core address at `dst` (IPv4 mapped) and
- * returns the port. No allocation: this runs once per received datagram.
+ * Copies the received sockaddr at byte `off` of `src` into a 16-byte core address at byte
+ * `dstOff` of `dst` (IPv4 mapped) and returns the port (host order). No allocation: this runs once per received datagram.
  */
 export function readSockaddrInto(src: DataView, off: number, dst: DataView, dstOff: number): number {
   if (src.getUint16(off + SIN_FAMILY, true) === AF_INET) {

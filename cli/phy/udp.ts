@@ -3,7 +3,7 @@
 // unconnected because the kernel's VXLAN sends from flow-hashed source ports (RFC 7348 §5).
 
 import { formatEndpoint } from "../core/addr.ts";
-import { DF_DEFAULT, type DfMode } from "../core/core.ts";
+import { DF_DEFAULT, type DfMode } from "../core/config.ts";
 import { check, EADDRINUSE, EADDRNOTAVAIL, EPERM, errnoOf } from "../sys/errno.ts";
 import {
   AF_INET,
@@ -29,15 +29,20 @@ import {
 } from "../sys/libc.ts";
 import { int } from "../sys/mem.ts";
 import { familyOf, sockaddr } from "./sockaddr.ts";
-import { enableUdpGro, enableUdpGso } from "./offload.ts";
+import { enableUdpGro, enableUdpGso } from "./udp_batch.ts";
 
 /** Socket buffers sized for bursts at line rate: a few ms of 10 Gbit/s. */
 export const SOCKET_BUFFER_BYTES = 8 << 20;
 
+/** An open, bound, non-blocking UDP socket (openUdp). */
 export interface UdpSocket {
+  /** Close-on-exec fd. */
   fd: number;
+  /** AF_INET or AF_INET6 (familyOf(address)). */
   family: number;
+  /** The bound address, 16-byte form (IPv4 as ::ffff:a.b.c.d). */
   address: Uint8Array;
+  /** The port asked for; 0 means the kernel picked an ephemeral one (openSenders). */
   port: number;
   /** UDP_SEGMENT works on this socket: send TX entries with a gsoSize as one message. */
   gso?: boolean;
@@ -45,8 +50,9 @@ export interface UdpSocket {
   gro?: boolean;
 }
 
+/** Options of openUdp; every field is optional and off unless said otherwise. */
 export interface UdpOptions {
-  /** Probe UDP_SEGMENT (send offload). */
+  /** Probe UDP_SEGMENT (send offload, enableUdpGso). */
   gso?: boolean;
   /** Turn on UDP_GRO (receive offload); only for a reader that parses the UDP_GRO cmsg. */
   gro?: boolean;
@@ -88,7 +94,9 @@ function wireOptions(fd: number, family: number, opts: UdpOptions): void {
   }
 }
 
-/** SO_*BUFFORCE passes net.core.[rw]mem_max as root; without CAP_NET_ADMIN fall back, capped. */
+/** Sets a socket buffer to `bytes` with option `force` (SO_SNDBUFFORCE / SO_RCVBUFFORCE), which
+ *  passes net.core.[rw]mem_max as root; on EPERM falls back to `plain` (SO_SNDBUF / SO_RCVBUF),
+ *  which the kernel caps. Never throws: a smaller buffer only drops more in a burst. */
 export function setBuffer(fd: number, force: number, plain: number, bytes: number): void {
   const c = libc();
   if (c.setsockopt(fd, SOL_SOCKET, force, int(bytes), 4) === 0) return;
@@ -96,7 +104,8 @@ export function setBuffer(fd: number, force: number, plain: number, bytes: numbe
   c.setsockopt(fd, SOL_SOCKET, plain, int(bytes), 4);
 }
 
-/** What the kernel granted (it doubles the request for bookkeeping; capped without the FORCE). */
+/** Bytes of receive and send buffer the kernel granted (it doubles the request for bookkeeping,
+ *  sock_setsockopt; capped without the FORCE); −1 where getsockopt failed. */
 export function socketBuffers(fd: number): { rcv: number; snd: number } {
   const c = libc();
   const get = (opt: number) => {
@@ -107,6 +116,14 @@ export function socketBuffers(fd: number): { rcv: number; snd: number } {
   return { rcv: get(SO_RCVBUF), snd: get(SO_SNDBUF) };
 }
 
+/**
+ * A non-blocking UDP socket bound to `address` (16-byte form) and `port` (0: ephemeral), with
+ * SOCKET_BUFFER_BYTES of send and receive buffer (the FORCE options as root), IPV6_V6ONLY on
+ * IPv6, the wire options of `opts` (DF, UDP checksum, TOS reporting) and, when asked, GSO/GRO.
+ * @throws {SysError} socket(); bind() (EADDRINUSE: another VTEP or the kernel's vxlan device
+ *   has the port, EADDRNOTAVAIL: the address is not on an interface here); setsockopt() of a wire
+ *   option. The fd is closed then.
+ */
 export function openUdp(address: Uint8Array, port: number, opts: UdpOptions = {}): UdpSocket {
   const c = libc();
   const family = familyOf(address);
@@ -137,6 +154,7 @@ export function openUdp(address: Uint8Array, port: number, opts: UdpOptions = {}
   }
 }
 
+/** Closes the socket's fd. */
 export function closeUdp(s: UdpSocket): void {
   libc().close(s.fd);
 }
@@ -145,7 +163,9 @@ export function closeUdp(s: UdpSocket): void {
  * `count` sockets on ephemeral ports of the same address, to send from. RFC 7348 §5: the outer
  * source port SHOULD carry a hash of the inner flow, as the kernel's VXLAN does, so ECMP and RSS in
  * the underlay spread tunnelled flows; one socket has one port, so the frame loop picks the socket
- * by the core's flow hash. Receiving stays on the VXLAN port's socket.
+ * by the core's flow hash. Receiving stays on the VXLAN port's socket. `opts`: gso, df, udpCsum
+ * as openUdp (gro and recvTos do not apply).
+ * @throws {SysError} as openUdp; the sockets opened before are closed.
  */
 export function openSenders(address: Uint8Array, count: number, opts: UdpOptions = {}): UdpSocket[] {
   const out: UdpSocket[] = [];

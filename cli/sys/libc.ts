@@ -103,6 +103,20 @@ export const SOCKADDR_IN_LEN = 16;
 export const SOCKADDR_IN6_LEN = 28;
 /** sizeof(struct mmsghdr) on x86-64: struct msghdr (56) + unsigned msg_len, padded. */
 export const MMSGHDR_LEN = 64;
+/** struct msghdr fields inside struct mmsghdr (x86-64), and mmsghdr's msg_len after them. */
+export const MSG_NAME = 0;
+export const MSG_NAMELEN = 8;
+export const MSG_IOV = 16;
+export const MSG_IOVLEN = 24;
+export const MSG_CONTROL = 32;
+export const MSG_CONTROLLEN = 40;
+export const MSG_FLAGS = 48;
+export const MSG_LEN = 56;
+/** struct cmsghdr fields; the data follows the header at CMSGHDR_LEN. */
+export const CMSG_LEN = 0;
+export const CMSG_LEVEL = 8;
+export const CMSG_TYPE = 12;
+export const CMSG_DATA = CMSGHDR_LEN;
 /** sizeof(struct iovec) */
 export const IOVEC_LEN = 16;
 /** struct iovec fields. */
@@ -110,6 +124,26 @@ export const IOV_BASE = 0;
 export const IOV_LEN = 8;
 /** UIO_MAXIOV: most messages one sendmmsg/recvmmsg takes, most iovecs one writev takes. */
 export const UIO_MAXIOV = 1024;
+
+// ── <linux/if_packet.h>, <linux/if_ether.h>, <linux/filter.h>, <linux/sockios.h> ────────────
+/** A packet(7) socket: whole link-layer frames, what tcpdump opens. */
+export const AF_PACKET = 17;
+/** include/linux/net.h: SOCK_RAW keeps the link-layer header. */
+export const SOCK_RAW = 3;
+/** Every protocol (network byte order in sockaddr_ll). */
+export const ETH_P_ALL = 0x0003;
+/** setsockopt (struct sock_fprog): a classic BPF filter on the socket. */
+export const SO_ATTACH_FILTER = 26;
+/** ioctl (struct ifreq): interface name → index. */
+export const SIOCGIFINDEX = 0x8933;
+/** ioctl (struct timeval): the last packet's receive time; the first call turns stamps on. */
+export const SIOCGSTAMP = 0x8906;
+/** sizeof(struct sockaddr_ll): family, protocol, ifindex, … */
+export const SOCKADDR_LL_LEN = 20;
+/** sizeof(struct sock_filter): u16 code, u8 jt, u8 jf, u32 k. */
+export const SOCK_FILTER_LEN = 8;
+/** sizeof(struct sock_fprog): u16 len, then the pointer at offset 8. */
+export const SOCK_FPROG_LEN = 16;
 
 // ── <poll.h>, <sys/eventfd.h> ───────────────────────────────────────────────────────────────
 export const POLLIN = 0x001;

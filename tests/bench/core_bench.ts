@@ -22,7 +22,7 @@ import {
   TARGET_REMOTE,
   type TxEntry,
   WeftCore,
-} from "../../cli/core/core.ts";
+} from "../../cli/core/mod.ts";
 import { parseIp } from "../../cli/core/addr.ts";
 import { TsSwitch } from "./ts_switch.ts";
 import process from "node:process";

@@ -1,7 +1,7 @@
 // Kernel offloads measured between two namespaces (root): UDP GSO vs plain sendmmsg of 1400-byte
 // datagrams into a plain or UDP_GRO socket (2 s each), and the cost of a TAP write with a
 // virtio_net_hdr (two iovecs, in place, or copied in front). A measurement, not a test: the
-// behaviour is asserted in tests/offload/offload_test.ts.
+// behaviour is asserted in tests/offload/kernel_offloads_test.ts.
 //
 //   deno run -A tests/bench/offload_bench.ts [--json FILE]
 

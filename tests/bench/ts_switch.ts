@@ -46,7 +46,7 @@ import {
   TX_ENTRY_LEN,
   type TxEntry,
   type VniOptions,
-} from "../../cli/core/core.ts";
+} from "../../cli/core/mod.ts";
 
 export { HEADROOM, TAILROOM };
 // Descriptor and TX-entry fields from the binding (cli/core/abi.ts, checked against the core at

@@ -14,7 +14,7 @@ import {
   TX,
   TX_ENTRY_LEN,
 } from "../../cli/core/abi.ts";
-import { CoreError, WeftCore } from "../../cli/core/core.ts";
+import { CoreError, WeftCore } from "../../cli/core/mod.ts";
 import {
   DROP_REASONS,
   LATE_COUNTERS,

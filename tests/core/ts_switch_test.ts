@@ -11,7 +11,7 @@ import {
   PORT_UNDERLAY,
   VNET_HDR_LEN,
   type WeftCore,
-} from "../../cli/core/core.ts";
+} from "../../cli/core/mod.ts";
 import { parseIp, parseMac } from "../../cli/core/addr.ts";
 import { TsSwitch } from "../bench/ts_switch.ts";
 import { configure, PEER, rng, udpFrame, VNI, vxlanDatagram, workMac } from "../bench/core_bench.ts";

@@ -9,7 +9,8 @@
 import { parseEndpoint } from "../../cli/core/addr.ts";
 import { openUdp, socketBuffers } from "../../cli/phy/udp.ts";
 import { openTap } from "../../cli/phy/tap.ts";
-import { UdpReceiver, UdpSender, VnetTap } from "../../cli/phy/offload.ts";
+import { UdpReceiver, UdpSender } from "../../cli/phy/udp_batch.ts";
+import { VnetTap } from "../../cli/phy/tap.ts";
 import { sockaddr } from "../../cli/phy/sockaddr.ts";
 import { addressOf, libc, POLLIN } from "../../cli/sys/libc.ts";
 import { errnoOf } from "../../cli/sys/errno.ts";

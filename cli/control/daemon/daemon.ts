@@ -17,7 +17,7 @@
 import type { Manager } from "../swarm/manager.ts";
 import type { Agent } from "../swarm/agent.ts";
 import type { NetworkRecord, Snapshot } from "../swarm/types.ts";
-import { NodeDataplane } from "./node_dataplane.ts";
+import { VtepReconciler } from "./node_dataplane.ts";
 import { type EspDesired, NodeEncryption } from "./encryption.ts";
 import type { SaAnnouncement } from "../../esp/keys.ts";
 import { ESP_PORT } from "../../esp/port.ts";
@@ -71,7 +71,7 @@ export class Daemon {
   manager?: Manager;
   /** This worker's session to a manager. */
   agent?: Agent;
-  readonly dp: NodeDataplane;
+  readonly dp: VtepReconciler;
   /** 127.0.0.11 in every container: names from the snapshot's endpoints. */
   readonly dns: EmbeddedDns;
   readonly gw: GatewayBridge;
@@ -99,7 +99,7 @@ export class Daemon {
   /** @throws IpamError for a bad gwbridgeSubnet */
   constructor(readonly o: DaemonOptions) {
     this.files = new StateDir(o.stateDir);
-    this.dp = new NodeDataplane(o.offload ?? true);
+    this.dp = new VtepReconciler(o.offload ?? true);
     this.dp.log = (m) => this.log(m);
     this.gw = new GatewayBridge({
       subnet: o.gwbridgeSubnet,

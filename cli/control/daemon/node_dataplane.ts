@@ -1,17 +1,15 @@
-// The daemon's side of the shared data plane (cli/dataplane/): it owns the underlay UDP socket
+// The daemon's side of the shared data plane (cli/dataplane/): it owns this node's VTEP (NodeVtep)
 // and remembers what it programmed per VNI, so the control plane can hand it the desired state
 // and only the difference goes to the worker as ops (static FDB + ARP/ND entries per remote
 // endpoint, a flood list per VNI).
 
-import { closeUdp, openSenders, openUdp, type UdpSocket } from "../../phy/udp.ts";
-
-import { SOURCE_PORTS, VXLAN_PORT } from "../../defaults.ts";
+import { VXLAN_PORT } from "../../defaults.ts";
 import { formatIp, parseIp } from "../../core/addr.ts";
-import { Dataplane } from "../../dataplane/dataplane.ts";
+import type { DataplaneWorker } from "../../dataplane/dataplane.ts";
+import { NodeVtep } from "../../dataplane/node_vtep.ts";
 import type { DpOp, FdbReply, StatsReply } from "../../dataplane/protocol.ts";
 import type { EspDesired } from "./encryption.ts";
 import { ESP_PORT } from "../../esp/port.ts";
-import { libcrypto } from "../../sys/libcrypto.ts";
 
 /** An endpoint on another node: its MAC and addresses, and that node's VTEP address `addr`. */
 export interface RemoteEndpoint {
@@ -43,16 +41,14 @@ interface Programmed {
 const NOT_RUNNING = "the data plane is not running: this node is not in a swarm";
 
 /**
- * This node's data plane: the UDP sockets on the underlay (VXLAN, its source ports, ESP) and the
- * worker that switches (cli/dataplane/), with what is programmed per VNI.
+ * This node's VTEP as the daemon runs it: opened (NodeVtep.open) when the node joins a swarm,
+ * closed when it leaves, and programmed by reconcile(), which turns the desired state of a VNI
+ * into only the ops that differ from what was programmed before.
  */
-export class NodeDataplane {
+export class VtepReconciler {
   /** TAP offloads and UDP GSO/GRO: containers' TAPs must then be opened with IFF_VNET_HDR. */
   constructor(readonly offload = true) {}
-  private dp?: Dataplane;
-  private udp?: UdpSocket;
-  private senders: UdpSocket[] = [];
-  private esp?: UdpSocket;
+  private vtep?: NodeVtep;
   /** Why this node cannot encrypt (libcrypto missing, ESP port taken); undefined when it can. */
   espError?: string;
   private readonly vnis = new Map<number, Programmed>();
@@ -65,65 +61,40 @@ export class NodeDataplane {
   private readonly skippedSelf = new Set<string>();
   log: (m: string) => void = (m) => console.error(m);
 
-  /** Whether start() has run (and stop() not since). */
+  /** Whether the VTEP is open (start() succeeded, stop() not called since). */
   get running(): boolean {
-    return this.dp !== undefined;
+    return this.vtep !== undefined;
   }
 
   /**
-   * Opens the VTEP at `addr`:`port` (VXLAN_PORT by default in the swarm), SOURCE_PORTS senders and,
-   * when libcrypto loads, ESP in UDP on `espPort` (the swarm's `--esp-port`, ESP_PORT by default);
-   * starts the worker. A second call does nothing. A node that cannot encrypt still starts:
-   * `espError` says why.
-   * @throws Error from the sockets (address not on this host, port in use) or the worker
+   * Opens this node's VTEP on `addr` (IPv4 or IPv6 text) and UDP `port` (the swarm's data path
+   * port, VXLAN_PORT by default), with SOURCE_PORTS senders and, when libcrypto loads, the ESP
+   * socket on `espPort` (the swarm's `--esp-port`, ESP_PORT by default); nothing when it is open
+   * already. The kernel's defaults on the wire: DF 0, a UDP checksum; the outer ECN is read for
+   * RFC 6040.
+   * @throws as NodeVtep.open; {AddressError} for an unparsable address.
    */
   async start(addr: string, port: number, espPort = ESP_PORT): Promise<void> {
-    if (this.dp) return;
+    if (this.vtep) return;
     this.dataPort = port;
     this.ownAddress = formatIp(parseIp(addr));
-    // The kernel's defaults on the wire: DF 0, a UDP checksum; the outer ECN read for RFC 6040.
-    const udp = openUdp(parseIp(addr), port, { gso: this.offload, gro: this.offload, recvTos: true });
-    let senders: UdpSocket[] = [];
-    try {
-      senders = openSenders(parseIp(addr), SOURCE_PORTS, { gso: this.offload });
-      // Encrypted networks need libcrypto and the ESP port; without them only they stay down.
-      try {
-        libcrypto();
-        this.esp = openUdp(parseIp(addr), espPort, { gso: this.offload, gro: this.offload });
-        this.espError = undefined;
-      } catch (e) {
-        this.espError = `this node cannot encrypt: ${e instanceof Error ? e.message : e}`;
-        this.log(this.espError);
-      }
-      this.dp = await Dataplane.start({
-        udpFd: udp.fd,
-        family: udp.family,
-        vxlanPort: port,
-        vnetHdr: this.offload,
-        udpGso: udp.gso,
-        udpGro: udp.gro,
-        senderFds: senders.map((s) => s.fd),
-        localAddresses: [this.ownAddress],
-        espFd: this.esp?.fd,
-        espPort,
-        espGro: this.esp?.gro,
-        espGso: this.esp?.gso,
-      });
-    } catch (e) {
-      if (this.esp) closeUdp(this.esp);
-      this.esp = undefined;
-      closeUdp(udp);
-      senders.forEach(closeUdp);
-      throw e;
-    }
-    this.udp = udp;
-    this.senders = senders;
-    this.dp.failed.catch((e: Error) => this.log(e.message));
+    const on = this.offload;
+    this.vtep = await NodeVtep.open(
+      {
+        address: parseIp(addr),
+        port,
+        offload: { tap: on, gso: on, gro: on },
+        esp: { port: espPort, optional: true },
+      },
+      (m) => this.log(m),
+    );
+    this.espError = this.vtep.espError;
+    this.vtep.worker.failed.catch((e: Error) => this.log(e.message));
   }
 
-  private get handle(): Dataplane {
-    if (!this.dp) throw new Error(NOT_RUNNING);
-    return this.dp;
+  private get handle(): DataplaneWorker {
+    if (!this.vtep) throw new Error(NOT_RUNNING);
+    return this.vtep.worker;
   }
 
   /** Sends data-plane ops (port.add, remote.add, …) to the worker, in order.
@@ -218,18 +189,12 @@ export class NodeDataplane {
     return ops;
   }
 
-  /** Stops the worker and closes the sockets; forgets what was programmed. */
+  /** Closes the VTEP (worker, sockets) and forgets what was programmed. */
   async stop(): Promise<void> {
-    const dp = this.dp;
-    if (!dp) return;
-    this.dp = undefined;
-    await dp.stop();
-    if (this.udp) closeUdp(this.udp);
-    this.udp = undefined;
-    this.senders.forEach(closeUdp);
-    this.senders = [];
-    if (this.esp) closeUdp(this.esp);
-    this.esp = undefined;
+    const vtep = this.vtep;
+    if (!vtep) return;
+    this.vtep = undefined;
+    await vtep.close();
     this.vnis.clear();
   }
 }

@@ -1,6 +1,6 @@
 // From the manager's snapshot to what this node's data plane should hold: pure functions, no
 // I/O. The daemon (daemon.ts apply) gathers the inputs, runs these, and carries the actions out
-// on NodeDataplane (whose own diff turns a DesiredVni into data-plane ops).
+// on VtepReconciler (whose own diff turns a DesiredVni into data-plane ops).
 
 import type { NetworkRecord, Snapshot } from "../swarm/types.ts";
 import type { DesiredVni } from "./node_dataplane.ts";
@@ -15,7 +15,7 @@ export interface NodeState {
   me?: string;
   /** Every attachment of this host's containers. */
   local: readonly Attachment[];
-  /** Why this node cannot encrypt (NodeDataplane.espError), if it cannot. */
+  /** Why this node cannot encrypt (VtepReconciler.espError), if it cannot. */
   espError?: string;
   /** The SAs planned per encrypted network id (NodeEncryption.plan). */
   espPlans: ReadonlyMap<string, EspDesired>;
@@ -31,7 +31,7 @@ export interface NodeState {
 export type Action =
   /** An encrypted network stays down on this node: it cannot encrypt (fail closed). */
   | { op: "hold"; network: NetworkRecord; reason: string }
-  /** Bring the VNI to `want` (NodeDataplane.reconcile). */
+  /** Bring the VNI to `want` (VtepReconciler.reconcile). */
   | { op: "program"; network: NetworkRecord; want: DesiredVni }
   /** A local VNI the snapshot does not cover (the manager may be resyncing): keep it up from
    * what the container knows (Daemon.ensureVni). It is never torn down here. */

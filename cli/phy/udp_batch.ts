@@ -1,20 +1,22 @@
-// Kernel offloads for the frame path: cross into the kernel once per 64 KiB, not once per 1.5 KiB
-// (what wireguard-go does with its TUN offloads and UDP GSO/GRO).
-//  - TAP with IFF_VNET_HDR + TUNSETOFFLOAD: reads return TCP/UDP super-frames (TSO/USO) behind a
-//    virtio_net_hdr, with checksums left partial; writes take a virtio_net_hdr the same way
-//    (Documentation/networking/tuntap.rst, drivers/net/tun.c tun_get_user/tun_put_user).
-//  - UDP GSO: one sendmsg with a UDP_SEGMENT cmsg sends a buffer of equal datagrams
+// Batched UDP I/O for the underlay socket: cross into the kernel once per burst, and once per
+// 64 KiB of a flow rather than per datagram (what wireguard-go does with UDP GSO/GRO).
+//  - sendmmsg: one syscall sends a burst of messages, each its own destination and cmsgs.
+//  - UDP GSO: one message with a UDP_SEGMENT cmsg sends a buffer of equal datagrams
 //    (udp_send_skb); sendmmsg parses control data per message, so a burst stays one syscall.
 //  - UDP GRO: with UDP_GRO set, one recvmsg returns datagrams of one flow back to back and a
-//    UDP_GRO cmsg with their size (udp_cmsg_recv).
+//    UDP_GRO cmsg with their size (udp_cmsg_recv); recvmmsg takes a burst of them.
 // Everything is laid out at setup; the per-burst calls only store numbers into prebuilt
 // mmsghdr/iovec/cmsg regions, as the data-plane worker does.
 
-import { check, EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE, ENOBUFS, errnoOf } from "../sys/errno.ts";
+import { EAGAIN, EINTR, EINVAL, EIO, EMSGSIZE, ENOBUFS, errnoOf } from "../sys/errno.ts";
 import { getPtr, int, type Region, region, setPtr } from "../sys/mem.ts";
 import {
   AF_INET,
+  CMSG_DATA,
+  CMSG_LEN,
+  CMSG_LEVEL,
   CMSG_SPACE_8,
+  CMSG_TYPE,
   CMSGHDR_LEN,
   IOV_BASE,
   IOV_LEN,
@@ -28,7 +30,15 @@ import {
   IPV6_TCLASS,
   libc,
   MMSGHDR_LEN,
+  MSG_CONTROL,
+  MSG_CONTROLLEN,
   MSG_DONTWAIT,
+  MSG_FLAGS,
+  MSG_IOV,
+  MSG_IOVLEN,
+  MSG_LEN,
+  MSG_NAME,
+  MSG_NAMELEN,
   MSG_TRUNC,
   PFD_EVENTS,
   PFD_FD,
@@ -36,105 +46,22 @@ import {
   POLLOUT,
   SOCKADDR_IN6_LEN,
   SOL_UDP,
-  TUN_F_CSUM,
-  TUN_F_TSO4,
-  TUN_F_TSO6,
-  TUN_F_TSO_ECN,
-  TUN_F_USO4,
-  TUN_F_USO6,
-  TUNSETOFFLOAD,
-  TUNSETVNETHDRSZ,
   UDP_GRO,
   UDP_SEGMENT,
   UIO_MAXIOV,
-  VIRTIO_NET_HDR_LEN,
 } from "../sys/libc.ts";
 
-// struct msghdr inside struct mmsghdr (x86-64).
-const MSG_NAME = 0;
-const MSG_NAMELEN = 8;
-const MSG_IOV = 16;
-const MSG_IOVLEN = 24;
-const MSG_CONTROL = 32;
-const MSG_CONTROLLEN = 40;
-const MSG_FLAGS = 48;
-const MSG_LEN = 56;
-// struct cmsghdr
-const CMSG_LEN = 0;
-const CMSG_LEVEL = 8;
-const CMSG_TYPE = 12;
-const CMSG_DATA = CMSGHDR_LEN;
 /** Room for the UDP_GRO cmsg and the IP_TOS / IPV6_TCLASS one (IP_RECVTOS, IPV6_RECVTCLASS). */
 const RX_CONTROL_LEN = 2 * CMSG_SPACE_8;
 /** Per message sent: [IP_TOS or IPV6_TCLASS cmsg][UDP_SEGMENT cmsg], either or both used. */
 const TX_CONTROL_LEN = 2 * CMSG_SPACE_8;
 const TX_TOS_CMSG = 0;
 const TX_GSO_CMSG = CMSG_SPACE_8;
-/** How long a full send buffer may hold up a burst before its rest is dropped. */
+/** Milliseconds a full send buffer may hold up a burst before its rest is dropped. */
 const SEND_WAIT_MS = 20;
 
+/** Loaded once: the senders and receivers call it per burst. */
 const c = libc();
-const VNET_HDR_BYTES = BigInt(VIRTIO_NET_HDR_LEN);
-
-// ── TAP ─────────────────────────────────────────────────────────────────────────────────────
-
-/** What we ask of a TAP: partial checksums and TCP super-frames, and UDP ones where known. */
-export const TAP_OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6;
-
-/**
- * Sets the virtio_net_hdr size (10: no num_buffers field) and the offloads the reader takes on a
- * TAP opened with IFF_VNET_HDR; returns the flags the kernel accepted. TUNSETOFFLOAD is all or
- * nothing (set_offload() answers EINVAL to a flag it does not know), so USO, new in 6.2, is
- * dropped and the rest tried again.
- */
-export function enableTapOffloads(fd: number, name = `fd ${fd}`, wanted = TAP_OFFLOADS): number {
-  check(
-    c.ioctl(fd, BigInt(TUNSETVNETHDRSZ), int(VIRTIO_NET_HDR_LEN)),
-    "ioctl",
-    `cannot set the virtio-net header size of TAP ${name}`,
-  );
-  for (const flags of [wanted, wanted & ~(TUN_F_USO4 | TUN_F_USO6)]) {
-    if (c.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(flags)) === 0) return flags;
-    if (errnoOf() !== EINVAL) break;
-  }
-  return check(-1, "ioctl", `cannot enable offloads (TUNSETOFFLOAD) on TAP ${name}`);
-}
-
-/**
- * Frame I/O on a TAP with IFF_VNET_HDR. Every read and write is [virtio_net_hdr 10][frame]; reads
- * land so the frame starts exactly at the address given (its header in the 10 bytes before,
- * where the core looks for it: RX_VNET_HDR). One instance per thread; no allocation per call.
- */
-export class VnetTap {
-  private readonly iov = region(2 * IOVEC_LEN);
-
-  /** Reads one frame to `frame` (header at frame − 10); returns the frame's length, or −1. */
-  read(fd: number, frame: bigint, capacity: number): number {
-    const n = c.read(fd, frame - VNET_HDR_BYTES, BigInt(capacity + VIRTIO_NET_HDR_LEN));
-    return n < VIRTIO_NET_HDR_LEN ? -1 : n - VIRTIO_NET_HDR_LEN;
-  }
-
-  /**
-   * Writes the 10 header bytes at `vnet` (a TX entry's vnet field) and the frame, as one packet:
-   * one writev of two iovecs, so the frame's bytes (maybe shared with other TX entries) are
-   * never touched. Returns the bytes written or −1.
-   */
-  write(fd: number, vnet: number, frame: number, len: number): number {
-    const v = this.iov.view;
-    setPtr(v, IOV_BASE, vnet);
-    setPtr(v, IOV_LEN, VIRTIO_NET_HDR_LEN);
-    setPtr(v, IOVEC_LEN + IOV_BASE, frame);
-    setPtr(v, IOVEC_LEN + IOV_LEN, len);
-    return c.writev(fd, this.iov.ptr, 2);
-  }
-
-  /** The header already sits in the 10 bytes before `frame`: one plain write. */
-  writeInPlace(fd: number, frame: bigint, len: number): number {
-    return c.write(fd, frame - VNET_HDR_BYTES, BigInt(len + VIRTIO_NET_HDR_LEN));
-  }
-}
-
-// ── UDP socket options ──────────────────────────────────────────────────────────────────────
 
 /**
  * Whether this kernel takes UDP_SEGMENT on this socket. A socket-wide size of 0 means "none", so
@@ -150,11 +77,11 @@ export function enableUdpGro(fd: number): boolean {
   return c.setsockopt(fd, SOL_UDP, UDP_GRO, int(1), 4) === 0;
 }
 
-// ── UDP send ────────────────────────────────────────────────────────────────────────────────
-
+/** What senders did since their counters were made (sendCounters); all counts, never reset. */
 export interface SendCounters {
   /** Datagrams the kernel took (each GSO segment counts). */
   datagrams: number;
+  /** sendmmsg/sendto calls made. */
   syscalls: number;
   /** Datagrams dropped because the send buffer stayed full. */
   dropped: number;
@@ -190,12 +117,11 @@ export class UdpSender {
   private queued = 0;
 
   /**
-   * `counters` may be shared by several senders (the frame loop's source-port sockets), so that
-   * totals need no loop over them per burst.
-   */
-  /**
-   * `family` (AF_INET or AF_INET6) picks the TOS control message: IP_TOS or IPV6_TCLASS, both an
-   * int (ip_cmsg_send() takes an int or a byte, ip6_datagram_send_ctl() only an int).
+   * A sender on socket `fd`; `gso`: the socket takes UDP_SEGMENT (UdpSocket.gso). `counters` may
+   * be shared by several senders (the frame loop's source-port sockets), so that totals need no
+   * loop over them per burst. `family` (AF_INET or AF_INET6, default AF_INET) picks the TOS
+   * control message: IP_TOS or IPV6_TCLASS, both an int (ip_cmsg_send() takes an int or a byte,
+   * ip6_datagram_send_ctl() only an int). Lays out UIO_MAXIOV messages once.
    */
   constructor(
     readonly fd: number,
@@ -225,6 +151,7 @@ export class UdpSender {
     this.waitPfd.view.setInt16(PFD_EVENTS, POLLOUT, true);
   }
 
+  /** Messages queued and not yet sent (≤ UIO_MAXIOV). */
   get pending(): number {
     return this.queued;
   }
@@ -242,8 +169,9 @@ export class UdpSender {
   }
 
   /**
-   * Queues `len` bytes at `addr` for the sockaddr at `name` (`nameLen` bytes). With `gsoSize`
-   * and len > gsoSize: datagrams of gsoSize bytes back to back, the last one shorter or equal.
+   * Queues `len` bytes at address `addr` for the sockaddr at address `name` (`nameLen` bytes).
+   * With `gsoSize` and len > gsoSize: datagrams of gsoSize bytes back to back, the last one
+   * shorter or equal. `tos`: the outer TOS / traffic class, 0 for the socket's default.
    */
   add(addr: number, len: number, gsoSize: number, name: number, nameLen: number, tos = 0): void {
     if (gsoSize === 0 || len <= gsoSize) {
@@ -364,8 +292,6 @@ export class UdpSender {
   }
 }
 
-// ── UDP receive ─────────────────────────────────────────────────────────────────────────────
-
 /**
  * recvmmsg into buffers set once (frame slots), each with room for a sockaddr and the UDP_GRO
  * cmsg. With GRO a message may hold several datagrams of one sender: `gsoSize(i)` is their
@@ -373,6 +299,7 @@ export class UdpSender {
  * a shorter one truncates a GRO buffer (MSG_TRUNC) and loses its tail.
  */
 export class UdpReceiver {
+  /** The senders' sockaddrs, SOCKADDR_IN6_LEN bytes per message (nameOffset(i)). */
   readonly names: Region;
   private readonly vec: Region;
   private readonly iov: Region;
@@ -382,6 +309,7 @@ export class UdpReceiver {
   private dirtyFrom = 0;
   private dirtyTo = 0;
 
+  /** A receiver on socket `fd` with `count` messages (a burst: BURST), laid out once. */
   constructor(readonly fd: number, count: number) {
     this.vec = region(count * MMSGHDR_LEN);
     this.iov = region(count * IOVEC_LEN);
@@ -398,13 +326,14 @@ export class UdpReceiver {
     }
   }
 
-  /** Points message `i` at `capacity` bytes at `addr` (once, at setup). */
+  /** Points message `i` at `capacity` bytes at address `addr` (once, at setup: a frame slot). */
   setBuffer(i: number, addr: number, capacity: number): void {
     setPtr(this.iov.view, i * IOVEC_LEN + IOV_BASE, addr);
     setPtr(this.iov.view, i * IOVEC_LEN + IOV_LEN, capacity);
   }
 
-  /** Receives into messages first … first+max−1 without blocking; how many arrived, or −1. */
+  /** Receives into messages first … first+max−1 without blocking (recvmmsg, MSG_DONTWAIT); how
+   *  many arrived, or −1 with errno set (EAGAIN: nothing queued). */
   receive(first: number, max: number): number {
     // The kernel wrote back lengths only into the messages it filled: give those their full room
     // again, not all of them (a cold JS loop over 64 messages costs a ping its microseconds).

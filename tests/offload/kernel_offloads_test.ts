@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { Lab, run, waitForLink } from "../netns.ts";
 import { boundUdp, finished, MTU, peer, spawnPeer, u8, underlay, until, VNI } from "./peers.ts";
 import { loadCore } from "../../cli/core/load.ts";
-import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE } from "../../cli/core/core.ts";
+import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE } from "../../cli/core/mod.ts";
 import { parseIp } from "../../cli/core/addr.ts";
 import { PcapWriter } from "../../cli/pcap/pcap.ts";
 
