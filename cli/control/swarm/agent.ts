@@ -5,7 +5,7 @@
 // from the revision it has (the manager then sends only what changed since).
 
 import tls from "node:tls";
-import { caDigest, parseToken } from "./pki.ts";
+import { parseToken, tokenPinsCa } from "./pki.ts";
 import { LineConn, withTimeout } from "./wire.ts";
 import { NodeState } from "./node_state.ts";
 import {
@@ -120,7 +120,8 @@ export async function join(
 ): Promise<Credentials & { role?: "worker" } | ManagerJoin> {
   const t = parseToken(token);
   const caCert = await fetchCa(remote.host, remote.port);
-  if ((await caDigest(caCert)) !== t.digest) {
+  // This node's half of the token check; the manager checks the secret (tokenSecretRole).
+  if (!await tokenPinsCa(t, caCert)) {
     throw new JoinError(
       `the manager at ${remote.host}:${remote.port} presented a CA whose digest does not match the token: refusing to join (wrong token, or not the manager you think)`,
     );

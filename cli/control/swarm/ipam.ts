@@ -2,18 +2,26 @@
 // (Docker: 10.0.0.0/8, /24 each), the gateway at .1, container addresses from .2 up, and MACs
 // derived from the address as Docker does (02:42 + the four address bytes).
 
+import { parseIpv4 } from "../../core/addr.ts";
+
+/** An address, subnet or pool that does not parse, does not fit, or has nothing free left. */
 export class IpamError extends Error {
   override name = "IpamError";
 }
 
+/**
+ * A dotted-quad IPv4 address as a 32-bit unsigned integer (network order: a.b.c.d → a<<24 | …).
+ * Strict, as the core's parser (cli/core/addr.ts parseIpv4, which this uses): four decimal parts
+ * 0..255 and no leading zero, so "010.0.0.1" (octal to inet_aton, decimal to others) is refused.
+ * @throws IpamError quoting the text when it is not one.
+ */
 export function ipToInt(ip: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (!m) throw new IpamError(`invalid IPv4 address "${ip}"`);
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) throw new IpamError(`invalid IPv4 address "${ip}"`);
-  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
+  const b = parseIpv4(ip);
+  if (!b) throw new IpamError(`invalid IPv4 address "${ip}"`);
+  return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
 }
 
+/** The dotted-quad text of a 32-bit unsigned integer (ipToInt's inverse). */
 export function intToIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
 }

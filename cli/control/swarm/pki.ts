@@ -118,6 +118,35 @@ export function parseToken(text: string): Token {
   return { digest: m[1], secret: m[2] };
 }
 
+// The join token is checked in two halves, one on each side of the join (Docker's SWMTKN works
+// the same way): the joining node checks that the manager's CA is the one the token pins
+// (tokenPinsCa, agent.ts join()), so it never sends the secret to a stranger; the manager checks
+// the secret and learns the role it grants (tokenSecretRole, sessions.ts).
+
+/**
+ * The joining node's half of the join-token check: true when the CA certificate (PEM) a manager
+ * presented has the digest the token pins (caDigest). The other half: tokenSecretRole, on the
+ * manager.
+ */
+export async function tokenPinsCa(token: Token, caCertPem: string): Promise<boolean> {
+  return (await caDigest(caCertPem)) === token.digest;
+}
+
+/**
+ * The manager's half of the join-token check: the role the token's secret grants — "worker" for
+ * the swarm's worker secret, "manager" for its manager secret (when it has one) — compared in
+ * constant time (sameSecret); undefined for any other secret. The other half: tokenPinsCa, on
+ * the joining node.
+ */
+export function tokenSecretRole(
+  secret: string,
+  swarm: { workerSecret: string; managerSecret?: string },
+): "worker" | "manager" | undefined {
+  if (sameSecret(secret, swarm.workerSecret)) return "worker";
+  if (swarm.managerSecret && sameSecret(secret, swarm.managerSecret)) return "manager";
+  return undefined;
+}
+
 /** Constant-time string comparison for secrets. */
 export function sameSecret(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
