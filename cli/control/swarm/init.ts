@@ -15,6 +15,7 @@ export interface InitOptions {
   dataPathAddr?: string;
   /** Address and port the control listener binds (`--listen-addr`; CONTROL_PORT by default). */
   listenAddr: string;
+  /** TCP port of the control listener (CONTROL_PORT, 2377, by default). */
   listenPort: number;
   /** UDP port of every node's VTEP (`--data-path-port`; VXLAN_PORT by default). */
   dataPathPort: number;
@@ -22,6 +23,7 @@ export interface InitOptions {
   pool: string;
   /** Prefix length of each pool subnet (`--default-addr-pool-mask-length`). */
   poolMaskLength: number;
+  /** This node's name in `node ls`. */
   hostname: string;
   /** `--key-rotation-interval` in ms (DEFAULT_KEY_ROTATION_MS when absent). */
   keyRotationMs?: number;

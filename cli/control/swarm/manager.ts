@@ -53,17 +53,22 @@ export class Manager {
   private timer?: ReturnType<typeof setInterval>;
   private stopped = false;
   private ticking = false;
+  /** What this manager's own node should program, after every change that concerns it. */
   onLocalSnapshot: (s: Snapshot) => void = () => {};
   /** This manager was demoted: the daemon goes on as a worker with these credentials. */
   onDemoted: (creds: Credentials) => void = () => {};
+  /** Where the manager reports (stderr by default). */
   log: (msg: string) => void = (m) => console.error(m);
 
   /** Key rings and SAs of encrypted networks (records of the state, like networks). */
   readonly keys: NetworkKeys;
   /** Reads of the mirror: nodes, networks, endpoints, their views. */
   readonly records: Records;
+  /** The listener and node sessions. */
   readonly sessions: Sessions;
+  /** Snapshots and deltas to the nodes. */
   readonly distribution: Distribution;
+  /** Presence, the leader key, role changes. */
   readonly leadership: Leadership;
   private readonly nets: Networks;
 

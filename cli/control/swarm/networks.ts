@@ -47,7 +47,9 @@ import { type VniAllocator, VniExhaustedError } from "./vni.ts";
 /** A network's addressing as given on the command line, checked: at most one subnet, gateway
  * and range per family (undefined: allocate / default). */
 export interface NetworkSpec {
+  /** IPv4: --subnet (none: from the pool), --gateway (none: the subnet's first address), --ip-range. */
   v4: { subnet?: Cidr; gateway?: string; range?: Cidr };
+  /** IPv6 (with --ipv6): --subnet, --gateway (canonical text), --ip-range. */
   v6: { subnet?: Cidr6; gateway?: string; range?: Cidr6 };
 }
 

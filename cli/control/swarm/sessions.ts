@@ -104,6 +104,7 @@ export class Sessions {
     return this.sessions.keys();
   }
 
+  /** True when the node has a session on this manager. */
   has(nodeId: string): boolean {
     return this.sessions.has(nodeId);
   }
