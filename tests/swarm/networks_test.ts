@@ -3,7 +3,7 @@
 // embedded store hands out. No root needed.
 
 import assert from "node:assert/strict";
-import { parseNetworkOptions } from "../../cli/control/swarm/networks.ts";
+import { parseNetworkOptions } from "../../cli/control/swarm/network_options.ts";
 import { SwarmError } from "../../cli/control/swarm/errors.ts";
 import { Manager } from "../../cli/control/swarm/manager.ts";
 import { formatCidr } from "../../cli/control/swarm/ipam.ts";

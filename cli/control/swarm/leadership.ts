@@ -3,8 +3,12 @@
 // `node ls`); one at a time holds the leader key (`leader/leader`, a conditional write, so one
 // wins; it goes with the lease, LEASE_TTL_S after the leader dies, and another takes it). The
 // leader marks a worker Down when it has had no session on any manager for HEARTBEAT_TIMEOUT_MS.
+// Role changes (promote, demote, a demoted manager going on as a worker) and the check of
+// `node rm` are here too: they are the changes to the set of managers and nodes.
 
+import type { Credentials } from "./agent.ts";
 import { SwarmError } from "./errors.ts";
+import { randomSecret, sha256Hex } from "./pki.ts";
 import type { Records } from "./records.ts";
 import type { Op, SwarmState } from "./state.ts";
 import { write } from "./txn.ts";
@@ -88,6 +92,52 @@ export class Leadership {
     const ops: Op[] = [{ del: ["node", id] }, { del: ["manager", id] }];
     if (this.isLeader()) ops.push({ del: ["leader", "leader"] });
     await write(this.state, [], ops);
+  }
+
+  /**
+   * The node `weft node rm` may remove: a Down one, or any with `force`, never this manager.
+   * @throws SwarmError (404) unknown node, (409) this manager itself or a node not Down.
+   */
+  removable(ref: string, force: boolean): NodeView {
+    const n = this.records.findNode(ref);
+    if (n.id === this.records.localNodeId) {
+      throw new SwarmError('a manager cannot remove itself: use "weft swarm leave" on it', 409);
+    }
+    const v = this.records.view(n);
+    if (!force && v.status !== "Down") {
+      throw new SwarmError(
+        `node ${n.hostname} is not down and can't be removed: stop it first or use --force`,
+        409,
+      );
+    }
+    return v;
+  }
+
+  /**
+   * This manager, demoted, becomes a worker: a node secret of its own (its hash in its record),
+   * and the credentials of a worker's session with another manager (`caCert`: the swarm CA, PEM).
+   * @throws SwarmError when no other manager is left.
+   */
+  async asWorker(caCert: string): Promise<Credentials> {
+    const { state, records } = this;
+    const me = records.self;
+    const other = state.all<NodeRecord>("node").find((n) => n.role === "manager" && n.id !== me.id);
+    if (!other) throw new SwarmError("no other manager to become a worker of");
+    const nodeSecret = randomSecret(40);
+    await state.txn([], [{
+      put: ["node", me.id],
+      value: { ...me, secretHash: await sha256Hex(nodeSecret) },
+    }]);
+    const [host, port] = records.controlAddr(other).split(":");
+    this.log(`this node was demoted: it goes on as a worker of ${host}:${port}`);
+    return {
+      nodeId: me.id,
+      nodeSecret,
+      manager: { host, port: Number(port) },
+      managers: records.managerAddrs(),
+      caCert,
+      dataPathPort: records.cluster.dataPathPort,
+    };
   }
 
   /**

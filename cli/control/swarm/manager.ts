@@ -12,10 +12,11 @@
 //     nodes without a session for HEARTBEAT_TIMEOUT_MS Down; when it dies another takes over
 //     (leadership.ts).
 // This file wires the parts: records.ts (reads), sessions.ts (listener, joins, heartbeats),
-// distribution.ts (snapshots, deltas), networks.ts (networks, endpoints, IPAM; VNIs from
-// vni.ts), leadership.ts (presence, leader, promote/demote), netkeys.ts (encrypted networks).
+// distribution.ts (snapshots, deltas), networks.ts (networks, endpoints, IPAM; input checks in
+// network_options.ts, VNIs from vni.ts), leadership.ts (presence, leader, role changes, node rm),
+// netkeys.ts (encrypted networks), init.ts (swarm init), txn.ts (writes).
 
-import { formatToken, issueCert, type KeyPairPem, randomSecret, sha256Hex } from "./pki.ts";
+import { formatToken, issueCert, type KeyPairPem } from "./pki.ts";
 import { createSwarm, type InitOptions } from "./init.ts";
 import { KeyError, NetworkKeys } from "./netkeys.ts";
 import type { SaAnnouncement } from "../../esp/keys.ts";
@@ -385,18 +386,8 @@ export class Manager {
    * @throws SwarmError (404) unknown node, (409) this manager itself or a node not Down.
    */
   async removeNodeByRef(ref: string, force: boolean): Promise<NodeView> {
-    const n = this.records.findNode(ref);
-    if (n.id === this.localNodeId) {
-      throw new SwarmError('a manager cannot remove itself: use "weft swarm leave" on it', 409);
-    }
-    const v = this.records.view(n);
-    if (!force && v.status !== "Down") {
-      throw new SwarmError(
-        `node ${n.hostname} is not down and can't be removed: stop it first or use --force`,
-        409,
-      );
-    }
-    await this.removeNode(n.id);
+    const v = this.leadership.removable(ref, force);
+    await this.removeNode(v.id);
     return v;
   }
 
@@ -426,28 +417,11 @@ export class Manager {
   }
 
   /**
-   * This manager was demoted: a node secret of its own, then credentials for a worker's session
-   * with another manager, handed to onDemoted.
+   * This manager was demoted: it goes on as a worker (Leadership.asWorker), its credentials
+   * handed to onDemoted.
    * @throws SwarmError when no other manager is left.
    */
   async becomeWorker(): Promise<void> {
-    const me = this.self;
-    const other = this.state.all<NodeRecord>("node").find((n) => n.role === "manager" && n.id !== me.id);
-    if (!other) throw new SwarmError("no other manager to become a worker of");
-    const nodeSecret = randomSecret(40);
-    await this.state.txn([], [{
-      put: ["node", me.id],
-      value: { ...me, secretHash: await sha256Hex(nodeSecret) },
-    }]);
-    const [host, port] = this.records.controlAddr(other).split(":");
-    this.log(`this node was demoted: it goes on as a worker of ${host}:${port}`);
-    this.onDemoted({
-      nodeId: me.id,
-      nodeSecret,
-      manager: { host, port: Number(port) },
-      managers: this.records.managerAddrs(),
-      caCert: this.ca.cert,
-      dataPathPort: this.cluster.dataPathPort,
-    });
+    this.onDemoted(await this.leadership.asWorker(this.ca.cert));
   }
 }
