@@ -1,6 +1,7 @@
 // The control plane without namespaces: a manager and an agent talking over loopback, and the
 // node's delta merging. The pure modules have their own tests beside them: store_test.ts,
-// state_test.ts, ipam_test.ts, ipam6_test.ts, pki_test.ts, vni_test.ts, networks_test.ts.
+// state_test.ts, ipam_test.ts, ipam6_test.ts, pki_test.ts, vni_test.ts, networks_test.ts,
+// distribution_test.ts.
 
 import assert from "node:assert/strict";
 import { NodeState, PendingDelta } from "../../cli/control/swarm/node_state.ts";
