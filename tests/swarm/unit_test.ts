@@ -1,78 +1,14 @@
-// The control plane's pieces without namespaces: store replay, IPAM, tokens and the CA digest, and
-// a manager and an agent talking over loopback.
+// The control plane without namespaces: a manager and an agent talking over loopback, and the
+// node's delta merging. The pure modules have their own tests beside them: store_test.ts,
+// state_test.ts, ipam_test.ts, ipam6_test.ts, pki_test.ts, vni_test.ts, networks_test.ts,
+// distribution_test.ts.
 
 import assert from "node:assert/strict";
-import { Store, STORE_MODE } from "../../cli/control/swarm/store.ts";
 import { NodeState, PendingDelta } from "../../cli/control/swarm/node_state.ts";
 import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/swarm/types.ts";
 import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
 import { type InitOptions, Manager } from "../../cli/control/swarm/manager.ts";
 import { EmbeddedState } from "../../cli/control/swarm/state.ts";
-import {
-  allocateAddress,
-  allocateSubnet,
-  formatCidr,
-  macFor,
-  objectId,
-  parseCidr,
-} from "../../cli/control/swarm/ipam.ts";
-import {
-  caDigest,
-  createCa,
-  formatToken,
-  parseToken,
-  randomSecret,
-  TokenError,
-} from "../../cli/control/swarm/pki.ts";
-
-Deno.test("store: every put and del survives a reopen; a torn last line is ignored", () => {
-  const dir = Deno.makeTempDirSync();
-  try {
-    const s = new Store(`${dir}/store.jsonl`).open();
-    s.put("network", "a", { name: "uber-net" });
-    s.put("network", "b", { name: "other" });
-    s.del("network", "b");
-    s.close();
-    Deno.writeTextFileSync(`${dir}/store.jsonl`, '{"op":"put","kind":"netw', { append: true });
-    const r = new Store(`${dir}/store.jsonl`).open();
-    assert.deepEqual(r.all("network"), [{ name: "uber-net" }]);
-    assert.equal(r.replayed, 3);
-    r.close();
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
-
-Deno.test("ipam: /24s from 10.0.0.0/8 in order, skipping those in use; .1 is the gateway", () => {
-  const pool = parseCidr("10.0.0.0/8");
-  assert.equal(formatCidr(allocateSubnet(pool, 24, [])), "10.0.0.0/24");
-  assert.equal(
-    formatCidr(allocateSubnet(pool, 24, [parseCidr("10.0.0.0/24"), parseCidr("10.0.2.0/24")])),
-    "10.0.1.0/24",
-  );
-  const s = parseCidr("10.0.0.0/24");
-  assert.equal(allocateAddress(s, "10.0.0.1", new Set()), "10.0.0.2");
-  assert.equal(allocateAddress(s, "10.0.0.1", new Set(["10.0.0.2"])), "10.0.0.3");
-  assert.throws(
-    () => allocateAddress(parseCidr("10.0.0.0/30"), "10.0.0.1", new Set(["10.0.0.2"])),
-    /no free address/,
-  );
-  assert.throws(() => parseCidr("10.0.0.1/24"), /host bits/);
-  assert.equal(macFor("10.0.0.2"), "02:42:0a:00:00:02");
-  assert.match(objectId(), /^[a-z0-9]{25}$/);
-});
-
-Deno.test("token: WFTKN-1-<digest of the CA>-<secret>, and nothing else parses", async () => {
-  const ca = await createCa("test");
-  const digest = await caDigest(ca.cert);
-  assert.match(digest, /^[0-9a-z]{50}$/);
-  const t = formatToken({ digest, secret: randomSecret() });
-  assert.deepEqual(parseToken(t).digest, digest);
-  for (const bad of ["", "SWMTKN-1-abc-def", t + "x", t.replace("WFTKN-1", "WFTKN-2"), t.toUpperCase()]) {
-    assert.throws(() => parseToken(bad), TokenError);
-  }
-  assert.notEqual(await caDigest((await createCa("other")).cert), digest);
-});
 
 /** A manager on 127.0.0.1 (a free control port) in a fresh state dir; `more`: further init options. */
 async function loopbackManager(more: Partial<InitOptions> = {}) {
@@ -128,25 +64,6 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
-
-Deno.test("store: the log is its owner's only (0600), an older log with the umask's mode included", () => {
-  const dir = Deno.makeTempDirSync();
-  try {
-    const mode = (p: string) => Deno.statSync(p).mode! & 0o777;
-    const s = new Store(`${dir}/store.jsonl`).open();
-    s.put("netkey", "n1", { key: "secret" });
-    s.close();
-    assert.equal(mode(`${dir}/store.jsonl`), STORE_MODE);
-    assert.equal(STORE_MODE, 0o600);
-    Deno.chmodSync(`${dir}/store.jsonl`, 0o644);
-    const again = new Store(`${dir}/store.jsonl`).open();
-    again.close();
-    assert.equal(mode(`${dir}/store.jsonl`), 0o600);
-    assert.equal(again.replayed, 1);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
 });
 
 Deno.test({

@@ -5,7 +5,7 @@
 // from the revision it has (the manager then sends only what changed since).
 
 import tls from "node:tls";
-import { caDigest, parseToken } from "./pki.ts";
+import { parseToken, tokenPinsCa } from "./pki.ts";
 import { LineConn, withTimeout } from "./wire.ts";
 import { NodeState } from "./node_state.ts";
 import {
@@ -18,6 +18,7 @@ import {
 } from "./types.ts";
 import { VXLAN_PORT } from "../../defaults.ts";
 
+/** A join that failed: bad token or address, a CA that is not the token's, the manager's refusal. */
 export class JoinError extends Error {
   override name = "JoinError";
 }
@@ -27,14 +28,18 @@ class RefusedError extends Error {
   override name = "RefusedError";
 }
 
+/** What a worker keeps after its join (in its state dir) to say hello again. */
 export interface Credentials {
   nodeId: string;
+  /** The node's secret (40 base36 characters); the manager stores only its sha256Hex. */
   nodeSecret: string;
   /** The manager joined through (tried first). */
   manager: { host: string; port: number };
   /** Every manager known at the join ("ip:port"); the node list adds later ones. */
   managers?: string[];
+  /** The swarm CA (PEM) pinned by the token: the managers' certificates are checked against it. */
   caCert: string;
+  /** UDP port of every VTEP in the swarm (VXLAN_PORT unless `--data-path-port`). */
   dataPathPort: number;
   /** The swarm's ESP port (ESP_PORT when absent: credentials from before --esp-port). */
   espPort?: number;
@@ -106,6 +111,10 @@ async function connectVerified(host: string, port: number, caCert: string): Prom
   return new LineConn(c);
 }
 
+/**
+ * A manager address as `swarm join` takes it: IPv4[:PORT] (`defaultPort`, CONTROL_PORT, when none).
+ * @throws JoinError for another shape or a port outside 1..65535.
+ */
 export function parseRemote(text: string, defaultPort: number): { host: string; port: number } {
   const m = /^([0-9.]+)(?::(\d+))?$/.exec(text);
   if (!m) throw new JoinError(`invalid manager address "${text}": expected IP[:PORT]`);
@@ -114,7 +123,13 @@ export function parseRemote(text: string, defaultPort: number): { host: string; 
   return { host: m[1], port };
 }
 
-/** Joins the swarm: checks the manager's CA against the token, then presents the secret. */
+/**
+ * Joins the swarm: fetches the manager's CA, checks it against the token (tokenPinsCa: this
+ * node's half of the token check; the manager's is tokenSecretRole), then presents the secret
+ * over TLS verified with that CA. A worker token gives Credentials, a manager token a ManagerJoin.
+ * @throws TokenError for a malformed token; JoinError for a CA that is not the token's, a
+ * manager that cannot be reached (CONNECT_MS, 10 s) or refuses.
+ */
 export async function join(
   token: string,
   remote: { host: string; port: number },
@@ -122,7 +137,8 @@ export async function join(
 ): Promise<Credentials & { role?: "worker" } | ManagerJoin> {
   const t = parseToken(token);
   const caCert = await fetchCa(remote.host, remote.port);
-  if ((await caDigest(caCert)) !== t.digest) {
+  // This node's half of the token check; the manager checks the secret (tokenSecretRole).
+  if (!await tokenPinsCa(t, caCert)) {
     throw new JoinError(
       `the manager at ${remote.host}:${remote.port} presented a CA whose digest does not match the token: refusing to join (wrong token, or not the manager you think)`,
     );
@@ -166,12 +182,19 @@ export async function join(
   }
 }
 
+/**
+ * A worker's session with the managers: hello with its credentials, heartbeats every
+ * HEARTBEAT_INTERVAL_MS, snapshots and deltas in; silence for HEARTBEAT_TIMEOUT_MS or a closed
+ * connection fails over to the next manager (full-jitter backoff up to MAX_BACKOFF_MS, 5 s),
+ * resuming from the revision it has.
+ */
 export class Agent {
   private conn?: LineConn;
   private stopped = false;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private hb?: ReturnType<typeof setInterval>;
+  /** True while a session is up. */
   connected = false;
   private silent = false;
   /** The manager of the current (or last) session. */
@@ -188,6 +211,7 @@ export class Agent {
   onPromote?: (store: StoreConfig) => void;
   /** Called with every delta (null: a full snapshot) as it arrives (bench:control). */
   onUpdate?: (d: Delta | null) => void;
+  /** Where the agent reports (stderr by default). */
   log: (m: string) => void = (m) => console.error(m);
 
   constructor(readonly creds: Credentials, cached?: Snapshot) {
@@ -205,6 +229,7 @@ export class Agent {
     return this.known;
   }
 
+  /** Starts the session loop (in the background; it runs until stop() or a refusal). */
   start(): void {
     this.loop().catch((e) => this.log(`agent stopped: ${e}`));
   }
@@ -371,6 +396,7 @@ export class Agent {
     return await withTimeout(p, 10000, `request ${op}`);
   }
 
+  /** Ends the session and the loop; pending requests are left to time out. */
   stop(): void {
     this.stopped = true;
     clearInterval(this.hb);

@@ -9,6 +9,7 @@
 // next, and the one that answered is tried first next time. TLS (https) when a CA or client
 // certificate is given, through Deno.createHttpClient.
 
+/** etcd refused a request (HTTP error, or an error in its JSON answer); the message is etcd's. */
 export class EtcdError extends Error {
   override name = "EtcdError";
 }
@@ -26,6 +27,7 @@ export class EtcdCompactedError extends EtcdError {
   }
 }
 
+/** TLS to etcd (--cluster-store-ca/-cert/-key); none: plain http. */
 export interface EtcdTls {
   /** PEM text of the CA that signed the members' certificates. */
   ca?: string;
@@ -34,6 +36,7 @@ export interface EtcdTls {
   key?: string;
 }
 
+/** Where etcd is: the URL as given, one base URL per member, and TLS. */
 export interface EtcdConfig {
   /** `etcd://H1:2379,H2:2379` as given to --cluster-store. */
   url: string;
@@ -68,6 +71,7 @@ export function parseClusterStore(url: string, tls: EtcdTls = {}): EtcdConfig {
   return { url, endpoints, tls };
 }
 
+/** An etcd key-value (mvccpb.KeyValue), key and value decoded to text. */
 export interface KeyValue {
   key: string;
   value: string;
@@ -76,16 +80,19 @@ export interface KeyValue {
   lease?: string;
 }
 
+/** One event of a watch: a put or a delete of `kv.key` at `kv.modRevision`. */
 export interface WatchEvent {
   type: "PUT" | "DELETE";
   kv: KeyValue;
 }
 
+/** A txn compare (etcdserverpb.Compare, EQUAL only). */
 export type Compare =
   | { key: string; createRevision: 0 } // the key does not exist
   | { key: string; modRevision: number } // unchanged since that revision
   | { key: string; value: string };
 
+/** A txn request: put (with a lease: ephemeral), delete one key, or delete a prefix. */
 export type TxnOp =
   | { put: string; value: string; lease?: string }
   | { del: string }
@@ -148,6 +155,7 @@ function opJson(o: TxnOp) {
   return { request_delete_range: { key: b64(o.delPrefix), range_end: prefixEnd(o.delPrefix) } };
 }
 
+/** A client of one etcd cluster over its JSON gateway; REQUEST_MS (3 s) per request and member. */
 export class Etcd {
   private readonly client?: Deno.HttpClient;
   /** Index of the endpoint that answered last: tried first. */
@@ -164,6 +172,7 @@ export class Etcd {
     }
   }
 
+  /** Stops the HTTP client (its TLS connections). */
   close(): void {
     this.client?.close();
   }
@@ -229,6 +238,7 @@ export class Etcd {
     return Number(r.header?.revision ?? 0);
   }
 
+  /** One key, or undefined. @throws EtcdError, EtcdUnreachableError. */
   async get(key: string): Promise<KeyValue | undefined> {
     const r = await this.call("/v3/kv/range", { key: b64(key) });
     return r.kvs?.length ? kvOf(r.kvs[0]) : undefined;
@@ -251,6 +261,7 @@ export class Etcd {
     return { ok: r.succeeded === true, revision: Number(r.header?.revision ?? 0) };
   }
 
+  /** A new lease of `ttlSeconds` seconds; its id (decimal string). @throws EtcdError. */
   async leaseGrant(ttlSeconds: number): Promise<string> {
     const r = await this.call("/v3/lease/grant", { TTL: String(ttlSeconds) });
     if (!r.ID) throw new EtcdError(`etcd granted no lease: ${r.error ?? JSON.stringify(r).slice(0, 80)}`);
@@ -263,6 +274,7 @@ export class Etcd {
     return Number(r.result?.TTL ?? 0) > 0;
   }
 
+  /** Revokes a lease: its keys go at once. @throws EtcdError. */
   async leaseRevoke(id: string): Promise<void> {
     await this.call("/v3/lease/revoke", { ID: id }).catch(() => {});
   }

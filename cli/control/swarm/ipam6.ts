@@ -5,12 +5,14 @@
 import { parseIpv6 } from "../../core/addr.ts";
 import { IpamError } from "./ipam.ts";
 
+/** An IPv6 prefix: `base` the network address as a 128-bit bigint, `bits` its length. */
 export interface Cidr6 {
   base: bigint;
   bits: number;
 }
 
-/** @throws IpamError for anything but an IPv6 address */
+/** An IPv6 address (RFC 4291 §2.2 text, no embedded IPv4 tail) as a 128-bit bigint.
+ * @throws IpamError for anything but an IPv6 address */
 export function ip6ToBig(text: string): bigint {
   const b = parseIpv6(text);
   if (!b || text.includes(".")) throw new IpamError(`invalid IPv6 address "${text}"`);
@@ -36,32 +38,42 @@ export function bigToIp6(n: bigint): string {
   return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }
 
+/** True when a --subnet/--ip-range text is IPv6 (has a colon); which parser to use, not a check. */
 export function isIpv6Cidr(text: string): boolean {
   return text.includes(":");
 }
 
-/** @throws IpamError for a malformed prefix or host bits set */
+/** "addr/N" (N 0..128) as a Cidr6.
+ * @throws IpamError for a malformed prefix or host bits set */
 export function parseCidr6(text: string): Cidr6 {
   const m = /^([0-9a-fA-F:]+)\/(\d{1,3})$/.exec(text);
-  if (!m || Number(m[2]) > 128) throw new IpamError(`invalid subnet "${text}": expected an IPv6 prefix like fd00:10::/64`);
+  if (!m || Number(m[2]) > 128) {
+    throw new IpamError(`invalid subnet "${text}": expected an IPv6 prefix like fd00:10::/64`);
+  }
   const bits = Number(m[2]);
   const base = ip6ToBig(m[1]);
-  if (base & ((1n << BigInt(128 - bits)) - 1n)) throw new IpamError(`invalid subnet "${text}": host bits are set`);
+  if (base & ((1n << BigInt(128 - bits)) - 1n)) {
+    throw new IpamError(`invalid subnet "${text}": host bits are set`);
+  }
   return { base, bits };
 }
 
+/** "addr/N", the address as RFC 5952 writes it. */
 export function formatCidr6(c: Cidr6): string {
   return `${bigToIp6(c.base)}/${c.bits}`;
 }
 
+/** Addresses in the prefix, 2^(128 − bits). */
 export function size6(c: Cidr6): bigint {
   return 1n << BigInt(128 - c.bits);
 }
 
+/** True when the address (ip6ToBig form) is in the prefix. */
 export function contains6(c: Cidr6, ip: bigint): boolean {
   return ip >= c.base && ip < c.base + size6(c);
 }
 
+/** True when the two prefixes share an address. */
 export function overlaps6(a: Cidr6, b: Cidr6): boolean {
   return a.base < b.base + size6(b) && b.base < a.base + size6(a);
 }
@@ -71,7 +83,13 @@ export function overlaps6(a: Cidr6, b: Cidr6): boolean {
  * anycast address (RFC 4291 §2.6.1, the all-zero host part) and not the gateway.
  * @throws IpamError when none is left among the first `limit` candidates
  */
-export function allocateAddress6(subnet: Cidr6, gateway: string, used: Set<string>, range?: Cidr6, limit = 1 << 16): string {
+export function allocateAddress6(
+  subnet: Cidr6,
+  gateway: string,
+  used: Set<string>,
+  range?: Cidr6,
+  limit = 1 << 16,
+): string {
   const r = range ?? subnet;
   const first = r.base === subnet.base ? r.base + 1n : r.base;
   const end = r.base + size6(r);

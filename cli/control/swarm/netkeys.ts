@@ -16,8 +16,9 @@ import {
   type SaAnnouncement,
 } from "../../esp/keys.ts";
 import { SPI_MIN } from "../../esp/esp.ts";
-import type { SwarmState, Cond, Op } from "./state.ts";
+import type { Cond, Op, SwarmState } from "./state.ts";
 
+/** A network's key ring as stored (`netkey/<network>`): current and previous generation. */
 export interface KeyRing {
   network: string;
   ring: NetworkKey[];
@@ -28,8 +29,10 @@ export class KeyError extends Error {
   override name = "KeyError";
 }
 
+/** The store id of an SA announcement: "<network>/<node>/<gen>" (`sa/<id>`). */
 export const saId = (a: SaAnnouncement) => `${a.network}/${a.node}/${a.gen}`;
 
+/** The key rings and SA announcements in a manager's mirror, and the writes that change them. */
 export class NetworkKeys {
   constructor(private readonly state: SwarmState, public rotationMs = DEFAULT_KEY_ROTATION_MS) {}
 
@@ -38,6 +41,7 @@ export class NetworkKeys {
     return [{ put: ["netkey", network], value: { network, ring: [newNetworkKey(1)] } satisfies KeyRing }];
   }
 
+  /** The network's ring, or undefined when it is not encrypted. */
   ring(network: string): NetworkKey[] | undefined {
     return this.state.get<KeyRing>("netkey", network)?.ring;
   }
@@ -55,6 +59,7 @@ export class NetworkKeys {
     return this.announcements().filter((a) => a.node === node).map((a) => ({ del: ["sa", saId(a)] }));
   }
 
+  /** Every SA announced, on every network. */
   announcements(): SaAnnouncement[] {
     return this.state.all<SaAnnouncement>("sa");
   }

@@ -5,9 +5,9 @@
 
 import type { Delta, EndpointRecord, NetworkRecord, NodeView, Snapshot } from "./types.ts";
 import type { NetworkKey, SaAnnouncement } from "../../esp/keys.ts";
+import { saId } from "./netkeys.ts";
 
-const saKey = (a: SaAnnouncement) => `${a.network}/${a.node}/${a.gen}`;
-
+/** A node's tables of what it was told (NodeState.from a snapshot, then apply() each delta). */
 export class NodeState {
   readonly nodes = new Map<string, NodeView>();
   readonly networks = new Map<string, NetworkRecord>();
@@ -24,13 +24,14 @@ export class NodeState {
     public version: number,
   ) {}
 
+  /** The tables of a full snapshot (endpoints, keys and SAs of networks it does not hold are dropped). */
   static from(s: Snapshot): NodeState {
     const n = new NodeState(s.nodeId, s.clusterId, s.dataPathPort, s.version);
     for (const x of s.nodes) n.nodes.set(x.id, x);
     for (const x of s.networks) n.networks.set(x.id, x);
     for (const x of s.endpoints) if (n.networks.has(x.network)) n.endpoints.set(x.id, x);
     for (const [net, ring] of Object.entries(s.keys ?? {})) if (n.networks.has(net)) n.keys.set(net, ring);
-    for (const a of s.sas ?? []) if (n.networks.has(a.network)) n.sas.set(saKey(a), a);
+    for (const a of s.sas ?? []) if (n.networks.has(a.network)) n.sas.set(saId(a), a);
     return n;
   }
 
@@ -50,11 +51,14 @@ export class NodeState {
     for (const n of d.networks ?? []) this.networks.set(n.id, n);
     for (const id of d.endpointsGone ?? []) this.endpoints.delete(id);
     for (const e of d.endpoints ?? []) if (this.networks.has(e.network)) this.endpoints.set(e.id, e);
-    for (const [net, ring] of Object.entries(d.keys ?? {})) if (this.networks.has(net)) this.keys.set(net, ring);
+    for (const [net, ring] of Object.entries(d.keys ?? {})) {
+      if (this.networks.has(net)) this.keys.set(net, ring);
+    }
     for (const id of d.sasGone ?? []) this.sas.delete(id);
-    for (const a of d.sas ?? []) if (this.networks.has(a.network)) this.sas.set(saKey(a), a);
+    for (const a of d.sas ?? []) if (this.networks.has(a.network)) this.sas.set(saId(a), a);
   }
 
+  /** The tables as a Snapshot (built once per change, then cached). */
   snapshot(): Snapshot {
     return this.built ??= {
       version: this.version,
@@ -87,6 +91,7 @@ export class PendingDelta {
   private readonly sas = new Map<string, SaAnnouncement>();
   private readonly sasGone = new Set<string>();
 
+  /** Merges a delta in; `rev` is the highest seen. */
   add(d: Delta): void {
     this.rev = Math.max(this.rev, d.rev);
     for (const v of d.nodes ?? []) this.nodes.set(v.id, v), this.nodesGone.delete(v.id);
@@ -104,9 +109,10 @@ export class PendingDelta {
     for (const e of d.endpoints ?? []) this.endpoints.set(e.id, e), this.endpointsGone.delete(e.id);
     for (const [net, ring] of Object.entries(d.keys ?? {})) this.keys.set(net, ring);
     for (const id of d.sasGone ?? []) this.sas.delete(id), this.sasGone.add(id);
-    for (const a of d.sas ?? []) this.sas.set(saKey(a), a), this.sasGone.delete(saKey(a));
+    for (const a of d.sas ?? []) this.sas.set(saId(a), a), this.sasGone.delete(saId(a));
   }
 
+  /** One delta equivalent to every delta added, in NodeState.apply's order. */
   toDelta(): Delta {
     const d: Delta = { type: "delta", rev: this.rev };
     if (this.nodes.size) d.nodes = [...this.nodes.values()];

@@ -11,6 +11,7 @@ x509.cryptoProvider.set(crypto);
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY = 86_400_000;
 
+/** A certificate and its private key (PKCS#8), both PEM text. */
 export interface KeyPairPem {
   cert: string;
   key: string;
@@ -31,6 +32,10 @@ function serial(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * The swarm's CA: a self-signed ECDSA P-256 certificate (CN=weft-ca, O=<swarm id>), valid 3650
+ * days from a minute ago, that signs certificates only (keyCertSign, cRLSign; path length 0).
+ */
 export async function createCa(clusterId: string): Promise<KeyPairPem> {
   const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -48,7 +53,8 @@ export async function createCa(clusterId: string): Promise<KeyPairPem> {
   return { cert: cert.toString("pem"), key: await keyPem(keys.privateKey) };
 }
 
-/** A leaf certificate signed by the CA, valid for the given IP addresses (rustls checks IP SANs). */
+/** A leaf certificate signed by the CA, valid 365 days, for the given IP addresses (IP SANs, each
+ * once: rustls checks them), for TLS server and client use. */
 export async function issueCert(ca: KeyPairPem, cn: string, ips: string[]): Promise<KeyPairPem> {
   const caCert = new x509.X509Certificate(ca.cert);
   const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
@@ -75,7 +81,7 @@ export async function issueCert(ca: KeyPairPem, cn: string, ips: string[]): Prom
   return { cert: cert.toString("pem"), key: await keyPem(keys.privateKey) };
 }
 
-/** SHA-256 of the certificate's DER, base36, fixed 50 characters. */
+/** SHA-256 of the certificate's DER, base36, fixed 50 characters: what a join token pins. */
 export async function caDigest(certPem: string): Promise<string> {
   const der = new x509.X509Certificate(certPem).rawData;
   const h = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
@@ -84,7 +90,7 @@ export async function caDigest(certPem: string): Promise<string> {
   return n.toString(36).padStart(50, "0");
 }
 
-/** 25 random base36 characters (~129 bits). */
+/** `len` random base36 characters (default 25, ~129 bits), without modulo bias. */
 export function randomSecret(len = 25): string {
   const out: string[] = [];
   const b = crypto.getRandomValues(new Uint8Array(len * 2));
@@ -95,19 +101,26 @@ export function randomSecret(len = 25): string {
   return out.join("");
 }
 
+/** A join token's two parts: the CA digest it pins and the secret that gives the role. */
 export interface Token {
   digest: string;
   secret: string;
 }
 
+/** `WFTKN-1-<digest>-<secret>`, the shape of Docker's SWMTKN-1 tokens. */
 export function formatToken(t: Token): string {
   return `WFTKN-1-${t.digest}-${t.secret}`;
 }
 
+/** A join token that does not have the WFTKN-1 shape; the message says how to get one. */
 export class TokenError extends Error {
   override name = "TokenError";
 }
 
+/**
+ * A join token's parts (surrounding blanks ignored).
+ * @throws TokenError for anything but WFTKN-1-<50 base36 chars>-<25 base36 chars>.
+ */
 export function parseToken(text: string): Token {
   const m = /^WFTKN-1-([0-9a-z]{50})-([0-9a-z]{25})$/.exec(text.trim());
   if (!m) {
@@ -118,6 +131,35 @@ export function parseToken(text: string): Token {
   return { digest: m[1], secret: m[2] };
 }
 
+// The join token is checked in two halves, one on each side of the join (Docker's SWMTKN works
+// the same way): the joining node checks that the manager's CA is the one the token pins
+// (tokenPinsCa, agent.ts join()), so it never sends the secret to a stranger; the manager checks
+// the secret and learns the role it grants (tokenSecretRole, sessions.ts).
+
+/**
+ * The joining node's half of the join-token check: true when the CA certificate (PEM) a manager
+ * presented has the digest the token pins (caDigest). The other half: tokenSecretRole, on the
+ * manager.
+ */
+export async function tokenPinsCa(token: Token, caCertPem: string): Promise<boolean> {
+  return (await caDigest(caCertPem)) === token.digest;
+}
+
+/**
+ * The manager's half of the join-token check: the role the token's secret grants — "worker" for
+ * the swarm's worker secret, "manager" for its manager secret (when it has one) — compared in
+ * constant time (sameSecret); undefined for any other secret. The other half: tokenPinsCa, on
+ * the joining node.
+ */
+export function tokenSecretRole(
+  secret: string,
+  swarm: { workerSecret: string; managerSecret?: string },
+): "worker" | "manager" | undefined {
+  if (sameSecret(secret, swarm.workerSecret)) return "worker";
+  if (swarm.managerSecret && sameSecret(secret, swarm.managerSecret)) return "manager";
+  return undefined;
+}
+
 /** Constant-time string comparison for secrets. */
 export function sameSecret(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
@@ -126,6 +168,7 @@ export function sameSecret(a: string, b: string): boolean {
   return d === 0;
 }
 
+/** SHA-256 of the UTF-8 text, lower-case hex (how node secrets are stored: only their hash). */
 export async function sha256Hex(text: string): Promise<string> {
   const h = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
   return Array.from(h, (x) => x.toString(16).padStart(2, "0")).join("");

@@ -5,6 +5,7 @@
 // {"op":"put","kind":K,"id":I,"value":V}, {"op":"del","kind":K,"id":I} (one change each) and
 // {"op":"txn","ops":[{"kind","id","value"?}, …]} (several at once; no value = delete).
 
+/** A table of the store ("network", "node", …): the first part of a key "kind/id". */
 export type Kind = string;
 
 interface LogRecord {
@@ -15,6 +16,7 @@ interface LogRecord {
   ops?: { kind: Kind; id: string; value?: unknown }[];
 }
 
+/** A stored value and the revision that last wrote it. */
 export interface Entry {
   value: unknown;
   /** Revision of the line that last wrote it. */
@@ -27,6 +29,7 @@ export const STORE_MODE = 0o600;
 /** Deletions remembered for resuming nodes; older ones mean "fallen behind": resync in full. */
 const MAX_TOMBSTONES = 100_000;
 
+/** The embedded store: tables in memory, every write appended to the log at `path` first. */
 export class Store {
   private readonly tables = new Map<Kind, Map<string, Entry>>();
   private file?: Deno.FsFile;
@@ -42,6 +45,11 @@ export class Store {
 
   constructor(readonly path: string) {}
 
+  /**
+   * Replays the log (none yet: an empty store) and opens it for appending.
+   * @throws Error "store … is corrupt at line N" for a bad line that is not the last; Deno
+   * errors other than NotFound from reading or opening the file.
+   */
   open(): this {
     let text = "";
     try {
@@ -69,6 +77,7 @@ export class Store {
     return this;
   }
 
+  /** The live table of a kind (created empty on first use). */
   table(kind: Kind): Map<string, Entry> {
     let t = this.tables.get(kind);
     if (!t) this.tables.set(kind, t = new Map());
@@ -106,27 +115,33 @@ export class Store {
     return this.revision;
   }
 
-  /** Several puts (value given) and deletes (value undefined) as one line: all or none survive. */
+  /** Several puts (value given) and deletes (value undefined) as one line: all or none survive.
+   * @returns the new revision. @throws Error when the store is not open. */
   txn(ops: { kind: Kind; id: string; value?: unknown }[]): number {
     return this.write({ op: "txn", ops });
   }
 
+  /** One put as one line (one revision). */
   put<T>(kind: Kind, id: string, value: T): void {
     this.write({ op: "put", kind, id, value });
   }
 
+  /** One delete as one line; nothing is written for a key that is not there. */
   del(kind: Kind, id: string): void {
     if (this.table(kind).has(id)) this.write({ op: "del", kind, id });
   }
 
+  /** The value of kind/id, or undefined. */
   get<T>(kind: Kind, id: string): T | undefined {
     return this.table(kind).get(id)?.value as T | undefined;
   }
 
+  /** Every value of a kind, in insertion order. */
   all<T>(kind: Kind): T[] {
     return [...this.table(kind).values()].map((e) => e.value) as T[];
   }
 
+  /** Closes the log file; open() again to write. */
   close(): void {
     this.file?.close();
     this.file = undefined;

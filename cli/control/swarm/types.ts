@@ -7,6 +7,7 @@ export function validName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name);
 }
 
+/** The swarm (`cluster/cluster`): written by `swarm init`, read by every manager. */
 export interface SwarmRecord {
   id: string;
   createdAt: string;
@@ -28,6 +29,7 @@ export interface SwarmRecord {
   espPort?: number;
 }
 
+/** A node of the swarm (`node/<id>`), written at its join; `role` changes by promote/demote. */
 export interface NodeRecord {
   id: string;
   hostname: string;
@@ -44,6 +46,7 @@ export interface NodeRecord {
   listen?: string;
 }
 
+/** An overlay network (`network/<id>`), as `docker network inspect` shows one (trimmed). */
 export interface NetworkRecord {
   id: string;
   name: string;
@@ -90,6 +93,7 @@ export interface NetworkOptions {
 /** MTU of a network with no option, for nodes that do not derive one (cli/defaults.ts). */
 export { CONTROL_PORT, DEFAULT_MTU } from "../../defaults.ts";
 
+/** A container's attachment to a network (`endpoint/<id>`): its node, addresses and MAC (02:42 + IPv4). */
 export interface EndpointRecord {
   id: string;
   network: string;
@@ -103,6 +107,7 @@ export interface EndpointRecord {
   ip6?: string;
 }
 
+/** A node as `weft node ls` and the other nodes see it: the record plus its status. */
 export interface NodeView {
   id: string;
   hostname: string;
@@ -160,8 +165,10 @@ export interface Snapshot {
   sas?: SaAnnouncement[];
 }
 
-/** Seconds between heartbeats from a worker, and silence after which the manager marks it Down. */
+/** Milliseconds between heartbeats from a worker (and a manager's answers). */
 export const HEARTBEAT_INTERVAL_MS = 1000;
+/** Milliseconds of silence after which a session is closed (either side) and, with no session on
+ * any manager, the leader marks the node Down. */
 export const HEARTBEAT_TIMEOUT_MS = 5000;
 /** The snapshot the data plane programs: endpoints of Down nodes left out (except the node's own). */
 export function visibleSnapshot(s: Snapshot): Snapshot {

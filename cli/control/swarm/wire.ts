@@ -2,12 +2,15 @@
 // (a peer cannot make the manager buffer without limit) and anything that is not a JSON object
 // ends the session with a reason.
 
+/** Longest line a peer may send, in bytes (4 MiB: a snapshot of a large network fits). */
 export const MAX_LINE = 4 << 20;
 
+/** A peer broke the framing: not JSON, not an object, or a line over MAX_LINE. */
 export class ProtocolError extends Error {
   override name = "ProtocolError";
 }
 
+/** One JSON object per line over a connection (TLS on the control port). */
 export class LineConn {
   /** Received bytes not yet returned: buf[start, end). Grows only for long lines. */
   private buf = new Uint8Array(4096);
@@ -20,7 +23,7 @@ export class LineConn {
 
   constructor(readonly conn: Deno.Conn) {}
 
-  /** Next message, or null at end of stream. One buffer per connection, reused: a heartbeat a
+  /** Next message, or null at end of stream. @throws ProtocolError for a bad line. One buffer per connection, reused: a heartbeat a
    * second from a thousand nodes allocates nothing but its message. */
   async read(): Promise<Record<string, any> | null> {
     for (;;) {
@@ -75,6 +78,7 @@ export class LineConn {
     return this.writing;
   }
 
+  /** Closes the connection once; queued writes are dropped. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -84,7 +88,8 @@ export class LineConn {
   }
 }
 
-/** Races a promise against a timeout; the message names what took too long. */
+/** Races a promise against a timeout of `ms` milliseconds.
+ * @throws Error "<what> timed out after <ms> ms" when the timeout wins. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
