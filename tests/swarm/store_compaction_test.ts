@@ -1,4 +1,4 @@
-// The embedded store's compaction (issue #13, keys at rest; store_test.ts has replay and revisions): the log is rewritten as one snapshot
+// The embedded store's compaction (issue #13, keys at rest): the log is rewritten as one snapshot
 // line at open, as it grows, and when a network key ring is replaced, so that a copy of the file
 // holds no rotated-out key, while revisions and "fallen behind → resync in full" stay exactly what
 // replaying the uncompacted log gives. Pure: temp files only.
