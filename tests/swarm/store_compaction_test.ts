@@ -310,3 +310,18 @@ Deno.test(
     s.close();
   }),
 );
+
+Deno.test(
+  "store: compact() before open() refuses rather than replace the log with an empty snapshot",
+  withDir((dir) => {
+    const path = `${dir}/store.jsonl`;
+    const s = new Store(path).open();
+    s.put("network", "a", { name: "kept" });
+    s.close();
+    const before = fileText(path);
+    assert.throws(() => new Store(path).compact(), /store is not open/);
+    assert.equal(fileText(path), before);
+    assert.throws(() => s.compact(), /store is not open/);
+    assert.equal(fileText(path), before);
+  }),
+);

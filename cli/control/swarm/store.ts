@@ -148,7 +148,7 @@ export class Store {
     }
     // A torn tail must go too: the next line appended would be glued to it and lost at replay.
     if (this.compaction && (this.lines > 0 || torn)) {
-      this.compact();
+      this.rewrite();
       return this;
     }
     // The log holds the CA's private key, join-token secrets and encrypted networks' keys in
@@ -228,10 +228,16 @@ export class Store {
 
   /**
    * Rewrites the log as one snapshot line (see the top of this file); later writes append to it.
-   * @throws Deno errors from writing, syncing or renaming; the old log is then left as it was
-   * (an error from fsync'ing the directory comes after the rename: the new log is in use).
+   * @throws Error "store is not open" (before open() the state is not the log's: it would be lost);
+   * Deno errors from writing, syncing or renaming, the old log then left as it was (an error from
+   * fsync'ing the directory comes after the rename: the new log is in use).
    */
   compact(): void {
+    if (!this.file) throw new Error("store is not open");
+    this.rewrite();
+  }
+
+  private rewrite(): void {
     const tmp = this.path + COMPACT_SUFFIX;
     removeIfThere(tmp);
     // Opened for appending before the rename, so that after it nothing can fail that would leave
@@ -262,7 +268,7 @@ export class Store {
       // The write is durable and applied: a failed compaction must not fail it. Retried after
       // another bound's worth of lines (or the next scrub).
       try {
-        this.compact();
+        this.rewrite();
         this.compactionError = undefined;
       } catch (e) {
         this.compactionError = e instanceof Error ? e : new Error(String(e));
