@@ -13,6 +13,7 @@ import {
   type StoreOptions,
 } from "../../cli/control/swarm/store.ts";
 import { EmbeddedState } from "../../cli/control/swarm/state.ts";
+import { Manager } from "../../cli/control/swarm/manager.ts";
 
 function withDir(f: (dir: string) => void | Promise<void>): () => Promise<void> {
   return async () => {
@@ -323,5 +324,43 @@ Deno.test(
     assert.equal(fileText(path), before);
     assert.throws(() => s.compact(), /store is not open/);
     assert.equal(fileText(path), before);
+  }),
+);
+
+Deno.test(
+  "store: a manager's store.jsonl holds only its ring's generations after rotations, none once the network is gone",
+  withDir(async (dir) => {
+    const m = await Manager.init(dir, {
+      advertiseAddr: "127.0.0.1",
+      listenAddr: "127.0.0.1",
+      listenPort: 0,
+      dataPathPort: 4789,
+      pool: "10.0.0.0/8",
+      poolMaskLength: 24,
+      hostname: "m1",
+    });
+    m.log = () => {};
+    try {
+      const net = await m.createNetwork({ name: "secret", encrypted: true });
+      await m.setKeyRotation(1000);
+      const seen = new Map<number, string>();
+      const t0 = Date.parse(m.keys.ring(net.id)![0].createdAt);
+      for (let i = 1; i <= 6; i++) {
+        for (const k of m.keys.ring(net.id)!) seen.set(k.gen, k.key);
+        assert.equal(await m.rotateKeys(t0 + 1000 * i), true);
+      }
+      const ring = m.keys.ring(net.id)!;
+      for (const k of ring) seen.set(k.gen, k.key);
+      const text = fileText(`${dir}/store.jsonl`);
+      for (const [gen, key] of seen) {
+        const inRing = ring.some((k) => k.gen === gen);
+        assert.equal(text.includes(key), inRing, `generation ${gen} ${inRing ? "kept" : "gone"}`);
+      }
+      await m.removeNetwork("secret");
+      const after = fileText(`${dir}/store.jsonl`);
+      for (const key of seen.values()) assert.ok(!after.includes(key));
+    } finally {
+      await m.stop();
+    }
   }),
 );
