@@ -13,7 +13,7 @@ import {
   type StoreOptions,
 } from "../../cli/control/swarm/store.ts";
 import { EmbeddedState } from "../../cli/control/swarm/state.ts";
-import { Manager } from "../../cli/control/swarm/manager.ts";
+import { NetworkKeys } from "../../cli/control/swarm/netkeys.ts";
 
 function withDir(f: (dir: string) => void | Promise<void>): () => Promise<void> {
   return async () => {
@@ -328,39 +328,35 @@ Deno.test(
 );
 
 Deno.test(
-  "store: a manager's store.jsonl holds only its ring's generations after rotations, none once the network is gone",
+  "store: the manager's netkey writes leave only the ring's generations in store.jsonl, none once the network goes",
   withDir(async (dir) => {
-    const m = await Manager.init(dir, {
-      advertiseAddr: "127.0.0.1",
-      listenAddr: "127.0.0.1",
-      listenPort: 0,
-      dataPathPort: 4789,
-      pool: "10.0.0.0/8",
-      poolMaskLength: 24,
-      hostname: "m1",
-    });
-    m.log = () => {};
+    // The manager's own writes (netkeys.ts) through its EmbeddedState, rotation every second.
+    const path = `${dir}/store.jsonl`;
+    const state = new EmbeddedState(path);
+    await state.start();
+    const keys = new NetworkKeys(state, 1000);
     try {
-      const net = await m.createNetwork({ name: "secret", encrypted: true });
-      await m.setKeyRotation(1000);
+      assert.ok(await state.txn([], keys.createOps("n1")));
       const seen = new Map<number, string>();
-      const t0 = Date.parse(m.keys.ring(net.id)![0].createdAt);
+      const t0 = Date.parse(keys.ring("n1")![0].createdAt);
       for (let i = 1; i <= 6; i++) {
-        for (const k of m.keys.ring(net.id)!) seen.set(k.gen, k.key);
-        assert.equal(await m.rotateKeys(t0 + 1000 * i), true);
+        for (const k of keys.ring("n1")!) seen.set(k.gen, k.key);
+        const w = keys.rotateWrite("n1", t0 + 1000 * i)!;
+        assert.ok(await state.txn(w.conds, w.ops));
       }
-      const ring = m.keys.ring(net.id)!;
+      const ring = keys.ring("n1")!;
+      assert.equal(ring.length, 2, "current and previous generation");
       for (const k of ring) seen.set(k.gen, k.key);
-      const text = fileText(`${dir}/store.jsonl`);
+      const text = fileText(path);
       for (const [gen, key] of seen) {
         const inRing = ring.some((k) => k.gen === gen);
         assert.equal(text.includes(key), inRing, `generation ${gen} ${inRing ? "kept" : "gone"}`);
       }
-      await m.removeNetwork("secret");
-      const after = fileText(`${dir}/store.jsonl`);
+      assert.ok(await state.txn([], keys.removeOps("n1")));
+      const after = fileText(path);
       for (const key of seen.values()) assert.ok(!after.includes(key));
     } finally {
-      await m.stop();
+      await state.close();
     }
   }),
 );
