@@ -22,7 +22,7 @@ export const STORE_JSONL = "store.jsonl";
 /** See DAEMON_JSON. */
 export const GWBRIDGE_JSON = "gwbridge.json";
 /** What a manager's store leaves beside daemon.json (removed when the last manager leaves). */
-export const MANAGER_FILES = [STORE_JSONL, "ca.pem", "ca-key.pem"];
+export const MANAGER_FILES = [STORE_JSONL, `${STORE_JSONL}.compact`, "ca.pem", "ca-key.pem"];
 /** The containers' logs: LOGS_DIR/NAME.log. */
 export const LOGS_DIR = "logs";
 
