@@ -2,7 +2,7 @@
 // item 10): a flood list or an endpoint record that names it is skipped with one log line.
 
 import assert from "node:assert/strict";
-import { VtepReconciler } from "../../cli/control/daemon/node_dataplane.ts";
+import { VtepReconciler } from "../../cli/control/daemon/vtep_reconciler.ts";
 import type { DpOp } from "../../cli/dataplane/protocol.ts";
 
 /** The diff's output, without a worker: ops are recorded instead of applied. */

@@ -17,7 +17,7 @@
 import type { Manager } from "../swarm/manager.ts";
 import type { Agent } from "../swarm/agent.ts";
 import type { NetworkRecord, Snapshot } from "../swarm/types.ts";
-import { VtepReconciler } from "./node_dataplane.ts";
+import { VtepReconciler } from "./vtep_reconciler.ts";
 import { type EspDesired, NodeEncryption } from "./encryption.ts";
 import type { SaAnnouncement } from "../../esp/keys.ts";
 import { ESP_PORT } from "../../esp/port.ts";

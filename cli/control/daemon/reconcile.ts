@@ -3,7 +3,7 @@
 // on VtepReconciler (whose own diff turns a DesiredVni into data-plane ops).
 
 import type { NetworkRecord, Snapshot } from "../swarm/types.ts";
-import type { DesiredVni } from "./node_dataplane.ts";
+import type { DesiredVni } from "./vtep_reconciler.ts";
 import type { EspDesired } from "./encryption.ts";
 import type { Attachment } from "./records.ts";
 import { ESP_MTU_REDUCTION } from "../../esp/esp.ts";
