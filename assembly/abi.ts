@@ -25,7 +25,7 @@
 /** RX flag: a 10-byte virtio_net_hdr sits just before the frame (a TAP with IFF_VNET_HDR). */
 @inline export const RX_VNET_HDR: u16 = 1;
 
-// ── TX entry (32 B), pipeline/burst.ts draws it ──────────────────────────────────────────────
+// ── TX entry (32 B), pipeline/tx.ts draws it ─────────────────────────────────────────────────
 @inline export const TX_ENTRY_LEN: u32 = 32;
 @inline export const TX_PTR: u32 = 0;
 @inline export const TX_LEN: u32 = 4;
@@ -114,5 +114,5 @@
 @inline export const ARGS_PEER: u32 = 32;
 /** Frame-path scratch: an ARP target as a 16-byte key (pipeline/suppress.ts). */
 @inline export const ARGS_ARP_KEY: u32 = 128;
-/** Frame-path scratch: the virtio_net_hdr of the frame being switched (pipeline/burst.ts). */
+/** Frame-path scratch: the virtio_net_hdr of the frame being switched (pipeline/context.ts vnet). */
 @inline export const ARGS_VNET: u32 = 192;

@@ -12,7 +12,7 @@
 //    localAdd: [0..16) one of this host's own VTEP addresses
 //    underlayVni: [32..48) the outer source address it parsed
 //  and, as scratch of the frame path: [128..144) an ARP target as a 16-byte key (suppress.ts),
-//  [192..202) the virtio_net_hdr of the frame being switched (burst.ts).
+//  [192..202) the virtio_net_hdr of the frame being switched (pipeline/context.ts).
 
 import * as L from "./layout";
 import * as C from "./counters";
@@ -151,7 +151,7 @@ export function arenaBytes(): usize { return arenaSize(); }
 export function pmtuRegion(): usize { return replyRegion(); }
 export function pmtuRegionBytes(): u32 { return replyRegionBytes(); }
 
-/** Switches a burst; see pipeline/burst.ts for the descriptor and TX entry layouts. Returns
+/** Switches a burst; pipeline/burst.ts draws the RX descriptor, pipeline/tx.ts the TX entry. Returns
  *  the number of TX entries (0 before init); never a negative code. */
 export function process(count: u32, now: u32): u32 {
   if (!L.initialized) return 0;

@@ -4,7 +4,7 @@
 //  __heap_base
 //  ├─ args        ARGS_LEN (256 B)   host ↔ core scratch for addresses and MACs of control calls
 //  ├─ rx descs    burst × RX_DESC_LEN (48 B)    (abi.ts; pipeline/burst.ts draws it)
-//  ├─ tx list     txMax × TX_ENTRY_LEN (32 B)
+//  ├─ tx list     txMax × TX_ENTRY_LEN (32 B)   (abi.ts; pipeline/tx.ts draws it)
 //  ├─ slots       slotCount × slotSize: [headroom | frame … | tailroom]
 //  ├─ counters    u64 blocks: global, per VNI, per port, per VTEP
 //  ├─ vni table, port table, vtep table, flood lists, neighbour table
