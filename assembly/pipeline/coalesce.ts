@@ -8,12 +8,12 @@
 // The merge is in place: each datagram's payload moves back over the headers before it, so the
 // super-frame grows inside the GRO buffer it came in, never past the next datagram's start.
 
-import { IPPROTO_TCP, pseudoHeaderSum as ipv4PseudoHeaderSum, refreshChecksum, setTotalLen } from "../wire/ipv4";
-import { pseudoHeaderSum as ipv6PseudoHeaderSum, setPayloadLen } from "../wire/ipv6";
-import { TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_FLAGS, TCP_PSH, flags as tcpFlags, seq } from "../wire/tcp";
+import { IPPROTO_TCP, pseudoHeaderSum as ipv4PseudoHeaderSum, refreshChecksum, sameButLengthIdChecksum as ipv4SameButLengthIdChecksum, setTotalLen } from "../wire/ipv4";
+import { pseudoHeaderSum as ipv6PseudoHeaderSum, sameButPayloadLen as ipv6SameButPayloadLen, setPayloadLen } from "../wire/ipv6";
+import { TCP_ACK, TCP_ACK_FLAG, TCP_CHECKSUM, TCP_FLAGS, TCP_PSH, TCP_WINDOW, flags as tcpFlags, sameFlowHeader, seq } from "../wire/tcp";
 import { finish } from "../wire/checksum";
-import { TX_FLAGS, TX_HAS_VNET, TX_LEN, TX_VNET } from "../abi";
-import { F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, emitVnet } from "../wire/virtio_net";
+import { F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6 } from "../wire/virtio_net";
+import { setEntryLen, setEntryVnet } from "./tx";
 import { ipEnd, isV6, l3, l4, l4ChecksumValid, l4Proto, parseL4, payloadAt } from "./offload";
 
 @inline const MAX_IP_LEN: u32 = 65535;
@@ -51,14 +51,14 @@ export function offer(tx: usize, frame: usize, len: u32, target: u32): bool {
     // Window and ACK number follow the newest segment, as the kernel's GRO keeps them. Read
     // them first: the payload moves back over this segment's own headers.
     let ack = load<u32>(frame + l4, TCP_ACK);
-    let window = load<u16>(frame + l4, 14);
+    let window = load<u16>(frame + l4, TCP_WINDOW);
     memory.copy(headFrame + headLen, frame + payloadAt, payload);
     headLen += payload;
     nextSeq += payload;
     merged++;
-    store<u32>(headTx, headLen, TX_LEN);
+    setEntryLen(headTx, headLen);
     store<u32>(headFrame + headL4, ack, TCP_ACK);
-    store<u16>(headFrame + headL4, window, 14);
+    store<u16>(headFrame + headL4, window, TCP_WINDOW);
     if ((fl & TCP_PSH) != 0 || payload < mss) {
       store<u8>(headFrame + headL4, tcpFlags(headFrame + headL4) | (fl & TCP_PSH), TCP_FLAGS);
       flush();
@@ -94,17 +94,8 @@ export function offer(tx: usize, frame: usize, len: u32, target: u32): bool {
 function sameHeaders(frame: usize): bool {
   if (memory.compare(frame, headFrame, headL3) != 0) return false;
   let a = frame + headL3, b = headFrame + headL3;
-  if (headV6) {
-    // version/class/flow, next header, hop limit, addresses
-    if (load<u32>(a) != load<u32>(b) || load<u16>(a, 6) != load<u16>(b, 6)) return false;
-    if (memory.compare(a + 8, b + 8, 32) != 0) return false;
-  } else {
-    if (load<u16>(a) != load<u16>(b) || load<u16>(a, 6) != load<u16>(b, 6) || load<u16>(a, 8) != load<u16>(b, 8)) return false;
-    if (memory.compare(a + 12, b + 12, headL4 - headL3 - 12) != 0) return false;
-  }
-  let ta = frame + headL4, tb = headFrame + headL4;
-  if (load<u32>(ta) != load<u32>(tb) || load<u8>(ta, 12) != load<u8>(tb, 12)) return false;
-  return memory.compare(ta + 20, tb + 20, hdr - headL4 - 20) == 0;
+  if (headV6 ? !ipv6SameButPayloadLen(a, b) : !ipv4SameButLengthIdChecksum(a, b, headL4 - headL3)) return false;
+  return sameFlowHeader(frame + headL4, headFrame + headL4, hdr - headL4);
 }
 
 /** Closes the open super-frame: lengths, IPv4 checksum, partial TCP checksum, virtio_net_hdr. */
@@ -124,8 +115,7 @@ export function flush(): void {
   let t = headFrame + headL4;
   let sum = headV6 ? ipv6PseudoHeaderSum(ip, upper, IPPROTO_TCP) : ipv4PseudoHeaderSum(ip, upper, IPPROTO_TCP);
   store<u16>(t, bswap<u16>(<u16>~finish(sum)), TCP_CHECKSUM);
-  emitVnet(headTx + TX_VNET, F_NEEDS_CSUM, headV6 ? GSO_TCPV6 : GSO_TCPV4, hdr, mss, headL4, TCP_CHECKSUM);
-  store<u16>(headTx, TX_HAS_VNET, TX_FLAGS);
+  setEntryVnet(headTx, F_NEEDS_CSUM, headV6 ? GSO_TCPV6 : GSO_TCPV4, hdr, mss, headL4, TCP_CHECKSUM);
 }
 
 export function reset(): void {

@@ -16,7 +16,7 @@ import {
 } from "../wire/ipv4";
 import { IPV6_HEADER_LEN, check as ipv6Check, nextHeader, payloadLen, pseudoHeaderSum as ipv6Pseudo, setPayloadLen } from "../wire/ipv6";
 import { TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_PSH, check as tcpCheck, flags as tcpFlags, headerLen as tcpHeaderLen, seq, setSeq } from "../wire/tcp";
-import { UDP_HEADER_LEN, check as udpCheck } from "../wire/udp";
+import { UDP_HEADER_LEN, check as udpCheck, setChecksum as setUdpChecksum, setLength as setUdpLength } from "../wire/udp";
 import { finish, sumBytes } from "../wire/checksum";
 import { VXLAN_HEADER_LEN, emitVxlan } from "../wire/vxlan";
 import { GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, csumOffset, csumStart, gsoSize, gsoType } from "../wire/virtio_net";
@@ -196,10 +196,10 @@ export function segment(frame: usize, len: u32, vnet: usize, vni: u32, maxFrame:
       store<u16>(t, 0, TCP_CHECKSUM);
       store<u16>(t, bswap<u16>(finish(sumBytes(t, upper, pseudoSum(f, upper)))), TCP_CHECKSUM);
     } else {
-      store<u16>(t, bswap<u16>(<u16>upper), 4);
-      store<u16>(t, 0, 6);
+      setUdpLength(t, upper);
+      setUdpChecksum(t, 0);
       let c = finish(sumBytes(t, upper, pseudoSum(f, upper)));
-      store<u16>(t, bswap<u16>(c == 0 ? 0xffff : c), 6);
+      setUdpChecksum(t, c == 0 ? 0xffff : c); // RFC 768: a computed 0 goes out as all ones
     }
   }
   segPtr = out;

@@ -17,7 +17,7 @@
 
 import { ETH_DST, ETH_SRC, ETHERTYPE_ARP, ETHERTYPE_IPV6, l3Offset, macKey, payloadType } from "../wire/ethernet";
 import { ARP_OPER_REQUEST, ARP_SHA, ARP_SPA, ARP_TPA, isEthernetIpv4, oper, rewriteAsReply } from "../wire/arp";
-import { check as ipv6Check } from "../wire/ipv6";
+import { check as ipv6Check, storeV4Mapped } from "../wire/ipv6";
 import { ND_TARGET, isAnswerableSolicitation, rewriteAsAdvertisement } from "../wire/icmpv6";
 import { IPV6_HEADER_LEN } from "../wire/ipv6";
 import { NEIGH_MAC, find } from "../switch/neigh";
@@ -40,9 +40,7 @@ export function answer(slot: i32, frame: usize, len: u32): u32 {
     if (spa == load<u32>(p, ARP_TPA)) return 0; // gratuitous: an announcement, flood it
     // The table is keyed by 16-byte addresses: IPv4 as ::ffff:a.b.c.d.
     let key = argsPtr + ARGS_ARP_KEY;
-    store<u64>(key, 0);
-    store<u32>(key, 0xffff0000, 8);
-    store<u32>(key, load<u32>(p, ARP_TPA), 12);
+    storeV4Mapped(key, load<u32>(p, ARP_TPA));
     let e = find(slot, key);
     if (e == 0) return 0;
     // A probe by the owner itself (RFC 5227 §2.1.1): the owner would stay silent.

@@ -6,7 +6,7 @@
 
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, emitEthernet, l3Offset, payloadType } from "../wire/ethernet";
 import { IPPROTO_UDP, IPV4_HEADER_LEN, IPV4_SRC, check as ipv4Check, emitIpv4, headerLen, isFragment, proto, pseudoHeaderSum as ipv4PseudoHeaderSum, totalLen } from "../wire/ipv4";
-import { IPV6_HEADER_LEN, IPV6_SRC, check as ipv6Check, emitIpv6, nextHeader, payloadLen, pseudoHeaderSum } from "../wire/ipv6";
+import { IPV6_HEADER_LEN, IPV6_SRC, V4_MAPPED_ADDR, check as ipv6Check, emitIpv6, isV4Mapped, nextHeader, payloadLen, pseudoHeaderSum, storeV4Mapped } from "../wire/ipv6";
 import { UDP_HEADER_LEN, check as udpCheck, dstPort, emitUdp, length as udpLength, setChecksum, srcPort } from "../wire/udp";
 import { finish, sumBytes } from "../wire/checksum";
 import { record, vtepPort } from "../switch/vtep";
@@ -45,9 +45,7 @@ export function parse(frame: usize, len: u32, peer: usize): u32 {
     if (proto(ip) != IPPROTO_UDP || isFragment(ip)) return UNDERLAY_NOT_VXLAN;
     udp = ip + headerLen(ip);
     udpRoom = totalLen(ip) - headerLen(ip);
-    store<u64>(peer, 0);
-    store<u32>(peer, 0xffff0000, 8);
-    store<u32>(peer, load<u32>(ip, IPV4_SRC), 12);
+    storeV4Mapped(peer, load<u32>(ip, IPV4_SRC));
   } else if (type == ETHERTYPE_IPV6) {
     if (!ipv6Check(ip, room)) return UNDERLAY_MALFORMED;
     if (nextHeader(ip) != IPPROTO_UDP) return UNDERLAY_NOT_VXLAN;
@@ -63,10 +61,6 @@ export function parse(frame: usize, len: u32, peer: usize): u32 {
   datagramLen = udpLength(udp) - UDP_HEADER_LEN;
   datagramPeerPort = srcPort(udp);
   return UNDERLAY_OK;
-}
-
-@inline function isMapped4(a: usize): bool {
-  return load<u64>(a) == 0 && load<u32>(a, 8) == 0xffff0000;
 }
 
 let ipIdent: u16 = 0;
@@ -86,12 +80,12 @@ export function emit(p: usize, len: u32, vtep: u32, local: usize, sport: u16, ma
   let remote = record(vtep);
   let dport = vtepPort(vtep);
   let udp = p - UDP_HEADER_LEN;
-  let v4 = isMapped4(remote) && isMapped4(local);
+  let v4 = isV4Mapped(remote) && isV4Mapped(local);
   let ip = udp - (v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN);
   let eth = ip - ETH_HEADER_LEN;
   emitUdp(udp, sport, dport, len);
   if (v4) {
-    emitIpv4(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, ipIdent++, load<u32>(local, 12), load<u32>(remote, 12),
+    emitIpv4(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, ipIdent++, load<u32>(local, V4_MAPPED_ADDR), load<u32>(remote, V4_MAPPED_ADDR),
       tos, (flags & EMIT_DF) != 0);
     emitEthernet(eth, macs, macs + 6, ETHERTYPE_IPV4);
   } else {
