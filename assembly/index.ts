@@ -25,6 +25,8 @@ import { processBurst, setCoalescing as setGro } from "./pipeline/burst";
 import { arenaBase, arenaSize, layoutArena } from "./pipeline/offload";
 import { layoutPmtu, replyRegion, replyRegionBytes } from "./pipeline/pmtu";
 import * as underlay from "./pipeline/underlay";
+import { layoutRecords } from "./pipeline/records";
+import * as records from "./pipeline/records";
 import { setPortRange as setRange } from "./pipeline/flowhash";
 import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
 import { macIsGroup, macKey, storeMacKey } from "./wire/ethernet";
@@ -123,7 +125,7 @@ export function init(
     vnis.layoutVnis(maxVnis) && layoutPorts(ports) && vteps.layoutVteps(maxVteps) &&
     neigh.layoutNeigh(neighBits) && fdb.layoutFdb(fdbBits) && layoutArena(arenaBytes) && layoutPmtu();
   dumpPtr = L.allocate(DUMP_MAX * DUMP_RECORD_LEN);
-  if (!ok || dumpPtr == 0) return E_NO_MEMORY;
+  if (!ok || dumpPtr == 0 || !layoutRecords()) return E_NO_MEMORY;
   L.initialized = true;
   return OK;
 }
@@ -435,9 +437,10 @@ export function setSourcePortRange(min: u32, max: u32): i32 {
 /** VNI of an outer Ethernet/IP/UDP/VXLAN packet (peer address → args[ARGS_PEER..+16)), or
  *  -1 when it is not one (not an error code: no state is involved). */
 export function underlayVni(ptr: usize, len: u32): i32 {
-  if (underlay.parse(ptr, len, L.argsPtr + ARGS_PEER) != underlay.UNDERLAY_OK) return -1;
-  if (underlay.datagramLen < 8) return -1;
-  let p = ptr + underlay.datagramOffset;
+  let dg = records.datagram;
+  if (underlay.parse(ptr, len, L.argsPtr + ARGS_PEER, dg) != underlay.UNDERLAY_OK) return -1;
+  if (dg.len < 8) return -1;
+  let p = ptr + dg.offset;
   return hasVni(p) ? <i32>vxlanVni(p) : -1;
 }
 

@@ -9,7 +9,9 @@
 //  ├─ counters    u64 blocks: global, per VNI, per port, per VTEP
 //  ├─ vni table, port table, vtep table, flood lists, neighbour table
 //  ├─ fdb         2^fdbBits × 16 B
-//  └─ arena       segmentation output (offloads), reset every burst
+//  ├─ arena       segmentation output (offloads), reset every burst
+//  ├─ pmtu replies, fdb dump
+//  └─ pipeline records   parse results and GRO state of the frame being switched (pipeline/records.ts)
 //
 // Nothing here allocates per frame; `--runtime stub` never frees, and nothing needs it to.
 

@@ -35,7 +35,8 @@ import { completeChecksum, resetArena, singleSegment } from "./offload";
 import * as gro from "./coalesce";
 import * as ecn from "./ecn";
 import * as pmtu from "./pmtu";
-import { UNDERLAY_OK, UNDERLAY_MALFORMED, datagramLen, datagramOffset, datagramPeerPort, parse as parseUnderlay, vxlanPort } from "./underlay";
+import { UNDERLAY_OK, UNDERLAY_MALFORMED, parse as parseUnderlay, vxlanPort } from "./underlay";
+import * as records from "./records";
 import * as ctx from "./context";
 import * as tx from "./tx";
 import { countLocalHit, countLocalRx, flushRuns } from "./run_counters";
@@ -82,10 +83,11 @@ function switchOne(d: usize, index: u32): u32 {
     return fromUnderlay(ptr, len, d + RX_PEER, index, tos);
   }
   if (port == PORT_UNDERLAY_ETH) {
-    let r = parseUnderlay(ptr, len, d + RX_PEER);
+    let dg = records.datagram;
+    let r = parseUnderlay(ptr, len, d + RX_PEER, dg);
     if (r != UNDERLAY_OK) return drop(-1, r == UNDERLAY_MALFORMED ? C.DROP_UNDERLAY_MALFORMED : C.DROP_NOT_VXLAN);
-    store<u16>(d, datagramPeerPort, RX_PEER_PORT);
-    return fromUnderlay(ptr + datagramOffset, datagramLen, d + RX_PEER, index, 0);
+    store<u16>(d, dg.peerPort, RX_PEER_PORT);
+    return fromUnderlay(ptr + dg.offset, dg.len, d + RX_PEER, index, 0);
   }
   if (load<u16>(d, RX_FLAGS) & RX_VNET_HDR) {
     ctx.vnet = argsPtr + ARGS_VNET; // scratch for the header
@@ -101,14 +103,15 @@ function switchOne(d: usize, index: u32): u32 {
 function fromGroBuffer(ptr: usize, len: u32, stride: u32, peer: usize, index: u32, tos: u8): u32 {
   let forwarded = false;
   let last: u32 = 0;
-  gro.reset();
+  let g = records.gro;
+  gro.reset(g);
   for (let off: u32 = 0; off < len; off += stride) {
     let dlen = min(stride, len - off);
     let before = tx.txCount;
     let v = fromUnderlay(ptr + off, dlen, peer, index, tos); // GRO merges one outer TOS only
     if (v != FORWARDED) {
       last = v;
-      gro.flush();
+      gro.flush(g);
       continue;
     }
     forwarded = true;
@@ -118,15 +121,15 @@ function fromGroBuffer(ptr: usize, len: u32, stride: u32, peer: usize, index: u3
     if (tx.txCount == before + 1 && (target & TARGET_REMOTE) == 0) {
       // Read the VNI first: a merge moves this datagram's payload over its own headers.
       let slot = vnis.slotOf(vni(ptr + off));
-      if (gro.offer(t, tx.entryPtr(t), tx.entryLen(t), target)) {
+      if (gro.offer(g, records.l4, t, tx.entryPtr(t), tx.entryLen(t), target)) {
         tx.retractLast();
         C.bump(C.block(slot), C.GRO_MERGED);
       }
     } else {
-      gro.flush();
+      gro.flush(g);
     }
   }
-  gro.flush();
+  gro.flush(g);
   return forwarded ? FORWARDED : last;
 }
 
@@ -200,7 +203,7 @@ function fromLocal(frame: usize, len: u32, port: u32, index: u32): u32 {
   if (ctx.vnet != 0) {
     // A plain frame, or a GSO one that fits one segment: with a partial checksum, fill it now, once,
     // for every copy; then it goes on as a plain frame (cutting it would change nothing).
-    if (gsoType(ctx.vnet) == GSO_NONE || singleSegment(frame, len, ctx.vnet)) {
+    if (gsoType(ctx.vnet) == GSO_NONE || singleSegment(frame, len, ctx.vnet, records.l4)) {
       if ((vnetFlags(ctx.vnet) & F_NEEDS_CSUM) && !completeChecksum(frame, len, ctx.vnet)) {
         return dropOnPort(slot, port, C.DROP_BAD_VNET_HDR);
       }

@@ -6,7 +6,7 @@ import * as C from "../counters";
 import { VXLAN_HEADER_LEN } from "../wire/vxlan";
 import { TARGET_REMOTE } from "../abi";
 import * as vnis from "../switch/vni";
-import { segCount } from "./offload";
+import * as records from "./records";
 import { flowHash, sourcePort } from "./flowhash";
 import * as ecn from "./ecn";
 import * as ctx from "./context";
@@ -51,7 +51,7 @@ export function flood(slot: i32, blk: usize, frame: usize, len: u32, ingress: u3
       for (let i: u32 = 0; i < remotes; i++) {
         let target = TARGET_REMOTE | vnis.floodAt(slot, i);
         let lostHere = emitSegments(slot, blk, target, sport, index);
-        if (lostHere < segCount) sent++;
+        if (lostHere < records.segments.count) sent++;
         if (lostHere != 0) cutLost = true;
       }
     }

@@ -7,7 +7,8 @@ import { ETH_HEADER_LEN } from "../wire/ethernet";
 import { VXLAN_HEADER_LEN, emitVxlan } from "../wire/vxlan";
 import { TARGET_REMOTE } from "../abi";
 import * as vnis from "../switch/vni";
-import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, SEGMENT_NO_ROOM, SEGMENT_OK, SEGMENT_TOO_BIG, segCount, segLen, segPtr, segStride, segment } from "./offload";
+import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, SEGMENT_NO_ROOM, SEGMENT_OK, SEGMENT_TOO_BIG, segment } from "./offload";
+import * as records from "./records";
 import { flowHash, sourcePort } from "./flowhash";
 import * as ecn from "./ecn";
 import * as pmtu from "./pmtu";
@@ -48,7 +49,7 @@ export function toPort(slot: i32, blk: usize, frame: usize, len: u32, port: u32,
       return drop(slot, r);
     }
     let lost = emitSegments(slot, blk, target, sourcePort(flowHash(frame, len)), index);
-    return lost == segCount ? dropCounted(slot, C.DROP_TX_FULL) : FORWARDED;
+    return lost == records.segments.count ? dropCounted(slot, C.DROP_TX_FULL) : FORWARDED;
   }
   let p = encapsulate(slot, frame);
   let sport = sourcePort(flowHash(frame, len));
@@ -57,9 +58,9 @@ export function toPort(slot: i32, blk: usize, frame: usize, len: u32, port: u32,
   return FORWARDED;
 }
 
-/** Segments the current super-frame into the arena; 0 or a drop reason. */
+/** Segments the current super-frame into the arena (records.segments says where); 0 or a drop reason. */
 export function cut(slot: i32, frame: usize, len: u32): u32 {
-  let r = segment(frame, len, ctx.vnet, vnis.vniOf(slot), vnis.mtuOf(slot) + ETH_HEADER_LEN);
+  let r = segment(frame, len, ctx.vnet, vnis.vniOf(slot), vnis.mtuOf(slot) + ETH_HEADER_LEN, records.l4, records.segments);
   if (r == SEGMENT_OK) {
     C.bump(C.block(slot), C.GSO_FRAMES);
     return 0;
@@ -68,10 +69,12 @@ export function cut(slot: i32, frame: usize, len: u32): u32 {
 }
 
 /**
- * TX entries for the datagrams `segment` laid out, in groups one UDP GSO send can take. Returns
+ * TX entries for the datagrams cut() laid out, in groups one UDP GSO send can take. Returns
  * the number of datagrams that found no TX entry; DROP_TX_FULL counts them, one per datagram.
  */
 export function emitSegments(slot: i32, blk: usize, target: u32, sport: u32, index: u32): u32 {
+  let s = records.segments;
+  let segCount = s.count, segStride = s.stride, segLen = s.len, segPtr = s.ptr;
   let perGroup = min(GSO_MAX_SEGMENTS, max<u32>(1, GSO_MAX_BYTES / segStride));
   let lost: u32 = 0;
   for (let g: u32 = 0; g < segCount; g += perGroup) {

@@ -17,10 +17,15 @@ import * as abi from "../abi";
 export let vxlanPort: u16 = VXLAN_PORT;
 export function setVxlanPort(port: u16): void { vxlanPort = port; }
 
-// Results of `parse`: where the VXLAN datagram starts, and its sender.
-export let datagramOffset: u32 = 0;
-export let datagramLen: u32 = 0;
-export let datagramPeerPort: u16 = 0;
+/** What parse() found: where the VXLAN datagram starts in the packet, its length, its sender's port. */
+@unmanaged export class Datagram {
+  /** Bytes from the packet's start to the VXLAN header. */
+  offset: u32;
+  /** Bytes of the UDP payload (the VXLAN datagram). */
+  len: u32;
+  /** The UDP source port, host order. */
+  peerPort: u16;
+}
 
 @inline export const UNDERLAY_OK: u32 = 0;
 @inline export const UNDERLAY_MALFORMED: u32 = 1;
@@ -28,10 +33,11 @@ export let datagramPeerPort: u16 = 0;
 
 /**
  * Validates an outer Ethernet/IPv4|IPv6/UDP packet to the VXLAN port and writes the 16-byte
- * source address to `peer`. Fragments and IPv6 extension headers are not VXLAN here: a VTEP
- * never fragments, and the kernel's VXLAN socket sees reassembled datagrams only.
+ * source address to `peer`, the datagram's place to `out` (UNDERLAY_OK only). Fragments and IPv6
+ * extension headers are not VXLAN here: a VTEP never fragments, and the kernel's VXLAN socket
+ * sees reassembled datagrams only.
  */
-export function parse(frame: usize, len: u32, peer: usize): u32 {
+export function parse(frame: usize, len: u32, peer: usize, out: Datagram): u32 {
   if (len < ETH_HEADER_LEN) return UNDERLAY_MALFORMED;
   let l3 = l3Offset(frame, len);
   if (l3 == 0) return UNDERLAY_MALFORMED;
@@ -57,9 +63,9 @@ export function parse(frame: usize, len: u32, peer: usize): u32 {
   }
   if (!udpCheck(udp, udpRoom)) return UNDERLAY_MALFORMED;
   if (dstPort(udp) != vxlanPort) return UNDERLAY_NOT_VXLAN;
-  datagramOffset = <u32>(udp - frame) + UDP_HEADER_LEN;
-  datagramLen = udpLength(udp) - UDP_HEADER_LEN;
-  datagramPeerPort = srcPort(udp);
+  out.offset = <u32>(udp - frame) + UDP_HEADER_LEN;
+  out.len = udpLength(udp) - UDP_HEADER_LEN;
+  out.peerPort = srcPort(udp);
   return UNDERLAY_OK;
 }
 
