@@ -12,15 +12,29 @@ import * as abi from "../abi";
 
 @inline export const MAX_PORTS_PER_VNI: u32 = 256;
 @inline export const MAX_FLOOD_PER_VNI: u32 = 256;
-@inline const RECORD_LEN: u32 = 32;
-@inline const VNI: u32 = 0;
-@inline const MTU: u32 = 4;
-@inline const LEARN_MAX: u32 = 8;
-@inline const LEARN_COUNT: u32 = 12;
-@inline const AGEING: u32 = 16;
-@inline const FLAGS: u32 = 20;
-@inline const PORT_COUNT: u32 = 24;
-@inline const FLOOD_COUNT: u32 = 28;
+/** A slot record as the diagram draws it; the offsets below are the compiler's (offsetof). */
+@unmanaged class VniRecord {
+  vni: u32;
+  /** Bytes of L3 payload the VNI carries. */
+  mtu: u32;
+  learnMax: u32;
+  learnCount: u32;
+  /** Seconds a learned entry lives without a refresh. */
+  ageing: u32;
+  /** FLAG_* | FLAG_IN_USE. */
+  flags: u32;
+  portCount: u32;
+  floodCount: u32;
+}
+@inline const RECORD_LEN: u32 = offsetof<VniRecord>();
+@inline const VNI: u32 = offsetof<VniRecord>("vni");
+@inline const MTU: u32 = offsetof<VniRecord>("mtu");
+@inline const LEARN_MAX: u32 = offsetof<VniRecord>("learnMax");
+@inline const LEARN_COUNT: u32 = offsetof<VniRecord>("learnCount");
+@inline const AGEING: u32 = offsetof<VniRecord>("ageing");
+@inline const FLAGS: u32 = offsetof<VniRecord>("flags");
+@inline const PORT_COUNT: u32 = offsetof<VniRecord>("portCount");
+@inline const FLOOD_COUNT: u32 = offsetof<VniRecord>("floodCount");
 
 @inline export const FLAG_LEARN: u32 = abi.VNI_FLAG_LEARN;
 @inline export const FLAG_SUPPRESS: u32 = abi.VNI_FLAG_SUPPRESS;
