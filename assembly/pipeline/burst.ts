@@ -22,7 +22,7 @@
 import { HEADROOM, TAILROOM, slotSize, slotsEnd, slotsPtr, rxPtr, burstMax, argsPtr } from "../layout";
 import * as C from "../counters";
 import { ETH_HEADER_LEN, ETH_SRC, ETHERTYPE_QINQ, ETHERTYPE_VLAN, VLAN_TAG_LEN, etherType, macIsGroup, macIsValidSource, macKey } from "../wire/ethernet";
-import { VXLAN_HEADER_LEN, hasVni, vni } from "../wire/vxlan";
+import { VXLAN_HEADER_LEN, check as vxlanCheck, hasVni, vni } from "../wire/vxlan";
 import { F_NEEDS_CSUM, GSO_NONE, VNET_HDR_LEN, gsoType, vnetFlags } from "../wire/virtio_net";
 import { ARGS_VNET, RX_DESC_LEN, RX_FLAGS, RX_GSO_SIZE, RX_LEN, RX_PEER, RX_PEER_PORT, RX_PORT, RX_PTR, RX_TOS, RX_VERDICT, RX_VNET_HDR, TARGET_REMOTE } from "../abi";
 import { PORT_UNDERLAY, PORT_UNDERLAY_ETH, slotOfPort } from "../switch/port";
@@ -142,7 +142,7 @@ function fromGroBuffer(ptr: usize, len: u32, stride: u32, peer: usize, index: u3
 }
 
 function fromUnderlay(ptr: usize, len: u32, peer: usize, index: u32, tos: u8): u32 {
-  if (len < VXLAN_HEADER_LEN + ETH_HEADER_LEN) return drop(-1, C.DROP_VXLAN_RUNT);
+  if (!vxlanCheck(ptr, len)) return drop(-1, C.DROP_VXLAN_RUNT);
   if (!hasVni(ptr)) return drop(-1, C.DROP_VXLAN_BAD_FLAGS);
   let slot = vnis.slotOf(vni(ptr));
   if (slot < 0) return drop(-1, C.DROP_UNKNOWN_VNI);
