@@ -1,9 +1,11 @@
 // weft's data-plane core: the exports the host binds to (cli/core/core.ts wraps them).
 // Control calls pass addresses and MACs through the `args` region, so only numbers cross.
 // Control calls return 0 (OK) or a non-negative result, or one of the negative codes of
-// assembly/abi.ts, listed on each export: E_STATE -1, E_RANGE -2, E_NO_MEMORY -3, E_FULL -4,
-// E_NOT_FOUND -5, E_BUSY -6. The frame path (process) never returns an error: bad frames are
-// verdicts and counters.
+// assembly/abi.ts: E_STATE -1, E_RANGE -2, E_NO_MEMORY -3, E_FULL -4, E_NOT_FOUND -5, E_BUSY -6.
+// Every export's doc ends with the codes it can return ("Codes: …"), or says "never a code".
+// Calls that take a VNI look it up first: before init, and for a VNI not configured, that is
+// E_NOT_FOUND. The frame path (process) never returns an error: bad frames are verdicts and
+// counters.
 //
 //  args region (ARGS_LEN, 256 B), by call (offsets named in assembly/abi.ts):
 //    vtepAdd / neighAdd / neighRemove: [0..16) address (IPv4 as ::ffff:a.b.c.d)
@@ -28,7 +30,7 @@ import * as underlay from "./pipeline/underlay";
 import { layoutRecords } from "./pipeline/records";
 import * as records from "./pipeline/records";
 import { setPortRange as setRange } from "./pipeline/flowhash";
-import { VNI_MAX, hasVni, vni as vxlanVni } from "./wire/vxlan";
+import { VNI_MAX, VXLAN_HEADER_LEN, hasVni, vni as vxlanVni } from "./wire/vxlan";
 import { macIsGroup, macKey, storeMacKey } from "./wire/ethernet";
 
 import * as abi from "./abi";
@@ -108,7 +110,8 @@ let ageCursor: u32 = 0;
  * Lays out all memory. slotSizeLog2: 11 (2 KiB) carries MTU-sized frames, 17 (128 KiB) the
  * 64 KiB super-frames of TAP offloads and UDP GRO; fdbBits: the FDB has 2^fdbBits buckets and
  * holds 7/8 of that; arenaBytes: room per burst for segmented super-frames (0: no offloads).
- * Returns OK, E_STATE (called twice), E_RANGE (a limit out of range) or E_NO_MEMORY.
+ * Returns OK. Codes: E_STATE (called twice), E_RANGE (a limit out of range), E_NO_MEMORY (linear
+ * memory cannot grow that far).
  */
 export function init(
   burst: u32, txEntries: u32, slots: u32, slotSizeLog2: u32,
@@ -130,6 +133,7 @@ export function init(
   return OK;
 }
 
+// Where init put things, and its sizes: pointers and lengths, 0 before init; never a code.
 export function args(): usize { return L.argsPtr; }
 export function rxDescriptors(): usize { return L.rxPtr; }
 export function txList(): usize { return L.txPtr; }
@@ -146,10 +150,10 @@ export function memoryUsed(): usize { return L.memoryUsed(); }
  *  bytes (u32 start at REGION_START, u32 size at REGION_SIZE). */
 export function layoutRegions(): usize { return L.regionTable; }
 export function layoutRegionCount(): u32 { return L.regionCount; }
-/** Where segmented super-frames are laid out (TX entries may point there). */
+/** Where segmented super-frames are laid out (TX entries may point there); never a code. */
 export function arena(): usize { return arenaBase(); }
 export function arenaBytes(): usize { return arenaSize(); }
-/** Where ICMP replies to over-MTU frames are built (TX entries may point there). */
+/** Where ICMP replies to over-MTU frames are built (TX entries may point there); never a code. */
 export function pmtuRegion(): usize { return replyRegion(); }
 export function pmtuRegionBytes(): u32 { return replyRegionBytes(); }
 
@@ -162,9 +166,10 @@ export function process(count: u32, now: u32): u32 {
 
 // ── switch instances ────────────────────────────────────────────────────────────────────────
 
-/** flags: VNI_FLAG_LEARN, VNI_FLAG_SUPPRESS, VNI_FLAG_PMTU (ICMP replies to over-MTU packets).
- *  Returns the VNI's slot (its counter block); E_STATE, E_RANGE (above VNI_MAX, MTU below 68 or
- *  too large for a slot), E_FULL. VNI 0 is valid. */
+/** flags: VNI_FLAG_LEARN, VNI_FLAG_SUPPRESS, VNI_FLAG_PMTU (ICMP replies to over-MTU packets);
+ *  mtu: bytes of L3 payload; ageing: seconds. Creates the VNI or updates its settings; returns its
+ *  slot (its counter block). VNI 0 is valid. Codes: E_STATE (before init), E_RANGE (above
+ *  VNI_MAX, MTU below 68 or too large for a slot), E_FULL (maxVnis configured already). */
 export function vniAdd(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u32): i32 {
   if (!L.initialized) return E_STATE;
   // VNI 0 is valid (RFC 7348 §5 reserves none; the kernel takes `id 0`).
@@ -175,13 +180,13 @@ export function vniAdd(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u3
   return slot < 0 ? E_FULL : slot;
 }
 
-/** The VNI's slot; -1 when it is not configured, E_STATE before init. */
+/** The VNI's slot; -1 when it is not configured. Codes: E_STATE (before init). */
 export function vniSlot(vni: u32): i32 {
   return L.initialized ? vnis.slotOf(vni) : E_STATE;
 }
 
 /** Removes a VNI with no local ports left, its FDB and neighbour entries and its counters.
- *  Returns OK, E_NOT_FOUND or E_BUSY (ports still attached). */
+ *  Returns OK. Codes: E_NOT_FOUND (no such VNI), E_BUSY (ports still attached). */
 export function vniRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -193,8 +198,8 @@ export function vniRemove(vni: u32): i32 {
   return OK;
 }
 
-/** Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (port ≥ maxPorts), E_BUSY (attached
- *  already) or E_FULL (the VNI's port list is full). */
+/** Attaches local port `port` to a VNI. Returns OK. Codes: E_NOT_FOUND (no such VNI), E_RANGE
+ *  (port ≥ maxPorts), E_BUSY (attached already), E_FULL (the VNI's port list is full). */
 export function portAttach(port: u32, vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -206,8 +211,8 @@ export function portAttach(port: u32, vni: u32): i32 {
   return OK;
 }
 
-/** Detaches a port and forgets every MAC learned (or configured) behind it. Returns OK,
- *  E_RANGE (before init, or port ≥ maxPorts) or E_NOT_FOUND (not attached). */
+/** Detaches a port and forgets every MAC learned (or configured) behind it. Returns OK. Codes:
+ *  E_RANGE (before init, or port ≥ maxPorts), E_NOT_FOUND (not attached). */
 export function portDetach(port: u32): i32 {
   if (!L.initialized || port >= maxPorts) return E_RANGE;
   let slot = slotOfPort(port);
@@ -221,36 +226,39 @@ export function portDetach(port: u32): i32 {
 // ── remote VTEPs ────────────────────────────────────────────────────────────────────────────
 
 /** A configured VTEP at args[ARGS_ADDRESS..+16) and UDP `port`; returns its id (an existing
- *  one's if known), E_STATE or E_FULL. */
+ *  one's if known). Codes: E_STATE (before init), E_FULL (maxVteps known already). */
 export function vtepAdd(port: u32): i32 {
   if (!L.initialized) return E_STATE;
   let id = vteps.add(L.argsPtr, <u16>port, vteps.VTEP_STATIC);
   return id < 0 ? E_FULL : id;
 }
 
-/** Id of the VTEP at args[ARGS_ADDRESS..+16); -1 when unknown, E_STATE before init. */
+/** Id of the VTEP at args[ARGS_ADDRESS..+16); -1 when unknown. Codes: E_STATE (before init). */
 export function vtepFind(): i32 {
   return L.initialized ? vteps.find(L.argsPtr) : E_STATE;
 }
 
 /** Address of a VTEP's record: address (16 B) at VTEP_ADDRESS, port (u16) at VTEP_PORT; 0
- *  when there is no such VTEP. */
+ *  when there is no such VTEP; never a code. */
 export function vtepRecord(id: u32): usize {
   return id < vteps.vtepCount ? vteps.record(id) : 0;
 }
 
+/** VTEPs known (configured or learned): ids 0 .. vtepCount() - 1; never a code. */
 export function vtepCount(): u32 { return vteps.vtepCount; }
 
 /**
  * One of this host's own VTEP addresses (args[ARGS_ADDRESS..+16)): datagrams from it are dropped
- * and counted (self_vtep), never learned from. Returns OK, E_STATE or E_FULL (past LOCAL_MAX).
+ * and counted (self_vtep), never learned from. Returns OK. Codes: E_STATE (before init), E_FULL
+ * (past LOCAL_MAX).
  */
 export function localAdd(): i32 {
   if (!L.initialized) return E_STATE;
   return vteps.addLocal(L.argsPtr + ARGS_ADDRESS) ? OK : E_FULL;
 }
 
-/** Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (no such VTEP) or E_FULL. */
+/** Puts VTEP `vtep` on a VNI's flood list (head-end replication). Returns OK. Codes: E_NOT_FOUND
+ *  (no such VNI), E_RANGE (no such VTEP), E_FULL (MAX_FLOOD_PER_VNI on the list). */
 export function floodAdd(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -258,7 +266,8 @@ export function floodAdd(vni: u32, vtep: u32): i32 {
   return vnis.addFlood(slot, vtep) ? OK : E_FULL;
 }
 
-/** Returns OK or E_NOT_FOUND (no such VNI, or the VTEP is not on its list). */
+/** Takes VTEP `vtep` off a VNI's flood list. Returns OK. Codes: E_NOT_FOUND (no such VNI, or the
+ *  VTEP is not on its list). */
 export function floodRemove(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -266,7 +275,7 @@ export function floodRemove(vni: u32, vtep: u32): i32 {
 }
 
 /** A VTEP gone from a VNI: out of its flood list, and every MAC behind it forgotten. Returns
- *  how many entries went, or E_NOT_FOUND (no such VNI). */
+ *  how many entries went. Codes: E_NOT_FOUND (no such VNI). */
 export function vtepForget(vni: u32, vtep: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -277,8 +286,8 @@ export function vtepForget(vni: u32, vtep: u32): i32 {
 // ── FDB ─────────────────────────────────────────────────────────────────────────────────────
 
 /** A static entry (MAC at args[ARGS_ADDRESS..+6)) that learning never moves; target as in TX
- *  entries. Returns OK, E_NOT_FOUND (no such VNI), E_RANGE (group or zero MAC, no such
- *  port/VTEP) or E_FULL (the FDB is at its load limit). */
+ *  entries. Returns OK. Codes: E_NOT_FOUND (no such VNI), E_RANGE (group or zero MAC, no such
+ *  port/VTEP), E_FULL (the FDB is at its load limit). */
 export function fdbAdd(vni: u32, target: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -300,7 +309,8 @@ export function fdbAdd(vni: u32, target: u32): i32 {
   return fdb.insert(key, target, fdb.STATIC) != 0 ? OK : E_FULL;
 }
 
-/** Removes the entry of the MAC at args[ARGS_ADDRESS..+6); OK or E_NOT_FOUND. */
+/** Removes the entry of the MAC at args[ARGS_ADDRESS..+6). Returns OK. Codes: E_NOT_FOUND (no
+ *  such VNI, or no entry for the MAC). */
 export function fdbRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -331,7 +341,8 @@ function flushWhere(slot: i32, target: u32, byTarget: bool, learnedOnly: bool): 
   return removed;
 }
 
-/** Removes a VNI's entries (learned only, or all); returns how many, or E_NOT_FOUND. */
+/** Removes a VNI's entries (learned only, or all); returns how many. Codes: E_NOT_FOUND (no such
+ *  VNI). */
 export function fdbFlush(vni: u32, learnedOnly: bool): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -369,7 +380,8 @@ export function fdbAge(now: u32, budget: u32): u32 {
 
 /**
  * Copies up to DUMP_MAX entries from bucket `cursor` on into the dump region; the next cursor is
- * `fdbDumpNext()` (0 when done). Returns the number of records (0 before init).
+ * `fdbDumpNext()` (0 when done). `now`: seconds, as process() takes it. Returns the number of
+ * records (0 before init); never a code.
  *  record (DUMP_RECORD_LEN, 24 B): vni u32 │ mac[6] │ flags u16 (DUMP_STATIC) │ target u32 │
  *  age u32 (seconds) │ reserved u32
  */
@@ -399,6 +411,7 @@ export function fdbDump(cursor: u32, now: u32): u32 {
   return n;
 }
 
+// The dump region, the next dump cursor, entries in use, the load limit: never a code.
 export function fdbDumpRegion(): usize { return dumpPtr; }
 export function fdbDumpNext(): u32 { return dumpNext; }
 export function fdbUsed(): u32 { return fdb.used; }
@@ -406,14 +419,16 @@ export function fdbCapacity(): u32 { return fdb.loadLimit; }
 
 // ── neighbours (ARP/ND suppression) ─────────────────────────────────────────────────────────
 
-/** IP at args[ARGS_ADDRESS..+16) → MAC at args[ARGS_MAC..+6); OK, E_NOT_FOUND or E_FULL. */
+/** IP at args[ARGS_ADDRESS..+16) → MAC at args[ARGS_MAC..+6). Returns OK. Codes: E_NOT_FOUND
+ *  (no such VNI), E_FULL (the neighbour table is 7/8 full). */
 export function neighAdd(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
   return neigh.put(slot, L.argsPtr + ARGS_ADDRESS, L.argsPtr + ARGS_MAC) ? OK : E_FULL;
 }
 
-/** Removes the IP at args[ARGS_ADDRESS..+16); OK or E_NOT_FOUND. */
+/** Removes the IP at args[ARGS_ADDRESS..+16). Returns OK. Codes: E_NOT_FOUND (no such VNI, or
+ *  no entry for the IP). */
 export function neighRemove(vni: u32): i32 {
   let slot = vniSlot(vni);
   if (slot < 0) return E_NOT_FOUND;
@@ -422,12 +437,16 @@ export function neighRemove(vni: u32): i32 {
 
 // ── underlay, for captures and tests ────────────────────────────────────────────────────────
 
+/** The UDP port underlayVni/PORT_UNDERLAY_ETH take as VXLAN (default VXLAN_PORT, 4789) and
+ *  learned VTEPs are sent to; returns nothing. */
 export function setVxlanPort(port: u32): void { underlay.setVxlanPort(<u16>port); }
 
-/** Merge decapsulated TCP segments into super-frames: only when every TAP has IFF_VNET_HDR. */
+/** Merge decapsulated TCP segments into super-frames: only when every TAP has IFF_VNET_HDR.
+ *  Returns nothing. */
 export function setCoalescing(on: u32): void { setGro(on != 0); }
 
-/** The UDP source ports [min, max) the flow hash maps into; OK or E_RANGE. */
+/** The UDP source ports [min, max) the flow hash maps into. Returns OK. Codes: E_RANGE (min 0,
+ *  min ≥ max, or max above 65536). */
 export function setSourcePortRange(min: u32, max: u32): i32 {
   if (min == 0 || min >= max || max > 65536) return E_RANGE;
   setRange(min, max);
@@ -439,14 +458,15 @@ export function setSourcePortRange(min: u32, max: u32): i32 {
 export function underlayVni(ptr: usize, len: u32): i32 {
   let dg = records.datagram;
   if (underlay.parse(ptr, len, L.argsPtr + ARGS_PEER, dg) != underlay.UNDERLAY_OK) return -1;
-  if (dg.len < 8) return -1;
+  if (dg.len < VXLAN_HEADER_LEN) return -1; // the VNI is all it reads: no inner frame needed
   let p = ptr + dg.offset;
   return hasVni(p) ? <i32>vxlanVni(p) : -1;
 }
 
 /**
  * Wraps the VXLAN datagram of a TX entry in Ethernet/IP/UDP, in its headroom; returns the new
- * start (the length grows by the difference), or 0 when the VTEP or pointer is bad. Local
+ * start (the length grows by the difference), or 0 when the VTEP or pointer is bad (never a
+ * code). Local
  * address at args[ARGS_ADDRESS], destination MAC at args[ARGS_MAC], source MAC at
  * args[ARGS_SOURCE_MAC]; `tos` is the entry's outer TOS (TX_TOS), `flags` EMIT_DF | EMIT_UDP_CSUM.
  */
