@@ -1,6 +1,6 @@
-// The core's switching logic (assembly/pipeline/ burst, forward, flood; switch/learn.ts) written
-// as plain TypeScript, the reference the benchmark measures the Wasm core against. It is meant
-// to be a fair rival, not a strawman: the same descriptor, TX-entry and slot layout in one ArrayBuffer; the same
+// The core's switching logic (assembly/pipeline/, switch/learn.ts) written as plain TypeScript, the
+// reference the benchmark measures the Wasm core against. It is meant to be a fair rival, not a
+// strawman: the same descriptor, TX-entry and slot layout in one ArrayBuffer; the same
 // open-addressing FDB with 16-byte entries (four u32 words) and linear probing; the same checks
 // in the same order (descriptor bounds, runt, MTU, source MAC, learning with static/move
 // semantics, learn and load limits, ageing, split horizon, flood sets, TX-list full); the same
