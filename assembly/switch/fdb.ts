@@ -11,6 +11,7 @@
 
 import { allocate } from "../layout";
 import * as abi from "../abi";
+import { DUMP_MAX, DUMP_RECORD_LEN } from "../abi";
 
 /** An entry as the diagram draws it; the offsets below are the compiler's (offsetof), not ours. */
 @unmanaged class Entry {
@@ -113,4 +114,13 @@ export function removeAt(e: usize): void {
 
 @inline export function bucket(i: u32): usize {
   return at(i);
+}
+
+/** Where fdbDump() copies entries for the host: DUMP_MAX records of DUMP_RECORD_LEN (abi.ts). */
+export let dumpPtr: usize = 0;
+
+/** Lays out the dump region (init, after the other tables); false when memory cannot grow. */
+export function layoutDump(): bool {
+  dumpPtr = allocate(DUMP_MAX * DUMP_RECORD_LEN);
+  return dumpPtr != 0;
 }

@@ -66,3 +66,26 @@ let lastLearned: usize = 0;
   if (stamp & fdb.STATIC) return e;
   return now - stamp > vnis.ageingOf(slot) ? 0 : e;
 }
+
+/**
+ * Removes VNI `slot`'s entries: all, or those pointing at `target` (byTarget); learned only, or
+ * static too. Each learned entry removed leaves the VNI's learn count. Returns how many went.
+ */
+export function flushWhere(slot: i32, target: u32, byTarget: bool, learnedOnly: bool): u32 {
+  let removed: u32 = 0;
+  let tag = <u64>(slot + 1) << 48;
+  let i: u32 = 0;
+  while (i <= fdb.mask) {
+    let e = fdb.bucket(i);
+    let k = fdb.entryKey(e);
+    if (k != 0 && (k & 0xffff000000000000) == tag &&
+        (!byTarget || fdb.entryTarget(e) == target) && !(learnedOnly && fdb.entryIsStatic(e))) {
+      if (!fdb.entryIsStatic(e)) vnis.setLearnCount(slot, vnis.learnCountOf(slot) - 1);
+      fdb.removeAt(e);
+      removed++;
+      continue; // the backward shift may have moved another entry into bucket i
+    }
+    i++;
+  }
+  return removed;
+}
