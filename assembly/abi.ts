@@ -114,5 +114,5 @@
 @inline export const ARGS_PEER: u32 = 32;
 /** Frame-path scratch: an ARP target as a 16-byte key (pipeline/suppress.ts). */
 @inline export const ARGS_ARP_KEY: u32 = 128;
-/** Frame-path scratch: the virtio_net_hdr of the frame being switched (pipeline/context.ts vnet). */
+/** Frame-path scratch: the virtio_net_hdr of the frame being switched (pipeline/context.ts). */
 @inline export const ARGS_VNET: u32 = 192;

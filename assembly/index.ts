@@ -87,8 +87,8 @@ export function arenaBytes(): usize { return arenaSize(); }
 export function pmtuRegion(): usize { return replyRegion(); }
 export function pmtuRegionBytes(): u32 { return replyRegionBytes(); }
 
-/** Switches a burst; pipeline/burst.ts draws the RX descriptor, pipeline/tx.ts the TX entry. Returns
- *  the number of TX entries (0 before init); never a negative code. */
+/** Switches a burst; pipeline/burst.ts draws the RX descriptor, pipeline/tx.ts the TX entry.
+ *  `now`: seconds. Returns the number of TX entries (0 before init); never a negative code. */
 export function process(count: u32, now: u32): u32 {
   if (!L.initialized) return 0;
   return processBurst(count, now);

@@ -11,7 +11,7 @@
 //  ├─ fdb         2^fdbBits × 16 B
 //  ├─ arena       segmentation output (offloads), reset every burst
 //  ├─ pmtu replies, fdb dump
-//  └─ pipeline records   parse results and GRO state of the frame being switched (pipeline/records.ts)
+//  └─ pipeline records: parse results and GRO state of the frame being switched (records.ts)
 //
 // Nothing here allocates per frame; `--runtime stub` never frees, and nothing needs it to.
 

@@ -38,7 +38,8 @@ export function flowHash(frame: usize, len: u32): u32 {
       return <u32>(mix64(h) >>> 32);
     }
   }
-  // The destination MAC and the last four bytes of the source MAC (the u64 at ETH_DST held its first two).
+  // The destination MAC and the last four bytes of the source MAC (the u64 at ETH_DST read its
+  // first two).
   let h = load<u64>(frame, ETH_DST) ^ (<u64>load<u32>(frame, ETH_SRC + 2) * 0x9e3779b97f4a7c15);
   h ^= <u64>load<u16>(frame, ETH_TYPE);
   return <u32>(mix64(h) >>> 32);

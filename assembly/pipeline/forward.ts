@@ -58,7 +58,8 @@ export function toPort(slot: i32, blk: usize, frame: usize, len: u32, port: u32,
   return FORWARDED;
 }
 
-/** Segments the current super-frame into the arena (records.segments says where); 0 or a drop reason. */
+/** Segments the current super-frame into the arena (records.segments says where); 0 or a drop
+ *  reason. */
 export function cut(slot: i32, frame: usize, len: u32): u32 {
   let r = segment(frame, len, ctx.vnet, vnis.vniOf(slot), vnis.mtuOf(slot) + ETH_HEADER_LEN, records.l4, records.segments);
   if (r == SEGMENT_OK) {

@@ -17,7 +17,7 @@ import * as abi from "../abi";
 export let vxlanPort: u16 = VXLAN_PORT;
 export function setVxlanPort(port: u16): void { vxlanPort = port; }
 
-/** What parse() found: where the VXLAN datagram starts in the packet, its length, its sender's port. */
+/** What parse() found: where the VXLAN datagram starts in the packet, its length, its sender. */
 @unmanaged export class Datagram {
   /** Bytes from the packet's start to the VXLAN header. */
   offset: u32;

@@ -78,7 +78,7 @@ export function emitIpv6(
   return memory.compare(a + IPV6_SRC, b + IPV6_SRC, 32) == 0;
 }
 
-/** Byte offset of the IPv4 address inside an IPv4-mapped address (::ffff:a.b.c.d, RFC 4291 §2.5.5.2). */
+/** Offset of the IPv4 address in an IPv4-mapped address (::ffff:a.b.c.d, RFC 4291 §2.5.5.2). */
 @inline export const V4_MAPPED_ADDR: u32 = 12;
 
 /** Writes the IPv4-mapped form of `v4` (4 bytes as they sit in a header) to the 16 bytes at `p`. */
