@@ -6,7 +6,7 @@
 // Not-ECT inner packet cannot be passed on, so it is dropped; every other combination leaves the
 // inner packet alone (the kernel does not copy an outer ECT(1) in, nor do we).
 
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, l3Offset, payloadType } from "../wire/ethernet";
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, payloadType } from "../wire/ethernet";
 import { ECN_CE, ECN_ECT_0, ECN_MASK, check as ipv4Check, dontFragment, setCe as setCe4, tos } from "../wire/ipv4";
 import { check as ipv6Check, setCe as setCe6, trafficClass } from "../wire/ipv6";
 
@@ -19,8 +19,8 @@ import { check as ipv6Check, setCe as setCe6, trafficClass } from "../wire/ipv6"
  * ECT(0)) in bits 0–7, INNER_DF. 0 for a frame that is not IP (ARP, …): Not-ECT, no DF.
  */
 export function encapInfo(frame: usize, len: u32): u32 {
-  if (!ethCheck(frame, len)) return 0;
-  let l3 = l3Offset(frame);
+  let l3 = ethCheck(frame, len);
+  if (l3 == 0) return 0;
   let type = payloadType(frame, l3);
   let ip = frame + l3;
   let ecn: u8;
@@ -46,8 +46,8 @@ export function encapInfo(frame: usize, len: u32): u32 {
 /** Applies the outer TOS byte `outer` to the inner frame, in place (checksum patched). */
 export function decapsulate(frame: usize, len: u32, outer: u8): u32 {
   if ((outer & ECN_MASK) != ECN_CE) return DECAP_OK;
-  if (!ethCheck(frame, len)) return DECAP_OK;
-  let l3 = l3Offset(frame);
+  let l3 = ethCheck(frame, len);
+  if (l3 == 0) return DECAP_OK;
   let type = payloadType(frame, l3);
   let ip = frame + l3;
   if (type == ETHERTYPE_IPV4 && ipv4Check(ip, len - l3)) {

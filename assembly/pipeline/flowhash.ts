@@ -2,7 +2,7 @@
 // so ECMP and RSS in the underlay spread tunnels the way they spread plain flows. Like the
 // kernel's udp_flow_src_port(), the hash is scaled into the ephemeral range.
 
-import { ETH_DST, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, l3Offset, payloadType } from "../wire/ethernet";
+import { ETH_DST, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, payloadType } from "../wire/ethernet";
 import { IPPROTO_TCP, IPPROTO_UDP, IPV4_SRC, check as ipv4Check, headerLen, isFragment, proto } from "../wire/ipv4";
 import { mix64 } from "../hash";
 import { IPV6_HEADER_LEN, IPV6_SRC, check as ipv6Check, nextHeader } from "../wire/ipv6";
@@ -13,8 +13,8 @@ export let portMax: u32 = 61000; // exclusive
 
 /** Hash of the inner flow: the L4 5-tuple where there is one, else addresses, else MACs. */
 export function flowHash(frame: usize, len: u32): u32 {
-  if (ethCheck(frame, len)) {
-    let l3 = l3Offset(frame);
+  let l3 = ethCheck(frame, len);
+  if (l3 != 0) {
     let type = payloadType(frame, l3);
     let ip = frame + l3;
     let room = len - l3;

@@ -10,7 +10,7 @@
 // check for the layers above it. Its result and segment()'s are records the caller passes
 // (pipeline/records.ts holds the frame path's), never module globals a later frame overwrites.
 
-import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, l3Offset, payloadType } from "../wire/ethernet";
+import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, payloadType } from "../wire/ethernet";
 import {
   IPPROTO_TCP, IPPROTO_UDP, check as ipv4Check, headerLen as ipv4HeaderLen, ident, isFragment, proto,
   pseudoHeaderSum as ipv4Pseudo, refreshChecksum, setIdent, setTotalLen, totalLen,
@@ -43,8 +43,8 @@ import { allocate } from "../layout";
  * false (and `r` half written: read it only after true).
  */
 export function parseL4(frame: usize, len: u32, r: L4Info): bool {
-  if (!ethCheck(frame, len)) return false;
-  let o = l3Offset(frame);
+  let o = ethCheck(frame, len);
+  if (o == 0) return false;
   let type = payloadType(frame, o);
   let ip = frame + o;
   let room = len - o;

@@ -15,7 +15,7 @@
 //    a DAD solicitation from :: (RFC 4862 §5.4.2) likewise (isAnswerableSolicitation).
 // Only ARP requests (oper 1) are answered; replies and other opcodes flood as BUM frames.
 
-import { ETH_DST, ETH_SRC, ETHERTYPE_ARP, ETHERTYPE_IPV6, check as ethCheck, l3Offset, macKey, payloadType } from "../wire/ethernet";
+import { ETH_DST, ETH_SRC, ETHERTYPE_ARP, ETHERTYPE_IPV6, check as ethCheck, macKey, payloadType } from "../wire/ethernet";
 import { ARP_OPER_REQUEST, ARP_SHA, ARP_SPA, ARP_TPA, check as arpCheck, oper, rewriteAsReply } from "../wire/arp";
 import { check as ipv6Check, storeV4Mapped } from "../wire/ipv6";
 import { ND_TARGET, isAnswerableSolicitation, rewriteAsAdvertisement } from "../wire/icmpv6";
@@ -30,8 +30,8 @@ import { ARGS_ARP_KEY } from "../abi";
 
 /** Length of the reply written over the frame, with the kind in the top bits; 0 if not answered. */
 export function answer(slot: i32, frame: usize, len: u32): u32 {
-  if (!ethCheck(frame, len)) return 0;
-  let l3 = l3Offset(frame);
+  let l3 = ethCheck(frame, len);
+  if (l3 == 0) return 0;
   let type = payloadType(frame, l3);
   let p = frame + l3;
   if (type == ETHERTYPE_ARP) {

@@ -4,7 +4,7 @@
 // only the VXLAN datagram and its source address; `weft pcap decap` does the same, reading the
 // outer headers as the kernel does in cli/pcap/underlay.ts and handing the core datagrams.
 
-import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, emitEthernet, l3Offset, payloadType } from "../wire/ethernet";
+import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, emitEthernet, payloadType } from "../wire/ethernet";
 import { IPPROTO_UDP, IPV4_HEADER_LEN, IPV4_SRC, check as ipv4Check, emitIpv4, headerLen, isFragment, proto, pseudoHeaderSum as ipv4PseudoHeaderSum, totalLen } from "../wire/ipv4";
 import { IPV6_HEADER_LEN, IPV6_SRC, V4_MAPPED_ADDR, check as ipv6Check, emitIpv6, isV4Mapped, nextHeader, payloadLen, pseudoHeaderSum, storeV4Mapped } from "../wire/ipv6";
 import { UDP_HEADER_LEN, check as udpCheck, dstPort, emitUdp, length as udpLength, setChecksum, srcPort } from "../wire/udp";
@@ -38,8 +38,8 @@ export function setVxlanPort(port: u16): void { vxlanPort = port; }
  * sees reassembled datagrams only.
  */
 export function parse(frame: usize, len: u32, peer: usize, out: Datagram): u32 {
-  if (!ethCheck(frame, len)) return UNDERLAY_MALFORMED;
-  let l3 = l3Offset(frame);
+  let l3 = ethCheck(frame, len);
+  if (l3 == 0) return UNDERLAY_MALFORMED;
   let type = payloadType(frame, l3);
   let ip = frame + l3;
   let room = len - l3;

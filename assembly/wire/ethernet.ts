@@ -42,17 +42,18 @@
   return bswap<u16>(load<u16>(frame, ETH_TYPE));
 }
 
-/** The one shape check: a header, and room for the one 802.1Q or 802.1ad tag it announces. */
-@inline export function check(frame: usize, len: u32): bool {
-  if (len < ETH_HEADER_LEN) return false;
+/**
+ * The one shape check: a header, and room for the one 802.1Q or 802.1ad tag it announces.
+ * Returns what every caller reads next, the offset of the L3 header (14, or 18 past a tag), and
+ * 0 when the frame fails: one read of the EtherType on the frame path, not two.
+ */
+export function check(frame: usize, len: u32): u32 {
+  if (len < ETH_HEADER_LEN) return 0;
   let type = etherType(frame);
-  return (type != ETHERTYPE_VLAN && type != ETHERTYPE_QINQ) || len >= ETH_HEADER_LEN + VLAN_TAG_LEN;
-}
-
-/** Offset of the L3 header of a frame that passed check(), skipping one 802.1Q or 802.1ad tag. */
-@inline export function l3Offset(frame: usize): u32 {
-  let type = etherType(frame);
-  return type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ ? ETH_HEADER_LEN + VLAN_TAG_LEN : ETH_HEADER_LEN;
+  if (type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ) {
+    return len >= ETH_HEADER_LEN + VLAN_TAG_LEN ? ETH_HEADER_LEN + VLAN_TAG_LEN : 0;
+  }
+  return ETH_HEADER_LEN;
 }
 
 /** EtherType of the payload at `l3` (the one after a VLAN tag, if any). */
