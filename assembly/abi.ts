@@ -1,13 +1,13 @@
 // The core's ABI: every layout, flag, target bit, error code and scratch offset the host sees,
 // in one place (VPP keeps its error list in one .def file and pins struct sizes with
-// STATIC_ASSERT_SIZEOF). The core's own code imports these; assembly/index.ts exports each one
-// as an immutable global of the same name, and the binding (cli/core/abi.ts) compares its own
-// constants with those globals when it loads the module, so a copy that drifts fails at load
-// (and tests/core/abi_test.ts) instead of misreading memory. Counter indices stay in counters.ts
-// (one list, checked by name at build time by build/build.mjs).
+// STATIC_ASSERT_SIZEOF). The core's own code imports these; assembly/api/abi_globals.ts exports
+// each one as an immutable global of the same name, and the binding (cli/core/abi.ts) compares
+// its own constants with those globals when it loads the module, so a copy that drifts fails at
+// load (and tests/core/abi_test.ts) instead of misreading memory. Counter indices stay in
+// counters.ts (one list, checked by name at build time by build/build.mjs).
 //
 // Change a value here and in cli/core/abi.ts together; add a field here, export it in
-// assembly/index.ts, and name it in cli/core/abi.ts.
+// assembly/api/abi_globals.ts, and name it in cli/core/abi.ts.
 
 // ── RX descriptor (48 B), pipeline/burst.ts draws it ─────────────────────────────────────────
 @inline export const RX_DESC_LEN: u32 = 48;
@@ -25,7 +25,7 @@
 /** RX flag: a 10-byte virtio_net_hdr sits just before the frame (a TAP with IFF_VNET_HDR). */
 @inline export const RX_VNET_HDR: u16 = 1;
 
-// ── TX entry (32 B), pipeline/burst.ts draws it ──────────────────────────────────────────────
+// ── TX entry (32 B), pipeline/tx.ts draws it ─────────────────────────────────────────────────
 @inline export const TX_ENTRY_LEN: u32 = 32;
 @inline export const TX_PTR: u32 = 0;
 @inline export const TX_LEN: u32 = 4;
@@ -114,5 +114,5 @@
 @inline export const ARGS_PEER: u32 = 32;
 /** Frame-path scratch: an ARP target as a 16-byte key (pipeline/suppress.ts). */
 @inline export const ARGS_ARP_KEY: u32 = 128;
-/** Frame-path scratch: the virtio_net_hdr of the frame being switched (pipeline/burst.ts). */
+/** Frame-path scratch: the virtio_net_hdr of the frame being switched (pipeline/context.ts). */
 @inline export const ARGS_VNET: u32 = 192;

@@ -4,12 +4,14 @@
 //  __heap_base
 //  ├─ args        ARGS_LEN (256 B)   host ↔ core scratch for addresses and MACs of control calls
 //  ├─ rx descs    burst × RX_DESC_LEN (48 B)    (abi.ts; pipeline/burst.ts draws it)
-//  ├─ tx list     txMax × TX_ENTRY_LEN (32 B)
+//  ├─ tx list     txMax × TX_ENTRY_LEN (32 B)   (abi.ts; pipeline/tx.ts draws it)
 //  ├─ slots       slotCount × slotSize: [headroom | frame … | tailroom]
 //  ├─ counters    u64 blocks: global, per VNI, per port, per VTEP
 //  ├─ vni table, port table, vtep table, flood lists, neighbour table
 //  ├─ fdb         2^fdbBits × 16 B
-//  └─ arena       segmentation output (offloads), reset every burst
+//  ├─ arena       segmentation output (offloads), reset every burst
+//  ├─ pmtu replies, fdb dump
+//  └─ pipeline records: parse results and GRO state of the frame being switched (records.ts)
 //
 // Nothing here allocates per frame; `--runtime stub` never frees, and nothing needs it to.
 

@@ -6,7 +6,7 @@
 // Not-ECT inner packet cannot be passed on, so it is dropped; every other combination leaves the
 // inner packet alone (the kernel does not copy an outer ECT(1) in, nor do we).
 
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, l3Offset, payloadType } from "../wire/ethernet";
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, payloadType } from "../wire/ethernet";
 import { ECN_CE, ECN_ECT_0, ECN_MASK, check as ipv4Check, dontFragment, setCe as setCe4, tos } from "../wire/ipv4";
 import { check as ipv6Check, setCe as setCe6, trafficClass } from "../wire/ipv6";
 
@@ -19,7 +19,7 @@ import { check as ipv6Check, setCe as setCe6, trafficClass } from "../wire/ipv6"
  * ECT(0)) in bits 0–7, INNER_DF. 0 for a frame that is not IP (ARP, …): Not-ECT, no DF.
  */
 export function encapInfo(frame: usize, len: u32): u32 {
-  let l3 = l3Offset(frame, len);
+  let l3 = ethCheck(frame, len);
   if (l3 == 0) return 0;
   let type = payloadType(frame, l3);
   let ip = frame + l3;
@@ -46,7 +46,7 @@ export function encapInfo(frame: usize, len: u32): u32 {
 /** Applies the outer TOS byte `outer` to the inner frame, in place (checksum patched). */
 export function decapsulate(frame: usize, len: u32, outer: u8): u32 {
   if ((outer & ECN_MASK) != ECN_CE) return DECAP_OK;
-  let l3 = l3Offset(frame, len);
+  let l3 = ethCheck(frame, len);
   if (l3 == 0) return DECAP_OK;
   let type = payloadType(frame, l3);
   let ip = frame + l3;

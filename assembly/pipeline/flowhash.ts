@@ -2,7 +2,7 @@
 // so ECMP and RSS in the underlay spread tunnels the way they spread plain flows. Like the
 // kernel's udp_flow_src_port(), the hash is scaled into the ephemeral range.
 
-import { ETH_DST, ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, l3Offset, payloadType } from "../wire/ethernet";
+import { ETH_DST, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, payloadType } from "../wire/ethernet";
 import { IPPROTO_TCP, IPPROTO_UDP, IPV4_SRC, check as ipv4Check, headerLen, isFragment, proto } from "../wire/ipv4";
 import { mix64 } from "../hash";
 import { IPV6_HEADER_LEN, IPV6_SRC, check as ipv6Check, nextHeader } from "../wire/ipv6";
@@ -13,7 +13,7 @@ export let portMax: u32 = 61000; // exclusive
 
 /** Hash of the inner flow: the L4 5-tuple where there is one, else addresses, else MACs. */
 export function flowHash(frame: usize, len: u32): u32 {
-  let l3 = l3Offset(frame, len);
+  let l3 = ethCheck(frame, len);
   if (l3 != 0) {
     let type = payloadType(frame, l3);
     let ip = frame + l3;
@@ -38,8 +38,10 @@ export function flowHash(frame: usize, len: u32): u32 {
       return <u32>(mix64(h) >>> 32);
     }
   }
-  let h = load<u64>(frame, ETH_DST) ^ (<u64>load<u32>(frame, 8) * 0x9e3779b97f4a7c15);
-  h ^= <u64>load<u16>(frame, ETH_HEADER_LEN - 2);
+  // The destination MAC and the last four bytes of the source MAC (the u64 at ETH_DST read its
+  // first two).
+  let h = load<u64>(frame, ETH_DST) ^ (<u64>load<u32>(frame, ETH_SRC + 2) * 0x9e3779b97f4a7c15);
+  h ^= <u64>load<u16>(frame, ETH_TYPE);
   return <u32>(mix64(h) >>> 32);
 }
 

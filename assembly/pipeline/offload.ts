@@ -7,76 +7,89 @@
 //    each behind its VXLAN header, back to back in the arena with one stride, so one sendmsg
 //    with UDP_SEGMENT (or one sendmmsg) sends them all. The wire stays plain RFC 7348.
 // The frame was validated by the pipeline up to the Ethernet header; `parseL4` is the one shape
-// check for the layers above it.
+// check for the layers above it. Its result and segment()'s are records the caller passes
+// (pipeline/records.ts holds the frame path's), never module globals a later frame overwrites.
 
-import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, l3Offset, payloadType } from "../wire/ethernet";
+import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, payloadType } from "../wire/ethernet";
 import {
   IPPROTO_TCP, IPPROTO_UDP, check as ipv4Check, headerLen as ipv4HeaderLen, ident, isFragment, proto,
   pseudoHeaderSum as ipv4Pseudo, refreshChecksum, setIdent, setTotalLen, totalLen,
 } from "../wire/ipv4";
 import { IPV6_HEADER_LEN, check as ipv6Check, nextHeader, payloadLen, pseudoHeaderSum as ipv6Pseudo, setPayloadLen } from "../wire/ipv6";
 import { TCP_CHECKSUM, TCP_CWR, TCP_FIN, TCP_FLAGS, TCP_PSH, check as tcpCheck, flags as tcpFlags, headerLen as tcpHeaderLen, seq, setSeq } from "../wire/tcp";
-import { UDP_HEADER_LEN, check as udpCheck } from "../wire/udp";
+import { UDP_HEADER_LEN, check as udpCheck, setChecksum as setUdpChecksum, setLength as setUdpLength } from "../wire/udp";
 import { finish, sumBytes } from "../wire/checksum";
 import { VXLAN_HEADER_LEN, emitVxlan } from "../wire/vxlan";
 import { GSO_ECN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, csumOffset, csumStart, gsoSize, gsoType } from "../wire/virtio_net";
 import { allocate } from "../layout";
 
-// Results of parseL4, offsets from the frame start.
-export let l3: u32 = 0;
-export let l4: u32 = 0;
-export let payloadAt: u32 = 0;
-/** End of the IP packet (Ethernet padding, if any, lies beyond). */
-export let ipEnd: u32 = 0;
-export let isV6 = false;
-export let l4Proto: u8 = 0;
+/** Where a frame's layers start, as parseL4() found them: offsets from the frame start. */
+@unmanaged export class L4Info {
+  /** The IP header (after Ethernet and at most one VLAN tag). */
+  l3: u32;
+  /** The TCP or UDP header. */
+  l4: u32;
+  /** The first byte after the TCP/UDP header. */
+  payloadAt: u32;
+  /** End of the IP packet (Ethernet padding, if any, lies beyond). */
+  ipEnd: u32;
+  /** IPPROTO_TCP or IPPROTO_UDP. */
+  proto: u8;
+  isV6: bool;
+}
 
-/** Ethernet / IPv4 (unfragmented) or IPv6 (no extension headers) / TCP or UDP; else false. */
-export function parseL4(frame: usize, len: u32): bool {
-  if (len < ETH_HEADER_LEN) return false;
-  let o = l3Offset(frame, len);
+/**
+ * Ethernet / IPv4 (unfragmented) or IPv6 (no extension headers) / TCP or UDP, into `r`; else
+ * false (and `r` half written: read it only after true).
+ */
+export function parseL4(frame: usize, len: u32, r: L4Info): bool {
+  let o = ethCheck(frame, len);
   if (o == 0) return false;
   let type = payloadType(frame, o);
   let ip = frame + o;
   let room = len - o;
+  let l4: u32, p: u8, end: u32;
   if (type == ETHERTYPE_IPV4) {
     if (!ipv4Check(ip, room) || isFragment(ip)) return false;
-    isV6 = false;
+    r.isV6 = false;
     l4 = o + ipv4HeaderLen(ip);
-    l4Proto = proto(ip);
-    ipEnd = o + totalLen(ip);
+    p = proto(ip);
+    end = o + totalLen(ip);
   } else if (type == ETHERTYPE_IPV6) {
     if (!ipv6Check(ip, room)) return false;
-    isV6 = true;
+    r.isV6 = true;
     l4 = o + IPV6_HEADER_LEN;
-    l4Proto = nextHeader(ip);
-    ipEnd = l4 + payloadLen(ip);
+    p = nextHeader(ip);
+    end = l4 + payloadLen(ip);
   } else {
     return false;
   }
-  l3 = o;
-  if (l4Proto == IPPROTO_TCP) {
-    if (!tcpCheck(frame + l4, ipEnd - l4)) return false;
-    payloadAt = l4 + tcpHeaderLen(frame + l4);
+  r.l3 = o;
+  r.l4 = l4;
+  r.proto = p;
+  r.ipEnd = end;
+  if (p == IPPROTO_TCP) {
+    if (!tcpCheck(frame + l4, end - l4)) return false;
+    r.payloadAt = l4 + tcpHeaderLen(frame + l4);
     return true;
   }
-  if (l4Proto == IPPROTO_UDP) {
-    if (!udpCheck(frame + l4, ipEnd - l4)) return false;
-    payloadAt = l4 + UDP_HEADER_LEN;
+  if (p == IPPROTO_UDP) {
+    if (!udpCheck(frame + l4, end - l4)) return false;
+    r.payloadAt = l4 + UDP_HEADER_LEN;
     return true;
   }
   return false;
 }
 
-/** Pseudo-header sum of the frame parsed last, for an upper-layer length. */
-@inline export function pseudoSum(frame: usize, upperLen: u32): u64 {
-  return isV6 ? ipv6Pseudo(frame + l3, upperLen, l4Proto) : ipv4Pseudo(frame + l3, upperLen, l4Proto);
+/** Pseudo-header sum of a frame laid out as `r` says, for an upper-layer length. */
+@inline export function pseudoSum(frame: usize, upperLen: u32, r: L4Info): u64 {
+  return r.isV6 ? ipv6Pseudo(frame + r.l3, upperLen, r.proto) : ipv4Pseudo(frame + r.l3, upperLen, r.proto);
 }
 
-/** Whether the TCP/UDP checksum of the frame parsed last verifies. */
-export function l4ChecksumValid(frame: usize): bool {
-  let n = ipEnd - l4;
-  return finish(sumBytes(frame + l4, n, pseudoSum(frame, n))) == 0;
+/** Whether the TCP/UDP checksum of the frame `r` describes verifies. */
+export function l4ChecksumValid(frame: usize, r: L4Info): bool {
+  let n = r.ipEnd - r.l4;
+  return finish(sumBytes(frame + r.l4, n, pseudoSum(frame, n, r))) == 0;
 }
 
 /**
@@ -120,12 +133,15 @@ export function layoutArena(bytes: u32): bool {
 export function arenaBase(): usize { return arenaPtr; }
 export function arenaSize(): usize { return arenaEnd - arenaPtr; }
 
-// Results of `segment`.
-export let segPtr: usize = 0;
-export let segCount: u32 = 0;
-/** Datagram stride: every datagram but the last is exactly this long. */
-export let segStride: u32 = 0;
-export let segLen: u32 = 0;
+/** What segment() laid out in the arena: `count` VXLAN datagrams back to back from `ptr`. */
+@unmanaged export class Segments {
+  ptr: usize;
+  count: u32;
+  /** Datagram stride: every datagram but the last is exactly this long. */
+  stride: u32;
+  /** Bytes of all the datagrams together. */
+  len: u32;
+}
 
 @inline export const SEGMENT_OK: u32 = 0;
 @inline export const SEGMENT_MALFORMED: u32 = 1;
@@ -135,28 +151,30 @@ export let segLen: u32 = 0;
  * A GSO frame whose payload fits one segment (gso_size set, the kernel's segmentation would change
  * nothing): well-formed enough to parse, it goes out as a plain frame once its checksum is complete.
  */
-export function singleSegment(frame: usize, len: u32, vnet: usize): bool {
+export function singleSegment(frame: usize, len: u32, vnet: usize, r: L4Info): bool {
   let mss = gsoSize(vnet);
-  return mss != 0 && parseL4(frame, len) && ipEnd - payloadAt <= mss;
+  return mss != 0 && parseL4(frame, len, r) && r.ipEnd - r.payloadAt <= mss;
 }
 
 /**
  * Cuts a GSO super-frame (virtio_net_hdr at `vnet`) into VXLAN datagrams in the arena, as the
  * kernel's tcp_gso_segment()/__udp_gso_segment() would: TCP sequence numbers advance by MSS,
  * FIN and PSH only on the last segment, CWR only on the first, IPv4 IDs increment, lengths and
- * full checksums per segment. `maxFrame` is the largest inner frame the VNI carries.
+ * full checksums per segment. `maxFrame` is the largest inner frame the VNI carries. `r` is
+ * scratch for the parse; on SEGMENT_OK, `out` says where the datagrams are.
  */
-export function segment(frame: usize, len: u32, vnet: usize, vni: u32, maxFrame: u32): u32 {
+export function segment(frame: usize, len: u32, vnet: usize, vni: u32, maxFrame: u32, r: L4Info, out: Segments): u32 {
   let type = gsoType(vnet) & ~GSO_ECN;
-  if (!parseL4(frame, len)) return SEGMENT_MALFORMED;
-  let tcp = l4Proto == IPPROTO_TCP;
+  if (!parseL4(frame, len, r)) return SEGMENT_MALFORMED;
+  let isV6 = r.isV6, l3 = r.l3, l4 = r.l4;
+  let tcp = r.proto == IPPROTO_TCP;
   if (type == GSO_TCPV4 ? (!tcp || isV6) : type == GSO_TCPV6 ? (!tcp || !isV6) : type == GSO_UDP_L4 ? tcp : true) {
     return SEGMENT_MALFORMED;
   }
   let mss = gsoSize(vnet);
   if (mss == 0) return SEGMENT_MALFORMED;
-  let hdr = payloadAt;
-  let payload = ipEnd - payloadAt;
+  let hdr = r.payloadAt;
+  let payload = r.ipEnd - r.payloadAt;
   // One segment's worth or less never gets here (fromLocal sends it as a plain frame, see
   // singleSegment); it would come out as one datagram. No payload at all has nothing to cut.
   if (payload == 0) return SEGMENT_MALFORMED;
@@ -166,13 +184,13 @@ export function segment(frame: usize, len: u32, vnet: usize, vni: u32, maxFrame:
   let total = (n - 1) * stride + VXLAN_HEADER_LEN + hdr + (payload - (n - 1) * mss);
   if (arenaCursor + <usize>total > arenaEnd) return SEGMENT_NO_ROOM;
 
-  let out = arenaCursor;
+  let base = arenaCursor;
   let id0 = isV6 ? <u16>0 : ident(frame + l3);
   let seq0 = tcp ? seq(frame + l4) : 0;
   let flags0 = tcp ? tcpFlags(frame + l4) : 0;
   for (let i: u32 = 0; i < n; i++) {
     let chunk = i + 1 < n ? mss : payload - i * mss;
-    let d = out + <usize>i * stride;
+    let d = base + <usize>i * stride;
     emitVxlan(d, vni);
     let f = d + VXLAN_HEADER_LEN;
     memory.copy(f, frame, hdr);
@@ -194,18 +212,18 @@ export function segment(frame: usize, len: u32, vnet: usize, vni: u32, maxFrame:
       if (i > 0) fl &= ~TCP_CWR;
       store<u8>(t, fl, TCP_FLAGS);
       store<u16>(t, 0, TCP_CHECKSUM);
-      store<u16>(t, bswap<u16>(finish(sumBytes(t, upper, pseudoSum(f, upper)))), TCP_CHECKSUM);
+      store<u16>(t, bswap<u16>(finish(sumBytes(t, upper, pseudoSum(f, upper, r)))), TCP_CHECKSUM);
     } else {
-      store<u16>(t, bswap<u16>(<u16>upper), 4);
-      store<u16>(t, 0, 6);
-      let c = finish(sumBytes(t, upper, pseudoSum(f, upper)));
-      store<u16>(t, bswap<u16>(c == 0 ? 0xffff : c), 6);
+      setUdpLength(t, upper);
+      setUdpChecksum(t, 0);
+      let c = finish(sumBytes(t, upper, pseudoSum(f, upper, r)));
+      setUdpChecksum(t, c == 0 ? 0xffff : c); // RFC 768: a computed 0 goes out as all ones
     }
   }
-  segPtr = out;
-  segCount = n;
-  segStride = stride;
-  segLen = total;
-  arenaCursor = (out + total + 7) & ~7;
+  out.ptr = base;
+  out.count = n;
+  out.stride = stride;
+  out.len = total;
+  arenaCursor = (base + total + 7) & ~7;
   return SEGMENT_OK;
 }

@@ -15,9 +15,9 @@
 //    a DAD solicitation from :: (RFC 4862 §5.4.2) likewise (isAnswerableSolicitation).
 // Only ARP requests (oper 1) are answered; replies and other opcodes flood as BUM frames.
 
-import { ETH_DST, ETH_SRC, ETHERTYPE_ARP, ETHERTYPE_IPV6, l3Offset, macKey, payloadType } from "../wire/ethernet";
-import { ARP_OPER_REQUEST, ARP_SHA, ARP_SPA, ARP_TPA, isEthernetIpv4, oper, rewriteAsReply } from "../wire/arp";
-import { check as ipv6Check } from "../wire/ipv6";
+import { ETH_DST, ETH_SRC, ETHERTYPE_ARP, ETHERTYPE_IPV6, check as ethCheck, macKey, payloadType } from "../wire/ethernet";
+import { ARP_OPER_REQUEST, ARP_SHA, ARP_SPA, ARP_TPA, check as arpCheck, oper, rewriteAsReply } from "../wire/arp";
+import { check as ipv6Check, storeV4Mapped } from "../wire/ipv6";
 import { ND_TARGET, isAnswerableSolicitation, rewriteAsAdvertisement } from "../wire/icmpv6";
 import { IPV6_HEADER_LEN } from "../wire/ipv6";
 import { NEIGH_MAC, find } from "../switch/neigh";
@@ -30,19 +30,17 @@ import { ARGS_ARP_KEY } from "../abi";
 
 /** Length of the reply written over the frame, with the kind in the top bits; 0 if not answered. */
 export function answer(slot: i32, frame: usize, len: u32): u32 {
-  let l3 = l3Offset(frame, len);
+  let l3 = ethCheck(frame, len);
   if (l3 == 0) return 0;
   let type = payloadType(frame, l3);
   let p = frame + l3;
   if (type == ETHERTYPE_ARP) {
-    if (!isEthernetIpv4(p, len - l3) || oper(p) != ARP_OPER_REQUEST) return 0;
+    if (!arpCheck(p, len - l3) || oper(p) != ARP_OPER_REQUEST) return 0;
     let spa = load<u32>(p, ARP_SPA);
     if (spa == load<u32>(p, ARP_TPA)) return 0; // gratuitous: an announcement, flood it
     // The table is keyed by 16-byte addresses: IPv4 as ::ffff:a.b.c.d.
     let key = argsPtr + ARGS_ARP_KEY;
-    store<u64>(key, 0);
-    store<u32>(key, 0xffff0000, 8);
-    store<u32>(key, load<u32>(p, ARP_TPA), 12);
+    storeV4Mapped(key, load<u32>(p, ARP_TPA));
     let e = find(slot, key);
     if (e == 0) return 0;
     // A probe by the owner itself (RFC 5227 §2.1.1): the owner would stay silent.

@@ -4,9 +4,9 @@
 // only the VXLAN datagram and its source address; `weft pcap decap` does the same, reading the
 // outer headers as the kernel does in cli/pcap/underlay.ts and handing the core datagrams.
 
-import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, emitEthernet, l3Offset, payloadType } from "../wire/ethernet";
+import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check as ethCheck, emitEthernet, payloadType } from "../wire/ethernet";
 import { IPPROTO_UDP, IPV4_HEADER_LEN, IPV4_SRC, check as ipv4Check, emitIpv4, headerLen, isFragment, proto, pseudoHeaderSum as ipv4PseudoHeaderSum, totalLen } from "../wire/ipv4";
-import { IPV6_HEADER_LEN, IPV6_SRC, check as ipv6Check, emitIpv6, nextHeader, payloadLen, pseudoHeaderSum } from "../wire/ipv6";
+import { IPV6_HEADER_LEN, IPV6_SRC, V4_MAPPED_ADDR, check as ipv6Check, emitIpv6, isV4Mapped, nextHeader, payloadLen, pseudoHeaderSum, storeV4Mapped } from "../wire/ipv6";
 import { UDP_HEADER_LEN, check as udpCheck, dstPort, emitUdp, length as udpLength, setChecksum, srcPort } from "../wire/udp";
 import { finish, sumBytes } from "../wire/checksum";
 import { record, vtepPort } from "../switch/vtep";
@@ -17,10 +17,15 @@ import * as abi from "../abi";
 export let vxlanPort: u16 = VXLAN_PORT;
 export function setVxlanPort(port: u16): void { vxlanPort = port; }
 
-// Results of `parse`: where the VXLAN datagram starts, and its sender.
-export let datagramOffset: u32 = 0;
-export let datagramLen: u32 = 0;
-export let datagramPeerPort: u16 = 0;
+/** What parse() found: where the VXLAN datagram starts in the packet, its length, its sender. */
+@unmanaged export class Datagram {
+  /** Bytes from the packet's start to the VXLAN header. */
+  offset: u32;
+  /** Bytes of the UDP payload (the VXLAN datagram). */
+  len: u32;
+  /** The UDP source port, host order. */
+  peerPort: u16;
+}
 
 @inline export const UNDERLAY_OK: u32 = 0;
 @inline export const UNDERLAY_MALFORMED: u32 = 1;
@@ -28,12 +33,12 @@ export let datagramPeerPort: u16 = 0;
 
 /**
  * Validates an outer Ethernet/IPv4|IPv6/UDP packet to the VXLAN port and writes the 16-byte
- * source address to `peer`. Fragments and IPv6 extension headers are not VXLAN here: a VTEP
- * never fragments, and the kernel's VXLAN socket sees reassembled datagrams only.
+ * source address to `peer`, the datagram's place to `out` (UNDERLAY_OK only). Fragments and IPv6
+ * extension headers are not VXLAN here: a VTEP never fragments, and the kernel's VXLAN socket
+ * sees reassembled datagrams only.
  */
-export function parse(frame: usize, len: u32, peer: usize): u32 {
-  if (len < ETH_HEADER_LEN) return UNDERLAY_MALFORMED;
-  let l3 = l3Offset(frame, len);
+export function parse(frame: usize, len: u32, peer: usize, out: Datagram): u32 {
+  let l3 = ethCheck(frame, len);
   if (l3 == 0) return UNDERLAY_MALFORMED;
   let type = payloadType(frame, l3);
   let ip = frame + l3;
@@ -45,9 +50,7 @@ export function parse(frame: usize, len: u32, peer: usize): u32 {
     if (proto(ip) != IPPROTO_UDP || isFragment(ip)) return UNDERLAY_NOT_VXLAN;
     udp = ip + headerLen(ip);
     udpRoom = totalLen(ip) - headerLen(ip);
-    store<u64>(peer, 0);
-    store<u32>(peer, 0xffff0000, 8);
-    store<u32>(peer, load<u32>(ip, IPV4_SRC), 12);
+    storeV4Mapped(peer, load<u32>(ip, IPV4_SRC));
   } else if (type == ETHERTYPE_IPV6) {
     if (!ipv6Check(ip, room)) return UNDERLAY_MALFORMED;
     if (nextHeader(ip) != IPPROTO_UDP) return UNDERLAY_NOT_VXLAN;
@@ -59,14 +62,10 @@ export function parse(frame: usize, len: u32, peer: usize): u32 {
   }
   if (!udpCheck(udp, udpRoom)) return UNDERLAY_MALFORMED;
   if (dstPort(udp) != vxlanPort) return UNDERLAY_NOT_VXLAN;
-  datagramOffset = <u32>(udp - frame) + UDP_HEADER_LEN;
-  datagramLen = udpLength(udp) - UDP_HEADER_LEN;
-  datagramPeerPort = srcPort(udp);
+  out.offset = <u32>(udp - frame) + UDP_HEADER_LEN;
+  out.len = udpLength(udp) - UDP_HEADER_LEN;
+  out.peerPort = srcPort(udp);
   return UNDERLAY_OK;
-}
-
-@inline function isMapped4(a: usize): bool {
-  return load<u64>(a) == 0 && load<u32>(a, 8) == 0xffff0000;
 }
 
 let ipIdent: u16 = 0;
@@ -86,12 +85,12 @@ export function emit(p: usize, len: u32, vtep: u32, local: usize, sport: u16, ma
   let remote = record(vtep);
   let dport = vtepPort(vtep);
   let udp = p - UDP_HEADER_LEN;
-  let v4 = isMapped4(remote) && isMapped4(local);
+  let v4 = isV4Mapped(remote) && isV4Mapped(local);
   let ip = udp - (v4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN);
   let eth = ip - ETH_HEADER_LEN;
   emitUdp(udp, sport, dport, len);
   if (v4) {
-    emitIpv4(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, ipIdent++, load<u32>(local, 12), load<u32>(remote, 12),
+    emitIpv4(ip, UDP_HEADER_LEN + len, IPPROTO_UDP, 64, ipIdent++, load<u32>(local, V4_MAPPED_ADDR), load<u32>(remote, V4_MAPPED_ADDR),
       tos, (flags & EMIT_DF) != 0);
     emitEthernet(eth, macs, macs + 6, ETHERTYPE_IPV4);
   } else {

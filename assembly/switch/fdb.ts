@@ -11,11 +11,21 @@
 
 import { allocate } from "../layout";
 import * as abi from "../abi";
+import { DUMP_MAX, DUMP_RECORD_LEN } from "../abi";
 
-@inline export const ENTRY_LEN: u32 = 16;
-@inline const KEY: u32 = 0;
-@inline const TARGET: u32 = 8;
-@inline const STAMP: u32 = 12;
+/** An entry as the diagram draws it; the offsets below are the compiler's (offsetof), not ours. */
+@unmanaged class Entry {
+  /** mac48 | (vniSlot + 1) << 48; 0: an empty bucket. */
+  key: u64;
+  /** A local port id, or TARGET_REMOTE | vtep id. */
+  target: u32;
+  /** STATIC | seconds of the last learn or refresh. */
+  stamp: u32;
+}
+@inline export const ENTRY_LEN: u32 = offsetof<Entry>();
+@inline const KEY: u32 = offsetof<Entry>("key");
+@inline const TARGET: u32 = offsetof<Entry>("target");
+@inline const STAMP: u32 = offsetof<Entry>("stamp");
 @inline export const STATIC: u32 = 0x80000000;
 @inline export const TARGET_REMOTE: u32 = abi.TARGET_REMOTE;
 @inline const GOLDEN: u64 = 0x9e3779b97f4a7c15;
@@ -45,7 +55,7 @@ export function layoutFdb(log2Capacity: u32): bool {
 }
 
 @inline function at(i: u32): usize {
-  return tablePtr + (<usize>i << 4);
+  return tablePtr + <usize>i * ENTRY_LEN;
 }
 
 @inline export function entryKey(e: usize): u64 { return load<u64>(e, KEY); }
@@ -84,7 +94,7 @@ export function insert(key: u64, target: u32, stamp: u32): usize {
 
 /** Removes the entry at `e` and shifts its probe chain back over the hole. */
 export function removeAt(e: usize): void {
-  let hole = <u32>((e - tablePtr) >>> 4);
+  let hole = <u32>((e - tablePtr) / ENTRY_LEN);
   let j = hole;
   while (true) {
     j = (j + 1) & mask;
@@ -104,4 +114,13 @@ export function removeAt(e: usize): void {
 
 @inline export function bucket(i: u32): usize {
   return at(i);
+}
+
+/** Where fdbDump() copies entries for the host: DUMP_MAX records of DUMP_RECORD_LEN (abi.ts). */
+export let dumpPtr: usize = 0;
+
+/** Lays out the dump region (init, after the other tables); false when memory cannot grow. */
+export function layoutDump(): bool {
+  dumpPtr = allocate(DUMP_MAX * DUMP_RECORD_LEN);
+  return dumpPtr != 0;
 }

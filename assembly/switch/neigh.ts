@@ -7,10 +7,22 @@
 import { allocate } from "../layout";
 import { mix64 } from "../hash";
 
-@inline const ENTRY_LEN: u32 = 32;
-@inline const TAG: u32 = 0;
-@inline const ADDR: u32 = 8;
-@inline export const NEIGH_MAC: u32 = 24;
+/** An entry as the diagram draws it; the offsets below are the compiler's (offsetof). */
+@unmanaged class Entry {
+  /** vniSlot + 1; 0: an empty bucket. */
+  tag: u32;
+  reserved: u32;
+  /** The 16-byte address (IPv4 as ::ffff:a.b.c.d), as two words. */
+  addrHi: u64;
+  addrLo: u64;
+  /** The MAC in its first 6 bytes, 2 bytes of padding. */
+  mac: u64;
+}
+@inline const ENTRY_LEN: u32 = offsetof<Entry>();
+@inline const TAG: u32 = offsetof<Entry>("tag");
+@inline const ADDR: u32 = offsetof<Entry>("addrHi");
+@inline const ADDR_LO: u32 = offsetof<Entry>("addrLo");
+@inline export const NEIGH_MAC: u32 = offsetof<Entry>("mac");
 
 let tablePtr: usize = 0;
 let mask: u32 = 0;
@@ -32,7 +44,7 @@ export function layoutNeigh(log2Capacity: u32): bool {
 }
 
 @inline function matches(e: usize, tag: u32, hi: u64, lo: u64): bool {
-  return load<u32>(e, TAG) == tag && load<u64>(e, ADDR) == hi && load<u64>(e, ADDR + 8) == lo;
+  return load<u32>(e, TAG) == tag && load<u64>(e, ADDR) == hi && load<u64>(e, ADDR_LO) == lo;
 }
 
 /** Entry for the 16-byte address at `addr` in a VNI slot, or 0. */
@@ -94,7 +106,7 @@ function removeAt(e: usize): void {
     let ej = at(j);
     let t = load<u32>(ej, TAG);
     if (t == 0) break;
-    let h = home(t, load<u64>(ej, ADDR), load<u64>(ej, ADDR + 8));
+    let h = home(t, load<u64>(ej, ADDR), load<u64>(ej, ADDR_LO));
     let stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
     if (stays) continue;
     memory.copy(at(hole), ej, ENTRY_LEN);

@@ -12,15 +12,24 @@ import * as abi from "../abi";
 
 @inline export const MAX_PORTS_PER_VNI: u32 = 256;
 @inline export const MAX_FLOOD_PER_VNI: u32 = 256;
-@inline const RECORD_LEN: u32 = 32;
-@inline const VNI: u32 = 0;
-@inline const MTU: u32 = 4;
-@inline const LEARN_MAX: u32 = 8;
-@inline const LEARN_COUNT: u32 = 12;
-@inline const AGEING: u32 = 16;
-@inline const FLAGS: u32 = 20;
-@inline const PORT_COUNT: u32 = 24;
-@inline const FLOOD_COUNT: u32 = 28;
+/** A slot record as the diagram draws it, read through its fields (the compiler's offsets). */
+@unmanaged class VniRecord {
+  vni: u32;
+  /** Bytes of L3 payload the VNI carries. */
+  mtu: u32;
+  learnMax: u32;
+  learnCount: u32;
+  /** Seconds a learned entry lives without a refresh. */
+  ageing: u32;
+  /** FLAG_* | FLAG_IN_USE. */
+  flags: u32;
+  portCount: u32;
+  floodCount: u32;
+}
+@inline const RECORD_LEN: u32 = offsetof<VniRecord>();
+// The packed sets below share one add/remove, told which count field is theirs.
+@inline const PORT_COUNT: u32 = offsetof<VniRecord>("portCount");
+@inline const FLOOD_COUNT: u32 = offsetof<VniRecord>("floodCount");
 
 @inline export const FLAG_LEARN: u32 = abi.VNI_FLAG_LEARN;
 @inline export const FLAG_SUPPRESS: u32 = abi.VNI_FLAG_SUPPRESS;
@@ -45,19 +54,23 @@ export function layoutVnis(count: u32): bool {
   return recordsPtr != 0 && portsPtr != 0 && floodPtr != 0;
 }
 
-@inline function rec(slot: i32): usize {
+@inline function recAt(slot: i32): usize {
   return recordsPtr + <usize>slot * RECORD_LEN;
 }
 
+@inline function rec(slot: i32): VniRecord {
+  return changetype<VniRecord>(recAt(slot));
+}
+
 @inline function inUse(slot: u32): bool {
-  return (load<u32>(rec(slot), FLAGS) & FLAG_IN_USE) != 0;
+  return (rec(slot).flags & FLAG_IN_USE) != 0;
 }
 
 /** Slot of `vni`, or -1. A free record (all zero) never matches, not even VNI 0. */
 export function slotOf(vni: u32): i32 {
   if (vni == lastVni && lastSlot >= 0) return lastSlot;
   for (let s: u32 = 0; s < maxVnis; s++) {
-    if (load<u32>(rec(s), VNI) == vni && inUse(s)) {
+    if (rec(s).vni == vni && inUse(s)) {
       lastVni = vni;
       lastSlot = s;
       return s;
@@ -74,31 +87,31 @@ export function addVni(vni: u32, mtu: u32, learnMax: u32, ageing: u32, flags: u3
       if (!inUse(s)) { slot = s; break; }
     }
     if (slot < 0) return -1;
-    memory.fill(rec(slot), 0, RECORD_LEN);
-    store<u32>(rec(slot), vni, VNI);
+    memory.fill(recAt(slot), 0, RECORD_LEN);
+    rec(slot).vni = vni;
   }
   let r = rec(slot);
-  store<u32>(r, mtu, MTU);
-  store<u32>(r, learnMax, LEARN_MAX);
-  store<u32>(r, ageing, AGEING);
-  store<u32>(r, flags | FLAG_IN_USE, FLAGS);
+  r.mtu = mtu;
+  r.learnMax = learnMax;
+  r.ageing = ageing;
+  r.flags = flags | FLAG_IN_USE;
   return slot;
 }
 
 export function clearVni(slot: i32): void {
-  memory.fill(rec(slot), 0, RECORD_LEN);
+  memory.fill(recAt(slot), 0, RECORD_LEN);
   lastSlot = -1;
 }
 
-@inline export function vniOf(slot: i32): u32 { return load<u32>(rec(slot), VNI); }
-@inline export function mtuOf(slot: i32): u32 { return load<u32>(rec(slot), MTU); }
-@inline export function flagsOf(slot: i32): u32 { return load<u32>(rec(slot), FLAGS) & ~FLAG_IN_USE; }
-@inline export function ageingOf(slot: i32): u32 { return load<u32>(rec(slot), AGEING); }
-@inline export function learnMaxOf(slot: i32): u32 { return load<u32>(rec(slot), LEARN_MAX); }
-@inline export function learnCountOf(slot: i32): u32 { return load<u32>(rec(slot), LEARN_COUNT); }
-@inline export function setLearnCount(slot: i32, n: u32): void { store<u32>(rec(slot), n, LEARN_COUNT); }
-@inline export function portCount(slot: i32): u32 { return load<u32>(rec(slot), PORT_COUNT); }
-@inline export function floodCount(slot: i32): u32 { return load<u32>(rec(slot), FLOOD_COUNT); }
+@inline export function vniOf(slot: i32): u32 { return rec(slot).vni; }
+@inline export function mtuOf(slot: i32): u32 { return rec(slot).mtu; }
+@inline export function flagsOf(slot: i32): u32 { return rec(slot).flags & ~FLAG_IN_USE; }
+@inline export function ageingOf(slot: i32): u32 { return rec(slot).ageing; }
+@inline export function learnMaxOf(slot: i32): u32 { return rec(slot).learnMax; }
+@inline export function learnCountOf(slot: i32): u32 { return rec(slot).learnCount; }
+@inline export function setLearnCount(slot: i32, n: u32): void { rec(slot).learnCount = n; }
+@inline export function portCount(slot: i32): u32 { return rec(slot).portCount; }
+@inline export function floodCount(slot: i32): u32 { return rec(slot).floodCount; }
 
 @inline export function portAt(slot: i32, i: u32): u32 {
   return load<u32>(portsPtr + (<usize>slot * MAX_PORTS_PER_VNI + i) * 4);
@@ -110,20 +123,20 @@ export function clearVni(slot: i32): void {
 
 // Small sets of u32 kept packed; order does not matter, so removal moves the last one in.
 function setAdd(base: usize, countField: u32, slot: i32, cap: u32, v: u32): bool {
-  let n = load<u32>(rec(slot) + countField);
+  let n = load<u32>(recAt(slot) + countField);
   for (let i: u32 = 0; i < n; i++) if (load<u32>(base + i * 4) == v) return true;
   if (n >= cap) return false;
   store<u32>(base + n * 4, v);
-  store<u32>(rec(slot) + countField, n + 1);
+  store<u32>(recAt(slot) + countField, n + 1);
   return true;
 }
 
 function setRemove(base: usize, countField: u32, slot: i32, v: u32): bool {
-  let n = load<u32>(rec(slot) + countField);
+  let n = load<u32>(recAt(slot) + countField);
   for (let i: u32 = 0; i < n; i++) {
     if (load<u32>(base + i * 4) == v) {
       store<u32>(base + i * 4, load<u32>(base + (n - 1) * 4));
-      store<u32>(rec(slot) + countField, n - 1);
+      store<u32>(recAt(slot) + countField, n - 1);
       return true;
     }
   }

@@ -19,7 +19,7 @@
 @inline export const ARP_TPA: u32 = 24;
 
 /** The one shape check: Ethernet hardware, IPv4 protocol, the lengths those imply. */
-export function isEthernetIpv4(p: usize, len: u32): bool {
+export function check(p: usize, len: u32): bool {
   return len >= ARP_LEN &&
     load<u16>(p, HTYPE) == bswap<u16>(1) &&
     load<u16>(p, PTYPE) == bswap<u16>(0x0800) &&

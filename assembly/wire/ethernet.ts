@@ -43,10 +43,12 @@
 }
 
 /**
- * Offset of the L3 header, skipping one 802.1Q or 802.1ad tag; 0 when the frame is too short for
- * the tag it announces. The caller has checked `len >= ETH_HEADER_LEN`.
+ * The one shape check: a header, and room for the one 802.1Q or 802.1ad tag it announces.
+ * Returns what every caller reads next, the offset of the L3 header (14, or 18 past a tag), and
+ * 0 when the frame fails: one read of the EtherType on the frame path, not two.
  */
-export function l3Offset(frame: usize, len: u32): u32 {
+export function check(frame: usize, len: u32): u32 {
+  if (len < ETH_HEADER_LEN) return 0;
   let type = etherType(frame);
   if (type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ) {
     return len >= ETH_HEADER_LEN + VLAN_TAG_LEN ? ETH_HEADER_LEN + VLAN_TAG_LEN : 0;

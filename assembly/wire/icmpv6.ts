@@ -8,7 +8,7 @@
 
 import { finish, sumBytes } from "./checksum";
 import { IPPROTO_ICMPV6 } from "./ipv4";
-import { IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, nextHeader, hopLimit, payloadLen, pseudoHeaderSum } from "./ipv6";
+import { IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, nextHeader, hopLimit, payloadLen, pseudoHeaderSum, setPayloadLen } from "./ipv6";
 
 @inline export const ICMPV6_PACKET_TOO_BIG: u8 = 2;
 @inline export const ICMPV6_HEADER_LEN: u32 = 8;
@@ -21,6 +21,10 @@ import { IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, nextHeader, hopLimit, payloadLen, 
 @inline const CHECKSUM: u32 = 2;
 @inline const FLAGS: u32 = 4;
 @inline const OPT_TLLA: u8 = 2;
+// An option (RFC 4861 §4.6): type, length, then for a link-layer address option the MAC.
+@inline const OPT_TYPE: u32 = 0;
+@inline const OPT_LEN: u32 = 1;
+@inline const OPT_MAC: u32 = 2;
 @inline const NA_FLAG_SOLICITED: u32 = 0x40000000;
 /** NA with one target link-layer address option. */
 @inline export const NA_WITH_TLLA_LEN: u32 = ND_LEN + 8;
@@ -49,13 +53,13 @@ export function rewriteAsAdvertisement(ip: usize, mac: usize): u32 {
   let icmp = ip + IPV6_HEADER_LEN;
   memory.copy(ip + IPV6_DST, ip + IPV6_SRC, 16);
   memory.copy(ip + IPV6_SRC, icmp + ND_TARGET, 16);
-  store<u16>(ip, bswap<u16>(<u16>NA_WITH_TLLA_LEN), 4); // payload length
+  setPayloadLen(ip, NA_WITH_TLLA_LEN);
   store<u8>(icmp, ICMPV6_NA, TYPE);
   store<u8>(icmp, 0, CODE);
   store<u32>(icmp, bswap<u32>(NA_FLAG_SOLICITED), FLAGS);
-  store<u8>(icmp, OPT_TLLA, ND_LEN);
-  store<u8>(icmp, 1, ND_LEN + 1);
-  memory.copy(icmp + ND_LEN + 2, mac, 6);
+  store<u8>(icmp, OPT_TLLA, ND_LEN + OPT_TYPE);
+  store<u8>(icmp, 1, ND_LEN + OPT_LEN); // in units of 8 bytes
+  memory.copy(icmp + ND_LEN + OPT_MAC, mac, 6);
   store<u16>(icmp, 0, CHECKSUM);
   let sum = sumBytes(icmp, NA_WITH_TLLA_LEN, pseudoHeaderSum(ip, NA_WITH_TLLA_LEN, IPPROTO_ICMPV6));
   store<u16>(icmp, bswap<u16>(finish(sum)), CHECKSUM);

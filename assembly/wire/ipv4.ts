@@ -132,3 +132,14 @@ export function refreshChecksum(p: usize): void {
   store<u16>(p, 0, CHECKSUM);
   store<u16>(p, bswap<u16>(checksum(p, headerLen(p))), CHECKSUM);
 }
+
+/**
+ * Whether two headers of `hdrLen` bytes (options included) agree on all but total length,
+ * identification and checksum (what inet_gro_receive() lets differ between merged segments):
+ * version/IHL, TOS, flags/fragment offset, TTL, protocol, addresses, options.
+ */
+@inline export function sameButLengthIdChecksum(a: usize, b: usize, hdrLen: u32): bool {
+  if (load<u16>(a, VER_IHL) != load<u16>(b, VER_IHL) || load<u16>(a, FLAGS_FRAG) != load<u16>(b, FLAGS_FRAG) ||
+      load<u16>(a, TTL) != load<u16>(b, TTL)) return false;
+  return memory.compare(a + IPV4_SRC, b + IPV4_SRC, hdrLen - IPV4_SRC) == 0;
+}

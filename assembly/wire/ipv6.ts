@@ -68,3 +68,27 @@ export function emitIpv6(
 @inline export function setPayloadLen(p: usize, v: u32): void {
   store<u16>(p, bswap<u16>(<u16>v), PAYLOAD_LEN);
 }
+
+/**
+ * Whether two fixed headers agree on all but the payload length (ipv6_gro_receive()):
+ * version/class/flow label, next header, hop limit, addresses.
+ */
+@inline export function sameButPayloadLen(a: usize, b: usize): bool {
+  if (load<u32>(a, VER_CLASS_FLOW) != load<u32>(b, VER_CLASS_FLOW) || load<u16>(a, NEXT_HEADER) != load<u16>(b, NEXT_HEADER)) return false;
+  return memory.compare(a + IPV6_SRC, b + IPV6_SRC, 32) == 0;
+}
+
+/** Offset of the IPv4 address in an IPv4-mapped address (::ffff:a.b.c.d, RFC 4291 §2.5.5.2). */
+@inline export const V4_MAPPED_ADDR: u32 = 12;
+
+/** Writes the IPv4-mapped form of `v4` (4 bytes as they sit in a header) to the 16 bytes at `p`. */
+@inline export function storeV4Mapped(p: usize, v4: u32): void {
+  store<u64>(p, 0);
+  store<u32>(p, 0xffff0000, 8);
+  store<u32>(p, v4, V4_MAPPED_ADDR);
+}
+
+/** Whether the 16-byte address at `p` is IPv4-mapped (::ffff:0:0/96). */
+@inline export function isV4Mapped(p: usize): bool {
+  return load<u64>(p) == 0 && load<u32>(p, 8) == 0xffff0000;
+}

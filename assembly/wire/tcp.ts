@@ -8,8 +8,11 @@
 @inline export const TCP_HEADER_LEN: u32 = 20;
 @inline export const TCP_SEQ: u32 = 4;
 @inline export const TCP_ACK: u32 = 8;
+@inline const PORTS: u32 = 0; // source and destination port, one u32
 @inline const DATA_OFFSET: u32 = 12;
 @inline export const TCP_FLAGS: u32 = 13;
+/** The window, u16 in network order; GRO copies it raw from the newest segment. */
+@inline export const TCP_WINDOW: u32 = 14;
 @inline export const TCP_CHECKSUM: u32 = 16;
 @inline export const TCP_FIN: u8 = 0x01;
 @inline export const TCP_SYN: u8 = 0x02;
@@ -41,4 +44,14 @@ export function check(p: usize, len: u32): bool {
   if (len < TCP_HEADER_LEN) return false;
   let h = headerLen(p);
   return h >= TCP_HEADER_LEN && h <= len;
+}
+
+/**
+ * Whether two headers of `hdrLen` bytes (options included) agree on what tcp_gro_receive()
+ * requires equal: ports, data offset, option bytes. Sequence and ACK numbers, flags, window and
+ * checksum are the merge's to compare or rewrite.
+ */
+@inline export function sameFlowHeader(a: usize, b: usize, hdrLen: u32): bool {
+  if (load<u32>(a, PORTS) != load<u32>(b, PORTS) || load<u8>(a, DATA_OFFSET) != load<u8>(b, DATA_OFFSET)) return false;
+  return memory.compare(a + TCP_HEADER_LEN, b + TCP_HEADER_LEN, hdrLen - TCP_HEADER_LEN) == 0;
 }

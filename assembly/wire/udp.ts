@@ -41,6 +41,10 @@ export function emitUdp(p: usize, sport: u16, dport: u16, payloadLen: u32): void
   store<u16>(p, 0, CHECKSUM);
 }
 
+@inline export function setLength(p: usize, v: u32): void {
+  store<u16>(p, bswap<u16>(<u16>v), LENGTH);
+}
+
 @inline export function setChecksum(p: usize, sum: u16): void {
   store<u16>(p, bswap<u16>(sum), CHECKSUM);
 }

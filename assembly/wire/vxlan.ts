@@ -11,6 +11,8 @@
 // The I flag MUST be 1 for a valid VNI; other flags and reserved fields are zero on send and
 // ignored on receive.
 
+import { ETH_HEADER_LEN } from "./ethernet";
+
 @inline export const VXLAN_HEADER_LEN: u32 = 8;
 @inline export const VXLAN_PORT: u16 = 4789;
 @inline export const VXLAN_FLAG_I: u8 = 0x08;
@@ -22,6 +24,15 @@
   return load<u8>(p, FLAGS);
 }
 
+/**
+ * The one shape check: the header and the inner Ethernet header it carries (RFC 7348 §5: "Inner
+ * Ethernet Header"). Whether the VNI is valid is hasVni()'s: a counter of its own.
+ */
+@inline export function check(p: usize, len: u32): bool {
+  return len >= VXLAN_HEADER_LEN + ETH_HEADER_LEN;
+}
+
+/** The I flag: the VNI field is valid. */
 @inline export function hasVni(p: usize): bool {
   return (flags(p) & VXLAN_FLAG_I) != 0;
 }

@@ -1,12 +1,12 @@
 // The frame path of the binding: frame slots, RX descriptors in, verdicts and TX entries out,
 // one Wasm call per burst (process). Nothing here throws on a bad frame: the core turns it into
 // a drop verdict and a named counter (DROP_REASONS). Layouts: RX and TX in cli/core/abi.ts,
-// drawn in assembly/pipeline/burst.ts.
+// drawn in assembly/pipeline/burst.ts (RX) and assembly/pipeline/tx.ts (TX).
 
 import { RX, RX_DESC_LEN, RX_VNET_HDR, TX, TX_ENTRY_LEN, TX_HAS_VNET, TX_INNER_DF } from "./abi.ts";
 import { CoreInstance } from "./instance.ts";
 
-/** One TX entry (cli/core/abi.ts TX; assembly/pipeline/burst.ts draws it). */
+/** One TX entry (cli/core/abi.ts TX; assembly/pipeline/tx.ts draws it). */
 export interface TxEntry {
   /** Address in linear memory (core.bytes) of the bytes to send. */
   ptr: number;

@@ -1,5 +1,5 @@
 // wire/arp.ts: the shape check and the in-place reply, against a real request/reply pair.
-import { ARP_LEN, ARP_OPER_REQUEST, isEthernetIpv4, oper, rewriteAsReply } from "../../assembly/wire/arp";
+import { ARP_LEN, ARP_OPER_REQUEST, check, oper, rewriteAsReply } from "../../assembly/wire/arp";
 import { hex, put } from "./support/bytes";
 
 // inner.pcap frame 15: who has 10.0.0.2? tell 10.0.0.1 (02:42:0a:00:00:01).
@@ -15,27 +15,27 @@ function request(): usize {
 }
 
 describe("arp", () => {
-  test("isEthernetIpv4() accepts a real request", () => {
+  test("check() accepts a real request", () => {
     let p = request();
-    expect(isEthernetIpv4(p, ARP_LEN)).toBe(true);
-    expect(isEthernetIpv4(p, 46)).toBe(true, "with Ethernet padding after it");
+    expect(check(p, ARP_LEN)).toBe(true);
+    expect(check(p, 46)).toBe(true, "with Ethernet padding after it");
     expect(oper(p)).toBe(ARP_OPER_REQUEST);
   });
 
-  test("isEthernetIpv4() refuses a short packet and other hardware, protocol or lengths", () => {
+  test("check() refuses a short packet and other hardware, protocol or lengths", () => {
     let p = request();
-    expect(isEthernetIpv4(p, 27)).toBe(false, "27 bytes");
+    expect(check(p, 27)).toBe(false, "27 bytes");
     put(p, "00 06"); // IEEE 802 hardware
-    expect(isEthernetIpv4(p, 28)).toBe(false, "htype 6");
+    expect(check(p, 28)).toBe(false, "htype 6");
     p = request();
     put(p + 2, "86 dd");
-    expect(isEthernetIpv4(p, 28)).toBe(false, "ptype IPv6");
+    expect(check(p, 28)).toBe(false, "ptype IPv6");
     p = request();
     put(p + 4, "08");
-    expect(isEthernetIpv4(p, 28)).toBe(false, "hlen 8");
+    expect(check(p, 28)).toBe(false, "hlen 8");
     p = request();
     put(p + 5, "10");
-    expect(isEthernetIpv4(p, 28)).toBe(false, "plen 16");
+    expect(check(p, 28)).toBe(false, "plen 16");
   });
 
   test("rewriteAsReply() swaps fields exactly as RFC 826 says: the captured reply, byte for byte", () => {

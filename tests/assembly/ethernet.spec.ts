@@ -1,6 +1,6 @@
 // wire/ethernet.ts: MAC keys, the I/G bit, VLAN-aware L3 offset, emit.
 import {
-  ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, emitEthernet, etherType, l3Offset,
+  ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, check, emitEthernet, etherType,
   macIsGroup, macIsValidSource, macKey, payloadType, storeMacKey,
 } from "../../assembly/wire/ethernet";
 import { hex, put } from "./support/bytes";
@@ -40,33 +40,34 @@ describe("ethernet", () => {
     expect(macIsValidSource(keyOf("00 00 00 00 00 02"))).toBe(true, "nonzero only in the last byte");
   });
 
-  test("l3Offset() is 14 untagged, and payloadType() is the EtherType there", () => {
+  test("check() gives L3 at 14 untagged, and payloadType() is the EtherType there", () => {
     let f = memory.data(64);
     put(f, "02 42 0a 00 00 02 02 42 0a 00 00 01 08 00 45 00");
-    expect(l3Offset(f, 14)).toBe(ETH_HEADER_LEN);
-    expect(l3Offset(f, 98)).toBe(14);
+    expect(check(f, 14)).toBe(ETH_HEADER_LEN, "a header and nothing else");
+    expect(check(f, 98)).toBe(14);
+    expect(check(f, 13)).toBe(0, "13 bytes");
     expect(payloadType(f, 14)).toBe(ETHERTYPE_IPV4);
     expect(etherType(f)).toBe(ETHERTYPE_IPV4);
   });
 
-  test("l3Offset() skips one 802.1Q or 802.1ad tag, and payloadType() reads the inner type", () => {
+  test("check() skips one 802.1Q or 802.1ad tag, and payloadType() reads the inner type", () => {
     let f = memory.data(64);
     put(f, "02 42 0a 00 00 02 02 42 0a 00 00 01 81 00 00 2a 86 dd 60 00");
-    expect(l3Offset(f, 18)).toBe(18, "a tag and nothing else still fits");
-    expect(l3Offset(f, 60)).toBe(18);
+    expect(check(f, 18)).toBe(18, "a tag and nothing else still fits");
+    expect(check(f, 60)).toBe(18);
     expect(payloadType(f, 18)).toBe(ETHERTYPE_IPV6);
     put(f + 12, "88 a8 00 64 08 06");
-    expect(l3Offset(f, 60)).toBe(18, "802.1ad");
+    expect(check(f, 60)).toBe(18, "802.1ad");
     expect(payloadType(f, 18)).toBe(ETHERTYPE_ARP);
   });
 
-  test("l3Offset() is 0 when the frame is too short for the tag it announces", () => {
+  test("check() is 0 when the frame is too short for the tag it announces", () => {
     let f = memory.data(64);
     put(f, "02 42 0a 00 00 02 02 42 0a 00 00 01 81 00 00 2a 08 00");
-    expect(l3Offset(f, 14)).toBe(0);
-    expect(l3Offset(f, 17)).toBe(0);
+    expect(check(f, 14)).toBe(0);
+    expect(check(f, 17)).toBe(0);
     put(f + 12, "88 a8");
-    expect(l3Offset(f, 16)).toBe(0, "802.1ad");
+    expect(check(f, 16)).toBe(0, "802.1ad");
   });
 
   test("emitEthernet() writes dst, src and type, and nothing past byte 14", () => {

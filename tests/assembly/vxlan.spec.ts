@@ -1,4 +1,4 @@
-import { VXLAN_HEADER_LEN, emitVxlan, flags, hasVni, vni } from "../../assembly/wire/vxlan";
+import { VXLAN_HEADER_LEN, check, emitVxlan, flags, hasVni, vni } from "../../assembly/wire/vxlan";
 
 describe("vxlan", () => {
   test("emit writes the I flag, zero reserved bits and the VNI (RFC 7348 §5)", () => {
@@ -16,5 +16,13 @@ describe("vxlan", () => {
     expect(vni(buf)).toBe(42);
     expect(hasVni(buf)).toBe(true);
     expect(VXLAN_HEADER_LEN).toBe(8);
+  });
+
+  test("check() wants the header and an inner Ethernet header (8 + 14 bytes)", () => {
+    let buf = memory.data(32);
+    emitVxlan(buf, 42);
+    expect(check(buf, 22)).toBe(true);
+    expect(check(buf, 21)).toBe(false);
+    expect(check(buf, 8)).toBe(false, "a header alone carries no frame");
   });
 });

@@ -1,4 +1,4 @@
-// The core's switching logic (assembly/pipeline/burst.ts) written as plain TypeScript, the
+// The core's switching logic (assembly/pipeline/, switch/learn.ts) written as plain TypeScript, the
 // reference the benchmark measures the Wasm core against. It is meant to be a fair rival, not a
 // strawman: the same descriptor, TX-entry and slot layout in one ArrayBuffer; the same
 // open-addressing FDB with 16-byte entries (four u32 words) and linear probing; the same checks
@@ -180,7 +180,7 @@ export class TsSwitch {
   private txCount = 0;
   private now = 0;
 
-  // Run counters (pipeline/burst.ts countLocalRx/countRemoteTx): -1 = no run.
+  // Run counters (pipeline/run_counters.ts countLocalRx/countRemoteTx): -1 = no run.
   private rxRunPort = -1;
   private rxRunBlk = 0;
   private rxRunFrames = 0;
@@ -190,7 +190,7 @@ export class TsSwitch {
   private txRunBlk = 0;
   private txRunFrames = 0;
   private txRunBytes = 0;
-  /** Word index of the FDB entry learning last touched, or -1 (burst.ts lastLearned). */
+  /** Word index of the FDB entry learning last touched, or -1 (switch/learn.ts lastLearned). */
   private lastLearned = -1;
 
   constructor(config: CoreConfig) {

@@ -25,6 +25,7 @@ export const REGION_NAMES = [
   "arena",
   "pmtu replies",
   "fdb dump",
+  "pipeline records",
 ] as const;
 export type RegionName = typeof REGION_NAMES[number];
 
@@ -100,12 +101,16 @@ export function countersOnlyRise(
   return undefined;
 }
 
-/** Bytes of the args region the data path uses as scratch (suppress.ts: 128.., burst.ts: 192..202). */
+/** Bytes of the args region the data path uses as scratch (suppress.ts: 128..,
+ *  pipeline/context.ts vnet: 192..202). */
 const ARGS_SCRATCH = 128;
 const RX_DESCRIPTOR = 48, TX_ENTRY = 32;
 /** Regions the data path updates in place: learning (FDB, a learned VTEP, a VNI's learn count),
- *  cut super-frames (arena) and ICMP replies to over-MTU frames (pmtu replies, pipeline/pmtu.ts). */
-const TABLES_WRITTEN: string[] = ["vni records", "vtep records", "vtep index", "fdb", "arena", "pmtu replies"];
+ *  cut super-frames (arena), ICMP replies to over-MTU frames (pmtu replies, pipeline/pmtu.ts) and
+ *  the parse results and GRO state of the frame being switched (pipeline/records.ts). */
+const TABLES_WRITTEN: string[] = [
+  "vni records", "vtep records", "vtep index", "fdb", "arena", "pmtu replies", "pipeline records",
+];
 
 /**
  * Checks every byte one `process(count)` call changed between `before` and the core's memory now,
