@@ -8,14 +8,14 @@
 //    return (negative when the name resolved before the command returned: the manager pushes the
 //    endpoint to node1 while node2's daemon is still answering its CLI);
 //  - the same for `weft rm -f` → the name no longer resolving on node1.
-// Two weft hosts and the resolver are namespaces on one underlay bridge (cli/control/daemon/lab.ts).
+// Two weft hosts and the resolver are namespaces on one underlay bridge (cli/lab/lab.ts).
 //
 //   --queries N   per answer-time figure (default 2000)
 //   --rounds N    containers started for the run → resolve figure (default 5)
 //   --json PATH   also write the figures as JSON
 
 import { parseArgs } from "node:util";
-import { DENO, Lab, LAB_ENV, ROOT } from "../../cli/control/daemon/lab.ts";
+import { DENO, Lab, LAB_ENV, ROOT } from "../../cli/lab/mod.ts";
 import { spawnUpstream } from "../dns/upstream.ts";
 
 const PROBE = `${ROOT}tests/dns/probe.ts`;

@@ -12,7 +12,7 @@
 //             --offload tap,gso      … and each cut super-frame sent as one UDP_SEGMENT message
 //             (default) tap,gso,gro  … and UDP GRO receive, TCP segments coalesced for the TAP
 //
-// All share the underlay of tests/netns.ts twoHosts(): h1 198.18.0.1/24 ─ h2 198.18.0.2/24, with
+// All share the underlay of cli/lab/topology.ts twoHosts(): h1 198.18.0.1/24 ─ h2 198.18.0.2/24, with
 // c1 10.0.0.1 and c2 10.0.0.2. Every figure is the median of the rounds; rounds visit the
 // topologies in turn (all set up at once, each in its own lab) so that load from other processes
 // on this 2-core machine falls on all of them alike.
@@ -29,16 +29,7 @@
 import { parseArgs } from "node:util";
 import { controlGet } from "../../cli/control/client.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
-import {
-  DENO,
-  kernelVtep,
-  Lab,
-  type Process,
-  twoHosts,
-  twoWeftHosts,
-  type Vtep,
-  waitForLink,
-} from "../netns.ts";
+import { DENO, kernelVtep, Lab, type Process, twoHosts, twoWeftHosts, type Vtep, waitForLink } from "../../cli/lab/mod.ts";
 import { tincPair } from "./tinc.ts";
 
 const OVERLAY_MTU = 1450;
@@ -116,7 +107,7 @@ async function setupVeth(lab: Lab): Promise<Topology> {
   };
 }
 
-/** The kernel's VXLAN on each host, with the kernel's default offloads (tests/netns.ts kernelVtep). */
+/** The kernel's VXLAN on each host, with the kernel's default offloads (cli/lab/topology.ts kernelVtep). */
 async function setupKernel(lab: Lab): Promise<Topology> {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
   await kernelVtep(lab, h1, c1, H1, H2, `${C1}/24`, { mtu: OVERLAY_MTU });

@@ -16,7 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { api } from "../../cli/control/daemon/client.ts";
-import { type Host, Lab, sh } from "../../cli/control/daemon/lab.ts";
+import { type Host, Lab, sh } from "../../cli/lab/mod.ts";
 import { loadavg, runContext, writeReport } from "./report.ts";
 
 const C2_MAC = "02:42:0a:00:00:03"; // the second container on the network: 10.0.0.3

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { decapsulate, type DecapSummary } from "../../cli/commands/pcap.ts";
 import { type CapturePacket, PcapWriter, readCapture, readPcap } from "../../cli/pcap/mod.ts";
-import { LAB_ENV } from "../../cli/control/daemon/lab.ts";
+import { LAB_ENV } from "../../cli/lab/mod.ts";
 import { hex } from "./frames.ts";
 
 const CASES = new URL("../../../shared/fixtures/field-cases/", import.meta.url);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { loadCore } from "../../cli/core/load.ts";
 import { PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../../cli/core/mod.ts";
 import { PcapWriter, readPcap } from "../../cli/pcap/pcap.ts";
-import { LAB_ENV } from "../../cli/control/daemon/lab.ts";
+import { LAB_ENV } from "../../cli/lab/mod.ts";
 import { arpFrame, eth, FIXTURES, ip, ipv4Frame, ipv6Frame, naFrame, onesSum, vxlan } from "./frames.ts";
 
 const ROOT = new URL("../../", import.meta.url);

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { formatMac, readPcap } from "../../cli/core/mod.ts";
 import { loadCore } from "../../cli/core/load.ts";
-import { LAB_ENV } from "../../cli/control/daemon/lab.ts";
+import { LAB_ENV } from "../../cli/lab/mod.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);

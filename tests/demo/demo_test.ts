@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { pathWithout } from "../hidden_tools.ts";
-import { DENO, ROOT, run } from "../netns.ts";
+import { DENO, ROOT, run } from "../../cli/lab/mod.ts";
 
 const DEMO = [DENO, "run", "-A", "--unstable-net", `${ROOT}cli/main.ts`, "demo"];
 /** The demo itself gives up after 120 s; this bound only catches a hang of the test. */

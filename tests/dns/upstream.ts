@@ -9,7 +9,7 @@
 import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
-import { DENO, ROOT } from "../../cli/control/daemon/lab.ts";
+import { DENO, ROOT } from "../../cli/lab/mod.ts";
 
 export function startUpstream(
   listen: { hostname: string; port: number },

@@ -5,7 +5,7 @@
 // every 2 s under ping with no loss, and a plain network beside it stays plain. Needs root.
 
 import assert from "node:assert/strict";
-import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../swarm/lab.ts";
+import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../../cli/lab/mod.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
 
 const ignore = !isRoot();

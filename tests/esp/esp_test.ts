@@ -15,7 +15,7 @@ import {
 import { espSaLines, InboundSad } from "../../cli/esp/sad.ts";
 import { LINKTYPE_ETHERNET, PcapWriter } from "../../cli/pcap/pcap.ts";
 import { addressOf } from "../../cli/sys/libc.ts";
-import { run } from "../netns.ts";
+import { run } from "../../cli/lab/mod.ts";
 
 const KEYMAT = Uint8Array.from({ length: 20 }, (_, i) => 0x40 + i);
 const SPI = 0x1234abcd;

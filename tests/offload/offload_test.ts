@@ -10,7 +10,7 @@
 // Helpers that must run inside a namespace live in peer.ts.
 
 import assert from "node:assert/strict";
-import { Lab, run, waitForLink } from "../netns.ts";
+import { Lab, run, waitForLink } from "../../cli/lab/mod.ts";
 import { boundUdp, finished, MTU, peer, spawnPeer, u8, underlay, until, VNI } from "./peers.ts";
 import { loadCore } from "../../cli/core/load.ts";
 import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE } from "../../cli/core/core.ts";

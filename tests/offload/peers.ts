@@ -1,7 +1,7 @@
 // Driving tests/offload/peer.ts (the in-namespace half) from a test or a benchmark: run it to
 // completion or in the background, read its one JSON line, wait for its socket.
 
-import { DENO, Lab, run } from "../netns.ts";
+import { DENO, Lab, run } from "../../cli/lab/mod.ts";
 
 const PEER = "tests/offload/peer.ts";
 export const MTU = 1450;

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { PacketCapture } from "../../cli/phy/packet.ts";
-import { Lab } from "../netns.ts";
+import { Lab } from "../../cli/lab/mod.ts";
 
 Deno.test({
   name: "PacketCapture in another namespace keeps UDP to port 4789 only, v4 and v6, in order, timestamped",

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { pathWithout } from "../hidden_tools.ts";
-import { ROOT, run } from "../netns.ts";
+import { ROOT, run } from "../../cli/lab/mod.ts";
 
 const ROOT_USER = Deno.uid() === 0;
 const which = (bin: string) =>

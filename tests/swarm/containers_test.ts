@@ -4,7 +4,7 @@
 // API. Needs root (CI runs as root).
 
 import assert from "node:assert/strict";
-import { type Host, isRoot, Lab, sh, waitFor } from "./lab.ts";
+import { type Host, isRoot, Lab, sh, waitFor } from "../../cli/lab/mod.ts";
 
 const ignore = !isRoot();
 const opts = { ignore, sanitizeOps: false, sanitizeResources: false };

@@ -2,8 +2,7 @@
 // lines asserted, and nothing of it left behind. Needs root (namespaces, TAPs).
 
 import assert from "node:assert/strict";
-import { isRoot } from "./lab.ts";
-import { run, weft } from "../netns.ts";
+import { isRoot, run, weft } from "../../cli/lab/mod.ts";
 
 Deno.test({
   name: "weft demo: swarm of two, overlay, containers, a ping across in VXLAN, cleaned up",

@@ -3,7 +3,7 @@
 // daemons with --dns), so no query leaves the lab. Needs root.
 
 import assert from "node:assert/strict";
-import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "./lab.ts";
+import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../../cli/lab/mod.ts";
 import { spawnUpstream } from "../dns/upstream.ts";
 
 const ignore = !isRoot();

@@ -6,8 +6,7 @@
 // Debian's etcd-server.
 
 import assert from "node:assert/strict";
-import { type Host, isRoot, Lab, sh, waitFor } from "./lab.ts";
-import { EtcdLab } from "../../cli/control/daemon/etcd_lab.ts";
+import { EtcdLab, type Host, isRoot, Lab, sh, waitFor } from "../../cli/lab/mod.ts";
 
 const hasEtcd =
   (await sh(["sh", "-c", "command -v etcd && command -v etcdctl"], { check: false })).code === 0;

@@ -2,7 +2,7 @@
 // talk across hosts, refusals, restarts and a dead worker. Needs root (CI runs as root).
 
 import assert from "node:assert/strict";
-import { type Host, isRoot, Lab, sh, waitFor } from "./lab.ts";
+import { type Host, isRoot, Lab, sh, waitFor } from "../../cli/lab/mod.ts";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS } from "../../cli/control/swarm/types.ts";
 
 const ignore = !isRoot();

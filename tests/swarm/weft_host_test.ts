@@ -2,8 +2,7 @@
 // Needs root (the daemon runs in a namespace of its own lab).
 
 import assert from "node:assert/strict";
-import { isRoot, Lab } from "./lab.ts";
-import { DENO, LAB_ENV } from "../../cli/control/daemon/lab.ts";
+import { DENO, isRoot, Lab, LAB_ENV } from "../../cli/lab/mod.ts";
 
 async function weftWith(env: Record<string, string>, args: string[]) {
   const r = await new Deno.Command(DENO, {

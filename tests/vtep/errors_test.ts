@@ -2,7 +2,7 @@
 // (no TAP, no bound socket).
 
 import assert from "node:assert/strict";
-import { assertNoLink, DENO, Lab, loneHost, type Output, udpSockets } from "../netns.ts";
+import { assertNoLink, DENO, Lab, loneHost, type Output, udpSockets } from "../../cli/lab/mod.ts";
 
 const VTEP = [DENO, "run", "-A", "--unstable-net", "cli/main.ts", "vtep"];
 

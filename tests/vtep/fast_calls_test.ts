@@ -4,7 +4,7 @@
 // Two weft VTEPs run with V8's tier tracing on; a ping flood and a TCP transfer make the loop hot.
 
 import assert from "node:assert/strict";
-import { Lab, tcpTransfer, twoWeftHosts } from "../netns.ts";
+import { Lab, tcpTransfer, twoWeftHosts } from "../../cli/lab/mod.ts";
 
 Deno.test({
   name: "weft vtep: the frame loop is optimized and never deoptimized for a libc argument",

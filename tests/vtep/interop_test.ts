@@ -2,7 +2,7 @@
 // bridge with c1's veth, h2 runs weft. (bench:e2e measures kernel ↔ kernel for reference.)
 
 import assert from "node:assert/strict";
-import { kernelVtep, Lab, macOf, run, tcpTransfer, twoHosts, vtepFor, weft } from "../netns.ts";
+import { kernelVtep, Lab, macOf, run, tcpTransfer, twoHosts, vtepFor, weft } from "../../cli/lab/mod.ts";
 
 Deno.test({
   name: "weft vtep interoperates with the kernel's vxlan both ways",

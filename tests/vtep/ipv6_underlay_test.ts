@@ -3,7 +3,7 @@
 // kernel's socket fills it — a capture on a veth shows it still partial, so it is not checked here.)
 
 import assert from "node:assert/strict";
-import { Lab, run, tcpTransfer, vtepFor } from "../netns.ts";
+import { Lab, run, tcpTransfer, vtepFor } from "../../cli/lab/mod.ts";
 
 Deno.test({
   name: "weft vtep over an IPv6 underlay: ping, TCP both ways with offloads, tshark decodes VXLAN over IPv6",

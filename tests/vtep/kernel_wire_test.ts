@@ -5,7 +5,7 @@
 // that marks CE reaches ECT inner packets and drops Not-ECT ones; `--df inherit` follows each packet.
 
 import assert from "node:assert/strict";
-import { Lab, tcpTransfer, twoWeftHosts } from "../netns.ts";
+import { Lab, tcpTransfer, twoWeftHosts } from "../../cli/lab/mod.ts";
 
 /** Outer fields of the VXLAN packets in `file` that carry an ICMP echo request (first occurrence: the outer header). */
 async function outerOfEchoes(file: string): Promise<string[][]> {

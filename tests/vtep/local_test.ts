@@ -2,7 +2,7 @@
 // --pcap records the frames it handles in a file tshark reads.
 
 import assert from "node:assert/strict";
-import { Lab, loneHost, run } from "../netns.ts";
+import { Lab, loneHost, run } from "../../cli/lab/mod.ts";
 
 Deno.test({
   name: "two --tap ports in one vtep switch locally; --pcap records the frames",

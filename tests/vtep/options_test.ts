@@ -6,7 +6,7 @@
 // to carry TCP; bench:e2e counts their system calls.
 
 import assert from "node:assert/strict";
-import { Lab, run, tcpTransfer, twoHosts, udpSockets, vtepFor } from "../netns.ts";
+import { Lab, run, tcpTransfer, twoHosts, udpSockets, vtepFor } from "../../cli/lab/mod.ts";
 import { SOCKET_BUFFER_BYTES } from "../../cli/phy/udp.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

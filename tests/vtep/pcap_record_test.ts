@@ -2,7 +2,7 @@
 // buffers of many datagrams at once: one record per frame, each a whole Ethernet frame.
 
 import assert from "node:assert/strict";
-import { Lab, run, tcpTransfer, twoHosts, vtepFor } from "../netns.ts";
+import { Lab, run, tcpTransfer, twoHosts, vtepFor } from "../../cli/lab/mod.ts";
 
 Deno.test({
   name: "weft vtep --pcap records each decapsulated frame of a UDP GRO buffer on its own",

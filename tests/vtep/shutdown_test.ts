@@ -2,7 +2,7 @@
 // path free, and exits 0.
 
 import assert from "node:assert/strict";
-import { assertNoLink, Lab, loneHost, udpSockets } from "../netns.ts";
+import { assertNoLink, Lab, loneHost, udpSockets } from "../../cli/lab/mod.ts";
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.test({

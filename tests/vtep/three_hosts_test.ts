@@ -3,7 +3,7 @@
 // learned entries age out (--ageing 2).
 
 import assert from "node:assert/strict";
-import { hostsOnBridge, Lab, macOf, type Vtep, vtepFor } from "../netns.ts";
+import { hostsOnBridge, Lab, macOf, type Vtep, vtepFor } from "../../cli/lab/mod.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

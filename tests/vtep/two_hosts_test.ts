@@ -2,7 +2,7 @@
 // with its TAP moved into a container namespace c1/c2 (10.0.0.1/24, 10.0.0.2/24).
 
 import assert from "node:assert/strict";
-import { Lab, pingRtt, tcpTransfer, twoWeftHosts } from "../netns.ts";
+import { Lab, pingRtt, tcpTransfer, twoWeftHosts } from "../../cli/lab/mod.ts";
 
 for (const [mode, extra] of [["with offloads", []], ["with --no-offload", ["--no-offload"]]] as const) {
   Deno.test({
