@@ -17,6 +17,7 @@ import {
   readPcap,
 } from "../../cli/pcap/mod.ts";
 import { hex } from "./frames.ts";
+import { hasTool, tsharkFields, withTemp } from "../harness.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
 const KERNEL = new URL("kernel-vxlan-vni42/outer.pcap", FIXTURES).pathname;
@@ -29,15 +30,7 @@ const REF = readPcap(Deno.readFileSync(REFERENCE)).packets[0].data;
 const IP4 = REF.subarray(14);
 const VXLAN = REF.subarray(14 + 20 + 8);
 
-function hasTshark(): boolean {
-  try {
-    return new Deno.Command("tshark", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-}
-const NO_TSHARK = !hasTshark();
+const NO_TSHARK = !hasTool("tshark");
 
 async function run(cmd: string, ...args: string[]): Promise<string> {
   const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
@@ -48,27 +41,8 @@ async function run(cmd: string, ...args: string[]): Promise<string> {
 
 /** tshark's VNI of each packet (empty when it sees no VXLAN), the independent check of a builder. */
 async function tsharkVnis(file: string, port = 4789): Promise<string[]> {
-  const out = await run(
-    "tshark",
-    "-r",
-    file,
-    "-d",
-    `udp.port==${port},vxlan`,
-    "-T",
-    "fields",
-    "-e",
-    "vxlan.vni",
-  );
-  return out.trimEnd().split("\n");
-}
-
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-capture-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const rows = await tsharkFields(file, ["vxlan.vni"], { args: ["-d", `udp.port==${port},vxlan`] });
+  return rows.map(([vni]) => vni);
 }
 
 function write(path: string, linkType: number, records: Uint8Array[], origLen?: number[]): void {

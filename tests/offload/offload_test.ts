@@ -11,88 +11,77 @@
 
 import assert from "node:assert/strict";
 import { Lab, run, waitForLink } from "../../cli/lab/mod.ts";
+import { labTest } from "../harness.ts";
 import { boundUdp, finished, MTU, peer, spawnPeer, u8, underlay, until, VNI } from "./peers.ts";
 import { loadCore } from "../../cli/core/load.ts";
 import { OFFLOAD_CONFIG, PORT_UNDERLAY, TARGET_REMOTE } from "../../cli/core/core.ts";
 import { parseIp } from "../../cli/core/addr.ts";
 import { PcapWriter } from "../../cli/pcap/pcap.ts";
 
-Deno.test({
-  name: "outer TOS: an IP_TOS cmsg beside UDP_SEGMENT reaches every datagram, and IP_RECVTOS reads it back",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lab = new Lab();
-    try {
-      const { a, b, A, B } = await underlay(lab);
-      const recv = spawnPeer(lab, b, ["recv", `listen=${B}:5002`, "gro=0", "tos=1", "ms=8000", "expect=11"]);
-      await boundUdp(b, 5002);
-      // ECT(0), as the core asks for an ECT(0) inner flow (RFC 6040): one GSO message, one plain.
-      const s = await peer(lab, a, [
-        "send",
-        `from=${A}:4002`,
-        `to=${B}:5002`,
-        "entries=1000x10,500x1",
-        "gso=1",
-        "tos=2",
-      ]);
+labTest(
+  "outer TOS: an IP_TOS cmsg beside UDP_SEGMENT reaches every datagram, and IP_RECVTOS reads it back",
+  {},
+  async (lab) => {
+    const { a, b, A, B } = await underlay(lab);
+    const recv = spawnPeer(lab, b, ["recv", `listen=${B}:5002`, "gro=0", "tos=1", "ms=8000", "expect=11"]);
+    await boundUdp(b, 5002);
+    // ECT(0), as the core asks for an ECT(0) inner flow (RFC 6040): one GSO message, one plain.
+    const s = await peer(lab, a, [
+      "send",
+      `from=${A}:4002`,
+      `to=${B}:5002`,
+      "entries=1000x10,500x1",
+      "gso=1",
+      "tos=2",
+    ]);
+    assert.deepEqual(
+      [s.datagrams, s.syscalls, s.errors, s.gsoFallbacks],
+      [11, 1, 0, 0],
+      "one sendmmsg, no fallback",
+    );
+    const p = await finished(recv);
+    assert.deepEqual(p.msgs.map((m: any) => m.tos), Array(11).fill(2), "every datagram left with TOS 0x02");
+  },
+);
+
+labTest(
+  "UDP GSO: a sendmmsg of UDP_SEGMENT messages arrives as N datagrams, or as one UDP_GRO buffer each",
+  {},
+  async (lab) => {
+    const { a, b, A, B } = await underlay(lab);
+    const plain = spawnPeer(lab, b, ["recv", `listen=${B}:5000`, "gro=0", "ms=8000", "expect=14"]);
+    const gro = spawnPeer(lab, b, ["recv", `listen=${B}:5001`, "gro=1", "ms=8000", "expect=14"]);
+    await boundUdp(b, 5000);
+    await boundUdp(b, 5001);
+    // Three TX entries in one sendmmsg: 10 × 1000 B and 3 × 1400 B (UDP_SEGMENT each), 1 × 500 B.
+    const entries = "entries=1000x10,1400x3,500x1";
+    for (const port of [5000, 5001]) {
+      const s = await peer(lab, a, ["send", `from=${A}:4000`, `to=${B}:${port}`, entries, "gso=1"]);
+      assert.equal(s.gso, true, "the kernel takes UDP_SEGMENT");
       assert.deepEqual(
         [s.datagrams, s.syscalls, s.errors, s.gsoFallbacks],
-        [11, 1, 0, 0],
-        "one sendmmsg, no fallback",
+        [14, 1, 0, 0],
+        "one syscall, 14 datagrams",
       );
-      const p = await finished(recv);
-      assert.deepEqual(p.msgs.map((m: any) => m.tos), Array(11).fill(2), "every datagram left with TOS 0x02");
-    } finally {
-      await lab.close();
     }
+    const p = await finished(plain);
+    assert.deepEqual(
+      p.msgs.map((m: any) => [m.len, m.gso, m.first]),
+      [
+        ...Array.from({ length: 10 }, (_, k) => [1000, 0, k]),
+        ...Array.from({ length: 3 }, (_, k) => [1400, 0, 16 + k]),
+        [500, 0, 32],
+      ],
+      "a plain socket gets every datagram on its own, in order",
+    );
+    const g = await finished(gro);
+    assert.deepEqual(
+      g.msgs.map((m: any) => [m.len, m.gso, m.first, m.trunc]),
+      [[10000, 1000, 0, false], [4200, 1400, 16, false], [500, 0, 32, false]],
+      "a UDP_GRO socket gets each GSO message back whole, with its segment size",
+    );
   },
-});
-
-Deno.test({
-  name: "UDP GSO: a sendmmsg of UDP_SEGMENT messages arrives as N datagrams, or as one UDP_GRO buffer each",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lab = new Lab();
-    try {
-      const { a, b, A, B } = await underlay(lab);
-      const plain = spawnPeer(lab, b, ["recv", `listen=${B}:5000`, "gro=0", "ms=8000", "expect=14"]);
-      const gro = spawnPeer(lab, b, ["recv", `listen=${B}:5001`, "gro=1", "ms=8000", "expect=14"]);
-      await boundUdp(b, 5000);
-      await boundUdp(b, 5001);
-      // Three TX entries in one sendmmsg: 10 × 1000 B and 3 × 1400 B (UDP_SEGMENT each), 1 × 500 B.
-      const entries = "entries=1000x10,1400x3,500x1";
-      for (const port of [5000, 5001]) {
-        const s = await peer(lab, a, ["send", `from=${A}:4000`, `to=${B}:${port}`, entries, "gso=1"]);
-        assert.equal(s.gso, true, "the kernel takes UDP_SEGMENT");
-        assert.deepEqual(
-          [s.datagrams, s.syscalls, s.errors, s.gsoFallbacks],
-          [14, 1, 0, 0],
-          "one syscall, 14 datagrams",
-        );
-      }
-      const p = await finished(plain);
-      assert.deepEqual(
-        p.msgs.map((m: any) => [m.len, m.gso, m.first]),
-        [
-          ...Array.from({ length: 10 }, (_, k) => [1000, 0, k]),
-          ...Array.from({ length: 3 }, (_, k) => [1400, 0, 16 + k]),
-          [500, 0, 32],
-        ],
-        "a plain socket gets every datagram on its own, in order",
-      );
-      const g = await finished(gro);
-      assert.deepEqual(
-        g.msgs.map((m: any) => [m.len, m.gso, m.first, m.trunc]),
-        [[10000, 1000, 0, false], [4200, 1400, 16, false], [500, 0, 32, false]],
-        "a UDP_GRO socket gets each GSO message back whole, with its segment size",
-      );
-    } finally {
-      await lab.close();
-    }
-  },
-});
+);
 
 Deno.test({
   name:
