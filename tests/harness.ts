@@ -65,10 +65,15 @@ export function hasTool(tool: string): boolean {
 export interface TsharkOptions {
   /** A display filter (`-Y`). */
   filter?: string;
-  /** First occurrence of each field only (`-E occurrence=f`): the outer header's, not the inner's too. */
-  first?: boolean;
+  /**
+   * Which occurrence of a field a packet with several gives (`-E occurrence=`): "f" the first (the
+   * outer header's), "l" the last (the innermost), "a" all, comma-separated (tshark's default).
+   */
+  occurrence?: "f" | "l" | "a";
   /** More tshark arguments before the field list (`-d …`, `-o …`). */
   args?: string[];
+  /** Kill tshark after this many ms; default run()'s. */
+  timeoutMs?: number;
 }
 
 /**
@@ -89,9 +94,9 @@ export async function tsharkFields(
     ...(opts.args ?? []),
     "-T",
     "fields",
-    ...(opts.first ? ["-E", "occurrence=f"] : []),
+    ...(opts.occurrence ? ["-E", `occurrence=${opts.occurrence}`] : []),
     ...fields.flatMap((f) => ["-e", f]),
-  ]);
+  ], { timeoutMs: opts.timeoutMs });
   assert.equal(r.code, 0, `tshark -r ${file}: ${r.stderr}`);
   const text = r.stdout.trimEnd();
   return text === "" ? [] : text.split("\n").map((l) => l.split("\t"));

@@ -27,22 +27,24 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Throw when it exits non-zero; default false (run) or true (sh). */
   check?: boolean;
+  /** The working directory; default ROOT (run) or this process's (sh). */
+  cwd?: string;
 }
 
 /**
- * Runs a command to completion in ROOT with LAB_ENV, bounded in time.
+ * Runs a command to completion with LAB_ENV, bounded in time.
  * @throws Error `CMD failed (CODE): STDERR` when `check` is set and it exits non-zero.
  */
 export async function run(
   cmd: string[],
-  { timeoutMs = RUN_TIMEOUT_MS, check = false }: RunOptions = {},
+  { timeoutMs = RUN_TIMEOUT_MS, check = false, cwd = ROOT }: RunOptions = {},
 ): Promise<Output> {
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     env: LAB_ENV,
     stdout: "piped",
     stderr: "piped",
-    cwd: ROOT,
+    cwd,
   }).spawn();
   const timer = setTimeout(() => {
     try {
@@ -63,11 +65,15 @@ export async function run(
 }
 
 /**
- * run() for set-up steps, which must work: checked unless `check: false`, 30 s.
+ * run() for set-up steps, which must work: checked unless `check: false`, 30 s, in this process's
+ * working directory (the demo runs tshark on a relative file name there).
  * @throws Error as run() does.
  */
-export function sh(cmd: string[], { timeoutMs = 30000, check = true }: RunOptions = {}): Promise<Output> {
-  return run(cmd, { timeoutMs, check });
+export function sh(
+  cmd: string[],
+  { timeoutMs = 30000, check = true, cwd }: RunOptions = {},
+): Promise<Output> {
+  return run(cmd, { timeoutMs, check, cwd: cwd ?? Deno.cwd() });
 }
 
 export function isRoot(): boolean {

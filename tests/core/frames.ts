@@ -202,3 +202,85 @@ export function naFrame(smac: string, src: string, dst: string, target: string, 
   new DataView(f.buffer).setUint16(icmp + 2, 0xffff - onesSum(f.subarray(icmp), onesSum(pseudo)));
   return f;
 }
+
+// ── Workload frames (core benchmark, TypeScript reference switch, ESP) ─────────────────────────
+
+/** An Ethernet frame: dst, src, EtherType, `payload`. */
+export function ethFrame(dst: Uint8Array, src: Uint8Array, type: number, payload: Uint8Array): Uint8Array {
+  const f = new Uint8Array(14 + payload.length);
+  f.set(dst);
+  f.set(src, 6);
+  f[12] = type >> 8;
+  f[13] = type & 0xff;
+  f.set(payload, 14);
+  return f;
+}
+
+/** Ethernet + IPv4 + UDP, `size` bytes in all (no FCS), header checksum filled. */
+export function udpFrame(
+  dst: Uint8Array,
+  src: Uint8Array,
+  srcIp: number,
+  dstIp: number,
+  sport: number,
+  dport: number,
+  size: number,
+): Uint8Array {
+  const f = new Uint8Array(size);
+  const v = new DataView(f.buffer);
+  f.set(dst, 0);
+  f.set(src, 6);
+  v.setUint16(12, 0x0800);
+  const ip = 14, ipLen = size - ip;
+  v.setUint8(ip, 0x45);
+  v.setUint16(ip + 2, ipLen);
+  v.setUint16(ip + 6, 0x4000);
+  v.setUint8(ip + 8, 64);
+  v.setUint8(ip + 9, 17);
+  v.setUint32(ip + 12, srcIp);
+  v.setUint32(ip + 16, dstIp);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += v.getUint16(ip + i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  v.setUint16(ip + 10, ~sum & 0xffff);
+  v.setUint16(ip + 20, sport);
+  v.setUint16(ip + 22, dport);
+  v.setUint16(ip + 24, ipLen - 20);
+  for (let i = ip + 28; i < size; i++) f[i] = i & 0xff;
+  return f;
+}
+
+/** VXLAN (VNI `vni`) + Ethernet + IPv4 + ICMP echo request whose payload is `pattern` repeated. */
+export function vxlanPing(vni: number, seq: number, pattern: number, payload = 56): Uint8Array {
+  const f = new Uint8Array(8 + 14 + 20 + 8 + payload);
+  const v = new DataView(f.buffer);
+  f[0] = 0x08;
+  v.setUint32(4, vni << 8);
+  f.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00], 8);
+  const ip = 22;
+  f.set([0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
+  v.setUint16(ip + 2, 20 + 8 + payload);
+  v.setUint16(ip + 10, 0xffff - onesSum(f.subarray(ip, ip + 20)));
+  const icmp = ip + 20;
+  f[icmp] = 8;
+  v.setUint16(icmp + 4, 0x77);
+  v.setUint16(icmp + 6, seq);
+  f.fill(pattern, icmp + 8);
+  v.setUint16(icmp + 2, 0xffff - onesSum(f.subarray(icmp)));
+  return f;
+}
+
+/** Ethernet + IPv4 (198.18.0.1 → 198.18.0.2) + UDP(sport → dport) around a datagram, for tshark. */
+export function underlayFrame(esp: Uint8Array, sport: number, dport: number): Uint8Array {
+  const f = new Uint8Array(14 + 20 + 8 + esp.length);
+  const v = new DataView(f.buffer);
+  f.set([0x02, 0, 0, 0, 0, 0x22, 0x02, 0, 0, 0, 0, 0x11, 0x08, 0x00]);
+  f.set([0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2], 14);
+  v.setUint16(16, 20 + 8 + esp.length);
+  v.setUint16(24, 0xffff - onesSum(f.subarray(14, 34)));
+  v.setUint16(34, sport);
+  v.setUint16(36, dport);
+  v.setUint16(38, 8 + esp.length);
+  f.set(esp, 42);
+  return f;
+}

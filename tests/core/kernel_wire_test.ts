@@ -18,7 +18,7 @@ const BCAST = "ff:ff:ff:ff:ff:ff";
 const H1 = ip("198.18.0.1"), H2 = ip("198.18.0.2");
 /** tshark's fields of every packet, the outer header's only (occurrence=f), not the inner's as well. */
 const tshark = (file: string, fields: string[], args: string[] = []) =>
-  tsharkFields(file, fields, { first: true, args });
+  tsharkFields(file, fields, { occurrence: "f", args });
 
 /** Outer fields of every packet, with tshark checking the IPv4 and UDP checksums. */
 const OUTER = ["ip.dsfield", "ip.flags.df", "ip.ttl", "udp.checksum", "udp.checksum.status", "vxlan.vni"];

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../../cli/lab/mod.ts";
-import { labTest } from "../harness.ts";
+import { labTest, tsharkFields } from "../harness.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
 
 const ignore = !isRoot();
@@ -219,56 +219,24 @@ labTest(
     assert.ok(!hex.includes(PATTERN.repeat(2)), "the ping's pattern crossed the underlay in cleartext");
 
     // What crossed: ESP on 4500 for the encrypted VNI, VXLAN on 4789 only for the plain one.
-    const fields = await sh([
-      "tshark",
-      "-n",
-      "-r",
-      file,
-      "-T",
-      "fields",
-      "-E",
-      "separator=;",
-      "-e",
-      "udp.dstport",
-      "-e",
-      "vxlan.vni",
-    ]);
-    const rows = fields.stdout.trim().split("\n").map((l) => l.split(";"));
+    const rows = await tsharkFields(file, ["udp.dstport", "vxlan.vni"], { args: ["-n"] });
     const esp = rows.filter((r) => r[0] === "4500");
     const vxlan = rows.filter((r) => r[0] === "4789");
     assert.ok(esp.length >= 20, `ESP datagrams: ${esp.length}`);
-    assert.ok(vxlan.length >= 2, `the plain network still sends VXLAN:\n${fields.stdout}`);
+    assert.ok(vxlan.length >= 2, `the plain network still sends VXLAN:\n${rows.join("\n")}`);
     assert.ok(vxlan.every((r) => Number(r[1]) === plainVni), `cleartext VXLAN of VNI ≠ ${plainVni}`);
 
     // tshark decrypts every ESP datagram with the SAs of `weft esp sa` (both hosts' halves).
     const sa1 = (await lab.weft(h1, ["esp", "sa"])).stdout.trim().split("\n");
     const sa2 = (await lab.weft(h2, ["esp", "sa"])).stdout.trim().split("\n");
     const uat = [...new Set([...sa1, ...sa2])].flatMap((l) => ["-o", `uat:esp_sa:${l}`]);
-    const dec = await sh([
-      "tshark",
-      "-n",
-      "-r",
-      file,
-      "-o",
-      "esp.enable_encryption_decode:TRUE",
-      ...uat,
-      "-Y",
-      "udp.port == 4500",
-      "-T",
-      "fields",
-      "-E",
-      "separator=;",
-      "-e",
-      "vxlan.vni",
-      "-e",
-      "icmp.type",
-      "-e",
-      "data.data",
-    ]);
-    const drows = dec.stdout.trim().split("\n").map((l) => l.split(";"));
+    const drows = await tsharkFields(file, ["vxlan.vni", "icmp.type", "data.data"], {
+      filter: "udp.port == 4500",
+      args: ["-n", "-o", "esp.enable_encryption_decode:TRUE", ...uat],
+    });
     assert.equal(drows.length, esp.length);
     const pings = drows.filter((r) => r[1] === "8" || r[1] === "0");
-    assert.ok(pings.length >= 20, `decrypted ICMP echoes: ${pings.length}\n${dec.stdout}`);
+    assert.ok(pings.length >= 20, `decrypted ICMP echoes: ${pings.length}\n${drows.join("\n")}`);
     for (const r of drows) assert.equal(Number(r[0]), vni, `decrypted VNI in ${r}`);
     for (const r of pings) assert.ok(r[2].includes(PATTERN.repeat(4)), "the pattern, once decrypted");
 

@@ -2,8 +2,8 @@
 // bridge with c1's veth, h2 runs weft. (bench:e2e measures kernel ↔ kernel for reference.)
 
 import assert from "node:assert/strict";
-import { kernelVtep, macOf, run, tcpTransfer, twoHosts, vtepFor, weft } from "../../cli/lab/mod.ts";
-import { labTest } from "../harness.ts";
+import { kernelVtep, macOf, tcpTransfer, twoHosts, vtepFor, weft } from "../../cli/lab/mod.ts";
+import { capture, labTest, tsharkFields } from "../harness.ts";
 
 labTest("weft vtep interoperates with the kernel's vxlan both ways", {}, async (lab) => {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
@@ -11,18 +11,7 @@ labTest("weft vtep interoperates with the kernel's vxlan both ways", {}, async (
   await kernelVtep(lab, h1, c1, "198.18.0.1", "198.18.0.2", "10.0.0.1/24", { txChecksum: false });
   const t2 = `${lab.prefix}t2`;
   const pcap = lab.tempPath("underlay.pcap");
-  const dump = lab.spawn(h2, [
-    "tcpdump",
-    "-i",
-    `${lab.prefix}u2`,
-    "-U",
-    "-w",
-    pcap,
-    "udp",
-    "and",
-    "src",
-    "198.18.0.2",
-  ]);
+  const dump = await capture(lab, h2, `${lab.prefix}u2`, pcap, ["udp", "and", "src", "198.18.0.2"]);
   const v2 = await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "198.18.0.2", "198.18.0.1");
   await new Promise((r) => setTimeout(r, 300));
 
@@ -40,27 +29,9 @@ labTest("weft vtep interoperates with the kernel's vxlan both ways", {}, async (
   assert.ok(c.gso_frames > 0, `weft cut super-frames for the kernel: ${s2.slice(0, 300)}`);
   await dump.stop();
 
-  const fields = await run([
-    "tshark",
-    "-r",
-    pcap,
-    "-Y",
-    "vxlan",
-    "-T",
-    "fields",
-    "-e",
-    "vxlan.flags",
-    "-e",
-    "vxlan.vni",
-    "-e",
-    "udp.srcport",
-    "-e",
-    "tcp.srcport",
-    "-e",
-    "tcp.dstport",
-  ]);
-  const rows = fields.stdout.trim().split("\n").filter(Boolean);
-  assert.ok(rows.length > 0, `tshark decoded no VXLAN from weft: ${fields.stderr}`);
+  const fields = ["vxlan.flags", "vxlan.vni", "udp.srcport", "tcp.srcport", "tcp.dstport"];
+  const rows = (await tsharkFields(pcap, fields, { filter: "vxlan" })).map((r) => r.join("\t"));
+  assert.ok(rows.length > 0, "tshark decoded no VXLAN from weft");
   // RFC 7348 §5: the outer source port carries a hash of the inner flow, as the kernel's does:
   // one port per TCP connection, and not one port for all of them.
   const portOf = new Map<string, Set<string>>();

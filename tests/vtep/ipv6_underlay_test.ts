@@ -3,8 +3,8 @@
 // kernel's socket fills it — a capture on a veth shows it still partial, so it is not checked here.)
 
 import assert from "node:assert/strict";
-import { run, tcpTransfer, vtepFor } from "../../cli/lab/mod.ts";
-import { labTest } from "../harness.ts";
+import { tcpTransfer, vtepFor } from "../../cli/lab/mod.ts";
+import { capture, labTest, tsharkFields } from "../harness.ts";
 
 labTest(
   "weft vtep over an IPv6 underlay: ping, TCP both ways with offloads, tshark decodes VXLAN over IPv6",
@@ -20,19 +20,7 @@ labTest(
       });
     }
     const pcap = lab.tempPath("underlay6.pcap");
-    const dump = lab.spawn(h2, [
-      "tcpdump",
-      "-i",
-      `${lab.prefix}u2`,
-      "-U",
-      "-s",
-      "200",
-      "-w",
-      pcap,
-      "-c",
-      "200",
-      "ip6 and udp",
-    ]);
+    const dump = await capture(lab, h2, `${lab.prefix}u2`, pcap, ["-s", "200", "-c", "200", "ip6 and udp"]);
     await vtepFor(lab, h1, c1, "t1", "10.0.0.1/24", "[2001:2::1]:4789", "[2001:2::2]:4789");
     await vtepFor(lab, h2, c2, "t2", "10.0.0.2/24", "[2001:2::2]:4789", "[2001:2::1]:4789");
 
@@ -48,27 +36,11 @@ labTest(
     console.log(`weft over IPv6: 20 MB TCP ${there.gbps.toFixed(2)} / ${back.gbps.toFixed(2)} Gbit/s`);
     await dump.stop();
 
-    const fields = await run([
-      "tshark",
-      "-r",
-      pcap,
-      "-Y",
-      "vxlan",
-      "-T",
-      "fields",
-      "-e",
-      "ipv6.src",
-      "-e",
-      "ipv6.dst",
-      "-e",
-      "udp.dstport",
-      "-e",
-      "vxlan.vni",
-      "-e",
-      "vxlan.flags",
-    ]);
-    const rows = fields.stdout.trim().split("\n").filter(Boolean);
-    assert.ok(rows.length > 0, `tshark decoded no VXLAN over IPv6: ${fields.stderr}`);
+    const fields = ["ipv6.src", "ipv6.dst", "udp.dstport", "vxlan.vni", "vxlan.flags"];
+
+    const rows = (await tsharkFields(pcap, fields, { filter: "vxlan" })).map((r) => r.join("\t"));
+
+    assert.ok(rows.length > 0, "tshark decoded no VXLAN over IPv6");
     const ends = new Set<string>();
     for (const r of rows) {
       // Outer first; an inner IPv6 packet (neighbour discovery) adds its addresses after a comma.

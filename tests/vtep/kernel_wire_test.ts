@@ -6,35 +6,15 @@
 
 import assert from "node:assert/strict";
 import { tcpTransfer, twoWeftHosts } from "../../cli/lab/mod.ts";
-import { labTest } from "../harness.ts";
+import { VXLAN_PORT } from "../../cli/defaults.ts";
+import { capture, labTest, tsharkFields } from "../harness.ts";
 
 /** Outer fields of the VXLAN packets in `file` that carry an ICMP echo request (first occurrence: the outer header). */
-async function outerOfEchoes(file: string): Promise<string[][]> {
-  const r = await new Deno.Command("tshark", {
-    args: [
-      "-r",
-      file,
-      "-Y",
-      "vxlan && icmp.type == 8",
-      "-T",
-      "fields",
-      "-E",
-      "occurrence=f",
-      "-e",
-      "vxlan.vni",
-      "-e",
-      "ip.dsfield.ecn",
-      "-e",
-      "ip.flags.df",
-      "-e",
-      "udp.checksum",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(r.success, `tshark: ${new TextDecoder().decode(r.stderr)}`);
-  const text = new TextDecoder().decode(r.stdout).trim();
-  return text === "" ? [] : text.split("\n").map((l) => l.split("\t"));
+function outerOfEchoes(file: string): Promise<string[][]> {
+  return tsharkFields(file, ["vxlan.vni", "ip.dsfield.ecn", "ip.flags.df", "udp.checksum"], {
+    filter: "vxlan && icmp.type == 8",
+    occurrence: "f",
+  });
 }
 
 labTest(
@@ -45,29 +25,12 @@ labTest(
     const { c1 } = await twoWeftHosts(lab, ["--vni", "0"]);
     const h1 = `${lab.prefix}h1`;
     const file = lab.tempPath("underlay.pcap");
-    const dump = lab.spawn(h1, [
-      "tcpdump",
-      "-i",
-      `${lab.prefix}u1`,
-      "-U",
-      "-w",
-      file,
-      "udp",
-      "port",
-      "4789",
-    ]);
-    // tcpdump is listening once it has written the file's header.
-    const deadline = Date.now() + 10000;
-    while ((await Deno.stat(file).catch(() => undefined))?.size !== 24 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const dump = await capture(lab, h1, `${lab.prefix}u1`, file, ["udp", "port", String(VXLAN_PORT)]);
     const ping = await lab.exec(c1, ["ping", "-Q", "2", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"]);
     assert.equal(ping.code, 0, `ping -Q 2 failed:\n${ping.stdout}${ping.stderr}`);
     const plain = await lab.exec(c1, ["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
     assert.equal(plain.code, 0);
-    await new Promise((r) => setTimeout(r, 300));
-    dump.signal("SIGINT");
-    await dump.stop(3000);
+    await dump.stop();
     const rows = await outerOfEchoes(file);
     assert.equal(rows.length, 5, `5 echo requests on the underlay: ${JSON.stringify(rows)}`);
     // Captured on the sending host the checksum is the partial one the veth still owes (as in
@@ -161,24 +124,13 @@ labTest(
       check: true,
     });
     const file = lab.tempPath("c2.pcap");
-    const dump = lab.spawn(c2, ["tcpdump", "-i", `${lab.prefix}t2`, "-U", "-w", file, "icmp"]);
-    const deadline = Date.now() + 10000;
-    while ((await Deno.stat(file).catch(() => undefined))?.size !== 24 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const dump = await capture(lab, c2, `${lab.prefix}t2`, file, ["icmp"]);
     const ect = await lab.exec(c1, ["ping", "-Q", "2", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"]);
     assert.equal(ect.code, 0, `ECT(0) pings cross a CE-marking underlay:\n${ect.stdout}`);
     const notEct = await lab.exec(c1, ["ping", "-c", "2", "-i", "0.2", "-W", "1", "10.0.0.2"]);
     assert.notEqual(notEct.code, 0, "Not-ECT pings under an outer CE are dropped");
-    await new Promise((r) => setTimeout(r, 300));
-    dump.signal("SIGINT");
-    await dump.stop(3000);
-    const r = await new Deno.Command("tshark", {
-      args: ["-r", file, "-Y", "icmp.type == 8", "-T", "fields", "-e", "ip.dsfield.ecn"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const ecn = new TextDecoder().decode(r.stdout).trim().split("\n");
+    await dump.stop();
+    const ecn = (await tsharkFields(file, ["ip.dsfield.ecn"], { filter: "icmp.type == 8" })).map(([e]) => e);
     assert.deepEqual(ecn, ["3", "3", "3"], "c2 saw the 3 ECT(0) requests marked CE, and no Not-ECT one");
     const c = (await v2.stats()).vnis[0].counters;
     // The 2 pings, and any IPv6 ND/MLD chatter of c1 (Not-ECT too) that crossed meanwhile.
@@ -194,28 +146,12 @@ labTest(
     const { c1 } = await twoWeftHosts(lab, ["--df", "inherit"]);
     const h1 = `${lab.prefix}h1`;
     const file = lab.tempPath("inherit.pcap");
-    const dump = lab.spawn(h1, [
-      "tcpdump",
-      "-i",
-      `${lab.prefix}u1`,
-      "-U",
-      "-w",
-      file,
-      "udp",
-      "port",
-      "4789",
-    ]);
-    const deadline = Date.now() + 10000;
-    while ((await Deno.stat(file).catch(() => undefined))?.size !== 24 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const dump = await capture(lab, h1, `${lab.prefix}u1`, file, ["udp", "port", String(VXLAN_PORT)]);
     for (const mode of ["do", "dont", "do"]) {
       const r = await lab.exec(c1, ["ping", "-M", mode, "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2"]);
       assert.equal(r.code, 0, `ping -M ${mode}:\n${r.stdout}${r.stderr}`);
     }
-    await new Promise((r) => setTimeout(r, 300));
-    dump.signal("SIGINT");
-    await dump.stop(3000);
+    await dump.stop();
     const df = (await outerOfEchoes(file)).map((f) => f[2]);
     assert.deepEqual(df, ["1", "1", "0", "0", "1", "1"], "outer DF as each inner packet asked");
   },

@@ -2,8 +2,8 @@
 // --pcap records the frames it handles in a file tshark reads.
 
 import assert from "node:assert/strict";
-import { loneHost, run } from "../../cli/lab/mod.ts";
-import { labTest } from "../harness.ts";
+import { loneHost } from "../../cli/lab/mod.ts";
+import { labTest, tsharkFields } from "../harness.ts";
 
 labTest("two --tap ports in one vtep switch locally; --pcap records the frames", {}, async (lab) => {
   const h1 = await loneHost(lab, "h1", "198.18.0.1"),
@@ -37,27 +37,13 @@ labTest("two --tap ports in one vtep switch locally; --pcap records the frames",
   assert.ok(s.ports[0].rx_frames >= 3 && s.ports[1].tx_frames >= 3, JSON.stringify(s.ports));
   assert.equal(s.vnis[0].counters.encap, 0, "nothing left the host");
 
-  const icmp = await run([
-    "tshark",
-    "-r",
-    pcap,
-    "-Y",
-    "icmp",
-    "-T",
-    "fields",
-    "-e",
-    "ip.src",
-    "-e",
-    "ip.dst",
-    "-e",
-    "icmp.type",
-  ]);
-  const rows = icmp.stdout.trim().split("\n");
+  const rows = (await tsharkFields(pcap, ["ip.src", "ip.dst", "icmp.type"], { filter: "icmp" }))
+    .map((r) => r.join("\t"));
   assert.ok(
     rows.filter((r) => r === "10.0.0.1\t10.0.0.2\t8").length >= 3,
-    `echo requests in the pcap: ${icmp.stdout}${icmp.stderr}`,
+    `echo requests in the pcap: ${rows.join("\n")}`,
   );
   assert.ok(rows.filter((r) => r === "10.0.0.2\t10.0.0.1\t0").length >= 3, "echo replies in the pcap");
-  const arp = await run(["tshark", "-r", pcap, "-Y", "arp"]);
-  assert.ok(arp.stdout.trim().length > 0, "ARP in the pcap");
+  const arp = await tsharkFields(pcap, ["arp.opcode"], { filter: "arp" });
+  assert.ok(arp.length > 0, "ARP in the pcap");
 });

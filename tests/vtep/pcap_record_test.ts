@@ -2,8 +2,8 @@
 // buffers of many datagrams at once: one record per frame, each a whole Ethernet frame.
 
 import assert from "node:assert/strict";
-import { run, tcpTransfer, twoHosts, vtepFor } from "../../cli/lab/mod.ts";
-import { labTest } from "../harness.ts";
+import { tcpTransfer, twoHosts, vtepFor } from "../../cli/lab/mod.ts";
+import { labTest, tsharkFields } from "../harness.ts";
 
 labTest(
   "weft vtep --pcap records each decapsulated frame of a UDP GRO buffer on its own",
@@ -19,9 +19,7 @@ labTest(
     await tcpTransfer(lab, c1, c2, "10.0.0.2", { bytes: "5M" });
     // Late ACKs may still pass while the capture is read: count before and after.
     const before = (await v2.stats()).io.pcap_records;
-    const out = await run(["tshark", "-r", pcap, "-T", "fields", "-e", "frame.len", "-e", "_ws.malformed"]);
-    assert.equal(out.code, 0, out.stderr);
-    const rows = out.stdout.trim().split("\n").filter(Boolean);
+    const rows = await tsharkFields(pcap, ["frame.len", "_ws.malformed"]);
     const stats = await v2.stats();
     const after = stats.io.pcap_records;
     assert.ok(
@@ -33,9 +31,8 @@ labTest(
     // The datagrams came in GRO buffers: many per read, each still recorded on its own.
     const { decap } = stats.vnis[0].counters;
     assert.ok(decap > 4 * stats.io.bursts, `${decap} datagrams in ${stats.io.bursts} bursts`);
-    for (const r of rows) {
-      const [len, malformed] = r.split("\t");
-      assert.ok(Number(len) <= 1464 && !malformed, `a whole frame, not a GRO buffer: ${r}`);
+    for (const [len, malformed] of rows) {
+      assert.ok(Number(len) <= 1464 && !malformed, `a whole frame, not a GRO buffer: ${len}\t${malformed}`);
     }
   },
 );
