@@ -253,6 +253,24 @@ export class Lab {
     h.daemon = undefined;
   }
 
+  /**
+   * `weft swarm init --advertise-addr` on `hosts[0]` (`initArgs` after), then `weft swarm join` of
+   * each other host as a worker with the token init printed, in order (their daemons running).
+   * @returns init's output.
+   * @throws Error when a command fails or init prints no join line.
+   */
+  async formSwarm(hosts: Host[] = this.hosts, initArgs: string[] = []): Promise<string> {
+    const [first, ...rest] = hosts;
+    const init =
+      (await this.weft(first, ["swarm", "init", "--advertise-addr", first.addr, ...initArgs])).stdout;
+    const m = /weft swarm join --token (\S+) (\S+)/.exec(init);
+    if (!m) throw new Error(`weft swarm init printed no join line: ${init}`);
+    for (const h of rest) {
+      await this.weft(h, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h.addr]);
+    }
+    return init;
+  }
+
   /** `weft ARGS -H host` from the root namespace (a client needs only the socket). */
   weft(h: Host, args: string[], check = true): Promise<Output> {
     const cli = [DENO, "run", "-A", "--unstable-net", MAIN, ...withHost(args, h.sock)];

@@ -32,6 +32,20 @@ const VXLAN = REF.subarray(14 + 20 + 8);
 
 const NO_TSHARK = !hasTool("tshark");
 
+/** Ethernet frames as the records of a capture, at time 0 and whole. */
+function ethernetPackets(frames: Uint8Array[]): CapturePacket[] {
+  return frames.map((data) => ({
+    linkType: 1,
+    interfaceId: 0,
+    resolution: 1e6,
+    seconds: 0,
+    nanos: 0,
+    time: 0,
+    data,
+    origLen: data.length,
+  }));
+}
+
 async function run(cmd: string, ...args: string[]): Promise<string> {
   const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
   const text = new TextDecoder();
@@ -348,49 +362,18 @@ Deno.test({
       // RFC 8200 §4.5: a later fragment's next header may differ and is ignored; the kernel
       // takes the first fragment's (ip6_frag_reasm). Wireshark 4.0 takes the last one's, so this
       // case is checked against the RFC only.
-      const other = ipv6Fragments(56, 59).map((data) => ({
-        linkType: 1,
-        interfaceId: 0,
-        resolution: 1e6,
-        seconds: 0,
-        nanos: 0,
-        time: 0,
-        data,
-        origLen: data.length,
-      }));
+      const other = ethernetPackets(ipv6Fragments(56, 59));
       assert.deepEqual((await decap(other)).frames.map((f) => hex(f.frame)), [INNER_HEX]);
       assert.deepEqual((await decap([other[1], other[0]])).frames.map((f) => hex(f.frame)), [INNER_HEX]);
       // A non-final fragment whose length is not a multiple of 8 is malformed.
-      const odd = await decap(
-        ipv6Fragments(52, 17).map((data) => ({
-          linkType: 1,
-          interfaceId: 0,
-          resolution: 1e6,
-          seconds: 0,
-          nanos: 0,
-          time: 0,
-          data,
-          origLen: data.length,
-        })),
-      );
+      const odd = await decap(ethernetPackets(ipv6Fragments(52, 17)));
       assert.equal(odd.frames.length, 0);
       assert.equal(odd.summary.other.get("underlay_malformed"), 1);
     }),
 });
 
 Deno.test("a hop-by-hop header anywhere but first is malformed (RFC 8200 §4.1), as the kernel drops it", async () => {
-  const { frames, summary } = await decap([
-    {
-      linkType: 1,
-      interfaceId: 0,
-      resolution: 1e6,
-      seconds: 0,
-      nanos: 0,
-      time: 0,
-      data: overIpv6([[60, 0], [0, 0]]),
-      origLen: 0,
-    },
-  ].map((p) => ({ ...p, origLen: p.data.length })));
+  const { frames, summary } = await decap(ethernetPackets([overIpv6([[60, 0], [0, 0]])]));
   assert.equal(frames.length, 0);
   assert.deepEqual([...summary.other], [["underlay_malformed", 1]]);
 });

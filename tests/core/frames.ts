@@ -1,6 +1,7 @@
 // Hand-built frames for switch tests, where a capture has no frame with the property needed.
 import { parseIp, parseMac } from "../../cli/core/addr.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
+import type { WeftCore } from "../../cli/core/mod.ts";
 
 export const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
 
@@ -101,6 +102,26 @@ export function tcpSuper(
   vv.setUint16(6, l4, true);
   vv.setUint16(8, 16, true);
   return { frame: f, vnet, l4, hdr };
+}
+
+/**
+ * Sends super-frame `s` from local port 0 of `core` and returns the datagrams (VXLAN header +
+ * inner frame) it cut, each TX entry split at its GSO size.
+ */
+export function cutSuper(core: WeftCore, s: Super): Uint8Array[] {
+  const ptr = core.slotData(0);
+  core.bytes.set(s.vnet, ptr - 10);
+  core.bytes.set(s.frame, ptr);
+  core.describe(0, ptr, s.frame.length, 0, undefined, 0, { vnet: true });
+  const n = core.process(1, 1);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = core.tx(i), stride = t.gsoSize || t.len;
+    for (let off = 0; off < t.len; off += stride) {
+      out.push(core.bytes.slice(t.ptr + off, t.ptr + Math.min(off + stride, t.len)));
+    }
+  }
+  return out;
 }
 
 // ── IP, ARP and ND frames (RFC 6040 ECN, path MTU, announcements) ───────────────────────────

@@ -10,18 +10,14 @@ import { labTest, tsharkFields } from "../harness.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
 
 const ignore = !isRoot();
-const opts = { ignore, sanitizeOps: false, sanitizeResources: false };
+/** Every test here: root only; the daemons' logs on failure. */
+const opts = { ignore, onFailure: dumpLogs };
 const PATTERN = "c0ffee5a";
 
 async function swarm(lab: Lab, n: number, init: string[] = []): Promise<void> {
   await lab.setup(n);
   await Promise.all(lab.hosts.map((h) => lab.startDaemon(h)));
-  const [h1, ...rest] = lab.hosts;
-  const r = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr, ...init]);
-  const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
-  for (const h of rest) {
-    await lab.weft(h, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h.addr]);
-  }
+  await lab.formSwarm(lab.hosts, init);
 }
 
 /** The daemons' logs, when a test fails (the lab's directory goes at close). */
@@ -154,7 +150,7 @@ async function iperf(
 
 labTest(
   "encrypted overlay: ping crosses as ESP in UDP only; tshark decrypts it with `weft esp sa`; plain beside it",
-  { ...opts, onFailure: dumpLogs },
+  opts,
   async (lab) => {
     await swarm(lab, 2);
     const [h1, h2] = lab.hosts;
@@ -284,7 +280,7 @@ function forgedVxlan(vni: number, dstMac: string): string {
 
 labTest(
   "encrypted overlay, hostile: cleartext VXLAN from a peer's process never reaches a container; replays and bit flips are dropped and counted",
-  { ...opts, onFailure: dumpLogs },
+  opts,
   async (lab) => {
     await swarm(lab, 2);
     const [h1, h2] = lab.hosts;
@@ -353,7 +349,7 @@ labTest(
 
 labTest(
   "encrypted overlay: keys rotate every 2 s under continuous ping with no loss; a restarted node resumes with new keys",
-  { ...opts, onFailure: dumpLogs },
+  opts,
   async (lab) => {
     await swarm(lab, 2, ["--key-rotation-interval", "2s"]);
     const [h1, h2] = lab.hosts;
@@ -387,7 +383,7 @@ labTest(
 
 labTest(
   "encrypted overlay fails closed: a node without libcrypto does not bring the network up and says why",
-  { ...opts, onFailure: dumpLogs },
+  opts,
   async (lab) => {
     await lab.setup(2);
     const [h1, h2] = lab.hosts;
@@ -399,9 +395,7 @@ labTest(
     } finally {
       Deno.env.delete("WEFT_LIBCRYPTO");
     }
-    const r = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr]);
-    const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
-    await lab.weft(h2, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h2.addr]);
+    await lab.formSwarm([h1, h2]);
     await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
     await lab.weft(h1, ["network", "create", "-d", "overlay", "plain-net"]);
     const [a1, a2, p1, p2] = [lab.c("a1"), lab.c("a2"), lab.c("p1"), lab.c("p2")];

@@ -180,39 +180,14 @@ labTest(
     assert.deepEqual(fwd.stdout.split("\n").slice(0, 4), ["0", "1", "1", "0"]);
 
     // Out: c1 → host 2's underlay address (the outside), seen there from host 1's address.
-    const outside = sh([
-      "ip",
-      "netns",
-      "exec",
-      h2.ns,
-      "timeout",
-      "15",
-      "tcpdump",
-      "-c",
-      "1",
-      "-n",
-      "-i",
-      "eth0",
-      "icmp[icmptype] == 8",
-    ], { check: false });
+    // The first echo request on eth0 within 15 s, as tcpdump prints it.
+    const firstEcho = ["timeout", "15", "tcpdump", "-c", "1", "-n", "-i", "eth0", "icmp[icmptype] == 8"];
+    const outside = lab.inContainer(h2.ns, firstEcho, false);
     await waitFor("c1 → outside", async () => (await execPing(lab, h1, c1, h2.addr)).code === 0);
     const src = await firstEchoSource(outside, () => execPing(lab, h1, c1, h2.addr));
     assert.equal(src, h1.addr, "masqueraded to the host's address");
     // The overlay keeps the containers' own addresses.
-    const inside = lab.weft(h2, [
-      "exec",
-      c2,
-      "--",
-      "timeout",
-      "15",
-      "tcpdump",
-      "-c",
-      "1",
-      "-n",
-      "-i",
-      "eth0",
-      "icmp[icmptype] == 8",
-    ], false);
+    const inside = lab.weft(h2, ["exec", c2, "--", ...firstEcho], false);
     await waitFor("c1 → c2", async () => (await execPing(lab, h1, c1, "10.0.0.3")).code === 0);
     const osrc = await firstEchoSource(inside, () => execPing(lab, h1, c1, "10.0.0.3"));
     assert.equal(osrc, "10.0.0.2");

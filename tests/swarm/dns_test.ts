@@ -38,9 +38,7 @@ Deno.test({
       upstream = await spawnUpstream(h3.ns, "198.18.0.3:53", { "outside.test": "198.18.0.3" });
       lab.daemonArgs = ["--dns", "198.18.0.3"];
       await Promise.all([lab.startDaemon(h1), lab.startDaemon(h2)]);
-      const init = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr]);
-      const join = init.stdout.split("\n").find((l) => l.includes("weft swarm join"))!.trim().split(/\s+/);
-      await lab.weft(h2, [...join.slice(1), "--advertise-addr", h2.addr]);
+      await lab.formSwarm([h1, h2]);
       await lab.weft(h1, ["network", "create", "-d", "overlay", "front"]);
       await lab.weft(h1, ["network", "create", "-d", "overlay", "back"]);
       const c1 = lab.c("c1"), c2 = lab.c("c2"), c3 = lab.c("c3");

@@ -101,29 +101,21 @@ labTest(
     ], false);
     assert.match(wc.stderr, /presented a CA whose digest does not match the token: refusing to join/);
     // A plain-TCP client and garbage on 2377, from host 2's namespace.
-    const plain = await sh([
-      "ip",
-      "netns",
-      "exec",
-      h2.ns,
+    const plain = await lab.inContainer(h2.ns, [
       "bash",
       "-c",
       "exec 3<>/dev/tcp/198.18.0.1/2377; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; timeout 3 cat <&3 | head -c 64 | od -An -tx1 | head -1; head -c 4096 /dev/urandom >&3 2>/dev/null; true",
-    ], { check: false });
+    ], false);
     assert.ok(
       plain.stdout.trim().startsWith("15 03"),
       `expected a TLS alert record, got "${plain.stdout}"`,
     );
     // Garbage inside a good TLS session gets one error line back.
-    const tlsGarbage = await sh([
-      "ip",
-      "netns",
-      "exec",
-      h2.ns,
+    const tlsGarbage = await lab.inContainer(h2.ns, [
       "bash",
       "-c",
       "printf 'garbage\\n' | timeout 5 openssl s_client -connect 198.18.0.1:2377 -quiet 2>/dev/null; true",
-    ], { check: false });
+    ], false);
     assert.match(tlsGarbage.stdout, /"type":"error","message":"not a JSON message"/);
     const nodes = JSON.parse((await lab.weft(h1, ["node", "ls", "--format", "json"])).stdout);
     assert.equal(nodes.length, 1, "refused joins must not add nodes");
