@@ -59,8 +59,14 @@ export class Lab {
   private readonly namespaces: string[] = [];
   private readonly processes: Process[] = [];
   private readonly files: string[] = [];
+  private readonly cleanups: (() => void | Promise<void>)[] = [];
 
   constructor(readonly options: LabOptions = {}) {}
+
+  /** Runs `f` first thing in close() (the last registered first), e.g. to stop a helper process. */
+  defer(f: () => void | Promise<void>): void {
+    this.cleanups.unshift(f);
+  }
 
   /** Container / namespace name inside this lab. */
   c(name: string): string {
@@ -299,6 +305,7 @@ export class Lab {
 
   /** Stops everything the lab started and removes its namespaces, files and `dir`; never throws. */
   async close(): Promise<void> {
+    for (const f of this.cleanups) await Promise.resolve().then(f).catch(() => {});
     await Promise.all(this.processes.map((p) => p.stop(3000)));
     for (const h of this.hosts) await this.stopDaemon(h, "SIGKILL").catch(() => {});
     this.killContainers();

@@ -2,6 +2,7 @@
 // sockets, ping and `ip link` output.
 
 import type { Lab } from "./lab.ts";
+import type { Output } from "./run.ts";
 import { GaveUp, type Process, run, waitFor } from "./run.ts";
 
 /**
@@ -81,6 +82,21 @@ export async function waitForLink(ns: string, dev: string, owner: Process, timeo
     if (e instanceof GaveUp) throw e;
     throw new Error(`${owner.name}: no ${dev} in ${ns} within ${timeoutMs} ms`);
   }
+}
+
+/**
+ * `ping -M do -s PAYLOAD -c COUNT -i 0.2 -W WAIT DST` in `ns`: echo requests of `payload` bytes of
+ * ICMP data (an IPv4 packet of payload + 28) that nothing may fragment (DF); `waitS` seconds per reply.
+ */
+export function pingDf(
+  lab: Lab,
+  ns: string,
+  dst: string,
+  payload: number,
+  { count = 2, waitS = 1 } = {},
+): Promise<Output> {
+  const opts = ["-M", "do", "-s", String(payload), "-c", String(count), "-i", "0.2", "-W", String(waitS)];
+  return lab.exec(ns, ["ping", ...opts, dst]);
 }
 
 /** Ping summary: success and average RTT in ms. */

@@ -16,7 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { DENO, Lab, LAB_ENV, ROOT } from "../../cli/lab/mod.ts";
-import { spawnUpstream } from "../dns/upstream.ts";
+import { dnsLab } from "../dns/upstream.ts";
 
 const PROBE = `${ROOT}tests/dns/probe.ts`;
 const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -41,20 +41,13 @@ if (Deno.uid() !== 0) {
 const queries = Number(values.queries), rounds = Number(values.rounds);
 
 const lab = new Lab();
-let upstream: Awaited<ReturnType<typeof spawnUpstream>> | undefined;
 const abort = setTimeout(() => {
   console.error("bench:dns: timed out after 300 s; cleaning up");
-  upstream?.stop();
   lab.close().finally(() => Deno.exit(1));
 }, 300_000);
 try {
   const loadStart = loadavg();
-  await lab.setup(3);
-  const [h1, h2, h3] = lab.hosts;
-  upstream = await spawnUpstream(h3.ns, "198.18.0.3:53", { "outside.test": "198.18.0.3" });
-  lab.daemonArgs = ["--dns", "198.18.0.3"];
-  await Promise.all([lab.startDaemon(h1), lab.startDaemon(h2)]);
-  await lab.formSwarm([h1, h2]);
+  const { hosts: [h1, h2] } = await dnsLab(lab);
   await lab.weft(h1, ["network", "create", "-d", "overlay", "bench"]);
   const c1 = lab.c("c1"), c2 = lab.c("c2");
   await lab.weft(h1, ["run", "-d", "--name", c1, "--network", "bench"]);
@@ -179,6 +172,5 @@ try {
   }
 } finally {
   clearTimeout(abort);
-  upstream?.stop();
   await lab.close();
 }

@@ -29,7 +29,16 @@
 import { parseArgs } from "node:util";
 import { controlGet } from "../../cli/control/client.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
-import { DENO, kernelVtep, Lab, type Process, twoHosts, twoWeftHosts, type Vtep, waitForLink } from "../../cli/lab/mod.ts";
+import {
+  DENO,
+  kernelVtep,
+  Lab,
+  type Process,
+  twoHosts,
+  twoWeftHosts,
+  type Vtep,
+  waitForLink,
+} from "../../cli/lab/mod.ts";
 import { tincPair } from "./tinc.ts";
 
 const OVERLAY_MTU = 1450;
@@ -95,16 +104,12 @@ async function setupVeth(lab: Lab): Promise<Topology> {
     await x(["ip", "route", "add", `${mine}/32`, "dev", "vc"]);
     await x(["ip", "route", "add", `${other}/32`, "via", otherHost]);
   }
-  return {
-    key: "veth",
-    label: "plain veth (routed)",
-    lab,
-    client: c1,
-    server: c2,
-    movers: [],
-    vteps: [],
-    udp: true,
-  };
+  return kernelPath("veth", "plain veth (routed)", lab, c1, c2);
+}
+
+/** A path the kernel moves alone (no userspace movers, no weft VTEPs), UDP flood measured. */
+function kernelPath(key: Key, label: string, lab: Lab, client: string, server: string): Topology {
+  return { key, label, lab, client, server, movers: [], vteps: [], udp: true };
 }
 
 /** The kernel's VXLAN on each host, with the kernel's default offloads (cli/lab/topology.ts kernelVtep). */
@@ -112,16 +117,7 @@ async function setupKernel(lab: Lab): Promise<Topology> {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
   await kernelVtep(lab, h1, c1, H1, H2, `${C1}/24`, { mtu: OVERLAY_MTU });
   await kernelVtep(lab, h2, c2, H2, H1, `${C2}/24`, { mtu: OVERLAY_MTU });
-  return {
-    key: "kernel",
-    label: "kernel VXLAN",
-    lab,
-    client: c1,
-    server: c2,
-    movers: [],
-    vteps: [],
-    udp: true,
-  };
+  return kernelPath("kernel", "kernel VXLAN", lab, c1, c2);
 }
 
 /** tinc 1.0 in switch mode; its configuration lives under `dir`, which the caller removes. */
@@ -691,27 +687,13 @@ async function main(): Promise<number> {
     const labels = Object.fromEntries(topologies.map((t) => [t.key, t.label])) as Record<Key, string>;
     const loadEnd = loadavg();
 
-    const referenceRows: (keyof Figures)[] = [
-      "tcp1",
-      "tcp4",
-      "udpPps",
-      "udpLoss",
-      "pingLoss",
-      "rttMs",
-      "rttP90",
-      "cpuPerGB",
-      "sysPct",
-      "syscalls",
-    ];
+    // Every table: latency and cost per byte; references add the UDP flood, steps the call counts.
+    const pathRows: (keyof Figures)[] = ["pingLoss", "rttMs", "rttP90", "cpuPerGB", "sysPct", "syscalls"];
+    const referenceRows: (keyof Figures)[] = ["tcp1", "tcp4", "udpPps", "udpLoss", ...pathRows];
     const stepRows: (keyof Figures)[] = [
       "tcp1",
       "tcp4",
-      "pingLoss",
-      "rttMs",
-      "rttP90",
-      "cpuPerGB",
-      "sysPct",
-      "syscalls",
+      ...pathRows,
       "rwCalls",
       "sockCalls",
       "framesPerBurst",

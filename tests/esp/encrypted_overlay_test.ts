@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../../cli/lab/mod.ts";
-import { labTest, tsharkFields } from "../harness.ts";
+import { capture, labTest, tsharkFields } from "../harness.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
 
 const ignore = !isRoot();
@@ -14,10 +14,12 @@ const ignore = !isRoot();
 const opts = { ignore, onFailure: dumpLogs };
 const PATTERN = "c0ffee5a";
 
-async function swarm(lab: Lab, n: number, init: string[] = []): Promise<void> {
+/** n weft hosts with their daemons, in one swarm (hosts[0] the manager); returns the hosts. */
+async function swarm(lab: Lab, n: number, init: string[] = []): Promise<Host[]> {
   await lab.setup(n);
   await Promise.all(lab.hosts.map((h) => lab.startDaemon(h)));
   await lab.formSwarm(lab.hosts, init);
+  return lab.hosts;
 }
 
 /** The daemons' logs, when a test fails (the lab's directory goes at close). */
@@ -51,49 +53,6 @@ async function reachable(lab: Lab, from: string, to: string): Promise<void> {
     20000,
     200,
   );
-}
-
-/** tcpdump on host `h`'s underlay interface into `file`, until stop() (bounded: 60 s, 5000 packets). */
-function capture(h: Host, file: string) {
-  const p = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      h.ns,
-      "timeout",
-      "60",
-      "tcpdump",
-      "--immediate-mode",
-      "-i",
-      "eth0",
-      "-U",
-      "-c",
-      "5000",
-      "-w",
-      file,
-      "udp",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // Drain stderr the whole time: tcpdump must never block on (or die of) a closed pipe.
-  let text = "";
-  const drained = (async () => {
-    for await (const chunk of p.stderr) text += new TextDecoder().decode(chunk);
-  })().catch(() => {});
-  return {
-    async started() {
-      await waitFor("tcpdump listening", () => Promise.resolve(text.includes("listening on")), 10000, 50);
-    },
-    async stop() {
-      try {
-        p.kill("SIGINT");
-      } catch { /* gone */ }
-      await p.status;
-      await drained;
-      return text;
-    },
-  };
 }
 
 /** iperf3 TCP for `seconds` from container `client` to `server` (at `ip`), `reverse`: server sends. Gbit/s. */
@@ -152,8 +111,7 @@ labTest(
   "encrypted overlay: ping crosses as ESP in UDP only; tshark decrypts it with `weft esp sa`; plain beside it",
   opts,
   async (lab) => {
-    await swarm(lab, 2);
-    const [h1, h2] = lab.hosts;
+    const [h1, h2] = await swarm(lab, 2);
     await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
     await lab.weft(h1, ["network", "create", "-d", "overlay", "plain-net"]);
     const insp = JSON.parse((await lab.weft(h1, ["network", "inspect", "secret-net"])).stdout)[0];
@@ -170,39 +128,12 @@ labTest(
     await reachable(lab, p1, "10.0.1.3");
 
     const file = `${lab.dir}/underlay.pcap`;
-    const cap = capture(h1, file);
-    await cap.started();
+    const cap = await capture(lab, h1.ns, "eth0", file, ["--immediate-mode", "-c", "5000", "udp"]);
     // Full-size pings (1408 − 28 bytes of payload) with a pattern, both ways.
-    const big = await lab.inContainer(a1, [
-      "ping",
-      "-c",
-      "5",
-      "-i",
-      "0.2",
-      "-W",
-      "2",
-      "-M",
-      "do",
-      "-s",
-      "1380",
-      "-p",
-      PATTERN,
-      "10.0.0.3",
-    ], false);
-    const back = await lab.inContainer(a2, [
-      "ping",
-      "-c",
-      "5",
-      "-i",
-      "0.2",
-      "-W",
-      "2",
-      "-p",
-      PATTERN,
-      "10.0.0.2",
-    ], false);
+    const five = ["-c", "5", "-i", "0.2", "-W", "2", "-p", PATTERN];
+    const big = await lab.inContainer(a1, ["ping", ...five, "-M", "do", "-s", "1380", "10.0.0.3"], false);
+    const back = await lab.inContainer(a2, ["ping", ...five, "10.0.0.2"], false);
     const plain = await lab.inContainer(p1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.1.3"], false);
-    await new Promise((r) => setTimeout(r, 300));
     await cap.stop();
     assert.match(big.stdout, / 0% packet loss/, big.stdout + big.stderr);
     assert.match(back.stdout, / 0% packet loss/, back.stdout);
@@ -282,8 +213,7 @@ labTest(
   "encrypted overlay, hostile: cleartext VXLAN from a peer's process never reaches a container; replays and bit flips are dropped and counted",
   opts,
   async (lab) => {
-    await swarm(lab, 2);
-    const [h1, h2] = lab.hosts;
+    const [h1, h2] = await swarm(lab, 2);
     await lab.weft(h1, ["network", "create", "-d", "overlay", "-o", "encrypted", "secret-net"]);
     const [a1, a2] = [lab.c("a1"), lab.c("a2")];
     await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
@@ -307,14 +237,12 @@ labTest(
 
     // Capture ESP datagrams to h1, then replay one and flip bits in copies of another.
     const file = `${lab.dir}/esp.pcap`;
-    const cap = capture(h1, file);
-    await cap.started();
+    const cap = await capture(lab, h1.ns, "eth0", file, ["--immediate-mode", "-c", "5000", "udp"]);
     const genuine = await lab.inContainer(
       a2,
       ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2"],
       false,
     );
-    await new Promise((r) => setTimeout(r, 300));
     await cap.stop();
     assert.match(genuine.stdout, / 0% packet loss/, genuine.stdout);
     // UDP payloads to h1's ESP port, straight from the capture (Ethernet, IPv4 without options).
@@ -351,8 +279,7 @@ labTest(
   "encrypted overlay: keys rotate every 2 s under continuous ping with no loss; a restarted node resumes with new keys",
   opts,
   async (lab) => {
-    await swarm(lab, 2, ["--key-rotation-interval", "2s"]);
-    const [h1, h2] = lab.hosts;
+    const [h1, h2] = await swarm(lab, 2, ["--key-rotation-interval", "2s"]);
     await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
     const [a1, a2] = [lab.c("a1"), lab.c("a2")];
     await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);

@@ -5,7 +5,7 @@
 // that marks CE reaches ECT inner packets and drops Not-ECT ones; `--df inherit` follows each packet.
 
 import assert from "node:assert/strict";
-import { tcpTransfer, twoWeftHosts } from "../../cli/lab/mod.ts";
+import { pingDf, tcpTransfer, twoWeftHosts } from "../../cli/lab/mod.ts";
 import { VXLAN_PORT } from "../../cli/defaults.ts";
 import { capture, labTest, tsharkFields } from "../harness.ts";
 
@@ -49,7 +49,7 @@ labTest(
     const { c1, v1 } = await twoWeftHosts(lab, []);
     // The wrong MTU of moby/libnetwork#2661: the container's link says 1500, the overlay carries 1450.
     await lab.exec(c1, ["ip", "link", "set", "dev", `${lab.prefix}t1`, "mtu", "1500"], { check: true });
-    const first = await lab.exec(c1, ["ping", "-M", "do", "-s", "1472", "-c", "1", "-W", "2", "10.0.0.2"]);
+    const first = await pingDf(lab, c1, "10.0.0.2", 1472, { count: 1, waitS: 2 });
     assert.notEqual(first.code, 0, "a 1500-byte packet with DF does not cross a 1450 overlay");
     assert.match(
       first.stdout + first.stderr,
@@ -58,20 +58,7 @@ labTest(
     );
     const route = await lab.exec(c1, ["ip", "route", "get", "10.0.0.2"]);
     assert.match(route.stdout, /mtu 1450/, `c1's kernel learned the path MTU:\n${route.stdout}`);
-    const fits = await lab.exec(c1, [
-      "ping",
-      "-M",
-      "do",
-      "-s",
-      "1422",
-      "-c",
-      "2",
-      "-i",
-      "0.2",
-      "-W",
-      "2",
-      "10.0.0.2",
-    ]);
+    const fits = await pingDf(lab, c1, "10.0.0.2", 1422, { waitS: 2 });
     assert.equal(fits.code, 0, `1450 bytes pass:\n${fits.stdout}`);
     // TCP from c1 starts with MSS 1460 (TSO super-frames the core cannot cut to 1450): it recovers.
     const tcp = await tcpTransfer(lab, c1, `${lab.prefix}c2`, "10.0.0.2", {

@@ -2,7 +2,7 @@
 // with its TAP moved into a container namespace c1/c2 (10.0.0.1/24, 10.0.0.2/24).
 
 import assert from "node:assert/strict";
-import { pingRtt, tcpTransfer, twoWeftHosts } from "../../cli/lab/mod.ts";
+import { pingDf, pingRtt, tcpTransfer, twoWeftHosts } from "../../cli/lab/mod.ts";
 import { labTest } from "../harness.ts";
 
 for (const [mode, extra] of [["with offloads", []], ["with --no-offload", ["--no-offload"]]] as const) {
@@ -19,33 +19,9 @@ for (const [mode, extra] of [["with offloads", []], ["with --no-offload", ["--no
       const neigh = await lab.exec(c1, ["ip", "neigh", "show", "10.0.0.2"]);
       assert.match(neigh.stdout, /lladdr/, "ARP resolved 10.0.0.2");
 
-      const big = await lab.exec(c1, [
-        "ping",
-        "-M",
-        "do",
-        "-s",
-        "1422",
-        "-c",
-        "2",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        "10.0.0.2",
-      ]);
+      const big = await pingDf(lab, c1, "10.0.0.2", 1422);
       assert.equal(big.code, 0, `a 1450-byte packet with DF passes:\n${big.stdout}${big.stderr}`);
-      const tooBig = await lab.exec(c1, [
-        "ping",
-        "-M",
-        "do",
-        "-s",
-        "1423",
-        "-c",
-        "1",
-        "-W",
-        "1",
-        "10.0.0.2",
-      ]);
+      const tooBig = await pingDf(lab, c1, "10.0.0.2", 1423, { count: 1 });
       assert.notEqual(tooBig.code, 0, "a 1451-byte packet with DF is refused");
       // Refused for its size at the 1450-byte MTU, not lost for another reason (a timeout).
       assert.match(`${tooBig.stdout}${tooBig.stderr}`, /message too long, mtu=1450/);
