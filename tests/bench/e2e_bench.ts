@@ -31,12 +31,14 @@ import { controlGet } from "../../cli/control/client.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
 import {
   DENO,
+  GaveUp,
   kernelVtep,
   Lab,
   type Process,
   twoHosts,
   twoWeftHosts,
   type Vtep,
+  waitFor,
   waitForLink,
 } from "../../cli/lab/mod.ts";
 import { tincPair } from "./tinc.ts";
@@ -216,14 +218,16 @@ function quantile(xs: number[], q: number): number {
 /** A one-shot iperf3 server in the server namespace, once it listens. */
 async function iperfServer(t: Topology): Promise<Process> {
   const p = t.lab.spawn(t.server, ["iperf3", "-s", "-1", "-B", C2], "iperf3 -s");
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && p.running) {
-    const ss = await t.lab.exec(t.server, ["ss", "-Hltn", "sport", "=", ":5201"]);
-    if (ss.stdout.trim()) return p;
-    await sleep(50);
+  try {
+    await waitFor(`iperf3 -s in ${t.server}`, async () => {
+      if (!p.running) throw new GaveUp("iperf3 -s exited");
+      return (await t.lab.exec(t.server, ["ss", "-Hltn", "sport", "=", ":5201"])).stdout.trim() !== "";
+    }, 5000, 50);
+    return p;
+  } catch {
+    await p.stop(1000);
+    throw new Error(`iperf3 server in ${t.server} did not listen within 5 s: ${await p.stderr}`);
   }
-  await p.stop(1000);
-  throw new Error(`iperf3 server in ${t.server} did not listen within 5 s: ${await p.stderr}`);
 }
 
 /** One iperf3 test from client to server; the parsed JSON, or undefined (with a warning). */
@@ -435,11 +439,10 @@ async function measure(t: Topology): Promise<Measured> {
 /** Waits until c1 reaches c2, then runs 1 s of TCP unrecorded (V8 tiers up weft's loop, tinc
  * settles its path MTU so that full frames go by UDP rather than its TCP meta connection). */
 async function warmUp(t: Topology): Promise<void> {
-  const deadline = Date.now() + 20000;
-  while ((await t.lab.exec(t.client, ["ping", "-c", "1", "-W", "1", C2])).code !== 0) {
-    if (Date.now() > deadline) throw new Error(`${t.label}: ${C1} cannot reach ${C2} after 20 s`);
-    await sleep(200);
-  }
+  const reached = async () => (await t.lab.exec(t.client, ["ping", "-c", "1", "-W", "1", C2])).code === 0;
+  await waitFor(`${C1} reaching ${C2}`, reached, 20000, 200).catch(() => {
+    throw new Error(`${t.label}: ${C1} cannot reach ${C2} after 20 s`);
+  });
   const server = await iperfServer(t);
   await t.lab.exec(t.client, ["iperf3", "-c", C2, "-t", "1", "--connect-timeout", "3000"], {
     timeoutMs: 10000,

@@ -119,8 +119,8 @@ async function whileCapturing<T>(
 ): Promise<T> {
   let done = false;
   dump.finally(() => done = true).catch(() => {});
-  const until = Date.now() + timeoutMs;
-  while (!done && Date.now() < until) await send();
+  // Sends until the capture ends (at its first match, or its own timeout), at most timeoutMs.
+  await waitFor("the capture", async () => (await send(), done), timeoutMs, 0).catch(() => {});
   return await dump;
 }
 

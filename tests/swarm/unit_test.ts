@@ -7,6 +7,7 @@ import { NodeState, PendingDelta } from "../../cli/control/swarm/node_state.ts";
 import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/swarm/types.ts";
 import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
 import { Manager } from "../../cli/control/swarm/manager.ts";
+import { waitFor } from "../../cli/lab/mod.ts";
 import {
   allocateAddress,
   allocateSubnet,
@@ -103,10 +104,8 @@ Deno.test({
       agent = new Agent(first as Credentials);
       agent.log = (m) => logs.push(m);
       agent.start();
-      const deadline = Date.now() + 10000;
-      while (agent.refusal === undefined && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const refused = agent;
+      await waitFor("the manager's refusal", () => refused.refusal !== undefined, 10000, 50);
       assert.match(agent.refusal ?? "", /no longer\) part of the swarm; join again/);
       assert.equal(agent.connected, false);
       await assert.rejects(
