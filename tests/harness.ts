@@ -121,16 +121,30 @@ export async function capture(
   args: string[],
 ): Promise<Capture> {
   const process = lab.spawn(ns, ["tcpdump", "-i", dev, "-U", "-w", file, ...args]);
-  await waitFor(`tcpdump on ${dev} in ${ns}`, async () => (await Deno.stat(file)).size === 24, 10000)
+  await waitFor(`tcpdump on ${dev} in ${ns}`, async () => (await Deno.stat(file)).size >= 24, 10000)
     .catch(() => {/* a capture that never starts shows in what the test then reads */});
   return {
     file,
     process,
     async stop() {
-      // tcpdump -U writes each packet as it comes; 300 ms for the last ones to arrive.
-      await new Promise((r) => setTimeout(r, 300));
+      // tcpdump -U writes each packet as it comes: wait until the file has not grown for 300 ms
+      // (at most 3 s), so packets still on their way under load are not cut off.
+      let last = -1, still = 0;
+      await waitFor(
+        "the capture to settle",
+        async () => {
+          const { size } = await Deno.stat(file);
+          still = size === last ? still + 1 : 0;
+          last = size;
+          return still >= 3;
+        },
+        3000,
+        100,
+      ).catch(() => {/* still growing: stop anyway */});
+      // SIGINT: tcpdump flushes and exits; SIGTERM (and SIGKILL) only if it does not.
       process.signal("SIGINT");
-      await process.stop(3000);
+      await Promise.race([process.status, new Promise((r) => setTimeout(r, 3000))]);
+      await process.stop(1000);
     },
   };
 }
