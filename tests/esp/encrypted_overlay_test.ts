@@ -14,6 +14,16 @@ const ignore = !isRoot();
 const opts = { ignore, onFailure: dumpLogs };
 const PATTERN = "c0ffee5a";
 
+/**
+ * Two hosts in a swarm (`init` for swarm init) with the encrypted overlay secret-net, asked for
+ * with `flag`: Docker takes both `--opt encrypted` and `-o encrypted`.
+ */
+async function secretSwarm(lab: Lab, flag: "--opt" | "-o", init: string[] = []): Promise<Host[]> {
+  const hosts = await swarm(lab, 2, init);
+  await lab.weft(hosts[0], ["network", "create", "-d", "overlay", flag, "encrypted", "secret-net"]);
+  return hosts;
+}
+
 /** n weft hosts with their daemons, in one swarm (hosts[0] the manager); returns the hosts. */
 async function swarm(lab: Lab, n: number, init: string[] = []): Promise<Host[]> {
   await lab.setup(n);
@@ -111,8 +121,7 @@ labTest(
   "encrypted overlay: ping crosses as ESP in UDP only; tshark decrypts it with `weft esp sa`; plain beside it",
   opts,
   async (lab) => {
-    const [h1, h2] = await swarm(lab, 2);
-    await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
+    const [h1, h2] = await secretSwarm(lab, "--opt");
     await lab.weft(h1, ["network", "create", "-d", "overlay", "plain-net"]);
     const insp = JSON.parse((await lab.weft(h1, ["network", "inspect", "secret-net"])).stdout)[0];
     assert.equal(insp.Options.encrypted, "");
@@ -213,8 +222,7 @@ labTest(
   "encrypted overlay, hostile: cleartext VXLAN from a peer's process never reaches a container; replays and bit flips are dropped and counted",
   opts,
   async (lab) => {
-    const [h1, h2] = await swarm(lab, 2);
-    await lab.weft(h1, ["network", "create", "-d", "overlay", "-o", "encrypted", "secret-net"]);
+    const [h1, h2] = await secretSwarm(lab, "-o");
     const [a1, a2] = [lab.c("a1"), lab.c("a2")];
     await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
     await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net", "--ip", "10.0.0.3"]);
@@ -279,8 +287,7 @@ labTest(
   "encrypted overlay: keys rotate every 2 s under continuous ping with no loss; a restarted node resumes with new keys",
   opts,
   async (lab) => {
-    const [h1, h2] = await swarm(lab, 2, ["--key-rotation-interval", "2s"]);
-    await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
+    const [h1, h2] = await secretSwarm(lab, "--opt", ["--key-rotation-interval", "2s"]);
     const [a1, a2] = [lab.c("a1"), lab.c("a2")];
     await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
     await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net", "--ip", "10.0.0.3"]);
