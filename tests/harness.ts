@@ -18,22 +18,27 @@ export interface LabTestOptions extends Omit<Deno.TestDefinition, "name" | "fn">
 }
 
 /**
- * A Deno test with a fresh Lab, closed afterwards however `fn` ends (passes, throws, times out).
+ * A Deno test with a fresh Lab, closed afterwards however `fn` ends (passes, throws, times out);
+ * `fn` also gets the test context (for steps).
  * Op and resource sanitizers are off: lab processes outlive the ops that started them by design.
  */
-export function labTest(name: string, opts: LabTestOptions, fn: (lab: Lab) => Promise<void>): void {
+export function labTest(
+  name: string,
+  opts: LabTestOptions,
+  fn: (lab: Lab, t: Deno.TestContext) => Promise<void>,
+): void {
   const { lab: labOptions, timeoutMs = LAB_TEST_TIMEOUT_MS, onFailure, ...definition } = opts;
   Deno.test({
     sanitizeOps: false,
     sanitizeResources: false,
     ...definition,
     name,
-    async fn() {
+    async fn(t) {
       const lab = new Lab(labOptions);
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {
         await Promise.race([
-          fn(lab),
+          fn(lab, t),
           new Promise<never>((_, reject) => {
             timer = setTimeout(
               () => reject(new Error(`${name}: timed out after ${timeoutMs} ms`)),

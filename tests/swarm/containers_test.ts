@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { type Host, isRoot, Lab, sh, waitFor } from "../../cli/lab/mod.ts";
-import { labTest } from "../harness.ts";
+import { labTest, tsharkFields } from "../harness.ts";
 
 const ignore = !isRoot();
 const opts = { ignore, sanitizeOps: false, sanitizeResources: false };
@@ -326,29 +326,12 @@ labTest(
     );
     assert.equal((await execPing(lab, h1, c1, "10.10.0.129")).code, 0);
     await whileCapturing(dump, () => execPing(lab, h1, c1, "10.10.0.129"));
-    const wire = await sh([
-      "tshark",
-      "-r",
-      pcap,
-      "-d",
-      "udp.port==7789,vxlan",
-      "-Y",
-      "vxlan.flag_i==1",
-      "-T",
-      "fields",
-      "-E",
-      "occurrence=f",
-      "-e",
-      "ip.src",
-      "-e",
-      "ip.dst",
-      "-e",
-      "udp.dstport",
-      "-e",
-      "vxlan.vni",
-    ]);
-    const rows = wire.stdout.trim().split("\n");
-    assert.ok(rows.length >= 2, wire.stdout);
+    const rows = (await tsharkFields(pcap, ["ip.src", "ip.dst", "udp.dstport", "vxlan.vni"], {
+      filter: "vxlan.flag_i==1",
+      occurrence: "f",
+      args: ["-d", "udp.port==7789,vxlan"],
+    })).map((r) => r.join("\t"));
+    assert.ok(rows.length >= 2, rows.join("\n"));
     for (const r of rows) assert.match(r, /^198\.19\.0\.[12]\t198\.19\.0\.[12]\t7789\t4096$/);
     // NS for c2's address answered by node1's switch (nd_reply), not flooded to node2.
     const stats = JSON.parse((await lab.weft(h1, ["stats", "--json"])).stdout);
