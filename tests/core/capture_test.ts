@@ -5,17 +5,8 @@
 
 import assert from "node:assert/strict";
 import { decapsulate, type DecapSummary } from "../../cli/commands/pcap.ts";
-import {
-  type CapturePacket,
-  LINKTYPE_IPV4,
-  LINKTYPE_IPV6,
-  LINKTYPE_LINUX_SLL2,
-  LINKTYPE_RAW,
-  PcapError,
-  PcapWriter,
-  readCapture,
-  readPcap,
-} from "../../cli/pcap/mod.ts";
+import { type CapturePacket, PcapError, PcapWriter, readCapture, readPcap } from "../../cli/pcap/mod.ts";
+import { LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW } from "../../cli/pcap/link.ts";
 import { hex } from "./frames.ts";
 import { hasTool, tsharkFields, withTemp } from "../harness.ts";
 
