@@ -148,7 +148,9 @@ export async function capture(
       ).catch(() => {/* still growing: stop anyway */});
       // SIGINT: tcpdump flushes and exits; SIGTERM (and SIGKILL) only if it does not.
       process.signal("SIGINT");
-      await Promise.race([process.status, new Promise((r) => setTimeout(r, 3000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([process.status, new Promise((r) => timer = setTimeout(r, 3000))]);
+      clearTimeout(timer);
       await process.stop(1000);
     },
   };
