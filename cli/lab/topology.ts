@@ -2,7 +2,7 @@
 // veth, n hosts on a bridge, a lone host, `weft vtep` per host, the kernel's own VXLAN as a peer.
 
 import type { Lab, Vtep } from "./lab.ts";
-import { VXLAN_PORT } from "../defaults.ts";
+import { DEFAULT_MTU, VXLAN_PORT } from "../defaults.ts";
 
 /**
  * `weft vtep` on host `h` for VNI 42: TAP prefix + `tap` moved into container `c` with overlay
@@ -64,7 +64,7 @@ export async function hostsOnBridge(lab: Lab, n: number) {
 /**
  * The Linux kernel's VXLAN (drivers/net/vxlan) as a VTEP on `host`: vx0 (VNI 42, port 4789, learning,
  * flooding to `peer`) in bridge br0 with a veth into `container`, whose eth0 gets `overlay` (an
- * address with prefix) at MTU 1450. The underlay device is the one that holds `local`.
+ * address with prefix) at MTU `mtu` (default DEFAULT_MTU). The underlay device is the one that holds `local`.
  *
  * `txChecksum: false` turns TX checksum offload off on vx0. Over veths the kernel leaves inner TCP
  * checksums to an offload that never happens: a kernel peer trusts the checksum state that crosses
@@ -78,7 +78,7 @@ export async function kernelVtep(
   local: string,
   peer: string,
   overlay: string,
-  { txChecksum = true, vni = 42, mtu = 1450 } = {},
+  { txChecksum = true, vni = 42, mtu = DEFAULT_MTU } = {},
 ): Promise<void> {
   const x = (cmd: string[]) => lab.exec(host, cmd, { check: true });
   const dev = (await x(["ip", "-o", "addr", "show", "to", local])).stdout.split(/\s+/)[1];
