@@ -77,7 +77,7 @@ let current; // the running suite's child, whose group an interrupt kills too
 /** Runs one suite in its own process group, echoing its output; kills the group at the time limit. */
 function runSuite(suite) {
   return new Promise((resolve) => {
-    // No background update check from the Deno processes (see cli/control/daemon/lab.ts); no colours.
+    // No background update check from the Deno processes (see cli/lab/run.ts LAB_ENV); no colours.
     const env = { ...process.env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
     const child = spawn(suite.cmd[0], suite.cmd.slice(1), { cwd: root, env, detached: true });
     current = child;

@@ -4,7 +4,7 @@
 // decapsulated by `weft pcap decap` (tshark's decode too, when it is installed), then cleans up.
 // No step needs tcpdump or tshark; a failure prints one line and still cleans up.
 
-import { type Host, Lab, sh } from "../control/daemon/lab.ts";
+import { type Host, Lab, sh } from "../lab/mod.ts";
 import { PacketCapture } from "../phy/packet.ts";
 import { PcapWriter } from "../pcap/pcap.ts";
 import { main as pcapMain } from "./pcap.ts";

@@ -3,8 +3,7 @@
 // killed -9; another manager takes the next `network create`, both workers run containers that
 // ping across, `node ls` shows the dead manager Unreachable; it restarts and rejoins.
 
-import { type Host, Lab } from "../control/daemon/lab.ts";
-import { EtcdLab } from "../control/daemon/etcd_lab.ts";
+import { EtcdLab, type Host, Lab } from "../lab/mod.ts";
 import { checkRoot, EXIT_NOT_ROOT, show, stopOnInterrupt } from "./demo.ts";
 
 export async function main(_args: string[]): Promise<number> {

@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
 import type { Delta } from "../../cli/control/swarm/types.ts";
 import { Etcd, parseClusterStore } from "../../cli/control/swarm/etcd.ts";
+import { waitFor } from "../../cli/lab/run.ts";
 
 const { values: v } = parseArgs({
   options: {
@@ -45,20 +46,6 @@ function freePort(): number {
   const p = (l.addr as Deno.NetAddr).port;
   l.close();
   return p;
-}
-
-async function waitFor(
-  what: string,
-  f: () => boolean | Promise<boolean>,
-  ms: number,
-  step = 20,
-): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await f()) return;
-    await new Promise((r) => setTimeout(r, step));
-  }
-  throw new Error(`timed out after ${ms} ms: ${what}`);
 }
 
 /** A request that survives a session lost under load: wait for the agent to reconnect, again. */

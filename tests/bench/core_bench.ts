@@ -25,6 +25,7 @@ import {
 } from "../../cli/core/mod.ts";
 import { parseIp } from "../../cli/core/addr.ts";
 import { TsSwitch } from "./ts_switch.ts";
+import { udpFrame, vxlan } from "../core/frames.ts";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { loadavg, runContext, writeReport } from "./report.ts";
@@ -54,50 +55,6 @@ const SLOTS = 1024;
 const GROUPS = SLOTS / BURST;
 const VTEPS = 8;
 export const PEER = parseIp("198.18.0.2");
-
-// ── frames ─────────────────────────────────────────────────────────────────────────────────
-
-/** Ethernet + IPv4 + UDP, `size` bytes in all (no FCS), header checksum filled. */
-export function udpFrame(
-  dst: Uint8Array,
-  src: Uint8Array,
-  srcIp: number,
-  dstIp: number,
-  sport: number,
-  dport: number,
-  size: number,
-): Uint8Array {
-  const f = new Uint8Array(size);
-  const v = new DataView(f.buffer);
-  f.set(dst, 0);
-  f.set(src, 6);
-  v.setUint16(12, 0x0800);
-  const ip = 14, ipLen = size - ip;
-  v.setUint8(ip, 0x45);
-  v.setUint16(ip + 2, ipLen);
-  v.setUint16(ip + 6, 0x4000);
-  v.setUint8(ip + 8, 64);
-  v.setUint8(ip + 9, 17);
-  v.setUint32(ip + 12, srcIp);
-  v.setUint32(ip + 16, dstIp);
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += v.getUint16(ip + i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  v.setUint16(ip + 10, ~sum & 0xffff);
-  v.setUint16(ip + 20, sport);
-  v.setUint16(ip + 22, dport);
-  v.setUint16(ip + 24, ipLen - 20);
-  for (let i = ip + 28; i < size; i++) f[i] = i & 0xff;
-  return f;
-}
-
-/** The VXLAN datagram a remote VTEP sends: RFC 7348 header (I flag, VNI) + inner frame. */
-export function vxlanDatagram(vni: number, inner: Uint8Array): Uint8Array {
-  const d = new Uint8Array(8 + inner.length);
-  d.set([0x08, 0, 0, 0, vni >>> 16 & 0xff, vni >>> 8 & 0xff, vni & 0xff, 0]);
-  d.set(inner, 8);
-  return d;
-}
 
 /** A small seeded PRNG (xorshift32), so both implementations get the same tables. */
 export function rng(seed: number): () => number {
@@ -204,7 +161,7 @@ function frameFor(kind: Kind, i: number, size: number): [Uint8Array, number] {
       4000,
       size,
     );
-    return [vxlanDatagram(VNI, inner), PORT_UNDERLAY];
+    return [vxlan(VNI, inner), PORT_UNDERLAY];
   }
   return [udpFrame(BROADCAST, LOCAL_SRC, 0x0a000001, 0x0a00ffff, 1024 + i, 67, size), 0];
 }

@@ -8,15 +8,15 @@
 //    return (negative when the name resolved before the command returned: the manager pushes the
 //    endpoint to node1 while node2's daemon is still answering its CLI);
 //  - the same for `weft rm -f` → the name no longer resolving on node1.
-// Two weft hosts and the resolver are namespaces on one underlay bridge (cli/control/daemon/lab.ts).
+// Two weft hosts and the resolver are namespaces on one underlay bridge (cli/lab/lab.ts).
 //
 //   --queries N   per answer-time figure (default 2000)
 //   --rounds N    containers started for the run → resolve figure (default 5)
 //   --json PATH   also write the figures as JSON
 
 import { parseArgs } from "node:util";
-import { DENO, Lab, LAB_ENV, ROOT } from "../../cli/control/daemon/lab.ts";
-import { spawnUpstream } from "../dns/upstream.ts";
+import { DENO, Lab, LAB_ENV, ROOT } from "../../cli/lab/mod.ts";
+import { dnsLab } from "../dns/upstream.ts";
 
 const PROBE = `${ROOT}tests/dns/probe.ts`;
 const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -41,22 +41,13 @@ if (Deno.uid() !== 0) {
 const queries = Number(values.queries), rounds = Number(values.rounds);
 
 const lab = new Lab();
-let upstream: Awaited<ReturnType<typeof spawnUpstream>> | undefined;
 const abort = setTimeout(() => {
   console.error("bench:dns: timed out after 300 s; cleaning up");
-  upstream?.stop();
   lab.close().finally(() => Deno.exit(1));
 }, 300_000);
 try {
   const loadStart = loadavg();
-  await lab.setup(3);
-  const [h1, h2, h3] = lab.hosts;
-  upstream = await spawnUpstream(h3.ns, "198.18.0.3:53", { "outside.test": "198.18.0.3" });
-  lab.daemonArgs = ["--dns", "198.18.0.3"];
-  await Promise.all([lab.startDaemon(h1), lab.startDaemon(h2)]);
-  const init = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr]);
-  const join = init.stdout.split("\n").find((l) => l.includes("weft swarm join"))!.trim().split(/\s+/);
-  await lab.weft(h2, [...join.slice(1), "--advertise-addr", h2.addr]);
+  const { hosts: [h1, h2] } = await dnsLab(lab);
   await lab.weft(h1, ["network", "create", "-d", "overlay", "bench"]);
   const c1 = lab.c("c1"), c2 = lab.c("c2");
   await lab.weft(h1, ["run", "-d", "--name", c1, "--network", "bench"]);
@@ -181,6 +172,5 @@ try {
   }
 } finally {
   clearTimeout(abort);
-  upstream?.stop();
   await lab.close();
 }

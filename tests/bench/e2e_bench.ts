@@ -12,7 +12,7 @@
 //             --offload tap,gso      … and each cut super-frame sent as one UDP_SEGMENT message
 //             (default) tap,gso,gro  … and UDP GRO receive, TCP segments coalesced for the TAP
 //
-// All share the underlay of tests/netns.ts twoHosts(): h1 198.18.0.1/24 ─ h2 198.18.0.2/24, with
+// All share the underlay of cli/lab/topology.ts twoHosts(): h1 198.18.0.1/24 ─ h2 198.18.0.2/24, with
 // c1 10.0.0.1 and c2 10.0.0.2. Every figure is the median of the rounds; rounds visit the
 // topologies in turn (all set up at once, each in its own lab) so that load from other processes
 // on this 2-core machine falls on all of them alike.
@@ -31,14 +31,16 @@ import { controlGet } from "../../cli/control/client.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
 import {
   DENO,
+  GaveUp,
   kernelVtep,
   Lab,
   type Process,
   twoHosts,
   twoWeftHosts,
   type Vtep,
+  waitFor,
   waitForLink,
-} from "../netns.ts";
+} from "../../cli/lab/mod.ts";
 import { tincPair } from "./tinc.ts";
 
 const OVERLAY_MTU = 1450;
@@ -104,33 +106,20 @@ async function setupVeth(lab: Lab): Promise<Topology> {
     await x(["ip", "route", "add", `${mine}/32`, "dev", "vc"]);
     await x(["ip", "route", "add", `${other}/32`, "via", otherHost]);
   }
-  return {
-    key: "veth",
-    label: "plain veth (routed)",
-    lab,
-    client: c1,
-    server: c2,
-    movers: [],
-    vteps: [],
-    udp: true,
-  };
+  return kernelPath("veth", "plain veth (routed)", lab, c1, c2);
 }
 
-/** The kernel's VXLAN on each host, with the kernel's default offloads (tests/netns.ts kernelVtep). */
+/** A path the kernel moves alone (no userspace movers, no weft VTEPs), UDP flood measured. */
+function kernelPath(key: Key, label: string, lab: Lab, client: string, server: string): Topology {
+  return { key, label, lab, client, server, movers: [], vteps: [], udp: true };
+}
+
+/** The kernel's VXLAN on each host, with the kernel's default offloads (cli/lab/topology.ts kernelVtep). */
 async function setupKernel(lab: Lab): Promise<Topology> {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
   await kernelVtep(lab, h1, c1, H1, H2, `${C1}/24`, { mtu: OVERLAY_MTU });
   await kernelVtep(lab, h2, c2, H2, H1, `${C2}/24`, { mtu: OVERLAY_MTU });
-  return {
-    key: "kernel",
-    label: "kernel VXLAN",
-    lab,
-    client: c1,
-    server: c2,
-    movers: [],
-    vteps: [],
-    udp: true,
-  };
+  return kernelPath("kernel", "kernel VXLAN", lab, c1, c2);
 }
 
 /** tinc 1.0 in switch mode; its configuration lives under `dir`, which the caller removes. */
@@ -229,14 +218,16 @@ function quantile(xs: number[], q: number): number {
 /** A one-shot iperf3 server in the server namespace, once it listens. */
 async function iperfServer(t: Topology): Promise<Process> {
   const p = t.lab.spawn(t.server, ["iperf3", "-s", "-1", "-B", C2], "iperf3 -s");
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline && p.running) {
-    const ss = await t.lab.exec(t.server, ["ss", "-Hltn", "sport", "=", ":5201"]);
-    if (ss.stdout.trim()) return p;
-    await sleep(50);
+  try {
+    await waitFor(`iperf3 -s in ${t.server}`, async () => {
+      if (!p.running) throw new GaveUp("iperf3 -s exited");
+      return (await t.lab.exec(t.server, ["ss", "-Hltn", "sport", "=", ":5201"])).stdout.trim() !== "";
+    }, 5000, 50);
+    return p;
+  } catch {
+    await p.stop(1000);
+    throw new Error(`iperf3 server in ${t.server} did not listen within 5 s: ${await p.stderr}`);
   }
-  await p.stop(1000);
-  throw new Error(`iperf3 server in ${t.server} did not listen within 5 s: ${await p.stderr}`);
 }
 
 /** One iperf3 test from client to server; the parsed JSON, or undefined (with a warning). */
@@ -448,11 +439,10 @@ async function measure(t: Topology): Promise<Measured> {
 /** Waits until c1 reaches c2, then runs 1 s of TCP unrecorded (V8 tiers up weft's loop, tinc
  * settles its path MTU so that full frames go by UDP rather than its TCP meta connection). */
 async function warmUp(t: Topology): Promise<void> {
-  const deadline = Date.now() + 20000;
-  while ((await t.lab.exec(t.client, ["ping", "-c", "1", "-W", "1", C2])).code !== 0) {
-    if (Date.now() > deadline) throw new Error(`${t.label}: ${C1} cannot reach ${C2} after 20 s`);
-    await sleep(200);
-  }
+  const reached = async () => (await t.lab.exec(t.client, ["ping", "-c", "1", "-W", "1", C2])).code === 0;
+  await waitFor(`${C1} reaching ${C2}`, reached, 20000, 200).catch(() => {
+    throw new Error(`${t.label}: ${C1} cannot reach ${C2} after 20 s`);
+  });
   const server = await iperfServer(t);
   await t.lab.exec(t.client, ["iperf3", "-c", C2, "-t", "1", "--connect-timeout", "3000"], {
     timeoutMs: 10000,
@@ -700,27 +690,13 @@ async function main(): Promise<number> {
     const labels = Object.fromEntries(topologies.map((t) => [t.key, t.label])) as Record<Key, string>;
     const loadEnd = loadavg();
 
-    const referenceRows: (keyof Figures)[] = [
-      "tcp1",
-      "tcp4",
-      "udpPps",
-      "udpLoss",
-      "pingLoss",
-      "rttMs",
-      "rttP90",
-      "cpuPerGB",
-      "sysPct",
-      "syscalls",
-    ];
+    // Every table: latency and cost per byte; references add the UDP flood, steps the call counts.
+    const pathRows: (keyof Figures)[] = ["pingLoss", "rttMs", "rttP90", "cpuPerGB", "sysPct", "syscalls"];
+    const referenceRows: (keyof Figures)[] = ["tcp1", "tcp4", "udpPps", "udpLoss", ...pathRows];
     const stepRows: (keyof Figures)[] = [
       "tcp1",
       "tcp4",
-      "pingLoss",
-      "rttMs",
-      "rttP90",
-      "cpuPerGB",
-      "sysPct",
-      "syscalls",
+      ...pathRows,
       "rwCalls",
       "sockCalls",
       "framesPerBurst",

@@ -6,7 +6,7 @@
 //   deno run -A tests/bench/offload_bench.ts [--json FILE]
 
 import { parseArgs } from "node:util";
-import { Lab } from "../netns.ts";
+import { Lab } from "../../cli/lab/mod.ts";
 import { boundUdp, finished, peer, spawnPeer, underlay } from "../offload/peers.ts";
 import { loadavg, runContext, writeReport } from "./report.ts";
 

@@ -16,12 +16,11 @@
 
 import { parseArgs } from "node:util";
 import { api } from "../../cli/control/daemon/client.ts";
-import { type Host, Lab, sh } from "../../cli/control/daemon/lab.ts";
+import { type Host, Lab, sh, waitFor } from "../../cli/lab/mod.ts";
 import { loadavg, runContext, writeReport } from "./report.ts";
 
 const C2_MAC = "02:42:0a:00:00:03"; // the second container on the network: 10.0.0.3
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `f` every 10 ms until it holds; ms from `t0` to then. Throws after `timeoutMs`. */
 async function until(
@@ -30,14 +29,8 @@ async function until(
   f: () => Promise<boolean>,
   timeoutMs = 20000,
 ): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    try {
-      if (await f()) return performance.now() - t0;
-    } catch { /* not yet */ }
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await waitFor(what, f, timeoutMs, 10);
+  return performance.now() - t0;
 }
 
 const host = (h: Host) => `unix://${h.sock}`;

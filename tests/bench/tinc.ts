@@ -5,7 +5,7 @@
 // Each host's tincd runs in the host namespace; its TAP is moved into the container namespace, as
 // `weft vtep --netns` does, and addressed there. No tinc-up script: the bench configures the link.
 
-import { type Lab, type Process, run, waitForLink } from "../netns.ts";
+import { type Lab, type Process, run, waitForLink } from "../../cli/lab/mod.ts";
 
 export interface TincNode {
   /** tinc node name, also the file name under hosts/. */

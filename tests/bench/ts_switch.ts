@@ -27,6 +27,7 @@
 import { DROP_REASONS, LATE_COUNTERS, LINK_COUNTERS, VNI_COUNTERS } from "../../cli/core/counters.ts";
 import type { LinkCounters, VniCounters } from "../../cli/core/counters.ts";
 import { parseIp, parseMac } from "../../cli/core/addr.ts";
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from "../../cli/pcap/link.ts";
 import {
   HEADROOM,
   RX,
@@ -61,11 +62,9 @@ const FORWARDED = 0;
 const VXLAN_HEADER_LEN = 8;
 const ETH_HEADER_LEN = 14;
 const VLAN_TAG_LEN = 4;
-const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_ARP = 0x0806;
 const ETHERTYPE_VLAN = 0x8100;
 const ETHERTYPE_QINQ = 0x88a8;
-const ETHERTYPE_IPV6 = 0x86dd;
 
 // Counter indices, as in assembly/counters.ts (by name, from the binding's list).
 const at = (name: typeof VNI_COUNTERS[number]) => VNI_COUNTERS.indexOf(name);

@@ -5,18 +5,10 @@
 
 import assert from "node:assert/strict";
 import { decapsulate, type DecapSummary } from "../../cli/commands/pcap.ts";
-import {
-  type CapturePacket,
-  LINKTYPE_IPV4,
-  LINKTYPE_IPV6,
-  LINKTYPE_LINUX_SLL2,
-  LINKTYPE_RAW,
-  PcapError,
-  PcapWriter,
-  readCapture,
-  readPcap,
-} from "../../cli/pcap/mod.ts";
+import { type CapturePacket, PcapError, PcapWriter, readCapture, readPcap } from "../../cli/pcap/mod.ts";
+import { LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW } from "../../cli/pcap/link.ts";
 import { hex } from "./frames.ts";
+import { hasTool, tsharkFields, withTemp } from "../harness.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
 const KERNEL = new URL("kernel-vxlan-vni42/outer.pcap", FIXTURES).pathname;
@@ -29,15 +21,21 @@ const REF = readPcap(Deno.readFileSync(REFERENCE)).packets[0].data;
 const IP4 = REF.subarray(14);
 const VXLAN = REF.subarray(14 + 20 + 8);
 
-function hasTshark(): boolean {
-  try {
-    return new Deno.Command("tshark", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
+const NO_TSHARK = !hasTool("tshark");
+
+/** Ethernet frames as the records of a capture, at time 0 and whole. */
+function ethernetPackets(frames: Uint8Array[]): CapturePacket[] {
+  return frames.map((data) => ({
+    linkType: 1,
+    interfaceId: 0,
+    resolution: 1e6,
+    seconds: 0,
+    nanos: 0,
+    time: 0,
+    data,
+    origLen: data.length,
+  }));
 }
-const NO_TSHARK = !hasTshark();
 
 async function run(cmd: string, ...args: string[]): Promise<string> {
   const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
@@ -48,27 +46,8 @@ async function run(cmd: string, ...args: string[]): Promise<string> {
 
 /** tshark's VNI of each packet (empty when it sees no VXLAN), the independent check of a builder. */
 async function tsharkVnis(file: string, port = 4789): Promise<string[]> {
-  const out = await run(
-    "tshark",
-    "-r",
-    file,
-    "-d",
-    `udp.port==${port},vxlan`,
-    "-T",
-    "fields",
-    "-e",
-    "vxlan.vni",
-  );
-  return out.trimEnd().split("\n");
-}
-
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-capture-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  const rows = await tsharkFields(file, ["vxlan.vni"], { args: ["-d", `udp.port==${port},vxlan`] });
+  return rows.map(([vni]) => vni);
 }
 
 function write(path: string, linkType: number, records: Uint8Array[], origLen?: number[]): void {
@@ -374,49 +353,18 @@ Deno.test({
       // RFC 8200 §4.5: a later fragment's next header may differ and is ignored; the kernel
       // takes the first fragment's (ip6_frag_reasm). Wireshark 4.0 takes the last one's, so this
       // case is checked against the RFC only.
-      const other = ipv6Fragments(56, 59).map((data) => ({
-        linkType: 1,
-        interfaceId: 0,
-        resolution: 1e6,
-        seconds: 0,
-        nanos: 0,
-        time: 0,
-        data,
-        origLen: data.length,
-      }));
+      const other = ethernetPackets(ipv6Fragments(56, 59));
       assert.deepEqual((await decap(other)).frames.map((f) => hex(f.frame)), [INNER_HEX]);
       assert.deepEqual((await decap([other[1], other[0]])).frames.map((f) => hex(f.frame)), [INNER_HEX]);
       // A non-final fragment whose length is not a multiple of 8 is malformed.
-      const odd = await decap(
-        ipv6Fragments(52, 17).map((data) => ({
-          linkType: 1,
-          interfaceId: 0,
-          resolution: 1e6,
-          seconds: 0,
-          nanos: 0,
-          time: 0,
-          data,
-          origLen: data.length,
-        })),
-      );
+      const odd = await decap(ethernetPackets(ipv6Fragments(52, 17)));
       assert.equal(odd.frames.length, 0);
       assert.equal(odd.summary.other.get("underlay_malformed"), 1);
     }),
 });
 
 Deno.test("a hop-by-hop header anywhere but first is malformed (RFC 8200 §4.1), as the kernel drops it", async () => {
-  const { frames, summary } = await decap([
-    {
-      linkType: 1,
-      interfaceId: 0,
-      resolution: 1e6,
-      seconds: 0,
-      nanos: 0,
-      time: 0,
-      data: overIpv6([[60, 0], [0, 0]]),
-      origLen: 0,
-    },
-  ].map((p) => ({ ...p, origLen: p.data.length })));
+  const { frames, summary } = await decap(ethernetPackets([overIpv6([[60, 0], [0, 0]])]));
   assert.equal(frames.length, 0);
   assert.deepEqual([...summary.other], [["underlay_malformed", 1]]);
 });

@@ -6,11 +6,10 @@
 import assert from "node:assert/strict";
 import { decapsulate, type DecapSummary } from "../../cli/commands/pcap.ts";
 import { type CapturePacket, PcapWriter, readCapture, readPcap } from "../../cli/pcap/mod.ts";
-import { LAB_ENV } from "../../cli/control/daemon/lab.ts";
+import { weftPcap } from "../harness.ts";
 import { hex } from "./frames.ts";
 
 const CASES = new URL("../../../shared/fixtures/field-cases/", import.meta.url);
-const ROOT = new URL("../../", import.meta.url);
 
 function read(path: string): CapturePacket[] {
   return readCapture(Deno.readFileSync(new URL(path, CASES))).packets;
@@ -164,16 +163,9 @@ Deno.test("weft pcap decap on every field-case file of items 1-5: what expected.
   const dir = await Deno.makeTempDir({ prefix: "weft-field-" });
   try {
     const run = async (...args: string[]) => {
-      const r = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "cli/main.ts", "pcap", "decap", ...args],
-        env: LAB_ENV,
-        cwd: ROOT.pathname,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder();
-      assert.equal(r.code, 0, text.decode(r.stderr));
-      return text.decode(r.stdout);
+      const r = await weftPcap("decap", ...args);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
     };
     const gpe = await run(
       "--port",

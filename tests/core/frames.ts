@@ -1,6 +1,7 @@
 // Hand-built frames for switch tests, where a capture has no frame with the property needed.
 import { parseIp, parseMac } from "../../cli/core/addr.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
+import type { WeftCore } from "../../cli/core/mod.ts";
 
 export const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
 
@@ -103,6 +104,26 @@ export function tcpSuper(
   return { frame: f, vnet, l4, hdr };
 }
 
+/**
+ * Sends super-frame `s` from local port 0 of `core` and returns the datagrams (VXLAN header +
+ * inner frame) it cut, each TX entry split at its GSO size.
+ */
+export function cutSuper(core: WeftCore, s: Super): Uint8Array[] {
+  const ptr = core.slotData(0);
+  core.bytes.set(s.vnet, ptr - 10);
+  core.bytes.set(s.frame, ptr);
+  core.describe(0, ptr, s.frame.length, 0, undefined, 0, { vnet: true });
+  const n = core.process(1, 1);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = core.tx(i), stride = t.gsoSize || t.len;
+    for (let off = 0; off < t.len; off += stride) {
+      out.push(core.bytes.slice(t.ptr + off, t.ptr + Math.min(off + stride, t.len)));
+    }
+  }
+  return out;
+}
+
 // ── IP, ARP and ND frames (RFC 6040 ECN, path MTU, announcements) ───────────────────────────
 
 /** An untagged IPv4 frame: ICMP echo (protocol 1) by default, `size` bytes of IP in all. */
@@ -200,5 +221,87 @@ export function naFrame(smac: string, src: string, dst: string, target: string, 
   new DataView(pseudo.buffer).setUint32(32, 32);
   pseudo[39] = 58;
   new DataView(f.buffer).setUint16(icmp + 2, 0xffff - onesSum(f.subarray(icmp), onesSum(pseudo)));
+  return f;
+}
+
+// ── Workload frames (core benchmark, TypeScript reference switch, ESP) ─────────────────────────
+
+/** An Ethernet frame: dst, src, EtherType, `payload`. */
+export function ethFrame(dst: Uint8Array, src: Uint8Array, type: number, payload: Uint8Array): Uint8Array {
+  const f = new Uint8Array(14 + payload.length);
+  f.set(dst);
+  f.set(src, 6);
+  f[12] = type >> 8;
+  f[13] = type & 0xff;
+  f.set(payload, 14);
+  return f;
+}
+
+/** Ethernet + IPv4 + UDP, `size` bytes in all (no FCS), header checksum filled. */
+export function udpFrame(
+  dst: Uint8Array,
+  src: Uint8Array,
+  srcIp: number,
+  dstIp: number,
+  sport: number,
+  dport: number,
+  size: number,
+): Uint8Array {
+  const f = new Uint8Array(size);
+  const v = new DataView(f.buffer);
+  f.set(dst, 0);
+  f.set(src, 6);
+  v.setUint16(12, 0x0800);
+  const ip = 14, ipLen = size - ip;
+  v.setUint8(ip, 0x45);
+  v.setUint16(ip + 2, ipLen);
+  v.setUint16(ip + 6, 0x4000);
+  v.setUint8(ip + 8, 64);
+  v.setUint8(ip + 9, 17);
+  v.setUint32(ip + 12, srcIp);
+  v.setUint32(ip + 16, dstIp);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += v.getUint16(ip + i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  v.setUint16(ip + 10, ~sum & 0xffff);
+  v.setUint16(ip + 20, sport);
+  v.setUint16(ip + 22, dport);
+  v.setUint16(ip + 24, ipLen - 20);
+  for (let i = ip + 28; i < size; i++) f[i] = i & 0xff;
+  return f;
+}
+
+/** VXLAN (VNI `vni`) + Ethernet + IPv4 + ICMP echo request whose payload is `pattern` repeated. */
+export function vxlanPing(vni: number, seq: number, pattern: number, payload = 56): Uint8Array {
+  const f = new Uint8Array(8 + 14 + 20 + 8 + payload);
+  const v = new DataView(f.buffer);
+  f[0] = 0x08;
+  v.setUint32(4, vni << 8);
+  f.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00], 8);
+  const ip = 22;
+  f.set([0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
+  v.setUint16(ip + 2, 20 + 8 + payload);
+  v.setUint16(ip + 10, 0xffff - onesSum(f.subarray(ip, ip + 20)));
+  const icmp = ip + 20;
+  f[icmp] = 8;
+  v.setUint16(icmp + 4, 0x77);
+  v.setUint16(icmp + 6, seq);
+  f.fill(pattern, icmp + 8);
+  v.setUint16(icmp + 2, 0xffff - onesSum(f.subarray(icmp)));
+  return f;
+}
+
+/** Ethernet + IPv4 (198.18.0.1 → 198.18.0.2) + UDP(sport → dport) around a datagram, for tshark. */
+export function underlayFrame(esp: Uint8Array, sport: number, dport: number): Uint8Array {
+  const f = new Uint8Array(14 + 20 + 8 + esp.length);
+  const v = new DataView(f.buffer);
+  f.set([0x02, 0, 0, 0, 0, 0x22, 0x02, 0, 0, 0, 0, 0x11, 0x08, 0x00]);
+  f.set([0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2], 14);
+  v.setUint16(16, 20 + 8 + esp.length);
+  v.setUint16(24, 0xffff - onesSum(f.subarray(14, 34)));
+  v.setUint16(34, sport);
+  v.setUint16(36, dport);
+  v.setUint16(38, 8 + esp.length);
+  f.set(esp, 42);
   return f;
 }

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { loadCore } from "../../cli/core/load.ts";
 import { OFFLOAD_CONFIG, PORT_UNDERLAY, type WeftCore } from "../../cli/core/mod.ts";
-import { ip, MSS, onesSum, type Super, tcpSuper, TCPV4, TCPV6 } from "./frames.ts";
+import { cutSuper, ip, MSS, onesSum, type Super, tcpSuper, TCPV4, TCPV6 } from "./frames.ts";
 
 const B = "02:42:0a:00:00:02";
 const VX = 8; // VXLAN header before each inner frame
@@ -16,19 +16,7 @@ async function cutDatagrams(s: Super): Promise<Uint8Array[]> {
   tx.addVni(42);
   tx.attachPort(0, 42);
   tx.addStatic(42, B, { vtep: tx.addVtep("198.18.0.2") });
-  const ptr = tx.slotData(0);
-  tx.bytes.set(s.vnet, ptr - 10);
-  tx.bytes.set(s.frame, ptr);
-  tx.describe(0, ptr, s.frame.length, 0, undefined, 0, { vnet: true });
-  const n = tx.process(1, 1);
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = tx.tx(i), stride = t.gsoSize || t.len;
-    for (let off = 0; off < t.len; off += stride) {
-      out.push(tx.bytes.slice(t.ptr + off, t.ptr + Math.min(off + stride, t.len)));
-    }
-  }
-  return out;
+  return cutSuper(tx, s);
 }
 
 /** Recomputes the TCP checksum of the inner frame of datagram `d` (after a change to it). */

@@ -7,48 +7,18 @@ import assert from "node:assert/strict";
 import { loadCore } from "../../cli/core/load.ts";
 import { PORT_UNDERLAY, TARGET_REMOTE, type WeftCore } from "../../cli/core/mod.ts";
 import { PcapWriter, readPcap } from "../../cli/pcap/pcap.ts";
-import { LAB_ENV } from "../../cli/control/daemon/lab.ts";
+import { tsharkFields, weftPcap as weft, withTemp } from "../harness.ts";
 import { arpFrame, eth, FIXTURES, ip, ipv4Frame, ipv6Frame, naFrame, onesSum, vxlan } from "./frames.ts";
 
-const ROOT = new URL("../../", import.meta.url);
 const ECN_IN = new URL("field-cases/ecn-encap/inner-tos.pcap", FIXTURES).pathname;
 const PMTU_IN = new URL("field-cases/pmtu-encap/container-mtu-1500.pcap", FIXTURES).pathname;
 const ENCAP = ["encap", "--vni", "42", "--src", "198.18.0.1", "--dst", "198.18.0.2"];
 const A = "02:42:0a:00:00:01", B = "02:42:0a:00:00:02", C = "02:42:0a:00:00:03";
 const BCAST = "ff:ff:ff:ff:ff:ff";
 const H1 = ip("198.18.0.1"), H2 = ip("198.18.0.2");
-
-async function weft(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await new Deno.Command(new URL("node_modules/.bin/deno", ROOT).pathname, {
-    args: ["run", "-A", "cli/main.ts", "pcap", ...args],
-    env: LAB_ENV,
-    cwd: ROOT.pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: r.code, stdout: text.decode(r.stdout), stderr: text.decode(r.stderr) };
-}
-
-async function tshark(file: string, fields: string[], options: string[] = []): Promise<string[][]> {
-  const r = await new Deno.Command("tshark", {
-    // occurrence=f: the outer header's field, not the inner (or quoted) one's as well.
-    args: ["-r", file, ...options, "-T", "fields", "-E", "occurrence=f", ...fields.flatMap((f) => ["-e", f])],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  assert.ok(r.success, `tshark -r ${file}`);
-  return new TextDecoder().decode(r.stdout).trimEnd().split("\n").map((l) => l.split("\t"));
-}
-
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-wire-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+/** tshark's fields of every packet, the outer header's only (occurrence=f), not the inner's as well. */
+const tshark = (file: string, fields: string[], args: string[] = []) =>
+  tsharkFields(file, fields, { occurrence: "f", args });
 
 /** Outer fields of every packet, with tshark checking the IPv4 and UDP checksums. */
 const OUTER = ["ip.dsfield", "ip.flags.df", "ip.ttl", "udp.checksum", "udp.checksum.status", "vxlan.vni"];

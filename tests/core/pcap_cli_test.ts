@@ -4,9 +4,8 @@
 import assert from "node:assert/strict";
 import { formatMac, readPcap } from "../../cli/core/mod.ts";
 import { loadCore } from "../../cli/core/load.ts";
-import { LAB_ENV } from "../../cli/control/daemon/lab.ts";
+import { hasTool, tsharkFields, weftPcap as weft, withTemp } from "../harness.ts";
 
-const ROOT = new URL("../../", import.meta.url);
 const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
 const OUTER = new URL("kernel-vxlan-vni42/outer.pcap", FIXTURES).pathname;
 const INNER = new URL("kernel-vxlan-vni42/inner.pcap", FIXTURES).pathname;
@@ -14,56 +13,9 @@ const INNER = new URL("kernel-vxlan-vni42/inner.pcap", FIXTURES).pathname;
 const ENCAP_42 = ["encap", "--vni", "42", "--src", "198.18.0.1", "--dst", "198.18.0.2"];
 const TCPDUMP = new URL("tcpdump-tests/", FIXTURES).pathname;
 
-function denoBinary(): string {
-  const local = new URL("node_modules/.bin/deno", ROOT).pathname;
-  try {
-    Deno.statSync(local);
-    return local;
-  } catch {
-    return Deno.execPath();
-  }
-}
-
-function hasTshark(): boolean {
-  try {
-    return new Deno.Command("tshark", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-}
-const NO_TSHARK = !hasTshark();
-
-async function weft(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await new Deno.Command(denoBinary(), {
-    args: ["run", "-A", "cli/main.ts", "pcap", ...args],
-    env: LAB_ENV,
-    cwd: ROOT.pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: r.code, stdout: text.decode(r.stdout), stderr: text.decode(r.stderr) };
-}
-
-async function tshark(file: string, fields: string[], options: string[] = []): Promise<string[][]> {
-  const r = await new Deno.Command("tshark", {
-    args: ["-r", file, ...options, "-T", "fields", ...fields.flatMap((f) => ["-e", f])],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  assert.ok(r.success, `tshark -r ${file}`);
-  return new TextDecoder().decode(r.stdout).trimEnd().split("\n").map((l) => l.split("\t"));
-}
-
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "weft-pcap-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const NO_TSHARK = !hasTool("tshark");
+/** tshark's fields of every packet. */
+const tshark = (file: string, fields: string[], args: string[] = []) => tsharkFields(file, fields, { args });
 
 /** One line "error: …" on stderr, nothing on stdout, exit 2. */
 function assertUsageError(r: { code: number; stdout: string; stderr: string }, pattern: RegExp): void {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { loadCore } from "../../cli/core/load.ts";
 import { PORT_UNDERLAY, PORT_UNDERLAY_ETH, verdictOf, type WeftCore } from "../../cli/core/mod.ts";
-import { eth, fixture, MSS, type Super, tcpSuper, vxlan } from "./frames.ts";
+import { cutSuper, eth, fixture, MSS, type Super, tcpSuper, vxlan } from "./frames.ts";
 import { regionsOf, writeViolation } from "./memory.ts";
 import { OFFLOAD_CONFIG } from "../../cli/core/mod.ts";
 
@@ -206,18 +206,7 @@ async function groRuns(): Promise<Uint8Array[][]> {
   ];
   return supers.map((s) => {
     s.frame.set(GRO_DST, 0);
-    const ptr = tx.slotData(0);
-    tx.bytes.set(s.vnet, ptr - 10);
-    tx.bytes.set(s.frame, ptr);
-    tx.describe(0, ptr, s.frame.length, 0, undefined, 0, { vnet: true });
-    const n = tx.process(1, 1);
-    const out: Uint8Array[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = tx.tx(i), stride = t.gsoSize || t.len;
-      for (let off = 0; off < t.len; off += stride) {
-        out.push(tx.bytes.slice(t.ptr + off, t.ptr + Math.min(off + stride, t.len)));
-      }
-    }
+    const out = cutSuper(tx, s);
     assert.ok(out.length >= 3, `a run of ${out.length} datagrams`);
     return out;
   });

@@ -14,7 +14,8 @@ import {
 } from "../../cli/core/mod.ts";
 import { parseIp, parseMac } from "../../cli/core/addr.ts";
 import { TsSwitch } from "../bench/ts_switch.ts";
-import { configure, PEER, rng, udpFrame, VNI, vxlanDatagram, workMac } from "../bench/core_bench.ts";
+import { configure, PEER, rng, VNI, workMac } from "../bench/core_bench.ts";
+import { ethFrame, udpFrame, vxlan } from "./frames.ts";
 
 type Pair = { core: WeftCore; ts: TsSwitch };
 /** [frame, port, peer] — peer only for PORT_UNDERLAY. A null frame is a bad descriptor. */
@@ -88,16 +89,6 @@ function sameCounters(p: Pair): void {
 
 // ── frames ─────────────────────────────────────────────────────────────────────────────────
 
-function eth(dst: Uint8Array, src: Uint8Array, type: number, payload: Uint8Array): Uint8Array {
-  const f = new Uint8Array(14 + payload.length);
-  f.set(dst);
-  f.set(src, 6);
-  f[12] = type >> 8;
-  f[13] = type & 0xff;
-  f.set(payload, 14);
-  return f;
-}
-
 const udp = (dst: Uint8Array, src: Uint8Array, size = 64, sport = 5000) =>
   udpFrame(dst, src, 0x0a000001, 0x0a000002, sport, 53, size);
 
@@ -118,7 +109,7 @@ function ipv6(dst: Uint8Array, src: Uint8Array, next: number, payload = 24): Uin
   ip[7] = 64;
   for (let i = 8; i < 40; i++) ip[i] = i * 7;
   ip[40] = 0x13, ip[41] = 0x88, ip[42] = 0x00, ip[43] = 0x35;
-  return eth(dst, src, 0x86dd, ip);
+  return ethFrame(dst, src, 0x86dd, ip);
 }
 
 function vlan(f: Uint8Array, type = 0x8100): Uint8Array {
@@ -130,7 +121,7 @@ function vlan(f: Uint8Array, type = 0x8100): Uint8Array {
 }
 
 const arpRequest = (src: Uint8Array) =>
-  eth(
+  ethFrame(
     new Uint8Array(6).fill(0xff),
     src,
     0x0806,
@@ -141,7 +132,7 @@ const fromRemote = (
   inner: Uint8Array,
   peer = PEER,
   vni = VNI,
-): In => [vxlanDatagram(vni, inner), PORT_UNDERLAY, peer];
+): In => [vxlan(vni, inner), PORT_UNDERLAY, peer];
 const remote = (k: number) => workMac(1, k);
 const BCAST = new Uint8Array(6).fill(0xff);
 
@@ -159,7 +150,7 @@ Deno.test("TS reference encapsulates known unicast like the core, for every flow
     [ipv6(remote(6), LOCAL_A, 58), 0],
     [vlan(udp(remote(7), LOCAL_A)), 0],
     [vlan(udp(remote(8), LOCAL_A), 0x88a8), 0],
-    [eth(remote(9), LOCAL_A, 0x88cc, new Uint8Array(50)), 0], // not IP: MAC hash
+    [ethFrame(remote(9), LOCAL_A, 0x88cc, new Uint8Array(50)), 0], // not IP: MAC hash
     [udp(remote(10), LOCAL_A, 1514), 0], // exactly MTU + header
     [vlan(udp(remote(11), LOCAL_A, 1514)), 0], // tagged, 4 more allowed
   ]);
@@ -184,7 +175,7 @@ Deno.test("TS reference drops what the core drops, for the same reasons", async 
       [udp(LOCAL_A, LOCAL_A), 0], // same port
       [udp(LOCAL_B, LOCAL_A), 0], // to port 1
       [udp(workMac(2, 1), LOCAL_A), 2], // other VNI, static on port 2: same port
-      [vxlanDatagram(VNI, udp(LOCAL_A, remote(1))).subarray(0, 20), PORT_UNDERLAY, PEER], // VXLAN runt
+      [vxlan(VNI, udp(LOCAL_A, remote(1))).subarray(0, 20), PORT_UNDERLAY, PEER], // VXLAN runt
       [Uint8Array.of(0, 0, 0, 0, 0, 0, 42, 0, ...udp(LOCAL_A, remote(1))), PORT_UNDERLAY, PEER], // no I flag
       fromRemote(udp(LOCAL_A, remote(1)), PEER, 999), // unknown VNI
       fromRemote(udp(remote(2), remote(1))), // split horizon
@@ -293,7 +284,7 @@ Deno.test("TS reference agrees with the core on random bursts of mutated frames"
       const where = next() % 10;
       if (where < 4) burst.push([f, next() % 4]);
       else if (where < 9) {
-        let d = vxlanDatagram(pick([VNI, VNI, OTHER_VNI, 5]), f);
+        let d = vxlan(pick([VNI, VNI, OTHER_VNI, 5]), f);
         if (next() % 8 === 0) d = d.subarray(0, next() % d.length);
         if (next() % 16 === 0) d[0] = 0;
         burst.push([d, PORT_UNDERLAY, pick(peers)]);

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { pathWithout } from "../hidden_tools.ts";
-import { DENO, ROOT, run } from "../netns.ts";
+import { DENO, ROOT, run } from "../../cli/lab/mod.ts";
 
 const DEMO = [DENO, "run", "-A", "--unstable-net", `${ROOT}cli/main.ts`, "demo"];
 /** The demo itself gives up after 120 s; this bound only catches a hang of the test. */
@@ -34,7 +34,7 @@ async function demo(path: string) {
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   const stdout = text(out.stdout);
   // The lab's namespaces are named in the transcript's first lines: "…namespaces wtxxxxxh1, …".
-  const prefix = /network namespaces (wt[a-z0-9]+)h1,/.exec(stdout)?.[1];
+  const prefix = /network namespaces (\S+)h1,/.exec(stdout)?.[1];
   return { code: out.code, stdout, stderr: text(out.stderr), prefix };
 }
 

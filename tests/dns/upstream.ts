@@ -9,7 +9,7 @@
 import * as dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
-import { DENO, ROOT } from "../../cli/control/daemon/lab.ts";
+import { DENO, type Host, type Lab, ROOT } from "../../cli/lab/mod.ts";
 
 export function startUpstream(
   listen: { hostname: string; port: number },
@@ -182,4 +182,20 @@ if (import.meta.main) {
   const records = Object.fromEntries((values.record ?? []).map((r) => r.split("=")));
   startUpstream({ hostname, port: Number(port) }, records, (n) => console.log(`query ${n}`));
   console.log("listening");
+}
+
+/**
+ * Hosts 1–3 of `lab` (setup(3)): this resolver on host 3 (198.18.0.3:53, answering outside.test),
+ * the daemons of hosts 1 and 2 forwarding to it (`--dns`), both in one swarm. The resolver stops
+ * with the lab.
+ */
+export async function dnsLab(lab: Lab): Promise<{ hosts: Host[]; upstream: { asked: string[] } }> {
+  await lab.setup(3);
+  const [h1, h2, h3] = lab.hosts;
+  const upstream = await spawnUpstream(h3.ns, "198.18.0.3:53", { "outside.test": "198.18.0.3" });
+  lab.defer(() => upstream.stop());
+  lab.daemonArgs = ["--dns", "198.18.0.3"];
+  await Promise.all([lab.startDaemon(h1), lab.startDaemon(h2)]);
+  await lab.formSwarm([h1, h2]);
+  return { hosts: lab.hosts, upstream };
 }

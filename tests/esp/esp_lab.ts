@@ -1,9 +1,9 @@
 // What the encrypted-overlay tests in namespaces share (tests/esp/*_test.ts): a swarm of lab
 // hosts, stats and VNIs through the CLI, captures, iperf3 between containers, datagrams sent from
-// a host's own processes. The lab itself is tests/swarm/lab.ts.
+// a host's own processes. The lab itself is cli/lab/ (mod.ts).
 
 import assert from "node:assert/strict";
-import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../swarm/lab.ts";
+import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../../cli/lab/mod.ts";
 
 /** Deno.test options of a test in namespaces: root only; daemons and captures outlive a test step. */
 export const LAB_TEST = { ignore: !isRoot(), sanitizeOps: false, sanitizeResources: false };

@@ -15,7 +15,8 @@ import {
 import { espSaLines, InboundSad } from "../../cli/esp/sad.ts";
 import { LINKTYPE_ETHERNET, PcapWriter } from "../../cli/pcap/pcap.ts";
 import { addressOf } from "../../cli/sys/libc.ts";
-import { run } from "../netns.ts";
+import { underlayFrame, vxlanPing } from "../core/frames.ts";
+import { tsharkFields } from "../harness.ts";
 
 const KEYMAT = Uint8Array.from({ length: 20 }, (_, i) => 0x40 + i);
 const SPI = 0x1234abcd;
@@ -26,33 +27,6 @@ const TWO32 = 0x1_0000_0000;
 function arena(size = 4096) {
   const bytes = new Uint8Array(size);
   return { bytes, mem: new DataView(bytes.buffer), ptr: BigInt(addressOf(bytes)) };
-}
-
-/** VXLAN (VNI `vni`) + Ethernet + IPv4 + ICMP echo request whose payload is `pattern` repeated. */
-function vxlanPing(vni: number, seq: number, pattern: number, payload = 56): Uint8Array {
-  const f = new Uint8Array(8 + 14 + 20 + 8 + payload);
-  const v = new DataView(f.buffer);
-  f[0] = 0x08;
-  v.setUint32(4, vni << 8);
-  f.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00], 8);
-  const ip = 22;
-  f.set([0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
-  v.setUint16(ip + 2, 20 + 8 + payload);
-  v.setUint16(ip + 10, checksum(f.subarray(ip, ip + 20)));
-  const icmp = ip + 20;
-  f[icmp] = 8;
-  v.setUint16(icmp + 4, 0x77);
-  v.setUint16(icmp + 6, seq);
-  f.fill(pattern, icmp + 8);
-  v.setUint16(icmp + 2, checksum(f.subarray(icmp)));
-  return f;
-}
-
-function checksum(b: Uint8Array): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
 }
 
 /** Seals `dgram` placed at offset 256 of a fresh arena; returns the ESP datagram's bytes. */
@@ -220,21 +194,6 @@ Deno.test("esp: an open that fails leaves the replay window where it was", () =>
   }
 });
 
-/** Ethernet + IPv4 + UDP(sport → ESP_PORT) around an ESP datagram, for tshark. */
-function underlayFrame(esp: Uint8Array, sport: number): Uint8Array {
-  const f = new Uint8Array(14 + 20 + 8 + esp.length);
-  const v = new DataView(f.buffer);
-  f.set([0x02, 0, 0, 0, 0, 0x22, 0x02, 0, 0, 0, 0, 0x11, 0x08, 0x00]);
-  f.set([0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2], 14);
-  v.setUint16(16, 20 + 8 + esp.length);
-  v.setUint16(24, checksum(f.subarray(14, 34)));
-  v.setUint16(34, sport);
-  v.setUint16(36, ESP_PORT);
-  v.setUint16(38, 8 + esp.length);
-  f.set(esp, 42);
-  return f;
-}
-
 Deno.test("esp: tshark, given the SA as an esp_sa line, decrypts every datagram to the VXLAN frame sent", async () => {
   const { out, free } = pair();
   const dir = await Deno.makeTempDir({ prefix: "weft-esp-" });
@@ -246,7 +205,7 @@ Deno.test("esp: tshark, given the SA as an esp_sa line, decrypts every datagram 
       sent.push(m);
       w.write(
         1700000000 + i,
-        underlayFrame(sealOne(out, vxlanPing(m.vni, m.seq, m.pattern, 40 + i)), 40000 + i),
+        underlayFrame(sealOne(out, vxlanPing(m.vni, m.seq, m.pattern, 40 + i)), 40000 + i, ESP_PORT),
       );
     }
     const file = `${dir}/esp.pcap`;
@@ -259,26 +218,12 @@ Deno.test("esp: tshark, given the SA as an esp_sa line, decrypts every datagram 
       keymat: KEYMAT,
     }]);
     const fields = ["esp.spi", "esp.sequence", "udp.dstport", "vxlan.vni", "icmp.seq", "data.data"];
-    const r = await run([
-      "tshark",
-      "-n",
-      "-r",
-      file,
-      "-o",
-      "esp.enable_encryption_decode:TRUE",
-      "-o",
-      `uat:esp_sa:${line}`,
-      "-T",
-      "fields",
-      "-E",
-      "separator=;",
-      "-E",
-      "occurrence=l",
-      ...fields.flatMap((f) => ["-e", f]),
-    ], { timeoutMs: 60000 });
-    assert.equal(r.code, 0, r.stderr);
-    const rows = r.stdout.trim().split("\n").map((l) => l.split(";"));
-    assert.equal(rows.length, sent.length, r.stdout);
+    const rows = await tsharkFields(file, fields, {
+      args: ["-n", "-o", "esp.enable_encryption_decode:TRUE", "-o", `uat:esp_sa:${line}`],
+      occurrence: "l",
+      timeoutMs: 60000,
+    });
+    assert.equal(rows.length, sent.length, JSON.stringify(rows));
     rows.forEach((row, i) => {
       const m = sent[i];
       assert.equal(Number(row[0]), SPI);

@@ -9,7 +9,7 @@ import { addressOf } from "../../cli/sys/libc.ts";
 import { formatStats } from "../../cli/commands/stats.ts";
 import { tsharkHint } from "../../cli/commands/esp.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
-import { type Host, sh, waitFor } from "../swarm/lab.ts";
+import { type Host, sh, waitFor } from "../../cli/lab/mod.ts";
 import {
   assertNoPattern,
   capture,

@@ -5,7 +5,7 @@
 // container and is counted. Needs root.
 
 import assert from "node:assert/strict";
-import { waitFor } from "../swarm/lab.ts";
+import { waitFor } from "../../cli/lab/mod.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
 import { ESP_PORT } from "../../cli/esp/port.ts";
 import {

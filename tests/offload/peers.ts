@@ -1,7 +1,7 @@
 // Driving tests/offload/peer.ts (the in-namespace half) from a test or a benchmark: run it to
 // completion or in the background, read its one JSON line, wait for its socket.
 
-import { DENO, Lab, run } from "../netns.ts";
+import { DENO, Lab, run, waitFor } from "../../cli/lab/mod.ts";
 
 const PEER = "tests/offload/peer.ts";
 export const MTU = 1450;
@@ -25,15 +25,12 @@ export async function finished(p: ReturnType<typeof spawnPeer>) {
   return JSON.parse(text.trim().split("\n").pop()!);
 }
 
-/** Polls until `cmd` succeeds (a socket bound, a device moved in), at most `ms`. */
+/** Polls until `cmd` succeeds and prints something (a socket bound, a device moved in), at most `ms`. */
 export async function until(cmd: string[], ms = 10000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
+  await waitFor(cmd.join(" "), async () => {
     const r = await run(cmd);
-    if (r.code === 0 && r.stdout.trim() !== "") return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for: ${cmd.join(" ")}`);
+    return r.code === 0 && r.stdout.trim() !== "";
+  }, ms);
 }
 
 export const boundUdp = (ns: string, port: number) =>

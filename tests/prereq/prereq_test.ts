@@ -4,8 +4,8 @@
 // lacks them; apt-get is a stub that records its calls, so no test here installs anything.
 
 import assert from "node:assert/strict";
-import { pathWithout } from "../hidden_tools.ts";
-import { ROOT, run } from "../netns.ts";
+import { type HiddenPath, pathWithout } from "../hidden_tools.ts";
+import { ROOT, run } from "../../cli/lab/mod.ts";
 
 const ROOT_USER = Deno.uid() === 0;
 const which = (bin: string) =>
@@ -33,7 +33,24 @@ async function prereq(path: string, args: string[], env: Record<string, string> 
 }
 
 /** An apt-get and debconf-set-selections that only write their arguments to `log`. */
-function recordingApt(p: ReturnType<typeof pathWithout>, log: string, onInstall = "") {
+/** A PATH without `hidden` and the file an apt-get stub logs to, both removed after `fn`. */
+async function withAptLog(
+  hidden: string[],
+  fn: (p: HiddenPath, log: string) => Promise<void>,
+): Promise<void> {
+  const p = pathWithout(hidden);
+  const log = `${p.dir}.apt.log`;
+  try {
+    await fn(p, log);
+  } finally {
+    p.close();
+    try {
+      Deno.removeSync(log);
+    } catch { /* never written */ }
+  }
+}
+
+function recordingApt(p: HiddenPath, log: string, onInstall = "") {
   p.stub(
     "apt-get",
     `echo "apt-get DEBIAN_FRONTEND=$DEBIAN_FRONTEND $*" >> ${log}\n[ "$1" = install ] && { ${
@@ -56,9 +73,7 @@ Deno.test({
     "prereq: tests without tcpdump and tshark print one line with the apt-get command, exit 2, install nothing",
   ignore: !ROOT_USER,
   async fn() {
-    const p = pathWithout(["tcpdump", "tshark"]);
-    const log = `${p.dir}.apt.log`;
-    try {
+    await withAptLog(["tcpdump", "tshark"], async (p, log) => {
       recordingApt(p, log);
       const expected = "error: the tests cannot start: missing tcpdump (tcpdump), tshark (tshark); " +
         "install with: apt-get install -y --no-install-recommends tcpdump tshark";
@@ -74,12 +89,7 @@ Deno.test({
         assert.equal(r.stdout, "", `${how}: nothing else printed`);
         assert.deepEqual(readLog(log), [], `${how}: apt-get never called`);
       }
-    } finally {
-      p.close();
-      try {
-        Deno.removeSync(log);
-      } catch { /* never written: the point */ }
-    }
+    });
   },
 });
 
@@ -89,9 +99,7 @@ Deno.test({
   ignore: !ROOT_USER || !which("apt-get") || !which("tshark"),
   async fn() {
     const tshark = which("tshark")!;
-    const p = pathWithout(["tshark"]);
-    const log = `${p.dir}.apt.log`;
-    try {
+    await withAptLog(["tshark"], async (p, log) => {
       // The stub "installs" tshark by putting it back into the PATH the check searches.
       recordingApt(p, log, `ln -s ${tshark} ${p.dir}/tshark`);
       const r = await prereq(p.dir, ["test"]);
@@ -103,12 +111,7 @@ Deno.test({
         "debconf wireshark-common wireshark-common/install-setuid boolean false",
         "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends tshark",
       ]);
-    } finally {
-      p.close();
-      try {
-        Deno.removeSync(log);
-      } catch { /* never written */ }
-    }
+    });
   },
 });
 
@@ -117,9 +120,7 @@ Deno.test({
   ignore: !ROOT_USER || !which("apt-get") || !which("tshark"),
   async fn() {
     const tshark = which("tshark")!;
-    const p = pathWithout(["tcpdump", "tshark"]);
-    const log = `${p.dir}.apt.log`;
-    try {
+    await withAptLog(["tcpdump", "tshark"], async (p, log) => {
       recordingApt(
         p,
         log,
@@ -141,12 +142,7 @@ Deno.test({
         "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends tcpdump",
         "apt-get DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends tshark",
       ]);
-    } finally {
-      p.close();
-      try {
-        Deno.removeSync(log);
-      } catch { /* never written */ }
-    }
+    });
   },
 });
 

@@ -2,8 +2,7 @@
 // lines asserted, and nothing of it left behind. Needs root (namespaces, TAPs).
 
 import assert from "node:assert/strict";
-import { isRoot } from "./lab.ts";
-import { run, weft } from "../netns.ts";
+import { isRoot, run, weft } from "../../cli/lab/mod.ts";
 
 Deno.test({
   name: "weft demo: swarm of two, overlay, containers, a ping across in VXLAN, cleaned up",
@@ -12,7 +11,7 @@ Deno.test({
     const r = await weft(["demo"], 150_000);
     const out = r.stdout;
     assert.equal(r.code, 0, `weft demo exited ${r.code}:\n${out}\n${r.stderr}`);
-    const prefix = /--name (wt[a-z0-9]+)-c1 /.exec(out)?.[1];
+    const prefix = /--name (\S+)-c1 /.exec(out)?.[1];
     assert.ok(prefix, `the transcript names its containers:\n${out}`);
     for (
       const line of [

@@ -9,7 +9,7 @@ import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts"
 import { Manager } from "../../cli/control/swarm/manager.ts";
 import { EtcdState } from "../../cli/control/swarm/state.ts";
 import { Etcd, EtcdError, parseClusterStore } from "../../cli/control/swarm/etcd.ts";
-import { waitFor } from "./lab.ts";
+import { waitFor } from "../../cli/lab/mod.ts";
 
 /** A condition as waitFor() takes it. */
 const ok = <T>(v: T) => Promise.resolve(v);

@@ -9,6 +9,7 @@ import type { Delta, EndpointRecord, NetworkRecord } from "../../cli/control/swa
 import { Agent, type Credentials, join } from "../../cli/control/swarm/agent.ts";
 import { type InitOptions, Manager } from "../../cli/control/swarm/manager.ts";
 import { EmbeddedState } from "../../cli/control/swarm/state.ts";
+import { waitFor } from "../../cli/lab/mod.ts";
 
 /** A manager on 127.0.0.1 (a free control port) in a fresh state dir; `more`: further init options. */
 async function loopbackManager(more: Partial<InitOptions> = {}) {
@@ -47,10 +48,8 @@ Deno.test({
       agent = new Agent(first as Credentials);
       agent.log = (m) => logs.push(m);
       agent.start();
-      const deadline = Date.now() + 10000;
-      while (agent.refusal === undefined && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const refused = agent;
+      await waitFor("the manager's refusal", () => refused.refusal !== undefined, 10000, 50);
       assert.match(agent.refusal ?? "", /no longer\) part of the swarm; join again/);
       assert.equal(agent.connected, false);
       await assert.rejects(

@@ -2,8 +2,8 @@
 // Needs root (the daemon runs in a namespace of its own lab).
 
 import assert from "node:assert/strict";
-import { isRoot, Lab } from "./lab.ts";
-import { DENO, LAB_ENV } from "../../cli/control/daemon/lab.ts";
+import { DENO, isRoot, LAB_ENV } from "../../cli/lab/mod.ts";
+import { labTest } from "../harness.ts";
 
 async function weftWith(env: Record<string, string>, args: string[]) {
   const r = await new Deno.Command(DENO, {
@@ -17,32 +17,21 @@ async function weftWith(env: Record<string, string>, args: string[]) {
   return { code: r.code, stdout: text(r.stdout), stderr: text(r.stderr) };
 }
 
-Deno.test({
-  name: "WEFT_HOST=unix:///path picks the daemon; -H overrides it",
-  ignore: !isRoot(),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lab = new Lab();
-    try {
-      await lab.setup(1);
-      const [h] = lab.hosts;
-      await lab.startDaemon(h);
-      const good = `unix://${h.sock}`, bad = `unix://${lab.dir}/nobody.sock`;
-      const viaEnv = await weftWith({ WEFT_HOST: good }, ["ps"]);
-      assert.equal(viaEnv.code, 0, viaEnv.stderr);
-      assert.match(viaEnv.stdout, /^CONTAINER/);
-      const wrong = await weftWith({ WEFT_HOST: bad }, ["ps"]);
-      assert.notEqual(wrong.code, 0);
-      assert.match(
-        wrong.stderr,
-        new RegExp(`cannot connect to the weft daemon at ${bad.replace(/[.]/g, "\\.")}`),
-      );
-      const flag = await weftWith({ WEFT_HOST: bad }, ["ps", "-H", good]);
-      assert.equal(flag.code, 0, `-H wins over WEFT_HOST: ${flag.stderr}`);
-      assert.match(flag.stdout, /^CONTAINER/);
-    } finally {
-      await lab.close();
-    }
-  },
+labTest("WEFT_HOST=unix:///path picks the daemon; -H overrides it", { ignore: !isRoot() }, async (lab) => {
+  await lab.setup(1);
+  const [h] = lab.hosts;
+  await lab.startDaemon(h);
+  const good = `unix://${h.sock}`, bad = `unix://${lab.dir}/nobody.sock`;
+  const viaEnv = await weftWith({ WEFT_HOST: good }, ["ps"]);
+  assert.equal(viaEnv.code, 0, viaEnv.stderr);
+  assert.match(viaEnv.stdout, /^CONTAINER/);
+  const wrong = await weftWith({ WEFT_HOST: bad }, ["ps"]);
+  assert.notEqual(wrong.code, 0);
+  assert.match(
+    wrong.stderr,
+    new RegExp(`cannot connect to the weft daemon at ${bad.replace(/[.]/g, "\\.")}`),
+  );
+  const flag = await weftWith({ WEFT_HOST: bad }, ["ps", "-H", good]);
+  assert.equal(flag.code, 0, `-H wins over WEFT_HOST: ${flag.stderr}`);
+  assert.match(flag.stdout, /^CONTAINER/);
 });

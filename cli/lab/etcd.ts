@@ -3,7 +3,8 @@
 // under the lab's temporary dir. Members are killed with the lab (close() kills every process
 // it started); killMember()/startMember() let a test take one away and bring it back.
 
-import { type Host, type Lab, LAB_ENV, sh, waitFor } from "./lab.ts";
+import type { Host, Lab } from "./lab.ts";
+import { LAB_ENV, sh, waitFor } from "./run.ts";
 
 export interface Member {
   host: Host;

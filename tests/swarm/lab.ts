@@ -1,1 +1,0 @@
-export * from "../../cli/control/daemon/lab.ts";
