@@ -149,14 +149,19 @@ export class Lab {
   }
 
   /** `weft vtep …` inside `ns`; resolves once its control socket answers. */
-  async vtep(ns: string, args: string[], control = this.tempPath(`${ns}.sock`)): Promise<Vtep> {
+  /** `weft vtep ARGS` in `ns`, or `entry` (a script taking the same arguments) in its place. */
+  async vtep(
+    ns: string,
+    args: string[],
+    control = this.tempPath(`${ns}.sock`),
+    entry = ["cli/main.ts", "vtep"],
+  ): Promise<Vtep> {
     const p = this.spawn(ns, [
       DENO,
       "run",
       "-A",
       "--unstable-net",
-      "cli/main.ts",
-      "vtep",
+      ...entry,
       ...args,
       "--control",
       control,

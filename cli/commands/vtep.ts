@@ -216,9 +216,23 @@ export function parseVtepArgs(args: string[]): VtepOptions {
   };
 }
 
+/**
+ * Static ESP keys for the VNI (tests/bench/esp_vtep.ts: the benchmark's encrypted VTEP). Not a
+ * CLI option: a static key would repeat its nonces after a restart (cli/esp/keys.ts draws fresh
+ * per-sender keys instead); the caller draws new key material for every start.
+ */
+export interface StaticEsp {
+  /** UDP port of ESP in UDP on this VTEP and its peers (cli/esp/esp.ts ESP_PORT). */
+  port: number;
+  /** This VTEP's SA, and the peers' SAs it accepts: SPI and key material (ESP_KEYMAT_LEN bytes). */
+  out: { spi: number; keymat: number[] };
+  in: { spi: number; keymat: number[] }[];
+}
+
 /** What has been set up so far, torn down in reverse order. */
 class Resources {
   udp?: UdpSocket;
+  esp?: UdpSocket;
   senders: UdpSocket[] = [];
   pcapFd?: number;
   taps: Tap[] = [];
@@ -232,10 +246,12 @@ class Resources {
     for (const t of this.taps.reverse()) closeTap(t);
     if (this.pcapFd !== undefined) libc().close(this.pcapFd);
     if (this.udp) closeUdp(this.udp);
+    if (this.esp) closeUdp(this.esp);
     this.senders.forEach(closeUdp);
     this.senders = [];
     this.taps = [];
     this.udp =
+      this.esp =
       this.pcapFd =
       this.dataplane =
       this.control =
@@ -243,7 +259,8 @@ class Resources {
   }
 }
 
-export async function main(args: string[]): Promise<number> {
+/** `weft vtep ARGS`; with `esp` (the benchmark's encrypted VTEP only), the VNI is encrypted. */
+export async function main(args: string[], esp?: StaticEsp): Promise<number> {
   const o = parseVtepArgs(args);
   const r = new Resources();
   const signals = ["SIGINT", "SIGTERM"] as const;
@@ -260,6 +277,7 @@ export async function main(args: string[]): Promise<number> {
       ...wire,
     });
     r.senders = openSenders(o.listen.address, o.sourcePorts, { gso: o.offload.gso, ...wire });
+    if (esp) r.esp = openUdp(o.listen.address, esp.port, { gso: o.offload.gso, gro: o.offload.gro });
     if (o.pcap) r.pcapFd = openPcap(o.pcap);
     for (const t of o.taps) r.taps.push(openTap(t.name, { vnetHdr: o.offload.tap }));
     for (const t of o.taps) {
@@ -276,11 +294,29 @@ export async function main(args: string[]): Promise<number> {
       senderFds: r.senders.map((u) => u.fd),
       df: o.df,
       localAddresses: [formatIp(o.listen.address)],
+      espFd: r.esp?.fd,
+      espPort: esp?.port,
+      espGro: r.esp?.gro,
+      espGso: r.esp?.gso,
     });
     // One VNI, learning, no ARP suppression (a standalone VTEP has no endpoint records); port ids
     // are the --tap indexes.
     await r.dataplane.ops([
-      { op: "vni.add", vni: o.vni, mtu: o.mtu, ageing: o.ageing, learnMax: o.learnMax, suppress: false },
+      {
+        op: "vni.add",
+        vni: o.vni,
+        mtu: o.mtu,
+        ageing: o.ageing,
+        learnMax: o.learnMax,
+        suppress: false,
+        encrypted: esp !== undefined,
+      },
+      ...(esp
+        ? [
+          { op: "esp.out" as const, vni: o.vni, ...esp.out },
+          ...esp.in.map((sa) => ({ op: "esp.in" as const, vni: o.vni, ...sa })),
+        ]
+        : []),
       ...r.taps.map((t, port) => ({ op: "port.add" as const, port, fd: t.fd, name: t.name, vni: o.vni })),
       ...o.peers.map((p) => ({ op: "flood.add" as const, vni: o.vni, addr: p.address, port: p.port })),
     ]);
