@@ -3,7 +3,8 @@
 // - a datagram of an encrypted VNI leaves only sealed, from the ESP socket; with no outbound SA
 //   yet (no key) it is dropped, never sent in cleartext;
 // - cleartext VXLAN for an encrypted VNI arriving on the VXLAN port is dropped and counted,
-//   whoever sent it (moby's CVE-2023-28840/28842 accepted it);
+//   whoever sent it (moby's CVE-2023-28840/28842 accepted it), datagram by datagram: the other
+//   datagrams of a UDP GRO buffer (a plain VNI's) are delivered;
 // - a datagram that opens under an SA must carry that SA's VNI (a node keyed for one network
 //   cannot inject into another) and go to the VXLAN port.
 // Sealing works on a copy in this module's own ring of buffers: the core's TX entries may share
@@ -43,6 +44,42 @@ interface EncryptedVni {
 
 function vniAt(mem: DataView, ptr: number): number {
   return mem.getUint32(ptr + 4) >>> 8;
+}
+
+/**
+ * Drops, from the cleartext buffer at `mem[ptr, ptr + len)` (one VXLAN datagram, or a UDP GRO
+ * buffer of datagrams `stride` apart, the last possibly shorter), every datagram whose VNI is in
+ * `encrypted`, counting each in its network's cleartext_dropped (moby's CVE-2023-28840/28842
+ * accepted such datagrams), and moves the ones kept down over the gaps: they stay `stride` apart
+ * with only the last one shorter, so the buffer is still a GRO buffer of the same stride. Datagrams
+ * of other VNIs in the same buffer (a plain network beside an encrypted one) are delivered.
+ * A datagram shorter than a VXLAN header is kept: the core counts it as a runt.
+ * @returns the bytes kept (0 when every datagram was dropped).
+ */
+export function dropCleartext(
+  mem: DataView,
+  ptr: number,
+  len: number,
+  stride: number,
+  encrypted: ReadonlyMap<number, { counters: EspCounters }>,
+): number {
+  const step = stride || len;
+  let kept = 0;
+  let bytes: Uint8Array | undefined;
+  for (let off = 0; off < len; off += step) {
+    const dlen = Math.min(step, len - off);
+    const n = dlen >= VXLAN_HEADER_LEN ? encrypted.get(vniAt(mem, ptr + off)) : undefined;
+    if (n) {
+      n.counters.cleartext_dropped++;
+      continue;
+    }
+    if (kept !== off) {
+      bytes ??= new Uint8Array(mem.buffer, mem.byteOffset);
+      bytes.copyWithin(ptr + kept, ptr + off, ptr + off + dlen);
+    }
+    kept += dlen;
+  }
+  return kept;
 }
 
 export class EspPath {
@@ -140,22 +177,11 @@ export class EspPath {
   // ── frame path ─────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Fail closed on the VXLAN port: true when the cleartext buffer at `ptr` (one datagram, or a
-   * UDP GRO buffer of datagrams `stride` apart) holds one for an encrypted VNI; the caller drops
-   * the whole buffer.
+   * Fail closed on the VXLAN port, per datagram: see {@link dropCleartext}. Returns the bytes
+   * left at `ptr` for the core (0: nothing).
    */
-  refuseCleartext(mem: DataView, ptr: number, len: number, stride: number): boolean {
-    if (this.nets.size === 0) return false;
-    const step = stride || len;
-    let refused = false;
-    for (let off = 0; off + VXLAN_HEADER_LEN <= len; off += step) {
-      const n = this.nets.get(vniAt(mem, ptr + off));
-      if (n) {
-        n.counters.cleartext_dropped++;
-        refused = true;
-      }
-    }
-    return refused;
+  filterCleartext(mem: DataView, ptr: number, len: number, stride: number): number {
+    return this.nets.size === 0 ? len : dropCleartext(mem, ptr, len, stride, this.nets);
   }
 
   /**

@@ -24,7 +24,7 @@ export const KEY_RING_SIZE = 2;
 export const NETWORK_KEY_LEN = 32;
 export const SA_NONCE_LEN = 16;
 /** HKDF salt: a label for this use of the network key (RFC 5869 §3.1: optional, not secret). */
-const HKDF_SALT = new TextEncoder().encode("weft esp aes-256-gcm v1");
+const HKDF_SALT = new TextEncoder().encode("weft esp aes-128-gcm v1");
 
 /** One generation of a network's key, as the manager stores and sends it. */
 export interface NetworkKey {
@@ -82,7 +82,7 @@ export function newAnnouncement(network: string, node: string, gen: number): SaA
 }
 
 /**
- * The SA's key material (RFC 4106 §8.1: ESP_KEY_LEN-byte key ‖ 4-byte salt) by HKDF-SHA256 (RFC 5869).
+ * The SA's key material (RFC 4106 §8.1: 16-byte key ‖ 4-byte salt) by HKDF-SHA256 (RFC 5869).
  * @throws Error when `key` is not the announcement's generation or not NETWORK_KEY_LEN bytes.
  */
 export async function deriveKeymat(key: NetworkKey, sa: SaAnnouncement): Promise<Uint8Array> {

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import {
   ESP_HEADROOM,
-  ESP_KEYMAT_LEN,
   ESP_PORT,
   ESP_TAILROOM,
   espCounters,
@@ -18,7 +17,7 @@ import { LINKTYPE_ETHERNET, PcapWriter } from "../../cli/pcap/pcap.ts";
 import { addressOf } from "../../cli/sys/libc.ts";
 import { run } from "../netns.ts";
 
-const KEYMAT = Uint8Array.from({ length: ESP_KEYMAT_LEN }, (_, i) => 0x40 + i);
+const KEYMAT = Uint8Array.from({ length: 20 }, (_, i) => 0x40 + i);
 const SPI = 0x1234abcd;
 const VXLAN_PORT = 4789;
 const TWO32 = 0x1_0000_0000;
