@@ -148,8 +148,10 @@ export class Lab {
     return path;
   }
 
-  /** `weft vtep …` inside `ns`; resolves once its control socket answers. */
-  /** `weft vtep ARGS` in `ns`, or `entry` (a script taking the same arguments) in its place. */
+  /**
+   * `weft vtep …` inside `ns`, or `entry` (a script taking the same arguments, e.g.
+   * tests/bench/esp_vtep.ts) in its place; resolves once its control socket answers.
+   */
   async vtep(
     ns: string,
     args: string[],

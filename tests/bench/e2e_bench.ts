@@ -64,7 +64,7 @@ const C1 = "10.0.0.1", C2 = "10.0.0.2";
 /** Seconds per iperf3 test. */
 const SECONDS = 2;
 /** Whole run; past it the bench tears everything down and exits. */
-const WATCHDOG_MS = 9 * 60_000;
+const WATCHDOG_MS = 16 * 60_000;
 
 type Key =
   | "veth"
