@@ -31,7 +31,9 @@
 //
 //   --json PATH   also write the results as JSON
 //   --quick       one round instead of three
-//   --only K,…    only these topologies (e.g. weft,weft-esp for an A/B of the encrypted path)
+//   --only K,…    only these topologies (e.g. weft,weft-esp for an A/B of the encrypted path);
+//                 weft-esp-evp (weft-esp on OpenSSL's EVP instead of GnuTLS, as before GnuTLS)
+//                 runs only when named here
 //
 // The encrypted rows end with the ratios issue #13 targets: weft-esp ÷ weft (≥ 0.6),
 // ÷ tinc-cipher (≥ 4), ÷ wireguard (> 1).
@@ -77,7 +79,8 @@ type Key =
   | "weft-tap"
   | "weft-tap-gso"
   | "weft"
-  | "weft-esp";
+  | "weft-esp"
+  | "weft-esp-evp";
 
 interface Topology {
   key: Key;
@@ -204,7 +207,9 @@ async function setupWireguard(lab: Lab, dir: string): Promise<Topology> {
  * weft's default row with VNI 42 encrypted (tests/bench/esp_vtep.ts), at an encrypted network's
  * MTU. Each host's outbound SA is the other's inbound one; fresh random keys for every run.
  */
-async function setupWeftEsp(lab: Lab, dir: string): Promise<Topology> {
+async function setupWeftEsp(lab: Lab, dir: string, evp = false): Promise<Topology> {
+  // cli/sys/libgnutls.ts falls back to EVP when GnuTLS does not load.
+  if (evp) lab.env = { ...lab.env, WEFT_LIBGNUTLS: "/nonexistent/libgnutls.so.30" };
   const { h1, h2, c1, c2 } = await twoHosts(lab);
   const sa = (spi: number) => ({ spi, keymat: [...crypto.getRandomValues(new Uint8Array(ESP_KEYMAT_LEN))] });
   const sas = [sa(0x1001), sa(0x1002)];
@@ -221,8 +226,8 @@ async function setupWeftEsp(lab: Lab, dir: string): Promise<Topology> {
     );
   }
   return {
-    key: "weft-esp",
-    label: "weft encrypted (ESP)",
+    key: evp ? "weft-esp-evp" : "weft-esp",
+    label: evp ? "weft encrypted, EVP" : "weft encrypted (ESP)",
     lab,
     client: c1,
     server: c2,
@@ -602,19 +607,21 @@ const ratioText = (r: number) => Number.isFinite(r) ? `×${r < 0.1 ? r.toFixed(3
 
 const REFERENCES: Key[] = ["veth", "kernel", "tinc", "floor", "weft"];
 /** The encrypted rows, with cleartext weft for scale. */
-const ENCRYPTED: Key[] = ["weft", "weft-esp", "tinc-cipher", "wireguard"];
+const ENCRYPTED: Key[] = ["weft", "weft-esp", "weft-esp-evp", "tinc-cipher", "wireguard"];
 /** Issue #13's targets for weft-esp: ÷ this topology's figure, at least this much (× ≥). */
 const ESP_TARGETS: { vs: Key; min: number; strict?: boolean }[] = [
   { vs: "weft", min: 0.6 },
   { vs: "tinc-cipher", min: 4 },
   { vs: "wireguard", min: 1, strict: true },
+  // The A/B of the AEAD library (only with --only …,weft-esp-evp): GnuTLS should be ahead.
+  { vs: "weft-esp-evp", min: 1, strict: true },
 ];
 const ESP_RATIO_ROWS: (keyof Figures)[] = ["tcp1", "tcp4", "udpPps", "rttMs", "cpuPerGB"];
 
 /** weft-esp ÷ each reference, per figure (RTT and CPU inverted: ×>1 is weft-esp better). */
 function espRatios(medians: Partial<Record<Key, Figures>>): Record<string, Partial<Record<keyof Figures, number>>> {
   const esp = medians["weft-esp"];
-  return Object.fromEntries(ESP_TARGETS.map(({ vs }) => [
+  return Object.fromEntries(ESP_TARGETS.filter(({ vs }) => medians[vs] !== undefined).map(({ vs }) => [
     vs,
     Object.fromEntries(ESP_RATIO_ROWS.map((k) => {
       const a = esp?.[k] ?? NaN, b = medians[vs]?.[k] ?? NaN;
@@ -630,7 +637,7 @@ function espTable(medians: Partial<Record<Key, Figures>>): string {
     `| weft encrypted ÷ | target | ${ESP_RATIO_ROWS.map((k) => ROW[k].label.replace(/,.*$/, "")).join(" | ")} |`,
     `|---|---|${ESP_RATIO_ROWS.map(() => "---:").join("|")}|`,
   ];
-  for (const t of ESP_TARGETS) {
+  for (const t of ESP_TARGETS.filter((t) => medians[t.vs] !== undefined)) {
     const cells = ESP_RATIO_ROWS.map((k) => {
       const v = r[t.vs][k]!;
       const met = t.strict ? v > t.min : v >= t.min;
@@ -752,11 +759,13 @@ async function main(): Promise<number> {
       ["floor", setupFloor],
       ...WEFT_STEPS.map((s): Setup => [s.key, (lab) => setupWeft(lab, s.key, s.label, s.offload)]),
       ["weft-esp", (lab) => setupWeftEsp(lab, dir)],
+      ["weft-esp-evp", (lab) => setupWeftEsp(lab, dir, true)],
     ];
+    const optIn: Key[] = ["weft-esp-evp"];
     const unknown = only?.filter((k) => !setups.some(([key]) => key === k)) ?? [];
     if (unknown.length) throw new Error(`--only: unknown topology ${unknown.join(", ")}`);
     const topologies: Topology[] = [];
-    for (const [key, setup] of setups.filter(([key]) => !only || only.includes(key))) {
+    for (const [key, setup] of setups.filter(([key]) => only ? only.includes(key) : !optIn.includes(key))) {
       const lab = new Lab();
       labs.push(lab);
       const t0 = Date.now();
