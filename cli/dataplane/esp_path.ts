@@ -26,9 +26,10 @@ import {
 import { InboundSad } from "../esp/sad.ts";
 import { type SendCounters, UdpReceiver, UdpSender } from "../phy/offload.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
-import { SOCKADDR_IN6_LEN } from "../sys/libc.ts";
+import { libc, SOCKADDR_IN6_LEN } from "../sys/libc.ts";
 import { type Region, region } from "../sys/mem.ts";
 
+const c = libc();
 const VXLAN_HEADER_LEN = 8;
 /** Bytes of sealed datagrams per flush (sixteen 64 KiB super-frames and their ESP overhead). */
 const RING_BYTES = 1 << 20;
@@ -191,8 +192,7 @@ export class EspPath {
   receive(k: number, max: number, slotPtr: number[]): number {
     const n = this.rx.receive(k, max - k);
     if (n <= 0) return k;
-    const core = this.core, mem = core.view;
-    const bytes = new Uint8Array(mem.buffer);
+    const core = this.core, mem = core.view, base = this.memPtr;
     let d = k;
     for (let j = 0; j < n; j++) {
       const slot = slotPtr[k + j];
@@ -216,7 +216,7 @@ export class EspPath {
           count = 0;
         }
         if (count === 0) runLen = vlen;
-        bytes.copyWithin(runEnd, vx, vx + vlen);
+        c.memmove(base + BigInt(runEnd), base + BigInt(vx), BigInt(vlen));
         runEnd += vlen;
         count++;
       }
@@ -263,14 +263,13 @@ export class EspPath {
     if (segs * (step + ESP_OVERHEAD) > RING_BYTES) return true; // cannot happen: 64 KiB super-frames
     if (this.used + segs * (step + ESP_OVERHEAD) > RING_BYTES) this.flush();
     // Sealed segments back to back: equal-length ones leave as one UDP_SEGMENT message.
-    const bytes = new Uint8Array(mem.buffer);
-    const ring = new Uint8Array(this.ring.buf);
+    const src = this.memPtr + BigInt(ptr), dst = this.ring.ptr;
     const peer = this.peers.base + vtep * SOCKADDR_IN6_LEN;
     let start = this.used, cur = start, full = 0, count = 0;
     for (let off = 0; off < len; off += step) {
       const dlen = Math.min(step, len - off);
       const at = cur + ESP_HEADROOM;
-      ring.set(bytes.subarray(ptr + off, ptr + off + dlen), at);
+      c.memmove(dst + BigInt(at), src + BigInt(off), BigInt(dlen));
       const elen = n.out.seal(this.ringView, this.ring.ptr, at, dlen, srcPort, this.vxlanPort);
       if (elen === 0) break;
       if (count === 0) full = elen;

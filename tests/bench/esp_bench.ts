@@ -1,15 +1,18 @@
 // ESP seal and open of one MTU-sized VXLAN datagram (1430 bytes: an encrypted network's 1408-byte
-// MTU + Ethernet + VXLAN), in place, through cli/esp/esp.ts and libcrypto's EVP AES-128-GCM,
-// against `openssl speed` on this CPU (the cipher alone, no FFI, with OpenSSL 3's own per-call
-// cost: the floor). ns per datagram, in CPU time of this thread (/proc/thread-self/stat), so that
-// a machine shared with other processes inflates it less than wall time; rounds interleave with
-// openssl speed, and the report gives the best and the median round.
+// MTU + Ethernet + VXLAN), in place, through cli/esp/esp.ts with each AES-128-GCM library the
+// frame path can use (GnuTLS's one call, the default; OpenSSL EVP's five, the fallback), against
+// `openssl speed` on this CPU (no FFI, OpenSSL 3's own per-call cost). ns per datagram, in CPU
+// time of this thread (/proc/thread-self/stat), so that a machine shared with other processes
+// inflates it less than wall time; rounds interleave the paths, the report gives the best and the
+// median round.
 //
 // DENO_NO_UPDATE_CHECK=1 deno run -A tests/bench/esp_bench.ts [--rounds N] [--json PATH]
 
 import { parseArgs } from "node:util";
 import { ESP_HEADROOM, ESP_KEYMAT_LEN, espCounters, EspInbound, EspOutbound } from "../../cli/esp/esp.ts";
 import { addressOf } from "../../cli/sys/libc.ts";
+import { type Aead, AesGcm } from "../../cli/sys/libcrypto.ts";
+import { GnutlsAesGcm } from "../../cli/sys/libgnutls.ts";
 import { runContext, writeReport } from "./report.ts";
 
 const LEN = 1430, SEALS = 200_000, OPENS = 1000, OPEN_PASSES = 200;
@@ -28,10 +31,23 @@ function timed(n: number, fn: () => void): [number, number] {
   return [(performance.now() - w0) * 1e6 / n, (cpu() - c0) * 1e9 / n];
 }
 
+const LIBS: Record<string, (key: Uint8Array) => Aead> = {
+  "ESP, GnuTLS": (k) => new GnutlsAesGcm(k),
+  "ESP, OpenSSL EVP": (k) => new AesGcm(k),
+};
+
+/** An SA's AEAD replaced by `make`'s (the SA picked its own through aesGcm()). */
+function using<T extends EspOutbound | EspInbound>(sa: T, keymat: Uint8Array, make: (key: Uint8Array) => Aead): T {
+  const s = sa as unknown as { gcm: Aead };
+  s.gcm.free();
+  s.gcm = make(keymat.subarray(0, 16));
+  return sa;
+}
+
 /** One round: seal SEALS datagrams, then open OPEN_PASSES × OPENS fresh ones. */
-function round() {
+function round(make: (key: Uint8Array) => Aead) {
   const keymat = crypto.getRandomValues(new Uint8Array(ESP_KEYMAT_LEN));
-  const out = new EspOutbound(0x1000, keymat, espCounters());
+  const out = using(new EspOutbound(0x1000, keymat, espCounters()), keymat, make);
   const buf = new Uint8Array(4096), mem = new DataView(buf.buffer), ptr = BigInt(addressOf(buf));
   for (let i = 0; i < 2000; i++) out.seal(mem, ptr, 256, LEN, 49152, 4789); // tier up
   const seal = timed(SEALS, () => {
@@ -45,7 +61,7 @@ function round() {
   let ok = 0;
   // Each pass a fresh inbound SA (its own replay window); the copy into rx is counted too.
   const pass = () => {
-    const inb = new EspInbound(0x1000, keymat, espCounters());
+    const inb = using(new EspInbound(0x1000, keymat, espCounters()), keymat, make);
     for (const s of sealed) {
       rx.set(s, 128);
       if (inb.open(rmem, rptr, 128, s.length) === null) ok++;
@@ -85,15 +101,15 @@ async function main() {
   });
   const rounds = Number(values.rounds);
   const context = runContext();
-  const ESP = "ESP, EVP AES-128-GCM", SPEED = "openssl speed aes-128-gcm";
-  const res: Record<string, { seal: number[][]; open: number[][] }> = {
-    [ESP]: { seal: [], open: [] },
-    [SPEED]: { seal: [], open: [] },
-  };
+  const SPEED = "openssl speed aes-128-gcm";
+  const res: Record<string, { seal: number[][]; open: number[][] }> = {};
+  for (const l of [...Object.keys(LIBS), SPEED]) res[l] = { seal: [], open: [] };
   for (let r = 0; r < rounds; r++) {
-    const { seal, open } = round();
-    res[ESP].seal.push(seal);
-    res[ESP].open.push(open);
+    for (const [l, make] of Object.entries(LIBS)) {
+      const { seal, open } = round(make);
+      res[l].seal.push(seal);
+      res[l].open.push(open);
+    }
     const s = await opensslSpeed(128);
     res[SPEED].seal.push([s, s]);
   }
