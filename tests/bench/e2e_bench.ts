@@ -34,6 +34,9 @@
 //   --only K,…    only these topologies (e.g. weft,weft-esp for an A/B of the encrypted path);
 //                 weft-esp-evp (weft-esp on OpenSSL's EVP instead of GnuTLS, as before GnuTLS)
 //                 runs only when named here
+//   --base DIR    also weft-esp-base: weft-esp run from another checkout (e.g. main's, with this
+//                 branch's cli/commands/vtep.ts and tests/bench/esp_vtep.ts copied in), for an
+//                 A/B of the encrypted path in the same run
 //
 // The encrypted rows end with the ratios issue #13 targets: weft-esp ÷ weft (≥ 0.6),
 // ÷ tinc-cipher (≥ 4), ÷ wireguard (> 1).
@@ -80,7 +83,8 @@ type Key =
   | "weft-tap-gso"
   | "weft"
   | "weft-esp"
-  | "weft-esp-evp";
+  | "weft-esp-evp"
+  | "weft-esp-base";
 
 interface Topology {
   key: Key;
@@ -207,7 +211,7 @@ async function setupWireguard(lab: Lab, dir: string): Promise<Topology> {
  * weft's default row with VNI 42 encrypted (tests/bench/esp_vtep.ts), at an encrypted network's
  * MTU. Each host's outbound SA is the other's inbound one; fresh random keys for every run.
  */
-async function setupWeftEsp(lab: Lab, dir: string, evp = false): Promise<Topology> {
+async function setupWeftEsp(lab: Lab, dir: string, evp = false, base?: string): Promise<Topology> {
   // cli/sys/libgnutls.ts falls back to EVP when GnuTLS does not load.
   if (evp) lab.env = { ...lab.env, WEFT_LIBGNUTLS: "/nonexistent/libgnutls.so.30" };
   const { h1, h2, c1, c2 } = await twoHosts(lab);
@@ -222,12 +226,12 @@ async function setupWeftEsp(lab: Lab, dir: string, evp = false): Promise<Topolog
       await lab.vtep(h, [
         ...["--vni", "42", "--tap", `${lab.prefix}t${i + 1}`, "--netns", c, "--address", `${[C1, C2][i]}/24`],
         ...["--listen", local, "--peer", peer, "--mtu", String(ENCRYPTED_MTU)],
-      ], undefined, ["tests/bench/esp_vtep.ts", "--esp", file]),
+      ], undefined, [`${base ?? "."}/tests/bench/esp_vtep.ts`, "--esp", file]),
     );
   }
   return {
-    key: evp ? "weft-esp-evp" : "weft-esp",
-    label: evp ? "weft encrypted, EVP" : "weft encrypted (ESP)",
+    key: base ? "weft-esp-base" : evp ? "weft-esp-evp" : "weft-esp",
+    label: base ? "weft encrypted, base" : evp ? "weft encrypted, EVP" : "weft encrypted (ESP)",
     lab,
     client: c1,
     server: c2,
@@ -607,7 +611,7 @@ const ratioText = (r: number) => Number.isFinite(r) ? `×${r < 0.1 ? r.toFixed(3
 
 const REFERENCES: Key[] = ["veth", "kernel", "tinc", "floor", "weft"];
 /** The encrypted rows, with cleartext weft for scale. */
-const ENCRYPTED: Key[] = ["weft", "weft-esp", "weft-esp-evp", "tinc-cipher", "wireguard"];
+const ENCRYPTED: Key[] = ["weft", "weft-esp", "weft-esp-evp", "weft-esp-base", "tinc-cipher", "wireguard"];
 /** Issue #13's targets for weft-esp: ÷ this topology's figure, at least this much (× ≥). */
 const ESP_TARGETS: { vs: Key; min: number; strict?: boolean }[] = [
   { vs: "weft", min: 0.6 },
@@ -615,6 +619,8 @@ const ESP_TARGETS: { vs: Key; min: number; strict?: boolean }[] = [
   { vs: "wireguard", min: 1, strict: true },
   // The A/B of the AEAD library (only with --only …,weft-esp-evp): GnuTLS should be ahead.
   { vs: "weft-esp-evp", min: 1, strict: true },
+  // … and of this branch against another checkout (--base DIR).
+  { vs: "weft-esp-base", min: 1, strict: true },
 ];
 const ESP_RATIO_ROWS: (keyof Figures)[] = ["tcp1", "tcp4", "udpPps", "rttMs", "cpuPerGB"];
 
@@ -720,7 +726,7 @@ const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0,
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { json: { type: "string" }, quick: { type: "boolean" }, only: { type: "string" } },
+    options: { json: { type: "string" }, quick: { type: "boolean" }, only: { type: "string" }, base: { type: "string" } },
     strict: true,
   });
   const rounds = values.quick ? 1 : 3;
@@ -760,12 +766,14 @@ async function main(): Promise<number> {
       ...WEFT_STEPS.map((s): Setup => [s.key, (lab) => setupWeft(lab, s.key, s.label, s.offload)]),
       ["weft-esp", (lab) => setupWeftEsp(lab, dir)],
       ["weft-esp-evp", (lab) => setupWeftEsp(lab, dir, true)],
+      ...(values.base ? [["weft-esp-base", (lab: Lab) => setupWeftEsp(lab, dir, false, values.base)] as Setup] : []),
     ];
     const optIn: Key[] = ["weft-esp-evp"];
     const unknown = only?.filter((k) => !setups.some(([key]) => key === k)) ?? [];
     if (unknown.length) throw new Error(`--only: unknown topology ${unknown.join(", ")}`);
     const topologies: Topology[] = [];
-    for (const [key, setup] of setups.filter(([key]) => only ? only.includes(key) : !optIn.includes(key))) {
+    const chosen = (key: Key) => (only ? only.includes(key) : !optIn.includes(key)) || key === "weft-esp-base";
+    for (const [key, setup] of setups.filter(([key]) => chosen(key))) {
       const lab = new Lab();
       labs.push(lab);
       const t0 = Date.now();
