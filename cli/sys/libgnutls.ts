@@ -124,6 +124,9 @@ export class GnutlsAesGcm implements Aead {
    * @returns false only if GnuTLS reports a failure (then nothing may be sent).
    */
   seal(nonce: bigint, aad: bigint, aadLen: number, data: bigint, len: number, _tag: bigint): boolean {
+    // seal() and open() repeat one shape on purpose: each names its FFI symbol at the call site.
+    // Through a shared helper taking the symbol as a parameter, TurboFan lost the fast call:
+    // 377 ns per empty seal instead of 80 (best of 300 × 2000 here).
     this.lenView.setUint32(0, len + GCM_TAG_LEN, true);
     this.lenView.setUint32(4, 0, true);
     return this.g.gnutls_aead_cipher_encrypt(
