@@ -187,13 +187,25 @@ export function sealBytes(aead: Aead, nonce: Uint8Array, aad: Uint8Array, plain:
   out.set(plain);
   const base = BigInt(addressOf(out));
   const n = pad(nonce), a = pad(aad);
-  const ok = aead.seal(BigInt(addressOf(n)), BigInt(addressOf(a)), aad.length, base, plain.length, base + BigInt(plain.length));
+  const ok = aead.seal(
+    BigInt(addressOf(n)),
+    BigInt(addressOf(a)),
+    aad.length,
+    base,
+    plain.length,
+    base + BigInt(plain.length),
+  );
   if (!ok) throw new CryptoUnavailableError("AES-GCM failed to encrypt");
   return out.slice(0, plain.length + GCM_TAG_LEN);
 }
 
 /** `aead.open` over JS bytes: `sealed` is ciphertext ‖ tag; null when the tag does not verify. */
-export function openBytes(aead: Aead, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+export function openBytes(
+  aead: Aead,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array | null {
   if (sealed.length < GCM_TAG_LEN) return null;
   const len = sealed.length - GCM_TAG_LEN;
   const buf = new Uint8Array(Math.max(sealed.length, 128));

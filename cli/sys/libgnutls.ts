@@ -76,7 +76,9 @@ export function libgnutls(): Libgnutls {
     try {
       lib = Deno.dlopen(Deno.env.get("WEFT_LIBGNUTLS") || LIBGNUTLS, symbols);
     } catch (e) {
-      missing = new CryptoUnavailableError(`cannot load ${LIBGNUTLS} (${(e as Error).message})`, { cause: e });
+      missing = new CryptoUnavailableError(`cannot load ${LIBGNUTLS} (${(e as Error).message})`, {
+        cause: e,
+      });
       throw missing;
     }
   }

@@ -56,7 +56,7 @@ import {
 } from "../netns.ts";
 import { tincPair } from "./tinc.ts";
 import { wireguardPair } from "./wireguard.ts";
-import { ESP_MTU_REDUCTION, ESP_PORT, ESP_KEYMAT_LEN } from "../../cli/esp/esp.ts";
+import { ESP_KEYMAT_LEN, ESP_MTU_REDUCTION, ESP_PORT } from "../../cli/esp/esp.ts";
 import type { StaticEsp } from "../../cli/commands/vtep.ts";
 
 const OVERLAY_MTU = 1450;
@@ -204,7 +204,16 @@ async function setupWireguard(lab: Lab, dir: string): Promise<Topology> {
     iface: `${lab.prefix}w${i}`,
   });
   const movers = await wireguardPair(lab, dir, node(1, h1, c1, H1, C1), node(2, h2, c2, H2, C2), WG_MTU);
-  return { key: "wireguard", label: "wireguard-go", lab, client: c1, server: c2, movers, vteps: [], udp: true };
+  return {
+    key: "wireguard",
+    label: "wireguard-go",
+    lab,
+    client: c1,
+    server: c2,
+    movers,
+    vteps: [],
+    udp: true,
+  };
 }
 
 /**
@@ -223,10 +232,24 @@ async function setupWeftEsp(lab: Lab, dir: string, evp = false, base?: string): 
     const esp: StaticEsp = { port: ESP_PORT, out: sas[i], in: [sas[1 - i]] };
     await Deno.writeTextFile(file, JSON.stringify(esp), { mode: 0o600 });
     vteps.push(
-      await lab.vtep(h, [
-        ...["--vni", "42", "--tap", `${lab.prefix}t${i + 1}`, "--netns", c, "--address", `${[C1, C2][i]}/24`],
-        ...["--listen", local, "--peer", peer, "--mtu", String(ENCRYPTED_MTU)],
-      ], undefined, [`${base ?? "."}/tests/bench/esp_vtep.ts`, "--esp", file]),
+      await lab.vtep(
+        h,
+        [
+          ...[
+            "--vni",
+            "42",
+            "--tap",
+            `${lab.prefix}t${i + 1}`,
+            "--netns",
+            c,
+            "--address",
+            `${[C1, C2][i]}/24`,
+          ],
+          ...["--listen", local, "--peer", peer, "--mtu", String(ENCRYPTED_MTU)],
+        ],
+        undefined,
+        [`${base ?? "."}/tests/bench/esp_vtep.ts`, "--esp", file],
+      ),
     );
   }
   return {
@@ -625,29 +648,37 @@ const ESP_TARGETS: { vs: Key; min: number; strict?: boolean }[] = [
 const ESP_RATIO_ROWS: (keyof Figures)[] = ["tcp1", "tcp4", "udpPps", "rttMs", "cpuPerGB"];
 
 /** weft-esp ÷ each reference, per figure (RTT and CPU inverted: ×>1 is weft-esp better). */
-function espRatios(medians: Partial<Record<Key, Figures>>): Record<string, Partial<Record<keyof Figures, number>>> {
+function espRatios(
+  medians: Partial<Record<Key, Figures>>,
+): Record<string, Partial<Record<keyof Figures, number>>> {
   const esp = medians["weft-esp"];
-  return Object.fromEntries(ESP_TARGETS.filter(({ vs }) => medians[vs] !== undefined).map(({ vs }) => [
-    vs,
-    Object.fromEntries(ESP_RATIO_ROWS.map((k) => {
-      const a = esp?.[k] ?? NaN, b = medians[vs]?.[k] ?? NaN;
-      return [k, LOWER_IS_BETTER.has(k) ? b / a : a / b];
-    })),
-  ]));
+  return Object.fromEntries(
+    ESP_TARGETS.filter(({ vs }) => medians[vs] !== undefined).map(({ vs }) => [
+      vs,
+      Object.fromEntries(ESP_RATIO_ROWS.map((k) => {
+        const a = esp?.[k] ?? NaN, b = medians[vs]?.[k] ?? NaN;
+        return [k, LOWER_IS_BETTER.has(k) ? b / a : a / b];
+      })),
+    ]),
+  );
 }
 
 /** The targets table: weft-esp ÷ cleartext weft, tinc with cipher, wireguard-go. */
 function espTable(medians: Partial<Record<Key, Figures>>): string {
   const r = espRatios(medians);
   const lines = [
-    `| weft encrypted ÷ | target | ${ESP_RATIO_ROWS.map((k) => ROW[k].label.replace(/,.*$/, "")).join(" | ")} |`,
+    `| weft encrypted ÷ | target | ${
+      ESP_RATIO_ROWS.map((k) => ROW[k].label.replace(/,.*$/, "")).join(" | ")
+    } |`,
     `|---|---|${ESP_RATIO_ROWS.map(() => "---:").join("|")}|`,
   ];
   for (const t of ESP_TARGETS.filter((t) => medians[t.vs] !== undefined)) {
     const cells = ESP_RATIO_ROWS.map((k) => {
       const v = r[t.vs][k]!;
       const met = t.strict ? v > t.min : v >= t.min;
-      return Number.isFinite(v) ? `${ratioText(v)}${k === "tcp1" || k === "tcp4" ? (met ? " ✓" : " ✗") : ""}` : "—";
+      return Number.isFinite(v)
+        ? `${ratioText(v)}${k === "tcp1" || k === "tcp4" ? (met ? " ✓" : " ✗") : ""}`
+        : "—";
     });
     lines.push(`| ${t.vs} | ${t.strict ? ">" : "≥"} ${t.min} (TCP) | ${cells.join(" | ")} |`);
   }
@@ -726,7 +757,12 @@ const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0,
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { json: { type: "string" }, quick: { type: "boolean" }, only: { type: "string" }, base: { type: "string" } },
+    options: {
+      json: { type: "string" },
+      quick: { type: "boolean" },
+      only: { type: "string" },
+      base: { type: "string" },
+    },
     strict: true,
   });
   const rounds = values.quick ? 1 : 3;
@@ -766,13 +802,16 @@ async function main(): Promise<number> {
       ...WEFT_STEPS.map((s): Setup => [s.key, (lab) => setupWeft(lab, s.key, s.label, s.offload)]),
       ["weft-esp", (lab) => setupWeftEsp(lab, dir)],
       ["weft-esp-evp", (lab) => setupWeftEsp(lab, dir, true)],
-      ...(values.base ? [["weft-esp-base", (lab: Lab) => setupWeftEsp(lab, dir, false, values.base)] as Setup] : []),
+      ...(values.base
+        ? [["weft-esp-base", (lab: Lab) => setupWeftEsp(lab, dir, false, values.base)] as Setup]
+        : []),
     ];
     const optIn: Key[] = ["weft-esp-evp"];
     const unknown = only?.filter((k) => !setups.some(([key]) => key === k)) ?? [];
     if (unknown.length) throw new Error(`--only: unknown topology ${unknown.join(", ")}`);
     const topologies: Topology[] = [];
-    const chosen = (key: Key) => (only ? only.includes(key) : !optIn.includes(key)) || key === "weft-esp-base";
+    const chosen = (key: Key) =>
+      (only ? only.includes(key) : !optIn.includes(key)) || key === "weft-esp-base";
     for (const [key, setup] of setups.filter(([key]) => chosen(key))) {
       const lab = new Lab();
       labs.push(lab);
@@ -873,7 +912,9 @@ async function main(): Promise<number> {
     ];
     const present = (ks: Key[]) => ks.filter((k) => keys.includes(k));
     const print = (ks: Key[], rows: (keyof Figures)[], vsTinc: boolean) => {
-      if (present(ks).length) console.log(`${table(medians, labels, present(ks), rows, vsTinc, missing, rounds)}\n`);
+      if (present(ks).length) {
+        console.log(`${table(medians, labels, present(ks), rows, vsTinc, missing, rounds)}\n`);
+      }
     };
     console.log();
     print(REFERENCES, referenceRows, true);
@@ -920,7 +961,12 @@ async function main(): Promise<number> {
         }])),
         vsKernel: Object.fromEntries(keys.map((k) => {
           const rows = Object.values(ROW).filter((r) => r.ratio);
-          return [k, Object.fromEntries(rows.map((r) => [r.key, medians[k][r.key] / (medians.kernel?.[r.key] ?? NaN)]))];
+          return [
+            k,
+            Object.fromEntries(
+              rows.map((r) => [r.key, medians[k][r.key] / (medians.kernel?.[r.key] ?? NaN)]),
+            ),
+          ];
         })),
         weftVsTinc: Object.fromEntries(
           Object.values(ROW).filter((r) => r.key !== "udpLoss" && r.key !== "pingLoss" && r.key !== "sysPct")

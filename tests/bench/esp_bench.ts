@@ -37,7 +37,11 @@ const LIBS: Record<string, (key: Uint8Array) => Aead> = {
 };
 
 /** An SA's AEAD replaced by `make`'s (the SA picked its own through aesGcm()). */
-function using<T extends EspOutbound | EspInbound>(sa: T, keymat: Uint8Array, make: (key: Uint8Array) => Aead): T {
+function using<T extends EspOutbound | EspInbound>(
+  sa: T,
+  keymat: Uint8Array,
+  make: (key: Uint8Array) => Aead,
+): T {
   const s = sa as unknown as { gcm: Aead };
   s.gcm.free();
   s.gcm = make(keymat.subarray(0, 16));
@@ -114,14 +118,20 @@ async function main() {
     res[SPEED].seal.push([s, s]);
   }
   const fmt = (xs: number[][], i: number) =>
-    xs.length ? `${Math.min(...xs.map((x) => x[i])).toFixed(0)} / ${median(xs.map((x) => x[i])).toFixed(0)}` : "—";
-  console.log(`ESP AES-128-GCM, ${LEN}-byte VXLAN datagram, in place; ns per datagram, best / median of ${rounds} rounds`);
+    xs.length
+      ? `${Math.min(...xs.map((x) => x[i])).toFixed(0)} / ${median(xs.map((x) => x[i])).toFixed(0)}`
+      : "—";
+  console.log(
+    `ESP AES-128-GCM, ${LEN}-byte VXLAN datagram, in place; ns per datagram, best / median of ${rounds} rounds`,
+  );
   console.log(`| path | seal, CPU ns | seal, wall ns | open, CPU ns | open, wall ns |`);
   console.log(`|---|---:|---:|---:|---:|`);
   for (const [l, x] of Object.entries(res)) {
     console.log(`| ${l} | ${fmt(x.seal, 1)} | ${fmt(x.seal, 0)} | ${fmt(x.open, 1)} | ${fmt(x.open, 0)} |`);
   }
-  console.log(`(openssl speed: EVP init, AAD, update, final, tag per block natively, from its user CPU time, in both columns; load average at start ${context.loadavgStart})`);
+  console.log(
+    `(openssl speed: EVP init, AAD, update, final, tag per block natively, from its user CPU time, in both columns; load average at start ${context.loadavgStart})`,
+  );
   if (values.json) writeReport(values.json, context, { bench: "esp", len: LEN, rounds, results: res });
 }
 

@@ -35,7 +35,13 @@ async function wg(args: string[], stdin?: string): Promise<string> {
  * wg interface's too: wireguard-go's default is 1420 over a 1500-byte underlay). Keys go to files
  * under `dir` (the caller removes it). Returns the wireguard-go processes (for CPU time).
  */
-export async function wireguardPair(lab: Lab, dir: string, a: WgNode, b: WgNode, mtu: number): Promise<Process[]> {
+export async function wireguardPair(
+  lab: Lab,
+  dir: string,
+  a: WgNode,
+  b: WgNode,
+  mtu: number,
+): Promise<Process[]> {
   const keys = [];
   for (const n of [a, b]) {
     const priv = await wg(["genkey"]);
@@ -46,7 +52,11 @@ export async function wireguardPair(lab: Lab, dir: string, a: WgNode, b: WgNode,
   const daemons: Process[] = [];
   for (const [i, [n, peer]] of [[a, b], [b, a]].entries()) {
     const x = (ns: string, cmd: string[]) => lab.exec(ns, cmd, { check: true });
-    const p = lab.spawn(n.host, ["env", "WG_PROCESS_FOREGROUND=1", "wireguard-go", n.iface], `wireguard-go ${n.iface}`);
+    const p = lab.spawn(
+      n.host,
+      ["env", "WG_PROCESS_FOREGROUND=1", "wireguard-go", n.iface],
+      `wireguard-go ${n.iface}`,
+    );
     daemons.push(p);
     await waitForLink(n.host, n.iface, p);
     await x(n.host, [
@@ -54,7 +64,14 @@ export async function wireguardPair(lab: Lab, dir: string, a: WgNode, b: WgNode,
       "set",
       n.iface,
       ...["private-key", keys[i].file, "listen-port", String(WG_PORT)],
-      ...["peer", keys[1 - i].pub, "allowed-ips", `${peer.overlay}/32`, "endpoint", `${peer.underlay}:${WG_PORT}`],
+      ...[
+        "peer",
+        keys[1 - i].pub,
+        "allowed-ips",
+        `${peer.overlay}/32`,
+        "endpoint",
+        `${peer.underlay}:${WG_PORT}`,
+      ],
     ]);
     await x(n.host, ["ip", "link", "set", n.iface, "mtu", String(mtu), "up"]);
     // The container's side: a routed veth, the host answering ARP for the peer container by proxy.
