@@ -56,6 +56,7 @@ import {
 } from "../netns.ts";
 import { tincPair } from "./tinc.ts";
 import { wireguardPair } from "./wireguard.ts";
+import { loadavg, runContext, writeReport } from "./report.ts";
 import { ESP_KEYMAT_LEN, ESP_MTU_REDUCTION, ESP_PORT } from "../../cli/esp/esp.ts";
 import type { StaticEsp } from "../../cli/commands/vtep.ts";
 
@@ -750,8 +751,6 @@ function gains(medians: Record<Key, Figures>): string {
   return lines.join("\n");
 }
 
-const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-
 // ── main ───────────────────────────────────────────────────────────────────────────────────
 
 async function main(): Promise<number> {
@@ -787,6 +786,7 @@ async function main(): Promise<number> {
   const watchdog = setTimeout(() => abort(`still running after ${WATCHDOG_MS / 1000} s`, 1), WATCHDOG_MS);
 
   const started = new Date();
+  const context = runContext();
   const loadStart = loadavg();
   console.log(`weft e2e bench, ${started.toISOString()}, ${rounds} round(s) of ${SECONDS} s iperf3 tests`);
   console.log(`load average at start: ${loadStart}`);
@@ -976,8 +976,7 @@ async function main(): Promise<number> {
         encryptedVs: espRatios(medians),
       };
       // NaN (a figure that does not apply) becomes null in JSON.
-      await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
-      console.log(`JSON written to ${values.json}`);
+      writeReport(values.json, context, { ...report, base: values.base });
     }
     return 0;
   } finally {
