@@ -4,7 +4,6 @@
 // badly, 503 unavailable (not a manager, the swarm store unreachable). An answer is the
 // handler's value as JSON; a refusal is `{ message }` with its status (client.ts `api()` reads it).
 
-import { SwarmError } from "../swarm/manager.ts";
 import { StoreUnavailableError } from "../swarm/state.ts";
 import { EtcdError } from "../swarm/etcd.ts";
 import { ApiError } from "../../errors.ts";
@@ -91,12 +90,12 @@ export function match(
 }
 
 /**
- * The HTTP status for an error a handler threw: ApiError's and SwarmError's own, 503 for a swarm
+ * The HTTP status for an error a handler threw: ApiError's own (SwarmError is one), 503 for a swarm
  * store that cannot be reached (StoreUnavailableError, EtcdError); undefined for anything else,
  * which is a bug or an unforeseen failure (500, logged).
  */
 export function statusOf(e: unknown): number | undefined {
-  if (e instanceof ApiError || e instanceof SwarmError) return e.status;
+  if (e instanceof ApiError) return e.status;
   if (e instanceof StoreUnavailableError || e instanceof EtcdError) return 503;
   return undefined;
 }
