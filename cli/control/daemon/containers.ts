@@ -24,11 +24,11 @@ import {
   attachmentsOf,
   type ContainerRecord,
   findAttachment,
-  findNetwork,
   liveKey,
   procOf,
 } from "./records.ts";
 import { LOGS_DIR } from "./state_files.ts";
+import { findNetwork } from "../swarm/records.ts";
 import {
   attachGw,
   dropUnusedVnis,
