@@ -100,7 +100,8 @@ export function statusOf(e: unknown): number | undefined {
   return undefined;
 }
 
-/** Answers one request of the API. */
+/** Answers one request of the API. Never rejects: an error becomes `{ message }` with statusOf's
+ * status (500, logged with its stack, for one it does not know). */
 export async function handle(d: Daemon, req: Request): Promise<Response> {
   const url = new URL(req.url);
   try {

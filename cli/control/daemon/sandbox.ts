@@ -68,7 +68,11 @@ export interface Eth0 {
   address6?: string;
 }
 
-/** A fresh TAP plumbed into the namespace as `ifname` (eth0); the caller owns the returned fd. */
+/**
+ * A fresh TAP plumbed into the namespace as `ifname` (eth0): MAC, MTU (bytes), addresses, up;
+ * IPv6 without DAD. The caller owns the returned fd.
+ * @throws {UsageError} / {SysError} from openTap; SandboxError from ip (the TAP is closed first)
+ */
 export async function plugEth0(ns: string, e: Eth0, vnetHdr = false, ifname = "eth0"): Promise<Tap> {
   const tmp = `wft${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`.slice(0, 15);
   const tap = openTap(tmp, { vnetHdr });
