@@ -9,7 +9,7 @@ import { UsageError } from "../errors.ts";
 import { validTapName } from "../phy/tap.ts";
 import { namespaceExists } from "../phy/link.ts";
 import { familyOf } from "../phy/sockaddr.ts";
-import { NodeVtep, type Offloads, type VtepTap } from "../dataplane/node_vtep.ts";
+import { lowestFreePort, NodeVtep, type Offloads, type VtepTap } from "../dataplane/node_vtep.ts";
 import { type ControlServer, serveControl } from "../control/server.ts";
 import { AF_INET } from "../sys/libc.ts";
 import { DF_DEFAULT, DF_MODES, type DfMode } from "../core/config.ts";
@@ -245,7 +245,13 @@ export async function main(args: string[], esp?: StaticEsp): Promise<number> {
       ...(esp ? { esp: { port: esp.port } } : {}),
     });
     // One VNI, learning, no ARP suppression (a standalone VTEP has no endpoint records); port ids
-    // are the --tap indexes.
+    // from lowestFreePort, as the daemon's, so the --tap TAPs get 0, 1, … in order.
+    const used: number[] = [];
+    const ports = vtep.taps.map((t) => {
+      const port = lowestFreePort(used);
+      used.push(port);
+      return { op: "port.add" as const, port, fd: t.fd, name: t.name, vni: o.vni };
+    });
     await vtep.worker.ops([
       {
         op: "vni.add",
@@ -262,7 +268,7 @@ export async function main(args: string[], esp?: StaticEsp): Promise<number> {
           ...esp.in.map((sa) => ({ op: "esp.in" as const, vni: o.vni, ...sa })),
         ]
         : []),
-      ...vtep.taps.map((t, port) => ({ op: "port.add" as const, port, fd: t.fd, name: t.name, vni: o.vni })),
+      ...ports,
       ...o.peers.map((p) => ({ op: "flood.add" as const, vni: o.vni, addr: p.address, port: p.port })),
     ]);
     if (o.control) control = await serveControl(o.control, vtep.worker);

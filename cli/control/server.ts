@@ -5,8 +5,11 @@
 import { UsageError } from "../errors.ts";
 import type { DataplaneWorker } from "../dataplane/dataplane.ts";
 
+/** The running API of a `weft vtep` (serveControl). */
 export interface ControlServer {
+  /** The unix socket's path (`--control`). */
   path: string;
+  /** Stops serving and removes the socket file. */
   close(): Promise<void>;
 }
 
@@ -20,7 +23,11 @@ export async function answering(path: string): Promise<boolean> {
   }
 }
 
-/** Serves the API at `path`; a stale socket file is replaced, a live one is an error. */
+/**
+ * Serves the API at `path`; a stale socket file is replaced, a live one is an error.
+ * @throws {UsageError} when a running process answers on `path`, `path` is not a socket, or it
+ *   cannot be bound (the message says which); other errors of lstat as they are.
+ */
 export async function serveControl(path: string, dp: DataplaneWorker): Promise<ControlServer> {
   try {
     const st = Deno.lstatSync(path);

@@ -31,6 +31,18 @@ export interface Offloads {
   gro: boolean;
 }
 
+/**
+ * The port id a new TAP gets on the core: the lowest id not in `used` (ids from 0; freed ids are
+ * taken again, so ids stay below the number of TAPs open at once). The one rule for `weft vtep`
+ * (its --tap TAPs in order: 0, 1, …) and the daemon (its live interfaces).
+ */
+export function lowestFreePort(used: Iterable<number | undefined>): number {
+  const taken = new Set(used);
+  let port = 0;
+  while (taken.has(port)) port++;
+  return port;
+}
+
 /** A TAP the VTEP opens: its name, and where and how its link is set up (cli/phy/link.ts). */
 export interface VtepTap {
   /** Interface name, 1..15 bytes (validTapName). */

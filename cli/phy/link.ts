@@ -10,17 +10,57 @@ export class LinkError extends UsageError {
 
 const NETNS_DIR = "/run/netns";
 
-async function ip(args: string[], what: string): Promise<void> {
-  let out: Deno.CommandOutput;
+/** How command() reports a failure. */
+export interface CommandOptions {
+  /** Text written to the command's stdin; default none (stdin is /dev/null). */
+  stdin?: string;
+  /**
+   * The error for a non-zero exit, from `reason`: the first line of stderr without iproute2's
+   * "Error: " prefix, or `exit CODE` when stderr is empty. Default: a LinkError `CMD ARGS…: REASON`.
+   */
+  failed?: (reason: string) => Error;
+  /** The error when CMD cannot be started at all (not installed); default: Deno's own (NotFound). */
+  missing?: (cause: unknown) => Error;
+}
+
+/**
+ * Runs CMD ARGS… to completion and returns its stdout (UTF-8). The one runner of ip(8), nft(8)
+ * and the like in the control path: `ip()` here, the daemon's sandboxes and weft_gwbridge.
+ * @throws what `o.failed` makes (default LinkError) on a non-zero exit; what `o.missing` makes
+ *   (default Deno.errors.NotFound) when CMD cannot be started.
+ */
+export async function command(cmd: string, args: string[], o: CommandOptions = {}): Promise<string> {
+  let child: Deno.ChildProcess;
   try {
-    out = await new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
+    child = new Deno.Command(cmd, {
+      args,
+      stdin: o.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
   } catch (cause) {
-    throw new LinkError(`cannot run "ip" to ${what}: install iproute2`, { cause });
+    throw o.missing ? o.missing(cause) : cause;
   }
+  if (o.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(o.stdin));
+    await w.close();
+  }
+  const out = await child.output();
   if (!out.success) {
     const msg = new TextDecoder().decode(out.stderr).trim().split("\n")[0] || `exit ${out.code}`;
-    throw new LinkError(`cannot ${what}: ${msg.replace(/^Error: /, "")}`);
+    const reason = msg.replace(/^Error: /, "");
+    throw o.failed ? o.failed(reason) : new LinkError(`${cmd} ${args.join(" ")}: ${reason}`);
   }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** `ip ARGS…` to do `what` ("bring eth0 up"), failing with a LinkError that says so. */
+async function ip(args: string[], what: string): Promise<void> {
+  await command("ip", args, {
+    failed: (reason) => new LinkError(`cannot ${what}: ${reason}`),
+    missing: (cause) => new LinkError(`cannot run "ip" to ${what}: install iproute2`, { cause }),
+  });
 }
 
 /** Named namespaces live as files under /run/netns (ip-netns(8)). */

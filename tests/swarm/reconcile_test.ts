@@ -4,7 +4,8 @@
 
 import assert from "node:assert/strict";
 import { desiredVni, networkMtu, type NodeState, reconcile } from "../../cli/control/daemon/reconcile.ts";
-import { type Attachment, attachmentFor, findNetwork } from "../../cli/control/daemon/records.ts";
+import { type Attachment, attachmentFor } from "../../cli/control/daemon/records.ts";
+import { findNetwork } from "../../cli/control/swarm/records.ts";
 import { match, ROUTES, statusOf } from "../../cli/control/daemon/routes.ts";
 import { SwarmError } from "../../cli/control/swarm/manager.ts";
 import { ApiError } from "../../cli/errors.ts";
@@ -181,5 +182,9 @@ Deno.test("routes: one error → status mapping (Docker's codes); anything else 
   assert.equal(statusOf(new ApiError("bad")), 400);
   assert.equal(statusOf(new ApiError("gone", 404)), 404);
   assert.equal(statusOf(new SwarmError("taken", 409)), 409);
+  assert.equal(statusOf(new SwarmError("bad")), 400);
+  // One hierarchy: a manager's refusal is an ApiError, with its own name for the log.
+  assert.ok(new SwarmError("x") instanceof ApiError);
+  assert.equal(new SwarmError("x").name, "SwarmError");
   assert.equal(statusOf(new Error("bug")), undefined);
 });

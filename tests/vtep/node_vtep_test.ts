@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { parseIp } from "../../cli/core/addr.ts";
-import { NodeVtep, type NodeVtepConfig } from "../../cli/dataplane/node_vtep.ts";
+import { lowestFreePort, NodeVtep, type NodeVtepConfig } from "../../cli/dataplane/node_vtep.ts";
 import { UsageError } from "../../cli/errors.ts";
 import { SysError } from "../../cli/sys/errno.ts";
 
@@ -109,4 +109,11 @@ Deno.test({
       peer.close();
     }
   },
+});
+
+Deno.test("lowestFreePort takes the lowest id not in use, from 0, reusing freed ones", () => {
+  assert.equal(lowestFreePort([]), 0);
+  assert.equal(lowestFreePort([0, 1, 2]), 3);
+  assert.equal(lowestFreePort([0, 2, 3]), 1);
+  assert.equal(lowestFreePort([1, undefined]), 0);
 });

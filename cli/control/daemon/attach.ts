@@ -12,6 +12,7 @@ import {
   writeContainerResolvConf,
 } from "../../dns/resolv_conf.ts";
 import { ApiError } from "../../errors.ts";
+import { lowestFreePort } from "../../dataplane/node_vtep.ts";
 import { attachNamespace, namespaceExists, plugEth0, running, unplug } from "./sandbox.ts";
 import type { Daemon } from "./daemon.ts";
 import { type Attachment, attachmentsOf, type ContainerRecord, liveKey, procOf } from "./records.ts";
@@ -76,9 +77,7 @@ export async function plug(d: Daemon, name: string, a: Attachment): Promise<void
     d.dp.offload,
     a.ifname,
   );
-  const used = new Set([...d.live.values()].map((l) => l.port));
-  let port = 0;
-  while (used.has(port)) port++;
+  const port = lowestFreePort([...d.live.values()].map((l) => l.port));
   d.live.set(liveKey(name, a.ifname), { tap, port });
   await d.ensureVni(a);
   await d.dp.ops([{ op: "port.add", port, fd: tap.fd, name, vni: a.vni, mac: a.mac, ip: a.ip, ip6: a.ip6 }]);

@@ -69,6 +69,7 @@ export async function api<T = any>(
  * Daemon refusals become one "error: …" line: exit 2 for what the request got wrong (4xx: bad
  * input, unknown names, names taken, as usage mistakes), 1 for failures while running (5xx, or
  * no daemon). Other errors pass through to cli/main.ts.
+ * @throws whatever `main` throws that is not an ApiError
  */
 export function withDaemonErrors(main: (args: string[]) => Promise<number | void>) {
   return async (args: string[]): Promise<number | void> => {

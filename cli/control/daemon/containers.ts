@@ -7,6 +7,7 @@ import { validName } from "../swarm/types.ts";
 import { validAlias } from "../../dns/names.ts";
 import { removeContainerResolvConf } from "../../dns/resolv_conf.ts";
 import { ApiError } from "../../errors.ts";
+import { SwarmError } from "../swarm/errors.ts";
 import {
   createNamespace,
   deleteNamespace,
@@ -23,11 +24,11 @@ import {
   attachmentsOf,
   type ContainerRecord,
   findAttachment,
-  findNetwork,
   liveKey,
   procOf,
 } from "./records.ts";
 import { LOGS_DIR } from "./state_files.ts";
+import { findNetwork } from "../swarm/records.ts";
 import {
   attachGw,
   dropUnusedVnis,
@@ -83,7 +84,8 @@ export function runContainer(d: Daemon, b: Record<string, any>) {
         aliases.length ? aliases : undefined,
       );
     } catch (e) {
-      if (e instanceof ApiError) throw e;
+      // The manager's refusals (SwarmError) get this call's status, as before SwarmError was an ApiError.
+      if (e instanceof ApiError && !(e instanceof SwarmError)) throw e;
       throw new ApiError(e instanceof Error ? e.message : String(e), 409);
     }
     const { endpoint, network } = created;
@@ -192,7 +194,8 @@ export function connect(d: Daemon, ref: string, name: string, b: Record<string, 
         b.ip6 ? String(b.ip6) : undefined,
       );
     } catch (e) {
-      if (e instanceof ApiError) throw e;
+      // The manager's refusals (SwarmError) get this call's status, as before SwarmError was an ApiError.
+      if (e instanceof ApiError && !(e instanceof SwarmError)) throw e;
       const msg = e instanceof Error ? e.message : String(e);
       throw new ApiError(msg, /not found/.test(msg) ? 404 : 400);
     }

@@ -18,7 +18,7 @@ import {
   macFor,
   parseCidr,
 } from "../swarm/ipam.ts";
-import { ip, SandboxError } from "./sandbox.ts";
+import { ip, run } from "./sandbox.ts";
 
 /** Docker's docker_gwbridge defaults, with weft's name. */
 export const GWBRIDGE_NAME = "weft_gwbridge";
@@ -39,26 +39,6 @@ interface SavedState {
   id?: string;
   /** sysctl paths → the value before weft changed them. */
   forwarding: Record<string, string>;
-}
-
-async function run(cmd: string, args: string[], stdin?: string): Promise<string> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  if (!out.success) {
-    const msg = new TextDecoder().decode(out.stderr).trim().split("\n")[0] || `exit ${out.code}`;
-    throw new SandboxError(`${cmd} ${args.join(" ")}: ${msg.replace(/^Error: /, "")}`);
-  }
-  return new TextDecoder().decode(out.stdout);
 }
 
 /** How the daemon sets up its weft_gwbridge. */

@@ -9,7 +9,8 @@ import { espSaLines } from "../../esp/sad.ts";
 import { ApiError } from "../../errors.ts";
 import { bridgeInspect, networkInspect as networkView } from "./inspect.ts";
 import type { Daemon } from "./daemon.ts";
-import { attachmentsOf, findNetwork } from "./records.ts";
+import { attachmentsOf } from "./records.ts";
+import { findNetwork } from "../swarm/records.ts";
 import { gwAddresses } from "./attach.ts";
 import { requireManager } from "./swarm.ts";
 
@@ -123,7 +124,7 @@ function encryptionStatus(d: Daemon, networkId: string) {
 
 /**
  * GET /v1/networks/REF (`docker network inspect`): a one-element array in Docker's
- * NetworkResource shape (inspect.ts), REF resolved by records.ts findNetwork; weft_gwbridge as a
+ * NetworkResource shape (inspect.ts), REF resolved by swarm/records.ts findNetwork; weft_gwbridge as a
  * local bridge while a container uses it. An encrypted network shows `"encrypted": ""` in
  * Options, as Docker's, and its ESP status on this node.
  * @throws ApiError 404 for an unknown network, 409 outside a swarm
@@ -156,7 +157,7 @@ export function networkInspect(d: Daemon, ref: string) {
 
 /**
  * GET /v1/fdb[?network=REF] (`weft fdb`): the switch's FDB (FdbReply), each entry with its
- * network's name; REF (records.ts findNetwork) keeps that network's entries only.
+ * network's name; REF (swarm/records.ts findNetwork) keeps that network's entries only.
  * @throws ApiError 409 without a data plane, 404 for an unknown network
  */
 export async function fdb(d: Daemon, network?: string) {

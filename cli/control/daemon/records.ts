@@ -3,6 +3,7 @@
 
 import type { EndpointRecord, NetworkRecord } from "../swarm/types.ts";
 import { parseCidr } from "../swarm/ipam.ts";
+import { findNetwork } from "../swarm/records.ts";
 import type { GwEndpoint } from "./gwbridge.ts";
 import type { Proc } from "./sandbox.ts";
 import type { Tap } from "../../phy/tap.ts";
@@ -102,20 +103,6 @@ export function attachmentFor(
   if (network.internal) a.internal = true;
   if (network.encrypted) a.encrypted = true;
   return a;
-}
-
-/**
- * The network `ref` names among `all`, as Docker resolves a network reference: the exact name
- * first, then the exact id, then an id that starts with `ref` (at least 3 characters).
- * @param key the id and name of an element (default: its own `id` and `name`)
- */
-export function findNetwork<T>(
-  all: readonly T[],
-  ref: string,
-  key: (x: T) => { id: string; name: string } = (x) => x as { id: string; name: string },
-): T | undefined {
-  return all.find((x) => key(x).name === ref) ?? all.find((x) => key(x).id === ref) ??
-    (ref.length >= 3 ? all.find((x) => key(x).id.startsWith(ref)) : undefined);
 }
 
 /** findNetwork over a container's attachments (their `network` id and `networkName`). */

@@ -4,7 +4,6 @@
 // badly, 503 unavailable (not a manager, the swarm store unreachable). An answer is the
 // handler's value as JSON; a refusal is `{ message }` with its status (client.ts `api()` reads it).
 
-import { SwarmError } from "../swarm/manager.ts";
 import { StoreUnavailableError } from "../swarm/state.ts";
 import { EtcdError } from "../swarm/etcd.ts";
 import { ApiError } from "../../errors.ts";
@@ -91,17 +90,18 @@ export function match(
 }
 
 /**
- * The HTTP status for an error a handler threw: ApiError's and SwarmError's own, 503 for a swarm
+ * The HTTP status for an error a handler threw: ApiError's own (SwarmError is one), 503 for a swarm
  * store that cannot be reached (StoreUnavailableError, EtcdError); undefined for anything else,
  * which is a bug or an unforeseen failure (500, logged).
  */
 export function statusOf(e: unknown): number | undefined {
-  if (e instanceof ApiError || e instanceof SwarmError) return e.status;
+  if (e instanceof ApiError) return e.status;
   if (e instanceof StoreUnavailableError || e instanceof EtcdError) return 503;
   return undefined;
 }
 
-/** Answers one request of the API. */
+/** Answers one request of the API. Never rejects: an error becomes `{ message }` with statusOf's
+ * status (500, logged with its stack, for one it does not know). */
 export async function handle(d: Daemon, req: Request): Promise<Response> {
   const url = new URL(req.url);
   try {

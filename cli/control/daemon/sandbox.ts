@@ -4,20 +4,28 @@
 // with its last fd, so the daemon going away takes eth0 with it; a restarted daemon makes a new one.
 
 import { closeTap, openTap, type Tap } from "../../phy/tap.ts";
-import { namespaceExists } from "../../phy/link.ts";
+import { command, namespaceExists } from "../../phy/link.ts";
 
 /** A step of making or changing a container's sandbox failed (`ip`, `nsenter`, a process). */
 export class SandboxError extends Error {
   override name = "SandboxError";
 }
 
+/**
+ * Runs CMD ARGS… (ip(8), nft(8)) through phy/link.ts `command` and returns its stdout.
+ * @throws SandboxError `CMD ARGS…: REASON` (the first line of its stderr) on a non-zero exit;
+ *   Deno.errors.NotFound when CMD is not installed
+ */
+export function run(cmd: string, args: string[], stdin?: string): Promise<string> {
+  return command(cmd, args, {
+    stdin,
+    failed: (reason) => new SandboxError(`${cmd} ${args.join(" ")}: ${reason}`),
+  });
+}
+
 /** Runs `ip ARGS…` (iproute2). @throws SandboxError with ip's first line of stderr */
 export async function ip(args: string[]): Promise<void> {
-  const out = await new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).output();
-  if (!out.success) {
-    const msg = new TextDecoder().decode(out.stderr).trim().split("\n")[0] || `exit ${out.code}`;
-    throw new SandboxError(`ip ${args.join(" ")}: ${msg.replace(/^Error: /, "")}`);
-  }
+  await run("ip", args);
 }
 
 export { namespaceExists };
@@ -60,7 +68,11 @@ export interface Eth0 {
   address6?: string;
 }
 
-/** A fresh TAP plumbed into the namespace as `ifname` (eth0); the caller owns the returned fd. */
+/**
+ * A fresh TAP plumbed into the namespace as `ifname` (eth0): MAC, MTU (bytes), addresses, up;
+ * IPv6 without DAD. The caller owns the returned fd.
+ * @throws {UsageError} / {SysError} from openTap; SandboxError from ip (the TAP is closed first)
+ */
 export async function plugEth0(ns: string, e: Eth0, vnetHdr = false, ifname = "eth0"): Promise<Tap> {
   const tmp = `wft${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`.slice(0, 15);
   const tap = openTap(tmp, { vnetHdr });
@@ -198,12 +210,8 @@ export function killProcess(p: Proc | undefined): void {
  */
 export async function mtuOfAddress(addr: string): Promise<number | undefined> {
   try {
-    const out = await new Deno.Command("ip", {
-      args: ["-j", "addr", "show"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const links = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    const out = await run("ip", ["-j", "addr", "show"]);
+    const links = JSON.parse(out) as {
       mtu: number;
       addr_info?: { local: string }[];
     }[];

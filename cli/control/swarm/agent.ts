@@ -373,6 +373,9 @@ export class Agent {
   /**
    * A request to the manager of the session. Between sessions (a failover) it waits up to
    * RPC_WAIT_MS for the next one rather than fail at once.
+   * @throws Error when the manager refused this node, none is reachable after RPC_WAIT_MS, the
+   *   answer takes over 10 s (withTimeout), the connection is lost, or with the manager's message
+   *   (a plain Error: its status does not cross the session)
    */
   async rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
     const until = Date.now() + RPC_WAIT_MS;

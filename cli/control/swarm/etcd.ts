@@ -282,7 +282,8 @@ export class Etcd {
   /**
    * Watches a prefix from a revision on, calling `onEvents` with each batch and the revision it
    * brings the watcher to. Reconnects (to any member) until `signal` aborts. A start revision
-   * older than compaction calls `onCompacted` and stops.
+   * older than compaction calls `onCompacted` and stops. Never rejects: a failed member is
+   * reported through `onState(false, why)` and the next one tried after 200–500 ms.
    */
   async watch(
     prefix: string,

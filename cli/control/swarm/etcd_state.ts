@@ -47,6 +47,7 @@ export class EtcdState extends SwarmState {
     this.etcd = new Etcd(config);
   }
 
+  /** The store as a message names it: the --cluster-store URL (SwarmState.describe). */
   get describe(): string {
     return this.config.url;
   }

@@ -13,6 +13,22 @@ export function endpointDels(e: EndpointRecord): Op[] {
   return ops;
 }
 
+/**
+ * The network `ref` names among `all`, as Docker resolves a network reference: the exact name
+ * first, then the exact id, then an id that starts with `ref` (at least 3 characters). The one
+ * lookup of the swarm (Records.findNetwork) and the daemon (its visible networks, a container's
+ * attachments).
+ * @param key the id and name of an element (default: its own `id` and `name`)
+ */
+export function findNetwork<T>(
+  all: readonly T[],
+  ref: string,
+  key: (x: T) => { id: string; name: string } = (x) => x as { id: string; name: string },
+): T | undefined {
+  return all.find((x) => key(x).name === ref) ?? all.find((x) => key(x).id === ref) ??
+    (ref.length >= 3 ? all.find((x) => key(x).id.startsWith(ref)) : undefined);
+}
+
 /** Queries over one manager's mirror of the store; `localNodeId` is that manager's node id. */
 export class Records {
   constructor(readonly state: SwarmState, readonly localNodeId: string) {}
@@ -105,9 +121,7 @@ export class Records {
    * Pure lookup: undefined when none; callers that must see other managers' writes sync first.
    */
   findNetwork(ref: string): NetworkRecord | undefined {
-    const all = this.networks();
-    return all.find((n) => n.name === ref) ?? all.find((n) => n.id === ref) ??
-      (ref.length >= 3 ? all.filter((n) => n.id.startsWith(ref)).at(0) : undefined);
+    return findNetwork(this.networks(), ref);
   }
 
   /**
