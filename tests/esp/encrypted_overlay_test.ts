@@ -14,13 +14,14 @@ import {
   ESP_TEST,
   espDecode,
   espOf,
-  forgedVxlan,
   hexOf,
   iperf,
   PATTERN,
   patternPing,
   reachable,
+  rxPackets,
   secretPair,
+  sendCleartext,
   sendFrom,
   stats,
   swarm,
@@ -105,19 +106,11 @@ labTest(
   async (lab) => {
     const [h1, h2] = await swarm(lab, 2);
     const { a1, a2, vni } = await secretPair(lab, "-o");
-    const mac = JSON.parse((await lab.weft(h1, ["ps", "--format", "json"])).stdout)[0].mac;
 
     // Cleartext VXLAN for the encrypted VNI, from a local process of the peer node (198.18.0.2).
-    const rx = async () =>
-      Number((await lab.inContainer(a1, ["cat", "/sys/class/net/eth0/statistics/rx_packets"])).stdout);
+    const rx = () => rxPackets(lab, a1);
     const before = await rx();
-    const clear0 = espOf(await stats(lab, h1), vni).counters.cleartext_dropped;
-    await sendFrom(h2, h1.addr, 4789, Array(20).fill(forgedVxlan(vni, mac)));
-    const clear = await waitFor("cleartext_dropped", async () => {
-      const n = espOf(await stats(lab, h1), vni).counters.cleartext_dropped;
-      return n - clear0 >= 20 ? n - clear0 : undefined;
-    });
-    assert.equal(clear, 20);
+    assert.equal(await sendCleartext(lab, h2, h1, vni, 20), 20);
     assert.equal(await rx(), before, "a forged cleartext frame reached the container");
 
     // Capture ESP datagrams to h1, then replay one and flip bits in copies of another.

@@ -206,6 +206,27 @@ export function forgedVxlan(vni: number, dstMac: string): string {
   return "08000000" + vni.toString(16).padStart(6, "0") + "00" + eth + ip + icmp;
 }
 
+/** Packets container `c`'s eth0 has received (its rx_packets counter). */
+export async function rxPackets(lab: Lab, c: string): Promise<number> {
+  return Number((await lab.inContainer(c, ["cat", "/sys/class/net/eth0/statistics/rx_packets"])).stdout);
+}
+
+/**
+ * Sends `n` forged cleartext VXLAN datagrams of VNI `vni` (forgedVxlan(), to the MAC of the first
+ * container `weft ps` lists on `to`) from a process on host `from` to `to`'s VXLAN port 4789, and
+ * waits until `to` has counted at least `n` more cleartext_dropped for the VNI; returns how many more.
+ * @throws when the counter has not risen by `n` within waitFor()'s default time.
+ */
+export async function sendCleartext(lab: Lab, from: Host, to: Host, vni: number, n: number): Promise<number> {
+  const mac = JSON.parse((await lab.weft(to, ["ps", "--format", "json"])).stdout)[0].mac;
+  const dropped0 = espOf(await stats(lab, to), vni).counters.cleartext_dropped;
+  await sendFrom(from, to.addr, 4789, Array(n).fill(forgedVxlan(vni, mac)));
+  return await waitFor(`cleartext_dropped on ${to.name}`, async () => {
+    const d = espOf(await stats(lab, to), vni).counters.cleartext_dropped - dropped0;
+    return d >= n ? d : undefined;
+  });
+}
+
 /** Hex of bytes. */
 export function hexOf(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
