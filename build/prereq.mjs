@@ -46,6 +46,7 @@ const NEEDS = {
   dig: { bin: "dig", pkg: "dnsutils" },
   libcrypto: { lib: "libcrypto.so.3", pkg: "libssl3", alt: ["libssl3t64"] },
   libsodium: { lib: "libsodium.so.23", pkg: "libsodium23" },
+  libgnutls: { lib: "libgnutls.so.30", pkg: "libgnutls30", alt: ["libgnutls30t64"] },
 };
 
 /**
@@ -67,7 +68,7 @@ export const GROUPS = {
     why: "the tests",
     needs: [
       "nsenter", "ping", "sysctl", "ps", "tcpdump", "tshark", "iperf3", "ethtool", "tincd", "etcd", "etcdctl",
-      "nft", "chromium", "wireguardGo", "wg", "dig", "libcrypto", "libsodium",
+      "nft", "chromium", "wireguardGo", "wg", "dig", "libcrypto", "libsodium", "libgnutls",
     ].map((name) => NEEDS[name]),
   },
   benchmarks: {

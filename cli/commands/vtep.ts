@@ -204,7 +204,21 @@ export function parseVtepArgs(args: string[]): VtepOptions {
   };
 }
 
-export async function main(args: string[]): Promise<number> {
+/**
+ * Static ESP keys for the VNI (tests/bench/esp_vtep.ts: the benchmark's encrypted VTEP). Not a
+ * CLI option: a static key would repeat its nonces after a restart (cli/esp/keys.ts draws fresh
+ * per-sender keys instead); the caller draws new key material for every start.
+ */
+export interface StaticEsp {
+  /** UDP port of ESP in UDP on this VTEP and its peers (ESP_PORT in cli/esp/port.ts). */
+  port: number;
+  /** This VTEP's SA, and the peers' SAs it accepts: SPI and key material (ESP_KEYMAT_LEN bytes). */
+  out: { spi: number; keymat: number[] };
+  in: { spi: number; keymat: number[] }[];
+}
+
+/** `weft vtep ARGS`; with `esp` (the benchmark's encrypted VTEP only), the VNI is encrypted. */
+export async function main(args: string[], esp?: StaticEsp): Promise<number> {
   const o = parseVtepArgs(args);
   const signals = ["SIGINT", "SIGTERM"] as const;
   let stop!: (signal: string) => void;
@@ -228,11 +242,26 @@ export async function main(args: string[]): Promise<number> {
       pcap: o.pcap,
       taps: o.taps,
       mtu: o.mtu,
+      ...(esp ? { esp: { port: esp.port } } : {}),
     });
     // One VNI, learning, no ARP suppression (a standalone VTEP has no endpoint records); port ids
     // are the --tap indexes.
     await vtep.worker.ops([
-      { op: "vni.add", vni: o.vni, mtu: o.mtu, ageing: o.ageing, learnMax: o.learnMax, suppress: false },
+      {
+        op: "vni.add",
+        vni: o.vni,
+        mtu: o.mtu,
+        ageing: o.ageing,
+        learnMax: o.learnMax,
+        suppress: false,
+        encrypted: esp !== undefined,
+      },
+      ...(esp
+        ? [
+          { op: "esp.out" as const, vni: o.vni, ...esp.out },
+          ...esp.in.map((sa) => ({ op: "esp.in" as const, vni: o.vni, ...sa })),
+        ]
+        : []),
       ...vtep.taps.map((t, port) => ({ op: "port.add" as const, port, fd: t.fd, name: t.name, vni: o.vni })),
       ...o.peers.map((p) => ({ op: "flood.add" as const, vni: o.vni, addr: p.address, port: p.port })),
     ]);

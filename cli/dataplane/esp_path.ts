@@ -3,7 +3,8 @@
 // - a datagram of an encrypted VNI leaves only sealed, from the ESP socket; with no outbound SA
 //   yet (no key) it is dropped, never sent in cleartext;
 // - cleartext VXLAN for an encrypted VNI arriving on the VXLAN port is dropped and counted,
-//   whoever sent it (moby's CVE-2023-28840/28842 accepted it);
+//   whoever sent it (moby's CVE-2023-28840/28842 accepted it), datagram by datagram: the other
+//   datagrams of a UDP GRO buffer (a plain VNI's) are delivered;
 // - a datagram that opens under an SA must carry that SA's VNI (a node keyed for one network
 //   cannot inject into another) and go to the VXLAN port.
 // Sealing works on a copy in this module's own ring of buffers: the core's TX entries may share
@@ -26,9 +27,10 @@ import {
 import { InboundSad } from "../esp/sad.ts";
 import { type SendCounters, UdpReceiver, UdpSender } from "../phy/udp_batch.ts";
 import { readSockaddrInto, sockaddrLen, writeSockaddr } from "../phy/sockaddr.ts";
-import { SOCKADDR_IN6_LEN } from "../sys/libc.ts";
+import { libc, SOCKADDR_IN6_LEN } from "../sys/libc.ts";
 import { type Region, region } from "../sys/mem.ts";
 
+const c = libc();
 const VXLAN_HEADER_LEN = 8;
 /** Bytes of sealed datagrams per flush (sixteen 64 KiB super-frames and their ESP overhead). */
 const RING_BYTES = 1 << 20;
@@ -44,6 +46,42 @@ interface EncryptedVni {
 
 function vniAt(mem: DataView, ptr: number): number {
   return mem.getUint32(ptr + 4) >>> 8;
+}
+
+/**
+ * Drops, from the cleartext buffer at `mem[ptr, ptr + len)` (one VXLAN datagram, or a UDP GRO
+ * buffer of datagrams `stride` apart, the last possibly shorter), every datagram whose VNI is in
+ * `encrypted`, counting each in its network's cleartext_dropped (moby's CVE-2023-28840/28842
+ * accepted such datagrams), and moves the ones kept down over the gaps: they stay `stride` apart
+ * with only the last one shorter, so the buffer is still a GRO buffer of the same stride. Datagrams
+ * of other VNIs in the same buffer (a plain network beside an encrypted one) are delivered.
+ * A datagram shorter than a VXLAN header is kept: the core counts it as a runt.
+ * @returns the bytes kept (0 when every datagram was dropped).
+ */
+export function dropCleartext(
+  mem: DataView,
+  ptr: number,
+  len: number,
+  stride: number,
+  encrypted: ReadonlyMap<number, { counters: EspCounters }>,
+): number {
+  const step = stride || len;
+  let kept = 0;
+  let bytes: Uint8Array | undefined;
+  for (let off = 0; off < len; off += step) {
+    const dlen = Math.min(step, len - off);
+    const n = dlen >= VXLAN_HEADER_LEN ? encrypted.get(vniAt(mem, ptr + off)) : undefined;
+    if (n) {
+      n.counters.cleartext_dropped++;
+      continue;
+    }
+    if (kept !== off) {
+      bytes ??= new Uint8Array(mem.buffer, mem.byteOffset);
+      bytes.copyWithin(ptr + kept, ptr + off, ptr + off + dlen);
+    }
+    kept += dlen;
+  }
+  return kept;
 }
 
 export class EspPath {
@@ -146,22 +184,11 @@ export class EspPath {
   // ── frame path ─────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Fail closed on the VXLAN port: true when the cleartext buffer at `ptr` (one datagram, or a
-   * UDP GRO buffer of datagrams `stride` apart) holds one for an encrypted VNI; the caller drops
-   * the whole buffer.
+   * Fail closed on the VXLAN port, per datagram: see {@link dropCleartext}. Returns the bytes
+   * left at `ptr` for the core (0: nothing).
    */
-  refuseCleartext(mem: DataView, ptr: number, len: number, stride: number): boolean {
-    if (this.nets.size === 0) return false;
-    const step = stride || len;
-    let refused = false;
-    for (let off = 0; off + VXLAN_HEADER_LEN <= len; off += step) {
-      const n = this.nets.get(vniAt(mem, ptr + off));
-      if (n) {
-        n.counters.cleartext_dropped++;
-        refused = true;
-      }
-    }
-    return refused;
+  filterCleartext(mem: DataView, ptr: number, len: number, stride: number): number {
+    return this.nets.size === 0 ? len : dropCleartext(mem, ptr, len, stride, this.nets);
   }
 
   /**
@@ -171,8 +198,7 @@ export class EspPath {
   receive(k: number, max: number, slotPtr: number[]): number {
     const n = this.rx.receive(k, max - k);
     if (n <= 0) return k;
-    const core = this.core, mem = core.view;
-    const bytes = new Uint8Array(mem.buffer);
+    const core = this.core, mem = core.view, base = this.memPtr;
     let d = k;
     for (let j = 0; j < n; j++) {
       const slot = slotPtr[k + j];
@@ -196,7 +222,7 @@ export class EspPath {
           count = 0;
         }
         if (count === 0) runLen = vlen;
-        bytes.copyWithin(runEnd, vx, vx + vlen);
+        c.memmove(base + BigInt(runEnd), base + BigInt(vx), BigInt(vlen));
         runEnd += vlen;
         count++;
       }
@@ -243,14 +269,13 @@ export class EspPath {
     if (segs * (step + ESP_OVERHEAD) > RING_BYTES) return true; // cannot happen: 64 KiB super-frames
     if (this.used + segs * (step + ESP_OVERHEAD) > RING_BYTES) this.flush();
     // Sealed segments back to back: equal-length ones leave as one UDP_SEGMENT message.
-    const bytes = new Uint8Array(mem.buffer);
-    const ring = new Uint8Array(this.ring.buf);
+    const src = this.memPtr + BigInt(ptr), dst = this.ring.ptr;
     const peer = this.peers.base + vtep * SOCKADDR_IN6_LEN;
     let start = this.used, cur = start, full = 0, count = 0;
     for (let off = 0; off < len; off += step) {
       const dlen = Math.min(step, len - off);
       const at = cur + ESP_HEADROOM;
-      ring.set(bytes.subarray(ptr + off, ptr + off + dlen), at);
+      c.memmove(dst + BigInt(at), src + BigInt(off), BigInt(dlen));
       const elen = n.out.seal(this.ringView, this.ring.ptr, at, dlen, srcPort, this.vxlanPort);
       if (elen === 0) break;
       if (count === 0) full = elen;

@@ -276,9 +276,9 @@ export class FrameLoop {
         const port = readSockaddrInto(names, this.udpIn.nameOffset(k), this.mem, d + RX.PEER);
         // control() reads the datagram's cmsgs: the UDP GRO stride, and the outer TOS (udpIn.tos).
         const len = this.udpIn.length(k), stride = this.udpIn.control(k);
-        // Fail closed: cleartext for an encrypted VNI becomes an empty (runt) datagram.
-        const refused = this.esp?.refuseCleartext(this.mem, this.slotPtr[k], len, stride) ?? false;
-        this.core.describe(k, this.slotPtr[k], refused ? 0 : len, PORT_UNDERLAY, undefined, port, PLAIN);
+        // Fail closed: cleartext datagrams for an encrypted VNI are cut out (all of them: empty).
+        const kept = this.esp?.filterCleartext(this.mem, this.slotPtr[k], len, stride) ?? len;
+        this.core.describe(k, this.slotPtr[k], kept, PORT_UNDERLAY, undefined, port, PLAIN);
         this.mem.setUint16(d + RX.GSO_SIZE, stride, true);
         // The outer ECN the core applies to the inner packet (RFC 6040 decapsulation).
         this.mem.setUint8(d + RX.TOS, this.udpIn.tos);

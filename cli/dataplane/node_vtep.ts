@@ -13,7 +13,7 @@ import { openPcap } from "../phy/pcapfile.ts";
 import { closeTap, openTap, type Tap } from "../phy/tap.ts";
 import { closeUdp, openSenders, openUdp, type UdpSocket } from "../phy/udp.ts";
 import { libc } from "../sys/libc.ts";
-import { libcrypto } from "../sys/libcrypto.ts";
+import { loadAead } from "../sys/libgnutls.ts";
 import { DataplaneWorker } from "./dataplane.ts";
 
 /**
@@ -108,7 +108,7 @@ export class NodeVtep {
       senders = openSenders(o.address, o.sourcePorts ?? SOURCE_PORTS, { gso: o.offload.gso, ...wire });
       if (o.esp) {
         try {
-          libcrypto();
+          loadAead();
           esp = openUdp(o.address, o.esp.port, { gso: o.offload.gso, gro: o.offload.gro });
         } catch (e) {
           if (!o.esp.optional) throw e;

@@ -1,5 +1,6 @@
 // ESP (RFC 4303) in transport mode over a VXLAN datagram, sent UDP-encapsulated (RFC 3948), with
-// AES-GCM (RFC 4106, 16-byte ICV) from libcrypto and 64-bit extended sequence numbers (RFC 4304).
+// AES-GCM (RFC 4106, 16-byte ICV) from GnuTLS, or OpenSSL's libcrypto where GnuTLS is missing
+// (cli/sys/libgnutls.ts aesGcm()), and 64-bit extended sequence numbers (RFC 4304).
 // The framing works in place on memory the caller owns (the Wasm core's frame slots, which have
 // headroom and tailroom): the VXLAN datagram gets its UDP header and the ESP header in front,
 // the trailer and ICV behind, and is encrypted where it lies. No allocation per datagram.
@@ -28,7 +29,8 @@
 // pair repeats. The inner UDP checksum is zero: RFC 3948 §3.1.2 lets a transport-mode receiver
 // skip it, and the ICV already covers every byte.
 
-import { AesGcm, GCM_TAG_LEN } from "../sys/libcrypto.ts";
+import { type Aead, GCM_TAG_LEN } from "../sys/libcrypto.ts";
+import { aesGcm } from "../sys/libgnutls.ts";
 import { type Region, region } from "../sys/mem.ts";
 import { ReplayWindow } from "./replay.ts";
 
@@ -82,8 +84,9 @@ export type EspDrop = "esp_malformed" | "unknown_spi" | "replayed" | "auth_faile
  * Per-network ESP counters, in the order `weft stats` prints them, with what each counts: one
  * list, as the core's DROP_REASONS (cli/core/counters.ts) and DNS_COUNTERS are; EspCounters and
  * espCounters() follow from it. Host-side only: ESP is sealed and opened in TypeScript
- * (cli/dataplane/esp_path.ts), so these have no block in the core's memory; a cleartext datagram
- * refused for an encrypted VNI reaches the core empty and is also counted there (vxlan_runt).
+ * (cli/dataplane/esp_path.ts), so these have no block in the core's memory; cleartext datagrams
+ * refused for an encrypted VNI are cut out of what the VXLAN port read (dropCleartext), and a read
+ * left with none reaches the core empty and is also counted there once (vxlan_runt).
  */
 export const ESP_COUNTERS = [
   ["encrypted", "datagrams sealed and handed to the socket"],
@@ -125,7 +128,7 @@ export type EspNodeCounters = Record<EspNodeCounter, number>;
 
 /** Shared by both directions: the AEAD context and a scratch area for nonce and AAD. */
 class SaBase {
-  protected readonly gcm: AesGcm;
+  protected readonly gcm: Aead;
   protected readonly scratch: Region = region(64);
   protected readonly noncePtr: bigint;
   protected readonly aadPtr: bigint;
@@ -134,12 +137,13 @@ class SaBase {
    * @param spi the SA's SPI, SPI_MIN ≤ spi < 2^32.
    * @param keymat ESP_KEYMAT_LEN bytes: key ‖ salt (RFC 4106 §8.1); the caller zeroes its copy.
    * @throws RangeError on a bad SPI or key material length.
-   * @throws CryptoUnavailableError when libcrypto is missing: the network must not come up.
+   * @throws CryptoUnavailableError when neither GnuTLS nor libcrypto takes the key: the network
+   *   must not come up.
    */
   constructor(readonly spi: number, keymat: Uint8Array, readonly counters: EspCounters) {
     if (!Number.isInteger(spi) || spi < SPI_MIN || spi >= TWO32) throw new RangeError(`SPI ${spi}`);
     if (keymat.length !== ESP_KEYMAT_LEN) throw new RangeError(`ESP key material of ${keymat.length} bytes`);
-    this.gcm = new AesGcm(keymat.subarray(0, 16));
+    this.gcm = aesGcm(keymat.subarray(0, 16));
     this.scratch.view.setUint32(NONCE, new DataView(keymat.buffer, keymat.byteOffset + 16).getUint32(0));
     this.scratch.view.setUint32(AAD, spi);
     this.noncePtr = this.scratch.ptr + BigInt(NONCE);
@@ -159,10 +163,10 @@ export class EspOutbound extends SaBase {
   /**
    * Wraps the VXLAN datagram at `mem[off, off + len)` in UDP and ESP and encrypts it in place.
    * Needs ESP_HEADROOM bytes before `off` and ESP_TAILROOM after the datagram.
-   * @param memPtr the address of `mem`'s first byte (bigint, as libcrypto's parameters).
+   * @param memPtr the address of `mem`'s first byte (bigint, as the AEAD's parameters).
    * @param srcPort the inner UDP source port (the flow hash, RFC 7348 §5); `dstPort` the VXLAN port.
    * @returns the ESP datagram's length, starting at `off - ESP_HEADROOM`; 0 when nothing may be
-   *   sent (libcrypto failed, or the sequence space is used up: the SA must be replaced).
+   *   sent (the AEAD failed, or the sequence space is used up: the SA must be replaced).
    */
   seal(mem: DataView, memPtr: bigint, off: number, len: number, srcPort: number, dstPort: number): number {
     const seq = this.seq;

@@ -134,17 +134,22 @@ export class Lab {
   }
 
   /**
-   * `weft vtep …` inside `ns`; resolves once its control socket answers.
+   * `weft vtep …` inside `ns`, or `entry` (a script taking the same arguments, e.g.
+   * tests/bench/esp_vtep.ts) in its place; resolves once its control socket answers.
    * @throws Error when it exits first or does not answer within 15 s.
    */
-  async vtep(ns: string, args: string[], control = this.tempPath(`${ns}.sock`)): Promise<Vtep> {
+  async vtep(
+    ns: string,
+    args: string[],
+    control = this.tempPath(`${ns}.sock`),
+    entry = [MAIN, "vtep"],
+  ): Promise<Vtep> {
     const p = this.spawn(ns, [
       DENO,
       "run",
       "-A",
       "--unstable-net",
-      MAIN,
-      "vtep",
+      ...entry,
       ...args,
       "--control",
       control,

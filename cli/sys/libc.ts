@@ -165,6 +165,12 @@ export const CLONE_NEWNET = 0x40000000;
 const symbols = {
   /** int *__errno_location(void); — errno of this thread */
   __errno_location: { parameters: [], result: "pointer" },
+  /**
+   * void *memmove(void *dest, const void *src, size_t n); — the result (dest) is dropped: a
+   * "usize" result would box a BigInt per call. One fast call where TypedArray set()/copyWithin()
+   * would go through V8's builtins and a subarray per copy (cli/dataplane/esp_path.ts).
+   */
+  memmove: { parameters: ["usize", "usize", "usize"], result: "void" },
   /** int open(const char *pathname, int flags, mode_t mode); */
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   /** int close(int fd); */

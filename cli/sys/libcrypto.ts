@@ -9,9 +9,11 @@
 //   open: DecryptInit(iv) → DecryptUpdate(aad) → DecryptUpdate(data, in place) → ctrl(SET_TAG) → DecryptFinal
 // GCM is a stream mode: ciphertext and plaintext have the same length and EVP may work in place.
 // Every parameter is an integer ("usize"), contexts included: with "pointer" parameters, a caller
-// that TurboFan optimized crashed Deno 2.9.6 in the fast call (segfault after ~50k calls). The
-// same happened with libsodium's one-call crypto_aead_aes256gcm_encrypt_detached_afternm (ten
-// parameters), so weft uses EVP's five short calls.
+// that TurboFan optimized crashed Deno 2.9.6 in the fast call (segfault after ~50k calls).
+// The frame path prefers GnuTLS's one-call AES-GCM (cli/sys/libgnutls.ts, aesGcm()): OpenSSL 3's
+// five calls cost ~0.3 µs per datagram before any byte is encrypted (its provider layer: the
+// IV-only EVP_EncryptInit_ex, OSSL_PARAM lookups by name for the tag), GnuTLS's one ~0.1 µs, on the
+// same stitched AES-NI/PCLMULQDQ code. This EVP path is the fallback where GnuTLS is missing.
 
 import { addressOf } from "./libc.ts";
 
@@ -79,11 +81,28 @@ export function libcrypto(): Libcrypto {
 }
 
 /**
+ * An AES-GCM key (RFC 4106) as the ESP code uses it, from either library: {@link AesGcm}
+ * (OpenSSL EVP, five calls) or cli/sys/libgnutls.ts's GnutlsAesGcm (one call). Addresses are
+ * bigints; `tag` must be `data + len` (ciphertext ‖ tag, ESP's layout), which GnuTLS requires.
+ */
+export interface Aead {
+  /** Encrypts `len` bytes at `data` in place, the 16-byte tag at `tag`; false: nothing may be sent. */
+  seal(nonce: bigint, aad: bigint, aadLen: number, data: bigint, len: number, tag: bigint): boolean;
+  /** Verifies the tag and decrypts in place; false: the bytes at `data` must be dropped. */
+  open(nonce: bigint, aad: bigint, aadLen: number, data: bigint, len: number, tag: bigint): boolean;
+  /** {@link seal} over JS bytes (control path, tests): ciphertext ‖ tag. */
+  sealBytes(nonce: Uint8Array, aad: Uint8Array, plain: Uint8Array): Uint8Array;
+  /** {@link open} over JS bytes: the plaintext, or null when the tag does not verify. */
+  openBytes(nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null;
+  free(): void;
+}
+
+/**
  * One AES-GCM key, usable for both directions (RFC 4106 with 128- or 256-bit keys).
  * Pointers are addresses (bigint) of memory the caller keeps alive: the Wasm core's linear memory
  * on the frame path, or `Uint8Array`s through {@link AesGcm.sealBytes}/{@link AesGcm.openBytes}.
  */
-export class AesGcm {
+export class AesGcm implements Aead {
   private readonly c = libcrypto();
   /** EVP_CIPHER_CTX addresses (0n once freed): bigints, as every 64-bit parameter here. */
   private enc: bigint;
@@ -146,37 +165,12 @@ export class AesGcm {
 
   /** {@link seal} over JS bytes (control path, tests): returns ciphertext ‖ tag. */
   sealBytes(nonce: Uint8Array, aad: Uint8Array, plain: Uint8Array): Uint8Array {
-    const out = new Uint8Array(Math.max(plain.length + GCM_TAG_LEN, 128));
-    out.set(plain);
-    const base = BigInt(addressOf(out));
-    const ok = this.seal(
-      BigInt(addressOf(pad(nonce))),
-      BigInt(addressOf(pad(aad))),
-      aad.length,
-      base,
-      plain.length,
-      base + BigInt(plain.length),
-    );
-    if (!ok) throw new CryptoUnavailableError("libcrypto failed to encrypt");
-    return out.slice(0, plain.length + GCM_TAG_LEN);
+    return sealBytes(this, nonce, aad, plain);
   }
 
   /** {@link open} over JS bytes: `sealed` is ciphertext ‖ tag; null when the tag does not verify. */
   openBytes(nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
-    if (sealed.length < GCM_TAG_LEN) return null;
-    const len = sealed.length - GCM_TAG_LEN;
-    const buf = new Uint8Array(Math.max(sealed.length, 128));
-    buf.set(sealed);
-    const base = BigInt(addressOf(buf));
-    const ok = this.open(
-      BigInt(addressOf(pad(nonce))),
-      BigInt(addressOf(pad(aad))),
-      aad.length,
-      base,
-      len,
-      base + BigInt(len),
-    );
-    return ok ? buf.slice(0, len) : null;
+    return openBytes(this, nonce, aad, sealed);
   }
 
   /** Frees both contexts (their key schedules are cleansed by EVP_CIPHER_CTX_free). */
@@ -185,6 +179,41 @@ export class AesGcm {
     if (this.dec !== 0n) this.c.EVP_CIPHER_CTX_free(this.dec);
     this.enc = this.dec = 0n;
   }
+}
+
+/** `aead.seal` over JS bytes: copies in, returns ciphertext ‖ tag. @throws CryptoUnavailableError */
+export function sealBytes(aead: Aead, nonce: Uint8Array, aad: Uint8Array, plain: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.max(plain.length + GCM_TAG_LEN, 128));
+  out.set(plain);
+  const base = BigInt(addressOf(out));
+  const n = pad(nonce), a = pad(aad);
+  const ok = aead.seal(
+    BigInt(addressOf(n)),
+    BigInt(addressOf(a)),
+    aad.length,
+    base,
+    plain.length,
+    base + BigInt(plain.length),
+  );
+  if (!ok) throw new CryptoUnavailableError("AES-GCM failed to encrypt");
+  return out.slice(0, plain.length + GCM_TAG_LEN);
+}
+
+/** `aead.open` over JS bytes: `sealed` is ciphertext ‖ tag; null when the tag does not verify. */
+export function openBytes(
+  aead: Aead,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array | null {
+  if (sealed.length < GCM_TAG_LEN) return null;
+  const len = sealed.length - GCM_TAG_LEN;
+  const buf = new Uint8Array(Math.max(sealed.length, 128));
+  buf.set(sealed);
+  const base = BigInt(addressOf(buf));
+  const n = pad(nonce), a = pad(aad);
+  const ok = aead.open(BigInt(addressOf(n)), BigInt(addressOf(a)), aad.length, base, len, base + BigInt(len));
+  return ok ? buf.slice(0, len) : null;
 }
 
 /** A copy in a buffer of ≥ 128 bytes: V8 may move smaller ones (see cli/sys/mem.ts). */

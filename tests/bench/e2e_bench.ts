@@ -1,8 +1,14 @@
-// npm run bench:e2e — two containers on two hosts, connected seven ways, measured in one run:
+// npm run bench:e2e — two containers on two hosts, connected eleven ways, measured in one run:
 //
 //   veth    no overlay: c1 ─veth─ h1 ─underlay veth─ h2 ─veth─ c2, routed by the hosts (MTU 1500)
 //   kernel  Linux VXLAN (VNI 42, port 4789) in a bridge with a veth to the container (MTU 1450)
 //   tinc    tinc 1.0 in switch mode, no cipher, no digest, TAP moved into the container (MTU 1450)
+//   tinc-cipher  the same with tinc 1.0's default cipher and digest (blowfish-CBC, SHA-1; MTU 1408)
+//   wireguard    wireguard-go (userspace, L3), one wg interface per host, the container routed
+//                through it by a veth, as in veth (tests/bench/wireguard.ts; MTU 1420, wg's default)
+//   weft-esp     weft's default row with the VNI encrypted: ESP in UDP port 4500, AES-256-GCM
+//                (tests/bench/esp_vtep.ts: `weft vtep` with static SAs; MTU 1408, an encrypted
+//                network's)
 //   floor   tests/bench/floor_forwarder.ts: the smallest Deno TAP ↔ VXLAN forwarder (no switch, no
 //           Wasm, one frame per system call), the runtime's own per-packet cost, as weft's floor
 //   weft    `weft vtep` on each host, TAP moved into the container (MTU 1450), once per offload
@@ -25,6 +31,15 @@
 //
 //   --json PATH   also write the results as JSON
 //   --quick       one round instead of three
+//   --only K,…    only these topologies (e.g. weft,weft-esp for an A/B of the encrypted path);
+//                 weft-esp-evp (weft-esp on OpenSSL's EVP instead of GnuTLS, as before GnuTLS)
+//                 runs only when named here
+//   --base DIR    also weft-esp-base: weft-esp run from another checkout (e.g. main's, with this
+//                 branch's cli/commands/vtep.ts and tests/bench/esp_vtep.ts copied in), for an
+//                 A/B of the encrypted path in the same run
+//
+// The encrypted rows end with the ratios issue #13 targets: weft-esp ÷ weft (≥ 0.6),
+// ÷ tinc-cipher (≥ 4), ÷ wireguard (> 1).
 
 import { parseArgs } from "node:util";
 import { controlGet } from "../../cli/control/client.ts";
@@ -42,16 +57,37 @@ import {
   waitForLink,
 } from "../../cli/lab/mod.ts";
 import { tincPair } from "./tinc.ts";
+import { wireguardPair } from "./wireguard.ts";
+import { loadavg, runContext, writeReport } from "./report.ts";
+import { ESP_KEYMAT_LEN, ESP_MTU_REDUCTION, ESP_PORT } from "../../cli/esp/esp.ts";
+import type { StaticEsp } from "../../cli/commands/vtep.ts";
 
 const OVERLAY_MTU = 1450;
+/** An encrypted network's MTU (cli/esp/esp.ts), also given to tinc with its cipher. */
+const ENCRYPTED_MTU = OVERLAY_MTU - ESP_MTU_REDUCTION;
+/** wireguard-go's default MTU over a 1500-byte underlay. */
+const WG_MTU = 1420;
 const H1 = "198.18.0.1", H2 = "198.18.0.2";
 const C1 = "10.0.0.1", C2 = "10.0.0.2";
 /** Seconds per iperf3 test. */
 const SECONDS = 2;
 /** Whole run; past it the bench tears everything down and exits. */
-const WATCHDOG_MS = 9 * 60_000;
+const WATCHDOG_MS = 16 * 60_000;
 
-type Key = "veth" | "kernel" | "tinc" | "floor" | "weft-none" | "weft-tap" | "weft-tap-gso" | "weft";
+type Key =
+  | "veth"
+  | "kernel"
+  | "tinc"
+  | "tinc-cipher"
+  | "wireguard"
+  | "floor"
+  | "weft-none"
+  | "weft-tap"
+  | "weft-tap-gso"
+  | "weft"
+  | "weft-esp"
+  | "weft-esp-evp"
+  | "weft-esp-base";
 
 interface Topology {
   key: Key;
@@ -123,7 +159,7 @@ async function setupKernel(lab: Lab): Promise<Topology> {
 }
 
 /** tinc 1.0 in switch mode; its configuration lives under `dir`, which the caller removes. */
-async function setupTinc(lab: Lab, dir: string): Promise<Topology> {
+async function setupTinc(lab: Lab, dir: string, cipher = false): Promise<Topology> {
   const { h1, h2, c1, c2 } = await twoHosts(lab);
   const node = (i: 1 | 2, host: string, container: string, underlay: string, overlay: string) => ({
     name: `h${i}`,
@@ -133,8 +169,89 @@ async function setupTinc(lab: Lab, dir: string): Promise<Topology> {
     overlay: `${overlay}/24`,
     tap: `${lab.prefix}t${i}`,
   });
-  const movers = await tincPair(lab, dir, node(1, h1, c1, H1, C1), node(2, h2, c2, H2, C2), OVERLAY_MTU);
-  return { key: "tinc", label: "tinc 1.0 switch", lab, client: c1, server: c2, movers, vteps: [], udp: true };
+  const movers = await tincPair(
+    lab,
+    `${dir}/${lab.prefix}`,
+    node(1, h1, c1, H1, C1),
+    node(2, h2, c2, H2, C2),
+    cipher ? ENCRYPTED_MTU : OVERLAY_MTU,
+    cipher,
+  );
+  const [key, label]: [Key, string] = cipher
+    ? ["tinc-cipher", "tinc 1.0 switch, blowfish+sha1"]
+    : ["tinc", "tinc 1.0 switch"];
+  return { key, label, lab, client: c1, server: c2, movers, vteps: [], udp: true };
+}
+
+/** wireguard-go on each host (tests/bench/wireguard.ts); keys under `dir`, which the caller removes. */
+async function setupWireguard(lab: Lab, dir: string): Promise<Topology> {
+  const { h1, h2, c1, c2 } = await twoHosts(lab);
+  const node = (i: 1 | 2, host: string, container: string, underlay: string, overlay: string) => ({
+    host,
+    container,
+    underlay,
+    overlay,
+    iface: `${lab.prefix}w${i}`,
+  });
+  const movers = await wireguardPair(lab, dir, node(1, h1, c1, H1, C1), node(2, h2, c2, H2, C2), WG_MTU);
+  return {
+    key: "wireguard",
+    label: "wireguard-go",
+    lab,
+    client: c1,
+    server: c2,
+    movers,
+    vteps: [],
+    udp: true,
+  };
+}
+
+/**
+ * weft's default row with VNI 42 encrypted (tests/bench/esp_vtep.ts), at an encrypted network's
+ * MTU. Each host's outbound SA is the other's inbound one; fresh random keys for every run.
+ */
+async function setupWeftEsp(lab: Lab, dir: string, evp = false, base?: string): Promise<Topology> {
+  // cli/sys/libgnutls.ts falls back to EVP when GnuTLS does not load.
+  if (evp) lab.env = { ...lab.env, WEFT_LIBGNUTLS: "/nonexistent/libgnutls.so.30" };
+  const { h1, h2, c1, c2 } = await twoHosts(lab);
+  const sa = (spi: number) => ({ spi, keymat: [...crypto.getRandomValues(new Uint8Array(ESP_KEYMAT_LEN))] });
+  const sas = [sa(0x1001), sa(0x1002)];
+  const vteps: Vtep[] = [];
+  for (const [i, h, c, local, peer] of [[0, h1, c1, H1, H2], [1, h2, c2, H2, H1]] as const) {
+    const file = `${dir}/${lab.prefix}esp${i + 1}.json`;
+    const esp: StaticEsp = { port: ESP_PORT, out: sas[i], in: [sas[1 - i]] };
+    await Deno.writeTextFile(file, JSON.stringify(esp), { mode: 0o600 });
+    vteps.push(
+      await lab.vtep(
+        h,
+        [
+          ...[
+            "--vni",
+            "42",
+            "--tap",
+            `${lab.prefix}t${i + 1}`,
+            "--netns",
+            c,
+            "--address",
+            `${[C1, C2][i]}/24`,
+          ],
+          ...["--listen", local, "--peer", peer, "--mtu", String(ENCRYPTED_MTU)],
+        ],
+        undefined,
+        [`${base ?? "."}/tests/bench/esp_vtep.ts`, "--esp", file],
+      ),
+    );
+  }
+  return {
+    key: base ? "weft-esp-base" : evp ? "weft-esp-evp" : "weft-esp",
+    label: base ? "weft encrypted, base" : evp ? "weft encrypted, EVP" : "weft encrypted (ESP)",
+    lab,
+    client: c1,
+    server: c2,
+    movers: vteps.map((v) => v.process),
+    vteps,
+    udp: true,
+  };
 }
 
 /** The floor forwarder on each host, with the same TAP placement, addresses and MTU as weft's. */
@@ -507,6 +624,57 @@ const LOWER_IS_BETTER = new Set<keyof Figures>([
 const ratioText = (r: number) => Number.isFinite(r) ? `×${r < 0.1 ? r.toFixed(3) : r.toFixed(2)}` : "—";
 
 const REFERENCES: Key[] = ["veth", "kernel", "tinc", "floor", "weft"];
+/** The encrypted rows, with cleartext weft for scale. */
+const ENCRYPTED: Key[] = ["weft", "weft-esp", "weft-esp-evp", "weft-esp-base", "tinc-cipher", "wireguard"];
+/** Issue #13's targets for weft-esp: ÷ this topology's figure, at least this much (× ≥). */
+const ESP_TARGETS: { vs: Key; min: number; strict?: boolean }[] = [
+  { vs: "weft", min: 0.6 },
+  { vs: "tinc-cipher", min: 4 },
+  { vs: "wireguard", min: 1, strict: true },
+  // The A/B of the AEAD library (only with --only …,weft-esp-evp): GnuTLS should be ahead.
+  { vs: "weft-esp-evp", min: 1, strict: true },
+  // … and of this branch against another checkout (--base DIR).
+  { vs: "weft-esp-base", min: 1, strict: true },
+];
+const ESP_RATIO_ROWS: (keyof Figures)[] = ["tcp1", "tcp4", "udpPps", "rttMs", "cpuPerGB"];
+
+/** weft-esp ÷ each reference, per figure (RTT and CPU inverted: ×>1 is weft-esp better). */
+function espRatios(
+  medians: Partial<Record<Key, Figures>>,
+): Record<string, Partial<Record<keyof Figures, number>>> {
+  const esp = medians["weft-esp"];
+  return Object.fromEntries(
+    ESP_TARGETS.filter(({ vs }) => medians[vs] !== undefined).map(({ vs }) => [
+      vs,
+      Object.fromEntries(ESP_RATIO_ROWS.map((k) => {
+        const a = esp?.[k] ?? NaN, b = medians[vs]?.[k] ?? NaN;
+        return [k, LOWER_IS_BETTER.has(k) ? b / a : a / b];
+      })),
+    ]),
+  );
+}
+
+/** The targets table: weft-esp ÷ cleartext weft, tinc with cipher, wireguard-go. */
+function espTable(medians: Partial<Record<Key, Figures>>): string {
+  const r = espRatios(medians);
+  const lines = [
+    `| weft encrypted ÷ | target | ${
+      ESP_RATIO_ROWS.map((k) => ROW[k].label.replace(/,.*$/, "")).join(" | ")
+    } |`,
+    `|---|---|${ESP_RATIO_ROWS.map(() => "---:").join("|")}|`,
+  ];
+  for (const t of ESP_TARGETS.filter((t) => medians[t.vs] !== undefined)) {
+    const cells = ESP_RATIO_ROWS.map((k) => {
+      const v = r[t.vs][k]!;
+      const met = t.strict ? v > t.min : v >= t.min;
+      return Number.isFinite(v)
+        ? `${ratioText(v)}${k === "tcp1" || k === "tcp4" ? (met ? " ✓" : " ✗") : ""}`
+        : "—";
+    });
+    lines.push(`| ${t.vs} | ${t.strict ? ">" : "≥"} ${t.min} (TCP) | ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
 const STEPS: Key[] = WEFT_STEPS.map((s) => s.key);
 
 /** One table: figures down, topologies across, each value with its ratio to the kernel's. */
@@ -525,7 +693,7 @@ function table(
   ];
   for (const key of rows) {
     const row = ROW[key];
-    const kernel = medians.kernel[key];
+    const kernel = medians.kernel?.[key] ?? NaN;
     const cells = keys.map((k) => {
       const v = medians[k][key];
       // A figure some rounds failed to give is marked with the rounds it stands on.
@@ -541,7 +709,7 @@ function table(
       ? ` ${
         key === "udpLoss" || key === "pingLoss" || key === "sysPct"
           ? "—"
-          : ratioText(medians.weft[key] / medians.tinc[key])
+          : ratioText((medians.weft?.[key] ?? NaN) / (medians.tinc?.[key] ?? NaN))
       } |`
       : "";
     lines.push(`| ${row.label} | ${cells.join(" | ")} |${tail}`);
@@ -573,17 +741,21 @@ function gains(medians: Record<Key, Figures>): string {
   return lines.join("\n");
 }
 
-const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-
 // ── main ───────────────────────────────────────────────────────────────────────────────────
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { json: { type: "string" }, quick: { type: "boolean" } },
+    options: {
+      json: { type: "string" },
+      quick: { type: "boolean" },
+      only: { type: "string" },
+      base: { type: "string" },
+    },
     strict: true,
   });
   const rounds = values.quick ? 1 : 3;
+  const only = values.only?.split(",");
   const labs: Lab[] = [];
   const dir = await Deno.makeTempDir({ prefix: "weft-e2e-" });
 
@@ -604,6 +776,7 @@ async function main(): Promise<number> {
   const watchdog = setTimeout(() => abort(`still running after ${WATCHDOG_MS / 1000} s`, 1), WATCHDOG_MS);
 
   const started = new Date();
+  const context = runContext();
   const loadStart = loadavg();
   console.log(`weft e2e bench, ${started.toISOString()}, ${rounds} round(s) of ${SECONDS} s iperf3 tests`);
   console.log(`load average at start: ${loadStart}`);
@@ -613,11 +786,23 @@ async function main(): Promise<number> {
       ["veth", setupVeth],
       ["kernel", setupKernel],
       ["tinc", (lab) => setupTinc(lab, dir)],
+      ["tinc-cipher", (lab) => setupTinc(lab, dir, true)],
+      ["wireguard", (lab) => setupWireguard(lab, dir)],
       ["floor", setupFloor],
       ...WEFT_STEPS.map((s): Setup => [s.key, (lab) => setupWeft(lab, s.key, s.label, s.offload)]),
+      ["weft-esp", (lab) => setupWeftEsp(lab, dir)],
+      ["weft-esp-evp", (lab) => setupWeftEsp(lab, dir, true)],
+      ...(values.base
+        ? [["weft-esp-base", (lab: Lab) => setupWeftEsp(lab, dir, false, values.base)] as Setup]
+        : []),
     ];
+    const optIn: Key[] = ["weft-esp-evp"];
+    const unknown = only?.filter((k) => !setups.some(([key]) => key === k)) ?? [];
+    if (unknown.length) throw new Error(`--only: unknown topology ${unknown.join(", ")}`);
     const topologies: Topology[] = [];
-    for (const [key, setup] of setups) {
+    const chosen = (key: Key) =>
+      (only ? only.includes(key) : !optIn.includes(key)) || key === "weft-esp-base";
+    for (const [key, setup] of setups.filter(([key]) => chosen(key))) {
       const lab = new Lab();
       labs.push(lab);
       const t0 = Date.now();
@@ -701,22 +886,34 @@ async function main(): Promise<number> {
       "sockCalls",
       "framesPerBurst",
     ];
-    console.log(`\n${table(medians, labels, REFERENCES, referenceRows, true, missing, rounds)}\n`);
-    console.log(`${table(medians, labels, ["kernel", ...STEPS], stepRows, false, missing, rounds)}\n`);
-    console.log(`${gains(medians)}\n`);
+    const present = (ks: Key[]) => ks.filter((k) => keys.includes(k));
+    const print = (ks: Key[], rows: (keyof Figures)[], vsTinc: boolean) => {
+      if (present(ks).length) {
+        console.log(`${table(medians, labels, present(ks), rows, vsTinc, missing, rounds)}\n`);
+      }
+    };
+    console.log();
+    print(REFERENCES, referenceRows, true);
+    print(["kernel", ...STEPS], stepRows, false);
+    if (STEPS.every((k) => keys.includes(k))) console.log(`${gains(medians)}\n`);
+    if (keys.includes("weft-esp")) {
+      print(ENCRYPTED, referenceRows, false);
+      console.log(`${espTable(medians)}\n`);
+    }
     console.log(
       [
         `Medians of ${rounds} round(s) of ${SECONDS} s iperf3 runs; (×r) is the value ÷ the kernel VXLAN's in the same run.`,
         `Ping RTT: ${PINGS} pings per topology and round, every topology at once, staggered (pingInterleaved);`,
         `median and p90 over all rounds' answered pings together; a lost ping (no reply in 1 s) counts in`,
         `ping loss, never as a gap. A figure marked [k/n rounds] stands on the k rounds whose run worked.`,
-        `Overlay MTU ${OVERLAY_MTU}, plain veth 1500. The kernel VXLAN runs with its default offloads on.`,
+        `Overlay MTU ${OVERLAY_MTU}, plain veth 1500, encrypted weft and tinc with cipher ${ENCRYPTED_MTU}, wireguard-go ${WG_MTU}.`,
+        `The kernel VXLAN runs with its default offloads on. Encrypted ratios: ×>1 is weft encrypted better.`,
         `CPU: utime + stime (/proc/PID/stat, all threads) of both hosts' tincd / weft processes during the`,
         `1-stream TCP run ÷ GB received. Syscalls: perf stat -e raw_syscalls:sys_enter (and per-call`,
         `tracepoints) on both processes during a separate 1-stream TCP run, ÷ data frames (bytes ÷ MSS);`,
         `ACKs ride along uncounted. Data frames per burst: the same ÷ both VTEPs' io.bursts.`,
         `Step gains: ×>1 is better (throughput new ÷ old; RTT, CPU and syscalls old ÷ new).`,
-        `UDP 64 B (iperf3 -u -l 64 -b 0) only for the references and default weft; on the kernel paths`,
+        `UDP 64 B (iperf3 -u -l 64 -b 0) only for the references, default and encrypted weft; on the kernel paths`,
         `iperf3's own sender and receiver are the bound.`,
         `Load average at start ${loadStart}, at end ${loadEnd} (2 cores, shared with other sessions).`,
       ].join("\n"),
@@ -740,16 +937,22 @@ async function main(): Promise<number> {
         }])),
         vsKernel: Object.fromEntries(keys.map((k) => {
           const rows = Object.values(ROW).filter((r) => r.ratio);
-          return [k, Object.fromEntries(rows.map((r) => [r.key, medians[k][r.key] / medians.kernel[r.key]]))];
+          return [
+            k,
+            Object.fromEntries(
+              rows.map((r) => [r.key, medians[k][r.key] / (medians.kernel?.[r.key] ?? NaN)]),
+            ),
+          ];
         })),
         weftVsTinc: Object.fromEntries(
           Object.values(ROW).filter((r) => r.key !== "udpLoss" && r.key !== "pingLoss" && r.key !== "sysPct")
-            .map((r) => [r.key, medians.weft[r.key] / medians.tinc[r.key]]),
+            .map((r) => [r.key, (medians.weft?.[r.key] ?? NaN) / (medians.tinc?.[r.key] ?? NaN)]),
         ),
+        /** weft-esp ÷ weft, tinc-cipher, wireguard (RTT and CPU inverted: > 1 is weft-esp better). */
+        encryptedVs: espRatios(medians),
       };
       // NaN (a figure that does not apply) becomes null in JSON.
-      await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
-      console.log(`JSON written to ${values.json}`);
+      writeReport(values.json, context, { ...report, base: values.base });
     }
     return 0;
   } finally {

@@ -1,6 +1,8 @@
 // tinc 1.0 (Debian's /usr/sbin/tincd) as a two-node layer-2 switch: the userspace TAP/UDP learning
 // switch users know, as a reference for weft. Mode = switch, Cipher = none, Digest = none, so what
-// is left is tinc's own per-packet path (read TAP → UDP sendto, recvfrom → write TAP).
+// is left is tinc's own per-packet path (read TAP → UDP sendto, recvfrom → write TAP); or, with
+// `cipher`, tinc 1.0's defaults (Cipher = blowfish in CBC mode, Digest = sha1 truncated to 4 bytes,
+// tinc.conf(5)), the reference for weft's encrypted networks.
 //
 // Each host's tincd runs in the host namespace; its TAP is moved into the container namespace, as
 // `weft vtep --netns` does, and addressed there. No tinc-up script: the bench configures the link.
@@ -21,11 +23,11 @@ export interface TincNode {
 }
 
 const TINC_PORT = 655;
-/** RSA keys only authenticate the meta connection; with Cipher = none they never touch packets. */
+/** RSA keys authenticate the meta connection (and, with a cipher, exchange the packet keys). */
 const KEY_BITS = 2048;
 
 /** Writes tinc.conf and hosts/NAME for `node` under `dir`, then generates its RSA key pair. */
-async function configure(dir: string, node: TincNode, peer: TincNode): Promise<void> {
+async function configure(dir: string, node: TincNode, peer: TincNode, cipher: boolean): Promise<void> {
   await Deno.mkdir(`${dir}/hosts`, { recursive: true });
   await Deno.writeTextFile(
     `${dir}/tinc.conf`,
@@ -39,10 +41,12 @@ async function configure(dir: string, node: TincNode, peer: TincNode): Promise<v
       "",
     ].join("\n"),
   );
-  // Cipher and Digest are per-host settings in tinc 1.0; both ends read both host files.
+  // Cipher and Digest are per-host settings in tinc 1.0; both ends read both host files. Left
+  // out, they are tinc's defaults.
+  const plain = cipher ? [] : ["Cipher = none", "Digest = none"];
   await Deno.writeTextFile(
     `${dir}/hosts/${node.name}`,
-    [`Address = ${node.underlay}`, `Port = ${TINC_PORT}`, "Cipher = none", "Digest = none", ""].join("\n"),
+    [`Address = ${node.underlay}`, `Port = ${TINC_PORT}`, ...plain, ""].join("\n"),
   );
   // -K is non-interactive when stdin is not a terminal: it writes rsa_key.priv and appends the
   // public key to hosts/NAME.
@@ -51,8 +55,8 @@ async function configure(dir: string, node: TincNode, peer: TincNode): Promise<v
 
 /**
  * Two tinc daemons, one per host, configured under `root` (a directory the caller removes), with
- * their TAPs moved into the containers at MTU `mtu`. Returns the tincd processes (for CPU time);
- * the lab stops them.
+ * their TAPs moved into the containers at MTU `mtu`; `cipher`: tinc's default cipher and digest,
+ * else none. Returns the tincd processes (for CPU time); the lab stops them.
  */
 export async function tincPair(
   lab: Lab,
@@ -60,10 +64,11 @@ export async function tincPair(
   a: TincNode,
   b: TincNode,
   mtu: number,
+  cipher = false,
 ): Promise<Process[]> {
   const dirs = [`${root}/${a.name}`, `${root}/${b.name}`];
-  await configure(dirs[0], a, b);
-  await configure(dirs[1], b, a);
+  await configure(dirs[0], a, b, cipher);
+  await configure(dirs[1], b, a, cipher);
   await Deno.copyFile(`${dirs[0]}/hosts/${a.name}`, `${dirs[1]}/hosts/${a.name}`);
   await Deno.copyFile(`${dirs[1]}/hosts/${b.name}`, `${dirs[0]}/hosts/${b.name}`);
   const daemons: Process[] = [];

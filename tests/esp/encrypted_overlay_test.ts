@@ -187,12 +187,14 @@ labTest(
     await lab.setup(2);
     const [h1, h2] = lab.hosts;
     await lab.startDaemon(h1);
-    // Only h2's daemon inherits a libcrypto that cannot be loaded.
+    // Only h2's daemon inherits a libcrypto and a GnuTLS that cannot be loaded.
     Deno.env.set("WEFT_LIBCRYPTO", "/nonexistent/libcrypto.so.3");
+    Deno.env.set("WEFT_LIBGNUTLS", "/nonexistent/libgnutls.so.30");
     try {
       await lab.startDaemon(h2);
     } finally {
       Deno.env.delete("WEFT_LIBCRYPTO");
+      Deno.env.delete("WEFT_LIBGNUTLS");
     }
     await lab.formSwarm([h1, h2]);
     await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
@@ -216,7 +218,7 @@ labTest(
     assert.match((await stats(lab, h2)).espError, /cannot encrypt/);
     assert.match(
       await Deno.readTextFile(h2.log),
-      /this node cannot encrypt: cannot load OpenSSL's libcrypto/,
+      /this node cannot encrypt: cannot load OpenSSL's libcrypto.*, and cannot load libgnutls\.so\.30/,
     );
   },
 );
