@@ -103,7 +103,8 @@ export async function tsharkFields(
     ...fields.flatMap((f) => ["-e", f]),
   ], { timeoutMs: opts.timeoutMs });
   assert.equal(r.code, 0, `tshark -r ${file}: ${r.stderr}`);
-  const text = r.stdout.trimEnd();
+  // Only the final newline goes: trimEnd() would also cut the last row's empty trailing fields.
+  const text = r.stdout.replace(/\n$/, "");
   return text === "" ? [] : text.split("\n").map((l) => l.split("\t"));
 }
 

@@ -1,58 +1,36 @@
 // What the encrypted-overlay tests in namespaces share (tests/esp/*_test.ts): a swarm of lab
 // hosts, stats and VNIs through the CLI, captures, iperf3 between containers, datagrams sent from
-// a host's own processes. The lab itself is cli/lab/ (mod.ts).
+// a host's own processes. The lab itself is cli/lab/ (mod.ts); labTest(), tsharkFields() and
+// capture() are tests/harness.ts's.
 
 import assert from "node:assert/strict";
-import { DENO, type Host, isRoot, Lab, ROOT, sh, waitFor } from "../../cli/lab/mod.ts";
-
-/** Deno.test options of a test in namespaces: root only; daemons and captures outlive a test step. */
-export const LAB_TEST = { ignore: !isRoot(), sanitizeOps: false, sanitizeResources: false };
+import { DENO, type Host, isRoot, type Lab, ROOT, sh, waitFor } from "../../cli/lab/mod.ts";
+import { type Capture, capture, type LabTestOptions, tsharkFields } from "../harness.ts";
 
 /**
- * A Deno test in namespaces (root only, else ignored): `fn` gets a fresh Lab, whose daemons' logs
- * are printed when it fails, and which is torn down after (namespaces, daemons, containers).
+ * labTest() options of an encrypted-overlay test in namespaces: root only (else ignored), the
+ * daemons' logs printed when it fails.
  */
-export function labTest(name: string, fn: (lab: Lab) => Promise<void>): void {
-  Deno.test({
-    name,
-    ...LAB_TEST,
-    fn: async () => {
-      const lab = new Lab();
-      try {
-        await fn(lab);
-      } catch (e) {
-        await dumpLogs(lab);
-        throw e;
-      } finally {
-        await lab.close();
-      }
-    },
-  });
-}
+export const ESP_TEST: LabTestOptions = { ignore: !isRoot(), onFailure: dumpLogs };
 
 /** The ping pattern searched for in underlay captures (it must never appear there). */
 export const PATTERN = "c0ffee5a";
 
-/** `n` lab hosts with daemons running, in no swarm yet. */
-export async function startHosts(lab: Lab, n: number): Promise<void> {
+/** `n` lab hosts with daemons running, in no swarm yet; returns them. */
+export async function startHosts(lab: Lab, n: number): Promise<Host[]> {
   await lab.setup(n);
   await Promise.all(lab.hosts.map((h) => lab.startDaemon(h)));
+  return lab.hosts;
 }
 
-/** Hosts already running: host 1 runs `weft swarm init --advertise-addr IP` + `init`, the rest join. */
-export async function initAndJoin(lab: Lab, init: string[] = []): Promise<void> {
-  const [h1, ...rest] = lab.hosts;
-  const r = await lab.weft(h1, ["swarm", "init", "--advertise-addr", h1.addr, ...init]);
-  const m = /weft swarm join --token (\S+) (\S+)/.exec(r.stdout)!;
-  for (const h of rest) {
-    await lab.weft(h, ["swarm", "join", "--token", m[1], m[2], "--advertise-addr", h.addr]);
-  }
-}
-
-/** `n` lab hosts with daemons; host 1 runs `weft swarm init` (with `init` flags), the rest join. */
-export async function swarm(lab: Lab, n: number, init: string[] = []): Promise<void> {
+/**
+ * `n` lab hosts with daemons in one swarm: host 1 runs `weft swarm init` (with `init` flags, and
+ * is the manager), the rest join; returns the hosts.
+ */
+export async function swarm(lab: Lab, n: number, init: string[] = []): Promise<Host[]> {
   await startHosts(lab, n);
-  await initAndJoin(lab, init);
+  await lab.formSwarm(lab.hosts, init);
+  return lab.hosts;
 }
 
 /** `count` pings from container `from` to `to` carrying PATTERN (`more`: further ping flags); never throws. */
@@ -79,30 +57,12 @@ export function assertNoPattern(file: string, where = "the underlay"): void {
 }
 
 /**
- * tshark's `fields` for the packets of capture `file` that match `filter`, one row each, with ESP
- * decrypted by the `esp_sa` lines `sas` (`weft esp sa`); `more`: further options (`-d …`).
+ * tshark arguments (harness tsharkFields()' `args`) that decrypt ESP with the `esp_sa` lines `sas`
+ * (`weft esp sa`, duplicates dropped), no name resolution, then `more` (`-d udp.port==N,udpencap`).
  */
-export async function tsharkFields(
-  file: string,
-  fields: string[],
-  o: { sas?: string[]; filter?: string; more?: string[] } = {},
-): Promise<string[][]> {
-  const r = await sh([
-    ...tsharkEsp(file, o.sas ?? [], o.more ?? []),
-    ...(o.filter ? ["-Y", o.filter] : []),
-    "-T",
-    "fields",
-    "-E",
-    "separator=;",
-    ...fields.flatMap((f) => ["-e", f]),
-  ]);
-  return r.stdout.trim().split("\n").filter(Boolean).map((l) => l.split(";"));
-}
-
-/** tshark reading `file` with ESP decryption on and the SAs `sas` in its esp_sa table. */
-function tsharkEsp(file: string, sas: string[], more: string[]): string[] {
+export function espDecode(sas: string[] = [], more: string[] = []): string[] {
   const uat = [...new Set(sas)].flatMap((l) => ["-o", `uat:esp_sa:${l}`]);
-  return ["tshark", "-n", "-r", file, "-o", "esp.enable_encryption_decode:TRUE", ...uat, ...more];
+  return ["-n", "-o", "esp.enable_encryption_decode:TRUE", ...uat, ...more];
 }
 
 /** The daemons' logs, when a test fails (the lab's directory goes at close). */
@@ -129,12 +89,16 @@ export async function vniOf(lab: Lab, h: Host, net: string): Promise<number> {
 }
 
 /**
- * Encrypted network "secret-net" created on host 1, container a1 (10.0.0.2) on host 1 and a2
+ * Encrypted network "secret-net" created on host 1 (asked for with `flag`: Docker takes both
+ * `--opt encrypted` and `-o encrypted`), container a1 (10.0.0.2) on host 1 and a2
  * (10.0.0.3) on host 2, once a1 reaches a2; their names and the network's VNI.
  */
-export async function secretPair(lab: Lab): Promise<{ a1: string; a2: string; vni: number }> {
+export async function secretPair(
+  lab: Lab,
+  flag: "--opt" | "-o" = "--opt",
+): Promise<{ a1: string; a2: string; vni: number }> {
   const [h1, h2] = lab.hosts;
-  await lab.weft(h1, ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
+  await lab.weft(h1, ["network", "create", "-d", "overlay", flag, "encrypted", "secret-net"]);
   const [a1, a2] = [lab.c("a1"), lab.c("a2")];
   await lab.weft(h1, ["run", "-d", "--name", a1, "--network", "secret-net", "--ip", "10.0.0.2"]);
   await lab.weft(h2, ["run", "-d", "--name", a2, "--network", "secret-net", "--ip", "10.0.0.3"]);
@@ -156,54 +120,11 @@ export async function reachable(lab: Lab, from: string, to: string): Promise<voi
 }
 
 /**
- * tcpdump into `file` until stop(), bounded (60 s, `count` packets): by default on host `h`'s
- * underlay interface, UDP only; `ns`/`iface`/`filter` pick another place (the underlay bridge, a
- * container's eth0).
+ * tcpdump (harness capture()) on eth0 of namespace `ns` (a host's, for its underlay, or a
+ * container's) into `file`, bounded at 5000 packets; `filter`: tcpdump's expression, UDP by default.
  */
-export function capture(
-  h: Host | undefined,
-  file: string,
-  o: { ns?: string; iface?: string; filter?: string[]; count?: number } = {},
-) {
-  const p = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      o.ns ?? h!.ns,
-      "timeout",
-      "60",
-      "tcpdump",
-      "--immediate-mode",
-      "-i",
-      o.iface ?? "eth0",
-      "-U",
-      "-c",
-      String(o.count ?? 5000),
-      "-w",
-      file,
-      ...(o.filter ?? ["udp"]),
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // Drain stderr the whole time: tcpdump must never block on (or die of) a closed pipe.
-  let text = "";
-  const drained = (async () => {
-    for await (const chunk of p.stderr) text += new TextDecoder().decode(chunk);
-  })().catch(() => {});
-  return {
-    async started() {
-      await waitFor("tcpdump listening", () => Promise.resolve(text.includes("listening on")), 10000, 50);
-    },
-    async stop() {
-      try {
-        p.kill("SIGINT");
-      } catch { /* gone */ }
-      await p.status;
-      await drained;
-      return text;
-    },
-  };
+export function capturePackets(lab: Lab, ns: string, file: string, filter = ["udp"]): Promise<Capture> {
+  return capture(lab, ns, "eth0", file, ["--immediate-mode", "-c", "5000", ...filter]);
 }
 
 /** iperf3 TCP for `seconds` from container `client` to `server` (at `ip`), `reverse`: server sends. Gbit/s. */
@@ -285,6 +206,27 @@ export function forgedVxlan(vni: number, dstMac: string): string {
   return "08000000" + vni.toString(16).padStart(6, "0") + "00" + eth + ip + icmp;
 }
 
+/** Packets container `c`'s eth0 has received (its rx_packets counter). */
+export async function rxPackets(lab: Lab, c: string): Promise<number> {
+  return Number((await lab.inContainer(c, ["cat", "/sys/class/net/eth0/statistics/rx_packets"])).stdout);
+}
+
+/**
+ * Sends `n` forged cleartext VXLAN datagrams of VNI `vni` (forgedVxlan(), to the MAC of the first
+ * container `weft ps` lists on `to`) from a process on host `from` to `to`'s VXLAN port 4789, and
+ * waits until `to` has counted at least `n` more cleartext_dropped for the VNI; returns how many more.
+ * @throws when the counter has not risen by `n` within waitFor()'s default time.
+ */
+export async function sendCleartext(lab: Lab, from: Host, to: Host, vni: number, n: number): Promise<number> {
+  const mac = JSON.parse((await lab.weft(to, ["ps", "--format", "json"])).stdout)[0].mac;
+  const dropped0 = espOf(await stats(lab, to), vni).counters.cleartext_dropped;
+  await sendFrom(from, to.addr, 4789, Array(n).fill(forgedVxlan(vni, mac)));
+  return await waitFor(`cleartext_dropped on ${to.name}`, async () => {
+    const d = espOf(await stats(lab, to), vni).counters.cleartext_dropped - dropped0;
+    return d >= n ? d : undefined;
+  });
+}
+
 /** Hex of bytes. */
 export function hexOf(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -303,8 +245,9 @@ export async function decryptedFrames(
   more: string[] = [],
 ): Promise<{ esp: number; frames: string[] }> {
   const filter = `udp.dstport == ${port}`;
-  const esp = (await tsharkFields(file, ["frame.number"], { sas, filter, more })).length;
-  const dump = (await sh([...tsharkEsp(file, sas, more), "-Y", filter, "-x"])).stdout;
+  const args = espDecode(sas, more);
+  const esp = (await tsharkFields(file, ["frame.number"], { filter, args })).length;
+  const dump = (await sh(["tshark", "-r", file, ...args, "-Y", filter, "-x"])).stdout;
   const frames: string[] = [];
   for (const block of dump.split(/^Decrypted Data \(\d+ bytes\):\n/m).slice(1)) {
     let hex = "";

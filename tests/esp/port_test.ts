@@ -10,19 +10,19 @@ import { formatStats } from "../../cli/commands/stats.ts";
 import { tsharkHint } from "../../cli/commands/esp.ts";
 import type { StatsReply } from "../../cli/dataplane/protocol.ts";
 import { type Host, sh, waitFor } from "../../cli/lab/mod.ts";
+import { labTest, tsharkFields } from "../harness.ts";
 import {
   assertNoPattern,
-  capture,
+  capturePackets,
+  ESP_TEST,
+  espDecode,
   espOf,
-  initAndJoin,
-  labTest,
   PATTERN,
   patternPing,
   secretPair,
   sendFrom,
   startHosts,
   stats,
-  tsharkFields,
 } from "./esp_lab.ts";
 
 const VXLAN_PORT = 4789;
@@ -119,9 +119,9 @@ async function post(h: Host, path: string, body: unknown): Promise<{ status: num
 
 labTest(
   "esp port: a swarm on --esp-port 4600 sends ESP there and nothing on 4500; bad ports refused, nothing changed; an unknown SPI counts node-wide",
+  ESP_TEST,
   async (lab) => {
-    await startHosts(lab, 2);
-    const [h1, h2] = lab.hosts;
+    const [h1, h2] = await startHosts(lab, 2);
     const init = ["swarm", "init", "--advertise-addr", h1.addr];
     for (
       const [flags, why] of [
@@ -154,7 +154,7 @@ labTest(
         .map((l) => l.trim().split(/\s+/)[3]).filter(Boolean);
     assert.deepEqual(await sockets(h1), []);
 
-    await initAndJoin(lab, ["--esp-port", "4600"]);
+    await lab.formSwarm(lab.hosts, ["--esp-port", "4600"]);
     // Keys and secrets rest in the state dirs (docs/encryption.md): root's only.
     const mode = (p: string) => (Deno.statSync(p).mode! & 0o777).toString(8);
     for (
@@ -178,15 +178,15 @@ labTest(
     const { a1, a2, vni } = await secretPair(lab);
 
     const file = `${lab.dir}/underlay.pcap`;
-    const cap = capture(h1, file);
-    await cap.started();
+    const cap = await capturePackets(lab, h1.ns, file);
     const [p1, p2] = [await patternPing(lab, a1, "10.0.0.3"), await patternPing(lab, a2, "10.0.0.2")];
-    await new Promise((r) => setTimeout(r, 300));
-    await cap.stop();
+    await cap.stop(); // once the file has stopped growing
     assert.match(p1.stdout, / 0% packet loss/, p1.stdout);
     assert.match(p2.stdout, / 0% packet loss/, p2.stdout);
     assertNoPattern(file);
-    const ports = (await tsharkFields(file, ["udp.srcport", "udp.dstport"])).map((r) => r.map(Number));
+    const ports = (await tsharkFields(file, ["udp.srcport", "udp.dstport"], { args: ["-n"] })).map((r) =>
+      r.map(Number)
+    );
     const between = ports.filter(([s, d]) => s !== 2377 && d !== 2377); // not the control plane
     assert.ok(
       between.filter(([, d]) => d === 4600).length >= 20,
@@ -205,9 +205,8 @@ labTest(
     const sas = sa.flatMap((r) => r.stdout.trim().split("\n"));
     const tshark = (more: string[]) =>
       tsharkFields(file, ["vxlan.vni", "icmp.type", "data.data"], {
-        sas,
-        more,
         filter: "udp.dstport == 4600",
+        args: espDecode(sas, more),
       });
     const rows = await tshark(decode);
     assert.equal(rows.length, between.filter(([, d]) => d === 4600).length);

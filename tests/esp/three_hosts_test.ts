@@ -5,22 +5,22 @@
 // container and is counted. Needs root.
 
 import assert from "node:assert/strict";
-import { waitFor } from "../../cli/lab/mod.ts";
 import { readPcap } from "../../cli/pcap/pcap.ts";
 import { ESP_PORT } from "../../cli/esp/port.ts";
+import { labTest } from "../harness.ts";
 import {
   assertNoPattern,
-  capture,
+  capturePackets,
   decryptedFrames,
+  ESP_TEST,
   espOf,
-  forgedVxlan,
   hexOf,
   iperf,
-  labTest,
   PATTERN,
   patternPing,
   reachable,
-  sendFrom,
+  rxPackets,
+  sendCleartext,
   stats,
   swarm,
   vniOf,
@@ -30,9 +30,9 @@ const PINGS = 4;
 
 labTest(
   "three hosts, one encrypted network: ping and TCP both ways between each pair, only ESP on the underlay, tshark opens every datagram to the frames sent, cleartext from the third host refused",
+  ESP_TEST,
   async (lab) => {
-    await swarm(lab, 3);
-    const hosts = lab.hosts;
+    const hosts = await swarm(lab, 3);
     await lab.weft(hosts[0], ["network", "create", "-d", "overlay", "--opt", "encrypted", "secret-net"]);
     const cs = hosts.map((_, i) => ({ name: lab.c(`a${i + 1}`), ip: `10.0.0.${i + 2}` }));
     for (const [i, h] of hosts.entries()) {
@@ -48,16 +48,16 @@ labTest(
     // Captures: each container's eth0 (what it sent), then each host's underlay (what crossed),
     // and UDP 4789 on every host for the whole traffic phase (it must stay empty).
     const file = (what: string) => `${lab.dir}/${what}.pcap`;
-    const inner = cs.map((c) => capture(undefined, file(c.name), { ns: c.name, filter: [] }));
-    const outer = hosts.map((h) => capture(h, file(h.name)));
-    const vxlan = hosts.map((h) => capture(h, file(`${h.name}-4789`), { filter: ["udp", "port", "4789"] }));
-    for (const c of [...inner, ...outer, ...vxlan]) await c.started();
+    const inner = await Promise.all(cs.map((c) => capturePackets(lab, c.name, file(c.name), [])));
+    const outer = await Promise.all(hosts.map((h) => capturePackets(lab, h.ns, file(h.name))));
+    const vxlan = await Promise.all(
+      hosts.map((h) => capturePackets(lab, h.ns, file(`${h.name}-4789`), ["udp", "port", "4789"])),
+    );
 
     const ping = (from: number, to: number) => patternPing(lab, cs[from].name, cs[to].ip, PINGS);
     const pings = await Promise.all(pairs.flatMap(([a, b]) => [ping(a, b), ping(b, a)]));
-    await new Promise((r) => setTimeout(r, 300));
-    for (const c of outer) await c.stop();
-    for (const c of inner) await c.stop();
+    // stop() waits until each file has stopped growing: the last replies are in.
+    await Promise.all([...outer, ...inner].map((c) => c.stop()));
     for (const p of pings) assert.match(p.stdout, / 0% packet loss/, p.stdout);
 
     // Nothing in clear on the underlay; every ESP datagram opens to a frame a container sent.
@@ -101,23 +101,14 @@ labTest(
     }
 
     // Cleartext VXLAN for the VNI from a process on the third host, to each of the others.
-    const psJson = async (i: number) =>
-      JSON.parse((await lab.weft(hosts[i], ["ps", "--format", "json"])).stdout);
-    const rx = async (i: number) =>
-      Number(
-        (await lab.inContainer(cs[i].name, ["cat", "/sys/class/net/eth0/statistics/rx_packets"])).stdout,
-      );
     for (const i of [0, 1]) {
-      const mac = (await psJson(i))[0].mac;
-      const before = await rx(i);
-      const dropped0 = espOf(await stats(lab, hosts[i]), vni).counters.cleartext_dropped;
-      await sendFrom(hosts[2], hosts[i].addr, 4789, Array(10).fill(forgedVxlan(vni, mac)));
-      const dropped = await waitFor(`cleartext_dropped on ${hosts[i].name}`, async () => {
-        const n = espOf(await stats(lab, hosts[i]), vni).counters.cleartext_dropped - dropped0;
-        return n >= 10 ? n : undefined;
-      });
-      assert.equal(dropped, 10);
-      assert.equal(await rx(i), before, `a forged cleartext frame reached ${cs[i].name}`);
+      const before = await rxPackets(lab, cs[i].name);
+      assert.equal(await sendCleartext(lab, hosts[2], hosts[i], vni, 10), 10);
+      assert.equal(
+        await rxPackets(lab, cs[i].name),
+        before,
+        `a forged cleartext frame reached ${cs[i].name}`,
+      );
     }
     for (const h of hosts) assert.equal(espOf(await stats(lab, h), vni).counters.auth_failed, 0);
   },
