@@ -19,7 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   },
   swarm: {
     summary:
-      "swarm init --advertise-addr IP | join --token T HOST:2377 --advertise-addr IP | join-token worker | leave",
+      "swarm init --advertise-addr IP [--esp-port N] | join --token T HOST:2377 --advertise-addr IP | join-token worker | leave | update",
     load: client(() => import("./commands/swarm.ts")),
   },
   node: {
@@ -83,11 +83,34 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `Usage: weft <command> [options]\n\nCommands:\n${lines.join("\n")}\n`;
+  return `Usage: weft [-H unix:///PATH] <command> [options]\n\nCommands:\n${lines.join("\n")}\n`;
+}
+
+/**
+ * Docker's global `-H HOST` / `--host HOST` (also `=HOST`) before the command: taken off the command
+ * line and put in WEFT_HOST, which every daemon client reads when the command itself has no `-H`.
+ * @returns the arguments after it
+ * @throws UsageError for `-H` without a value
+ */
+export function takeGlobalHost(args: string[]): string[] {
+  const [first, second] = args;
+  const m = /^(?:-H|--host)(?:=(.*))?$/.exec(first ?? "");
+  if (!m) return args;
+  const host = m[1] ?? second;
+  if (!host) throw new UsageError(`${first} needs a value: weft -H unix:///path/weft.sock <command> …`);
+  Deno.env.set("WEFT_HOST", host);
+  return args.slice(m[1] !== undefined ? 1 : 2);
 }
 
 if (import.meta.main) {
-  const [name, ...rest] = Deno.args;
+  let args: string[];
+  try {
+    args = takeGlobalHost(Deno.args);
+  } catch (e) {
+    if (e instanceof UsageError) error(e.message, 2);
+    throw e;
+  }
+  const [name, ...rest] = args;
   if (!name || name === "help" || name === "--help" || name === "-h") {
     console.log(usage());
     Deno.exit(name ? 0 : 2);

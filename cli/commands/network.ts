@@ -47,7 +47,15 @@ export async function main(args: string[]): Promise<number> {
     for (const o of (v.opt ?? []) as string[]) {
       const i = o.indexOf("=");
       const key = i < 0 ? o : o.slice(0, i), value = i < 0 ? "" : o.slice(i + 1);
-      if (key === "encrypted") encrypted = true;
+      if (key === "encrypted") {
+        // Docker's overlay encrypts for any value, "false" included; weft refuses what reads as off.
+        if (value !== "" && value !== "true") {
+          throw new UsageError(
+            `--opt encrypted takes no value (or "true"), got "${value}": leave it out for a plain network`,
+          );
+        }
+        encrypted = true;
+      }
       else if (key === MTU_OPTION) {
         mtu = /^\d+$/.test(value) ? Number(value) : NaN;
         if (!(mtu >= 68 && mtu <= 65535)) {

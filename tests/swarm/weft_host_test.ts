@@ -17,7 +17,7 @@ async function weftWith(env: Record<string, string>, args: string[]) {
   return { code: r.code, stdout: text(r.stdout), stderr: text(r.stderr) };
 }
 
-labTest("WEFT_HOST=unix:///path picks the daemon; -H overrides it", { ignore: !isRoot() }, async (lab) => {
+labTest("WEFT_HOST=unix:///path picks the daemon; -H overrides it, after the command or before it (Docker's global -H)", { ignore: !isRoot() }, async (lab) => {
   await lab.setup(1);
   const [h] = lab.hosts;
   await lab.startDaemon(h);
@@ -34,4 +34,13 @@ labTest("WEFT_HOST=unix:///path picks the daemon; -H overrides it", { ignore: !i
   const flag = await weftWith({ WEFT_HOST: bad }, ["ps", "-H", good]);
   assert.equal(flag.code, 0, `-H wins over WEFT_HOST: ${flag.stderr}`);
   assert.match(flag.stdout, /^CONTAINER/);
+  // Docker's global form, before the command: `weft -H HOST ps`, `weft --host=HOST ps`.
+  for (const global of [["-H", good], [`--host=${good}`]]) {
+    const before = await weftWith({ WEFT_HOST: bad }, [...global, "ps"]);
+    assert.equal(before.code, 0, `weft ${global.join(" ")} ps: ${before.stderr}`);
+    assert.match(before.stdout, /^CONTAINER/);
+  }
+  const missing = await weftWith({}, ["-H"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^error: -H needs a value/);
 });
