@@ -203,7 +203,11 @@ export class EspPath {
     for (let j = 0; j < n; j++) {
       const slot = slotPtr[k + j];
       const len = this.rx.length(k + j);
-      if (this.rx.truncated(k + j)) continue;
+      if (this.rx.truncated(k + j)) {
+        // Longer than the slot (only without GRO: 2 KiB slots): cut, it can never verify.
+        this.sad.refuse(mem, slot, len);
+        continue;
+      }
       // An empty datagram is too short to carry an SPI: unknown_spi, like any other runt.
       if (len === 0) {
         this.openOne(mem, slot, 0);
