@@ -203,7 +203,16 @@ export class EspPath {
     for (let j = 0; j < n; j++) {
       const slot = slotPtr[k + j];
       const len = this.rx.length(k + j);
-      if (this.rx.truncated(k + j)) continue;
+      if (this.rx.truncated(k + j)) {
+        // Longer than the slot (only without GRO: 2 KiB slots): cut, it can never verify.
+        this.sad.refuse(mem, slot, len);
+        continue;
+      }
+      // An empty datagram is too short to carry an SPI: unknown_spi, like any other runt.
+      if (len === 0) {
+        this.openOne(mem, slot, 0);
+        continue;
+      }
       // A UDP GRO buffer holds datagrams `stride` apart. Each is opened in place and its VXLAN
       // datagram moved down to the run being built, so that equal-length ones lie back to back
       // and reach the core as one GRO-style descriptor (RX.GSO_SIZE = their length), as the
@@ -239,6 +248,8 @@ export class EspPath {
       sa.dstPort !== this.vxlanPort || sa.vxlanLen < VXLAN_HEADER_LEN ||
       vniAt(mem, sa.vxlanOff) !== this.saVni.get(sa.spi)
     ) {
+      // Counted here alone: open() counted it decrypted, but it never reaches the core.
+      sa.counters.decrypted--;
       this.misdirected++;
       return -1;
     }

@@ -95,7 +95,7 @@ export const ESP_COUNTERS = [
   ["replayed", "sequence number already seen, or older than the anti-replay window"],
   ["cleartext_dropped", "cleartext VXLAN for this network's VNI, dropped (fail closed)"],
   ["rekeys", "key generations installed after the first"],
-  ["esp_malformed", "too short, bad padding or a next header other than UDP"],
+  ["esp_malformed", "too short, longer than a frame slot, bad padding or a next header other than UDP"],
 ] as const;
 
 /** An ESP counter's name: "encrypted", "auth_failed", … */

@@ -81,6 +81,21 @@ export class InboundSad {
     return sa.open(mem, memPtr, off, len);
   }
 
+  /**
+   * Counts the ESP datagram at `mem[off, off + len)` that cannot be opened whole (the receive
+   * buffer cut it: longer than a frame slot, which no weft node sends): its SA's esp_malformed,
+   * or unknown_spi when no SA has its SPI. Nothing of it is used.
+   */
+  refuse(mem: DataView, off: number, len: number): EspDrop {
+    const sa = this.bySpi.get(spiOf(mem, off, len));
+    if (!sa) {
+      this.unknownSpi++;
+      return "unknown_spi";
+    }
+    sa.counters.esp_malformed++;
+    return "esp_malformed";
+  }
+
   clear(): void {
     for (const sa of this.bySpi.values()) sa.free();
     this.bySpi.clear();
