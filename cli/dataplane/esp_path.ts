@@ -101,6 +101,8 @@ export class EspPath {
   private readonly ringView: DataView;
   /** ESP datagrams dropped for their contents after they verified (wrong VNI or port): node-wide. */
   misdirected = 0;
+  /** Decrypted datagrams dropped for want of an RX descriptor (a GRO buffer cut into many runs). */
+  noDescriptor = 0;
 
   constructor(
     private readonly core: WeftCore,
@@ -178,7 +180,7 @@ export class EspPath {
 
   /** The node-wide counters (ESP_NODE_COUNTERS): datagrams no network can be blamed for. */
   nodeCounters(): EspNodeCounters {
-    return { unknown_spi: this.sad.unknownSpi, misdirected: this.misdirected };
+    return { unknown_spi: this.sad.unknownSpi, misdirected: this.misdirected, no_descriptor: this.noDescriptor };
   }
 
   // ── frame path ─────────────────────────────────────────────────────────────────────────────
@@ -227,6 +229,7 @@ export class EspPath {
         // Only the last datagram of a run may be shorter: start another run otherwise.
         if (count > 0 && (vlen > runLen || runEnd - run !== count * runLen)) {
           if (d < max) this.emit(d++, k + j, run, runEnd - run, count > 1 ? runLen : 0);
+          else this.noDescriptor += count;
           run = runEnd;
           count = 0;
         }
@@ -235,7 +238,10 @@ export class EspPath {
         runEnd += vlen;
         count++;
       }
-      if (count > 0 && d < max) this.emit(d++, k + j, run, runEnd - run, count > 1 ? runLen : 0);
+      if (count > 0) {
+        if (d < max) this.emit(d++, k + j, run, runEnd - run, count > 1 ? runLen : 0);
+        else this.noDescriptor += count;
+      }
     }
     return d;
   }

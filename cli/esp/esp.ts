@@ -118,6 +118,7 @@ export function espCounters(): EspCounters {
 export const ESP_NODE_COUNTERS = [
   ["unknown_spi", "no inbound SA with that SPI, or too short to carry one"],
   ["misdirected", "verified under an SA, but the VNI or inner port is not that SA's"],
+  ["no_descriptor", "decrypted (and counted so), then dropped: no RX descriptor left in the burst for its run"],
 ] as const;
 
 /** A node-wide ESP counter's name. */

@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { DENO, ROOT, sh, waitFor } from "../../cli/lab/mod.ts";
 import { ESP_PORT } from "../../cli/esp/port.ts";
-import { espOf, labTest, patternPing, secretPair, stats, swarm } from "./esp_lab.ts";
+import { labTest } from "../harness.ts";
+import { ESP_TEST, espOf, patternPing, secretPair, stats, swarm } from "./esp_lab.ts";
 
 const FLOOD = 3000;
 
@@ -20,6 +21,7 @@ function junkCounted(s: any, vni: number): number {
 
 labTest(
   `esp port flood: ${FLOOD} random datagrams (half with real SPIs) crash nothing, each is counted once, none decrypts`,
+  ESP_TEST,
   async (lab) => {
     await swarm(lab, 2);
     const [h1, h2] = lab.hosts;
