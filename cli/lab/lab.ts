@@ -348,9 +348,12 @@ function withHost(args: string[], sock: string): string[] {
   return [...head, ...rest, "-H", `unix://${sock}`];
 }
 
-/** Runs the weft CLI in the root namespace (a standalone VTEP's control socket needs no more). */
-export function weft(args: string[], timeoutMs = 20000): Promise<Output> {
-  return run([DENO, "run", "-A", "--unstable-net", MAIN, ...args], { timeoutMs });
+/**
+ * Runs the weft CLI in the root namespace (a standalone VTEP's control socket needs no more);
+ * `env` is set over LAB_ENV (e.g. WEFT_HOST).
+ */
+export function weft(args: string[], timeoutMs = 20000, env?: Record<string, string>): Promise<Output> {
+  return run([DENO, "run", "-A", "--unstable-net", MAIN, ...args], { timeoutMs, env });
 }
 
 /** A running `weft vtep` (Lab.vtep()) and its control socket. */

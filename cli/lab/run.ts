@@ -29,6 +29,8 @@ export interface RunOptions {
   check?: boolean;
   /** The working directory; default ROOT (run) or this process's (sh). */
   cwd?: string;
+  /** Variables set over LAB_ENV (and this process's environment), e.g. WEFT_HOST. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -37,11 +39,11 @@ export interface RunOptions {
  */
 export async function run(
   cmd: string[],
-  { timeoutMs = RUN_TIMEOUT_MS, check = false, cwd = ROOT }: RunOptions = {},
+  { timeoutMs = RUN_TIMEOUT_MS, check = false, cwd = ROOT, env }: RunOptions = {},
 ): Promise<Output> {
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
-    env: LAB_ENV,
+    env: { ...LAB_ENV, ...env },
     stdout: "piped",
     stderr: "piped",
     cwd,
@@ -71,9 +73,9 @@ export async function run(
  */
 export function sh(
   cmd: string[],
-  { timeoutMs = 30000, check = true, cwd }: RunOptions = {},
+  { timeoutMs = 30000, check = true, cwd, env }: RunOptions = {},
 ): Promise<Output> {
-  return run(cmd, { timeoutMs, check, cwd: cwd ?? Deno.cwd() });
+  return run(cmd, { timeoutMs, check, cwd: cwd ?? Deno.cwd(), env });
 }
 
 export function isRoot(): boolean {
